@@ -1,0 +1,56 @@
+/* The CA hierarchy in a state directory: a self-signed root, an intermediate
+ * signed by it, their keys, the policy and the inventory. Creating it (init)
+ * and loading it (open); issuing lives in issue.h. */
+#ifndef MINICA_CA_H
+#define MINICA_CA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "minica/error.h"
+#include "minica/key.h"
+#include "minica/policy.h"
+#include "minica/store.h"
+
+struct minica_ca;
+
+struct minica_init_options {
+    const char *name; /* CN prefix, default "minica" */
+    enum minica_key_type key_type;
+    int64_t root_ttl;         /* seconds, default 10y */
+    int64_t intermediate_ttl; /* seconds, default 3y */
+    const char *const *permit_dns;
+    size_t n_permit_dns;
+    const char *const *permit_ip;
+    size_t n_permit_ip;
+};
+
+/* Creates DIR (0700) with root.crt, root.key, intermediate.crt,
+ * intermediate.key (0600), minica.conf and minica.db. Refuses to touch an
+ * existing CA; on failure removes what it created. */
+int minica_ca_init(const char *dir, const struct minica_init_options *opts, struct minica_err *err);
+
+/* Loads the CA in DIR: certificates, intermediate key, policy, inventory.
+ * A CA key readable by group or others is refused (like ssh). */
+int minica_ca_open(const char *dir, struct minica_ca **out, struct minica_err *err);
+void minica_ca_close(struct minica_ca *ca);
+
+/* Who is acting, for the audit log: command ("issue", "agent", "serve") and
+ * origin ("local", or "remote 10.0.0.5 token 3f2a"). Strings are copied. */
+void minica_ca_set_actor(struct minica_ca *ca, const char *command, const char *origin);
+int minica_ca_audit(struct minica_ca *ca, const char *summary, struct minica_err *err);
+
+const char *minica_ca_dir(const struct minica_ca *ca);
+const struct minica_policy *minica_ca_policy(const struct minica_ca *ca);
+struct minica_store *minica_ca_store(struct minica_ca *ca);
+const char *minica_ca_root_pem(const struct minica_ca *ca);
+const char *minica_ca_intermediate_pem(const struct minica_ca *ca);
+int64_t minica_ca_intermediate_not_after(const struct minica_ca *ca);
+/* SHA-256 (lowercase hex) of the intermediate's and the root's DER. */
+const char *minica_ca_intermediate_fingerprint(const struct minica_ca *ca);
+const char *minica_ca_root_fingerprint(const struct minica_ca *ca);
+
+/* Only the store, for read-only commands that do not need the CA key. */
+int minica_state_open_store(const char *dir, struct minica_store **out, struct minica_err *err);
+
+#endif

@@ -1,0 +1,43 @@
+/* DER encoders for the X.509 extensions mbedTLS 2.28 cannot write
+ * (subjectAltName, extendedKeyUsage, nameConstraints, and basicConstraints /
+ * keyUsage with the criticality RFC 5280 asks for), and the one decoder
+ * minica needs (subjectAltName out of a CSR). Built with mbedtls_asn1_write_*. */
+#ifndef MINICA_DER_H
+#define MINICA_DER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "minica/error.h"
+#include "minica/names.h"
+
+/* Key usage bits as in RFC 5280 (first byte of the BIT STRING). */
+#define MINICA_KU_DIGITAL_SIGNATURE 0x80
+#define MINICA_KU_KEY_ENCIPHERMENT 0x20
+#define MINICA_KU_KEY_CERT_SIGN 0x04
+#define MINICA_KU_CRL_SIGN 0x02
+
+/* Every encoder writes the extension's value (what goes inside extnValue)
+ * backwards at the end of buf, as mbedtls_asn1_write_* do, and points *der
+ * and *len at it. Returns 0 or a negative MINICA_E* code. */
+int minica_der_san(const struct minica_name *names, size_t n, unsigned char *buf, size_t size,
+                   unsigned char **der, size_t *len, struct minica_err *err);
+/* pathlen < 0: no pathLenConstraint. */
+int minica_der_basic_constraints(int is_ca, int pathlen, unsigned char *buf, size_t size,
+                                 unsigned char **der, size_t *len, struct minica_err *err);
+int minica_der_key_usage(unsigned bits, unsigned char *buf, size_t size, unsigned char **der,
+                         size_t *len, struct minica_err *err);
+int minica_der_ext_key_usage(int server_auth, int client_auth, unsigned char *buf, size_t size,
+                             unsigned char **der, size_t *len, struct minica_err *err);
+/* permittedSubtrees only: dNSName suffixes and iPAddress ranges. */
+int minica_der_name_constraints(const char (*dns)[MINICA_NAME_MAX + 1], size_t n_dns,
+                                const struct minica_cidr *ips, size_t n_ips, unsigned char *buf,
+                                size_t size, unsigned char **der, size_t *len,
+                                struct minica_err *err);
+
+/* Decodes a subjectAltName value into canonical names, comma-separated in out.
+ * Name types other than dNSName and iPAddress are refused. */
+int minica_der_parse_san(const unsigned char *der, size_t len, char *out, size_t outlen,
+                         struct minica_err *err);
+
+#endif

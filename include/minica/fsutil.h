@@ -1,0 +1,72 @@
+/* Durable, permission-safe files: atomic replacement (temp file in the same
+ * directory, fchmod before any byte, fsync, rename, fsync the directory),
+ * private directories, bounded reads. Not for parsing what is read. */
+#ifndef MINICA_FSUTIL_H
+#define MINICA_FSUTIL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "minica/error.h"
+
+#define MINICA_PATH_MAX 4096
+
+/* Refuse to replace an existing file (uses link(2), which never overwrites). */
+#define MINICA_WRITE_NOREPLACE 0x1
+
+/* Creates dir (and missing parents) with mode 0700 for the last component;
+ * an existing directory is accepted as it is. A non-directory in the way is an error. */
+int minica_mkdir_private(const char *dir, struct minica_err *err);
+
+/* Creates dir if missing (mode), accepts an existing directory. */
+int minica_mkdir(const char *dir, mode_t mode, struct minica_err *err);
+
+/* A file written to a temp name and not yet visible under its final name. */
+struct minica_staged_file {
+    int dirfd;
+    char dir[MINICA_PATH_MAX];
+    char base[256];
+    char tmp[300];
+    int active;
+};
+
+/* Owner and group to give a staged file; -1 keeps the current process's. */
+struct minica_file_owner {
+    uid_t uid;
+    gid_t gid;
+};
+
+/* Writes data to a temp file next to path with the given mode (and owner,
+ * when owner is not NULL), fsynced. Nothing is visible under path yet. */
+int minica_stage_file(struct minica_staged_file *sf, const char *path, const void *data, size_t len,
+                      mode_t mode, const struct minica_file_owner *owner, struct minica_err *err);
+/* Renames the temp file into place (or links it, with MINICA_WRITE_NOREPLACE),
+ * then fsyncs the directory. */
+int minica_staged_commit(struct minica_staged_file *sf, unsigned flags, struct minica_err *err);
+/* Removes the temp file if it is still there. Safe on a committed or zeroed struct. */
+void minica_staged_abort(struct minica_staged_file *sf);
+
+/* stage + commit in one call. */
+int minica_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                             unsigned flags, struct minica_err *err);
+
+/* Reads a whole regular file (at most max bytes; larger is an error) and
+ * NUL-terminates it. *buf is malloc'd; free it with minica_free_secret when it
+ * may hold a key. */
+int minica_read_file(const char *path, size_t max, char **buf, size_t *len, struct minica_err *err);
+
+/* Zeroizes and frees. */
+void minica_free_secret(void *p, size_t len);
+
+int minica_fsync_dir(const char *dir, struct minica_err *err);
+
+/* Joins dir and base into out; refuses results longer than outlen. */
+int minica_path_join(char *out, size_t outlen, const char *dir, const char *base,
+                     struct minica_err *err);
+
+int minica_file_exists(const char *path);
+
+/* The state directory: explicit --dir, else $MINICA_DIR, else /var/lib/minica. */
+const char *minica_default_state_dir(const char *explicit_dir);
+
+#endif

@@ -1,0 +1,81 @@
+/* Issuing leaf certificates from the intermediate: the request (names, usage,
+ * TTL, key type or CSR), the result, and delivery into an output directory. */
+#ifndef MINICA_ISSUE_H
+#define MINICA_ISSUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "minica/ca.h"
+#include "minica/error.h"
+#include "minica/key.h"
+#include "minica/names.h"
+
+#define MINICA_MAX_SANS 100
+
+enum minica_usage {
+    MINICA_USAGE_DEFAULT = 0, /* server */
+    MINICA_USAGE_SERVER = 1,
+    MINICA_USAGE_CLIENT = 2,
+    MINICA_USAGE_BOTH = 3,
+};
+
+int minica_usage_parse(const char *text, enum minica_usage *out, struct minica_err *err);
+const char *minica_usage_name(enum minica_usage usage);
+
+struct minica_issue_request {
+    const char *name;        /* subject CN and first SAN */
+    const char *const *sans; /* more SANs (DNS or IP); NAME is added first */
+    size_t n_sans;
+    int64_t ttl;                   /* seconds; 0 = the policy's default */
+    enum minica_usage usage;       /* 0 = server */
+    enum minica_key_type key_type; /* 0 = the policy's default; ignored with a CSR */
+    const char *csr_pem;           /* optional: sign this CSR instead of making a key */
+};
+
+struct minica_issued {
+    char serial[41];
+    char name[MINICA_NAME_MAX + 1];
+    char sans[2048]; /* comma-separated, canonical */
+    enum minica_usage usage;
+    enum minica_key_type key_type;
+    int64_t not_before;
+    int64_t not_after;
+    char fingerprint_sha256[65];
+    char *cert_pem;  /* leaf */
+    char *chain_pem; /* intermediate */
+    char *root_pem;  /* root */
+    char *key_pem;   /* NULL when issued from a CSR */
+};
+
+void minica_issued_free(struct minica_issued *issued); /* wipes the key */
+
+/* Validates the request against the policy and the intermediate's validity,
+ * builds and signs the leaf, records it in the inventory (committed) and
+ * audits it. */
+int minica_ca_issue(struct minica_ca *ca, const struct minica_issue_request *req,
+                    struct minica_issued *out, struct minica_err *err);
+
+/* File names used in an output directory for NAME ("*.x" becomes "_wildcard.x"). */
+struct minica_output_paths {
+    char cert[4096];
+    char key[4096];
+    char fullchain[4096];
+    char ca[4096];
+};
+int minica_output_paths(const char *outdir, const char *name, struct minica_output_paths *paths,
+                        struct minica_err *err);
+
+/* Issues and delivers NAME.crt, NAME.key (0600), NAME.fullchain.crt and
+ * ca.crt into outdir. The row is committed before any file appears under its
+ * final name; if delivering fails, the row is removed again and the previous
+ * files stay as they were. */
+int minica_ca_issue_to_dir(struct minica_ca *ca, const struct minica_issue_request *req,
+                           const char *outdir, struct minica_issued *out,
+                           struct minica_output_paths *paths, struct minica_err *err);
+
+/* Writes an already issued result into outdir (used by remote issuance too). */
+int minica_deliver_files(const struct minica_issued *issued, const char *outdir,
+                         struct minica_output_paths *paths, struct minica_err *err);
+
+#endif

@@ -1,0 +1,44 @@
+/* What this CA may issue: permitted DNS suffixes and IP ranges, wildcards,
+ * default and maximum TTL, default key type. Read from DIR/minica.conf (INI).
+ * Every refusal names the rule it broke. */
+#ifndef MINICA_POLICY_H
+#define MINICA_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "minica/error.h"
+#include "minica/key.h"
+#include "minica/names.h"
+
+#define MINICA_POLICY_MAX_ENTRIES 64
+
+struct minica_policy {
+    char permit_dns[MINICA_POLICY_MAX_ENTRIES][MINICA_NAME_MAX + 1];
+    size_t n_permit_dns;
+    struct minica_cidr permit_ip[MINICA_POLICY_MAX_ENTRIES];
+    size_t n_permit_ip;
+    int allow_wildcards;
+    int64_t default_ttl;
+    int64_t max_ttl;
+    enum minica_key_type default_key_type;
+};
+
+/* The defaults: no name restrictions, no wildcards, 90d / 1y, ec-p256. */
+void minica_policy_init(struct minica_policy *policy);
+
+/* Loads path; a missing file gives the defaults. Unknown sections or keys and
+ * bad values are errors naming the file and line. */
+int minica_policy_load(struct minica_policy *policy, const char *path, struct minica_err *err);
+
+/* The commented default minica.conf written by `minica init`. Malloc'd. */
+char *minica_policy_render(const struct minica_policy *policy);
+
+/* Checks one name (already parsed). */
+int minica_policy_check_name(const struct minica_policy *policy, const struct minica_name *name,
+                             struct minica_err *err);
+/* Checks a requested TTL against max_ttl. */
+int minica_policy_check_ttl(const struct minica_policy *policy, int64_t ttl,
+                            struct minica_err *err);
+
+#endif

@@ -1,0 +1,114 @@
+/* The inventory: every issued certificate, the audit log and CA counters, in
+ * SQLite (WAL, busy timeout, foreign keys, user_version migrations). Every SQL
+ * statement of minica lives behind this interface, so another backend
+ * (PostgreSQL) can replace it without touching callers. */
+#ifndef MINICA_STORE_H
+#define MINICA_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "minica/error.h"
+
+struct minica_store;
+
+enum minica_cert_status {
+    MINICA_STATUS_VALID = 1,
+    MINICA_STATUS_REVOKED = 2,
+    MINICA_STATUS_EXPIRED = 4,
+    MINICA_STATUS_ALL = 7,
+};
+
+/* RFC 5280 CRLReason codes minica accepts. */
+enum minica_revoke_reason {
+    MINICA_REASON_UNSPECIFIED = 0,
+    MINICA_REASON_KEY_COMPROMISE = 1,
+    MINICA_REASON_AFFILIATION_CHANGED = 3,
+    MINICA_REASON_SUPERSEDED = 4,
+    MINICA_REASON_CESSATION_OF_OPERATION = 5,
+};
+
+#define MINICA_SERIAL_HEX_MAX 41
+#define MINICA_SANS_MAX 2048
+
+struct minica_cert_row {
+    char serial[MINICA_SERIAL_HEX_MAX]; /* lowercase hex, no leading zero bytes */
+    char name[256];
+    char sans[MINICA_SANS_MAX]; /* comma-separated, canonical, NAME first */
+    char usage[8];              /* server | client | both */
+    char key_type[16];
+    int64_t not_before;
+    int64_t not_after;
+    int64_t issued_at;
+    int64_t revoked_at; /* 0 when not revoked */
+    int revoke_reason;
+    char fingerprint_sha256[65]; /* lowercase hex of the DER */
+    char issuer_fingerprint_sha256[65];
+    const char *pem; /* the certificate; valid only during a callback */
+};
+
+/* Status of a row at time now. */
+enum minica_cert_status minica_cert_row_status(const struct minica_cert_row *row, int64_t now);
+const char *minica_cert_status_name(enum minica_cert_status status);
+
+int minica_store_open(const char *path, struct minica_store **out, struct minica_err *err);
+void minica_store_close(struct minica_store *store);
+
+/* Write transactions (BEGIN IMMEDIATE: the writer lock is taken up front, so
+ * concurrent writers wait in the busy handler instead of failing). */
+int minica_store_begin(struct minica_store *store, struct minica_err *err);
+int minica_store_commit(struct minica_store *store, struct minica_err *err);
+void minica_store_rollback(struct minica_store *store);
+
+/* Returns MINICA_EEXIST when the serial is already taken. */
+int minica_store_insert_cert(struct minica_store *store, const struct minica_cert_row *row,
+                             const char *pem, struct minica_err *err);
+/* Removes a row that was inserted by an issuance that then failed. */
+int minica_store_delete_cert(struct minica_store *store, const char *serial,
+                             struct minica_err *err);
+
+struct minica_cert_filter {
+    const char *name;         /* exact NAME, or NULL */
+    const char *serial;       /* normalized hex, or NULL */
+    unsigned status_mask;     /* MINICA_STATUS_* bits; 0 = all */
+    int64_t now;              /* for status */
+    int64_t not_after_before; /* only rows with not_after < this (0 = no limit) */
+    int64_t revoked_since_gt; /* reserved */
+};
+
+/* Calls cb for each matching row, ordered by not_after then serial; a non-zero
+ * return from cb stops the iteration and is returned. */
+typedef int (*minica_cert_cb)(const struct minica_cert_row *row, void *ctx);
+int minica_store_list_certs(struct minica_store *store, const struct minica_cert_filter *filter,
+                            minica_cert_cb cb, void *ctx, struct minica_err *err);
+
+/* Marks one cert revoked (no-op if it already is: the first time and reason stay). */
+int minica_store_revoke(struct minica_store *store, const char *serial, int64_t when, int reason,
+                        struct minica_err *err);
+
+/* Allocates the next CRL number for the given issuer ("intermediate" or "root"). */
+int minica_store_next_crl_number(struct minica_store *store, const char *issuer, int64_t *number,
+                                 struct minica_err *err);
+
+/* Audit log: UTC time, uid and user name are filled in here. Never pass key material. */
+int minica_store_audit(struct minica_store *store, const char *command, const char *summary,
+                       struct minica_err *err);
+
+struct minica_audit_row {
+    int64_t id;
+    int64_t time;
+    int64_t uid;
+    char user[64];
+    char command[64];
+    char summary[2048];
+};
+typedef int (*minica_audit_cb)(const struct minica_audit_row *row, void *ctx);
+int minica_store_list_audit(struct minica_store *store, int64_t since, minica_audit_cb cb,
+                            void *ctx, struct minica_err *err);
+
+/* Normalizes a serial as typed (any case, colons, leading zeros) to the stored form. */
+int minica_serial_normalize(const char *text, char *out, size_t outlen, struct minica_err *err);
+
+int minica_store_schema_version(struct minica_store *store);
+
+#endif

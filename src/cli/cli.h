@@ -1,0 +1,48 @@
+/* What every subcommand shares: the command table entry, exit codes, and the
+ * one-line error format "minica: COMMAND: reason". The CLI parses and prints;
+ * the work is done by libminica. */
+#ifndef MINICA_CLI_H
+#define MINICA_CLI_H
+
+#include <stdio.h>
+
+/* Documented in minica(1). */
+#define EXIT_OK 0
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+
+struct cli_command {
+    const char *name;
+    int (*run)(int argc, char **argv); /* argv[0] is the command name */
+    const char *summary;               /* one line for `minica --help` */
+    const char *help;                  /* full text for `minica help NAME` */
+};
+
+extern const struct cli_command cmd_init_def, cmd_issue_def, cmd_list_def, cmd_show_def,
+    cmd_export_def;
+
+const struct cli_command *cli_find(const char *name);
+
+/* Prints "minica: CMD: reason" and returns EXIT_FAIL. */
+int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prints "minica: CMD: reason" plus a pointer to the help, returns EXIT_USAGE. */
+int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prints the command's help to out and returns EXIT_OK. */
+int cli_help(const char *cmd, FILE *out);
+/* getopt_long's "unknown option" has already been printed: add the pointer. */
+int cli_bad_option(const char *cmd);
+
+/* Resolves --dir / $MINICA_DIR / default. */
+const char *cli_state_dir(const char *opt_dir);
+
+/* Common long options. */
+#define CLI_OPT_HELP                                                                               \
+    {                                                                                              \
+        "help", no_argument, NULL, 'h'                                                             \
+    }
+#define CLI_OPT_DIR                                                                                \
+    {                                                                                              \
+        "dir", required_argument, NULL, 'D'                                                        \
+    }
+
+#endif

@@ -1,0 +1,153 @@
+/* minica issue: issue a leaf certificate and write its files. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli.h"
+#include "minica/duration.h"
+#include "minica/fsutil.h"
+#include "minica/issue.h"
+#include "output.h"
+
+static int run(int argc, char **argv)
+{
+    static const struct option options[] = {
+        CLI_OPT_HELP,
+        CLI_OPT_DIR,
+        {"san", required_argument, NULL, 's'},
+        {"ttl", required_argument, NULL, 't'},
+        {"usage", required_argument, NULL, 'u'},
+        {"key-type", required_argument, NULL, 'k'},
+        {"csr", required_argument, NULL, 'c'},
+        {"out", required_argument, NULL, 'o'},
+        {"json", no_argument, NULL, 'j'},
+        {0, 0, 0, 0},
+    };
+    struct minica_issue_request req;
+    memset(&req, 0, sizeof(req));
+    const char *sans[MINICA_MAX_SANS];
+    const char *dir = NULL, *out = ".", *csr_path = NULL;
+    int json = 0;
+    struct minica_err err;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            return cli_help("issue", stdout);
+        case 'D':
+            dir = optarg;
+            break;
+        case 's':
+            if (req.n_sans == MINICA_MAX_SANS)
+                return cli_usage("issue", "too many --san (at most %d)", MINICA_MAX_SANS);
+            sans[req.n_sans++] = optarg;
+            break;
+        case 't':
+            if (minica_duration_parse(optarg, &req.ttl, &err) != 0)
+                return cli_usage("issue", "--ttl: %s", err.msg);
+            break;
+        case 'u':
+            if (minica_usage_parse(optarg, &req.usage, &err) != 0)
+                return cli_usage("issue", "--usage: %s", err.msg);
+            break;
+        case 'k':
+            if (minica_key_type_parse(optarg, &req.key_type, &err) != 0)
+                return cli_usage("issue", "--key-type: %s", err.msg);
+            break;
+        case 'c':
+            csr_path = optarg;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case 'j':
+            json = 1;
+            break;
+        default:
+            return cli_bad_option("issue");
+        }
+    }
+    if (optind >= argc)
+        return cli_usage("issue", "missing NAME");
+    if (optind + 1 < argc)
+        return cli_usage("issue", "unexpected argument '%s'", argv[optind + 1]);
+    if (csr_path != NULL && req.key_type != MINICA_KEY_DEFAULT)
+        return cli_usage("issue", "--key-type and --csr exclude each other (the CSR has the key)");
+    req.name = argv[optind];
+    req.sans = sans;
+
+    /* Validate NAME and SANs before touching the CA, so usage errors stay usage errors. */
+    struct minica_name name;
+    if (minica_name_parse(req.name, &name, &err) != 0)
+        return cli_usage("issue", "%s", err.msg);
+    for (size_t i = 0; i < req.n_sans; i++)
+        if (minica_name_parse(sans[i], &name, &err) != 0)
+            return cli_usage("issue", "--san: %s", err.msg);
+
+    char *csr = NULL;
+    if (csr_path != NULL && minica_read_file(csr_path, 64 * 1024, &csr, NULL, &err) != 0)
+        return cli_fail("issue", "%s", err.msg);
+    req.csr_pem = csr;
+
+    struct minica_ca *ca = NULL;
+    struct minica_issued issued;
+    struct minica_output_paths paths;
+    memset(&issued, 0, sizeof(issued));
+    int ret = minica_ca_open(cli_state_dir(dir), &ca, &err);
+    if (ret == 0) {
+        minica_ca_set_actor(ca, "issue", "local");
+        ret = minica_ca_issue_to_dir(ca, &req, out, &issued, &paths, &err);
+    }
+    free(csr);
+    if (ret != 0) {
+        minica_ca_close(ca);
+        return cli_fail("issue", "%s: %s", req.name, err.msg);
+    }
+    if (json) {
+        cJSON *o = cli_json_issued(&issued, &paths);
+        cli_print_json(o);
+    } else {
+        char left[64];
+        minica_duration_format(issued.not_after - issued.not_before - 60, left, sizeof(left));
+        printf("Issued %s (serial %s), valid for %s, usage %s\n", issued.name, issued.serial, left,
+               minica_usage_name(issued.usage));
+        printf("  certificate: %s\n", paths.cert);
+        if (issued.key_pem != NULL)
+            printf("  key:         %s\n", paths.key);
+        printf("  fullchain:   %s\n", paths.fullchain);
+        printf("  root CA:     %s\n", paths.ca);
+    }
+    minica_issued_free(&issued);
+    minica_ca_close(ca);
+    return EXIT_OK;
+}
+
+const struct cli_command cmd_issue_def = {
+    "issue", run, "issue a short-lived certificate",
+    "Usage: minica issue NAME [--san DNS-or-IP]... [--ttl DURATION]\n"
+    "                    [--usage server|client|both] [--key-type TYPE] [--csr FILE]\n"
+    "                    [--out DIR] [--json] [--dir DIR]\n"
+    "\n"
+    "Issues a certificate for NAME (a host name or an IP address) from the\n"
+    "intermediate and writes, into --out (default: the current directory):\n"
+    "  NAME.crt            the certificate\n"
+    "  NAME.key            its private key (0600; not written with --csr)\n"
+    "  NAME.fullchain.crt  certificate + intermediate (nginx ssl_certificate)\n"
+    "  ca.crt              the root (nginx proxy_ssl_trusted_certificate)\n"
+    "Existing files are replaced atomically; the previous certificate stays in\n"
+    "the inventory until it expires or is revoked.\n"
+    "\n"
+    "  --san NAME        another DNS name or IP address (repeatable); NAME is\n"
+    "                    always the first subjectAltName\n"
+    "  --ttl DURATION    validity, e.g. 90d, 36h, 1d12h (default: the policy's, 90d)\n"
+    "  --usage U         server (default), client (nginx proxy_ssl_certificate),\n"
+    "                    or both\n"
+    "  --key-type TYPE   ec-p256 (default), ec-p384, rsa-2048, rsa-3072, rsa-4096\n"
+    "  --csr FILE        sign this PKCS#10 request instead of making a key; its names\n"
+    "                    must equal NAME and --san\n"
+    "  --out DIR         where to write the files (created 0700 if missing)\n"
+    "  --json            print the result as JSON\n"};

@@ -1,0 +1,135 @@
+/* minica's entry point: the command table and dispatch, nothing else. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "minica/fsutil.h"
+
+static int cmd_version(int argc, char **argv);
+static int cmd_help(int argc, char **argv);
+
+static const struct cli_command cmd_version_def = {
+    "version", cmd_version, "print minica's version",
+    "Usage: minica version\n\nPrints the version of minica and exits.\n"};
+static const struct cli_command cmd_help_def = {
+    "help", cmd_help, "show help for a command",
+    "Usage: minica help [COMMAND]\n\nWithout COMMAND, lists the commands; with one, shows its "
+    "help.\n"};
+
+static const struct cli_command *const commands[] = {
+    &cmd_init_def,   &cmd_issue_def,   &cmd_list_def, &cmd_show_def,
+    &cmd_export_def, &cmd_version_def, &cmd_help_def,
+};
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+const struct cli_command *cli_find(const char *name)
+{
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(commands[i]->name, name) == 0)
+            return commands[i];
+    return NULL;
+}
+
+static void vreport(const char *cmd, const char *fmt, va_list ap)
+{
+    fprintf(stderr, "minica: %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
+int cli_fail(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(cmd, fmt, ap);
+    va_end(ap);
+    return EXIT_FAIL;
+}
+
+int cli_usage(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "minica: %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (see 'minica help %s')\n", cmd);
+    va_end(ap);
+    return EXIT_USAGE;
+}
+
+int cli_bad_option(const char *cmd)
+{
+    fprintf(stderr, "minica: %s: see 'minica help %s'\n", cmd, cmd);
+    return EXIT_USAGE;
+}
+
+int cli_help(const char *cmd, FILE *out)
+{
+    const struct cli_command *c = cli_find(cmd);
+    if (c == NULL)
+        return cli_usage("help", "unknown command '%s'", cmd);
+    fputs(c->help, out);
+    return EXIT_OK;
+}
+
+const char *cli_state_dir(const char *opt_dir)
+{
+    return minica_default_state_dir(opt_dir);
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "Usage: minica COMMAND [OPTIONS]\n\n"
+                 "A small internal certificate authority: a root, an intermediate and\n"
+                 "short-lived certificates for nginx upstreams and clients.\n\n"
+                 "Commands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(out, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
+    fprintf(out, "\nEvery command takes --dir DIR (else $MINICA_DIR, else /var/lib/minica)\n"
+                 "and --help. 'minica help COMMAND' shows a command's options; man minica\n"
+                 "has the rest. Exit status: 0 success, 1 failure, 2 usage error.\n");
+}
+
+static int cmd_version(int argc, char **argv)
+{
+    (void)argv;
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0))
+        return cli_help("version", stdout);
+    if (argc > 1)
+        return cli_usage("version", "unexpected argument '%s'", argv[1]);
+    printf("minica %s\n", MINICA_VERSION);
+    return EXIT_OK;
+}
+
+static int cmd_help(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stdout);
+        return EXIT_OK;
+    }
+    if (argc > 2)
+        return cli_usage("help", "expected one command name");
+    return cli_help(argv[1], stdout);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(stdout);
+        return EXIT_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0)
+        return cmd_version(1, argv + 1);
+    const struct cli_command *c = cli_find(argv[1]);
+    if (c == NULL) {
+        fprintf(stderr, "minica: unknown command '%s' (see 'minica --help')\n", argv[1]);
+        return EXIT_USAGE;
+    }
+    return c->run(argc - 1, argv + 1);
+}

@@ -1,0 +1,394 @@
+/* The CA hierarchy: `init` creates a root and an intermediate in a state
+ * directory; `open` loads them for issuing. Nothing here issues leaves. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <mbedtls/platform_util.h>
+
+#include "ca_internal.h"
+#include "minica/der.h"
+#include "minica/fsutil.h"
+
+static const char *const ca_files[] = {"root.key",         "root.crt",  "intermediate.key",
+                                       "intermediate.crt", "minica.db", "minica.conf"};
+
+static int check_ca_name(const char *name, struct minica_err *err)
+{
+    size_t len = strlen(name);
+    if (len == 0 || len > 40)
+        return minica_seterr(err, MINICA_EINVAL, "invalid --name '%s': 1 to 40 characters", name);
+    for (const char *p = name; *p; p++) {
+        /* Characters with a meaning in a distinguished-name string are refused. */
+        if (!isprint((unsigned char)*p) || strchr(",=+\\\"<>;#", *p) != NULL)
+            return minica_seterr(err, MINICA_EINVAL,
+                                 "invalid --name '%s': use letters, digits, spaces, '-', '.'",
+                                 name);
+    }
+    return MINICA_OK;
+}
+
+static int sign_to_pem(const struct minica_tbs *tbs, struct minica_rng *rng, char **pem,
+                       struct minica_err *err)
+{
+    unsigned char *der = NULL;
+    size_t len = 0;
+    int ret = minica_sign_cert(tbs, rng, &der, &len, err);
+    if (ret == 0)
+        ret = minica_der_to_pem(der, len, "CERTIFICATE", pem, err);
+    free(der);
+    return ret;
+}
+
+int minica_ca_init(const char *dir, const struct minica_init_options *opts, struct minica_err *err)
+{
+    const char *name = opts->name ? opts->name : "minica";
+    int64_t root_ttl = opts->root_ttl ? opts->root_ttl : 10 * 365 * 86400LL;
+    int64_t int_ttl = opts->intermediate_ttl ? opts->intermediate_ttl : 3 * 365 * 86400LL;
+    enum minica_key_type type = opts->key_type ? opts->key_type : MINICA_KEY_EC_P256;
+    struct minica_policy policy;
+    char path[MINICA_PATH_MAX];
+    int ret;
+
+    if ((ret = check_ca_name(name, err)) != 0)
+        return ret;
+    if (int_ttl > root_ttl)
+        return minica_seterr(err, MINICA_EINVAL,
+                             "the intermediate's TTL cannot exceed the root's (--intermediate-ttl "
+                             "> --root-ttl)");
+    minica_policy_init(&policy);
+    policy.default_key_type = type;
+    for (size_t i = 0; i < opts->n_permit_dns; i++) {
+        if (policy.n_permit_dns == MINICA_POLICY_MAX_ENTRIES)
+            return minica_seterr(err, MINICA_EINVAL, "too many --permit-dns");
+        if ((ret = minica_dns_suffix_parse(opts->permit_dns[i],
+                                           policy.permit_dns[policy.n_permit_dns++],
+                                           sizeof(policy.permit_dns[0]), err)) != 0)
+            return ret;
+    }
+    for (size_t i = 0; i < opts->n_permit_ip; i++) {
+        if (policy.n_permit_ip == MINICA_POLICY_MAX_ENTRIES)
+            return minica_seterr(err, MINICA_EINVAL, "too many --permit-ip");
+        if ((ret = minica_cidr_parse(opts->permit_ip[i], &policy.permit_ip[policy.n_permit_ip++],
+                                     err)) != 0)
+            return ret;
+    }
+
+    if ((ret = minica_mkdir_private(dir, err)) != 0)
+        return ret;
+    for (size_t i = 0; i < sizeof(ca_files) / sizeof(ca_files[0]); i++) {
+        if ((ret = minica_path_join(path, sizeof(path), dir, ca_files[i], err)) != 0)
+            return ret;
+        if (minica_file_exists(path))
+            return minica_seterr(err, MINICA_EEXIST,
+                                 "%s already holds a CA (%s exists); refusing to overwrite it", dir,
+                                 ca_files[i]);
+    }
+
+    struct minica_rng rng;
+    if ((ret = minica_rng_init(&rng, err)) != 0)
+        return ret;
+    mbedtls_pk_context root_key, int_key;
+    mbedtls_pk_init(&root_key);
+    mbedtls_pk_init(&int_key);
+    char *root_key_pem = NULL, *int_key_pem = NULL, *root_pem = NULL, *int_pem = NULL;
+    char *conf = NULL;
+    size_t root_key_len = 0, int_key_len = 0;
+    char root_subject[128], int_subject[128];
+    snprintf(root_subject, sizeof(root_subject), "CN=%s Root CA", name);
+    snprintf(int_subject, sizeof(int_subject), "CN=%s Intermediate CA", name);
+    int64_t now = minica_now();
+
+    if ((ret = minica_key_generate(&root_key, type, &rng, err)) != 0 ||
+        (ret = minica_key_generate(&int_key, type, &rng, err)) != 0 ||
+        (ret = minica_key_to_pem(&root_key, &root_key_pem, &root_key_len, err)) != 0 ||
+        (ret = minica_key_to_pem(&int_key, &int_key_pem, &int_key_len, err)) != 0)
+        goto out;
+
+    struct minica_tbs root = {
+        .subject = root_subject,
+        .issuer = root_subject,
+        .subject_key = &root_key,
+        .issuer_key = &root_key,
+        .not_before = now - 60,
+        .not_after = now + root_ttl,
+        .is_ca = 1,
+        .pathlen = -1,
+        .key_usage = MINICA_KU_KEY_CERT_SIGN | MINICA_KU_CRL_SIGN,
+    };
+    struct minica_tbs inter = {
+        .subject = int_subject,
+        .issuer = root_subject,
+        .subject_key = &int_key,
+        .issuer_key = &root_key,
+        .not_before = now - 60,
+        .not_after = now + int_ttl,
+        .is_ca = 1,
+        .pathlen = 0,
+        .key_usage = MINICA_KU_KEY_CERT_SIGN | MINICA_KU_CRL_SIGN,
+        .name_constraints = &policy,
+        .with_aki = 1,
+    };
+    if ((ret = minica_serial_generate(&rng, root.serial, err)) != 0 ||
+        (ret = minica_serial_generate(&rng, inter.serial, err)) != 0 ||
+        (ret = sign_to_pem(&root, &rng, &root_pem, err)) != 0 ||
+        (ret = sign_to_pem(&inter, &rng, &int_pem, err)) != 0)
+        goto out;
+    if ((conf = minica_policy_render(&policy)) == NULL) {
+        ret = minica_seterr(err, MINICA_ENOMEM, "out of memory");
+        goto out;
+    }
+
+    /* Keys first: a CA certificate without its key on disk would be useless.
+     * NOREPLACE: a concurrent init cannot overwrite ours (nor we theirs). */
+    const struct {
+        const char *base;
+        const char *data;
+        size_t len;
+        mode_t mode;
+    } files[] = {
+        {"root.key", root_key_pem, root_key_len, 0600},
+        {"intermediate.key", int_key_pem, int_key_len, 0600},
+        {"root.crt", root_pem, strlen(root_pem), 0644},
+        {"intermediate.crt", int_pem, strlen(int_pem), 0644},
+        {"minica.conf", conf, strlen(conf), 0644},
+    };
+    size_t n_files = sizeof(files) / sizeof(files[0]);
+    size_t created = 0;
+    for (; created < n_files; created++) {
+        if ((ret = minica_path_join(path, sizeof(path), dir, files[created].base, err)) != 0 ||
+            (ret = minica_write_file_atomic(path, files[created].data, files[created].len,
+                                            files[created].mode, MINICA_WRITE_NOREPLACE, err)) != 0)
+            break;
+    }
+    if (ret == 0) {
+        struct minica_store *store = NULL;
+        char summary[512];
+        if ((ret = minica_path_join(path, sizeof(path), dir, "minica.db", err)) == 0 &&
+            (ret = minica_store_open(path, &store, err)) == 0) {
+            snprintf(summary, sizeof(summary), "init name=\"%s\" key_type=%s root=%s", name,
+                     minica_key_type_name(type), root_subject);
+            ret = minica_store_audit(store, "init", summary, err);
+            minica_store_close(store);
+        }
+        if (ret != 0)
+            unlink(path);
+    }
+    if (ret != 0) {
+        /* Remove only what this call created. */
+        for (size_t i = 0; i < created && i < n_files; i++) {
+            if (minica_path_join(path, sizeof(path), dir, files[i].base, NULL) == 0)
+                unlink(path);
+        }
+        if (minica_path_join(path, sizeof(path), dir, "minica.db", NULL) == 0 &&
+            created == n_files) {
+            char aux[MINICA_PATH_MAX + 8];
+            snprintf(aux, sizeof(aux), "%s-wal", path);
+            unlink(aux);
+            snprintf(aux, sizeof(aux), "%s-shm", path);
+            unlink(aux);
+        }
+    }
+out:
+    minica_free_secret(root_key_pem, root_key_len);
+    minica_free_secret(int_key_pem, int_key_len);
+    free(root_pem);
+    free(int_pem);
+    free(conf);
+    mbedtls_pk_free(&root_key);
+    mbedtls_pk_free(&int_key);
+    minica_rng_free(&rng);
+    return ret;
+}
+
+int minica_ca_load_key(const char *dir, const char *base, mbedtls_pk_context *pk,
+                       struct minica_rng *rng, struct minica_err *err)
+{
+    char path[MINICA_PATH_MAX];
+    int ret = minica_path_join(path, sizeof(path), dir, base, err);
+    if (ret != 0)
+        return ret;
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return minica_seterr(err, errno == ENOENT ? MINICA_ENOENT : MINICA_EIO,
+                             "cannot read %s: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return minica_seterr(err, MINICA_EIO, "%s is not a regular file", path);
+    /* Like ssh: a CA key others can read is treated as compromised-by-config. */
+    if (st.st_mode & 077)
+        return minica_seterr(err, MINICA_EIO,
+                             "%s is readable by group or others (mode %04o); fix it with: chmod "
+                             "600 %s",
+                             path, (unsigned)(st.st_mode & 07777), path);
+    char *pem = NULL;
+    size_t len = 0;
+    if ((ret = minica_read_file(path, 64 * 1024, &pem, &len, err)) != 0)
+        return ret;
+    ret = minica_key_parse_pem(pk, pem, len, rng, err);
+    if (ret != 0)
+        minica_err_prefix(err, "%s", path);
+    minica_free_secret(pem, len + 1);
+    return ret;
+}
+
+static int load_cert(const char *dir, const char *base, mbedtls_x509_crt *crt, char **pem_out,
+                     struct minica_err *err)
+{
+    char path[MINICA_PATH_MAX];
+    int ret = minica_path_join(path, sizeof(path), dir, base, err);
+    if (ret != 0)
+        return ret;
+    char *pem = NULL;
+    if ((ret = minica_read_file(path, 64 * 1024, &pem, NULL, err)) != 0) {
+        if (ret == MINICA_ENOENT)
+            return minica_seterr(err, MINICA_ENOENT,
+                                 "no CA in %s (%s is missing); create one with: minica init "
+                                 "--dir %s",
+                                 dir, base, dir);
+        return ret;
+    }
+    if ((ret = minica_crt_parse_pem(crt, pem, err)) != 0) {
+        minica_err_prefix(err, "%s", path);
+        free(pem);
+        return ret;
+    }
+    *pem_out = pem;
+    return MINICA_OK;
+}
+
+static int ca_open_store(const char *dir, struct minica_store **store, struct minica_err *err)
+{
+    char path[MINICA_PATH_MAX];
+    int ret = minica_path_join(path, sizeof(path), dir, "minica.db", err);
+    if (ret != 0)
+        return ret;
+    if (!minica_file_exists(path))
+        return minica_seterr(err, MINICA_ENOENT,
+                             "no CA in %s (minica.db is missing); create one with: minica init "
+                             "--dir %s",
+                             dir, dir);
+    return minica_store_open(path, store, err);
+}
+
+int minica_state_open_store(const char *dir, struct minica_store **out, struct minica_err *err)
+{
+    return ca_open_store(dir, out, err);
+}
+
+int minica_ca_open(const char *dir, struct minica_ca **out, struct minica_err *err)
+{
+    *out = NULL;
+    struct minica_ca *ca = calloc(1, sizeof(*ca));
+    if (ca == NULL)
+        return minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    snprintf(ca->dir, sizeof(ca->dir), "%s", dir);
+    snprintf(ca->command, sizeof(ca->command), "minica");
+    snprintf(ca->origin, sizeof(ca->origin), "local");
+    mbedtls_x509_crt_init(&ca->root);
+    mbedtls_x509_crt_init(&ca->intermediate);
+    mbedtls_pk_init(&ca->intermediate_key);
+    int ret = minica_rng_init(&ca->rng, err);
+    if (ret != 0) {
+        free(ca);
+        return ret;
+    }
+    char path[MINICA_PATH_MAX];
+    if ((ret = load_cert(dir, "root.crt", &ca->root, &ca->root_pem, err)) != 0 ||
+        (ret = load_cert(dir, "intermediate.crt", &ca->intermediate, &ca->intermediate_pem, err)) !=
+            0 ||
+        (ret = minica_ca_load_key(dir, "intermediate.key", &ca->intermediate_key, &ca->rng, err)) !=
+            0)
+        goto fail;
+    if (minica_compat_pk_check_pair(&ca->intermediate.pk, &ca->intermediate_key, &ca->rng.drbg) !=
+        0) {
+        ret = minica_seterr(err, MINICA_ECRYPTO,
+                            "%s/intermediate.key does not match intermediate.crt", dir);
+        goto fail;
+    }
+    if ((ret = minica_path_join(path, sizeof(path), dir, "minica.conf", err)) != 0 ||
+        (ret = minica_policy_load(&ca->policy, path, err)) != 0)
+        goto fail;
+    if ((ret = ca_open_store(dir, &ca->store, err)) != 0)
+        goto fail;
+    mbedtls_x509_dn_gets(ca->intermediate_subject, sizeof(ca->intermediate_subject),
+                         &ca->intermediate.subject);
+    mbedtls_x509_dn_gets(ca->root_subject, sizeof(ca->root_subject), &ca->root.subject);
+    minica_sha256_hex(ca->intermediate.raw.p, ca->intermediate.raw.len, ca->intermediate_fp);
+    minica_sha256_hex(ca->root.raw.p, ca->root.raw.len, ca->root_fp);
+    ca->intermediate_not_after = minica_x509_time_to_unix(&ca->intermediate.valid_to);
+    *out = ca;
+    return MINICA_OK;
+fail:
+    minica_ca_close(ca);
+    return ret;
+}
+
+void minica_ca_close(struct minica_ca *ca)
+{
+    if (ca == NULL)
+        return;
+    mbedtls_x509_crt_free(&ca->root);
+    mbedtls_x509_crt_free(&ca->intermediate);
+    mbedtls_pk_free(&ca->intermediate_key);
+    minica_rng_free(&ca->rng);
+    free(ca->root_pem);
+    free(ca->intermediate_pem);
+    minica_store_close(ca->store);
+    mbedtls_platform_zeroize(ca, sizeof(*ca));
+    free(ca);
+}
+
+void minica_ca_set_actor(struct minica_ca *ca, const char *command, const char *origin)
+{
+    if (command)
+        snprintf(ca->command, sizeof(ca->command), "%s", command);
+    if (origin)
+        snprintf(ca->origin, sizeof(ca->origin), "%s", origin);
+}
+
+int minica_ca_audit(struct minica_ca *ca, const char *summary, struct minica_err *err)
+{
+    char line[2048];
+    if (strcmp(ca->origin, "local") == 0)
+        snprintf(line, sizeof(line), "%s", summary);
+    else
+        snprintf(line, sizeof(line), "%s (%s)", summary, ca->origin);
+    return minica_store_audit(ca->store, ca->command, line, err);
+}
+
+const char *minica_ca_dir(const struct minica_ca *ca)
+{
+    return ca->dir;
+}
+const struct minica_policy *minica_ca_policy(const struct minica_ca *ca)
+{
+    return &ca->policy;
+}
+struct minica_store *minica_ca_store(struct minica_ca *ca)
+{
+    return ca->store;
+}
+const char *minica_ca_root_pem(const struct minica_ca *ca)
+{
+    return ca->root_pem;
+}
+const char *minica_ca_intermediate_pem(const struct minica_ca *ca)
+{
+    return ca->intermediate_pem;
+}
+int64_t minica_ca_intermediate_not_after(const struct minica_ca *ca)
+{
+    return ca->intermediate_not_after;
+}
+const char *minica_ca_intermediate_fingerprint(const struct minica_ca *ca)
+{
+    return ca->intermediate_fp;
+}
+const char *minica_ca_root_fingerprint(const struct minica_ca *ca)
+{
+    return ca->root_fp;
+}

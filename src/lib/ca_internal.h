@@ -1,0 +1,59 @@
+/* The CA handle's insides and the one signing interface ("sign this TBS for
+ * this profile"), shared by ca.c, issue.c and crl.c. Kept out of the public
+ * header so the key can later live in another process or an HSM. */
+#ifndef MINICA_CA_INTERNAL_H
+#define MINICA_CA_INTERNAL_H
+
+#include "internal.h"
+#include "minica/ca.h"
+#include "minica/names.h"
+#include "minica/policy.h"
+
+struct minica_ca {
+    char dir[4096];
+    struct minica_rng rng;
+    mbedtls_x509_crt root;
+    mbedtls_x509_crt intermediate;
+    mbedtls_pk_context intermediate_key;
+    char *root_pem;
+    char *intermediate_pem;
+    char intermediate_subject[256];
+    char root_subject[256];
+    char intermediate_fp[65];
+    char root_fp[65];
+    int64_t intermediate_not_after;
+    struct minica_policy policy;
+    struct minica_store *store;
+    char command[64];
+    char origin[256];
+};
+
+/* What a certificate to be signed looks like. */
+struct minica_tbs {
+    const char *subject; /* "CN=..." */
+    const char *issuer;
+    mbedtls_pk_context *subject_key; /* public part used */
+    mbedtls_pk_context *issuer_key;
+    unsigned char serial[16];
+    int64_t not_before;
+    int64_t not_after;
+    int is_ca;
+    int pathlen; /* CA only; < 0 for none */
+    unsigned key_usage;
+    int server_auth;
+    int client_auth;
+    const struct minica_name *sans;
+    size_t n_sans;
+    const struct minica_policy *name_constraints; /* CA only; NULL for none */
+    int with_aki;
+};
+
+/* Builds and signs; *der is malloc'd. */
+int minica_sign_cert(const struct minica_tbs *tbs, struct minica_rng *rng, unsigned char **der,
+                     size_t *der_len, struct minica_err *err);
+
+/* Loads DIR/NAME.key refusing group/other-readable files (like ssh). */
+int minica_ca_load_key(const char *dir, const char *base, mbedtls_pk_context *pk,
+                       struct minica_rng *rng, struct minica_err *err);
+
+#endif

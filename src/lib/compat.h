@@ -1,0 +1,97 @@
+/* The few mbedTLS API differences between 2.28 (Debian 12) and 3.6 (Debian 13),
+ * so that a 3.6 build is this header away. Nothing else in minica may test
+ * MBEDTLS_VERSION_*; use only struct fields 3.6 keeps public. */
+#ifndef MINICA_COMPAT_H
+#define MINICA_COMPAT_H
+
+#include <mbedtls/version.h>
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/sha256.h>
+#include <mbedtls/x509_crt.h>
+
+#if MBEDTLS_VERSION_MAJOR >= 3
+
+static inline int minica_compat_pk_parse_key(mbedtls_pk_context *pk, const unsigned char *buf,
+                                             size_t len, mbedtls_ctr_drbg_context *drbg)
+{
+    return mbedtls_pk_parse_key(pk, buf, len, NULL, 0, mbedtls_ctr_drbg_random, drbg);
+}
+static inline int minica_compat_pk_sign(mbedtls_pk_context *pk, mbedtls_md_type_t md,
+                                        const unsigned char *hash, size_t hash_len,
+                                        unsigned char *sig, size_t sig_size, size_t *sig_len,
+                                        mbedtls_ctr_drbg_context *drbg)
+{
+    return mbedtls_pk_sign(pk, md, hash, hash_len, sig, sig_size, sig_len, mbedtls_ctr_drbg_random,
+                           drbg);
+}
+static inline int minica_compat_pk_check_pair(const mbedtls_pk_context *pub,
+                                              const mbedtls_pk_context *prv,
+                                              mbedtls_ctr_drbg_context *drbg)
+{
+    return mbedtls_pk_check_pair(pub, prv, mbedtls_ctr_drbg_random, drbg);
+}
+static inline int minica_compat_sha256(const unsigned char *in, size_t len, unsigned char out[32])
+{
+    return mbedtls_sha256(in, len, out, 0);
+}
+static inline int minica_compat_md(const mbedtls_md_info_t *info, const unsigned char *in,
+                                   size_t len, unsigned char *out)
+{
+    return mbedtls_md(info, in, len, out);
+}
+static inline int minica_compat_crt_set_serial(mbedtls_x509write_cert *ctx,
+                                               const unsigned char *serial, size_t len)
+{
+    return mbedtls_x509write_crt_set_serial_raw(ctx, (unsigned char *)serial, len);
+}
+
+#else /* mbedTLS 2.28 */
+
+#include <mbedtls/bignum.h>
+
+static inline int minica_compat_pk_parse_key(mbedtls_pk_context *pk, const unsigned char *buf,
+                                             size_t len, mbedtls_ctr_drbg_context *drbg)
+{
+    (void)drbg;
+    return mbedtls_pk_parse_key(pk, buf, len, NULL, 0);
+}
+static inline int minica_compat_pk_sign(mbedtls_pk_context *pk, mbedtls_md_type_t md,
+                                        const unsigned char *hash, size_t hash_len,
+                                        unsigned char *sig, size_t sig_size, size_t *sig_len,
+                                        mbedtls_ctr_drbg_context *drbg)
+{
+    (void)sig_size; /* 2.28 trusts the buffer to hold MBEDTLS_PK_SIGNATURE_MAX_SIZE */
+    return mbedtls_pk_sign(pk, md, hash, hash_len, sig, sig_len, mbedtls_ctr_drbg_random, drbg);
+}
+static inline int minica_compat_pk_check_pair(const mbedtls_pk_context *pub,
+                                              const mbedtls_pk_context *prv,
+                                              mbedtls_ctr_drbg_context *drbg)
+{
+    (void)drbg;
+    return mbedtls_pk_check_pair(pub, prv);
+}
+static inline int minica_compat_sha256(const unsigned char *in, size_t len, unsigned char out[32])
+{
+    return mbedtls_sha256_ret(in, len, out, 0);
+}
+static inline int minica_compat_md(const mbedtls_md_info_t *info, const unsigned char *in,
+                                   size_t len, unsigned char *out)
+{
+    return mbedtls_md(info, in, len, out);
+}
+static inline int minica_compat_crt_set_serial(mbedtls_x509write_cert *ctx,
+                                               const unsigned char *serial, size_t len)
+{
+    mbedtls_mpi mpi;
+    mbedtls_mpi_init(&mpi);
+    int ret = mbedtls_mpi_read_binary(&mpi, serial, len);
+    if (ret == 0)
+        ret = mbedtls_x509write_crt_set_serial(ctx, &mpi);
+    mbedtls_mpi_free(&mpi);
+    return ret;
+}
+
+#endif
+
+#endif

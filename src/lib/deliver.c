@@ -1,0 +1,113 @@
+/* Delivering an issued certificate into an output directory: NAME.crt,
+ * NAME.key (0600), NAME.fullchain.crt (what nginx's ssl_certificate wants)
+ * and ca.crt (what proxy_ssl_trusted_certificate wants). All four are staged
+ * first, so a full disk fails before anything is replaced. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "minica/fsutil.h"
+#include "minica/issue.h"
+
+int minica_output_paths(const char *outdir, const char *name, struct minica_output_paths *paths,
+                        struct minica_err *err)
+{
+    struct minica_name parsed;
+    int ret = minica_name_parse(name, &parsed, err);
+    if (ret != 0)
+        return ret;
+    /* The canonical name has no "/" and no "..": it cannot leave outdir. */
+    char base[320];
+    if (parsed.wildcard)
+        snprintf(base, sizeof(base), "_wildcard.%s", parsed.text + 2);
+    else
+        snprintf(base, sizeof(base), "%s", parsed.text);
+    char file[360];
+    snprintf(file, sizeof(file), "%s.crt", base);
+    if ((ret = minica_path_join(paths->cert, sizeof(paths->cert), outdir, file, err)) != 0)
+        return ret;
+    snprintf(file, sizeof(file), "%s.key", base);
+    if ((ret = minica_path_join(paths->key, sizeof(paths->key), outdir, file, err)) != 0)
+        return ret;
+    snprintf(file, sizeof(file), "%s.fullchain.crt", base);
+    if ((ret = minica_path_join(paths->fullchain, sizeof(paths->fullchain), outdir, file, err)) !=
+        0)
+        return ret;
+    return minica_path_join(paths->ca, sizeof(paths->ca), outdir, "ca.crt", err);
+}
+
+int minica_deliver_files(const struct minica_issued *issued, const char *outdir,
+                         struct minica_output_paths *paths, struct minica_err *err)
+{
+    int ret = minica_output_paths(outdir, issued->name, paths, err);
+    if (ret != 0)
+        return ret;
+    /* A missing --out is created private: it is about to hold a key. */
+    if ((ret = minica_mkdir_private(outdir, err)) != 0)
+        return ret;
+
+    size_t cert_len = strlen(issued->cert_pem), chain_len = strlen(issued->chain_pem);
+    char *fullchain = malloc(cert_len + chain_len + 1);
+    if (fullchain == NULL)
+        return minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    memcpy(fullchain, issued->cert_pem, cert_len);
+    memcpy(fullchain + cert_len, issued->chain_pem, chain_len + 1);
+
+    struct {
+        const char *path;
+        const char *data;
+        mode_t mode;
+    } files[4] = {
+        {paths->key, issued->key_pem, 0600},
+        {paths->cert, issued->cert_pem, 0644},
+        {paths->fullchain, fullchain, 0644},
+        {paths->ca, issued->root_pem, 0644},
+    };
+    struct minica_staged_file staged[4];
+    memset(staged, 0, sizeof(staged));
+    for (size_t i = 0; i < 4; i++)
+        staged[i].dirfd = -1;
+    size_t i;
+    for (i = 0; i < 4; i++) {
+        if (files[i].data == NULL)
+            continue; /* no key when issued from a CSR */
+        if ((ret = minica_stage_file(&staged[i], files[i].path, files[i].data,
+                                     strlen(files[i].data), files[i].mode, NULL, err)) != 0)
+            break;
+    }
+    if (ret == 0) {
+        for (i = 0; i < 4; i++) {
+            if (files[i].data == NULL)
+                continue;
+            if ((ret = minica_staged_commit(&staged[i], 0, err)) != 0)
+                break;
+        }
+    }
+    for (i = 0; i < 4; i++)
+        minica_staged_abort(&staged[i]);
+    free(fullchain);
+    return ret;
+}
+
+int minica_ca_issue_to_dir(struct minica_ca *ca, const struct minica_issue_request *req,
+                           const char *outdir, struct minica_issued *out,
+                           struct minica_output_paths *paths, struct minica_err *err)
+{
+    /* Refuse a bad NAME before anything is signed or recorded. */
+    int ret = minica_output_paths(outdir, req->name, paths, err);
+    if (ret != 0)
+        return ret;
+    if ((ret = minica_ca_issue(ca, req, out, err)) != 0)
+        return ret;
+    if ((ret = minica_deliver_files(out, outdir, paths, err)) != 0) {
+        /* Neither a row nor files: take the row back and say so in the log. */
+        char summary[512];
+        snprintf(summary, sizeof(summary), "withdrew %s serial=%s: the files could not be written",
+                 out->name, out->serial);
+        minica_store_delete_cert(minica_ca_store(ca), out->serial, NULL);
+        minica_ca_audit(ca, summary, NULL);
+        minica_issued_free(out);
+    }
+    return ret;
+}

@@ -1,0 +1,214 @@
+/* DER writers for the extensions mbedTLS 2.28 lacks or writes with the wrong
+ * criticality for a leaf (its basicConstraints is critical only for CAs,
+ * RFC 5280 4.2.1.9 lets us mark CA:FALSE critical and nginx-facing tools
+ * expect it). The CRL has its own module (crl.c). */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <mbedtls/asn1.h>
+#include <mbedtls/asn1write.h>
+#include <mbedtls/oid.h>
+
+#include "minica/der.h"
+
+/* GeneralName tags (context-specific, implicit). */
+#define GN_DNS (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 2)
+#define GN_IP (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 7)
+
+#define CHK(expr)                                                                                  \
+    do {                                                                                           \
+        int r_ = (expr);                                                                           \
+        if (r_ < 0)                                                                                \
+            return minica_seterr(err, MINICA_EINVAL, "DER encoding failed (buffer too small)");    \
+        total += (size_t)r_;                                                                       \
+    } while (0)
+
+static int wrap_sequence(unsigned char **p, unsigned char *buf, size_t total, size_t *len,
+                         struct minica_err *err)
+{
+    int a = mbedtls_asn1_write_len(p, buf, total);
+    if (a < 0)
+        return minica_seterr(err, MINICA_EINVAL, "DER encoding failed (buffer too small)");
+    int b = mbedtls_asn1_write_tag(p, buf, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE);
+    if (b < 0)
+        return minica_seterr(err, MINICA_EINVAL, "DER encoding failed (buffer too small)");
+    *len = total + (size_t)a + (size_t)b;
+    return MINICA_OK;
+}
+
+static int write_tagged_raw(unsigned char **p, unsigned char *buf, unsigned char tag,
+                            const unsigned char *data, size_t dlen)
+{
+    int total = 0, r;
+    if ((r = mbedtls_asn1_write_raw_buffer(p, buf, data, dlen)) < 0)
+        return r;
+    total += r;
+    if ((r = mbedtls_asn1_write_len(p, buf, dlen)) < 0)
+        return r;
+    total += r;
+    if ((r = mbedtls_asn1_write_tag(p, buf, tag)) < 0)
+        return r;
+    return total + r;
+}
+
+int minica_der_san(const struct minica_name *names, size_t n, unsigned char *buf, size_t size,
+                   unsigned char **der, size_t *len, struct minica_err *err)
+{
+    unsigned char *p = buf + size;
+    size_t total = 0;
+    if (n == 0)
+        return minica_seterr(err, MINICA_EINVAL, "a subjectAltName needs at least one name");
+    /* Written backwards: iterate from the last name so the order is kept. */
+    for (size_t i = n; i-- > 0;) {
+        if (names[i].kind == MINICA_NAME_IP)
+            CHK(write_tagged_raw(&p, buf, GN_IP, names[i].ip, names[i].ip_len));
+        else
+            CHK(write_tagged_raw(&p, buf, GN_DNS, (const unsigned char *)names[i].text,
+                                 strlen(names[i].text)));
+    }
+    int ret = wrap_sequence(&p, buf, total, len, err);
+    *der = p;
+    return ret;
+}
+
+int minica_der_basic_constraints(int is_ca, int pathlen, unsigned char *buf, size_t size,
+                                 unsigned char **der, size_t *len, struct minica_err *err)
+{
+    unsigned char *p = buf + size;
+    size_t total = 0;
+    if (is_ca) {
+        if (pathlen >= 0)
+            CHK(mbedtls_asn1_write_int(&p, buf, pathlen));
+        CHK(mbedtls_asn1_write_bool(&p, buf, 1));
+    }
+    /* CA:FALSE is the DEFAULT and so is omitted: an empty SEQUENCE. */
+    int ret = wrap_sequence(&p, buf, total, len, err);
+    *der = p;
+    return ret;
+}
+
+int minica_der_key_usage(unsigned bits, unsigned char *buf, size_t size, unsigned char **der,
+                         size_t *len, struct minica_err *err)
+{
+    unsigned char *p = buf + size;
+    unsigned char byte = (unsigned char)bits;
+    int r = mbedtls_asn1_write_named_bitstring(&p, buf, &byte, 8);
+    if (r < 0)
+        return minica_seterr(err, MINICA_EINVAL, "DER encoding failed (buffer too small)");
+    *der = p;
+    *len = (size_t)r;
+    return MINICA_OK;
+}
+
+int minica_der_ext_key_usage(int server_auth, int client_auth, unsigned char *buf, size_t size,
+                             unsigned char **der, size_t *len, struct minica_err *err)
+{
+    unsigned char *p = buf + size;
+    size_t total = 0;
+    if (!server_auth && !client_auth)
+        return minica_seterr(err, MINICA_EINVAL, "extendedKeyUsage needs a purpose");
+    if (client_auth)
+        CHK(mbedtls_asn1_write_oid(&p, buf, MBEDTLS_OID_CLIENT_AUTH,
+                                   MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH)));
+    if (server_auth)
+        CHK(mbedtls_asn1_write_oid(&p, buf, MBEDTLS_OID_SERVER_AUTH,
+                                   MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH)));
+    int ret = wrap_sequence(&p, buf, total, len, err);
+    *der = p;
+    return ret;
+}
+
+/* GeneralSubtree ::= SEQUENCE { base GeneralName, minimum [0] DEFAULT 0, maximum [1] OPTIONAL }:
+ * only base is written (RFC 5280 4.2.1.10: minimum and maximum MUST be absent). */
+static int write_subtree(unsigned char **p, unsigned char *buf, unsigned char tag,
+                         const unsigned char *data, size_t dlen)
+{
+    int inner = write_tagged_raw(p, buf, tag, data, dlen);
+    if (inner < 0)
+        return inner;
+    int a = mbedtls_asn1_write_len(p, buf, (size_t)inner);
+    if (a < 0)
+        return a;
+    int b = mbedtls_asn1_write_tag(p, buf, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE);
+    if (b < 0)
+        return b;
+    return inner + a + b;
+}
+
+int minica_der_name_constraints(const char (*dns)[MINICA_NAME_MAX + 1], size_t n_dns,
+                                const struct minica_cidr *ips, size_t n_ips, unsigned char *buf,
+                                size_t size, unsigned char **der, size_t *len,
+                                struct minica_err *err)
+{
+    unsigned char *p = buf + size;
+    size_t total = 0;
+    if (n_dns == 0 && n_ips == 0)
+        return minica_seterr(err, MINICA_EINVAL, "name constraints need at least one subtree");
+    for (size_t i = n_ips; i-- > 0;) {
+        /* iPAddress in a constraint is address followed by mask (RFC 5280 4.2.1.10). */
+        unsigned char am[32];
+        size_t alen = ips[i].addr_len;
+        memcpy(am, ips[i].addr, alen);
+        for (size_t b = 0; b < alen; b++) {
+            unsigned bits = ips[i].prefix > b * 8 ? ips[i].prefix - (unsigned)b * 8 : 0;
+            am[alen + b] = bits >= 8 ? 0xff : (unsigned char)(0xff << (8 - bits));
+        }
+        CHK(write_subtree(&p, buf, GN_IP, am, 2 * alen));
+    }
+    for (size_t i = n_dns; i-- > 0;)
+        CHK(write_subtree(&p, buf, GN_DNS, (const unsigned char *)dns[i], strlen(dns[i])));
+    /* permittedSubtrees [0] IMPLICIT GeneralSubtrees (constructed). */
+    CHK(mbedtls_asn1_write_len(&p, buf, total));
+    CHK(mbedtls_asn1_write_tag(&p, buf,
+                               MBEDTLS_ASN1_CONTEXT_SPECIFIC | MBEDTLS_ASN1_CONSTRUCTED | 0));
+    int ret = wrap_sequence(&p, buf, total, len, err);
+    *der = p;
+    return ret;
+}
+
+int minica_der_parse_san(const unsigned char *der, size_t len, char *out, size_t outlen,
+                         struct minica_err *err)
+{
+    unsigned char *p = (unsigned char *)der;
+    const unsigned char *end = der + len;
+    size_t seqlen;
+    size_t used = 0;
+    out[0] = '\0';
+    if (mbedtls_asn1_get_tag(&p, end, &seqlen, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) !=
+            0 ||
+        p + seqlen != end)
+        return minica_seterr(err, MINICA_EINVAL, "malformed subjectAltName");
+    while (p < end) {
+        unsigned char tag = *p++;
+        size_t l;
+        if (mbedtls_asn1_get_len(&p, end, &l) != 0)
+            return minica_seterr(err, MINICA_EINVAL, "malformed subjectAltName");
+        char name[MINICA_NAME_MAX + 1];
+        if (tag == GN_DNS) {
+            if (l == 0 || l > MINICA_NAME_MAX)
+                return minica_seterr(err, MINICA_EINVAL, "malformed DNS name in subjectAltName");
+            memcpy(name, p, l);
+            name[l] = '\0';
+            if (strlen(name) != l)
+                return minica_seterr(err, MINICA_EINVAL, "malformed DNS name in subjectAltName");
+            struct minica_name parsed;
+            if (minica_name_parse(name, &parsed, err) != 0 || parsed.kind != MINICA_NAME_DNS)
+                return minica_seterr(err, MINICA_EINVAL, "invalid DNS name in subjectAltName");
+            snprintf(name, sizeof(name), "%s", parsed.text);
+        } else if (tag == GN_IP) {
+            if (l != 4 && l != 16)
+                return minica_seterr(err, MINICA_EINVAL, "malformed IP address in subjectAltName");
+            inet_ntop(l == 4 ? AF_INET : AF_INET6, p, name, sizeof(name));
+        } else {
+            return minica_seterr(err, MINICA_EINVAL,
+                                 "unsupported name type in subjectAltName (only DNS and IP)");
+        }
+        p += l;
+        int w = snprintf(out + used, outlen - used, "%s%s", used ? "," : "", name);
+        if (w < 0 || (size_t)w >= outlen - used)
+            return minica_seterr(err, MINICA_EINVAL, "too many names in subjectAltName");
+        used += (size_t)w;
+    }
+    return MINICA_OK;
+}

@@ -1,0 +1,249 @@
+/* The issuance policy in DIR/minica.conf: which names and IPs may be issued,
+ * wildcards, TTL limits, default key type. Refusals name the rule. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "inifile.h"
+#include "minica/duration.h"
+#include "minica/policy.h"
+
+void minica_policy_init(struct minica_policy *policy)
+{
+    memset(policy, 0, sizeof(*policy));
+    policy->default_ttl = 90 * 86400LL;
+    policy->max_ttl = 365 * 86400LL;
+    policy->default_key_type = MINICA_KEY_EC_P256;
+}
+
+static int policy_handler(struct minica_ini_ctx *ctx, const char *section, const char *key,
+                          const char *value)
+{
+    struct minica_policy *p = ctx->user;
+    struct minica_err e;
+    if (strcmp(section, "policy") != 0) {
+        snprintf(ctx->msg, sizeof(ctx->msg), "unknown section [%s] (expected [policy])", section);
+        return 0;
+    }
+    if (strcmp(key, "permit_dns") == 0 || strcmp(key, "permit_ip") == 0) {
+        char copy[8192];
+        snprintf(copy, sizeof(copy), "%s", value);
+        char *items[MINICA_POLICY_MAX_ENTRIES];
+        int n = minica_ini_split_list(copy, items, MINICA_POLICY_MAX_ENTRIES);
+        if (n < 0) {
+            snprintf(ctx->msg, sizeof(ctx->msg), "%s: more than %d entries", key,
+                     MINICA_POLICY_MAX_ENTRIES);
+            return 0;
+        }
+        for (int i = 0; i < n; i++) {
+            int ret;
+            if (key[7] == 'd') {
+                if (p->n_permit_dns == MINICA_POLICY_MAX_ENTRIES) {
+                    snprintf(ctx->msg, sizeof(ctx->msg), "permit_dns: too many entries");
+                    return 0;
+                }
+                ret = minica_dns_suffix_parse(items[i], p->permit_dns[p->n_permit_dns],
+                                              sizeof(p->permit_dns[0]), &e);
+                if (ret == 0)
+                    p->n_permit_dns++;
+            } else {
+                if (p->n_permit_ip == MINICA_POLICY_MAX_ENTRIES) {
+                    snprintf(ctx->msg, sizeof(ctx->msg), "permit_ip: too many entries");
+                    return 0;
+                }
+                ret = minica_cidr_parse(items[i], &p->permit_ip[p->n_permit_ip], &e);
+                if (ret == 0)
+                    p->n_permit_ip++;
+            }
+            if (ret != 0) {
+                snprintf(ctx->msg, sizeof(ctx->msg), "%s: %s", key, e.msg);
+                return 0;
+            }
+        }
+        return 1;
+    }
+    if (strcmp(key, "allow_wildcards") == 0) {
+        if (minica_ini_bool(value, &p->allow_wildcards) != 0) {
+            snprintf(ctx->msg, sizeof(ctx->msg), "allow_wildcards: expected yes or no, not '%s'",
+                     value);
+            return 0;
+        }
+        return 1;
+    }
+    if (strcmp(key, "default_ttl") == 0 || strcmp(key, "max_ttl") == 0) {
+        int64_t *dst = key[0] == 'd' ? &p->default_ttl : &p->max_ttl;
+        if (minica_duration_parse(value, dst, &e) != 0) {
+            snprintf(ctx->msg, sizeof(ctx->msg), "%s: %s", key, e.msg);
+            return 0;
+        }
+        return 1;
+    }
+    if (strcmp(key, "default_key_type") == 0) {
+        if (minica_key_type_parse(value, &p->default_key_type, &e) != 0) {
+            snprintf(ctx->msg, sizeof(ctx->msg), "default_key_type: %s", e.msg);
+            return 0;
+        }
+        return 1;
+    }
+    snprintf(ctx->msg, sizeof(ctx->msg),
+             "unknown key '%s' (known: permit_dns, permit_ip, allow_wildcards, default_ttl, "
+             "max_ttl, default_key_type)",
+             key);
+    return 0;
+}
+
+int minica_policy_load(struct minica_policy *policy, const char *path, struct minica_err *err)
+{
+    minica_policy_init(policy);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return MINICA_OK; /* no file: the defaults */
+    fclose(f);
+    int ret = minica_ini_parse(path, NULL, (minica_ini_handler)policy_handler, policy, err);
+    if (ret != 0)
+        return ret;
+    if (policy->default_ttl > policy->max_ttl) {
+        char a[64], b[64];
+        minica_duration_format(policy->default_ttl, a, sizeof(a));
+        minica_duration_format(policy->max_ttl, b, sizeof(b));
+        return minica_seterr(err, MINICA_EINVAL, "%s: default_ttl (%s) exceeds max_ttl (%s)", path,
+                             a, b);
+    }
+    return MINICA_OK;
+}
+
+static void append(char **buf, size_t *len, size_t *cap, const char *s)
+{
+    size_t n = strlen(s);
+    if (*buf == NULL)
+        return;
+    if (*len + n + 1 > *cap) {
+        size_t ncap = (*cap + n + 1) * 2;
+        char *nb = realloc(*buf, ncap);
+        if (nb == NULL) {
+            free(*buf);
+            *buf = NULL;
+            return;
+        }
+        *buf = nb;
+        *cap = ncap;
+    }
+    memcpy(*buf + *len, s, n + 1);
+    *len += n;
+}
+
+char *minica_policy_render(const struct minica_policy *policy)
+{
+    size_t cap = 2048, len = 0;
+    char *buf = malloc(cap);
+    if (buf == NULL)
+        return NULL;
+    buf[0] = '\0';
+    char line[8192];
+    append(&buf, &len, &cap,
+           "# minica issuance policy. Read by every command that issues; an unknown\n"
+           "# key or a bad value is an error naming this file and the line.\n"
+           "[policy]\n"
+           "# DNS names that may be issued: these names and everything below them\n"
+           "# (comma-separated). Empty: any name. Also written, at init, into the\n"
+           "# intermediate's name constraints, so changing it here cannot widen them.\n");
+    line[0] = '\0';
+    for (size_t i = 0; i < policy->n_permit_dns; i++) {
+        strncat(line, i ? ", " : "", sizeof(line) - strlen(line) - 1);
+        strncat(line, policy->permit_dns[i], sizeof(line) - strlen(line) - 1);
+    }
+    char entry[8300];
+    snprintf(entry, sizeof(entry), "%spermit_dns = %s\n", policy->n_permit_dns ? "" : "# ",
+             policy->n_permit_dns ? line : "internal.svc");
+    append(&buf, &len, &cap, entry);
+    append(&buf, &len, &cap,
+           "# IP ranges (CIDR, IPv4 and IPv6) that may be issued. Empty: any address.\n");
+    line[0] = '\0';
+    for (size_t i = 0; i < policy->n_permit_ip; i++) {
+        strncat(line, i ? ", " : "", sizeof(line) - strlen(line) - 1);
+        strncat(line, policy->permit_ip[i].text, sizeof(line) - strlen(line) - 1);
+    }
+    snprintf(entry, sizeof(entry), "%spermit_ip = %s\n", policy->n_permit_ip ? "" : "# ",
+             policy->n_permit_ip ? line : "10.0.0.0/8, fd00::/8");
+    append(&buf, &len, &cap, entry);
+    char ttl[64], max[64];
+    minica_duration_format(policy->default_ttl, ttl, sizeof(ttl));
+    minica_duration_format(policy->max_ttl, max, sizeof(max));
+    for (char *c = ttl; *c; c++)
+        if (*c == ' ')
+            memmove(c, c + 1, strlen(c));
+    for (char *c = max; *c; c++)
+        if (*c == ' ')
+            memmove(c, c + 1, strlen(c));
+    snprintf(entry, sizeof(entry),
+             "# Whether \"*.name\" certificates may be issued.\n"
+             "allow_wildcards = %s\n"
+             "# TTL used when --ttl is not given, and the longest allowed.\n"
+             "default_ttl = %s\n"
+             "max_ttl = %s\n"
+             "# ec-p256, ec-p384, rsa-2048, rsa-3072 or rsa-4096.\n"
+             "default_key_type = %s\n",
+             policy->allow_wildcards ? "yes" : "no", ttl, max,
+             minica_key_type_name(policy->default_key_type));
+    append(&buf, &len, &cap, entry);
+    return buf;
+}
+
+static void join_dns(const struct minica_policy *p, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    for (size_t i = 0; i < p->n_permit_dns; i++) {
+        strncat(out, i ? ", " : "", outlen - strlen(out) - 1);
+        strncat(out, p->permit_dns[i], outlen - strlen(out) - 1);
+    }
+}
+
+static void join_ip(const struct minica_policy *p, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    for (size_t i = 0; i < p->n_permit_ip; i++) {
+        strncat(out, i ? ", " : "", outlen - strlen(out) - 1);
+        strncat(out, p->permit_ip[i].text, outlen - strlen(out) - 1);
+    }
+}
+
+int minica_policy_check_name(const struct minica_policy *policy, const struct minica_name *name,
+                             struct minica_err *err)
+{
+    char list[4096];
+    if (name->kind == MINICA_NAME_DNS) {
+        if (name->wildcard && !policy->allow_wildcards)
+            return minica_seterr(err, MINICA_EPOLICY,
+                                 "%s is a wildcard and the policy does not allow wildcards "
+                                 "(allow_wildcards = no)",
+                                 name->text);
+        if (policy->n_permit_dns == 0)
+            return MINICA_OK;
+        const char *host = name->wildcard ? name->text + 2 : name->text;
+        for (size_t i = 0; i < policy->n_permit_dns; i++)
+            if (minica_dns_suffix_matches(policy->permit_dns[i], host))
+                return MINICA_OK;
+        join_dns(policy, list, sizeof(list));
+        return minica_seterr(err, MINICA_EPOLICY, "%s is outside the permitted DNS names (%s)",
+                             name->text, list);
+    }
+    if (policy->n_permit_ip == 0)
+        return MINICA_OK;
+    for (size_t i = 0; i < policy->n_permit_ip; i++)
+        if (minica_cidr_contains(&policy->permit_ip[i], name->ip, name->ip_len))
+            return MINICA_OK;
+    join_ip(policy, list, sizeof(list));
+    return minica_seterr(err, MINICA_EPOLICY, "%s is outside the permitted IP ranges (%s)",
+                         name->text, list);
+}
+
+int minica_policy_check_ttl(const struct minica_policy *policy, int64_t ttl, struct minica_err *err)
+{
+    if (ttl <= policy->max_ttl)
+        return MINICA_OK;
+    char a[64], b[64];
+    minica_duration_format(ttl, a, sizeof(a));
+    minica_duration_format(policy->max_ttl, b, sizeof(b));
+    return minica_seterr(err, MINICA_EPOLICY, "TTL %s exceeds the policy's maximum (max_ttl = %s)",
+                         a, b);
+}

@@ -1,0 +1,454 @@
+/* The SQLite inventory. All of minica's SQL is in this file: schema and
+ * migrations (PRAGMA user_version), certificates, the audit log, counters.
+ * WAL + busy timeout + BEGIN IMMEDIATE so several processes (parallel
+ * `minica issue`, the agent, the server) can write without "database is
+ * locked" reaching the operator. */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "internal.h"
+#include "minica/store.h"
+
+struct minica_store {
+    sqlite3 *db;
+    char path[4096];
+};
+
+/* Migration i brings the schema from version i to i + 1. Never edit a
+ * released entry: append a new one. */
+static const char *const migrations[] = {
+    /* 0 -> 1: certificates, audit log, counters. */
+    "CREATE TABLE certs ("
+    "  serial TEXT PRIMARY KEY,"
+    "  name TEXT NOT NULL,"
+    "  sans TEXT NOT NULL,"
+    "  usage TEXT NOT NULL CHECK (usage IN ('server', 'client', 'both')),"
+    "  key_type TEXT NOT NULL,"
+    "  not_before INTEGER NOT NULL,"
+    "  not_after INTEGER NOT NULL,"
+    "  issued_at INTEGER NOT NULL,"
+    "  revoked_at INTEGER,"
+    "  revoke_reason INTEGER,"
+    "  fingerprint_sha256 TEXT NOT NULL UNIQUE,"
+    "  issuer_fingerprint_sha256 TEXT NOT NULL,"
+    "  pem TEXT NOT NULL"
+    ");"
+    "CREATE INDEX certs_name ON certs(name);"
+    "CREATE INDEX certs_not_after ON certs(not_after);"
+    "CREATE TABLE audit ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  time INTEGER NOT NULL,"
+    "  uid INTEGER NOT NULL,"
+    "  user TEXT NOT NULL,"
+    "  command TEXT NOT NULL,"
+    "  summary TEXT NOT NULL"
+    ");"
+    "CREATE INDEX audit_time ON audit(time);"
+    "CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);",
+};
+#define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+static int db_error(struct minica_store *s, struct minica_err *err, const char *what)
+{
+    int code = sqlite3_errcode(s->db);
+    if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT)
+        return minica_seterr(err, MINICA_EDB,
+                             "%s is damaged or not a minica database (%s); restore it from a "
+                             "backup",
+                             s->path, sqlite3_errmsg(s->db));
+    return minica_seterr(err, MINICA_EDB, "%s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
+}
+
+static int exec(struct minica_store *s, const char *sql, struct minica_err *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        sqlite3_free(msg);
+        return db_error(s, err, "database error");
+    }
+    return MINICA_OK;
+}
+
+static int user_version(struct minica_store *s, int *version, struct minica_err *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+        return db_error(s, err, "cannot read the schema version");
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return db_error(s, err, "cannot read the schema version");
+    }
+    *version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return MINICA_OK;
+}
+
+static int migrate(struct minica_store *s, struct minica_err *err)
+{
+    int version;
+    int ret = user_version(s, &version, err);
+    if (ret != 0)
+        return ret;
+    if (version == SCHEMA_VERSION)
+        return MINICA_OK;
+    if (version > SCHEMA_VERSION)
+        return minica_seterr(err, MINICA_EDB,
+                             "%s has schema version %d, newer than this minica understands (%d); "
+                             "upgrade minica",
+                             s->path, version, SCHEMA_VERSION);
+    if ((ret = exec(s, "BEGIN IMMEDIATE", err)) != 0)
+        return ret;
+    /* Another process may have migrated while we waited for the lock. */
+    if ((ret = user_version(s, &version, err)) != 0)
+        goto rollback;
+    for (; version < SCHEMA_VERSION; version++) {
+        if ((ret = exec(s, migrations[version], err)) != 0)
+            goto rollback;
+        char pragma[64];
+        snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", version + 1);
+        if ((ret = exec(s, pragma, err)) != 0)
+            goto rollback;
+    }
+    return exec(s, "COMMIT", err);
+rollback:
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return ret;
+}
+
+int minica_store_open(const char *path, struct minica_store **out, struct minica_err *err)
+{
+    *out = NULL;
+    struct minica_store *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    snprintf(s->path, sizeof(s->path), "%s", path);
+
+    /* Create the file ourselves so it is 0600 whatever the umask; SQLite
+     * gives its -wal and -shm files the same mode. */
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        int e = errno;
+        free(s);
+        return minica_seterr(err, MINICA_EIO, "cannot open %s: %s", path, strerror(e));
+    }
+    struct stat st;
+    if (fstat(fd, &st) == 0 && st.st_size == 0)
+        (void)fchmod(fd, 0600);
+    close(fd);
+
+    int ret;
+    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL) !=
+        SQLITE_OK) {
+        ret = db_error(s, err, "cannot open");
+        goto fail;
+    }
+    sqlite3_busy_timeout(s->db, 30000);
+    sqlite3_extended_result_codes(s->db, 0);
+    if ((ret = exec(s, "PRAGMA journal_mode = WAL", err)) != 0)
+        goto fail;
+    /* A CA must not lose a committed serial on power loss. */
+    if ((ret = exec(s, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON", err)) != 0)
+        goto fail;
+    if ((ret = migrate(s, err)) != 0)
+        goto fail;
+    *out = s;
+    return MINICA_OK;
+fail:
+    sqlite3_close(s->db);
+    free(s);
+    return ret;
+}
+
+void minica_store_close(struct minica_store *store)
+{
+    if (store == NULL)
+        return;
+    sqlite3_close(store->db);
+    free(store);
+}
+
+int minica_store_schema_version(struct minica_store *store)
+{
+    int v = -1;
+    if (user_version(store, &v, NULL) != 0)
+        return -1;
+    return v;
+}
+
+int minica_store_begin(struct minica_store *store, struct minica_err *err)
+{
+    return exec(store, "BEGIN IMMEDIATE", err);
+}
+
+int minica_store_commit(struct minica_store *store, struct minica_err *err)
+{
+    int ret = exec(store, "COMMIT", err);
+    if (ret != 0)
+        minica_store_rollback(store);
+    return ret;
+}
+
+void minica_store_rollback(struct minica_store *store)
+{
+    if (!sqlite3_get_autocommit(store->db))
+        sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+enum minica_cert_status minica_cert_row_status(const struct minica_cert_row *row, int64_t now)
+{
+    if (row->revoked_at != 0)
+        return MINICA_STATUS_REVOKED;
+    if (row->not_after < now)
+        return MINICA_STATUS_EXPIRED;
+    return MINICA_STATUS_VALID;
+}
+
+const char *minica_cert_status_name(enum minica_cert_status status)
+{
+    switch (status) {
+    case MINICA_STATUS_REVOKED:
+        return "revoked";
+    case MINICA_STATUS_EXPIRED:
+        return "expired";
+    default:
+        return "valid";
+    }
+}
+
+int minica_store_insert_cert(struct minica_store *store, const struct minica_cert_row *row,
+                             const char *pem, struct minica_err *err)
+{
+    static const char sql[] =
+        "INSERT INTO certs (serial, name, sans, usage, key_type, not_before, not_after, "
+        "issued_at, fingerprint_sha256, issuer_fingerprint_sha256, pem) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot record the certificate");
+    sqlite3_bind_text(st, 1, row->serial, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, row->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, row->sans, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, row->usage, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, row->key_type, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, row->not_before);
+    sqlite3_bind_int64(st, 7, row->not_after);
+    sqlite3_bind_int64(st, 8, row->issued_at);
+    sqlite3_bind_text(st, 9, row->fingerprint_sha256, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 10, row->issuer_fingerprint_sha256, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 11, pem, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    int ret = MINICA_OK;
+    if (rc == SQLITE_CONSTRAINT)
+        ret =
+            minica_seterr(err, MINICA_EEXIST, "serial %s is already in the inventory", row->serial);
+    else if (rc != SQLITE_DONE)
+        ret = db_error(store, err, "cannot record the certificate");
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int minica_store_delete_cert(struct minica_store *store, const char *serial, struct minica_err *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db, "DELETE FROM certs WHERE serial = ?", -1, &st, NULL) !=
+        SQLITE_OK)
+        return db_error(store, err, "cannot remove the certificate");
+    sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
+    int ret = sqlite3_step(st) == SQLITE_DONE
+                  ? MINICA_OK
+                  : db_error(store, err, "cannot remove the certificate");
+    sqlite3_finalize(st);
+    return ret;
+}
+
+static void copy_text(char *dst, size_t dstlen, sqlite3_stmt *st, int col)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    snprintf(dst, dstlen, "%s", t ? (const char *)t : "");
+}
+
+int minica_store_list_certs(struct minica_store *store, const struct minica_cert_filter *filter,
+                            minica_cert_cb cb, void *ctx, struct minica_err *err)
+{
+    /* Status is derived from time, so it is filtered here rather than in SQL. */
+    static const char sql[] =
+        "SELECT serial, name, sans, usage, key_type, not_before, not_after, issued_at, "
+        "COALESCE(revoked_at, 0), COALESCE(revoke_reason, 0), fingerprint_sha256, "
+        "issuer_fingerprint_sha256, pem FROM certs "
+        "WHERE (?1 IS NULL OR name = ?1) AND (?2 IS NULL OR serial = ?2) "
+        "AND (?3 = 0 OR not_after < ?3) "
+        "ORDER BY not_after, serial";
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot read the inventory");
+    if (filter->name)
+        sqlite3_bind_text(st, 1, filter->name, -1, SQLITE_STATIC);
+    if (filter->serial)
+        sqlite3_bind_text(st, 2, filter->serial, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, filter->not_after_before);
+    unsigned mask = filter->status_mask ? filter->status_mask : MINICA_STATUS_ALL;
+    int64_t now = filter->now ? filter->now : minica_now();
+    int ret = MINICA_OK;
+    int rc;
+    struct minica_cert_row *row = malloc(sizeof(*row));
+    if (row == NULL) {
+        sqlite3_finalize(st);
+        return minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        memset(row, 0, sizeof(*row));
+        copy_text(row->serial, sizeof(row->serial), st, 0);
+        copy_text(row->name, sizeof(row->name), st, 1);
+        copy_text(row->sans, sizeof(row->sans), st, 2);
+        copy_text(row->usage, sizeof(row->usage), st, 3);
+        copy_text(row->key_type, sizeof(row->key_type), st, 4);
+        row->not_before = sqlite3_column_int64(st, 5);
+        row->not_after = sqlite3_column_int64(st, 6);
+        row->issued_at = sqlite3_column_int64(st, 7);
+        row->revoked_at = sqlite3_column_int64(st, 8);
+        row->revoke_reason = sqlite3_column_int(st, 9);
+        copy_text(row->fingerprint_sha256, sizeof(row->fingerprint_sha256), st, 10);
+        copy_text(row->issuer_fingerprint_sha256, sizeof(row->issuer_fingerprint_sha256), st, 11);
+        row->pem = (const char *)sqlite3_column_text(st, 12);
+        if (!(minica_cert_row_status(row, now) & mask))
+            continue;
+        if ((ret = cb(row, ctx)) != 0)
+            break;
+    }
+    if (ret == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+        ret = db_error(store, err, "cannot read the inventory");
+    free(row);
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int minica_store_revoke(struct minica_store *store, const char *serial, int64_t when, int reason,
+                        struct minica_err *err)
+{
+    sqlite3_stmt *st;
+    static const char sql[] = "UPDATE certs SET revoked_at = ?, revoke_reason = ? "
+                              "WHERE serial = ? AND revoked_at IS NULL";
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot revoke");
+    sqlite3_bind_int64(st, 1, when);
+    sqlite3_bind_int(st, 2, reason);
+    sqlite3_bind_text(st, 3, serial, -1, SQLITE_STATIC);
+    int ret = sqlite3_step(st) == SQLITE_DONE ? MINICA_OK : db_error(store, err, "cannot revoke");
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int minica_store_next_crl_number(struct minica_store *store, const char *issuer, int64_t *number,
+                                 struct minica_err *err)
+{
+    static const char sql[] = "INSERT INTO counters (name, value) VALUES (?1, 1) "
+                              "ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value";
+    char name[64];
+    snprintf(name, sizeof(name), "crl_number_%s", issuer);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot allocate a CRL number");
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int ret = MINICA_OK;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *number = sqlite3_column_int64(st, 0);
+    else
+        ret = db_error(store, err, "cannot allocate a CRL number");
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int minica_store_audit(struct minica_store *store, const char *command, const char *summary,
+                       struct minica_err *err)
+{
+    uid_t uid = getuid();
+    char user[64] = "";
+    struct passwd pw, *res = NULL;
+    char pwbuf[1024];
+    if (getpwuid_r(uid, &pw, pwbuf, sizeof(pwbuf), &res) == 0 && res != NULL)
+        snprintf(user, sizeof(user), "%s", res->pw_name);
+    else
+        snprintf(user, sizeof(user), "%u", (unsigned)uid);
+
+    sqlite3_stmt *st;
+    static const char sql[] =
+        "INSERT INTO audit (time, uid, user, command, summary) VALUES (?, ?, ?, ?, ?)";
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot write the audit log");
+    sqlite3_bind_int64(st, 1, minica_now());
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)uid);
+    sqlite3_bind_text(st, 3, user, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, command, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, summary, -1, SQLITE_STATIC);
+    int ret = sqlite3_step(st) == SQLITE_DONE ? MINICA_OK
+                                              : db_error(store, err, "cannot write the audit log");
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int minica_store_list_audit(struct minica_store *store, int64_t since, minica_audit_cb cb,
+                            void *ctx, struct minica_err *err)
+{
+    static const char sql[] = "SELECT id, time, uid, user, command, summary FROM audit "
+                              "WHERE time >= ? ORDER BY id";
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot read the audit log");
+    sqlite3_bind_int64(st, 1, since);
+    int rc, ret = MINICA_OK;
+    struct minica_audit_row row;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        memset(&row, 0, sizeof(row));
+        row.id = sqlite3_column_int64(st, 0);
+        row.time = sqlite3_column_int64(st, 1);
+        row.uid = sqlite3_column_int64(st, 2);
+        copy_text(row.user, sizeof(row.user), st, 3);
+        copy_text(row.command, sizeof(row.command), st, 4);
+        copy_text(row.summary, sizeof(row.summary), st, 5);
+        if ((ret = cb(&row, ctx)) != 0)
+            break;
+    }
+    if (ret == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+        ret = db_error(store, err, "cannot read the audit log");
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int minica_serial_normalize(const char *text, char *out, size_t outlen, struct minica_err *err)
+{
+    char hex[128];
+    size_t n = 0;
+    for (const char *p = text; *p; p++) {
+        if (*p == ':')
+            continue;
+        if (!isxdigit((unsigned char)*p) || n + 1 >= sizeof(hex))
+            return minica_seterr(err, MINICA_EINVAL, "invalid serial '%s'", text);
+        hex[n++] = (char)tolower((unsigned char)*p);
+    }
+    hex[n] = '\0';
+    if (n == 0)
+        return minica_seterr(err, MINICA_EINVAL, "invalid serial '%s'", text);
+    const char *h = hex;
+    /* Same form as minica_serial_to_hex: whole bytes, leading zero bytes dropped. */
+    char padded[130];
+    if (n % 2) {
+        snprintf(padded, sizeof(padded), "0%s", hex);
+        h = padded;
+    }
+    while (strlen(h) > 2 && h[0] == '0' && h[1] == '0')
+        h += 2;
+    if (strlen(h) + 1 > outlen)
+        return minica_seterr(err, MINICA_EINVAL, "invalid serial '%s': too long", text);
+    memcpy(out, h, strlen(h) + 1);
+    return MINICA_OK;
+}

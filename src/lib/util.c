@@ -1,0 +1,162 @@
+/* Small shared helpers: time conversions, hashing, PEM encoding, RNG and
+ * serial numbers. Nothing here knows about certificates' meaning. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <mbedtls/base64.h>
+#include <mbedtls/pem.h>
+#include <mbedtls/platform_util.h>
+
+#include "internal.h"
+#include "minica/duration.h"
+
+int minica_rng_init(struct minica_rng *rng, struct minica_err *err)
+{
+    static const char personalization[] = "minica";
+    mbedtls_entropy_init(&rng->entropy);
+    mbedtls_ctr_drbg_init(&rng->drbg);
+    int ret =
+        mbedtls_ctr_drbg_seed(&rng->drbg, mbedtls_entropy_func, &rng->entropy,
+                              (const unsigned char *)personalization, sizeof(personalization) - 1);
+    if (ret != 0) {
+        minica_rng_free(rng);
+        return minica_seterr_mbedtls(err, MINICA_ECRYPTO, ret, "cannot seed the random generator");
+    }
+    return MINICA_OK;
+}
+
+void minica_rng_free(struct minica_rng *rng)
+{
+    mbedtls_ctr_drbg_free(&rng->drbg);
+    mbedtls_entropy_free(&rng->entropy);
+}
+
+int minica_rng_bytes(struct minica_rng *rng, void *out, size_t len, struct minica_err *err)
+{
+    int ret = mbedtls_ctr_drbg_random(&rng->drbg, out, len);
+    if (ret != 0)
+        return minica_seterr_mbedtls(err, MINICA_ECRYPTO, ret, "random generator failed");
+    return MINICA_OK;
+}
+
+int minica_serial_generate(struct minica_rng *rng, unsigned char serial[16], struct minica_err *err)
+{
+    static const unsigned char zero[16];
+    do {
+        int ret = minica_rng_bytes(rng, serial, 16, err);
+        if (ret != 0)
+            return ret;
+    } while (memcmp(serial, zero, 16) == 0);
+    return MINICA_OK;
+}
+
+void minica_serial_to_hex(const unsigned char *serial, size_t len, char *out, size_t outlen)
+{
+    while (len > 1 && serial[0] == 0) {
+        serial++;
+        len--;
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < len && o + 2 < outlen; i++)
+        o += (size_t)snprintf(out + o, outlen - o, "%02x", serial[i]);
+    out[o] = '\0';
+}
+
+int64_t minica_now(void)
+{
+    /* Tests move the clock to check expiry and renewal decisions. */
+    const char *fake = getenv("MINICA_FAKE_NOW");
+    if (fake != NULL && *fake != '\0') {
+        char *end;
+        long long v = strtoll(fake, &end, 10);
+        if (*end == '\0')
+            return (int64_t)v;
+    }
+    return (int64_t)time(NULL);
+}
+
+int64_t minica_x509_time_to_unix(const mbedtls_x509_time *t)
+{
+    struct tm tm = {0};
+    tm.tm_year = t->year - 1900;
+    tm.tm_mon = t->mon - 1;
+    tm.tm_mday = t->day;
+    tm.tm_hour = t->hour;
+    tm.tm_min = t->min;
+    tm.tm_sec = t->sec;
+    return (int64_t)timegm(&tm);
+}
+
+void minica_unix_to_x509_string(int64_t t, char out[15])
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(out, 15, "%Y%m%d%H%M%S", &tm);
+}
+
+void minica_unix_to_rfc3339(int64_t t, char out[21])
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+void minica_sha256_hex(const unsigned char *data, size_t len, char out[65])
+{
+    unsigned char digest[32];
+    minica_compat_sha256(data, len, digest);
+    for (size_t i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", digest[i]);
+}
+
+int minica_der_to_pem(const unsigned char *der, size_t len, const char *label, char **pem,
+                      struct minica_err *err)
+{
+    char header[64], footer[64];
+    snprintf(header, sizeof(header), "-----BEGIN %s-----\n", label);
+    snprintf(footer, sizeof(footer), "-----END %s-----\n", label);
+    size_t need = 0;
+    mbedtls_pem_write_buffer(header, footer, der, len, NULL, 0, &need);
+    unsigned char *buf = malloc(need + 1);
+    if (buf == NULL)
+        return minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    size_t olen = 0;
+    int ret = mbedtls_pem_write_buffer(header, footer, der, len, buf, need + 1, &olen);
+    if (ret != 0) {
+        free(buf);
+        return minica_seterr_mbedtls(err, MINICA_ECRYPTO, ret, "cannot PEM-encode %s", label);
+    }
+    *pem = (char *)buf;
+    return MINICA_OK;
+}
+
+char *minica_strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = malloc(n);
+    if (p != NULL)
+        memcpy(p, s, n);
+    return p;
+}
+
+int minica_crt_parse_pem(mbedtls_x509_crt *crt, const char *pem, struct minica_err *err)
+{
+    int ret = mbedtls_x509_crt_parse(crt, (const unsigned char *)pem, strlen(pem) + 1);
+    if (ret != 0)
+        return minica_seterr_mbedtls(err, MINICA_ECRYPTO, ret, "cannot parse the certificate");
+    return MINICA_OK;
+}
+
+int64_t minica_time_now(void)
+{
+    return minica_now();
+}
+
+void minica_time_rfc3339(int64_t t, char *out)
+{
+    minica_unix_to_rfc3339(t, out);
+}
