@@ -1,0 +1,145 @@
+# Shared helpers for the integration tests (bash). Each test sources this
+# file, gets its own temp dir ($T) that is removed at exit, and runs the
+# minica binary it was given in $MINICA, by path, never from PATH (Debian has
+# an unrelated 'minica').
+set -u
+: "${MINICA:?MINICA must point at the built minica binary}"
+: "${SRCDIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}"
+export LC_ALL=C
+unset MINICA_DIR
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/minica-test.XXXXXX")
+_pids=()
+_nginx_prefixes=()
+_failures=0
+_checks=0
+
+_cleanup() {
+    local p
+    for p in "${_nginx_prefixes[@]}"; do
+        [ -f "$p/nginx.pid" ] && kill -QUIT "$(cat "$p/nginx.pid")" 2>/dev/null
+    done
+    for p in "${_pids[@]}"; do kill "$p" 2>/dev/null; done
+    sleep 0.2
+    for p in "${_nginx_prefixes[@]}"; do
+        [ -f "$p/nginx.pid" ] && kill -KILL "$(cat "$p/nginx.pid")" 2>/dev/null
+    done
+    for p in "${_pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+    rm -rf "$T"
+}
+trap _cleanup EXIT
+
+# Register a background pid to be killed at exit.
+track_pid() { _pids+=("$1"); }
+
+pass() { _checks=$((_checks + 1)); echo "ok - $*"; }
+fail() { _checks=$((_checks + 1)); _failures=$((_failures + 1)); echo "FAIL - $*"; }
+
+# run CMD...: runs it, keeps stdout in $OUT, stderr in $ERR, status in $RC.
+run() {
+    OUT=$("$@" 2>"$T/.stderr")
+    RC=$?
+    ERR=$(cat "$T/.stderr")
+}
+
+expect_rc() { # expect_rc N description
+    if [ "$RC" -eq "$1" ]; then pass "$2 (exit $RC)"; else fail "$2: exit $RC, wanted $1; stderr: $ERR"; fi
+}
+expect_ok() { expect_rc 0 "$1"; }
+expect_err() { # expect_err REGEX description: one line on stderr matching REGEX
+    if printf '%s' "$ERR" | grep -Eq -- "$1"; then
+        pass "$2"
+    else
+        fail "$2: stderr '$ERR' does not match /$1/"
+    fi
+    if [ "$(printf '%s\n' "$ERR" | wc -l)" -ne 1 ]; then fail "$2: error is not one line: $ERR"; fi
+}
+expect_out() { # expect_out REGEX description
+    if printf '%s' "$OUT" | grep -Eq -- "$1"; then pass "$2"; else fail "$2: stdout does not match /$1/: $OUT"; fi
+}
+check() { # check description CMD...: passes when CMD succeeds
+    local what=$1
+    shift
+    if "$@" >/dev/null 2>&1; then pass "$what"; else fail "$what"; fi
+}
+check_not() {
+    local what=$1
+    shift
+    if "$@" >/dev/null 2>&1; then fail "$what"; else pass "$what"; fi
+}
+mode_of() { stat -c %a "$1"; }
+expect_mode() { # expect_mode FILE MODE
+    local m
+    m=$(mode_of "$1")
+    if [ "$m" = "$2" ]; then pass "$1 has mode $2"; else fail "$1 has mode $m, wanted $2"; fi
+}
+# key_matches KEY CERT: the public keys are the same.
+key_matches() {
+    local a b
+    a=$(openssl pkey -in "$1" -pubout 2>/dev/null | sha256sum) || return 1
+    b=$(openssl x509 -in "$2" -noout -pubkey 2>/dev/null | sha256sum) || return 1
+    [ -n "$a" ] && [ "$a" = "$b" ]
+}
+serial_of() { openssl x509 -in "$1" -noout -serial | sed 's/serial=//' | tr 'A-F' 'a-f' | sed 's/^\(00\)*//'; }
+
+# A free TCP port on 127.0.0.1 (not listening now).
+free_port() {
+    local port
+    while :; do
+        port=$((20000 + RANDOM % 40000))
+        if ! ss -Htln "sport = :$port" 2>/dev/null | grep -q .; then
+            echo "$port"
+            return
+        fi
+    done
+}
+
+# nginx_start PREFIX: starts nginx with PREFIX/nginx.conf (which the test
+# wrote; it must use 127.0.0.1 listens only). pid and logs stay in PREFIX.
+nginx_start() {
+    local prefix=$1
+    mkdir -p "$prefix/logs"
+    _nginx_prefixes+=("$prefix")
+    nginx -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/logs/error.log" \
+        -g "pid $prefix/nginx.pid;" || return 1
+    local i
+    for i in $(seq 1 50); do
+        [ -s "$prefix/nginx.pid" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+nginx_reload() {
+    nginx -p "$1" -c "$1/nginx.conf" -e "$1/logs/error.log" -g "pid $1/nginx.pid;" -s reload
+}
+nginx_stop() {
+    local prefix=$1
+    [ -f "$prefix/nginx.pid" ] && kill -QUIT "$(cat "$prefix/nginx.pid")" 2>/dev/null
+    local i
+    for i in $(seq 1 50); do
+        [ -f "$prefix/nginx.pid" ] || return 0
+        sleep 0.1
+    done
+}
+# The top of an nginx.conf for tests: runs as root, logs in the prefix.
+nginx_conf_head() {
+    cat <<NGINX
+user root;
+worker_processes 1;
+daemon on;
+events { worker_connections 256; }
+NGINX
+}
+# http_code URL [curl args...]: prints the HTTP status, 000 on connection errors.
+http_code() {
+    local url=$1
+    shift
+    curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$@" "$url" || true
+}
+
+# done_testing: summary line and exit status.
+done_testing() {
+    echo "$((_checks - _failures)) passed, $_failures failed"
+    [ "$_failures" -eq 0 ]
+    exit $?
+}
