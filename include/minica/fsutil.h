@@ -13,6 +13,9 @@
 
 /* Refuse to replace an existing file (uses link(2), which never overwrites). */
 #define MINICA_WRITE_NOREPLACE 0x1
+/* Skip the directory fsync: the caller commits several files into one
+ * directory and then calls minica_fsync_dir once (one sync instead of N). */
+#define MINICA_WRITE_NO_DIRSYNC 0x2
 
 /* Creates dir (and missing parents) with mode 0700 for the last component;
  * an existing directory is accepted as it is. A non-directory in the way is an error. */

@@ -17,6 +17,7 @@ struct show_ctx {
     size_t count;
     cJSON *array;
     char last_pem[16384];
+    int64_t last_issued_at;
 };
 
 static int show_row(const struct minica_cert_row *row, void *p)
@@ -26,8 +27,12 @@ static int show_row(const struct minica_cert_row *row, void *p)
     if (ctx->format == SHOW_JSON) {
         cJSON_AddItemToArray(ctx->array, cli_json_cert_row(row, ctx->now));
     } else if (ctx->format == SHOW_PEM) {
-        /* Rows come oldest expiry first: the last one is the newest. */
-        snprintf(ctx->last_pem, sizeof(ctx->last_pem), "%s", row->pem);
+        /* Rows come soonest expiry first, which is not issuance order when
+         * TTLs differ: keep the most recently issued one. */
+        if (ctx->count == 1 || row->issued_at >= ctx->last_issued_at) {
+            snprintf(ctx->last_pem, sizeof(ctx->last_pem), "%s", row->pem);
+            ctx->last_issued_at = row->issued_at;
+        }
     } else {
         char nb[32], na[32];
         minica_time_rfc3339(row->not_before, nb);

@@ -1,4 +1,5 @@
 /* minica's entry point: the command table and dispatch, nothing else. */
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,7 +64,8 @@ int cli_usage(const char *cmd, const char *fmt, ...)
 
 int cli_bad_option(const char *cmd)
 {
-    fprintf(stderr, "minica: %s: see 'minica help %s'\n", cmd, cmd);
+    /* getopt already said it in one line, as "minica: CMD: ..." (see main). */
+    (void)cmd;
     return EXIT_USAGE;
 }
 
@@ -118,6 +120,9 @@ static int cmd_help(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    /* A file size limit (or a full quota) must fail a write with EFBIG and
+     * a clear message, not kill us between two renames. */
+    signal(SIGXFSZ, SIG_IGN);
     if (argc < 2) {
         usage(stderr);
         return EXIT_USAGE;
@@ -133,5 +138,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "minica: unknown command '%s' (see 'minica --help')\n", argv[1]);
         return EXIT_USAGE;
     }
+    /* getopt prefixes its messages with argv[0]: make that "minica: CMD",
+     * so an unknown option is the usual one-line error. */
+    char prefixed[64];
+    snprintf(prefixed, sizeof(prefixed), "minica: %s", c->name);
+    argv[1] = prefixed;
     return c->run(argc - 1, argv + 1);
 }

@@ -9,6 +9,7 @@
 #include <mbedtls/pk.h>
 #include <mbedtls/sha256.h>
 #include <mbedtls/x509_crt.h>
+#include <mbedtls/x509_csr.h>
 
 #if MBEDTLS_VERSION_MAJOR >= 3
 
@@ -44,6 +45,18 @@ static inline int minica_compat_crt_set_serial(mbedtls_x509write_cert *ctx,
                                                const unsigned char *serial, size_t len)
 {
     return mbedtls_x509write_crt_set_serial_raw(ctx, (unsigned char *)serial, len);
+}
+/* The curve of an EC key (3.x made the keypair's group private). */
+static inline mbedtls_ecp_group_id minica_compat_pk_ec_group(const mbedtls_pk_context *pk)
+{
+    return mbedtls_pk_get_ec_group_id(pk);
+}
+/* Non-critical CSR extension (3.x added the criticality argument). */
+static inline int minica_compat_csr_set_extension(mbedtls_x509write_csr *ctx, const char *oid,
+                                                  size_t oid_len, const unsigned char *val,
+                                                  size_t len)
+{
+    return mbedtls_x509write_csr_set_extension(ctx, oid, oid_len, 0, val, len);
 }
 
 #else /* mbedTLS 2.28 */
@@ -90,6 +103,16 @@ static inline int minica_compat_crt_set_serial(mbedtls_x509write_cert *ctx,
         ret = mbedtls_x509write_crt_set_serial(ctx, &mpi);
     mbedtls_mpi_free(&mpi);
     return ret;
+}
+static inline mbedtls_ecp_group_id minica_compat_pk_ec_group(const mbedtls_pk_context *pk)
+{
+    return mbedtls_pk_ec(*pk)->grp.id;
+}
+static inline int minica_compat_csr_set_extension(mbedtls_x509write_csr *ctx, const char *oid,
+                                                  size_t oid_len, const unsigned char *val,
+                                                  size_t len)
+{
+    return mbedtls_x509write_csr_set_extension(ctx, oid, oid_len, val, len);
 }
 
 #endif

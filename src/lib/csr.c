@@ -106,6 +106,22 @@ static int csr_sans(const mbedtls_x509_csr *csr, char *out, size_t outlen, struc
     return MINICA_OK;
 }
 
+static int csr_names(const mbedtls_x509_csr *csr, char *cn, size_t cnlen, char *sans,
+                     size_t sanslen, struct minica_err *err)
+{
+    cn[0] = '\0';
+    for (const mbedtls_x509_name *n = &csr->subject; n != NULL; n = n->next) {
+        if (n->oid.p != NULL && n->oid.len == MBEDTLS_OID_SIZE(MBEDTLS_OID_AT_CN) &&
+            memcmp(n->oid.p, MBEDTLS_OID_AT_CN, n->oid.len) == 0) {
+            if (n->val.len >= cnlen || memchr(n->val.p, 0, n->val.len) != NULL)
+                return minica_seterr(err, MINICA_EINVAL, "the CSR's common name is invalid");
+            memcpy(cn, n->val.p, n->val.len);
+            cn[n->val.len] = '\0';
+        }
+    }
+    return csr_sans(csr, sans, sanslen, err);
+}
+
 int minica_csr_parse_verified(mbedtls_x509_csr *csr, const char *pem, char *cn, size_t cnlen,
                               char *sans, size_t sanslen, struct minica_err *err)
 {
@@ -138,15 +154,19 @@ int minica_csr_parse_verified(mbedtls_x509_csr *csr, const char *pem, char *cn, 
                              "the CSR's key is not one minica issues for (ec-p256, ec-p384, "
                              "rsa-2048, rsa-3072, rsa-4096)");
 
-    cn[0] = '\0';
-    for (const mbedtls_x509_name *n = &csr->subject; n != NULL; n = n->next) {
-        if (n->oid.p != NULL && n->oid.len == MBEDTLS_OID_SIZE(MBEDTLS_OID_AT_CN) &&
-            memcmp(n->oid.p, MBEDTLS_OID_AT_CN, n->oid.len) == 0) {
-            if (n->val.len >= cnlen || memchr(n->val.p, 0, n->val.len) != NULL)
-                return minica_seterr(err, MINICA_EINVAL, "the CSR's common name is invalid");
-            memcpy(cn, n->val.p, n->val.len);
-            cn[n->val.len] = '\0';
-        }
-    }
-    return csr_sans(csr, sans, sanslen, err);
+    return csr_names(csr, cn, cnlen, sans, sanslen, err);
+}
+
+int minica_csr_names_unverified(const char *pem, char *cn, size_t cnlen, char *sans, size_t sanslen,
+                                struct minica_err *err)
+{
+    mbedtls_x509_csr csr;
+    mbedtls_x509_csr_init(&csr);
+    int ret = mbedtls_x509_csr_parse(&csr, (const unsigned char *)pem, strlen(pem) + 1);
+    if (ret != 0)
+        ret = minica_seterr_mbedtls(err, MINICA_EINVAL, ret, "cannot parse the CSR");
+    else
+        ret = csr_names(&csr, cn, cnlen, sans, sanslen, err);
+    mbedtls_x509_csr_free(&csr);
+    return ret;
 }

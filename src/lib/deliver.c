@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "internal.h"
 #include "minica/fsutil.h"
@@ -76,13 +77,23 @@ int minica_deliver_files(const struct minica_issued *issued, const char *outdir,
                                      strlen(files[i].data), files[i].mode, NULL, err)) != 0)
             break;
     }
+    /* rename(2) cannot replace a directory: find that out before the first
+     * commit, or the key would already be swapped when the chain fails. */
+    for (i = 0; ret == 0 && i < 4; i++) {
+        struct stat st;
+        if (files[i].data != NULL && lstat(files[i].path, &st) == 0 && S_ISDIR(st.st_mode))
+            ret = minica_seterr(err, MINICA_EIO, "%s is a directory", files[i].path);
+    }
     if (ret == 0) {
         for (i = 0; i < 4; i++) {
             if (files[i].data == NULL)
                 continue;
-            if ((ret = minica_staged_commit(&staged[i], 0, err)) != 0)
+            if ((ret = minica_staged_commit(&staged[i], MINICA_WRITE_NO_DIRSYNC, err)) != 0)
                 break;
         }
+        /* One directory sync makes all four renames durable before we report success. */
+        if (ret == 0)
+            ret = minica_fsync_dir(*outdir != '\0' ? outdir : ".", err);
     }
     for (i = 0; i < 4; i++)
         minica_staged_abort(&staged[i]);
@@ -98,6 +109,15 @@ int minica_ca_issue_to_dir(struct minica_ca *ca, const struct minica_issue_reque
     int ret = minica_output_paths(outdir, req->name, paths, err);
     if (ret != 0)
         return ret;
+    /* Leaves never go into the state directory: "minica issue intermediate"
+     * run there would replace the CA's own key and certificate. */
+    struct stat out_st, ca_st;
+    if (stat(*outdir != '\0' ? outdir : ".", &out_st) == 0 &&
+        stat(minica_ca_dir(ca), &ca_st) == 0 && out_st.st_dev == ca_st.st_dev &&
+        out_st.st_ino == ca_st.st_ino)
+        return minica_seterr(err, MINICA_EINVAL,
+                             "refusing to write into the CA's state directory %s (use --out DIR)",
+                             minica_ca_dir(ca));
     if ((ret = minica_ca_issue(ca, req, out, err)) != 0)
         return ret;
     if ((ret = minica_deliver_files(out, outdir, paths, err)) != 0) {

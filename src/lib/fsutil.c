@@ -209,7 +209,7 @@ int minica_staged_commit(struct minica_staged_file *sf, unsigned flags, struct m
     }
     sf->active = 0;
     int ret = MINICA_OK;
-    if (fsync(sf->dirfd) != 0)
+    if (!(flags & MINICA_WRITE_NO_DIRSYNC) && fsync(sf->dirfd) != 0)
         ret = minica_seterr(err, MINICA_EIO, "cannot sync directory %s: %s", sf->dir,
                             strerror(errno));
     close(sf->dirfd);

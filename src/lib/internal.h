@@ -43,6 +43,11 @@ int minica_key_parse_pem(mbedtls_pk_context *pk, const char *pem, size_t len,
 int minica_key_type_of(const mbedtls_pk_context *pk, enum minica_key_type *type);
 /* md for signing with this key: SHA-384 for P-384, else SHA-256. */
 mbedtls_md_type_t minica_key_md(const mbedtls_pk_context *pk);
+/* 1 if a and b hold the same public key (equal SubjectPublicKeyInfo DER), else 0.
+ * A fraction of mbedtls_pk_check_pair's cost, which redoes the EC scalar
+ * multiplication: that is a third of a whole `minica issue`. The public half
+ * comes from the key file (or is derived from the private half when absent). */
+int minica_pk_same_public(const mbedtls_pk_context *a, const mbedtls_pk_context *b);
 
 /* Time. */
 int64_t minica_now(void); /* honours MINICA_FAKE_NOW (tests) */
@@ -62,11 +67,19 @@ int minica_der_to_pem(const unsigned char *der, size_t len, const char *label, c
 /* Strdup that reports ENOMEM through err. */
 char *minica_strdup(const char *s);
 
-/* Parses the one certificate in pem (first one if several). */
+/* Parses every certificate in pem (a chain file gives a linked list). Unlike
+ * plain mbedtls_x509_crt_parse, accepts a critical nameConstraints extension
+ * (minica's constrained intermediate): use these, never the mbedTLS call. */
+int minica_crt_parse_der(mbedtls_x509_crt *crt, const unsigned char *der, size_t len,
+                         struct minica_err *err);
 int minica_crt_parse_pem(mbedtls_x509_crt *crt, const char *pem, struct minica_err *err);
 
 /* CSR: parses it, checks its self-signature, and returns its CN (or "") and
  * SANs as canonical comma-separated text. */
+/* The same names without checking the signature: only for an early refusal
+ * by code that has the CSR verified later (minica_ca_issue does). */
+int minica_csr_names_unverified(const char *pem, char *cn, size_t cnlen, char *sans, size_t sanslen,
+                                struct minica_err *err);
 int minica_csr_parse_verified(mbedtls_x509_csr *csr, const char *pem, char *cn, size_t cnlen,
                               char *sans, size_t sanslen, struct minica_err *err);
 

@@ -64,6 +64,9 @@ static int collect_names(const struct minica_issue_request *req, struct minica_n
     if (ret != 0)
         return ret;
     *n = 1;
+    /* The inventory keeps the names as one comma-separated text: refuse
+     * what it cannot hold rather than record a truncated list. */
+    size_t joined = strlen(names[0].text);
     for (size_t i = 0; i < req->n_sans; i++) {
         struct minica_name name;
         if ((ret = minica_name_parse(req->sans[i], &name, err)) != 0)
@@ -77,6 +80,11 @@ static int collect_names(const struct minica_issue_request *req, struct minica_n
         if (*n == MINICA_MAX_SANS)
             return minica_seterr(err, MINICA_EINVAL, "too many names (at most %d)",
                                  MINICA_MAX_SANS);
+        joined += 1 + strlen(name.text);
+        if (joined >= MINICA_SANS_MAX)
+            return minica_seterr(err, MINICA_EINVAL,
+                                 "too many names (at most %d characters in all)",
+                                 MINICA_SANS_MAX - 1);
         names[(*n)++] = name;
     }
     return MINICA_OK;
@@ -198,7 +206,13 @@ int minica_ca_issue(struct minica_ca *ca, const struct minica_issue_request *req
     }
 
     char subject[MINICA_NAME_MAX + 8];
-    snprintf(subject, sizeof(subject), "CN=%s", names[0].text);
+    /* OpenSSL and GnuTLS check the CN against dNSName constraints when there
+     * is no DNS SAN, and an address there fails them: an IP-only leaf of a
+     * name-constrained intermediate carries its address in OU instead. */
+    int has_dns = 0;
+    for (size_t i = 0; i < n; i++)
+        has_dns |= names[i].kind == MINICA_NAME_DNS;
+    snprintf(subject, sizeof(subject), "%s=%s", has_dns ? "CN" : "OU", names[0].text);
     int server = usage == MINICA_USAGE_SERVER || usage == MINICA_USAGE_BOTH;
     int client = usage == MINICA_USAGE_CLIENT || usage == MINICA_USAGE_BOTH;
     int is_rsa = mbedtls_pk_get_type(subject_key) == MBEDTLS_PK_RSA;

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include <mbedtls/base64.h>
+#include <mbedtls/oid.h>
 #include <mbedtls/pem.h>
 #include <mbedtls/platform_util.h>
 
@@ -143,11 +144,64 @@ char *minica_strdup(const char *s)
     return p;
 }
 
-int minica_crt_parse_pem(mbedtls_x509_crt *crt, const char *pem, struct minica_err *err)
+/* mbedTLS (2.28 and 3.6) cannot parse nameConstraints and refuses any
+ * certificate where it is critical, which minica's constrained intermediate
+ * is (RFC 5280 4.2.1.10). minica enforces the same lists itself at issuance,
+ * and OpenSSL/GnuTLS enforce them for relying parties, so the extension is
+ * accepted here unread; every other unknown critical extension still fails. */
+static int accept_name_constraints(void *ctx, mbedtls_x509_crt const *crt,
+                                   mbedtls_x509_buf const *oid, int critical,
+                                   const unsigned char *p, const unsigned char *end)
 {
-    int ret = mbedtls_x509_crt_parse(crt, (const unsigned char *)pem, strlen(pem) + 1);
+    (void)ctx;
+    (void)crt;
+    (void)critical;
+    (void)p;
+    (void)end;
+    return MBEDTLS_OID_CMP(MBEDTLS_OID_NAME_CONSTRAINTS, oid) == 0 ? 0 : -1;
+}
+
+int minica_crt_parse_der(mbedtls_x509_crt *crt, const unsigned char *der, size_t len,
+                         struct minica_err *err)
+{
+    int ret =
+        mbedtls_x509_crt_parse_der_with_ext_cb(crt, der, len, 1, accept_name_constraints, NULL);
     if (ret != 0)
         return minica_seterr_mbedtls(err, MINICA_ECRYPTO, ret, "cannot parse the certificate");
+    return MINICA_OK;
+}
+
+int minica_crt_parse_pem(mbedtls_x509_crt *crt, const char *pem, struct minica_err *err)
+{
+    static const char begin[] = "-----BEGIN CERTIFICATE-----", end[] = "-----END CERTIFICATE-----";
+    const char *pos = pem;
+    int n = 0;
+    while ((pos = strstr(pos, begin)) != NULL) {
+        const char *b64 = pos + strlen(begin);
+        const char *stop = strstr(b64, end);
+        if (stop == NULL)
+            return minica_seterr(err, MINICA_ECRYPTO, "cannot parse the certificate: no %s", end);
+        size_t der_len = 0;
+        mbedtls_base64_decode(NULL, 0, &der_len, (const unsigned char *)b64, (size_t)(stop - b64));
+        unsigned char *der = malloc(der_len ? der_len : 1);
+        if (der == NULL)
+            return minica_seterr(err, MINICA_ENOMEM, "out of memory");
+        int ret = mbedtls_base64_decode(der, der_len, &der_len, (const unsigned char *)b64,
+                                        (size_t)(stop - b64));
+        if (ret != 0) {
+            free(der);
+            return minica_seterr_mbedtls(err, MINICA_ECRYPTO, ret, "cannot parse the certificate");
+        }
+        ret = minica_crt_parse_der(crt, der, der_len, err);
+        free(der);
+        if (ret != 0)
+            return ret;
+        pos = stop + strlen(end);
+        n++;
+    }
+    if (n == 0)
+        return minica_seterr(err, MINICA_ECRYPTO,
+                             "cannot parse the certificate: no PEM certificate");
     return MINICA_OK;
 }
 

@@ -31,13 +31,36 @@ void tu_rmtree(const char *path)
 
 char *tu_make_ca(void)
 {
+    struct minica_init_options opts;
+    memset(&opts, 0, sizeof(opts));
+    return tu_make_ca_with(&opts);
+}
+
+void tu_free_ca(char *cadir)
+{
+    char *slash = strrchr(cadir, '/');
+    if (slash != NULL && strcmp(slash, "/ca") == 0)
+        *slash = '\0';
+    tu_rmtree(cadir);
+    free(cadir);
+}
+
+void tu_write_policy(const char *cadir, const char *text)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/minica.conf", cadir);
+    FILE *fp = fopen(path, "w");
+    if (fp == NULL || fputs(text, fp) < 0 || fclose(fp) != 0)
+        abort();
+}
+
+char *tu_make_ca_with(const struct minica_init_options *opts)
+{
     char *dir = tu_tempdir();
     char cadir[4200];
     snprintf(cadir, sizeof(cadir), "%s/ca", dir);
-    struct minica_init_options opts;
-    memset(&opts, 0, sizeof(opts));
     struct minica_err err;
-    if (minica_ca_init(cadir, &opts, &err) != 0) {
+    if (minica_ca_init(cadir, opts, &err) != 0) {
         fprintf(stderr, "tu_make_ca: %s\n", err.msg);
         abort();
     }

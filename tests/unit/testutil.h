@@ -10,5 +10,13 @@ char *tu_tempdir(void);
 void tu_rmtree(const char *path);
 /* Creates a CA in a new temp dir (ec-p256 unless key_type says otherwise). */
 char *tu_make_ca(void);
+/* The same with explicit init options (e.g. a short intermediate TTL, name
+ * constraints); aborts on failure. */
+struct minica_init_options;
+char *tu_make_ca_with(const struct minica_init_options *opts);
+/* Removes a CA made by tu_make_ca* (and its temp parent) and frees the path. */
+void tu_free_ca(char *cadir);
+/* Replaces DIR/minica.conf with text (a [policy] section). */
+void tu_write_policy(const char *cadir, const char *text);
 
 #endif

@@ -1,0 +1,373 @@
+/* Unit tests for atomic, permission-safe file replacement and bounded reads:
+ * exact modes under umask 0, NOREPLACE, failures that leave the old file
+ * intact, planted symlinks, and the read size limit. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "minica/error.h"
+#include "minica/fsutil.h"
+#include "testutil.h"
+
+struct fixture {
+    char *dir;
+    mode_t old_umask;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    if (f == NULL)
+        return -1;
+    f->dir = tu_tempdir();
+    /* umask 0: every mode we see is the one the code asked for. */
+    f->old_umask = umask(0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    umask(f->old_umask);
+    chmod(f->dir, 0700);
+    tu_rmtree(f->dir);
+    free(f->dir);
+    free(f);
+    return 0;
+}
+
+static void path_in(const struct fixture *f, const char *base, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s/%s", f->dir, base);
+}
+
+static void write_plain(const char *path, const char *text)
+{
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+static void assert_content(const char *path, const char *want)
+{
+    char buf[4096] = {0};
+    FILE *fp = fopen(path, "r");
+    assert_non_null(fp);
+    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    assert_string_equal(buf, want);
+}
+
+static mode_t mode_of(const char *path)
+{
+    struct stat st;
+    assert_int_equal(lstat(path, &st), 0);
+    return st.st_mode & 07777;
+}
+
+/* No ".NAME.tmp-XXXX" left behind. */
+static void assert_no_temp_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strstr(e->d_name, ".tmp-") != NULL)
+            print_error("leftover temp file %s/%s\n", dir, e->d_name);
+        assert_null(strstr(e->d_name, ".tmp-"));
+    }
+    closedir(d);
+}
+
+static void test_fsutil_atomic_write_sets_exact_mode(void **state)
+{
+    struct fixture *f = *state;
+    char path[4200];
+    struct minica_err err;
+    const mode_t modes[] = {0600, 0644, 0640, 0400};
+    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+        char base[32];
+        snprintf(base, sizeof(base), "file%zu", i);
+        path_in(f, base, path, sizeof(path));
+        assert_int_equal(minica_write_file_atomic(path, "secret\n", 7, modes[i], 0, &err), 0);
+        assert_int_equal(mode_of(path), modes[i]);
+        assert_content(path, "secret\n");
+    }
+    assert_no_temp_files(f->dir);
+}
+
+static void test_fsutil_atomic_write_replaces_content_and_mode(void **state)
+{
+    struct fixture *f = *state;
+    char path[4200];
+    struct minica_err err;
+    path_in(f, "key.pem", path, sizeof(path));
+    write_plain(path, "old key\n");
+    chmod(path, 0666); /* a wide old file must not leak its mode into the new one */
+    struct stat before;
+    assert_int_equal(stat(path, &before), 0);
+    assert_int_equal(minica_write_file_atomic(path, "new key\n", 8, 0600, 0, &err), 0);
+    assert_content(path, "new key\n");
+    assert_int_equal(mode_of(path), 0600);
+    struct stat after;
+    assert_int_equal(stat(path, &after), 0);
+    /* Replaced by rename (a new inode), not rewritten in place. */
+    assert_true(before.st_ino != after.st_ino);
+    assert_no_temp_files(f->dir);
+}
+
+static void test_fsutil_noreplace_refuses_existing(void **state)
+{
+    struct fixture *f = *state;
+    char path[4200];
+    struct minica_err err = {{0}};
+    path_in(f, "root.key", path, sizeof(path));
+    assert_int_equal(
+        minica_write_file_atomic(path, "first\n", 6, 0600, MINICA_WRITE_NOREPLACE, &err), 0);
+    assert_int_equal(
+        minica_write_file_atomic(path, "second\n", 7, 0600, MINICA_WRITE_NOREPLACE, &err),
+        MINICA_EEXIST);
+    assert_non_null(strstr(err.msg, "root.key"));
+    assert_content(path, "first\n");
+    assert_no_temp_files(f->dir);
+}
+
+static void test_fsutil_missing_dir_fails_cleanly(void **state)
+{
+    struct fixture *f = *state;
+    char path[4200];
+    struct minica_err err = {{0}};
+    path_in(f, "no-such-dir/file", path, sizeof(path));
+    assert_int_equal(minica_write_file_atomic(path, "x", 1, 0644, 0, &err), MINICA_EIO);
+    assert_non_null(strstr(err.msg, "no-such-dir"));
+    assert_false(minica_file_exists(path));
+
+    /* A regular file where the directory should be. */
+    char file[4200];
+    path_in(f, "plain", file, sizeof(file));
+    write_plain(file, "keep\n");
+    snprintf(path, sizeof(path), "%s/child", file);
+    assert_int_equal(minica_write_file_atomic(path, "x", 1, 0644, 0, &err), MINICA_EIO);
+    assert_content(file, "keep\n");
+}
+
+/* Runs minica_write_file_atomic in a child that cannot write to dir (as
+ * nobody when we are root, since root ignores directory modes). Returns the
+ * child's result code, or 99 if the test could not be set up. */
+static int write_without_permission(const char *path, const char *data)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
+            _exit(99);
+        struct minica_err err;
+        int ret = minica_write_file_atomic(path, data, strlen(data), 0644, 0, &err);
+        _exit(ret == MINICA_EIO ? 1 : ret == 0 ? 0 : 2);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
+static void test_fsutil_read_only_dir_fails_and_keeps_old_file(void **state)
+{
+    struct fixture *f = *state;
+    char path[4200];
+    path_in(f, "site.crt", path, sizeof(path));
+    write_plain(path, "old certificate\n");
+    chmod(path, 0644);
+    assert_int_equal(chmod(f->dir, 0555), 0);
+    int rc = write_without_permission(path, "new certificate\n");
+    assert_int_equal(chmod(f->dir, 0700), 0);
+    if (rc == 99)
+        skip();
+    assert_int_equal(rc, 1); /* refused with MINICA_EIO */
+    assert_content(path, "old certificate\n");
+    assert_no_temp_files(f->dir);
+}
+
+static void test_fsutil_planted_symlink_is_replaced_not_followed(void **state)
+{
+    struct fixture *f = *state;
+    char victim[4200], link[4200];
+    path_in(f, "victim", victim, sizeof(victim));
+    path_in(f, "upstream.key", link, sizeof(link));
+    write_plain(victim, "do not touch\n");
+    chmod(victim, 0644);
+    assert_int_equal(symlink(victim, link), 0);
+    struct minica_err err;
+    assert_int_equal(minica_write_file_atomic(link, "key material\n", 13, 0600, 0, &err), 0);
+    struct stat st;
+    assert_int_equal(lstat(link, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(st.st_mode & 07777, 0600);
+    assert_content(link, "key material\n");
+    assert_content(victim, "do not touch\n");
+    assert_int_equal(mode_of(victim), 0644);
+
+    /* NOREPLACE treats a dangling symlink as an existing name, and does not follow it. */
+    char dangling[4200], target[4200];
+    path_in(f, "dangling", dangling, sizeof(dangling));
+    path_in(f, "created-through-link", target, sizeof(target));
+    assert_int_equal(symlink(target, dangling), 0);
+    assert_int_equal(minica_write_file_atomic(dangling, "x", 1, 0600, MINICA_WRITE_NOREPLACE, &err),
+                     MINICA_EEXIST);
+    assert_false(minica_file_exists(target));
+}
+
+static void test_fsutil_staged_file_is_invisible_until_commit(void **state)
+{
+    struct fixture *f = *state;
+    char path[4200];
+    path_in(f, "staged.crt", path, sizeof(path));
+    struct minica_staged_file sf;
+    struct minica_err err;
+    assert_int_equal(minica_stage_file(&sf, path, "data", 4, 0644, NULL, &err), 0);
+    assert_false(minica_file_exists(path));
+    assert_int_equal(minica_staged_commit(&sf, 0, &err), 0);
+    assert_content(path, "data");
+    minica_staged_abort(&sf); /* safe after commit */
+
+    char other[4200];
+    path_in(f, "aborted.crt", other, sizeof(other));
+    assert_int_equal(minica_stage_file(&sf, other, "data", 4, 0644, NULL, &err), 0);
+    minica_staged_abort(&sf);
+    minica_staged_abort(&sf); /* and twice */
+    assert_false(minica_file_exists(other));
+    assert_no_temp_files(f->dir);
+
+    struct minica_staged_file zeroed;
+    memset(&zeroed, 0, sizeof(zeroed));
+    zeroed.dirfd = -1;
+    assert_int_equal(minica_staged_commit(&zeroed, 0, &err), MINICA_EINVAL);
+}
+
+static void test_fsutil_read_file_enforces_size_limit(void **state)
+{
+    struct fixture *f = *state;
+    char path[4200];
+    path_in(f, "data", path, sizeof(path));
+    char text[101];
+    memset(text, 'z', 100);
+    text[100] = '\0';
+    write_plain(path, text);
+    char *buf = NULL;
+    size_t len = 0;
+    struct minica_err err = {{0}};
+    assert_int_equal(minica_read_file(path, 99, &buf, &len, &err), MINICA_EINVAL);
+    assert_null(buf);
+    assert_non_null(strstr(err.msg, "too large"));
+    assert_int_equal(minica_read_file(path, 100, &buf, &len, &err), 0);
+    assert_int_equal(len, 100);
+    assert_int_equal(buf[100], '\0');
+    assert_string_equal(buf, text);
+    free(buf);
+
+    char empty[4200];
+    path_in(f, "empty", empty, sizeof(empty));
+    write_plain(empty, "");
+    assert_int_equal(minica_read_file(empty, 10, &buf, &len, &err), 0);
+    assert_int_equal(len, 0);
+    assert_string_equal(buf, "");
+    free(buf);
+}
+
+static void test_fsutil_read_file_refuses_missing_and_non_regular(void **state)
+{
+    struct fixture *f = *state;
+    char path[4200];
+    char *buf = NULL;
+    struct minica_err err;
+    path_in(f, "missing", path, sizeof(path));
+    assert_int_equal(minica_read_file(path, 100, &buf, NULL, &err), MINICA_ENOENT);
+    assert_int_equal(minica_read_file(f->dir, 100, &buf, NULL, &err), MINICA_EIO);
+    assert_null(buf);
+}
+
+static void test_fsutil_mkdir_private_is_0700(void **state)
+{
+    struct fixture *f = *state;
+    char path[4200];
+    struct minica_err err = {{0}};
+    path_in(f, "a/b/state", path, sizeof(path));
+    assert_int_equal(minica_mkdir_private(path, &err), 0);
+    assert_int_equal(mode_of(path), 0700);
+    /* An existing directory is accepted as it is. */
+    chmod(path, 0750);
+    assert_int_equal(minica_mkdir_private(path, &err), 0);
+    assert_int_equal(mode_of(path), 0750);
+    /* A file in the way is an error. */
+    char file[4200];
+    path_in(f, "file", file, sizeof(file));
+    write_plain(file, "x");
+    assert_int_equal(minica_mkdir_private(file, &err), MINICA_EIO);
+    assert_non_null(strstr(err.msg, "not a directory"));
+}
+
+static void test_fsutil_path_join(void **state)
+{
+    (void)state;
+    char out[32];
+    struct minica_err err;
+    assert_int_equal(minica_path_join(out, sizeof(out), "/out", "a.crt", &err), 0);
+    assert_string_equal(out, "/out/a.crt");
+    assert_int_equal(minica_path_join(out, sizeof(out), "/out/", "a.crt", &err), 0);
+    assert_string_equal(out, "/out/a.crt");
+    assert_int_equal(minica_path_join(out, sizeof(out), "", "a.crt", &err), 0);
+    assert_string_equal(out, "a.crt");
+    assert_int_equal(minica_path_join(out, 8, "/out", "a.crt", &err), MINICA_EINVAL);
+}
+
+static void test_fsutil_default_state_dir(void **state)
+{
+    (void)state;
+    unsetenv("MINICA_DIR");
+    assert_string_equal(minica_default_state_dir(NULL), "/var/lib/minica");
+    assert_string_equal(minica_default_state_dir(""), "/var/lib/minica");
+    setenv("MINICA_DIR", "/srv/ca", 1);
+    assert_string_equal(minica_default_state_dir(NULL), "/srv/ca");
+    assert_string_equal(minica_default_state_dir("/explicit"), "/explicit");
+    unsetenv("MINICA_DIR");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_fsutil_atomic_write_sets_exact_mode, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fsutil_atomic_write_replaces_content_and_mode, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_fsutil_noreplace_refuses_existing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fsutil_missing_dir_fails_cleanly, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fsutil_read_only_dir_fails_and_keeps_old_file, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_fsutil_planted_symlink_is_replaced_not_followed, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_fsutil_staged_file_is_invisible_until_commit, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_fsutil_read_file_enforces_size_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fsutil_read_file_refuses_missing_and_non_regular,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fsutil_mkdir_private_is_0700, setup, teardown),
+        cmocka_unit_test(test_fsutil_path_join),
+        cmocka_unit_test(test_fsutil_default_state_dir),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,504 @@
+/* Unit tests for the SQLite inventory: migrations from an empty database,
+ * certificate rows (insert, query, uniqueness, status from time), the audit
+ * log, serial normalization and clear errors for damaged files. sqlite3 is
+ * used directly only to craft databases the API cannot produce. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "minica/error.h"
+#include "minica/store.h"
+#include "testutil.h"
+
+#define NOW 1800000000LL /* 2027-01-15: fixed, so status is decided by the test */
+
+struct fixture {
+    char *dir;
+    char path[4200];
+    struct minica_store *store;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    if (f == NULL)
+        return -1;
+    f->dir = tu_tempdir();
+    snprintf(f->path, sizeof(f->path), "%s/minica.db", f->dir);
+    struct minica_err err;
+    if (minica_store_open(f->path, &f->store, &err) != 0) {
+        print_error("%s\n", err.msg);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    minica_store_close(f->store);
+    tu_rmtree(f->dir);
+    free(f->dir);
+    free(f);
+    return 0;
+}
+
+static void make_row(struct minica_cert_row *row, const char *serial, const char *name,
+                     int64_t not_after)
+{
+    memset(row, 0, sizeof(*row));
+    snprintf(row->serial, sizeof(row->serial), "%s", serial);
+    snprintf(row->name, sizeof(row->name), "%s", name);
+    snprintf(row->sans, sizeof(row->sans), "%s,10.0.2.88", name);
+    snprintf(row->usage, sizeof(row->usage), "server");
+    snprintf(row->key_type, sizeof(row->key_type), "ec-p256");
+    row->not_before = not_after - 90 * 86400LL;
+    row->not_after = not_after;
+    row->issued_at = row->not_before + 60;
+    /* Fingerprints are UNIQUE too: derive one from the serial. */
+    snprintf(row->fingerprint_sha256, sizeof(row->fingerprint_sha256), "%64s", serial);
+    for (char *p = row->fingerprint_sha256; *p; p++)
+        if (*p == ' ')
+            *p = '0';
+    memset(row->issuer_fingerprint_sha256, 'e', 64);
+}
+
+static void insert(struct minica_store *store, const char *serial, const char *name,
+                   int64_t not_after)
+{
+    struct minica_cert_row row;
+    struct minica_err err;
+    make_row(&row, serial, name, not_after);
+    char pem[128];
+    snprintf(pem, sizeof(pem), "-----BEGIN CERTIFICATE-----\n%s\n-----END CERTIFICATE-----\n",
+             serial);
+    int ret = minica_store_insert_cert(store, &row, pem, &err);
+    if (ret != 0)
+        print_error("insert %s: %s\n", serial, err.msg);
+    assert_int_equal(ret, 0);
+}
+
+struct collected {
+    size_t n;
+    char serials[16][MINICA_SERIAL_HEX_MAX];
+    struct minica_cert_row last;
+    char last_pem[256];
+    int stop_after; /* 0: never */
+};
+
+static int collect(const struct minica_cert_row *row, void *p)
+{
+    struct collected *c = p;
+    if (c->n < 16)
+        snprintf(c->serials[c->n], sizeof(c->serials[0]), "%s", row->serial);
+    c->n++;
+    c->last = *row;
+    c->last.pem = NULL;
+    snprintf(c->last_pem, sizeof(c->last_pem), "%s", row->pem ? row->pem : "");
+    if (c->stop_after && (int)c->n == c->stop_after)
+        return 42;
+    return 0;
+}
+
+static size_t list(struct minica_store *store, struct minica_cert_filter *filter,
+                   struct collected *c)
+{
+    struct minica_err err;
+    memset(c, 0, sizeof(*c));
+    int ret = minica_store_list_certs(store, filter, collect, c, &err);
+    if (ret != 0)
+        print_error("list: %s\n", err.msg);
+    assert_int_equal(ret, 0);
+    return c->n;
+}
+
+/* Reads the version this build migrates to from the refusal of a newer database. */
+static int latest_schema_version(const char *dir)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/future.db", dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 1000", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    struct minica_store *store = NULL;
+    struct minica_err err = {{0}};
+    assert_int_equal(minica_store_open(path, &store, &err), MINICA_EDB);
+    assert_null(store);
+    assert_non_null(strstr(err.msg, "newer"));
+    const char *open = strstr(err.msg, "understands (");
+    assert_non_null(open);
+    return atoi(open + strlen("understands ("));
+}
+
+static void test_store_migrates_empty_db_to_latest_version(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir();
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/empty.db", dir);
+    /* An existing zero-length file is an empty SQLite database. */
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fclose(fp);
+
+    struct minica_store *store;
+    struct minica_err err;
+    assert_int_equal(minica_store_open(path, &store, &err), 0);
+    int version = minica_store_schema_version(store);
+    int latest = latest_schema_version(dir);
+    assert_true(latest >= 1);
+    assert_int_equal(version, latest);
+    minica_store_close(store);
+
+    /* Reopening is a no-op, and the tables the migrations made are there. */
+    assert_int_equal(minica_store_open(path, &store, &err), 0);
+    assert_int_equal(minica_store_schema_version(store), latest);
+    minica_store_close(store);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
+                                        "AND name IN ('certs', 'audit', 'counters')",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 3);
+    sqlite3_finalize(st);
+    /* WAL, so readers never block the writer. */
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void test_store_creates_db_private_whatever_the_umask(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir();
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/new.db", dir);
+    mode_t old = umask(0);
+    struct minica_store *store;
+    struct minica_err err;
+    int ret = minica_store_open(path, &store, &err);
+    umask(old);
+    assert_int_equal(ret, 0);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+    minica_store_close(store);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void test_store_refuses_newer_schema(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir();
+    int latest = latest_schema_version(dir);
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/next.db", dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    char sql[64];
+    snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", latest + 1);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    struct minica_store *store = NULL;
+    struct minica_err err;
+    assert_int_equal(minica_store_open(path, &store, &err), MINICA_EDB);
+    assert_non_null(strstr(err.msg, "upgrade minica"));
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void test_store_corrupted_file_gives_clear_error(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir();
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/minica.db", dir);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    for (int i = 0; i < 4096; i++)
+        fputc("garbage!"[i % 8], fp);
+    fclose(fp);
+    struct minica_store *store = NULL;
+    struct minica_err err = {{0}};
+    assert_int_equal(minica_store_open(path, &store, &err), MINICA_EDB);
+    assert_null(store);
+    assert_non_null(strstr(err.msg, path));
+    assert_non_null(strstr(err.msg, "damaged or not a minica database"));
+    assert_null(strchr(err.msg, '\n'));
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void test_store_inserts_and_queries_by_name_and_serial(void **state)
+{
+    struct fixture *f = *state;
+    insert(f->store, "0a1b2c", "upstream.internal.svc", NOW + 90 * 86400LL);
+    insert(f->store, "0d", "other.internal.svc", NOW + 30 * 86400LL);
+    insert(f->store, "7f00", "upstream.internal.svc", NOW + 60 * 86400LL);
+
+    struct minica_cert_filter filter = {.now = NOW};
+    struct collected c;
+    assert_int_equal(list(f->store, &filter, &c), 3);
+    /* Ordered by not_after. */
+    assert_string_equal(c.serials[0], "0d");
+    assert_string_equal(c.serials[1], "7f00");
+    assert_string_equal(c.serials[2], "0a1b2c");
+
+    filter.name = "upstream.internal.svc";
+    assert_int_equal(list(f->store, &filter, &c), 2);
+    assert_string_equal(c.serials[0], "7f00");
+    assert_string_equal(c.serials[1], "0a1b2c");
+
+    filter.name = NULL;
+    filter.serial = "0a1b2c";
+    assert_int_equal(list(f->store, &filter, &c), 1);
+    assert_string_equal(c.last.name, "upstream.internal.svc");
+    assert_string_equal(c.last.sans, "upstream.internal.svc,10.0.2.88");
+    assert_string_equal(c.last.usage, "server");
+    assert_string_equal(c.last.key_type, "ec-p256");
+    assert_int_equal(c.last.not_after, NOW + 90 * 86400LL);
+    assert_int_equal(c.last.not_before, NOW);
+    assert_int_equal(c.last.issued_at, NOW + 60);
+    assert_int_equal(c.last.revoked_at, 0);
+    assert_int_equal(strlen(c.last.fingerprint_sha256), 64);
+    assert_non_null(strstr(c.last_pem, "0a1b2c"));
+
+    filter.serial = "ffff";
+    assert_int_equal(list(f->store, &filter, &c), 0);
+    filter.serial = NULL;
+    filter.name = "nobody.internal.svc";
+    assert_int_equal(list(f->store, &filter, &c), 0);
+}
+
+static void test_store_serial_is_unique(void **state)
+{
+    struct fixture *f = *state;
+    insert(f->store, "01ab", "a.internal.svc", NOW + 86400);
+    struct minica_cert_row row;
+    make_row(&row, "01ab", "b.internal.svc", NOW + 2 * 86400);
+    memset(row.fingerprint_sha256, 'f', 64); /* a different certificate, same serial */
+    struct minica_err err = {{0}};
+    assert_int_equal(minica_store_insert_cert(f->store, &row, "pem", &err), MINICA_EEXIST);
+    assert_non_null(strstr(err.msg, "01ab"));
+    struct minica_cert_filter filter = {.now = NOW};
+    struct collected c;
+    assert_int_equal(list(f->store, &filter, &c), 1);
+    assert_string_equal(c.last.name, "a.internal.svc");
+}
+
+static void test_store_status_is_computed_from_time(void **state)
+{
+    struct fixture *f = *state;
+    insert(f->store, "01", "soon.internal.svc", NOW + 100);
+    insert(f->store, "02", "later.internal.svc", NOW + 86400);
+    insert(f->store, "03", "revoked.internal.svc", NOW + 86400);
+    struct minica_err err;
+    assert_int_equal(minica_store_revoke(f->store, "03", NOW - 10, 1, &err), 0);
+    /* Revoking again keeps the first time and reason. */
+    assert_int_equal(minica_store_revoke(f->store, "03", NOW, 4, &err), 0);
+
+    struct minica_cert_filter filter = {.now = NOW, .status_mask = MINICA_STATUS_VALID};
+    struct collected c;
+    assert_int_equal(list(f->store, &filter, &c), 2);
+    filter.status_mask = MINICA_STATUS_REVOKED;
+    assert_int_equal(list(f->store, &filter, &c), 1);
+    assert_string_equal(c.last.serial, "03");
+    assert_int_equal(c.last.revoked_at, NOW - 10);
+    assert_int_equal(c.last.revoke_reason, 1);
+    assert_int_equal(minica_cert_row_status(&c.last, NOW + 10 * 86400LL), MINICA_STATUS_REVOKED);
+    filter.status_mask = MINICA_STATUS_EXPIRED;
+    assert_int_equal(list(f->store, &filter, &c), 0);
+
+    /* The same rows, 101 seconds later: the first one has expired. */
+    filter.now = NOW + 101;
+    assert_int_equal(list(f->store, &filter, &c), 1);
+    assert_string_equal(c.last.serial, "01");
+    filter.status_mask = MINICA_STATUS_VALID;
+    assert_int_equal(list(f->store, &filter, &c), 1);
+    assert_string_equal(c.last.serial, "02");
+    filter.status_mask = 0; /* all */
+    assert_int_equal(list(f->store, &filter, &c), 3);
+    filter.status_mask = MINICA_STATUS_ALL;
+    assert_int_equal(list(f->store, &filter, &c), 3);
+
+    /* Exactly at not_after the certificate is still valid (RFC 5280: inclusive). */
+    struct minica_cert_row row;
+    make_row(&row, "04", "edge.internal.svc", NOW);
+    assert_int_equal(minica_cert_row_status(&row, NOW), MINICA_STATUS_VALID);
+    assert_int_equal(minica_cert_row_status(&row, NOW + 1), MINICA_STATUS_EXPIRED);
+    assert_string_equal(minica_cert_status_name(MINICA_STATUS_VALID), "valid");
+    assert_string_equal(minica_cert_status_name(MINICA_STATUS_REVOKED), "revoked");
+    assert_string_equal(minica_cert_status_name(MINICA_STATUS_EXPIRED), "expired");
+}
+
+static void test_store_filters_expiring_and_stops_on_callback(void **state)
+{
+    struct fixture *f = *state;
+    insert(f->store, "11", "a.internal.svc", NOW + 86400);
+    insert(f->store, "12", "b.internal.svc", NOW + 10 * 86400LL);
+    insert(f->store, "13", "c.internal.svc", NOW + 100 * 86400LL);
+    struct minica_cert_filter filter = {.now = NOW, .not_after_before = NOW + 30 * 86400LL};
+    struct collected c;
+    assert_int_equal(list(f->store, &filter, &c), 2);
+
+    memset(&filter, 0, sizeof(filter));
+    filter.now = NOW;
+    memset(&c, 0, sizeof(c));
+    c.stop_after = 1;
+    struct minica_err err;
+    assert_int_equal(minica_store_list_certs(f->store, &filter, collect, &c, &err), 42);
+    assert_int_equal(c.n, 1);
+}
+
+static void test_store_delete_and_rollback(void **state)
+{
+    struct fixture *f = *state;
+    struct minica_err err;
+    insert(f->store, "21", "a.internal.svc", NOW + 86400);
+    assert_int_equal(minica_store_delete_cert(f->store, "21", &err), 0);
+
+    /* A rolled back transaction leaves no row. */
+    assert_int_equal(minica_store_begin(f->store, &err), 0);
+    insert(f->store, "22", "b.internal.svc", NOW + 86400);
+    minica_store_rollback(f->store);
+    assert_int_equal(minica_store_begin(f->store, &err), 0);
+    insert(f->store, "23", "c.internal.svc", NOW + 86400);
+    assert_int_equal(minica_store_commit(f->store, &err), 0);
+
+    struct minica_cert_filter filter = {.now = NOW};
+    struct collected c;
+    assert_int_equal(list(f->store, &filter, &c), 1);
+    assert_string_equal(c.last.serial, "23");
+}
+
+struct audit_seen {
+    size_t n;
+    struct minica_audit_row last;
+};
+
+static int collect_audit(const struct minica_audit_row *row, void *p)
+{
+    struct audit_seen *a = p;
+    a->n++;
+    a->last = *row;
+    return 0;
+}
+
+static void test_store_records_audit_rows(void **state)
+{
+    struct fixture *f = *state;
+    struct minica_err err;
+    setenv("MINICA_FAKE_NOW", "1800000000", 1);
+    assert_int_equal(minica_store_audit(f->store, "issue", "issued a.internal.svc", &err), 0);
+    setenv("MINICA_FAKE_NOW", "1800000100", 1);
+    assert_int_equal(minica_store_audit(f->store, "revoke", "revoked 0a", &err), 0);
+    unsetenv("MINICA_FAKE_NOW");
+
+    struct audit_seen a = {0};
+    assert_int_equal(minica_store_list_audit(f->store, 0, collect_audit, &a, &err), 0);
+    assert_int_equal(a.n, 2);
+    assert_string_equal(a.last.command, "revoke");
+    assert_string_equal(a.last.summary, "revoked 0a");
+    assert_int_equal(a.last.time, 1800000100);
+    assert_int_equal(a.last.uid, (int64_t)getuid());
+    assert_true(strlen(a.last.user) > 0);
+
+    memset(&a, 0, sizeof(a));
+    assert_int_equal(minica_store_list_audit(f->store, 1800000050, collect_audit, &a, &err), 0);
+    assert_int_equal(a.n, 1);
+    assert_string_equal(a.last.command, "revoke");
+}
+
+static void test_store_crl_numbers_increase_per_issuer(void **state)
+{
+    struct fixture *f = *state;
+    struct minica_err err;
+    int64_t n = 0;
+    assert_int_equal(minica_store_next_crl_number(f->store, "intermediate", &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(minica_store_next_crl_number(f->store, "intermediate", &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(minica_store_next_crl_number(f->store, "root", &n, &err), 0);
+    assert_int_equal(n, 1);
+}
+
+static void assert_serial(const char *text, const char *want)
+{
+    char out[MINICA_SERIAL_HEX_MAX];
+    struct minica_err err = {{0}};
+    int ret = minica_serial_normalize(text, out, sizeof(out), &err);
+    if (ret != 0)
+        print_error("'%s' refused: %s\n", text, err.msg);
+    assert_int_equal(ret, 0);
+    assert_string_equal(out, want);
+}
+
+static void test_store_normalizes_serials(void **state)
+{
+    (void)state;
+    assert_serial("0A1B2C", "0a1b2c");
+    assert_serial("0a:1b:2c", "0a1b2c");
+    assert_serial("00:0A:1B:2C", "0a1b2c"); /* openssl prints a leading 00 byte */
+    assert_serial("a1b2c", "0a1b2c");       /* odd length: a leading nibble */
+    assert_serial("00000001", "01");
+    assert_serial("00", "00");
+    assert_serial("7F", "7f");
+    /* The form minica stores for a 16-byte serial with the high bit set. */
+    assert_serial("00:FE:DC:BA:98:76:54:32:10:01:23:45:67:89:AB:CD:EF", "fedcba9876543210"
+                                                                        "0123456789abcdef");
+
+    char out[MINICA_SERIAL_HEX_MAX];
+    struct minica_err err;
+    const char *bad[] = {"", ":", "xyz", "0x1f", "12 34", "-1", "g0"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (minica_serial_normalize(bad[i], out, sizeof(out), &err) == 0)
+            print_error("serial '%s' accepted as %s\n", bad[i], out);
+        assert_int_equal(minica_serial_normalize(bad[i], out, sizeof(out), &err), MINICA_EINVAL);
+    }
+    char longest[200];
+    memset(longest, 'a', sizeof(longest) - 1);
+    longest[sizeof(longest) - 1] = '\0';
+    assert_int_equal(minica_serial_normalize(longest, out, sizeof(out), &err), MINICA_EINVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_store_migrates_empty_db_to_latest_version),
+        cmocka_unit_test(test_store_creates_db_private_whatever_the_umask),
+        cmocka_unit_test(test_store_refuses_newer_schema),
+        cmocka_unit_test(test_store_corrupted_file_gives_clear_error),
+        cmocka_unit_test_setup_teardown(test_store_inserts_and_queries_by_name_and_serial, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store_serial_is_unique, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_status_is_computed_from_time, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_filters_expiring_and_stops_on_callback, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store_delete_and_rollback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_records_audit_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_crl_numbers_increase_per_issuer, setup,
+                                        teardown),
+        cmocka_unit_test(test_store_normalizes_serials),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
