@@ -30,6 +30,9 @@ void minica_policy_init(struct minica_policy *policy);
 /* Loads path; a missing file gives the defaults. Unknown sections or keys and
  * bad values are errors naming the file and line. */
 int minica_policy_load(struct minica_policy *policy, const char *path, struct minica_err *err);
+/* The same from a string; name (e.g. the path it came from) is used in messages. */
+int minica_policy_load_text(struct minica_policy *policy, const char *name, const char *text,
+                            struct minica_err *err);
 
 /* The commented default minica.conf written by `minica init`. Malloc'd. */
 char *minica_policy_render(const struct minica_policy *policy);

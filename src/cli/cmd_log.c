@@ -1,12 +1,115 @@
-/* minica log: placeholder until its issue lands. */
+/* minica log: show the audit log (who did what to the CA, and when). It only
+ * reads the inventory, so it needs no CA key. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
 #include "cli.h"
+#include "minica/ca.h"
+#include "minica/duration.h"
+#include "minica/store.h"
+#include "output.h"
+
+struct log_ctx {
+    int json;
+    cJSON *array;
+    size_t rows;
+};
+
+static int print_row(const struct minica_audit_row *row, void *ctx)
+{
+    struct log_ctx *lc = ctx;
+    char when[32];
+    minica_time_rfc3339(row->time, when);
+    lc->rows++;
+    if (lc->json) {
+        cJSON *o = cJSON_CreateObject();
+        if (o == NULL)
+            return -1;
+        cJSON_AddStringToObject(o, "time", when);
+        cJSON_AddNumberToObject(o, "uid", (double)row->uid);
+        cJSON_AddStringToObject(o, "user", row->user);
+        cJSON_AddStringToObject(o, "command", row->command);
+        cJSON_AddStringToObject(o, "summary", row->summary);
+        cJSON_AddItemToArray(lc->array, o);
+        return 0;
+    }
+    if (lc->rows == 1)
+        printf("%-20s  %6s  %-12s  %-8s  %s\n", "TIME", "UID", "USER", "COMMAND", "SUMMARY");
+    printf("%-20s  %6lld  %-12s  %-8s  %s\n", when, (long long)row->uid, row->user, row->command,
+           row->summary);
+    return 0;
+}
 
 static int run(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    return cli_fail("log", "not implemented yet");
+    static const struct option options[] = {
+        CLI_OPT_HELP,
+        CLI_OPT_DIR,
+        {"since", required_argument, NULL, 's'},
+        {"json", no_argument, NULL, 'j'},
+        {0, 0, 0, 0},
+    };
+    const char *dir = NULL;
+    int64_t since = 0;
+    struct log_ctx lc = {0};
+    struct minica_err err;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            return cli_help("log", stdout);
+        case 'D':
+            dir = optarg;
+            break;
+        case 's':
+            if (minica_duration_parse(optarg, &since, &err) != 0)
+                return cli_usage("log", "--since: %s", err.msg);
+            break;
+        case 'j':
+            lc.json = 1;
+            break;
+        default:
+            return cli_bad_option("log");
+        }
+    }
+    if (optind < argc)
+        return cli_usage("log", "unexpected argument '%s'", argv[optind]);
+
+    struct minica_store *store = NULL;
+    int ret = minica_state_open_store(cli_state_dir(dir), &store, &err);
+    if (ret != 0)
+        return cli_fail("log", "%s", err.msg);
+    if (lc.json && (lc.array = cJSON_CreateArray()) == NULL) {
+        minica_store_close(store);
+        return cli_fail("log", "out of memory");
+    }
+    ret =
+        minica_store_list_audit(store, since ? minica_time_now() - since : 0, print_row, &lc, &err);
+    minica_store_close(store);
+    if (ret != 0) {
+        cJSON_Delete(lc.array);
+        return cli_fail("log", "%s", ret == -1 ? "out of memory" : err.msg);
+    }
+    if (lc.json)
+        cli_print_json(lc.array);
+    else if (lc.rows == 0)
+        printf("No audit entries%s.\n", since ? " in that period" : "");
+    return EXIT_OK;
 }
 
-const struct cli_command cmd_log_def = {"log", run, "(not implemented yet)",
-                                        "Usage: minica log\n\nNot implemented yet.\n"};
+const struct cli_command cmd_log_def = {
+    "log", run, "show the audit log",
+    "Usage: minica log [--since DURATION] [--json] [--dir DIR]\n"
+    "\n"
+    "Shows every state-changing action on the CA, oldest first: init, issue\n"
+    "(and refused issues), renew, revoke, crl and policy load errors, with the\n"
+    "UTC time, the uid and user name that ran it, the command and a summary\n"
+    "(names, serials, reasons; never key material).\n"
+    "\n"
+    "  --since DURATION  only entries newer than this, e.g. 1h, 7d\n"
+    "  --json            a JSON array of {time (RFC 3339), uid, user, command,\n"
+    "                    summary}\n"};

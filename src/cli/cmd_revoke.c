@@ -1,12 +1,87 @@
-/* minica revoke: placeholder until its issue lands. */
+/* minica revoke: mark certificates revoked in the inventory. Publishing the
+ * revocation (the CRL nginx reads) is `minica crl`. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
 #include "cli.h"
+#include "minica/ca.h"
+#include "minica/revoke.h"
 
 static int run(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    return cli_fail("revoke", "not implemented yet");
+    static const struct option options[] = {
+        CLI_OPT_HELP,
+        CLI_OPT_DIR,
+        {"reason", required_argument, NULL, 'r'},
+        {0, 0, 0, 0},
+    };
+    const char *dir = NULL;
+    enum minica_revoke_reason reason = MINICA_REASON_UNSPECIFIED;
+    struct minica_err err;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            return cli_help("revoke", stdout);
+        case 'D':
+            dir = optarg;
+            break;
+        case 'r':
+            if (minica_revoke_reason_parse(optarg, &reason, &err) != 0)
+                return cli_usage("revoke", "--reason: %s", err.msg);
+            break;
+        default:
+            return cli_bad_option("revoke");
+        }
+    }
+    if (optind >= argc)
+        return cli_usage("revoke", "missing NAME or SERIAL");
+    if (optind + 1 < argc)
+        return cli_usage("revoke", "unexpected argument '%s'", argv[optind + 1]);
+    const char *target = argv[optind];
+
+    struct minica_ca *ca = NULL;
+    struct minica_revoke_result res;
+    int ret = minica_ca_open(cli_state_dir(dir), &ca, &err);
+    if (ret == 0) {
+        minica_ca_set_actor(ca, "revoke", "local");
+        ret = minica_ca_revoke(ca, target, reason, &res, &err);
+    }
+    minica_ca_close(ca);
+    if (ret < 0)
+        return cli_fail("revoke", "%s", err.msg);
+    if (res.revoked > 0)
+        printf("Revoked %zu certificate%s for %s (serial%s %s), reason %s\n", res.revoked,
+               res.revoked == 1 ? "" : "s", target, res.revoked == 1 ? "" : "s", res.serials,
+               minica_revoke_reason_name(reason));
+    if (res.already_revoked > 0)
+        printf("%s%zu certificate%s already revoked (serial%s %s); left unchanged\n",
+               res.revoked > 0 ? "" : "Nothing to do: ", res.already_revoked,
+               res.already_revoked == 1 ? " was" : "s were", res.already_revoked == 1 ? "" : "s",
+               res.previous);
+    if (res.expired > 0)
+        printf("%s%zu expired certificate%s for %s left alone (revoke one by serial if needed)\n",
+               res.revoked > 0 || res.already_revoked > 0 ? "" : "Nothing to do: ", res.expired,
+               res.expired == 1 ? "" : "s", target);
+    if (res.revoked > 0)
+        printf("Publish it with: minica crl --out FILE (then reload nginx)\n");
+    return EXIT_OK;
 }
 
-const struct cli_command cmd_revoke_def = {"revoke", run, "(not implemented yet)",
-                                           "Usage: minica revoke\n\nNot implemented yet.\n"};
+const struct cli_command cmd_revoke_def = {
+    "revoke", run, "revoke certificates by NAME or serial",
+    "Usage: minica revoke NAME|SERIAL [--reason REASON] [--dir DIR]\n"
+    "\n"
+    "Marks certificates revoked in the inventory, with the current time and a\n"
+    "reason. NAME revokes every unexpired certificate issued for that name (all\n"
+    "of them if several are in use); SERIAL (hex, colons allowed) revokes exactly\n"
+    "that one. Revoking again is harmless: the first time and reason stay.\n"
+    "nginx and openssl only see a revocation once a new CRL is published with\n"
+    "`minica crl` and nginx is reloaded.\n"
+    "\n"
+    "  --reason REASON  unspecified (default), keyCompromise, affiliationChanged,\n"
+    "                   superseded or cessationOfOperation\n"
+    "\n"
+    "Exit status: 0 when revoked or already revoked, 1 when nothing matches.\n"};

@@ -279,6 +279,20 @@ int minica_state_open_store(const char *dir, struct minica_store **out, struct m
     return ca_open_store(dir, out, err);
 }
 
+/* A bad minica.conf stops all issuance; the audit log says why, for whoever
+ * looks later. Best effort: the caller reports the error itself. */
+static void audit_policy_error(const char *dir, const struct minica_err *err)
+{
+    struct minica_store *store = NULL;
+    struct minica_err ignored;
+    char summary[sizeof(err->msg) + 32];
+    if (ca_open_store(dir, &store, &ignored) != 0)
+        return;
+    snprintf(summary, sizeof(summary), "policy load error: %s", err->msg);
+    minica_store_audit(store, "policy", summary, &ignored);
+    minica_store_close(store);
+}
+
 int minica_ca_open(const char *dir, struct minica_ca **out, struct minica_err *err)
 {
     *out = NULL;
@@ -303,15 +317,17 @@ int minica_ca_open(const char *dir, struct minica_ca **out, struct minica_err *e
         (ret = minica_ca_load_key(dir, "intermediate.key", &ca->intermediate_key, &ca->rng, err)) !=
             0)
         goto fail;
-    if (minica_compat_pk_check_pair(&ca->intermediate.pk, &ca->intermediate_key, &ca->rng.drbg) !=
-        0) {
+    if (!minica_pk_same_public(&ca->intermediate.pk, &ca->intermediate_key)) {
         ret = minica_seterr(err, MINICA_ECRYPTO,
                             "%s/intermediate.key does not match intermediate.crt", dir);
         goto fail;
     }
-    if ((ret = minica_path_join(path, sizeof(path), dir, "minica.conf", err)) != 0 ||
-        (ret = minica_policy_load(&ca->policy, path, err)) != 0)
+    if ((ret = minica_path_join(path, sizeof(path), dir, "minica.conf", err)) != 0)
         goto fail;
+    if ((ret = minica_policy_load(&ca->policy, path, err)) != 0) {
+        audit_policy_error(dir, err);
+        goto fail;
+    }
     if ((ret = ca_open_store(dir, &ca->store, err)) != 0)
         goto fail;
     mbedtls_x509_dn_gets(ca->intermediate_subject, sizeof(ca->intermediate_subject),

@@ -92,14 +92,12 @@ static int policy_handler(struct minica_ini_ctx *ctx, const char *section, const
     return 0;
 }
 
-int minica_policy_load(struct minica_policy *policy, const char *path, struct minica_err *err)
+/* text == NULL: read path; else parse text, path only names it in messages. */
+static int policy_parse(struct minica_policy *policy, const char *path, const char *text,
+                        struct minica_err *err)
 {
     minica_policy_init(policy);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return MINICA_OK; /* no file: the defaults */
-    fclose(f);
-    int ret = minica_ini_parse(path, NULL, (minica_ini_handler)policy_handler, policy, err);
+    int ret = minica_ini_parse(path, text, (minica_ini_handler)policy_handler, policy, err);
     if (ret != 0)
         return ret;
     if (policy->default_ttl > policy->max_ttl) {
@@ -110,6 +108,22 @@ int minica_policy_load(struct minica_policy *policy, const char *path, struct mi
                              a, b);
     }
     return MINICA_OK;
+}
+
+int minica_policy_load(struct minica_policy *policy, const char *path, struct minica_err *err)
+{
+    minica_policy_init(policy);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return MINICA_OK; /* no file: the defaults */
+    fclose(f);
+    return policy_parse(policy, path, NULL, err);
+}
+
+int minica_policy_load_text(struct minica_policy *policy, const char *name, const char *text,
+                            struct minica_err *err)
+{
+    return policy_parse(policy, name, text, err);
 }
 
 static void append(char **buf, size_t *len, size_t *cap, const char *s)

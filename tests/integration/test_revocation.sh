@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Revocation seen by tools we did not write: minica revoke + minica crl, then
+# openssl crl / openssl verify -crl_check and GnuTLS certtool on the result.
+# Revoke by NAME (all its certificates), by serial, twice, unknown; cRLNumber
+# growing across runs; the root's CRL; PEM and DER. nginx is test_nginx_crl.
+source "$SRCDIR/tests/integration/lib/common.sh"
+
+ca=$T/ca
+run "$MINICA" init --dir "$ca"
+expect_ok "init a CA"
+cat "$ca/intermediate.crt" "$ca/root.crt" >"$T/chain.pem"
+
+run "$MINICA" issue web.internal.svc --dir "$ca" --out "$T/web1"
+expect_ok "issue web (1)"
+run "$MINICA" issue web.internal.svc --dir "$ca" --out "$T/web2"
+expect_ok "issue web (2)"
+run "$MINICA" issue db.internal.svc --dir "$ca" --out "$T/db"
+expect_ok "issue db"
+run "$MINICA" issue cache.internal.svc --dir "$ca" --out "$T/cache"
+expect_ok "issue cache"
+web1=$(serial_of "$T/web1/web.internal.svc.crt")
+web2=$(serial_of "$T/web2/web.internal.svc.crt")
+db=$(serial_of "$T/db/db.internal.svc.crt")
+
+# A CRL before any revocation is valid and empty.
+run "$MINICA" crl --dir "$ca" --out "$T/empty.pem"
+expect_ok "crl with nothing revoked"
+check "empty CRL: openssl crl -CAfile chain says verify OK" \
+    sh -c "openssl crl -in '$T/empty.pem' -CAfile '$T/chain.pem' -noout 2>&1 | grep -qx 'verify OK'"
+check_not "empty CRL lists no certificate" grep -q . <(openssl crl -in "$T/empty.pem" -noout -text | grep 'Serial Number')
+
+# Revoke by NAME: both web certificates.
+run "$MINICA" revoke web.internal.svc --dir "$ca" --reason keyCompromise
+expect_ok "revoke web by name"
+expect_out "Revoked 2 certificates for web.internal.svc" "says how many were revoked"
+expect_out "$web1" "names the first serial"
+expect_out "$web2" "names the second serial"
+
+# Twice: harmless, exit 0, says so.
+run "$MINICA" revoke web.internal.svc --dir "$ca"
+expect_ok "revoking again is harmless"
+expect_out "already revoked" "says it was already revoked"
+
+# By serial, as openssl prints it (upper case).
+run "$MINICA" revoke "$(echo "$db" | tr a-f A-F)" --dir "$ca" --reason superseded
+expect_ok "revoke db by serial"
+expect_out "Revoked 1 certificate " "one certificate by serial"
+
+# Unknown: exit 1, one line naming it.
+run "$MINICA" revoke nothing.internal.svc --dir "$ca"
+expect_rc 1 "unknown name"
+expect_err "^minica: revoke: .*nothing\.internal\.svc" "unknown name is named"
+run "$MINICA" revoke --dir "$ca" --reason bogus web.internal.svc
+expect_rc 2 "unknown reason is a usage error"
+
+run "$MINICA" crl --dir "$ca" --out "$T/crl.pem"
+expect_ok "crl"
+expect_out "3 revoked" "crl reports the count"
+check "openssl crl -CAfile chain says verify OK" \
+    sh -c "openssl crl -in '$T/crl.pem' -CAfile '$T/chain.pem' -noout 2>&1 | grep -qx 'verify OK'"
+text=$(openssl crl -in "$T/crl.pem" -noout -text)
+for s in "$web1" "$web2" "$db"; do
+    S=$(echo "$s" | tr a-f A-F)
+    if printf '%s' "$text" | grep -q "Serial Number: 0*$S"; then pass "CRL lists $s"; else fail "CRL lacks $s"; fi
+done
+if printf '%s' "$text" | grep -q "Key Compromise"; then pass "reasonCode keyCompromise"; else fail "no keyCompromise reason"; fi
+if printf '%s' "$text" | grep -q "Superseded"; then pass "reasonCode superseded"; else fail "no superseded reason"; fi
+if printf '%s' "$text" | grep -q "Version 2"; then pass "CRL is v2"; else fail "CRL is not v2"; fi
+ski=$(openssl x509 -in "$ca/intermediate.crt" -noout -ext subjectKeyIdentifier | tail -1 | tr -d ' ')
+aki=$(printf '%s\n' "$text" | grep -A1 'Authority Key Identifier' | tail -1 | tr -d ' ' | sed 's/^keyid://')
+if [ -n "$ski" ] && [ "$ski" = "$aki" ]; then pass "AKI is the intermediate's SKI"; else fail "AKI '$aki' != SKI '$ski'"; fi
+# nextUpdate is 7 days after thisUpdate by default.
+last=$(date -d "$(openssl crl -in "$T/crl.pem" -noout -lastupdate | cut -d= -f2)" +%s)
+next=$(date -d "$(openssl crl -in "$T/crl.pem" -noout -nextupdate | cut -d= -f2)" +%s)
+if [ $((next - last)) -eq $((7 * 86400)) ]; then pass "nextUpdate defaults to 7d"; else fail "nextUpdate - thisUpdate = $((next - last))"; fi
+
+# openssl verify with the CRL: revoked ones say so, the valid one is OK.
+vfy() {
+    openssl verify -crl_check -CRLfile "$T/crl.pem" -CAfile "$ca/root.crt" \
+        -untrusted "$ca/intermediate.crt" "$1" 2>&1
+}
+for f in "$T/web1/web.internal.svc.crt" "$T/web2/web.internal.svc.crt" "$T/db/db.internal.svc.crt"; do
+    out=$(vfy "$f")
+    if printf '%s' "$out" | grep -q "certificate revoked"; then pass "openssl: $(basename "$(dirname "$f")") is revoked"; else fail "openssl did not see $f revoked: $out"; fi
+done
+out=$(vfy "$T/cache/cache.internal.svc.crt")
+if printf '%s' "$out" | grep -q ": OK$"; then pass "openssl: the valid cert is OK with the CRL"; else fail "valid cert: $out"; fi
+
+# GnuTLS parses it and checks its signature; PEM and DER.
+check "certtool --crl-info parses the PEM CRL" certtool --crl-info --infile "$T/crl.pem"
+check "certtool --verify-crl with the intermediate" \
+    certtool --verify-crl --load-ca-certificate "$ca/intermediate.crt" --infile "$T/crl.pem"
+check_not "certtool --verify-crl fails with the wrong CA (the test can fail)" \
+    certtool --verify-crl --load-ca-certificate "$ca/root.crt" --infile "$T/crl.pem"
+run "$MINICA" crl --dir "$ca" --der --out "$T/crl.der"
+expect_ok "crl --der"
+check "certtool --crl-info --inder parses the DER CRL" certtool --crl-info --inder --infile "$T/crl.der"
+check "openssl reads the DER CRL" openssl crl -inform DER -in "$T/crl.der" -noout
+count=$(certtool --crl-info --inder --infile "$T/crl.der" | sed -n 's/.*Revoked certificates (\([0-9]*\)).*/\1/p')
+if [ "$count" = 3 ]; then pass "certtool counts 3 revoked"; else fail "certtool counts '$count'"; fi
+
+# stdout without --out; cRLNumber grows across runs.
+num() { openssl crl -in "$1" -noout -crlnumber | cut -d= -f2; }
+"$MINICA" crl --dir "$ca" >"$T/a.pem" && "$MINICA" crl --dir "$ca" >"$T/b.pem"
+check "crl to stdout is a PEM CRL" openssl crl -in "$T/a.pem" -noout
+# openssl prints "crlNumber=0x0A".
+n1=$(printf '%d' "$(num "$T/crl.pem")")
+na=$(printf '%d' "$(num "$T/a.pem")")
+nb=$(printf '%d' "$(num "$T/b.pem")")
+if [ "$n1" -lt "$na" ] && [ "$na" -lt "$nb" ]; then pass "cRLNumber increases ($n1 < $na < $nb)"; else fail "cRLNumber $n1 $na $nb"; fi
+
+# --next-update
+run "$MINICA" crl --dir "$ca" --next-update 1d --out "$T/short.pem"
+expect_ok "crl --next-update 1d"
+last=$(date -d "$(openssl crl -in "$T/short.pem" -noout -lastupdate | cut -d= -f2)" +%s)
+next=$(date -d "$(openssl crl -in "$T/short.pem" -noout -nextupdate | cut -d= -f2)" +%s)
+if [ $((next - last)) -eq 86400 ]; then pass "--next-update 1d"; else fail "--next-update 1d gave $((next - last))"; fi
+run "$MINICA" crl --dir "$ca" --next-update soon
+expect_rc 2 "bad --next-update is a usage error"
+
+# The root's CRL: signed by the root, verifies against the root alone.
+run "$MINICA" crl --root --dir "$ca" --out "$T/root-crl.pem"
+expect_ok "crl --root"
+check "root CRL: openssl crl -CAfile root says verify OK" \
+    sh -c "openssl crl -in '$T/root-crl.pem' -CAfile '$ca/root.crt' -noout 2>&1 | grep -qx 'verify OK'"
+issuer=$(openssl crl -in "$T/root-crl.pem" -noout -issuer)
+if printf '%s' "$issuer" | grep -q "Root CA"; then pass "root CRL issuer is the root"; else fail "root CRL issuer: $issuer"; fi
+check "certtool --verify-crl with the root" \
+    certtool --verify-crl --load-ca-certificate "$ca/root.crt" --infile "$T/root-crl.pem"
+# With both CRLs, -crl_check_all checks every level of the chain.
+cat "$T/crl.pem" "$T/root-crl.pem" >"$T/all.pem"
+out=$(openssl verify -crl_check_all -CRLfile "$T/all.pem" -CAfile "$ca/root.crt" \
+    -untrusted "$ca/intermediate.crt" "$T/cache/cache.internal.svc.crt" 2>&1)
+if printf '%s' "$out" | grep -q ": OK$"; then pass "crl_check_all with both CRLs: valid cert OK"; else fail "crl_check_all: $out"; fi
+out=$(openssl verify -crl_check_all -CRLfile "$T/crl.pem" -CAfile "$ca/root.crt" \
+    -untrusted "$ca/intermediate.crt" "$T/cache/cache.internal.svc.crt" 2>&1)
+if printf '%s' "$out" | grep -q "unable to get certificate CRL"; then pass "without the root CRL, crl_check_all fails (why nginx needs both)"; else fail "crl_check_all without root CRL: $out"; fi
+
+# Files: the CRL is world-readable, no temp files left.
+expect_mode "$T/crl.pem" 644
+leftover=$(find "$T" -maxdepth 1 -name '.*.tmp-*' | head -1)
+if [ -n "$leftover" ]; then fail "temp file left: $leftover"; else pass "no temp files left"; fi
+
+done_testing

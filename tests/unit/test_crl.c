@@ -1,0 +1,411 @@
+/* Unit tests for the CRL writer: build CRLs from a real test CA, parse them
+ * back with mbedTLS's own CRL parser and check them with its verifier
+ * (entries, reasons, numbers, times, issuer, AKI, signature). Revocation
+ * itself (which rows) is test_revoke's job. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <mbedtls/x509_crl.h>
+#include <mbedtls/x509_crt.h>
+
+#include "internal.h"
+#include "minica/ca.h"
+#include "minica/crl.h"
+#include "minica/fsutil.h"
+#include "minica/issue.h"
+#include "minica/revoke.h"
+#include "testutil.h"
+
+struct fixture {
+    char *dir;
+    struct minica_ca *ca;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    struct minica_err err;
+    if (f == NULL)
+        return -1;
+    f->dir = tu_make_ca();
+    if (minica_ca_open(f->dir, &f->ca, &err) != 0) {
+        fprintf(stderr, "open: %s\n", err.msg);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    unsetenv("MINICA_FAKE_NOW");
+    minica_ca_close(f->ca);
+    tu_rmtree(f->dir);
+    free(f->dir);
+    free(f);
+    return 0;
+}
+
+/* Issues NAME (ttl seconds, 0 = default) and returns its PEM; serial into serial. */
+static char *issue(struct minica_ca *ca, const char *name, int64_t ttl, char serial[41])
+{
+    struct minica_issue_request req;
+    struct minica_issued out;
+    struct minica_err err;
+    memset(&req, 0, sizeof(req));
+    req.name = name;
+    req.ttl = ttl;
+    if (minica_ca_issue(ca, &req, &out, &err) != 0)
+        fail_msg("issue %s: %s", name, err.msg);
+    char *pem = strdup(out.cert_pem);
+    snprintf(serial, 41, "%s", out.serial);
+    minica_issued_free(&out);
+    return pem;
+}
+
+static void revoke(struct minica_ca *ca, const char *target, enum minica_revoke_reason reason)
+{
+    struct minica_err err;
+    int n = minica_ca_revoke(ca, target, reason, NULL, &err);
+    if (n < 0)
+        fail_msg("revoke %s: %s", target, err.msg);
+}
+
+static void make_crl(struct minica_ca *ca, int root, int64_t next, struct minica_crl *crl,
+                     mbedtls_x509_crl *parsed)
+{
+    struct minica_crl_options opts = {.root = root, .next_update = next};
+    struct minica_err err;
+    if (minica_ca_crl(ca, &opts, crl, &err) != 0)
+        fail_msg("crl: %s", err.msg);
+    mbedtls_x509_crl_init(parsed);
+    assert_int_equal(mbedtls_x509_crl_parse_der(parsed, crl->der, crl->der_len), 0);
+    /* The PEM is the same CRL. */
+    mbedtls_x509_crl pem;
+    mbedtls_x509_crl_init(&pem);
+    assert_int_equal(
+        mbedtls_x509_crl_parse(&pem, (const unsigned char *)crl->pem, strlen(crl->pem) + 1), 0);
+    assert_int_equal(pem.raw.len, crl->der_len);
+    assert_memory_equal(pem.raw.p, crl->der, crl->der_len);
+    mbedtls_x509_crl_free(&pem);
+}
+
+/* Finds "06 03 55 1d <id>" (an id-ce OID) in der; returns what follows it. */
+static const unsigned char *after_oid(const unsigned char *der, size_t len, unsigned char id)
+{
+    const unsigned char oid[] = {0x06, 0x03, 0x55, 0x1d, id};
+    for (size_t i = 0; i + sizeof(oid) <= len; i++)
+        if (memcmp(der + i, oid, sizeof(oid)) == 0)
+            return der + i + sizeof(oid);
+    return NULL;
+}
+
+/* ENUMERATED reason inside a CRL entry's extensions, -1 when absent. */
+static int entry_reason(const mbedtls_x509_crl_entry *e)
+{
+    if (e->entry_ext.len == 0)
+        return -1;
+    const unsigned char *p = after_oid(e->entry_ext.p, e->entry_ext.len, 0x15);
+    assert_non_null(p);
+    /* OCTET STRING (3) { ENUMERATED (1) reason } */
+    assert_int_equal(p[0], 0x04);
+    assert_int_equal(p[1], 0x03);
+    assert_int_equal(p[2], 0x0a);
+    assert_int_equal(p[3], 0x01);
+    return p[4];
+}
+
+static long long crl_number(const unsigned char *der, size_t len)
+{
+    const unsigned char *p = after_oid(der, len, 0x14);
+    assert_non_null(p);
+    assert_int_equal(p[0], 0x04);
+    assert_int_equal(p[2], 0x02);
+    long long v = 0;
+    for (size_t i = 0; i < p[3]; i++)
+        v = (v << 8) | p[4 + i];
+    return v;
+}
+
+static const mbedtls_x509_crl_entry *find_entry(const mbedtls_x509_crl *crl, const char *serial)
+{
+    for (const mbedtls_x509_crl_entry *e = &crl->entry; e != NULL && e->serial.len; e = e->next) {
+        char hex[41];
+        minica_serial_to_hex(e->serial.p, e->serial.len, hex, sizeof(hex));
+        if (strcmp(hex, serial) == 0)
+            return e;
+    }
+    return NULL;
+}
+
+static size_t count_entries(const mbedtls_x509_crl *crl)
+{
+    size_t n = 0;
+    for (const mbedtls_x509_crl_entry *e = &crl->entry; e != NULL && e->serial.len; e = e->next)
+        n++;
+    return n;
+}
+
+static void parse_pem(mbedtls_x509_crt *crt, const char *pem)
+{
+    struct minica_err err;
+    mbedtls_x509_crt_init(crt);
+    if (minica_crt_parse_pem(crt, pem, &err) != 0)
+        fail_msg("parse: %s", err.msg);
+}
+
+/* leaf + intermediate, trusting the root, with the given CRLs. */
+static uint32_t verify_flags(struct minica_ca *ca, const char *leaf_pem, mbedtls_x509_crl *crls)
+{
+    mbedtls_x509_crt chain, root;
+    parse_pem(&chain, leaf_pem);
+    struct minica_err err;
+    assert_int_equal(minica_crt_parse_pem(&chain, minica_ca_intermediate_pem(ca), &err), 0);
+    parse_pem(&root, minica_ca_root_pem(ca));
+    uint32_t flags = 0;
+    mbedtls_x509_crt_verify(&chain, &root, crls, NULL, &flags, NULL, NULL);
+    mbedtls_x509_crt_free(&chain);
+    mbedtls_x509_crt_free(&root);
+    return flags;
+}
+
+static void test_crl_lists_revoked_with_reasons(void **state)
+{
+    struct fixture *f = *state;
+    char sa[41], sb[41], sc[41];
+    char *a = issue(f->ca, "a.example.svc", 0, sa);
+    char *b = issue(f->ca, "b.example.svc", 0, sb);
+    char *c = issue(f->ca, "c.example.svc", 0, sc);
+    revoke(f->ca, "a.example.svc", MINICA_REASON_KEY_COMPROMISE);
+    revoke(f->ca, sb, MINICA_REASON_UNSPECIFIED);
+
+    struct minica_crl crl;
+    mbedtls_x509_crl parsed;
+    make_crl(f->ca, 0, 0, &crl, &parsed);
+    assert_int_equal(parsed.version, 2);
+    assert_int_equal(crl.n_revoked, 2);
+    assert_int_equal(count_entries(&parsed), 2);
+    const mbedtls_x509_crl_entry *ea = find_entry(&parsed, sa), *eb = find_entry(&parsed, sb);
+    assert_non_null(ea);
+    assert_non_null(eb);
+    assert_null(find_entry(&parsed, sc));
+    assert_int_equal(entry_reason(ea), MINICA_REASON_KEY_COMPROMISE);
+    /* RFC 5280 5.3.1: unspecified is expressed by leaving reasonCode out. */
+    assert_int_equal(entry_reason(eb), -1);
+    int64_t revoked_at = minica_x509_time_to_unix(&ea->revocation_date);
+    assert_true(revoked_at <= crl.this_update && revoked_at > crl.this_update - 60);
+
+    /* Signed by the intermediate: mbedTLS flags the revoked leaf and only it. */
+    assert_true(verify_flags(f->ca, a, &parsed) & MBEDTLS_X509_BADCERT_REVOKED);
+    assert_true(verify_flags(f->ca, b, &parsed) & MBEDTLS_X509_BADCERT_REVOKED);
+    assert_int_equal(verify_flags(f->ca, c, &parsed), 0);
+    mbedtls_x509_crl_free(&parsed);
+    minica_crl_free(&crl);
+    free(a);
+    free(b);
+    free(c);
+}
+
+static void test_crl_every_reason_round_trips(void **state)
+{
+    struct fixture *f = *state;
+    const enum minica_revoke_reason reasons[] = {
+        MINICA_REASON_KEY_COMPROMISE, MINICA_REASON_AFFILIATION_CHANGED, MINICA_REASON_SUPERSEDED,
+        MINICA_REASON_CESSATION_OF_OPERATION};
+    char serials[4][41];
+    for (int i = 0; i < 4; i++) {
+        char name[64];
+        snprintf(name, sizeof(name), "r%d.example.svc", i);
+        free(issue(f->ca, name, 0, serials[i]));
+        revoke(f->ca, name, reasons[i]);
+    }
+    struct minica_crl crl;
+    mbedtls_x509_crl parsed;
+    make_crl(f->ca, 0, 0, &crl, &parsed);
+    for (int i = 0; i < 4; i++) {
+        const mbedtls_x509_crl_entry *e = find_entry(&parsed, serials[i]);
+        assert_non_null(e);
+        assert_int_equal(entry_reason(e), reasons[i]);
+    }
+    mbedtls_x509_crl_free(&parsed);
+    minica_crl_free(&crl);
+}
+
+static void test_crl_numbers_increase(void **state)
+{
+    struct fixture *f = *state;
+    long long last = 0;
+    for (int i = 0; i < 3; i++) {
+        struct minica_crl crl;
+        mbedtls_x509_crl parsed;
+        make_crl(f->ca, 0, 0, &crl, &parsed);
+        long long n = crl_number(crl.der, crl.der_len);
+        assert_int_equal(n, crl.number);
+        assert_true(n > last);
+        last = n;
+        mbedtls_x509_crl_free(&parsed);
+        minica_crl_free(&crl);
+    }
+    /* The root's numbers are a separate sequence. */
+    struct minica_crl crl;
+    mbedtls_x509_crl parsed;
+    make_crl(f->ca, 1, 0, &crl, &parsed);
+    assert_int_equal(crl_number(crl.der, crl.der_len), 1);
+    mbedtls_x509_crl_free(&parsed);
+    minica_crl_free(&crl);
+}
+
+static void test_crl_next_update_defaults_to_7d(void **state)
+{
+    struct fixture *f = *state;
+    struct minica_crl crl;
+    mbedtls_x509_crl parsed;
+    make_crl(f->ca, 0, 0, &crl, &parsed);
+    int64_t this_update = minica_x509_time_to_unix(&parsed.this_update);
+    int64_t next_update = minica_x509_time_to_unix(&parsed.next_update);
+    assert_int_equal(this_update, crl.this_update);
+    assert_int_equal(next_update - this_update, 7 * 86400);
+    mbedtls_x509_crl_free(&parsed);
+    minica_crl_free(&crl);
+
+    make_crl(f->ca, 0, 36 * 3600, &crl, &parsed);
+    assert_int_equal(minica_x509_time_to_unix(&parsed.next_update) -
+                         minica_x509_time_to_unix(&parsed.this_update),
+                     36 * 3600);
+    mbedtls_x509_crl_free(&parsed);
+    minica_crl_free(&crl);
+}
+
+static void test_crl_issuer_and_aki_match_the_intermediate(void **state)
+{
+    struct fixture *f = *state;
+    struct minica_crl crl;
+    mbedtls_x509_crl parsed;
+    mbedtls_x509_crt inter;
+    make_crl(f->ca, 0, 0, &crl, &parsed);
+    parse_pem(&inter, minica_ca_intermediate_pem(f->ca));
+    assert_int_equal(parsed.issuer_raw.len, inter.subject_raw.len);
+    assert_memory_equal(parsed.issuer_raw.p, inter.subject_raw.p, inter.subject_raw.len);
+    /* AKI keyIdentifier == the intermediate's SKI, byte for byte. */
+    const unsigned char *ski = after_oid(inter.raw.p, inter.raw.len, 0x0e);
+    const unsigned char *aki = after_oid(crl.der, crl.der_len, 0x23);
+    assert_non_null(ski);
+    assert_non_null(aki);
+    /* SKI: 04 16 04 14 <20>; AKI: 04 18 30 16 80 14 <20> */
+    assert_int_equal(ski[2], 0x04);
+    assert_int_equal(aki[4], 0x80);
+    assert_int_equal(aki[5], 20);
+    assert_memory_equal(ski + 4, aki + 6, 20);
+    mbedtls_x509_crt_free(&inter);
+    mbedtls_x509_crl_free(&parsed);
+    minica_crl_free(&crl);
+}
+
+static void test_crl_root_is_signed_by_root_and_empty(void **state)
+{
+    struct fixture *f = *state;
+    char s[41];
+    char *leaf = issue(f->ca, "ok.example.svc", 0, s);
+    struct minica_crl inter_crl, root_crl;
+    mbedtls_x509_crl both;
+    make_crl(f->ca, 0, 0, &inter_crl, &both);
+    mbedtls_x509_crl parsed_root;
+    make_crl(f->ca, 1, 0, &root_crl, &parsed_root);
+    assert_int_equal(root_crl.n_revoked, 0);
+    assert_int_equal(count_entries(&parsed_root), 0);
+    mbedtls_x509_crt root;
+    parse_pem(&root, minica_ca_root_pem(f->ca));
+    assert_int_equal(parsed_root.issuer_raw.len, root.subject_raw.len);
+    assert_memory_equal(parsed_root.issuer_raw.p, root.subject_raw.p, root.subject_raw.len);
+    /* Both CRLs in one list, as nginx gets them: a bad root CRL signature
+     * would show as BADCRL_NOT_TRUSTED on the intermediate. */
+    assert_int_equal(mbedtls_x509_crl_parse_der(&both, root_crl.der, root_crl.der_len), 0);
+    assert_int_equal(verify_flags(f->ca, leaf, &both), 0);
+    mbedtls_x509_crt_free(&root);
+    mbedtls_x509_crl_free(&both);
+    mbedtls_x509_crl_free(&parsed_root);
+    minica_crl_free(&inter_crl);
+    minica_crl_free(&root_crl);
+    free(leaf);
+}
+
+static void test_crl_leaves_out_expired_certificates(void **state)
+{
+    struct fixture *f = *state;
+    char s_short[41], s_long[41];
+    free(issue(f->ca, "short.example.svc", 3600, s_short));
+    free(issue(f->ca, "long.example.svc", 0, s_long));
+    revoke(f->ca, "short.example.svc", MINICA_REASON_SUPERSEDED);
+    revoke(f->ca, "long.example.svc", MINICA_REASON_SUPERSEDED);
+    char later[32];
+    snprintf(later, sizeof(later), "%lld", (long long)minica_now() + 2 * 3600);
+    setenv("MINICA_FAKE_NOW", later, 1);
+    struct minica_crl crl;
+    mbedtls_x509_crl parsed;
+    make_crl(f->ca, 0, 0, &crl, &parsed);
+    assert_int_equal(count_entries(&parsed), 1);
+    assert_null(find_entry(&parsed, s_short));
+    assert_non_null(find_entry(&parsed, s_long));
+    mbedtls_x509_crl_free(&parsed);
+    minica_crl_free(&crl);
+}
+
+static void test_crl_without_revocations_has_no_list(void **state)
+{
+    struct fixture *f = *state;
+    struct minica_crl crl;
+    mbedtls_x509_crl parsed;
+    make_crl(f->ca, 0, 0, &crl, &parsed);
+    assert_int_equal(count_entries(&parsed), 0);
+    mbedtls_x509_crl_free(&parsed);
+    minica_crl_free(&crl);
+}
+
+static void test_crl_write_is_pem_or_der(void **state)
+{
+    struct fixture *f = *state;
+    struct minica_crl crl;
+    mbedtls_x509_crl parsed;
+    struct minica_err err;
+    make_crl(f->ca, 0, 0, &crl, &parsed);
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/crl.pem", f->dir);
+    assert_int_equal(minica_crl_write(&crl, path, 0, &err), 0);
+    char *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(minica_read_file(path, 1 << 20, &buf, &len, &err), 0);
+    assert_string_equal(buf, crl.pem);
+    assert_non_null(strstr(buf, "-----BEGIN X509 CRL-----"));
+    free(buf);
+    assert_int_equal(minica_crl_write(&crl, path, 1, &err), 0);
+    assert_int_equal(minica_read_file(path, 1 << 20, &buf, &len, &err), 0);
+    assert_int_equal(len, crl.der_len);
+    assert_memory_equal(buf, crl.der, len);
+    free(buf);
+    mbedtls_x509_crl_free(&parsed);
+    minica_crl_free(&crl);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_crl_lists_revoked_with_reasons, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crl_every_reason_round_trips, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crl_numbers_increase, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crl_next_update_defaults_to_7d, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crl_issuer_and_aki_match_the_intermediate, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_crl_root_is_signed_by_root_and_empty, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crl_leaves_out_expired_certificates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crl_without_revocations_has_no_list, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crl_write_is_pem_or_der, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

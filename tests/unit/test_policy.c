@@ -1,0 +1,235 @@
+/* Unit tests for the issuance policy: DNS suffix boundaries, IPv4/IPv6 CIDR
+ * edges, the wildcard rule, TTL limits and minica.conf errors with file:line.
+ * Name syntax itself is test_names's job. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "minica/policy.h"
+#include "testutil.h"
+
+/* Loads text as DIR/minica.conf; returns the code, the message in err. */
+static int load(struct minica_policy *p, const char *text, struct minica_err *err, char *path,
+                size_t pathlen)
+{
+    char *dir = tu_tempdir();
+    snprintf(path, pathlen, "%s/minica.conf", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    int ret = minica_policy_load(p, path, err);
+    tu_rmtree(dir);
+    free(dir);
+    return ret;
+}
+
+static void load_ok(struct minica_policy *p, const char *text)
+{
+    struct minica_err err;
+    char path[4200];
+    if (load(p, text, &err, path, sizeof(path)) != 0)
+        fail_msg("load: %s", err.msg);
+}
+
+/* The error for text names the file and this line. */
+static void expect_error_at(const char *text, int line, const char *needle)
+{
+    struct minica_policy p;
+    struct minica_err err;
+    char path[4200], want[4300];
+    assert_int_equal(load(&p, text, &err, path, sizeof(path)), MINICA_EINVAL);
+    snprintf(want, sizeof(want), "%s:%d: ", path, line);
+    if (strncmp(err.msg, want, strlen(want)) != 0 || strstr(err.msg, needle) == NULL)
+        fail_msg("error '%s' does not start with '%s' and mention '%s'", err.msg, want, needle);
+}
+
+static int check(const struct minica_policy *p, const char *text, struct minica_err *err)
+{
+    struct minica_name name;
+    struct minica_err perr;
+    if (minica_name_parse(text, &name, &perr) != 0)
+        fail_msg("parse %s: %s", text, perr.msg);
+    return minica_policy_check_name(p, &name, err);
+}
+
+static void allowed(const struct minica_policy *p, const char *text)
+{
+    struct minica_err err;
+    if (check(p, text, &err) != 0)
+        fail_msg("%s refused: %s", text, err.msg);
+}
+
+static void refused(const struct minica_policy *p, const char *text, const char *message)
+{
+    struct minica_err err;
+    assert_int_equal(check(p, text, &err), MINICA_EPOLICY);
+    if (message != NULL && strcmp(err.msg, message) != 0)
+        fail_msg("message '%s', wanted '%s'", err.msg, message);
+}
+
+static void test_policy_defaults(void **state)
+{
+    (void)state;
+    struct minica_policy p;
+    struct minica_err err;
+    assert_int_equal(minica_policy_load(&p, "/nonexistent/minica.conf", &err), 0);
+    assert_int_equal(p.default_ttl, 90 * 86400);
+    assert_int_equal(p.max_ttl, 365 * 86400);
+    assert_int_equal(p.allow_wildcards, 0);
+    assert_int_equal(p.default_key_type, MINICA_KEY_EC_P256);
+    allowed(&p, "www.example.com");
+    allowed(&p, "8.8.8.8");
+    refused(&p, "*.example.com", NULL);
+}
+
+static void test_policy_dns_suffix_needs_a_label_boundary(void **state)
+{
+    (void)state;
+    struct minica_policy p;
+    load_ok(&p, "[policy]\npermit_dns = internal.svc\n");
+    allowed(&p, "internal.svc");
+    allowed(&p, "a.internal.svc");
+    allowed(&p, "a.b.INTERNAL.svc");
+    refused(&p, "evil-internal.svc",
+            "evil-internal.svc is outside the permitted DNS names (internal.svc)");
+    refused(&p, "xinternal.svc", NULL);
+    refused(&p, "internal.svc.evil.com", NULL);
+    refused(&p, "svc", NULL);
+    refused(&p, "www.example.com",
+            "www.example.com is outside the permitted DNS names (internal.svc)");
+}
+
+static void test_policy_lists_every_permitted_suffix(void **state)
+{
+    (void)state;
+    struct minica_policy p;
+    load_ok(&p, "[policy]\npermit_dns = internal.svc, .corp.example\n");
+    allowed(&p, "db.corp.example");
+    refused(&p, "example",
+            "example is outside the permitted DNS names (internal.svc, corp.example)");
+}
+
+static void test_policy_ipv4_and_ipv6_ranges(void **state)
+{
+    (void)state;
+    struct minica_policy p;
+    load_ok(&p, "[policy]\npermit_ip = 10.0.0.0/8, fd00::/8\n");
+    allowed(&p, "10.0.0.0");
+    allowed(&p, "10.255.255.255");
+    refused(&p, "11.0.0.0", "11.0.0.0 is outside the permitted IP ranges (10.0.0.0/8, fd00::/8)");
+    refused(&p, "9.255.255.255", NULL);
+    allowed(&p, "fd12:3456::1");
+    allowed(&p, "fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff");
+    refused(&p, "fe80::1", NULL);
+    refused(&p, "2001:db8::1", NULL);
+    /* A v4-mapped v6 address is not the v4 address for policy purposes. */
+    refused(&p, "::ffff:10.0.0.1", NULL);
+    /* Only IP ranges were restricted: DNS names stay free. */
+    allowed(&p, "www.example.com");
+}
+
+static void test_policy_cidr_edges(void **state)
+{
+    (void)state;
+    struct minica_policy p;
+    load_ok(&p, "[policy]\npermit_ip = 0.0.0.0/0\n");
+    allowed(&p, "0.0.0.0");
+    allowed(&p, "255.255.255.255");
+    refused(&p, "::1", NULL); /* /0 of IPv4 is all of IPv4, not IPv6 */
+    load_ok(&p, "[policy]\npermit_ip = 192.168.1.1/32, 2001:db8::1/128\n");
+    allowed(&p, "192.168.1.1");
+    refused(&p, "192.168.1.0", NULL);
+    refused(&p, "192.168.1.2", NULL);
+    allowed(&p, "2001:db8::1");
+    refused(&p, "2001:db8::2", NULL);
+    refused(&p, "2001:db8::", NULL);
+    load_ok(&p, "[policy]\npermit_ip = ::/0\n");
+    allowed(&p, "::");
+    allowed(&p, "ffff::1");
+    refused(&p, "10.0.0.1", NULL);
+    /* Prefix lengths that do not fall on a byte. */
+    load_ok(&p, "[policy]\npermit_ip = 10.0.0.0/9\n");
+    allowed(&p, "10.127.255.255");
+    refused(&p, "10.128.0.0", NULL);
+}
+
+static void test_policy_wildcard_rule(void **state)
+{
+    (void)state;
+    struct minica_policy p;
+    load_ok(&p, "[policy]\npermit_dns = internal.svc\n");
+    refused(&p, "*.internal.svc",
+            "*.internal.svc is a wildcard and the policy does not allow wildcards "
+            "(allow_wildcards = no)");
+    load_ok(&p, "[policy]\npermit_dns = internal.svc\nallow_wildcards = yes\n");
+    allowed(&p, "*.internal.svc");
+    allowed(&p, "*.a.internal.svc");
+    refused(&p, "*.evil-internal.svc", NULL);
+    /* "*.internal.svc" would cover names outside web.internal.svc. */
+    load_ok(&p, "[policy]\npermit_dns = web.internal.svc\nallow_wildcards = yes\n");
+    refused(&p, "*.internal.svc",
+            "*.internal.svc is outside the permitted DNS names (web.internal.svc)");
+    allowed(&p, "*.web.internal.svc");
+}
+
+static void test_policy_ttl_default_and_max(void **state)
+{
+    (void)state;
+    struct minica_policy p;
+    struct minica_err err;
+    load_ok(&p, "[policy]\ndefault_ttl = 30d\nmax_ttl = 60d\n");
+    assert_int_equal(p.default_ttl, 30 * 86400);
+    assert_int_equal(minica_policy_check_ttl(&p, 60 * 86400, &err), 0);
+    assert_int_equal(minica_policy_check_ttl(&p, 60 * 86400 + 1, &err), MINICA_EPOLICY);
+    assert_non_null(strstr(err.msg, "max_ttl = 60d"));
+}
+
+static void test_policy_default_ttl_above_max_is_an_error(void **state)
+{
+    (void)state;
+    struct minica_policy p;
+    struct minica_err err;
+    char path[4200];
+    assert_int_equal(load(&p, "[policy]\ndefault_ttl = 2y\n", &err, path, sizeof(path)),
+                     MINICA_EINVAL);
+    assert_non_null(strstr(err.msg, path));
+    assert_non_null(strstr(err.msg, "default_ttl (2y) exceeds max_ttl (1y)"));
+}
+
+static void test_policy_config_errors_name_file_and_line(void **state)
+{
+    (void)state;
+    expect_error_at("# comment\n[policy]\ncolour = blue\n", 3, "unknown key 'colour'");
+    expect_error_at("[policy]\n\ndefault_ttl = 5x\n", 3, "default_ttl");
+    expect_error_at("[policy]\nmax_ttl = 0d\n", 2, "max_ttl");
+    expect_error_at("[policy]\npermit_ip = 10.0.0.0/8, 10.0.0.0/33\n", 2, "10.0.0.0/33");
+    expect_error_at("[policy]\npermit_ip = 10.0.0.1/8\n", 2, "host bits");
+    expect_error_at("[policy]\npermit_dns = bad_name!\n", 2, "bad_name!");
+    expect_error_at("[policy]\nallow_wildcards = maybe\n", 2, "allow_wildcards");
+    expect_error_at("[policy]\ndefault_key_type = dsa\n", 2, "default_key_type");
+    expect_error_at("[policy]\nmax_ttl = 1y\n[issuance]\nmax_ttl = 2y\n", 4,
+                    "unknown section [issuance]");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_policy_defaults),
+        cmocka_unit_test(test_policy_dns_suffix_needs_a_label_boundary),
+        cmocka_unit_test(test_policy_lists_every_permitted_suffix),
+        cmocka_unit_test(test_policy_ipv4_and_ipv6_ranges),
+        cmocka_unit_test(test_policy_cidr_edges),
+        cmocka_unit_test(test_policy_wildcard_rule),
+        cmocka_unit_test(test_policy_ttl_default_and_max),
+        cmocka_unit_test(test_policy_default_ttl_above_max_is_an_error),
+        cmocka_unit_test(test_policy_config_errors_name_file_and_line),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

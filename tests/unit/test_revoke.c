@@ -1,0 +1,249 @@
+/* Unit tests for revocation in the inventory: reasons, NAME vs serial, several
+ * certificates for one NAME, revoking twice, unknown targets, the audit row.
+ * What the CRL then says is test_crl's job. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "internal.h"
+#include "minica/ca.h"
+#include "minica/issue.h"
+#include "minica/revoke.h"
+#include "minica/store.h"
+#include "testutil.h"
+
+struct fixture {
+    char *dir;
+    struct minica_ca *ca;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    struct minica_err err;
+    if (f == NULL)
+        return -1;
+    f->dir = tu_make_ca();
+    if (minica_ca_open(f->dir, &f->ca, &err) != 0)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    unsetenv("MINICA_FAKE_NOW");
+    minica_ca_close(f->ca);
+    tu_rmtree(f->dir);
+    free(f->dir);
+    free(f);
+    return 0;
+}
+
+static void issue(struct minica_ca *ca, const char *name, int64_t ttl, char serial[41])
+{
+    struct minica_issue_request req;
+    struct minica_issued out;
+    struct minica_err err;
+    memset(&req, 0, sizeof(req));
+    req.name = name;
+    req.ttl = ttl;
+    if (minica_ca_issue(ca, &req, &out, &err) != 0)
+        fail_msg("issue %s: %s", name, err.msg);
+    snprintf(serial, 41, "%s", out.serial);
+    minica_issued_free(&out);
+}
+
+struct status_count {
+    size_t revoked, valid;
+    int reason;
+};
+
+static int count_status(const struct minica_cert_row *row, void *ctx)
+{
+    struct status_count *c = ctx;
+    if (row->revoked_at != 0) {
+        c->revoked++;
+        c->reason = row->revoke_reason;
+    } else {
+        c->valid++;
+    }
+    return 0;
+}
+
+static struct status_count statuses(struct minica_ca *ca, const char *name)
+{
+    struct minica_cert_filter filter;
+    struct status_count c = {0};
+    struct minica_err err;
+    memset(&filter, 0, sizeof(filter));
+    filter.name = name;
+    assert_int_equal(minica_store_list_certs(minica_ca_store(ca), &filter, count_status, &c, &err),
+                     0);
+    return c;
+}
+
+static int count_revoke_rows(const struct minica_audit_row *row, void *ctx)
+{
+    if (strncmp(row->summary, "revoked ", 8) == 0)
+        (*(int *)ctx)++;
+    return 0;
+}
+
+static int revoke_audit_rows(struct minica_ca *ca)
+{
+    int n = 0;
+    struct minica_err err;
+    assert_int_equal(minica_store_list_audit(minica_ca_store(ca), 0, count_revoke_rows, &n, &err),
+                     0);
+    return n;
+}
+
+static void test_revoke_reason_parse_accepts_rfc_names(void **state)
+{
+    (void)state;
+    enum minica_revoke_reason r;
+    struct minica_err err;
+    assert_int_equal(minica_revoke_reason_parse("keyCompromise", &r, &err), 0);
+    assert_int_equal(r, MINICA_REASON_KEY_COMPROMISE);
+    assert_int_equal(minica_revoke_reason_parse("key-compromise", &r, &err), 0);
+    assert_int_equal(r, MINICA_REASON_KEY_COMPROMISE);
+    assert_int_equal(minica_revoke_reason_parse("SUPERSEDED", &r, &err), 0);
+    assert_int_equal(r, MINICA_REASON_SUPERSEDED);
+    assert_int_equal(minica_revoke_reason_parse("cessationOfOperation", &r, &err), 0);
+    assert_int_equal(r, MINICA_REASON_CESSATION_OF_OPERATION);
+    assert_int_equal(minica_revoke_reason_parse("affiliationChanged", &r, &err), 0);
+    assert_int_equal(r, MINICA_REASON_AFFILIATION_CHANGED);
+    assert_int_equal(minica_revoke_reason_parse("unspecified", &r, &err), 0);
+    assert_int_equal(r, MINICA_REASON_UNSPECIFIED);
+    assert_string_equal(minica_revoke_reason_name(MINICA_REASON_KEY_COMPROMISE), "keyCompromise");
+    assert_string_equal(minica_revoke_reason_name(4), "superseded");
+}
+
+static void test_revoke_reason_parse_rejects_unknown(void **state)
+{
+    (void)state;
+    enum minica_revoke_reason r;
+    struct minica_err err;
+    assert_int_equal(minica_revoke_reason_parse("caCompromise", &r, &err), MINICA_EINVAL);
+    assert_non_null(strstr(err.msg, "caCompromise"));
+    assert_int_equal(minica_revoke_reason_parse("", &r, &err), MINICA_EINVAL);
+}
+
+static void test_revoke_by_name_revokes_every_valid_cert(void **state)
+{
+    struct fixture *f = *state;
+    char s1[41], s2[41], other[41];
+    issue(f->ca, "web.example.svc", 0, s1);
+    issue(f->ca, "web.example.svc", 0, s2);
+    issue(f->ca, "db.example.svc", 0, other);
+    struct minica_revoke_result res;
+    struct minica_err err;
+    assert_int_equal(
+        minica_ca_revoke(f->ca, "Web.Example.SVC", MINICA_REASON_KEY_COMPROMISE, &res, &err), 2);
+    assert_int_equal(res.revoked, 2);
+    assert_non_null(strstr(res.serials, s1));
+    assert_non_null(strstr(res.serials, s2));
+    struct status_count c = statuses(f->ca, "web.example.svc");
+    assert_int_equal(c.revoked, 2);
+    assert_int_equal(c.valid, 0);
+    assert_int_equal(c.reason, MINICA_REASON_KEY_COMPROMISE);
+    assert_int_equal(statuses(f->ca, "db.example.svc").valid, 1);
+    assert_int_equal(revoke_audit_rows(f->ca), 1);
+}
+
+static void test_revoke_twice_is_harmless(void **state)
+{
+    struct fixture *f = *state;
+    char s[41];
+    issue(f->ca, "twice.example.svc", 0, s);
+    struct minica_revoke_result res;
+    struct minica_err err;
+    assert_int_equal(
+        minica_ca_revoke(f->ca, "twice.example.svc", MINICA_REASON_SUPERSEDED, &res, &err), 1);
+    assert_int_equal(
+        minica_ca_revoke(f->ca, "twice.example.svc", MINICA_REASON_KEY_COMPROMISE, &res, &err), 0);
+    assert_int_equal(res.revoked, 0);
+    assert_int_equal(res.already_revoked, 1);
+    assert_string_equal(res.previous, s);
+    /* The first reason stays; no second audit row for a no-op. */
+    assert_int_equal(statuses(f->ca, "twice.example.svc").reason, MINICA_REASON_SUPERSEDED);
+    assert_int_equal(revoke_audit_rows(f->ca), 1);
+}
+
+static void test_revoke_unknown_is_enoent(void **state)
+{
+    struct fixture *f = *state;
+    struct minica_err err;
+    assert_int_equal(
+        minica_ca_revoke(f->ca, "nothing.example.svc", MINICA_REASON_UNSPECIFIED, NULL, &err),
+        MINICA_ENOENT);
+    assert_non_null(strstr(err.msg, "nothing.example.svc"));
+    assert_int_equal(minica_ca_revoke(f->ca, "abcdef", MINICA_REASON_UNSPECIFIED, NULL, &err),
+                     MINICA_ENOENT);
+    assert_int_equal(revoke_audit_rows(f->ca), 0);
+}
+
+static void test_revoke_by_serial_accepts_operator_spelling(void **state)
+{
+    struct fixture *f = *state;
+    char s[41], keep[41];
+    issue(f->ca, "serial.example.svc", 0, s);
+    issue(f->ca, "serial.example.svc", 0, keep);
+    /* Upper case with colons, as openssl prints it. */
+    char typed[80] = "";
+    for (size_t i = 0; s[i]; i += 2) {
+        char pair[4] = {(char)(s[i] >= 'a' ? s[i] - 32 : s[i]),
+                        (char)(s[i + 1] >= 'a' ? s[i + 1] - 32 : s[i + 1]), 0, 0};
+        if (i)
+            strcat(typed, ":");
+        strcat(typed, pair);
+    }
+    struct minica_revoke_result res;
+    struct minica_err err;
+    assert_int_equal(minica_ca_revoke(f->ca, typed, MINICA_REASON_UNSPECIFIED, &res, &err), 1);
+    assert_string_equal(res.serials, s);
+    struct status_count c = statuses(f->ca, "serial.example.svc");
+    assert_int_equal(c.revoked, 1);
+    assert_int_equal(c.valid, 1);
+}
+
+static void test_revoke_by_name_leaves_expired_alone(void **state)
+{
+    struct fixture *f = *state;
+    char s_old[41], s_new[41];
+    issue(f->ca, "old.example.svc", 3600, s_old);
+    char later[32];
+    snprintf(later, sizeof(later), "%lld", (long long)minica_now() + 7200);
+    setenv("MINICA_FAKE_NOW", later, 1);
+    issue(f->ca, "old.example.svc", 0, s_new);
+    struct minica_revoke_result res;
+    struct minica_err err;
+    assert_int_equal(
+        minica_ca_revoke(f->ca, "old.example.svc", MINICA_REASON_UNSPECIFIED, &res, &err), 1);
+    assert_int_equal(res.expired, 1);
+    assert_string_equal(res.serials, s_new);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_revoke_reason_parse_accepts_rfc_names),
+        cmocka_unit_test(test_revoke_reason_parse_rejects_unknown),
+        cmocka_unit_test_setup_teardown(test_revoke_by_name_revokes_every_valid_cert, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_revoke_twice_is_harmless, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_revoke_unknown_is_enoent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_revoke_by_serial_accepts_operator_spelling, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_revoke_by_name_leaves_expired_alone, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
