@@ -1,12 +1,116 @@
-/* minica metrics: placeholder until its issue lands. */
+/* minica metrics: Prometheus text for node_exporter's textfile collector,
+ * printed or written atomically. Rendering is in src/lib/metrics.c. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "cli.h"
+#include "minica/agent.h"
+#include "minica/duration.h"
+#include "minica/fsutil.h"
+#include "minica/metrics.h"
 
 static int run(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    return cli_fail("metrics", "not implemented yet");
+    static const struct option options[] = {
+        CLI_OPT_HELP,
+        CLI_OPT_DIR,
+        {"out", required_argument, NULL, 'o'},
+        {"config", required_argument, NULL, 'c'},
+        {0, 0, 0, 0},
+    };
+    const char *dir = NULL, *out = NULL, *config = NULL;
+    struct minica_err err;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            return cli_help("metrics", stdout);
+        case 'D':
+            dir = optarg;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case 'c':
+            config = optarg;
+            break;
+        default:
+            return cli_bad_option("metrics");
+        }
+    }
+    if (optind < argc)
+        return cli_usage("metrics", "unexpected argument '%s'", argv[optind]);
+
+    /* Without --config, the default agent.conf is used when there is one. */
+    if (config == NULL && minica_file_exists(MINICA_AGENT_DEFAULT_CONFIG))
+        config = MINICA_AGENT_DEFAULT_CONFIG;
+    struct minica_agent_config cfg;
+    minica_agent_config_init(&cfg);
+    int ret = 0;
+    if (config != NULL) {
+        ret = minica_agent_config_load(&cfg, config, NULL, &err);
+        if (ret == 0)
+            ret = minica_agent_config_resolve(&cfg, dir, &err);
+        if (ret != 0) {
+            minica_agent_config_free(&cfg);
+            return cli_fail("metrics", "%s", err.msg);
+        }
+    }
+    /* The inventory: --dir must have one; otherwise it is read when present
+     * (a host that only runs the agent has none). */
+    const char *state_dir = config != NULL ? cfg.state_dir : cli_state_dir(dir);
+    char db[MINICA_PATH_MAX];
+    int have_db = minica_path_join(db, sizeof(db), state_dir, "minica.db", &err) == 0 &&
+                  minica_file_exists(db);
+    if (dir != NULL && !have_db) {
+        minica_agent_config_free(&cfg);
+        return cli_fail("metrics", "no CA inventory in %s", state_dir);
+    }
+    char *text = NULL;
+    size_t len = 0;
+    ret = minica_metrics_render(have_db ? state_dir : NULL, config != NULL ? &cfg : NULL,
+                                minica_time_now(), &text, &len, &err);
+    minica_agent_config_free(&cfg);
+    if (ret != 0)
+        return cli_fail("metrics", "%s", err.msg);
+    if (out != NULL) {
+        ret = minica_write_file_atomic(out, text, len, 0644, 0, &err);
+    } else if (fwrite(text, 1, len, stdout) != len || fflush(stdout) != 0) {
+        ret = MINICA_EIO;
+        snprintf(err.msg, sizeof(err.msg), "cannot write to standard output");
+    }
+    free(text);
+    if (ret != 0)
+        return cli_fail("metrics", "%s", err.msg);
+    return EXIT_OK;
 }
 
-const struct cli_command cmd_metrics_def = {"metrics", run, "(not implemented yet)",
-                                            "Usage: minica metrics\n\nNot implemented yet.\n"};
+const struct cli_command cmd_metrics_def = {
+    "metrics", run, "write Prometheus metrics (certificate expiry, agent runs)",
+    "Usage: minica metrics [--out FILE] [--config FILE] [--dir DIR]\n"
+    "\n"
+    "Prints, or with --out writes atomically (for node_exporter's textfile\n"
+    "collector, e.g. --out /var/lib/node_exporter/textfile/minica.prom),\n"
+    "metrics in the Prometheus text format:\n"
+    "  minica_cert_not_after_seconds{name,serial}    expiry of each valid\n"
+    "      certificate in the inventory and of each certificate the agent\n"
+    "      manages (UNIX time)\n"
+    "  minica_agent_last_run_timestamp_seconds       last agent run\n"
+    "  minica_agent_last_success_timestamp_seconds   last run that ended well\n"
+    "  minica_agent_renewals_total                   certificates renewed\n"
+    "  minica_agent_failures_total                   renewals or runs that failed\n"
+    "  minica_agent_verify_failures_total            verify endpoints found not\n"
+    "      serving the certificate on disk\n"
+    "  minica_served_cert_not_after_seconds{name,endpoint,serial}  expiry of what\n"
+    "      each verify endpoint served at the last check\n"
+    "The agent metrics come from the status file of the agent configuration\n"
+    "(status_file, default STATE_DIR/agent.status).\n"
+    "\n"
+    "  --out FILE      write to FILE (0644, replaced atomically) instead of stdout\n"
+    "  --config FILE   agent configuration (default /etc/minica/agent.conf when it\n"
+    "                  exists)\n"
+    "  --dir DIR       the CA's state directory, whose inventory is read when it\n"
+    "                  exists (a host that only runs the agent has none)\n"};

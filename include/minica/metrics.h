@@ -1,0 +1,23 @@
+/* Prometheus text exposition of certificate expiry (inventory and managed
+ * files) and the agent's counters, for node_exporter's textfile collector.
+ * Rendering only; the CLI writes it (atomically) or prints it. */
+#ifndef MINICA_METRICS_H
+#define MINICA_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "minica/agent.h"
+#include "minica/error.h"
+
+/* Renders the metrics into *out (malloc'd, NUL-terminated):
+ *   minica_cert_not_after_seconds{name,serial}   per valid cert in the
+ *       inventory of state_dir (NULL: no inventory) and per managed cert of
+ *       cfg whose files are readable (once per serial);
+ *   minica_agent_last_run_timestamp_seconds, _last_success_timestamp_seconds,
+ *   minica_agent_renewals_total, minica_agent_failures_total from cfg's
+ *       status file (cfg NULL: no agent metrics). */
+int minica_metrics_render(const char *state_dir, const struct minica_agent_config *cfg, int64_t now,
+                          char **out, size_t *len, struct minica_err *err);
+
+#endif

@@ -1,0 +1,478 @@
+/* agent.conf: one [agent] section and one [cert NAME] section per managed
+ * certificate (INI through inifile.h). Only parsing and validation; what the
+ * agent does with it is agent.c. */
+#include <ctype.h>
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "inifile.h"
+#include "minica/agent.h"
+#include "minica/duration.h"
+#include "minica/names.h"
+
+struct parse_state {
+    struct minica_agent_config *cfg;
+    char section[300];
+    struct minica_agent_cert *cur; /* the [cert] being filled, or NULL */
+    unsigned seen;                 /* bits of keys already set in this section */
+};
+
+/* Bits for "set twice" and "required" checks. */
+enum {
+    K_SANS = 1 << 0,
+    K_USAGE = 1 << 1,
+    K_TTL = 1 << 2,
+    K_KEY_TYPE = 1 << 3,
+    K_FULLCHAIN = 1 << 4,
+    K_KEY = 1 << 5,
+    K_CERT = 1 << 6,
+    K_CA = 1 << 7,
+    K_OWNER = 1 << 8,
+    K_GROUP = 1 << 9,
+    K_MODE = 1 << 10,
+    K_STATE_DIR = 1 << 11,
+    K_RENEW_BEFORE = 1 << 12,
+    K_CHECK = 1 << 13,
+    K_RELOAD = 1 << 14,
+    K_PIDFILE = 1 << 15,
+    K_SIGNAL = 1 << 16,
+    K_LOCK = 1 << 17,
+    K_STATUS = 1 << 18,
+};
+
+static int reject(struct minica_ini_ctx *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int reject(struct minica_ini_ctx *ctx, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ctx->msg, sizeof(ctx->msg), fmt, ap);
+    va_end(ap);
+    return 0;
+}
+
+static int set_string(struct minica_ini_ctx *ctx, char *dst, size_t size, const char *key,
+                      const char *value)
+{
+    if (value[0] == '\0')
+        return reject(ctx, "%s: empty value", key);
+    if (strlen(value) >= size)
+        return reject(ctx, "%s: value too long", key);
+    memcpy(dst, value, strlen(value) + 1);
+    return 1;
+}
+
+static int set_path(struct minica_ini_ctx *ctx, char *dst, size_t size, const char *key,
+                    const char *value)
+{
+    if (value[0] != '/')
+        return reject(ctx, "%s: '%s' is not an absolute path", key, value);
+    size_t n = strlen(value);
+    if (value[n - 1] == '/')
+        return reject(ctx, "%s: '%s' is a directory, not a file", key, value);
+    return set_string(ctx, dst, size, key, value);
+}
+
+static int parse_signal(const char *value, int *sig)
+{
+    static const struct {
+        const char *name;
+        int sig;
+    } sigs[] = {{"HUP", SIGHUP},   {"USR1", SIGUSR1}, {"USR2", SIGUSR2},
+                {"TERM", SIGTERM}, {"INT", SIGINT},   {"QUIT", SIGQUIT}};
+    const char *v = strncasecmp(value, "SIG", 3) == 0 ? value + 3 : value;
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+        if (strcasecmp(v, sigs[i].name) == 0) {
+            *sig = sigs[i].sig;
+            return 0;
+        }
+    return -1;
+}
+
+static int parse_id(const char *value, int is_group, struct minica_file_owner *owner)
+{
+    char *end;
+    errno = 0;
+    unsigned long n = strtoul(value, &end, 10);
+    int numeric = *value != '\0' && *end == '\0' && errno == 0 && isdigit((unsigned char)*value);
+    if (is_group) {
+        struct group *gr = numeric ? NULL : getgrnam(value);
+        if (!numeric && gr == NULL)
+            return -1;
+        owner->gid = numeric ? (gid_t)n : gr->gr_gid;
+    } else {
+        struct passwd *pw = numeric ? NULL : getpwnam(value);
+        if (!numeric && pw == NULL)
+            return -1;
+        owner->uid = numeric ? (uid_t)n : pw->pw_uid;
+    }
+    return 0;
+}
+
+static int agent_key(struct parse_state *st, struct minica_ini_ctx *ctx, const char *key,
+                     const char *value)
+{
+    struct minica_agent_config *cfg = st->cfg;
+    struct minica_err err;
+    unsigned bit;
+    int ok;
+    if (strcmp(key, "state_dir") == 0) {
+        bit = K_STATE_DIR;
+        ok = set_path(ctx, cfg->state_dir, sizeof(cfg->state_dir), key, value);
+    } else if (strcmp(key, "renew_before") == 0) {
+        bit = K_RENEW_BEFORE;
+        ok = 1;
+        size_t n = strlen(value);
+        if (n > 1 && value[n - 1] == '%') {
+            char *end;
+            long pct = strtol(value, &end, 10);
+            if (end != value + n - 1 || pct < 1 || pct > 99)
+                return reject(ctx, "renew_before: '%s' is not a percentage between 1%% and 99%%",
+                              value);
+            cfg->renew_before_percent = (int)pct;
+            cfg->renew_before_seconds = 0;
+        } else if (minica_duration_parse(value, &cfg->renew_before_seconds, &err) == 0) {
+            cfg->renew_before_percent = 0;
+        } else {
+            return reject(ctx,
+                          "renew_before: %s (use a duration like 30d or a share of the "
+                          "lifetime like 33%%)",
+                          err.msg);
+        }
+    } else if (strcmp(key, "check_command") == 0) {
+        bit = K_CHECK;
+        ok = set_string(ctx, cfg->check_command, sizeof(cfg->check_command), key, value);
+    } else if (strcmp(key, "reload_command") == 0) {
+        bit = K_RELOAD;
+        ok = set_string(ctx, cfg->reload_command, sizeof(cfg->reload_command), key, value);
+    } else if (strcmp(key, "reload_pidfile") == 0) {
+        bit = K_PIDFILE;
+        ok = set_path(ctx, cfg->reload_pidfile, sizeof(cfg->reload_pidfile), key, value);
+    } else if (strcmp(key, "reload_signal") == 0) {
+        bit = K_SIGNAL;
+        ok = 1;
+        if (parse_signal(value, &cfg->reload_signal) != 0)
+            return reject(ctx,
+                          "reload_signal: unknown signal '%s' (use HUP, USR1, USR2, TERM, "
+                          "INT or QUIT)",
+                          value);
+    } else if (strcmp(key, "lock_file") == 0) {
+        bit = K_LOCK;
+        ok = set_path(ctx, cfg->lock_file, sizeof(cfg->lock_file), key, value);
+    } else if (strcmp(key, "status_file") == 0) {
+        bit = K_STATUS;
+        ok = set_path(ctx, cfg->status_file, sizeof(cfg->status_file), key, value);
+    } else if (strcmp(key, "ca_url") == 0) { /* remote CA (remote.h) */
+        return set_string(ctx, cfg->ca_url, sizeof(cfg->ca_url), key, value);
+    } else if (strcmp(key, "root") == 0) {
+        return set_path(ctx, cfg->root, sizeof(cfg->root), key, value);
+    } else {
+        int taken =
+            minica_agent_hooks_agent_key(&cfg->hooks, key, value, ctx->msg, sizeof(ctx->msg));
+        if (taken >= 0)
+            return taken;
+        return reject(ctx, "unknown key '%s' in [agent]", key);
+    }
+    if (ok && (st->seen & bit))
+        return reject(ctx, "%s is set twice", key);
+    st->seen |= bit;
+    return ok;
+}
+
+static int cert_sans(struct minica_ini_ctx *ctx, struct minica_agent_cert *c, const char *value)
+{
+    char copy[MINICA_SANS_MAX];
+    if (strlen(value) >= sizeof(copy))
+        return reject(ctx, "sans: value too long");
+    snprintf(copy, sizeof(copy), "%s", value);
+    char *items[MINICA_MAX_SANS];
+    int n = minica_ini_split_list(copy, items, MINICA_MAX_SANS);
+    if (n < 0)
+        return reject(ctx, "sans: too many names");
+    if (n == 0)
+        return reject(ctx, "sans: empty list");
+    /* NAME is always the first subjectAltName (as minica issue does). */
+    char out[MINICA_SANS_MAX];
+    snprintf(out, sizeof(out), "%s", c->name);
+    for (int i = 0; i < n; i++) {
+        struct minica_name name;
+        struct minica_err err;
+        if (minica_name_parse(items[i], &name, &err) != 0)
+            return reject(ctx, "sans: %s", err.msg);
+        /* Skip duplicates: compare against each comma-separated entry. */
+        int dup = 0;
+        char scan[MINICA_SANS_MAX];
+        snprintf(scan, sizeof(scan), "%s", out);
+        char *save = NULL;
+        for (char *t = strtok_r(scan, ",", &save); t; t = strtok_r(NULL, ",", &save))
+            if (strcmp(t, name.text) == 0)
+                dup = 1;
+        if (dup)
+            continue;
+        size_t used = strlen(out);
+        if (snprintf(out + used, sizeof(out) - used, ",%s", name.text) >= (int)(sizeof(out) - used))
+            return reject(ctx, "sans: too many names");
+    }
+    memcpy(c->sans, out, sizeof(c->sans));
+    return 1;
+}
+
+static int cert_key(struct parse_state *st, struct minica_ini_ctx *ctx, const char *key,
+                    const char *value)
+{
+    struct minica_agent_cert *c = st->cur;
+    struct minica_err err;
+    unsigned bit;
+    int ok = 1;
+    if (strcmp(key, "sans") == 0) {
+        bit = K_SANS;
+        ok = cert_sans(ctx, c, value);
+    } else if (strcmp(key, "usage") == 0) {
+        bit = K_USAGE;
+        if (minica_usage_parse(value, &c->usage, &err) != 0)
+            return reject(ctx, "usage: %s", err.msg);
+    } else if (strcmp(key, "ttl") == 0) {
+        bit = K_TTL;
+        if (minica_duration_parse(value, &c->ttl, &err) != 0)
+            return reject(ctx, "ttl: %s", err.msg);
+    } else if (strcmp(key, "key_type") == 0) {
+        bit = K_KEY_TYPE;
+        if (minica_key_type_parse(value, &c->key_type, &err) != 0)
+            return reject(ctx, "key_type: %s", err.msg);
+    } else if (strcmp(key, "fullchain") == 0) {
+        bit = K_FULLCHAIN;
+        ok = set_path(ctx, c->fullchain, sizeof(c->fullchain), key, value);
+    } else if (strcmp(key, "key") == 0) {
+        bit = K_KEY;
+        ok = set_path(ctx, c->key, sizeof(c->key), key, value);
+    } else if (strcmp(key, "cert") == 0) {
+        bit = K_CERT;
+        ok = set_path(ctx, c->cert, sizeof(c->cert), key, value);
+    } else if (strcmp(key, "ca") == 0) {
+        bit = K_CA;
+        ok = set_path(ctx, c->ca, sizeof(c->ca), key, value);
+    } else if (strcmp(key, "owner") == 0) {
+        bit = K_OWNER;
+        if (parse_id(value, 0, &c->owner) != 0)
+            return reject(ctx, "owner: no such user '%s'", value);
+    } else if (strcmp(key, "group") == 0) {
+        bit = K_GROUP;
+        if (parse_id(value, 1, &c->owner) != 0)
+            return reject(ctx, "group: no such group '%s'", value);
+    } else if (strcmp(key, "mode") == 0) {
+        bit = K_MODE;
+        char *end;
+        errno = 0;
+        unsigned long m = strtoul(value, &end, 8);
+        if (*value == '\0' || *end != '\0' || errno != 0 || m > 07777)
+            return reject(ctx, "mode: '%s' is not an octal mode like 0640", value);
+        if ((m & ~(unsigned long)0640) != 0 || (m & 0400) == 0)
+            return reject(ctx,
+                          "mode: %s would make the key readable beyond owner and group "
+                          "(at most 0640, and the owner must read it)",
+                          value);
+        c->key_mode = (mode_t)m;
+    } else if (strcmp(key, "token_file") == 0) { /* remote CA: first issuance */
+        return set_path(ctx, c->token_file, sizeof(c->token_file), key, value);
+    } else {
+        int taken = minica_agent_hooks_cert_key(&c->hooks, key, value, ctx->msg, sizeof(ctx->msg));
+        if (taken >= 0)
+            return taken;
+        return reject(ctx, "unknown key '%s' in [cert %s]", key, c->name);
+    }
+    if (!ok)
+        return 0;
+    if (st->seen & bit)
+        return reject(ctx, "%s is set twice", key);
+    st->seen |= bit;
+    return 1;
+}
+
+static int new_cert(struct parse_state *st, struct minica_ini_ctx *ctx, const char *name)
+{
+    struct minica_agent_config *cfg = st->cfg;
+    struct minica_name parsed;
+    struct minica_err err;
+    if (minica_name_parse(name, &parsed, &err) != 0)
+        return reject(ctx, "[cert %s]: %s", name, err.msg);
+    for (size_t i = 0; i < cfg->n_certs; i++)
+        if (strcmp(cfg->certs[i].name, parsed.text) == 0)
+            return reject(ctx, "[cert %s] appears twice", name);
+    struct minica_agent_cert *certs = realloc(cfg->certs, (cfg->n_certs + 1) * sizeof(*certs));
+    if (certs == NULL)
+        return reject(ctx, "out of memory");
+    cfg->certs = certs;
+    struct minica_agent_cert *c = &certs[cfg->n_certs++];
+    memset(c, 0, sizeof(*c));
+    snprintf(c->name, sizeof(c->name), "%s", parsed.text);
+    snprintf(c->sans, sizeof(c->sans), "%s", parsed.text);
+    c->usage = MINICA_USAGE_SERVER;
+    c->owner.uid = (uid_t)-1;
+    c->owner.gid = (gid_t)-1;
+    c->key_mode = 0600;
+    st->cur = c;
+    return 1;
+}
+
+static int handler(struct minica_ini_ctx *ctx, const char *section, const char *key,
+                   const char *value)
+{
+    struct parse_state *st = ctx->user;
+    if (strcmp(section, st->section) != 0) {
+        /* A new section: inih only tells us through the keys inside it. */
+        snprintf(st->section, sizeof(st->section), "%s", section);
+        st->seen = 0;
+        st->cur = NULL;
+        if (strcmp(section, "agent") == 0) {
+            /* [agent] may come anywhere. */
+        } else if (strncmp(section, "cert ", 5) == 0) {
+            const char *name = section + 5;
+            while (*name == ' ')
+                name++;
+            if (!new_cert(st, ctx, name))
+                return 0;
+        } else {
+            return reject(ctx, "unknown section [%s] (expected [agent] or [cert NAME])", section);
+        }
+    }
+    if (st->cur != NULL)
+        return cert_key(st, ctx, key, value);
+    if (strcmp(section, "agent") == 0)
+        return agent_key(st, ctx, key, value);
+    return reject(ctx, "key '%s' outside of a section", key);
+}
+
+/* The line of "[cert NAME]" in text, for errors about a whole section. */
+static int section_line(const char *text, const char *name)
+{
+    int line = 1;
+    for (const char *p = text; *p; line++) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        const char *s = p;
+        while (s < p + len && isspace((unsigned char)*s))
+            s++;
+        if (s < p + len && *s == '[' && strstr(s, name) != NULL && strstr(s, name) < p + len &&
+            strncmp(s + 1, "cert", 4) == 0)
+            return line;
+        if (nl == NULL)
+            break;
+        p = nl + 1;
+    }
+    return 0;
+}
+
+void minica_agent_config_init(struct minica_agent_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->renew_before_percent = 33;
+    cfg->reload_signal = SIGHUP;
+}
+
+void minica_agent_config_free(struct minica_agent_config *cfg)
+{
+    free(cfg->certs);
+    cfg->certs = NULL;
+    cfg->n_certs = 0;
+}
+
+int minica_agent_config_load(struct minica_agent_config *cfg, const char *path, const char *text,
+                             struct minica_err *err)
+{
+    snprintf(cfg->path, sizeof(cfg->path), "%s", path);
+    char *buf = NULL;
+    int ret;
+    if (text == NULL) {
+        /* Its commands run as the agent's user (root): a config others can
+         * change is a way to run their commands as root. */
+        struct stat st;
+        if (stat(path, &st) == 0 &&
+            ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & 0002) ||
+             ((st.st_mode & 0020) && st.st_gid != 0)))
+            return minica_seterr(err, MINICA_EFORBIDDEN,
+                                 "%s may be changed by other users, and its commands run as "
+                                 "this user: make it owned by root and not group- or "
+                                 "world-writable",
+                                 path);
+        ret = minica_read_file(path, 1024 * 1024, &buf, NULL, err);
+        if (ret != 0)
+            return ret;
+        text = buf;
+    }
+    struct parse_state st;
+    memset(&st, 0, sizeof(st));
+    st.cfg = cfg;
+    /* A section name no real one can have, so the first section is "new". */
+    snprintf(st.section, sizeof(st.section), "%s", "\n");
+    ret = minica_ini_parse(path, text, handler, &st, err);
+    if (ret != 0)
+        goto out;
+    if (cfg->reload_command[0] != '\0' && cfg->reload_pidfile[0] != '\0') {
+        ret = minica_seterr(err, MINICA_EINVAL,
+                            "%s: reload_command and reload_pidfile exclude each other", path);
+        goto out;
+    }
+    for (size_t i = 0; i < cfg->n_certs; i++) {
+        const struct minica_agent_cert *c = &cfg->certs[i];
+        const char *missing = NULL;
+        /* A pem_bundle holds key and chain: it may stand alone (haproxy). */
+        if (c->key[0] == '\0' && c->hooks.pem_bundle[0] == '\0')
+            missing = "key";
+        else if (c->fullchain[0] == '\0' && c->cert[0] == '\0' && c->hooks.pem_bundle[0] == '\0')
+            missing = "fullchain (or cert)";
+        if (missing != NULL) {
+            ret = minica_seterr(err, MINICA_EINVAL, "%s:%d: [cert %s] needs %s", path,
+                                section_line(text, c->name), c->name, missing);
+            goto out;
+        }
+        const char *paths[5] = {c->key, c->fullchain, c->cert, c->ca, c->hooks.pem_bundle};
+        for (size_t j = 0; j <= i; j++) {
+            const struct minica_agent_cert *o = &cfg->certs[j];
+            const char *others[5] = {o->key, o->fullchain, o->cert, o->ca, o->hooks.pem_bundle};
+            for (int a = 0; a < 5; a++)
+                for (int b = 0; b < 5; b++) {
+                    if (paths[a][0] == '\0' || others[b][0] == '\0' || (j == i && a >= b))
+                        continue;
+                    /* Even ca = is not shared: each file has one owner, so
+                     * its .prev and a rollback are unambiguous. */
+                    if (strcmp(paths[a], others[b]) == 0) {
+                        ret = minica_seterr(err, MINICA_EINVAL,
+                                            "%s:%d: [cert %s] writes %s, which is also used by "
+                                            "[cert %s]",
+                                            path, section_line(text, c->name), c->name, paths[a],
+                                            o->name);
+                        goto out;
+                    }
+                }
+        }
+    }
+out:
+    if (buf != NULL)
+        free(buf);
+    return ret;
+}
+
+int minica_agent_config_resolve(struct minica_agent_config *cfg, const char *explicit_dir,
+                                struct minica_err *err)
+{
+    if (explicit_dir != NULL || cfg->state_dir[0] == '\0')
+        snprintf(cfg->state_dir, sizeof(cfg->state_dir), "%s",
+                 minica_default_state_dir(explicit_dir));
+    int ret = MINICA_OK;
+    if (cfg->lock_file[0] == '\0')
+        ret = minica_path_join(cfg->lock_file, sizeof(cfg->lock_file), cfg->state_dir, "agent.lock",
+                               err);
+    if (ret == 0 && cfg->status_file[0] == '\0')
+        ret = minica_path_join(cfg->status_file, sizeof(cfg->status_file), cfg->state_dir,
+                               "agent.status", err);
+    return ret;
+}

@@ -1,0 +1,117 @@
+/* The issuer interface over the local CA in a state directory: issuing is
+ * minica_ca_issue, verdicts come from chain verification and the inventory.
+ * Not for remote CAs (issuer_remote.c). */
+#include <stdlib.h>
+#include <string.h>
+
+#include <mbedtls/x509_crt.h>
+
+#include "ca_internal.h"
+#include "minica/issuer.h"
+#include "minica/store.h"
+
+static int local_issue(void *ctx, const struct minica_issue_request *req, struct minica_issued *out,
+                       struct minica_err *err)
+{
+    struct minica_issue_request r = *req;
+    r.csr_pem = NULL;
+    return minica_ca_issue(ctx, &r, out, err);
+}
+
+static int find_revoked(const struct minica_cert_row *row, void *p)
+{
+    int *revoked = p;
+    if (row->revoked_at != 0)
+        *revoked = 1;
+    return 0;
+}
+
+static int local_verdict(void *ctx, const char *cert_pem, struct minica_issuer_verdict *out,
+                         struct minica_err *err)
+{
+    struct minica_ca *ca = ctx;
+    memset(out, 0, sizeof(*out));
+    mbedtls_x509_crt chain, root;
+    mbedtls_x509_crt_init(&chain);
+    mbedtls_x509_crt_init(&root);
+    int ret = minica_crt_parse_pem(&chain, cert_pem, err);
+    if (ret != 0)
+        goto out;
+    /* Only the first certificate is judged: drop whatever followed it. */
+    if (chain.next != NULL) {
+        mbedtls_x509_crt_free(chain.next);
+        free(chain.next);
+        chain.next = NULL;
+    }
+    if (minica_crt_parse_pem(&chain, ca->intermediate_pem, NULL) != 0 ||
+        minica_crt_parse_pem(&root, ca->root_pem, NULL) != 0) {
+        ret = minica_seterr(err, MINICA_ECRYPTO, "cannot parse the CA's certificates");
+        goto out;
+    }
+    /* Leaf -> current intermediate -> root; validity is judged by the agent
+     * (an expired leaf is "expired", not "foreign"). */
+    uint32_t flags = 0;
+    mbedtls_x509_crt_verify(&chain, &root, NULL, NULL, &flags, NULL, NULL);
+    flags &= ~(uint32_t)(MBEDTLS_X509_BADCERT_EXPIRED | MBEDTLS_X509_BADCERT_FUTURE |
+                         MBEDTLS_X509_BADCERT_CN_MISMATCH);
+    out->current = flags == 0;
+    if (out->current) {
+        char serial[MINICA_SERIAL_HEX_MAX];
+        minica_serial_to_hex(chain.serial.p, chain.serial.len, serial, sizeof(serial));
+        struct minica_cert_filter filter;
+        memset(&filter, 0, sizeof(filter));
+        filter.serial = serial;
+        filter.status_mask = MINICA_STATUS_ALL;
+        filter.now = minica_now();
+        ret = minica_store_list_certs(ca->store, &filter, find_revoked, &out->revoked, err);
+    }
+out:
+    mbedtls_x509_crt_free(&chain);
+    mbedtls_x509_crt_free(&root);
+    return ret;
+}
+
+static const char *local_root(void *ctx)
+{
+    return minica_ca_root_pem(ctx);
+}
+
+static const char *local_chain(void *ctx)
+{
+    return minica_ca_intermediate_pem(ctx);
+}
+
+static void local_close(void *ctx)
+{
+    minica_ca_close(ctx);
+}
+
+static const struct minica_issuer_ops local_ops = {
+    .kind = "local",
+    .issue = local_issue,
+    .verdict = local_verdict,
+    .root_pem = local_root,
+    .chain_pem = local_chain,
+    .close = local_close,
+};
+
+int minica_issuer_open_local(struct minica_issuer *issuer, const char *state_dir,
+                             const char *command, struct minica_err *err)
+{
+    memset(issuer, 0, sizeof(*issuer));
+    struct minica_ca *ca = NULL;
+    int ret = minica_ca_open(state_dir, &ca, err);
+    if (ret != 0)
+        return ret;
+    minica_ca_set_actor(ca, command, "local");
+    issuer->ops = &local_ops;
+    issuer->ctx = ca;
+    return MINICA_OK;
+}
+
+void minica_issuer_close(struct minica_issuer *issuer)
+{
+    if (issuer->ops != NULL && issuer->ops->close != NULL)
+        issuer->ops->close(issuer->ctx);
+    memset(issuer, 0, sizeof(*issuer));
+}

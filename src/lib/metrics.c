@@ -1,0 +1,185 @@
+/* Prometheus text format (version 0.0.4) for minica: expiry gauges and the
+ * agent's counters. Not an HTTP exporter: node_exporter's textfile collector
+ * reads the file `minica metrics --out` writes. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "minica/ca.h"
+#include "minica/metrics.h"
+#include "minica/store.h"
+
+struct sbuf {
+    char *p;
+    size_t len, cap;
+    int oom;
+};
+
+static void sb_printf(struct sbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(struct sbuf *sb, const char *fmt, ...)
+{
+    if (sb->oom)
+        return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(sb->p ? sb->p + sb->len : NULL, sb->p ? sb->cap - sb->len : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            sb->oom = 1;
+            return;
+        }
+        if (sb->p != NULL && sb->len + (size_t)n < sb->cap) {
+            sb->len += (size_t)n;
+            return;
+        }
+        size_t cap = (sb->cap ? sb->cap * 2 : 4096) + (size_t)n;
+        char *q = realloc(sb->p, cap);
+        if (q == NULL) {
+            sb->oom = 1;
+            return;
+        }
+        sb->p = q;
+        sb->cap = cap;
+    }
+}
+
+/* Label values escape backslash, double quote and newline. */
+static void sb_label(struct sbuf *sb, const char *value)
+{
+    for (const char *c = value; *c; c++) {
+        if (*c == '\\')
+            sb_printf(sb, "\\\\");
+        else if (*c == '"')
+            sb_printf(sb, "\\\"");
+        else if (*c == '\n')
+            sb_printf(sb, "\\n");
+        else
+            sb_printf(sb, "%c", *c);
+    }
+}
+
+struct seen {
+    char (*serials)[MINICA_SERIAL_HEX_MAX];
+    size_t n, cap;
+};
+
+static int seen_add(struct seen *s, const char *serial)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (strcmp(s->serials[i], serial) == 0)
+            return 0;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 64;
+        void *q = realloc(s->serials, cap * sizeof(*s->serials));
+        if (q == NULL)
+            return 1; /* worst case a duplicate line, not a lost one */
+        s->serials = q;
+        s->cap = cap;
+    }
+    snprintf(s->serials[s->n++], MINICA_SERIAL_HEX_MAX, "%s", serial);
+    return 1;
+}
+
+static void not_after_line(struct sbuf *sb, const char *name, const char *serial, int64_t t)
+{
+    sb_printf(sb, "minica_cert_not_after_seconds{name=\"");
+    sb_label(sb, name);
+    sb_printf(sb, "\",serial=\"");
+    sb_label(sb, serial);
+    sb_printf(sb, "\"} %lld\n", (long long)t);
+}
+
+struct row_ctx {
+    struct sbuf *sb;
+    struct seen *seen;
+};
+
+static int inventory_row(const struct minica_cert_row *row, void *p)
+{
+    struct row_ctx *ctx = p;
+    if (seen_add(ctx->seen, row->serial))
+        not_after_line(ctx->sb, row->name, row->serial, row->not_after);
+    return 0;
+}
+
+int minica_metrics_render(const char *state_dir, const struct minica_agent_config *cfg, int64_t now,
+                          char **out, size_t *len, struct minica_err *err)
+{
+    struct sbuf sb = {0};
+    struct seen seen = {0};
+    struct minica_store *store = NULL;
+    int ret = MINICA_OK;
+    *out = NULL;
+
+    sb_printf(&sb, "# HELP minica_cert_not_after_seconds When a valid certificate expires "
+                   "(UNIX time), per issued and per managed certificate.\n"
+                   "# TYPE minica_cert_not_after_seconds gauge\n");
+    if (state_dir != NULL) {
+        ret = minica_state_open_store(state_dir, &store, err);
+        if (ret != 0)
+            goto out;
+        struct minica_cert_filter filter;
+        memset(&filter, 0, sizeof(filter));
+        filter.status_mask = MINICA_STATUS_VALID;
+        filter.now = now;
+        struct row_ctx ctx = {&sb, &seen};
+        ret = minica_store_list_certs(store, &filter, inventory_row, &ctx, err);
+        if (ret != 0)
+            goto out;
+    }
+    if (cfg != NULL) {
+        for (size_t i = 0; i < cfg->n_certs; i++) {
+            char serial[MINICA_SERIAL_HEX_MAX];
+            int64_t not_after;
+            struct minica_err ferr;
+            /* Unreadable files have no expiry to report; the agent's
+             * failures counter is what alerts on them. */
+            if (minica_agent_read_leaf(&cfg->certs[i], serial, &not_after, &ferr) != 0)
+                continue;
+            if (seen_add(&seen, serial))
+                not_after_line(&sb, cfg->certs[i].name, serial, not_after);
+        }
+        struct minica_agent_status st;
+        ret = minica_agent_status_load(cfg->status_file, &st, err);
+        if (ret != 0)
+            goto out;
+        sb_printf(&sb,
+                  "# HELP minica_agent_last_run_timestamp_seconds When the agent last ran "
+                  "(UNIX time, 0: never).\n"
+                  "# TYPE minica_agent_last_run_timestamp_seconds gauge\n"
+                  "minica_agent_last_run_timestamp_seconds %lld\n"
+                  "# HELP minica_agent_last_success_timestamp_seconds When an agent run last "
+                  "ended with every certificate good (UNIX time, 0: never).\n"
+                  "# TYPE minica_agent_last_success_timestamp_seconds gauge\n"
+                  "minica_agent_last_success_timestamp_seconds %lld\n"
+                  "# HELP minica_agent_renewals_total Certificates the agent renewed.\n"
+                  "# TYPE minica_agent_renewals_total counter\n"
+                  "minica_agent_renewals_total %lld\n"
+                  "# HELP minica_agent_failures_total Certificate renewals (or runs) that "
+                  "failed.\n"
+                  "# TYPE minica_agent_failures_total counter\n"
+                  "minica_agent_failures_total %lld\n",
+                  (long long)st.last_run, (long long)st.last_success, (long long)st.renewals_total,
+                  (long long)st.failures_total);
+        char *verify = NULL;
+        ret = minica_agent_verify_metrics(cfg->status_file, &verify, err);
+        if (ret != 0)
+            goto out;
+        sb_printf(&sb, "%s", verify);
+        free(verify);
+    }
+    if (sb.oom) {
+        ret = minica_seterr(err, MINICA_ENOMEM, "out of memory");
+        goto out;
+    }
+    *out = sb.p;
+    *len = sb.len;
+    sb.p = NULL;
+out:
+    minica_store_close(store);
+    free(sb.p);
+    free(seen.serials);
+    return ret;
+}

@@ -1,0 +1,94 @@
+# A name-constrained CA (init --permit-dns/--permit-ip, what the README's demo
+# makes) end to end. mbedTLS refuses certificates with a critical
+# nameConstraints extension unless told otherwise, so every path that reads
+# the intermediate (issuing, the agent's checks, the TLS probe, nginx check,
+# enrollment) must work with one: this test is what keeps them honest.
+source "$SRCDIR/tests/integration/lib/common.sh"
+
+CA=$T/ca
+run "$MINICA" init --dir "$CA" --permit-dns internal.svc --permit-ip 127.0.0.0/8
+expect_ok "init a name-constrained CA"
+check "the intermediate carries a critical nameConstraints extension" \
+    sh -c "openssl x509 -in '$CA/intermediate.crt' -noout -text | grep -A2 'Name Constraints: critical' | grep -q 'DNS:internal.svc'"
+
+run "$MINICA" issue up.internal.svc --san 127.0.0.1 --dir "$CA" --out "$T/out"
+expect_ok "issue under the constraints"
+check "openssl verifies it for the name" openssl verify -CAfile "$T/out/ca.crt" \
+    -untrusted "$T/out/up.internal.svc.fullchain.crt" -verify_hostname up.internal.svc \
+    "$T/out/up.internal.svc.crt"
+check "openssl verifies it for the IP" openssl verify -CAfile "$T/out/ca.crt" \
+    -untrusted "$T/out/up.internal.svc.fullchain.crt" -verify_ip 127.0.0.1 \
+    "$T/out/up.internal.svc.crt"
+
+run "$MINICA" issue 127.0.0.2 --dir "$CA" --out "$T/ip"
+expect_ok "issue an IP-only certificate under the constraints"
+check "openssl verifies the IP-only certificate" openssl verify -CAfile "$T/ip/ca.crt" \
+    -untrusted "$T/ip/127.0.0.2.fullchain.crt" -verify_ip 127.0.0.2 "$T/ip/127.0.0.2.crt"
+
+# The agent reads the fullchain (intermediate included) and probes a server
+# that sends the constrained intermediate in its handshake.
+PORT=$(free_port)
+openssl s_server -accept "127.0.0.1:$PORT" -cert "$T/out/up.internal.svc.crt" \
+    -cert_chain "$CA/intermediate.crt" -key "$T/out/up.internal.svc.key" -www -quiet \
+    >/dev/null 2>&1 &
+track_pid $!
+cat >"$T/agent.conf" <<CONF
+[agent]
+state_dir = $CA
+reload_command = true
+
+[cert up.internal.svc]
+sans = up.internal.svc, 127.0.0.1
+fullchain = $T/out/up.internal.svc.fullchain.crt
+key = $T/out/up.internal.svc.key
+verify = 127.0.0.1:$PORT
+CONF
+chmod 600 "$T/agent.conf"
+for _ in $(seq 1 50); do
+    ss -Htln "sport = :$PORT" | grep -q . && break
+    sleep 0.1
+done
+run "$MINICA" agent --once --config "$T/agent.conf"
+expect_ok "the agent finds nothing to do with a constrained chain on disk"
+check "and says nothing" test -z "$OUT$ERR"
+run "$MINICA" agent --verify-only --config "$T/agent.conf"
+expect_ok "the TLS probe verifies a server sending the constrained intermediate"
+
+# nginx check reads a trusted file holding the chain.
+cat "$CA/intermediate.crt" "$CA/root.crt" >"$T/chain.pem"
+cat >"$T/proxy.conf" <<CONF
+http {
+    server {
+        listen 127.0.0.1:8443;
+        location / {
+            proxy_pass https://up.internal.svc;
+            proxy_ssl_verify on;
+            proxy_ssl_trusted_certificate $T/chain.pem;
+            proxy_ssl_verify_depth 2;
+        }
+    }
+}
+CONF
+run "$MINICA" nginx check "$T/proxy.conf"
+expect_ok "nginx check parses a constrained intermediate in a trusted file"
+
+# Enrollment over the network with a constrained CA.
+SPORT=$(free_port)
+"$MINICA" serve --dir "$CA" --listen "127.0.0.1:$SPORT" 2>"$T/serve.log" &
+track_pid $!
+for _ in $(seq 1 100); do
+    [ "$(http_code "https://127.0.0.1:$SPORT/v1/health" -k)" = 200 ] && break
+    sleep 0.1
+done
+FP=$(openssl x509 -in "$CA/root.crt" -noout -fingerprint -sha256)
+run "$MINICA" bootstrap --ca-url "https://127.0.0.1:$SPORT" --fingerprint "$FP" --out "$T/vm"
+expect_ok "bootstrap from a constrained CA"
+TOKEN=$("$MINICA" token vm.internal.svc --dir "$CA")
+run "$MINICA" issue vm.internal.svc --ca-url "https://127.0.0.1:$SPORT" --root "$T/vm/root.crt" \
+    --token "$TOKEN" --out "$T/vm"
+expect_ok "remote issuance from a constrained CA"
+check "the remote certificate verifies" openssl verify -CAfile "$T/vm/root.crt" \
+    -untrusted "$T/vm/vm.internal.svc.fullchain.crt" -verify_hostname vm.internal.svc \
+    "$T/vm/vm.internal.svc.crt"
+
+done_testing

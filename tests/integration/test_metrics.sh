@@ -1,0 +1,96 @@
+#!/bin/bash
+# minica metrics (Prometheus text for node_exporter's textfile collector) and
+# list --expiring as a monitoring probe: values checked against openssl and
+# the agent's own runs.
+source "$SRCDIR/tests/integration/lib/common.sh"
+
+run "$MINICA" init --dir "$T/ca"
+expect_ok "init"
+mkdir -p "$T/out" "$T/managed"
+
+# list --expiring: 0 while nothing is in the window, 1 once something is.
+run "$MINICA" issue long.svc --ttl 90d --out "$T/out" --dir "$T/ca"
+expect_ok "issue a 90d cert"
+run "$MINICA" list --expiring 30d --dir "$T/ca"
+expect_rc 0 "list --expiring 30d with only a 90d cert"
+run "$MINICA" issue short.svc --ttl 10d --out "$T/out" --dir "$T/ca"
+expect_ok "issue a 10d cert"
+run "$MINICA" list --expiring 30d --dir "$T/ca"
+expect_rc 1 "list --expiring 30d with a 10d cert"
+expect_out "short.svc" "the expiring cert is listed"
+if printf '%s' "$OUT" | grep -q long.svc; then fail "the 90d cert is listed as expiring"; else pass "the 90d cert is not listed"; fi
+
+epoch_of() { date -d "$(openssl x509 -in "$1" -noout -enddate | sed 's/notAfter=//')" +%s; }
+
+# Inventory only (--dir, no agent config).
+run "$MINICA" metrics --dir "$T/ca"
+expect_ok "metrics --dir"
+S=$(serial_of "$T/out/short.svc.crt")
+expect_out "^minica_cert_not_after_seconds\{name=\"short.svc\",serial=\"$S\"\} $(epoch_of "$T/out/short.svc.crt")$" \
+    "short.svc's not_after matches openssl's"
+expect_out "# TYPE minica_cert_not_after_seconds gauge" "TYPE line"
+if printf '%s' "$OUT" | grep -q minica_agent_; then fail "agent metrics without an agent config"; else pass "no agent metrics without an agent config"; fi
+
+# A revoked cert is not a valid one (when revoke is available).
+if "$MINICA" revoke "$(serial_of "$T/out/long.svc.crt")" --dir "$T/ca" >/dev/null 2>&1; then
+    run "$MINICA" metrics --dir "$T/ca"
+    if printf '%s' "$OUT" | grep -q 'name="long.svc"'; then fail "revoked cert in metrics"; else pass "revoked cert not in metrics"; fi
+fi
+
+# A managed cert (self-signed at first: not in the inventory) and the agent's counters.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 5 -subj /CN=m.svc \
+    -keyout "$T/managed/m.key" -out "$T/managed/m.crt" 2>/dev/null
+cat >"$T/agent.conf" <<CONF
+[agent]
+state_dir = $T/ca
+check_command = test ! -e $T/check-fails
+[cert m.svc]
+cert = $T/managed/m.crt
+key = $T/managed/m.key
+CONF
+run "$MINICA" metrics --config "$T/agent.conf" --out "$T/m.prom"
+expect_ok "metrics before any agent run"
+SS=$(serial_of "$T/managed/m.crt")
+check "the self-signed managed cert is reported" grep -q "^minica_cert_not_after_seconds{name=\"m.svc\",serial=\"$SS\"} $(epoch_of "$T/managed/m.crt")$" "$T/m.prom"
+check "last run 0 before any run" grep -qx "minica_agent_last_run_timestamp_seconds 0" "$T/m.prom"
+expect_mode "$T/m.prom" 644
+
+run "$MINICA" agent --config "$T/agent.conf"
+expect_ok "agent run"
+touch "$T/check-fails"
+run "$MINICA" agent --config "$T/agent.conf" --force
+expect_rc 1 "agent run with a failing check"
+rm -f "$T/check-fails"
+run "$MINICA" metrics --config "$T/agent.conf" --out "$T/m.prom"
+expect_ok "metrics after two runs"
+check "renewals_total counts the renewal" grep -qx "minica_agent_renewals_total 1" "$T/m.prom"
+check "failures_total counts the failure" grep -qx "minica_agent_failures_total 1" "$T/m.prom"
+last_run=$(sed -n 's/^minica_agent_last_run_timestamp_seconds //p' "$T/m.prom")
+last_ok=$(sed -n 's/^minica_agent_last_success_timestamp_seconds //p' "$T/m.prom")
+now=$(date +%s)
+if [ "$last_ok" -gt 0 ] && [ "$last_ok" -le "$last_run" ] && [ "$last_run" -le "$now" ]; then
+    pass "last success ($last_ok) <= last run ($last_run) <= now"
+else
+    fail "last success $last_ok, last run $last_run, now $now"
+fi
+M=$(serial_of "$T/managed/m.crt")
+n=$(grep -c "serial=\"$M\"" "$T/m.prom")
+if [ "$n" -eq 1 ]; then pass "a managed cert also in the inventory is reported once"; else fail "serial $M reported $n times"; fi
+
+# Exposition format: every sample is NAME{labels} INTEGER and has a TYPE.
+bad=$(grep -v '^#' "$T/m.prom" | grep -Evc '^[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? -?[0-9]+$')
+if [ "$bad" -eq 0 ]; then pass "every sample line is well-formed"; else fail "$bad malformed lines"; fi
+for m in $(grep -v '^#' "$T/m.prom" | sed 's/[{ ].*//' | sort -u); do
+    grep -q "^# TYPE $m " "$T/m.prom" || fail "no TYPE for $m"
+done
+leftover=$(find "$T" -maxdepth 1 -name '.m.prom*' | wc -l)
+if [ "$leftover" -eq 0 ]; then pass "no temp file left next to --out"; else fail "temp files left"; fi
+
+run "$MINICA" metrics --dir "$T/nowhere"
+expect_rc 1 "metrics --dir without a CA"
+expect_err "^minica: metrics: " "one-line error"
+run "$MINICA" metrics --config "$T/nope.conf"
+expect_rc 1 "metrics with a missing config"
+expect_err "nope.conf" "the error names the config"
+
+done_testing
