@@ -111,4 +111,38 @@ int minica_serial_normalize(const char *text, char *out, size_t outlen, struct m
 
 int minica_store_schema_version(struct minica_store *store);
 
+/* One-time enrollment tokens (token.h has the logic; this is their table). */
+struct minica_token_row {
+    char id[33];
+    char secret_sha256[65]; /* lowercase hex; the secret itself is never stored */
+    char name[256];
+    char sans[MINICA_SANS_MAX]; /* comma-separated, canonical, NAME first */
+    char usage[8];
+    int64_t ttl; /* of the certificate, seconds */
+    int64_t created_at;
+    int64_t expires_at;
+    int64_t used_at;                     /* 0 when unused */
+    int64_t revoked_at;                  /* 0 when not revoked */
+    char used_by[MINICA_SERIAL_HEX_MAX]; /* serial issued with it, or "" */
+};
+int minica_store_insert_token(struct minica_store *store, const struct minica_token_row *row,
+                              struct minica_err *err);
+/* MINICA_ENOENT when there is no such id. */
+int minica_store_get_token(struct minica_store *store, const char *id, struct minica_token_row *row,
+                           struct minica_err *err);
+typedef int (*minica_token_cb)(const struct minica_token_row *row, void *ctx);
+int minica_store_list_tokens(struct minica_store *store, minica_token_cb cb, void *ctx,
+                             struct minica_err *err);
+/* Marks the token used at now if, in that same statement, the hash matches
+ * and it is unused, unrevoked and unexpired; else MINICA_EFORBIDDEN. */
+int minica_store_claim_token(struct minica_store *store, const char *id, const char *secret_sha256,
+                             int64_t now, struct minica_err *err);
+/* After a claim: records the serial issued with it, or (used_by NULL, the
+ * issuance failed) makes the token usable again. */
+int minica_store_finish_token(struct minica_store *store, const char *id, const char *used_by,
+                              struct minica_err *err);
+/* MINICA_ENOENT when there is no such id; revoking twice keeps the first time. */
+int minica_store_revoke_token(struct minica_store *store, const char *id, int64_t when,
+                              struct minica_err *err);
+
 #endif

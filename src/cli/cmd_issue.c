@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cjson/cJSON.h>
 
@@ -10,7 +11,43 @@
 #include "minica/duration.h"
 #include "minica/fsutil.h"
 #include "minica/issue.h"
+#include "minica/remote.h"
 #include "output.h"
+
+/* Remote mode: the key is made here, a CSR goes to `minica serve` with the
+ * token, and the same files as a local issue are written. */
+static int issue_remote(const struct minica_issue_request *req, const char *ca_url,
+                        const char *root, const char *token, const char *out, int json)
+{
+    struct minica_remote_request rreq;
+    memset(&rreq, 0, sizeof(rreq));
+    rreq.ca_url = ca_url;
+    rreq.root_file = root;
+    rreq.token = token;
+    rreq.name = req->name;
+    rreq.sans = req->sans;
+    rreq.n_sans = req->n_sans;
+    rreq.usage = req->usage;
+    rreq.key_type = req->key_type;
+    struct minica_issued issued;
+    struct minica_output_paths paths;
+    struct minica_err err;
+    int ret = minica_remote_issue(&rreq, &issued, &err);
+    if (ret == 0 && (ret = minica_deliver_files(&issued, out, &paths, &err)) != 0)
+        minica_issued_free(&issued);
+    if (ret != 0)
+        return cli_fail("issue", "%s: %s", req->name, err.msg);
+    if (json) {
+        cli_print_json(cli_json_issued(&issued, &paths));
+    } else {
+        printf("Issued %s (serial %s) by %s, usage %s\n", issued.name, issued.serial, ca_url,
+               minica_usage_name(issued.usage));
+        printf("  certificate: %s\n  key:         %s\n  fullchain:   %s\n  root CA:     %s\n",
+               paths.cert, paths.key, paths.fullchain, paths.ca);
+    }
+    minica_issued_free(&issued);
+    return EXIT_OK;
+}
 
 static int run(int argc, char **argv)
 {
@@ -24,12 +61,16 @@ static int run(int argc, char **argv)
         {"csr", required_argument, NULL, 'c'},
         {"out", required_argument, NULL, 'o'},
         {"json", no_argument, NULL, 'j'},
+        {"ca-url", required_argument, NULL, 'U'},
+        {"root", required_argument, NULL, 'R'},
+        {"token", required_argument, NULL, 'T'},
         {0, 0, 0, 0},
     };
     struct minica_issue_request req;
     memset(&req, 0, sizeof(req));
     const char *sans[MINICA_MAX_SANS];
     const char *dir = NULL, *out = ".", *csr_path = NULL;
+    const char *ca_url = NULL, *root = NULL, *token = NULL;
     int json = 0;
     struct minica_err err;
     int c;
@@ -67,6 +108,15 @@ static int run(int argc, char **argv)
         case 'j':
             json = 1;
             break;
+        case 'U':
+            ca_url = optarg;
+            break;
+        case 'R':
+            root = optarg;
+            break;
+        case 'T':
+            token = optarg;
+            break;
         default:
             return cli_bad_option("issue");
         }
@@ -88,6 +138,15 @@ static int run(int argc, char **argv)
         if (minica_name_parse(sans[i], &name, &err) != 0)
             return cli_usage("issue", "--san: %s", err.msg);
 
+    if (ca_url != NULL || root != NULL || token != NULL) {
+        if (ca_url == NULL || root == NULL || token == NULL)
+            return cli_usage("issue", "remote issuance needs --ca-url, --root and --token");
+        if (csr_path != NULL || req.ttl != 0)
+            return cli_usage("issue", "--csr and --ttl do not apply to remote issuance (the "
+                                      "token decides the TTL)");
+        return issue_remote(&req, ca_url, root, token, out, json);
+    }
+
     char *csr = NULL;
     if (csr_path != NULL && minica_read_file(csr_path, 64 * 1024, &csr, NULL, &err) != 0)
         return cli_fail("issue", "%s", err.msg);
@@ -105,6 +164,10 @@ static int run(int argc, char **argv)
     free(csr);
     if (ret != 0) {
         minica_ca_close(ca);
+        /* Policy refusals already start with the name they refuse. */
+        size_t nl = strlen(req.name);
+        if (strncasecmp(err.msg, req.name, nl) == 0 && err.msg[nl] == ' ')
+            return cli_fail("issue", "%s", err.msg);
         return cli_fail("issue", "%s: %s", req.name, err.msg);
     }
     if (json) {
@@ -131,6 +194,8 @@ const struct cli_command cmd_issue_def = {
     "Usage: minica issue NAME [--san DNS-or-IP]... [--ttl DURATION]\n"
     "                    [--usage server|client|both] [--key-type TYPE] [--csr FILE]\n"
     "                    [--out DIR] [--json] [--dir DIR]\n"
+    "       minica issue NAME --ca-url URL --root FILE --token TOKEN [--san ...]\n"
+    "                    [--usage U] [--key-type TYPE] [--out DIR] [--json]\n"
     "\n"
     "Issues a certificate for NAME (a host name or an IP address) from the\n"
     "intermediate and writes, into --out (default: the current directory):\n"
@@ -150,4 +215,10 @@ const struct cli_command cmd_issue_def = {
     "  --csr FILE        sign this PKCS#10 request instead of making a key; its names\n"
     "                    must equal NAME and --san\n"
     "  --out DIR         where to write the files (created 0700 if missing)\n"
-    "  --json            print the result as JSON\n"};
+    "  --json            print the result as JSON\n"
+    "\n"
+    "Remote issuance (no local CA needed): with --ca-url URL --root FILE\n"
+    "--token TOKEN, the key is generated here and a CSR for NAME and --san is\n"
+    "sent to 'minica serve' at URL with the one-time TOKEN (minica token); only\n"
+    "the root in FILE (minica bootstrap) is trusted. The token decides the\n"
+    "names, usage and TTL; the same files are written.\n"};

@@ -1,12 +1,143 @@
-/* minica serve: placeholder until its issue lands. */
+/* minica serve: run the CA's HTTPS enrollment API in the foreground (for
+ * systemd). Parsing and the stderr log only; server.h does the work. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
 #include "cli.h"
+#include "minica/duration.h"
+#include "minica/issue.h"
+#include "minica/server.h"
+
+/* One line per event on stderr: journald adds the time, a terminal does not. */
+static void log_line(void *ctx, const char *line)
+{
+    (void)ctx;
+    char when[21];
+    minica_time_rfc3339((int64_t)time(NULL), when);
+    fprintf(stderr, "%s minica serve: %s\n", when, line);
+}
 
 static int run(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    return cli_fail("serve", "not implemented yet");
+    static const struct option options[] = {
+        CLI_OPT_HELP,
+        CLI_OPT_DIR,
+        {"listen", required_argument, NULL, 'l'},
+        {"san", required_argument, NULL, 's'},
+        {"max-connections", required_argument, NULL, 'm'},
+        {"max-per-ip", required_argument, NULL, 'p'},
+        {"timeout", required_argument, NULL, 't'},
+        {"cert-ttl", required_argument, NULL, 'c'},
+        {0, 0, 0, 0},
+    };
+    struct minica_serve_options opts;
+    memset(&opts, 0, sizeof(opts));
+    const char *sans[MINICA_MAX_SANS];
+    const char *dir = NULL;
+    struct minica_err err;
+    int64_t seconds;
+    char *end;
+    long n;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            return cli_help("serve", stdout);
+        case 'D':
+            dir = optarg;
+            break;
+        case 'l':
+            if (minica_server_check_listen(optarg, &err) != 0)
+                return cli_usage("serve", "%s", err.msg);
+            opts.listen = optarg;
+            break;
+        case 's':
+            if (opts.n_sans == MINICA_MAX_SANS)
+                return cli_usage("serve", "too many --san (at most %d)", MINICA_MAX_SANS);
+            sans[opts.n_sans++] = optarg;
+            break;
+        case 'm':
+        case 'p':
+            n = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || n < 1 || n > 100000)
+                return cli_usage("serve", "--%s: expected a number from 1 to 100000, not '%s'",
+                                 c == 'm' ? "max-connections" : "max-per-ip", optarg);
+            if (c == 'm')
+                opts.max_connections = (unsigned)n;
+            else
+                opts.per_ip_connections = (unsigned)n;
+            break;
+        case 't':
+            if (minica_duration_parse(optarg, &seconds, &err) != 0)
+                return cli_usage("serve", "--timeout: %s", err.msg);
+            if (seconds > 3600)
+                return cli_usage("serve", "--timeout: at most 1h");
+            opts.timeout = (unsigned)seconds;
+            break;
+        case 'c':
+            if (minica_duration_parse(optarg, &opts.cert_ttl, &err) != 0)
+                return cli_usage("serve", "--cert-ttl: %s", err.msg);
+            break;
+        default:
+            return cli_bad_option("serve");
+        }
+    }
+    if (optind < argc)
+        return cli_usage("serve", "unexpected argument '%s'", argv[optind]);
+    struct minica_name name;
+    for (size_t i = 0; i < opts.n_sans; i++)
+        if (minica_name_parse(sans[i], &name, &err) != 0)
+            return cli_usage("serve", "--san: %s", err.msg);
+    opts.sans = sans;
+    opts.log = log_line;
+
+    struct minica_server *srv = NULL;
+    int ret = minica_server_open(cli_state_dir(dir), &srv, &err);
+    if (ret == 0)
+        ret = minica_server_run(srv, &opts, &err);
+    minica_server_close(srv);
+    if (ret != 0)
+        return cli_fail("serve", "%s", err.msg);
+    return EXIT_OK;
 }
 
-const struct cli_command cmd_serve_def = {"serve", run, "(not implemented yet)",
-                                          "Usage: minica serve\n\nNot implemented yet.\n"};
+const struct cli_command cmd_serve_def = {
+    "serve", run, "serve enrollment and renewal over HTTPS",
+    "Usage: minica serve [--listen ADDR:PORT] [--san NAME|IP]... [--max-connections N]\n"
+    "                    [--max-per-ip N] [--timeout DURATION] [--cert-ttl DURATION]\n"
+    "                    [--dir DIR]\n"
+    "\n"
+    "Runs the CA's HTTPS API in the foreground until SIGTERM or SIGINT, logging\n"
+    "one line per request on stderr. Machines enroll with a one-time token\n"
+    "(minica token; minica issue --ca-url; the agent's token_file) and renew\n"
+    "with their current certificate as TLS client certificate.\n"
+    "\n"
+    "  GET  /v1/health  {\"status\":\"ok\"}\n"
+    "  GET  /v1/roots   the root certificate (PEM)\n"
+    "  POST /v1/sign    {\"token\": T, \"csr\": PEM} -> {\"certificate\", \"chain\",\n"
+    "                   \"serial\", \"not_after\"}\n"
+    "  POST /v1/renew   {\"csr\": PEM} over mutual TLS: same names and usage\n"
+    "  GET  /v1/crl     the current CRL (DER)\n"
+    "\n"
+    "TLS 1.2 or 1.3 with forward-secret AEAD suites only. The server's own\n"
+    "certificate comes from this CA (the host's name, every --san, and the\n"
+    "--listen address when it is a specific IP), is kept in DIR/serve.crt and\n"
+    "DIR/serve.key, and is re-issued when two thirds of its life are gone,\n"
+    "without a restart.\n"
+    "\n"
+    "  --listen ADDR:PORT  where to listen (default :9443, every address;\n"
+    "                      IPv6 as [::1]:9443)\n"
+    "  --san NAME|IP       another name for the server's certificate (repeatable)\n"
+    "  --max-connections N connections at once (default 256)\n"
+    "  --max-per-ip N      connections at once from one address (default half of\n"
+    "                      --max-connections)\n"
+    "  --timeout DURATION  close a connection idle this long (default 30s)\n"
+    "  --cert-ttl DURATION validity of the server's certificate (default: the\n"
+    "                      policy's default TTL)\n"
+    "\n"
+    "Request bodies are limited to 64 KiB (413 beyond, without reading them) and\n"
+    "headers to 32 KiB.\n"};

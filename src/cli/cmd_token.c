@@ -1,12 +1,227 @@
-/* minica token: placeholder until its issue lands. */
+/* minica token: make a one-time enrollment token for `minica serve`, list
+ * tokens, revoke one. Parsing and printing only; token.h does the work. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
 #include "cli.h"
+#include "minica/duration.h"
+#include "minica/token.h"
+#include "output.h"
+
+static int print_row(const struct minica_token_row *row, void *ctx)
+{
+    cJSON *array = ctx;
+    int64_t now = minica_time_now();
+    const char *state = minica_token_state_name(minica_token_state(row, now));
+    char expires[21];
+    minica_time_rfc3339(row->expires_at, expires);
+    if (array != NULL) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "id", row->id);
+        cJSON_AddStringToObject(o, "name", row->name);
+        cJSON_AddItemToObject(o, "sans", cli_json_sans(row->sans));
+        cJSON_AddStringToObject(o, "usage", row->usage);
+        cJSON_AddNumberToObject(o, "ttl_seconds", (double)row->ttl);
+        cJSON_AddStringToObject(o, "state", state);
+        char t[21];
+        minica_time_rfc3339(row->created_at, t);
+        cJSON_AddStringToObject(o, "created_at", t);
+        cJSON_AddStringToObject(o, "expires_at", expires);
+        if (row->used_at) {
+            minica_time_rfc3339(row->used_at, t);
+            cJSON_AddStringToObject(o, "used_at", t);
+        }
+        if (row->used_by[0])
+            cJSON_AddStringToObject(o, "used_by", row->used_by);
+        if (row->revoked_at) {
+            minica_time_rfc3339(row->revoked_at, t);
+            cJSON_AddStringToObject(o, "revoked_at", t);
+        }
+        cJSON_AddItemToArray(array, o);
+        return 0;
+    }
+    printf("%-16s  %-8s  %-6s  %-20s  %-32s  %s\n", row->id, state, row->usage, expires,
+           row->used_by[0] ? row->used_by : "-", row->sans);
+    return 0;
+}
+
+static int token_list(const char *dir, int json)
+{
+    struct minica_store *store = NULL;
+    struct minica_err err;
+    if (minica_state_open_store(cli_state_dir(dir), &store, &err) != 0)
+        return cli_fail("token", "%s", err.msg);
+    cJSON *array = json ? cJSON_CreateArray() : NULL;
+    if (!json)
+        printf("%-16s  %-8s  %-6s  %-20s  %-32s  %s\n", "ID", "STATE", "USAGE", "EXPIRES",
+               "USED BY", "NAMES");
+    int ret = minica_store_list_tokens(store, print_row, array, &err);
+    minica_store_close(store);
+    if (ret != 0) {
+        cJSON_Delete(array);
+        return cli_fail("token", "%s", err.msg);
+    }
+    if (json)
+        cli_print_json(array);
+    return EXIT_OK;
+}
+
+static int token_revoke(const char *dir, const char *id)
+{
+    struct minica_ca *ca = NULL;
+    struct minica_err err;
+    int ret = minica_ca_open(cli_state_dir(dir), &ca, &err);
+    if (ret == 0) {
+        minica_ca_set_actor(ca, "token", "local");
+        ret = minica_token_revoke(ca, id, &err);
+    }
+    minica_ca_close(ca);
+    if (ret != 0)
+        return cli_fail("token", "revoke: %s", err.msg);
+    printf("Revoked token %s\n", id);
+    return EXIT_OK;
+}
 
 static int run(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    return cli_fail("token", "not implemented yet");
+    static const struct option options[] = {
+        CLI_OPT_HELP,
+        CLI_OPT_DIR,
+        {"san", required_argument, NULL, 's'},
+        {"ttl", required_argument, NULL, 't'},
+        {"usage", required_argument, NULL, 'u'},
+        {"expires", required_argument, NULL, 'e'},
+        {"json", no_argument, NULL, 'j'},
+        {0, 0, 0, 0},
+    };
+    struct minica_token_request req;
+    memset(&req, 0, sizeof(req));
+    const char *sans[MINICA_MAX_SANS];
+    const char *dir = NULL;
+    int json = 0, only_json = 1;
+    struct minica_err err;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            return cli_help("token", stdout);
+        case 'D':
+            dir = optarg;
+            break;
+        case 's':
+            if (req.n_sans == MINICA_MAX_SANS)
+                return cli_usage("token", "too many --san (at most %d)", MINICA_MAX_SANS);
+            sans[req.n_sans++] = optarg;
+            only_json = 0;
+            break;
+        case 't':
+            if (minica_duration_parse(optarg, &req.ttl, &err) != 0)
+                return cli_usage("token", "--ttl: %s", err.msg);
+            only_json = 0;
+            break;
+        case 'u':
+            if (minica_usage_parse(optarg, &req.usage, &err) != 0)
+                return cli_usage("token", "--usage: %s", err.msg);
+            only_json = 0;
+            break;
+        case 'e':
+            if (minica_duration_parse(optarg, &req.expires_in, &err) != 0)
+                return cli_usage("token", "--expires: %s", err.msg);
+            only_json = 0;
+            break;
+        case 'j':
+            json = 1;
+            break;
+        default:
+            return cli_bad_option("token");
+        }
+    }
+    if (optind >= argc)
+        return cli_usage("token", "missing NAME (or 'list', 'revoke ID')");
+    const char *first = argv[optind];
+    if (strcmp(first, "list") == 0) {
+        if (!only_json)
+            return cli_usage("token", "list takes only --json and --dir");
+        if (optind + 1 < argc)
+            return cli_usage("token", "unexpected argument '%s'", argv[optind + 1]);
+        return token_list(dir, json);
+    }
+    if (strcmp(first, "revoke") == 0) {
+        if (!only_json || json)
+            return cli_usage("token", "revoke takes only ID and --dir");
+        if (optind + 1 >= argc)
+            return cli_usage("token", "revoke: missing ID");
+        if (optind + 2 < argc)
+            return cli_usage("token", "unexpected argument '%s'", argv[optind + 2]);
+        return token_revoke(dir, argv[optind + 1]);
+    }
+    if (optind + 1 < argc)
+        return cli_usage("token", "unexpected argument '%s'", argv[optind + 1]);
+    req.name = first;
+    req.sans = sans;
+    struct minica_name name;
+    if (minica_name_parse(req.name, &name, &err) != 0)
+        return cli_usage("token", "%s", err.msg);
+    for (size_t i = 0; i < req.n_sans; i++)
+        if (minica_name_parse(sans[i], &name, &err) != 0)
+            return cli_usage("token", "--san: %s", err.msg);
+
+    struct minica_ca *ca = NULL;
+    struct minica_token_row row;
+    char text[MINICA_TOKEN_TEXT_MAX];
+    int ret = minica_ca_open(cli_state_dir(dir), &ca, &err);
+    if (ret == 0) {
+        minica_ca_set_actor(ca, "token", "local");
+        ret = minica_token_create(ca, &req, text, sizeof(text), &row, &err);
+    }
+    minica_ca_close(ca);
+    if (ret != 0)
+        return cli_fail("token", "%s: %s", req.name, err.msg);
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "token", text);
+        cJSON_AddStringToObject(o, "id", row.id);
+        cJSON_AddStringToObject(o, "name", row.name);
+        cJSON_AddItemToObject(o, "sans", cli_json_sans(row.sans));
+        cJSON_AddStringToObject(o, "usage", row.usage);
+        cJSON_AddNumberToObject(o, "ttl_seconds", (double)row.ttl);
+        char t[21];
+        minica_time_rfc3339(row.expires_at, t);
+        cJSON_AddStringToObject(o, "expires_at", t);
+        cli_print_json(o);
+    } else {
+        printf("%s\n", text);
+    }
+    memset(text, 0, sizeof(text));
+    return EXIT_OK;
 }
 
-const struct cli_command cmd_token_def = {"token", run, "(not implemented yet)",
-                                          "Usage: minica token\n\nNot implemented yet.\n"};
+const struct cli_command cmd_token_def = {
+    "token", run, "make, list or revoke one-time enrollment tokens",
+    "Usage: minica token NAME [--san DNS-or-IP]... [--usage server|client|both]\n"
+    "                    [--ttl DURATION] [--expires DURATION] [--json] [--dir DIR]\n"
+    "       minica token list [--json] [--dir DIR]\n"
+    "       minica token revoke ID [--dir DIR]\n"
+    "\n"
+    "Makes a one-time enrollment token for a machine that will ask 'minica serve'\n"
+    "for its certificate (minica issue --ca-url, or the agent with token_file).\n"
+    "The token is printed alone on one line; hand it over like a password (for\n"
+    "example in cloud-init user-data). It carries 256 random bits; the CA keeps\n"
+    "only their SHA-256. It is bound to NAME, the --san names, the usage and the\n"
+    "TTL, all checked against the policy now, and is spent by its first\n"
+    "successful use. Later renewals use the certificate itself (mutual TLS).\n"
+    "\n"
+    "  --san NAME        another DNS name or IP address (repeatable)\n"
+    "  --usage U         server (default), client or both\n"
+    "  --ttl DURATION    the certificate's validity (default: the policy's)\n"
+    "  --expires DURATION\n"
+    "                    how long the token stays usable (default 1h, at most 30d)\n"
+    "  --json            print the token with its id, names and expiry as JSON\n"
+    "\n"
+    "list shows every token with its state (valid, used, expired, revoked) and\n"
+    "the serial it was used for; revoke ID makes an unused token worthless.\n"};

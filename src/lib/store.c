@@ -54,6 +54,22 @@ static const char *const migrations[] = {
     ");"
     "CREATE INDEX audit_time ON audit(time);"
     "CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);",
+    /* 1 -> 2: one-time enrollment tokens for `minica serve`; only the
+     * SHA-256 of the secret is kept, so a copy of the database enrolls nothing. */
+    "CREATE TABLE tokens ("
+    "  id TEXT PRIMARY KEY,"
+    "  secret_sha256 TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  sans TEXT NOT NULL,"
+    "  usage TEXT NOT NULL CHECK (usage IN ('server', 'client', 'both')),"
+    "  ttl INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL,"
+    "  used_at INTEGER,"
+    "  revoked_at INTEGER,"
+    "  used_by TEXT"
+    ");"
+    "CREATE INDEX tokens_expires_at ON tokens(expires_at);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -451,4 +467,151 @@ int minica_serial_normalize(const char *text, char *out, size_t outlen, struct m
         return minica_seterr(err, MINICA_EINVAL, "invalid serial '%s': too long", text);
     memcpy(out, h, strlen(h) + 1);
     return MINICA_OK;
+}
+
+/* Enrollment tokens (see token.h). */
+
+static void token_row_from(sqlite3_stmt *st, struct minica_token_row *row)
+{
+    memset(row, 0, sizeof(*row));
+    copy_text(row->id, sizeof(row->id), st, 0);
+    copy_text(row->secret_sha256, sizeof(row->secret_sha256), st, 1);
+    copy_text(row->name, sizeof(row->name), st, 2);
+    copy_text(row->sans, sizeof(row->sans), st, 3);
+    copy_text(row->usage, sizeof(row->usage), st, 4);
+    row->ttl = sqlite3_column_int64(st, 5);
+    row->created_at = sqlite3_column_int64(st, 6);
+    row->expires_at = sqlite3_column_int64(st, 7);
+    row->used_at = sqlite3_column_int64(st, 8);
+    row->revoked_at = sqlite3_column_int64(st, 9);
+    copy_text(row->used_by, sizeof(row->used_by), st, 10);
+}
+
+#define TOKEN_COLUMNS                                                                              \
+    "id, secret_sha256, name, sans, usage, ttl, created_at, expires_at, COALESCE(used_at, 0), "    \
+    "COALESCE(revoked_at, 0), COALESCE(used_by, '')"
+
+int minica_store_insert_token(struct minica_store *store, const struct minica_token_row *row,
+                              struct minica_err *err)
+{
+    static const char sql[] = "INSERT INTO tokens (id, secret_sha256, name, sans, usage, ttl, "
+                              "created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot record the token");
+    sqlite3_bind_text(st, 1, row->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, row->secret_sha256, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, row->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, row->sans, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, row->usage, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, row->ttl);
+    sqlite3_bind_int64(st, 7, row->created_at);
+    sqlite3_bind_int64(st, 8, row->expires_at);
+    int rc = sqlite3_step(st);
+    int ret = MINICA_OK;
+    if (rc == SQLITE_CONSTRAINT)
+        ret = minica_seterr(err, MINICA_EEXIST, "token id %s is already taken", row->id);
+    else if (rc != SQLITE_DONE)
+        ret = db_error(store, err, "cannot record the token");
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int minica_store_get_token(struct minica_store *store, const char *id, struct minica_token_row *row,
+                           struct minica_err *err)
+{
+    static const char sql[] = "SELECT " TOKEN_COLUMNS " FROM tokens WHERE id = ?";
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot read the tokens");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    int ret = MINICA_OK;
+    if (rc == SQLITE_ROW)
+        token_row_from(st, row);
+    else if (rc == SQLITE_DONE)
+        ret = minica_seterr(err, MINICA_ENOENT, "no token with id %s", id);
+    else
+        ret = db_error(store, err, "cannot read the tokens");
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int minica_store_list_tokens(struct minica_store *store, minica_token_cb cb, void *ctx,
+                             struct minica_err *err)
+{
+    static const char sql[] = "SELECT " TOKEN_COLUMNS " FROM tokens ORDER BY created_at, id";
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot read the tokens");
+    int rc, ret = MINICA_OK;
+    struct minica_token_row row;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        token_row_from(st, &row);
+        if ((ret = cb(&row, ctx)) != 0)
+            break;
+    }
+    if (ret == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+        ret = db_error(store, err, "cannot read the tokens");
+    sqlite3_finalize(st);
+    return ret;
+}
+
+/* One statement decides: of any number of concurrent claims (threads or
+ * processes), SQLite's writer lock lets exactly one see changes() == 1. */
+int minica_store_claim_token(struct minica_store *store, const char *id, const char *secret_sha256,
+                             int64_t now, struct minica_err *err)
+{
+    static const char sql[] = "UPDATE tokens SET used_at = ?1 WHERE id = ?2 AND secret_sha256 = ?3 "
+                              "AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?1";
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot use the token");
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, secret_sha256, -1, SQLITE_STATIC);
+    int ret = MINICA_OK;
+    if (sqlite3_step(st) != SQLITE_DONE)
+        ret = db_error(store, err, "cannot use the token");
+    else if (sqlite3_changes(store->db) != 1)
+        ret = minica_seterr(err, MINICA_EFORBIDDEN, "the token is not valid any more");
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int minica_store_finish_token(struct minica_store *store, const char *id, const char *used_by,
+                              struct minica_err *err)
+{
+    /* used_by NULL: the issuance failed after the claim; the token is usable again. */
+    static const char done[] = "UPDATE tokens SET used_by = ?2 WHERE id = ?1";
+    static const char undo[] = "UPDATE tokens SET used_at = NULL WHERE id = ?1 AND used_by IS NULL";
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db, used_by ? done : undo, -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot update the token");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    if (used_by)
+        sqlite3_bind_text(st, 2, used_by, -1, SQLITE_STATIC);
+    int ret = sqlite3_step(st) == SQLITE_DONE ? MINICA_OK
+                                              : db_error(store, err, "cannot update the token");
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int minica_store_revoke_token(struct minica_store *store, const char *id, int64_t when,
+                              struct minica_err *err)
+{
+    static const char sql[] =
+        "UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?1) WHERE id = ?2";
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot revoke the token");
+    sqlite3_bind_int64(st, 1, when);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+    int ret = MINICA_OK;
+    if (sqlite3_step(st) != SQLITE_DONE)
+        ret = db_error(store, err, "cannot revoke the token");
+    else if (sqlite3_changes(store->db) != 1)
+        ret = minica_seterr(err, MINICA_ENOENT, "no token with id %s", id);
+    sqlite3_finalize(st);
+    return ret;
 }

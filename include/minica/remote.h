@@ -1,0 +1,83 @@
+/* The client side of `minica serve`: bootstrap the root by its fingerprint,
+ * enroll with a one-time token, renew with the current certificate (mutual
+ * TLS). Keys are made here, on the machine that will use them; only CSRs
+ * travel. Trusts the bootstrapped root alone, never the system store. */
+#ifndef MINICA_REMOTE_H
+#define MINICA_REMOTE_H
+
+#include <stddef.h>
+
+#include "minica/error.h"
+#include "minica/issue.h"
+#include "minica/issuer.h"
+#include "minica/key.h"
+
+/* Normalizes a SHA-256 fingerprint as typed (any case, with or without
+ * colons, "sha256 Fingerprint=" prefix as openssl prints it) to 64 lowercase
+ * hex digits. */
+int minica_fingerprint_normalize(const char *text, char out[65], struct minica_err *err);
+
+/* Fetches CA_URL/v1/roots and accepts it only if its SHA-256 fingerprint
+ * equals fingerprint (MINICA_EFORBIDDEN otherwise: nothing is returned).
+ * The TLS connection is not trusted for this (there is nothing to trust it
+ * with yet): the fingerprint is. *root_pem is malloc'd. */
+int minica_remote_fetch_root(const char *ca_url, const char *fingerprint, char **root_pem,
+                             struct minica_err *err);
+
+/* Puts root_pem into the OS trust store (Debian: update-ca-certificates). */
+int minica_remote_install_trust(const char *root_pem, struct minica_err *err);
+
+struct minica_remote_request {
+    const char *ca_url;    /* https://HOST:PORT */
+    const char *root_file; /* the bootstrapped root: the only trust anchor */
+    /* Enrollment: a one-time token ... */
+    const char *token;
+    /* ... or renewal: the current certificate and key (PEM files). */
+    const char *client_cert_file;
+    const char *client_key_file;
+    /* What the CSR asks for (the token or the current certificate decides
+     * what the CA grants; these must match it). */
+    const char *name;
+    const char *const *sans;
+    size_t n_sans;
+    enum minica_usage usage;       /* only recorded in the result */
+    enum minica_key_type key_type; /* of the new key; 0 = ec-p256 */
+    int attempts;                  /* on network errors; 0 = 4 (1s, 2s, 4s apart) */
+};
+
+/* Makes a key, sends a CSR to /v1/sign (token) or /v1/renew (client
+ * certificate), checks the answer (chains to the root, matches the key) and
+ * fills out like minica_ca_issue does (key_pem included, root_pem from
+ * root_file). MINICA_EFORBIDDEN: the CA refused (err has its reason);
+ * MINICA_ENET: it could not be reached after the retries. */
+int minica_remote_issue(const struct minica_remote_request *req, struct minica_issued *out,
+                        struct minica_err *err);
+
+/* Fetches CA_URL/v1/crl (DER), trusting only root_file. *der is malloc'd. */
+int minica_remote_fetch_crl(const char *ca_url, const char *root_file, unsigned char **der,
+                            size_t *len, struct minica_err *err);
+
+/* The agent's issuer for a remote CA (issuer.h). For each managed
+ * certificate: the files holding the current certificate and key (used for
+ * mutual-TLS renewal while that certificate is valid) and a one-time token
+ * file (used when there is no usable certificate yet; deleted once the CA
+ * has accepted it). */
+struct minica_remote_cert {
+    const char *name;
+    const char *cert_file;      /* the leaf or the fullchain */
+    const char *fullchain_file; /* optional: where the intermediate is found */
+    const char *key_file;
+    const char *token_file; /* NULL or "" when there is none */
+};
+/* Strings are copied. */
+int minica_issuer_open_remote(struct minica_issuer *issuer, const char *ca_url,
+                              const char *root_file, const struct minica_remote_cert *certs,
+                              size_t n_certs, struct minica_err *err);
+
+/* The same for an agent.conf with ca_url and root: its [cert] sections'
+ * cert (or fullchain), key and token_file. */
+struct minica_agent_config;
+int minica_issuer_open_remote_agent(struct minica_issuer *issuer,
+                                    const struct minica_agent_config *cfg, struct minica_err *err);
+
+#endif

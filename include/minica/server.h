@@ -1,0 +1,76 @@
+/* `minica serve`: the CA over HTTPS for fleet enrollment (one-time tokens)
+ * and renewal (mutual TLS). The HTTP API is a pure function of the request
+ * (minica_server_handle), which tests and fuzzers call directly; the
+ * network side (libmicrohttpd + GnuTLS) only feeds it. Not a general web
+ * server: five fixed routes, small JSON bodies. */
+#ifndef MINICA_SERVER_H
+#define MINICA_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "minica/error.h"
+
+#define MINICA_SERVE_DEFAULT_LISTEN ":9443"
+#define MINICA_SERVE_MAX_BODY (64 * 1024)
+#define MINICA_SERVE_DEFAULT_MAX_CONNECTIONS 256
+#define MINICA_SERVE_DEFAULT_TIMEOUT 30
+
+struct minica_server;
+
+struct minica_http_request {
+    const char *method;
+    const char *path;
+    const char *body; /* not NUL-terminated; may be NULL when body_len is 0 */
+    size_t body_len;
+    const unsigned char *client_cert_der; /* the TLS peer's leaf, or NULL */
+    size_t client_cert_len;
+    const char *remote_addr; /* for the audit log and the request log */
+};
+
+struct minica_http_response {
+    int status;
+    const char *content_type; /* static */
+    const char *allow;        /* for 405: the allowed method; static or NULL */
+    char *body;               /* malloc'd */
+    size_t body_len;
+    char log[512]; /* one-line reason for the request log ("" when nothing to add) */
+};
+
+void minica_http_response_free(struct minica_http_response *resp);
+
+/* Opens the CA in dir for serving. */
+int minica_server_open(const char *dir, struct minica_server **out, struct minica_err *err);
+void minica_server_close(struct minica_server *srv);
+
+/* The whole API: GET /v1/health, GET /v1/roots, POST /v1/sign, POST
+ * /v1/renew, GET /v1/crl. Always fills resp (errors are JSON
+ * {"error","detail"} with their HTTP status). Safe to call from several
+ * threads: CA operations are serialised inside. */
+void minica_server_handle(struct minica_server *srv, const struct minica_http_request *req,
+                          struct minica_http_response *resp);
+
+struct minica_serve_options {
+    const char *listen;      /* "ADDR:PORT", "[V6]:PORT" or ":PORT"; NULL = ":9443" */
+    const char *const *sans; /* extra names for the server's certificate */
+    size_t n_sans;
+    unsigned max_connections;    /* 0 = 256 */
+    unsigned per_ip_connections; /* 0 = max_connections / 2 */
+    unsigned timeout;            /* idle seconds per connection; 0 = 30 */
+    int64_t cert_ttl;            /* the server certificate's; 0 = the policy's default */
+    /* Where request and event lines go (one line, no newline). */
+    void (*log)(void *ctx, const char *line);
+    void *log_ctx;
+};
+
+/* Checks a --listen value ("ADDR:PORT", "[V6]:PORT", ":PORT") without binding. */
+int minica_server_check_listen(const char *listen, struct minica_err *err);
+
+/* Makes sure DIR/serve.crt and serve.key hold a current certificate for the
+ * configured names, then serves HTTPS until SIGTERM or SIGINT (blocked in
+ * every thread and waited for here), re-issuing the server certificate when
+ * two thirds of its life are gone. Returns 0 after a clean stop. */
+int minica_server_run(struct minica_server *srv, const struct minica_serve_options *opts,
+                      struct minica_err *err);
+
+#endif

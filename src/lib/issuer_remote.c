@@ -1,0 +1,307 @@
+/* The issuer interface over a remote `minica serve`: the first certificate
+ * with the one-time token from token_file (then deleted), renewals over
+ * mutual TLS with the current certificate and key; verdicts from the
+ * bootstrapped root and the CA's CRL. The HTTP client is remote.c. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <mbedtls/x509_crl.h>
+#include <mbedtls/x509_crt.h>
+
+#include "internal.h"
+#include "minica/agent.h"
+#include "minica/fsutil.h"
+#include "minica/remote.h"
+
+struct remote_cert {
+    char *name;
+    char *cert_file;
+    char *key_file;
+    char *token_file;
+};
+
+struct remote_ctx {
+    char *ca_url;
+    char *root_file;
+    char *root_pem;
+    char *chain_pem; /* the intermediate: from the last answer, else from the files */
+    struct remote_cert *certs;
+    size_t n_certs;
+    int crl_tried;
+    int crl_ok;
+    mbedtls_x509_crl crl;
+};
+
+static void remote_close(void *p)
+{
+    struct remote_ctx *ctx = p;
+    if (ctx == NULL)
+        return;
+    for (size_t i = 0; i < ctx->n_certs; i++) {
+        free(ctx->certs[i].name);
+        free(ctx->certs[i].cert_file);
+        free(ctx->certs[i].key_file);
+        free(ctx->certs[i].token_file);
+    }
+    free(ctx->certs);
+    free(ctx->ca_url);
+    free(ctx->root_file);
+    free(ctx->root_pem);
+    free(ctx->chain_pem);
+    mbedtls_x509_crl_free(&ctx->crl);
+    free(ctx);
+}
+
+/* 1 when the certificate in path is unexpired and its key file exists. */
+static int usable_cert(const struct remote_cert *c)
+{
+    if (c->cert_file == NULL || c->key_file == NULL || !minica_file_exists(c->key_file))
+        return 0;
+    char *pem = NULL;
+    if (minica_read_file(c->cert_file, 256 * 1024, &pem, NULL, NULL) != 0)
+        return 0;
+    mbedtls_x509_crt crt;
+    mbedtls_x509_crt_init(&crt);
+    int ok = minica_crt_parse_pem(&crt, pem, NULL) == 0 &&
+             minica_x509_time_to_unix(&crt.valid_to) > minica_now();
+    mbedtls_x509_crt_free(&crt);
+    free(pem);
+    return ok;
+}
+
+static int read_token(const char *path, char **token, struct minica_err *err)
+{
+    size_t len = 0;
+    int ret = minica_read_file(path, 4096, token, &len, err);
+    if (ret != 0)
+        return ret;
+    /* Token files are written by hand or by cloud-init: trim whitespace. */
+    char *t = *token;
+    while (len > 0 &&
+           (t[len - 1] == '\n' || t[len - 1] == '\r' || t[len - 1] == ' ' || t[len - 1] == '\t'))
+        t[--len] = '\0';
+    size_t skip = strspn(t, " \t\r\n");
+    memmove(t, t + skip, len - skip + 1);
+    return MINICA_OK;
+}
+
+static int remote_issue(void *p, const struct minica_issue_request *req, struct minica_issued *out,
+                        struct minica_err *err)
+{
+    struct remote_ctx *ctx = p;
+    const struct remote_cert *c = NULL;
+    for (size_t i = 0; i < ctx->n_certs; i++)
+        if (strcmp(ctx->certs[i].name, req->name) == 0)
+            c = &ctx->certs[i];
+    struct minica_remote_request r;
+    memset(&r, 0, sizeof(r));
+    r.ca_url = ctx->ca_url;
+    r.root_file = ctx->root_file;
+    r.name = req->name;
+    r.sans = req->sans;
+    r.n_sans = req->n_sans;
+    r.usage = req->usage;
+    r.key_type = req->key_type;
+    int have_token = c != NULL && c->token_file != NULL && c->token_file[0] != '\0' &&
+                     minica_file_exists(c->token_file);
+    int ret;
+    if (c != NULL && usable_cert(c)) {
+        r.client_cert_file = c->cert_file;
+        r.client_key_file = c->key_file;
+        ret = minica_remote_issue(&r, out, err);
+        /* A revoked certificate cannot renew; a token still can. */
+        if (ret != MINICA_EFORBIDDEN || !have_token)
+            goto done;
+        r.client_cert_file = r.client_key_file = NULL;
+    } else if (!have_token) {
+        if (c != NULL && c->cert_file != NULL && minica_file_exists(c->cert_file))
+            return minica_seterr(err, MINICA_EFORBIDDEN,
+                                 "certificate too old to renew (%s has expired or is unreadable): "
+                                 "a new token is needed (token_file)",
+                                 c->cert_file);
+        return minica_seterr(err, MINICA_EFORBIDDEN,
+                             "no certificate yet and no token: set token_file for [cert %s]",
+                             req->name);
+    }
+    char *token = NULL;
+    if ((ret = read_token(c->token_file, &token, err)) != 0)
+        return ret;
+    r.token = token;
+    ret = minica_remote_issue(&r, out, err);
+    minica_free_secret(token, strlen(token));
+    /* Spent: the file is worthless now. A failure to remove it (a read-only
+     * sandbox) must not throw away the certificate the token paid for; the
+     * next runs renew over mutual TLS and never read it again. */
+    if (ret == 0)
+        (void)unlink(c->token_file);
+done:
+    if (ret == 0 && out->chain_pem != NULL) {
+        char *copy = minica_strdup(out->chain_pem);
+        if (copy != NULL) {
+            free(ctx->chain_pem);
+            ctx->chain_pem = copy;
+        }
+    }
+    return ret;
+}
+
+/* The CRL is fetched once per run; without it nothing is called revoked
+ * (an unreachable CA must not make good certificates look bad). */
+static void load_crl(struct remote_ctx *ctx)
+{
+    if (ctx->crl_tried)
+        return;
+    ctx->crl_tried = 1;
+    unsigned char *der = NULL;
+    size_t len = 0;
+    if (minica_remote_fetch_crl(ctx->ca_url, ctx->root_file, &der, &len, NULL) == 0 &&
+        mbedtls_x509_crl_parse_der(&ctx->crl, der, len) == 0)
+        ctx->crl_ok = 1;
+    free(der);
+}
+
+static int remote_verdict(void *p, const char *cert_pem, struct minica_issuer_verdict *out,
+                          struct minica_err *err)
+{
+    struct remote_ctx *ctx = p;
+    memset(out, 0, sizeof(*out));
+    mbedtls_x509_crt chain, root;
+    mbedtls_x509_crt_init(&chain);
+    mbedtls_x509_crt_init(&root);
+    int ret = minica_crt_parse_pem(&chain, cert_pem, err);
+    if (ret != 0)
+        goto out;
+    if (chain.next != NULL) {
+        mbedtls_x509_crt_free(chain.next);
+        free(chain.next);
+        chain.next = NULL;
+    }
+    if (ctx->chain_pem == NULL || minica_crt_parse_pem(&chain, ctx->chain_pem, NULL) != 0 ||
+        minica_crt_parse_pem(&root, ctx->root_pem, NULL) != 0) {
+        /* No intermediate known yet: the certificate cannot be shown current. */
+        goto out;
+    }
+    uint32_t flags = 0;
+    mbedtls_x509_crt_verify(&chain, &root, NULL, NULL, &flags, NULL, NULL);
+    flags &= ~(uint32_t)(MBEDTLS_X509_BADCERT_EXPIRED | MBEDTLS_X509_BADCERT_FUTURE |
+                         MBEDTLS_X509_BADCERT_CN_MISMATCH);
+    out->current = flags == 0;
+    if (out->current) {
+        load_crl(ctx);
+        if (ctx->crl_ok)
+            out->revoked = mbedtls_x509_crt_is_revoked(&chain, &ctx->crl) != 0;
+    }
+out:
+    mbedtls_x509_crt_free(&chain);
+    mbedtls_x509_crt_free(&root);
+    return ret;
+}
+
+static const char *remote_root(void *p)
+{
+    return ((struct remote_ctx *)p)->root_pem;
+}
+
+static const char *remote_chain(void *p)
+{
+    return ((struct remote_ctx *)p)->chain_pem;
+}
+
+static const struct minica_issuer_ops remote_ops = {
+    .kind = "remote",
+    .issue = remote_issue,
+    .verdict = remote_verdict,
+    .root_pem = remote_root,
+    .chain_pem = remote_chain,
+    .close = remote_close,
+};
+
+static char *dup_or_null(const char *s)
+{
+    return s != NULL && s[0] != '\0' ? minica_strdup(s) : NULL;
+}
+
+/* The intermediate in a fullchain file on disk (its second certificate). */
+static char *intermediate_from(const char *path)
+{
+    char *pem = NULL, *result = NULL;
+    if (path == NULL || minica_read_file(path, 256 * 1024, &pem, NULL, NULL) != 0)
+        return NULL;
+    mbedtls_x509_crt crt;
+    mbedtls_x509_crt_init(&crt);
+    if (minica_crt_parse_pem(&crt, pem, NULL) == 0 && crt.next != NULL)
+        minica_der_to_pem(crt.next->raw.p, crt.next->raw.len, "CERTIFICATE", &result, NULL);
+    mbedtls_x509_crt_free(&crt);
+    free(pem);
+    return result;
+}
+
+int minica_issuer_open_remote(struct minica_issuer *issuer, const char *ca_url,
+                              const char *root_file, const struct minica_remote_cert *certs,
+                              size_t n_certs, struct minica_err *err)
+{
+    memset(issuer, 0, sizeof(*issuer));
+    struct remote_ctx *ctx = calloc(1, sizeof(*ctx));
+    if (ctx == NULL)
+        return minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    mbedtls_x509_crl_init(&ctx->crl);
+    int ret;
+    if (ca_url == NULL || ca_url[0] == '\0' || root_file == NULL || root_file[0] == '\0') {
+        ret = minica_seterr(err, MINICA_EINVAL,
+                            "a remote CA needs ca_url and root (see minica bootstrap)");
+        goto fail;
+    }
+    ctx->ca_url = minica_strdup(ca_url);
+    ctx->root_file = minica_strdup(root_file);
+    ctx->certs = calloc(n_certs ? n_certs : 1, sizeof(*ctx->certs));
+    if (ctx->ca_url == NULL || ctx->root_file == NULL || ctx->certs == NULL) {
+        ret = minica_seterr(err, MINICA_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if ((ret = minica_read_file(root_file, 256 * 1024, &ctx->root_pem, NULL, err)) != 0) {
+        minica_err_prefix(err, "the CA's root (run minica bootstrap first)");
+        goto fail;
+    }
+    for (size_t i = 0; i < n_certs; i++, ctx->n_certs++) {
+        struct remote_cert *c = &ctx->certs[i];
+        c->name = minica_strdup(certs[i].name);
+        c->cert_file = dup_or_null(certs[i].cert_file);
+        c->key_file = dup_or_null(certs[i].key_file);
+        c->token_file = dup_or_null(certs[i].token_file);
+        if (c->name == NULL) {
+            ret = minica_seterr(err, MINICA_ENOMEM, "out of memory");
+            goto fail;
+        }
+        if (ctx->chain_pem == NULL)
+            ctx->chain_pem = intermediate_from(certs[i].fullchain_file);
+        if (ctx->chain_pem == NULL)
+            ctx->chain_pem = intermediate_from(c->cert_file);
+    }
+    issuer->ops = &remote_ops;
+    issuer->ctx = ctx;
+    return MINICA_OK;
+fail:
+    remote_close(ctx);
+    return ret;
+}
+
+int minica_issuer_open_remote_agent(struct minica_issuer *issuer,
+                                    const struct minica_agent_config *cfg, struct minica_err *err)
+{
+    struct minica_remote_cert *certs = calloc(cfg->n_certs ? cfg->n_certs : 1, sizeof(*certs));
+    if (certs == NULL)
+        return minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    for (size_t i = 0; i < cfg->n_certs; i++) {
+        const struct minica_agent_cert *c = &cfg->certs[i];
+        certs[i].name = c->name;
+        certs[i].cert_file = c->cert[0] ? c->cert : c->fullchain;
+        certs[i].fullchain_file = c->fullchain;
+        certs[i].key_file = c->key;
+        certs[i].token_file = c->token_file;
+    }
+    int ret = minica_issuer_open_remote(issuer, cfg->ca_url, cfg->root, certs, cfg->n_certs, err);
+    free(certs);
+    return ret;
+}

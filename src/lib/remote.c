@@ -1,0 +1,544 @@
+/* The client of `minica serve` (libcurl over GnuTLS): root bootstrap by
+ * fingerprint, token enrollment, mutual-TLS renewal, CRL download. The key
+ * is generated here and never sent; the answer is checked (chain to the
+ * bootstrapped root, matching key) before anyone writes it to disk. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <mbedtls/oid.h>
+#include <mbedtls/x509_csr.h>
+
+#include "command.h"
+#include "internal.h"
+#include "minica/der.h"
+#include "minica/fsutil.h"
+#include "minica/remote.h"
+
+#define MAX_RESPONSE (1024 * 1024)
+#define DEFAULT_ATTEMPTS 3
+#define TRUST_FILE "/usr/local/share/ca-certificates/minica-root.crt"
+
+int minica_fingerprint_normalize(const char *text, char out[65], struct minica_err *err)
+{
+    const char *p = text ? text : "";
+    const char *eq = strchr(p, '=');
+    if (eq != NULL) /* "sha256 Fingerprint=AB:CD:..." as openssl prints it */
+        p = eq + 1;
+    size_t n = 0;
+    for (; *p; p++) {
+        if (*p == ':' || *p == ' ' || *p == '\n' || *p == '\r')
+            continue;
+        if (!isxdigit((unsigned char)*p) || n == 64)
+            return minica_seterr(err, MINICA_EINVAL,
+                                 "invalid SHA-256 fingerprint '%s': expected 64 hex digits, with "
+                                 "or without colons",
+                                 text ? text : "");
+        out[n++] = (char)tolower((unsigned char)*p);
+    }
+    out[n] = '\0';
+    if (n != 64)
+        return minica_seterr(err, MINICA_EINVAL,
+                             "invalid SHA-256 fingerprint '%s': expected 64 hex digits, with or "
+                             "without colons",
+                             text ? text : "");
+    return MINICA_OK;
+}
+
+struct buf {
+    char *data;
+    size_t len;
+    int overflow;
+};
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct buf *b = userdata;
+    size_t n = size * nmemb;
+    if (b->len + n > MAX_RESPONSE) {
+        b->overflow = 1;
+        return 0; /* aborts the transfer */
+    }
+    char *grown = realloc(b->data, b->len + n + 1);
+    if (grown == NULL)
+        return 0;
+    memcpy(grown + b->len, ptr, n);
+    b->data = grown;
+    b->len += n;
+    b->data[b->len] = '\0';
+    return n;
+}
+
+struct call {
+    const char *url;       /* full URL */
+    const char *root_file; /* NULL: no verification (bootstrap only) */
+    const char *cert_file;
+    const char *key_file;
+    const char *body; /* NULL: GET */
+    int attempts;
+};
+
+static int transient(CURLcode c)
+{
+    switch (c) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* One request with retries on network errors (1s, 2s, 4s ... apart). A
+ * certificate problem is not retried: it will not go away by itself. */
+static int http_call(const struct call *c, long *status, struct buf *out, struct minica_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    *status = 0;
+    if (strncmp(c->url, "https://", 8) != 0)
+        return minica_seterr(err, MINICA_EINVAL, "the CA URL must start with https:// (%s)",
+                             c->url);
+    int attempts = c->attempts > 0 ? c->attempts : DEFAULT_ATTEMPTS;
+    int ret = MINICA_ENET;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    for (int attempt = 0; attempt < attempts; attempt++) {
+        if (attempt > 0) {
+            struct timespec ts = {.tv_sec = 1L << (attempt - 1 < 4 ? attempt - 1 : 4)};
+            nanosleep(&ts, NULL);
+        }
+        CURL *h = curl_easy_init();
+        if (h == NULL) {
+            ret = minica_seterr(err, MINICA_ENOMEM, "cannot start libcurl");
+            break;
+        }
+        char curl_err[CURL_ERROR_SIZE] = "";
+        struct curl_slist *headers = NULL;
+        free(out->data);
+        memset(out, 0, sizeof(*out));
+        curl_easy_setopt(h, CURLOPT_URL, c->url);
+        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
+        curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
+        curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
+        curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_err);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
+        curl_easy_setopt(h, CURLOPT_USERAGENT, "minica/" MINICA_VERSION);
+        if (c->root_file != NULL) {
+            /* The bootstrapped root is the only anchor: no system store. */
+            curl_easy_setopt(h, CURLOPT_CAINFO, c->root_file);
+            curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
+            curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+            curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+        } else {
+            curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+            curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+        }
+        if (c->cert_file != NULL) {
+            curl_easy_setopt(h, CURLOPT_SSLCERT, c->cert_file);
+            curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
+            curl_easy_setopt(h, CURLOPT_SSLKEY, c->key_file);
+            curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
+        }
+        if (c->body != NULL) {
+            headers = curl_slist_append(headers, "Content-Type: application/json");
+            curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+            curl_easy_setopt(h, CURLOPT_POSTFIELDS, c->body);
+            curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(c->body));
+        }
+        CURLcode rc = curl_easy_perform(h);
+        if (rc == CURLE_OK)
+            curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+        curl_slist_free_all(headers);
+        curl_easy_cleanup(h);
+        if (rc == CURLE_OK && *status != 503) {
+            ret = MINICA_OK;
+            break;
+        }
+        if (out->overflow) {
+            ret = minica_seterr(err, MINICA_ENET, "%s: the answer is larger than %d bytes", c->url,
+                                MAX_RESPONSE);
+            break;
+        }
+        if (rc == CURLE_OK)
+            ret = minica_seterr(err, MINICA_ENET, "%s: the CA is unavailable (HTTP 503)", c->url);
+        else if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE) {
+            ret = minica_seterr(err, MINICA_ENET,
+                                "%s: the CA's TLS certificate does not verify under %s: %s", c->url,
+                                c->root_file ? c->root_file : "(none)",
+                                curl_err[0] ? curl_err : curl_easy_strerror(rc));
+            break;
+        } else {
+            ret = minica_seterr(err, MINICA_ENET, "%s: %s", c->url,
+                                curl_err[0] ? curl_err : curl_easy_strerror(rc));
+            if (!transient(rc))
+                break;
+        }
+    }
+    if (ret != MINICA_OK) {
+        if (ret == MINICA_ENET && attempts > 1)
+            minica_err_prefix(err, "cannot reach the CA (%d attempts)", attempts);
+        free(out->data);
+        memset(out, 0, sizeof(*out));
+    }
+    curl_global_cleanup();
+    return ret;
+}
+
+static int build_url(char *out, size_t outlen, const char *ca_url, const char *path,
+                     struct minica_err *err)
+{
+    size_t n = strlen(ca_url);
+    while (n > 0 && ca_url[n - 1] == '/')
+        n--;
+    if (n + strlen(path) + 1 > outlen)
+        return minica_seterr(err, MINICA_EINVAL, "the CA URL is too long");
+    snprintf(out, outlen, "%.*s%s", (int)n, ca_url, path);
+    return MINICA_OK;
+}
+
+/* Turns a non-200 JSON error answer into err. */
+static int server_refusal(long status, const struct buf *b, struct minica_err *err)
+{
+    const char *detail = NULL;
+    cJSON *json = b->data ? cJSON_ParseWithLength(b->data, b->len) : NULL;
+    const cJSON *d = json ? cJSON_GetObjectItemCaseSensitive(json, "detail") : NULL;
+    if (cJSON_IsString(d))
+        detail = d->valuestring;
+    int code = status == 403 ? MINICA_EFORBIDDEN : status >= 500 ? MINICA_ENET : MINICA_EINVAL;
+    int ret = minica_seterr(err, code, "the CA refused (HTTP %ld): %s", status,
+                            detail ? detail : "no reason given");
+    cJSON_Delete(json);
+    return ret;
+}
+
+int minica_remote_fetch_root(const char *ca_url, const char *fingerprint, char **root_pem,
+                             struct minica_err *err)
+{
+    *root_pem = NULL;
+    char want[65], url[2048];
+    int ret;
+    if ((ret = minica_fingerprint_normalize(fingerprint, want, err)) != 0 ||
+        (ret = build_url(url, sizeof(url), ca_url, "/v1/roots", err)) != 0)
+        return ret;
+    struct call c = {.url = url};
+    struct buf b;
+    long status;
+    if ((ret = http_call(&c, &status, &b, err)) != 0)
+        return ret;
+    mbedtls_x509_crt crt;
+    mbedtls_x509_crt_init(&crt);
+    if (status != 200) {
+        ret = server_refusal(status, &b, err);
+        goto out;
+    }
+    if (minica_crt_parse_pem(&crt, b.data, NULL) != 0) {
+        ret = minica_seterr(err, MINICA_EINVAL, "%s did not return a PEM certificate", url);
+        goto out;
+    }
+    char got[65];
+    minica_sha256_hex(crt.raw.p, crt.raw.len, got);
+    if (strcmp(got, want) != 0) {
+        ret = minica_seterr(err, MINICA_EFORBIDDEN,
+                            "the root served by %s has fingerprint %s, not the expected %s; "
+                            "refusing it (wrong fingerprint or a man in the middle)",
+                            ca_url, got, want);
+        goto out;
+    }
+    ret = minica_der_to_pem(crt.raw.p, crt.raw.len, "CERTIFICATE", root_pem, err);
+out:
+    mbedtls_x509_crt_free(&crt);
+    free(b.data);
+    return ret;
+}
+
+int minica_remote_install_trust(const char *root_pem, struct minica_err *err)
+{
+    int ret = minica_mkdir("/usr/local/share/ca-certificates", 0755, err);
+    if (ret == 0)
+        ret = minica_write_file_atomic(TRUST_FILE, root_pem, strlen(root_pem), 0644, 0, err);
+    if (ret == 0)
+        ret = minica_command_run("update-ca-certificates", NULL, err);
+    return ret;
+}
+
+int minica_remote_fetch_crl(const char *ca_url, const char *root_file, unsigned char **der,
+                            size_t *len, struct minica_err *err)
+{
+    *der = NULL;
+    *len = 0;
+    char url[2048];
+    int ret = build_url(url, sizeof(url), ca_url, "/v1/crl", err);
+    if (ret != 0)
+        return ret;
+    struct call c = {.url = url, .root_file = root_file};
+    struct buf b;
+    long status;
+    if ((ret = http_call(&c, &status, &b, err)) != 0)
+        return ret;
+    if (status != 200) {
+        ret = server_refusal(status, &b, err);
+        free(b.data);
+        return ret;
+    }
+    *der = (unsigned char *)b.data;
+    *len = b.len;
+    return MINICA_OK;
+}
+
+/* NAME first, then the SANs, de-duplicated, canonical. */
+static int collect(const struct minica_remote_request *req, struct minica_name *names, size_t *n,
+                   struct minica_err *err)
+{
+    *n = 0;
+    int ret = minica_name_parse(req->name, &names[0], err);
+    if (ret != 0)
+        return ret;
+    *n = 1;
+    for (size_t i = 0; i < req->n_sans; i++) {
+        struct minica_name name;
+        if ((ret = minica_name_parse(req->sans[i], &name, err)) != 0)
+            return ret;
+        int dup = 0;
+        for (size_t j = 0; j < *n; j++)
+            dup |= strcmp(names[j].text, name.text) == 0;
+        if (dup)
+            continue;
+        if (*n == MINICA_MAX_SANS)
+            return minica_seterr(err, MINICA_EINVAL, "too many names");
+        names[(*n)++] = name;
+    }
+    return MINICA_OK;
+}
+
+static int make_csr(mbedtls_pk_context *pk, const struct minica_name *names, size_t n,
+                    struct minica_rng *rng, char **pem, struct minica_err *err)
+{
+    mbedtls_x509write_csr csr;
+    mbedtls_x509write_csr_init(&csr);
+    unsigned char ext[8192], *der = NULL;
+    size_t der_len = 0;
+    char subject[MINICA_NAME_MAX + 8];
+    snprintf(subject, sizeof(subject), "CN=%s", names[0].text);
+    int ret;
+    *pem = malloc(16384);
+    if (*pem == NULL) {
+        ret = minica_seterr(err, MINICA_ENOMEM, "out of memory");
+        goto out;
+    }
+    mbedtls_x509write_csr_set_md_alg(&csr, minica_key_md(pk));
+    mbedtls_x509write_csr_set_key(&csr, pk);
+    if ((ret = mbedtls_x509write_csr_set_subject_name(&csr, subject)) != 0) {
+        ret = minica_seterr_mbedtls(err, MINICA_ECRYPTO, ret, "cannot build the CSR");
+        goto out;
+    }
+    if ((ret = minica_der_san(names, n, ext, sizeof(ext), &der, &der_len, err)) != 0)
+        goto out;
+    if ((ret = minica_compat_csr_set_extension(&csr, MBEDTLS_OID_SUBJECT_ALT_NAME,
+                                               MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME), der,
+                                               der_len)) != 0 ||
+        (ret = mbedtls_x509write_csr_pem(&csr, (unsigned char *)*pem, 16384,
+                                         mbedtls_ctr_drbg_random, &rng->drbg)) != 0) {
+        ret = minica_seterr_mbedtls(err, MINICA_ECRYPTO, ret, "cannot build the CSR");
+        goto out;
+    }
+    ret = MINICA_OK;
+out:
+    if (ret != 0) {
+        free(*pem);
+        *pem = NULL;
+    }
+    mbedtls_x509write_csr_free(&csr);
+    return ret;
+}
+
+/* The leaf must chain to our root through the returned intermediate and
+ * carry our public key: a CA (or anyone in between) cannot make us install
+ * something else. */
+static int check_answer(const char *cert_pem, const char *chain_pem, const char *root_pem,
+                        const char *key_pem, struct minica_issued *out, struct minica_err *err)
+{
+    mbedtls_x509_crt chain, root;
+    mbedtls_x509_crt_init(&chain);
+    mbedtls_x509_crt_init(&root);
+    int ret;
+    if (minica_crt_parse_pem(&chain, cert_pem, NULL) != 0 ||
+        minica_crt_parse_pem(&chain, chain_pem, NULL) != 0 ||
+        minica_crt_parse_pem(&root, root_pem, NULL) != 0) {
+        ret = minica_seterr(err, MINICA_EINVAL, "the CA's answer holds no valid certificate");
+        goto out;
+    }
+    uint32_t flags = 0;
+    mbedtls_x509_crt_verify(&chain, &root, NULL, NULL, &flags, NULL, NULL);
+    /* Freshly issued: validity is the CA's clock's business, not a reason to refuse. */
+    flags &= ~(uint32_t)(MBEDTLS_X509_BADCERT_EXPIRED | MBEDTLS_X509_BADCERT_FUTURE);
+    if (flags != 0) {
+        ret = minica_seterr(err, MINICA_ECRYPTO,
+                            "the certificate returned by the CA does not chain to the root");
+        goto out;
+    }
+    if (minica_key_matches_cert(key_pem, cert_pem, NULL) != 1) {
+        ret = minica_seterr(err, MINICA_ECRYPTO,
+                            "the certificate returned by the CA is not for the key sent");
+        goto out;
+    }
+    /* The usage the CA granted (the token decides it), from the EKU. */
+    int server =
+        mbedtls_x509_crt_check_extended_key_usage(&chain, MBEDTLS_OID_SERVER_AUTH,
+                                                  MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH)) == 0;
+    int client =
+        mbedtls_x509_crt_check_extended_key_usage(&chain, MBEDTLS_OID_CLIENT_AUTH,
+                                                  MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH)) == 0;
+    out->usage = server && client ? MINICA_USAGE_BOTH
+                 : client         ? MINICA_USAGE_CLIENT
+                                  : MINICA_USAGE_SERVER;
+    out->not_before = minica_x509_time_to_unix(&chain.valid_from);
+    out->not_after = minica_x509_time_to_unix(&chain.valid_to);
+    minica_sha256_hex(chain.raw.p, chain.raw.len, out->fingerprint_sha256);
+    minica_serial_to_hex(chain.serial.p, chain.serial.len, out->serial, sizeof(out->serial));
+    ret = MINICA_OK;
+out:
+    mbedtls_x509_crt_free(&chain);
+    mbedtls_x509_crt_free(&root);
+    return ret;
+}
+
+static int expired_client_cert(const char *cert_file, struct minica_err *err)
+{
+    char *pem = NULL;
+    int ret = minica_read_file(cert_file, 256 * 1024, &pem, NULL, err);
+    if (ret != 0)
+        return ret;
+    mbedtls_x509_crt crt;
+    mbedtls_x509_crt_init(&crt);
+    if ((ret = minica_crt_parse_pem(&crt, pem, err)) != 0) {
+        minica_err_prefix(err, "%s", cert_file);
+    } else {
+        int64_t na = minica_x509_time_to_unix(&crt.valid_to);
+        if (na < minica_now()) {
+            char when[21];
+            minica_unix_to_rfc3339(na, when);
+            ret = minica_seterr(err, MINICA_EFORBIDDEN,
+                                "certificate too old to renew (%s expired at %s): a new token is "
+                                "needed",
+                                cert_file, when);
+        }
+    }
+    mbedtls_x509_crt_free(&crt);
+    free(pem);
+    return ret;
+}
+
+int minica_remote_issue(const struct minica_remote_request *req, struct minica_issued *out,
+                        struct minica_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    struct minica_name *names = calloc(MINICA_MAX_SANS, sizeof(*names));
+    struct minica_rng rng;
+    int rng_ok = 0;
+    mbedtls_pk_context pk;
+    mbedtls_pk_init(&pk);
+    char *csr = NULL, *body = NULL;
+    size_t key_len = 0, n = 0;
+    struct buf b;
+    memset(&b, 0, sizeof(b));
+    cJSON *json = NULL, *answer = NULL;
+    char url[2048];
+    int ret;
+    if (names == NULL)
+        return minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    int renew = req->token == NULL;
+    if (renew && (req->client_cert_file == NULL || req->client_key_file == NULL)) {
+        ret = minica_seterr(err, MINICA_EINVAL,
+                            "remote issuance needs a token or the current certificate and key");
+        goto out;
+    }
+    if ((ret = collect(req, names, &n, err)) != 0 ||
+        (ret = build_url(url, sizeof(url), req->ca_url, renew ? "/v1/renew" : "/v1/sign", err)) !=
+            0 ||
+        (ret = minica_read_file(req->root_file, 256 * 1024, &out->root_pem, NULL, err)) != 0)
+        goto out;
+    if (renew && (ret = expired_client_cert(req->client_cert_file, err)) != 0)
+        goto out;
+    if ((ret = minica_rng_init(&rng, err)) != 0)
+        goto out;
+    rng_ok = 1;
+    enum minica_key_type type = req->key_type ? req->key_type : MINICA_KEY_EC_P256;
+    if ((ret = minica_key_generate(&pk, type, &rng, err)) != 0 ||
+        (ret = minica_key_to_pem(&pk, &out->key_pem, &key_len, err)) != 0 ||
+        (ret = make_csr(&pk, names, n, &rng, &csr, err)) != 0)
+        goto out;
+
+    json = cJSON_CreateObject();
+    if (json == NULL || (!renew && cJSON_AddStringToObject(json, "token", req->token) == NULL) ||
+        cJSON_AddStringToObject(json, "csr", csr) == NULL ||
+        (body = cJSON_PrintUnformatted(json)) == NULL) {
+        ret = minica_seterr(err, MINICA_ENOMEM, "out of memory");
+        goto out;
+    }
+    struct call c = {
+        .url = url,
+        .root_file = req->root_file,
+        .cert_file = renew ? req->client_cert_file : NULL,
+        .key_file = renew ? req->client_key_file : NULL,
+        .body = body,
+        .attempts = req->attempts,
+    };
+    long status;
+    if ((ret = http_call(&c, &status, &b, err)) != 0)
+        goto out;
+    if (status != 200) {
+        ret = server_refusal(status, &b, err);
+        goto out;
+    }
+    answer = cJSON_ParseWithLength(b.data, b.len);
+    const cJSON *cert = cJSON_GetObjectItemCaseSensitive(answer, "certificate");
+    const cJSON *chain = cJSON_GetObjectItemCaseSensitive(answer, "chain");
+    if (!cJSON_IsString(cert) || !cJSON_IsString(chain)) {
+        ret =
+            minica_seterr(err, MINICA_EINVAL, "%s: the answer is not what minica serve sends", url);
+        goto out;
+    }
+    out->cert_pem = minica_strdup(cert->valuestring);
+    out->chain_pem = minica_strdup(chain->valuestring);
+    if (out->cert_pem == NULL || out->chain_pem == NULL) {
+        ret = minica_seterr(err, MINICA_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((ret = check_answer(out->cert_pem, out->chain_pem, out->root_pem, out->key_pem, out,
+                            err)) != 0)
+        goto out;
+    snprintf(out->name, sizeof(out->name), "%s", names[0].text);
+    out->sans[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        strncat(out->sans, i ? "," : "", sizeof(out->sans) - strlen(out->sans) - 1);
+        strncat(out->sans, names[i].text, sizeof(out->sans) - strlen(out->sans) - 1);
+    }
+    out->key_type = type;
+out:
+    if (ret != 0)
+        minica_issued_free(out);
+    cJSON_Delete(json);
+    cJSON_Delete(answer);
+    if (body != NULL) /* it holds the token */
+        minica_free_secret(body, strlen(body));
+    free(csr);
+    free(b.data);
+    free(names);
+    mbedtls_pk_free(&pk);
+    if (rng_ok)
+        minica_rng_free(&rng);
+    return ret;
+}

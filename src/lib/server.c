@@ -1,0 +1,1138 @@
+/* minica serve: the HTTP API as a pure request -> response function, and the
+ * HTTPS front (libmicrohttpd with GnuTLS: TLS >= 1.2, forward-secret AEAD
+ * suites, optional client certificates checked here with mbedTLS against
+ * the CA and its inventory). The certificate work itself is token.c and
+ * issue.c; this file only routes, authenticates and limits. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <gnutls/abstract.h>
+#include <gnutls/gnutls.h>
+#include <microhttpd.h>
+
+#include "ca_internal.h"
+#include "minica/crl.h"
+#include "minica/duration.h"
+#include "minica/fsutil.h"
+#include "minica/issue.h"
+#include "minica/server.h"
+#include "minica/token.h"
+
+/* TLS 1.2 and 1.3 only; ECDHE key exchange (forward secrecy) and AEAD
+ * ciphers only. */
+#define TLS_PRIORITIES                                                                             \
+    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:"            \
+    "+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:%SERVER_PRECEDENCE"
+/* Request line plus headers a client may send (MHD answers 431 beyond). */
+#define HEADER_MEMORY_LIMIT (32 * 1024)
+/* A chunked body larger than the cap is read and dropped up to this, then the
+ * connection is closed: nothing of it is kept. */
+#define DISCARD_LIMIT (1024 * 1024)
+#define CRL_CACHE_SECONDS 60
+
+/* One loaded server certificate. Retired ones stay allocated until the
+ * server closes: a handshake may still be using them. */
+struct tls_cert {
+    gnutls_pcert_st pcerts[4];
+    unsigned n_pcerts;
+    gnutls_privkey_t key;
+    int64_t not_before;
+    int64_t not_after;
+    char serial[MINICA_SERIAL_HEX_MAX];
+    struct tls_cert *older;
+};
+
+struct minica_server {
+    struct minica_ca *ca;
+    pthread_mutex_t ca_lock; /* the CA handle (RNG, SQLite) is not thread-safe */
+    pthread_mutex_t tls_lock;
+    struct tls_cert *cert; /* current; ->older chains the retired ones */
+    unsigned char *crl_der;
+    size_t crl_len;
+    int64_t crl_at;
+    char *trust_pem; /* root + intermediate, for the CertificateRequest */
+    const struct minica_serve_options *opts;
+};
+
+/* ---- responses ---- */
+
+void minica_http_response_free(struct minica_http_response *resp)
+{
+    if (resp == NULL)
+        return;
+    free(resp->body);
+    resp->body = NULL;
+    resp->body_len = 0;
+}
+
+static void respond_json(struct minica_http_response *resp, int status, cJSON *json)
+{
+    resp->status = status;
+    resp->content_type = "application/json";
+    char *text = json ? cJSON_PrintUnformatted(json) : NULL;
+    cJSON_Delete(json);
+    if (text == NULL) {
+        resp->status = 500;
+        text = minica_strdup("{\"error\":\"internal\",\"detail\":\"out of memory\"}");
+    }
+    size_t len = text ? strlen(text) : 0;
+    /* A trailing newline keeps curl output and logs readable. */
+    resp->body = text ? realloc(text, len + 2) : NULL;
+    if (resp->body == NULL) {
+        free(text);
+        resp->body_len = 0;
+        return;
+    }
+    resp->body[len] = '\n';
+    resp->body[len + 1] = '\0';
+    resp->body_len = len + 1;
+}
+
+static void respond_error(struct minica_http_response *resp, int status, const char *code,
+                          const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void respond_error(struct minica_http_response *resp, int status, const char *code,
+                          const char *fmt, ...)
+{
+    char detail[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "error", code);
+    cJSON_AddStringToObject(o, "detail", detail);
+    respond_json(resp, status, o);
+    snprintf(resp->log, sizeof(resp->log), "%s", detail);
+}
+
+static void respond_raw(struct minica_http_response *resp, int status, const char *type,
+                        const void *data, size_t len)
+{
+    resp->status = status;
+    resp->content_type = type;
+    resp->body = malloc(len + 1);
+    if (resp->body == NULL) {
+        respond_error(resp, 500, "internal", "out of memory");
+        return;
+    }
+    memcpy(resp->body, data, len);
+    resp->body[len] = '\0';
+    resp->body_len = len;
+}
+
+/* Maps a library error to an HTTP answer; internal details stay in the log. */
+static void respond_failure(struct minica_http_response *resp, int ret,
+                            const struct minica_err *err)
+{
+    switch (ret) {
+    case MINICA_EFORBIDDEN:
+        respond_error(resp, 403, "forbidden", "%s", err->msg);
+        break;
+    case MINICA_EPOLICY:
+        respond_error(resp, 403, "policy", "%s", err->msg);
+        break;
+    case MINICA_EINVAL:
+        respond_error(resp, 400, "bad_request", "%s", err->msg);
+        break;
+    default:
+        respond_error(resp, 500, "internal", "the CA could not complete the request");
+        snprintf(resp->log, sizeof(resp->log), "%s", err->msg);
+        break;
+    }
+}
+
+static void respond_issued(struct minica_http_response *resp, const struct minica_issued *issued)
+{
+    char not_after[21];
+    minica_unix_to_rfc3339(issued->not_after, not_after);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "certificate", issued->cert_pem);
+    cJSON_AddStringToObject(o, "chain", issued->chain_pem);
+    cJSON_AddStringToObject(o, "serial", issued->serial);
+    cJSON_AddStringToObject(o, "not_after", not_after);
+    respond_json(resp, 200, o);
+    snprintf(resp->log, sizeof(resp->log), "issued %s serial %s", issued->name, issued->serial);
+}
+
+/* ---- the API ---- */
+
+/* Parses {"token": "...", "csr": "..."}-like bodies: an object whose listed
+ * members are all strings. */
+static cJSON *parse_body(const struct minica_http_request *req, struct minica_http_response *resp,
+                         const char *const *members, size_t n)
+{
+    if (req->body_len == 0) {
+        respond_error(resp, 400, "bad_request", "empty body; a JSON object is expected");
+        return NULL;
+    }
+    if (req->body_len > MINICA_SERVE_MAX_BODY) {
+        respond_error(resp, 413, "too_large", "the body exceeds %d bytes", MINICA_SERVE_MAX_BODY);
+        return NULL;
+    }
+    if (memchr(req->body, '\0', req->body_len) != NULL) {
+        respond_error(resp, 400, "bad_request", "the body contains a NUL byte");
+        return NULL;
+    }
+    cJSON *json = cJSON_ParseWithLength(req->body, req->body_len);
+    if (json == NULL || !cJSON_IsObject(json)) {
+        cJSON_Delete(json);
+        respond_error(resp, 400, "bad_request", "the body is not a JSON object");
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(json, members[i]);
+        if (!cJSON_IsString(m) || m->valuestring == NULL) {
+            cJSON_Delete(json);
+            respond_error(resp, 400, "bad_request", "\"%s\" (a string) is missing", members[i]);
+            return NULL;
+        }
+    }
+    return json;
+}
+
+static void handle_sign(struct minica_server *srv, const struct minica_http_request *req,
+                        struct minica_http_response *resp)
+{
+    static const char *const members[] = {"token", "csr"};
+    cJSON *json = parse_body(req, resp, members, 2);
+    if (json == NULL)
+        return;
+    const char *token = cJSON_GetObjectItemCaseSensitive(json, "token")->valuestring;
+    const char *csr = cJSON_GetObjectItemCaseSensitive(json, "csr")->valuestring;
+    char id[MINICA_TOKEN_ID_LEN + 1], origin[256];
+    if (minica_token_id(token, id, NULL) != 0)
+        snprintf(id, sizeof(id), "(malformed)");
+    snprintf(origin, sizeof(origin), "remote %s token %s", req->remote_addr, id);
+
+    struct minica_issued issued;
+    struct minica_err err;
+    pthread_mutex_lock(&srv->ca_lock);
+    minica_ca_set_actor(srv->ca, "serve", origin);
+    int ret = minica_ca_issue_with_token(srv->ca, token, csr, &issued, &err);
+    pthread_mutex_unlock(&srv->ca_lock);
+    cJSON_Delete(json);
+    if (ret != 0) {
+        respond_failure(resp, ret, &err);
+        return;
+    }
+    respond_issued(resp, &issued);
+    minica_issued_free(&issued);
+}
+
+struct row_copy {
+    struct minica_cert_row row;
+    int found;
+};
+
+static int copy_row(const struct minica_cert_row *row, void *ctx)
+{
+    struct row_copy *c = ctx;
+    c->row = *row;
+    c->row.pem = NULL;
+    c->found = 1;
+    return 1;
+}
+
+/* The client certificate must chain to this CA's intermediate and root and
+ * be a valid (unrevoked, unexpired) leaf of its inventory. Fills row. */
+static int check_client_cert(struct minica_server *srv, const struct minica_http_request *req,
+                             struct minica_cert_row *row, struct minica_err *err)
+{
+    struct minica_ca *ca = srv->ca;
+    mbedtls_x509_crt chain;
+    mbedtls_x509_crt_init(&chain);
+    int ret;
+    if (req->client_cert_der == NULL || req->client_cert_len == 0) {
+        ret = minica_seterr(err, MINICA_EFORBIDDEN,
+                            "renewal needs the current certificate as TLS client certificate");
+        goto out;
+    }
+    if (minica_crt_parse_der(&chain, req->client_cert_der, req->client_cert_len, NULL) != 0 ||
+        minica_crt_parse_der(&chain, ca->intermediate.raw.p, ca->intermediate.raw.len, NULL) != 0) {
+        ret = minica_seterr(err, MINICA_EFORBIDDEN, "the client certificate cannot be parsed");
+        goto out;
+    }
+    uint32_t flags = 0;
+    mbedtls_x509_crt_verify(&chain, &ca->root, NULL, NULL, &flags, NULL, NULL);
+    /* Validity is judged below on minica's clock, and from the inventory. */
+    flags &= ~(uint32_t)(MBEDTLS_X509_BADCERT_EXPIRED | MBEDTLS_X509_BADCERT_FUTURE);
+    if (flags != 0) {
+        ret = minica_seterr(err, MINICA_EFORBIDDEN,
+                            "the client certificate was not issued by this CA");
+        goto out;
+    }
+    char serial[MINICA_SERIAL_HEX_MAX], fp[65];
+    minica_serial_to_hex(chain.serial.p, chain.serial.len, serial, sizeof(serial));
+    minica_sha256_hex(req->client_cert_der, req->client_cert_len, fp);
+    struct row_copy found;
+    memset(&found, 0, sizeof(found));
+    struct minica_cert_filter filter;
+    memset(&filter, 0, sizeof(filter));
+    filter.serial = serial;
+    ret = minica_store_list_certs(ca->store, &filter, copy_row, &found, err);
+    if (ret < 0)
+        goto out;
+    if (!found.found || strcmp(found.row.fingerprint_sha256, fp) != 0) {
+        ret = minica_seterr(err, MINICA_EFORBIDDEN,
+                            "the client certificate (serial %s) is not in this CA's inventory",
+                            serial);
+        goto out;
+    }
+    int64_t now = minica_now();
+    switch (minica_cert_row_status(&found.row, now)) {
+    case MINICA_STATUS_REVOKED:
+        ret = minica_seterr(err, MINICA_EFORBIDDEN,
+                            "the client certificate (serial %s) is revoked: a new token is needed",
+                            serial);
+        goto out;
+    case MINICA_STATUS_EXPIRED: {
+        char when[21];
+        minica_unix_to_rfc3339(found.row.not_after, when);
+        ret = minica_seterr(err, MINICA_EFORBIDDEN,
+                            "the client certificate (serial %s) expired at %s; a certificate too "
+                            "old to renew needs a new token",
+                            serial, when);
+        goto out;
+    }
+    default:
+        break;
+    }
+    if (found.row.not_before > now) {
+        ret = minica_seterr(err, MINICA_EFORBIDDEN, "the client certificate is not valid yet");
+        goto out;
+    }
+    *row = found.row;
+    ret = MINICA_OK;
+out:
+    mbedtls_x509_crt_free(&chain);
+    return ret;
+}
+
+static void handle_renew(struct minica_server *srv, const struct minica_http_request *req,
+                         struct minica_http_response *resp)
+{
+    static const char *const members[] = {"csr"};
+    cJSON *json = parse_body(req, resp, members, 1);
+    if (json == NULL)
+        return;
+    const char *csr = cJSON_GetObjectItemCaseSensitive(json, "csr")->valuestring;
+    struct minica_cert_row *row = calloc(1, sizeof(*row));
+    const char **sans = calloc(MINICA_MAX_SANS, sizeof(*sans));
+    char *names = NULL;
+    struct minica_issued issued;
+    memset(&issued, 0, sizeof(issued));
+    struct minica_err err;
+    int ret;
+    char origin[256];
+    snprintf(origin, sizeof(origin), "remote %s renew", req->remote_addr);
+    pthread_mutex_lock(&srv->ca_lock);
+    minica_ca_set_actor(srv->ca, "serve", origin);
+    if (row == NULL || sans == NULL) {
+        ret = minica_seterr(&err, MINICA_ENOMEM, "out of memory");
+        goto unlock;
+    }
+    if ((ret = check_client_cert(srv, req, row, &err)) != 0)
+        goto refused;
+    snprintf(origin, sizeof(origin), "remote %s renew of %s", req->remote_addr, row->serial);
+    minica_ca_set_actor(srv->ca, "serve", origin);
+    if ((ret = minica_csr_names_match(row->sans, csr, &err)) != 0)
+        goto refused;
+    if ((names = minica_strdup(row->sans)) == NULL) {
+        ret = minica_seterr(&err, MINICA_ENOMEM, "out of memory");
+        goto unlock;
+    }
+    struct minica_issue_request ireq;
+    memset(&ireq, 0, sizeof(ireq));
+    char *save = NULL;
+    for (char *t = strtok_r(names, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (ireq.name == NULL)
+            ireq.name = t;
+        else if (ireq.n_sans < MINICA_MAX_SANS)
+            sans[ireq.n_sans++] = t;
+    }
+    ireq.sans = sans;
+    /* The same lifetime as before (issue.c backdates by 60s), within today's policy. */
+    ireq.ttl = row->not_after - row->not_before - 60;
+    if (ireq.ttl <= 0)
+        ireq.ttl = 0;
+    if (ireq.ttl > srv->ca->policy.max_ttl)
+        ireq.ttl = srv->ca->policy.max_ttl;
+    enum minica_usage usage = MINICA_USAGE_SERVER;
+    minica_usage_parse(row->usage, &usage, NULL);
+    ireq.usage = usage;
+    ireq.csr_pem = csr;
+    ret = minica_ca_issue(srv->ca, &ireq, &issued, &err);
+    goto unlock;
+refused : {
+    char summary[sizeof(err.msg) + 64];
+    snprintf(summary, sizeof(summary), "refused renewal: %s", err.msg);
+    minica_ca_audit(srv->ca, summary, NULL);
+}
+unlock:
+    pthread_mutex_unlock(&srv->ca_lock);
+    cJSON_Delete(json);
+    if (ret == 0)
+        respond_issued(resp, &issued);
+    else
+        respond_failure(resp, ret, &err);
+    minica_issued_free(&issued);
+    free(names);
+    free(sans);
+    free(row);
+}
+
+static void handle_crl(struct minica_server *srv, const struct minica_http_request *req,
+                       struct minica_http_response *resp)
+{
+    struct minica_err err;
+    int ret = 0;
+    char origin[256];
+    snprintf(origin, sizeof(origin), "remote %s", req->remote_addr);
+    pthread_mutex_lock(&srv->ca_lock);
+    int64_t now = minica_now();
+    /* Signing a CRL per request would let anyone burn CRL numbers and fill
+     * the audit log; one a minute is fresh enough for revocations. */
+    if (srv->crl_der == NULL || now - srv->crl_at >= CRL_CACHE_SECONDS || now < srv->crl_at) {
+        struct minica_crl crl;
+        struct minica_crl_options copts;
+        memset(&copts, 0, sizeof(copts));
+        minica_crl_init(&crl);
+        minica_ca_set_actor(srv->ca, "serve", origin);
+        ret = minica_ca_crl(srv->ca, &copts, &crl, &err);
+        if (ret == 0) {
+            free(srv->crl_der);
+            srv->crl_der = crl.der;
+            srv->crl_len = crl.der_len;
+            crl.der = NULL;
+            srv->crl_at = now;
+        }
+        minica_crl_free(&crl);
+    }
+    if (ret == 0)
+        respond_raw(resp, 200, "application/pkix-crl", srv->crl_der, srv->crl_len);
+    pthread_mutex_unlock(&srv->ca_lock);
+    if (ret != 0)
+        respond_failure(resp, ret, &err);
+}
+
+void minica_server_handle(struct minica_server *srv, const struct minica_http_request *req,
+                          struct minica_http_response *resp)
+{
+    memset(resp, 0, sizeof(*resp));
+    static const struct {
+        const char *path;
+        const char *method;
+    } routes[] = {
+        {"/v1/health", "GET"}, {"/v1/roots", "GET"}, {"/v1/sign", "POST"},
+        {"/v1/renew", "POST"}, {"/v1/crl", "GET"},
+    };
+    const char *path = req->path ? req->path : "";
+    const char *method = req->method ? req->method : "";
+    size_t i, n = sizeof(routes) / sizeof(routes[0]);
+    for (i = 0; i < n; i++)
+        if (strcmp(path, routes[i].path) == 0)
+            break;
+    if (i == n) {
+        respond_error(resp, 404, "not_found", "no such endpoint");
+        return;
+    }
+    if (strcmp(method, routes[i].method) != 0) {
+        respond_error(resp, 405, "method_not_allowed", "%s takes %s", routes[i].path,
+                      routes[i].method);
+        resp->allow = routes[i].method;
+        return;
+    }
+    switch (i) {
+    case 0: {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "status", "ok");
+        respond_json(resp, 200, o);
+        break;
+    }
+    case 1: {
+        const char *pem = minica_ca_root_pem(srv->ca);
+        respond_raw(resp, 200, "application/x-pem-file", pem, strlen(pem));
+        break;
+    }
+    case 2:
+        handle_sign(srv, req, resp);
+        break;
+    case 3:
+        handle_renew(srv, req, resp);
+        break;
+    default:
+        handle_crl(srv, req, resp);
+        break;
+    }
+}
+
+int minica_server_open(const char *dir, struct minica_server **out, struct minica_err *err)
+{
+    *out = NULL;
+    struct minica_server *srv = calloc(1, sizeof(*srv));
+    if (srv == NULL)
+        return minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    int ret = minica_ca_open(dir, &srv->ca, err);
+    if (ret != 0) {
+        free(srv);
+        return ret;
+    }
+    minica_ca_set_actor(srv->ca, "serve", "local");
+    pthread_mutex_init(&srv->ca_lock, NULL);
+    pthread_mutex_init(&srv->tls_lock, NULL);
+    *out = srv;
+    return MINICA_OK;
+}
+
+static void tls_cert_free(struct tls_cert *c)
+{
+    while (c != NULL) {
+        struct tls_cert *older = c->older;
+        for (unsigned i = 0; i < c->n_pcerts; i++)
+            gnutls_pcert_deinit(&c->pcerts[i]);
+        if (c->key)
+            gnutls_privkey_deinit(c->key);
+        free(c);
+        c = older;
+    }
+}
+
+void minica_server_close(struct minica_server *srv)
+{
+    if (srv == NULL)
+        return;
+    minica_ca_close(srv->ca);
+    tls_cert_free(srv->cert);
+    free(srv->crl_der);
+    free(srv->trust_pem);
+    pthread_mutex_destroy(&srv->ca_lock);
+    pthread_mutex_destroy(&srv->tls_lock);
+    free(srv);
+}
+
+/* ---- the server's own certificate ---- */
+
+struct listen_addr {
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int any;     /* ":PORT": every address */
+    char ip[64]; /* the specific IP, for the certificate */
+};
+
+static int parse_listen(const char *text, struct listen_addr *la, struct minica_err *err)
+{
+    memset(la, 0, sizeof(*la));
+    const char *colon = strrchr(text, ':');
+    if (colon == NULL)
+        return minica_seterr(err, MINICA_EINVAL, "--listen '%s': expected ADDR:PORT or :PORT",
+                             text);
+    char *end;
+    errno = 0;
+    long port = strtol(colon + 1, &end, 10);
+    if (colon[1] == '\0' || *end != '\0' || errno != 0 || port < 1 || port > 65535)
+        return minica_seterr(err, MINICA_EINVAL, "--listen '%s': invalid port", text);
+    char host[64];
+    size_t hlen = (size_t)(colon - text);
+    if (hlen >= sizeof(host))
+        return minica_seterr(err, MINICA_EINVAL, "--listen '%s': address too long", text);
+    memcpy(host, text, hlen);
+    host[hlen] = '\0';
+    if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']') {
+        memmove(host, host + 1, hlen - 2);
+        host[hlen - 2] = '\0';
+    }
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&la->ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&la->ss;
+    if (host[0] == '\0' || strcmp(host, "*") == 0) {
+        la->any = 1;
+        v6->sin6_family = AF_INET6;
+        v6->sin6_addr = in6addr_any;
+        v6->sin6_port = htons((uint16_t)port);
+        la->len = sizeof(*v6);
+    } else if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        la->len = sizeof(*v4);
+        snprintf(la->ip, sizeof(la->ip), "%s", host);
+    } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        la->len = sizeof(*v6);
+        snprintf(la->ip, sizeof(la->ip), "%s", host);
+    } else {
+        return minica_seterr(err, MINICA_EINVAL,
+                             "--listen '%s': the address must be an IP address (or empty for all)",
+                             text);
+    }
+    if (strcmp(la->ip, "0.0.0.0") == 0 || strcmp(la->ip, "::") == 0) {
+        la->any = 1;
+        la->ip[0] = '\0';
+    }
+    return MINICA_OK;
+}
+
+int minica_server_check_listen(const char *listen, struct minica_err *err)
+{
+    struct listen_addr la;
+    return parse_listen(listen, &la, err);
+}
+
+static int bind_listen(const struct sockaddr *sa, socklen_t len, int dual_stack)
+{
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -1;
+    int one = 1, v6only = !dual_stack;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (sa->sa_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
+    if (bind(fd, sa, len) != 0 || listen(fd, 128) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+static int open_listener(struct listen_addr *la, int *fd_out, struct minica_err *err)
+{
+    int fd = bind_listen((struct sockaddr *)&la->ss, la->len, la->any);
+    if (fd < 0 && la->any && errno != EADDRINUSE && errno != EACCES) {
+        /* No IPv6 on this host: every IPv4 address instead. */
+        struct sockaddr_in v4;
+        memset(&v4, 0, sizeof(v4));
+        v4.sin_family = AF_INET;
+        v4.sin_port = ((struct sockaddr_in6 *)&la->ss)->sin6_port;
+        v4.sin_addr.s_addr = htonl(INADDR_ANY);
+        fd = bind_listen((struct sockaddr *)&v4, sizeof(v4), 0);
+    }
+    if (fd < 0)
+        return minica_seterr(err, MINICA_EIO, "cannot listen: %s", strerror(errno));
+    *fd_out = fd;
+    return MINICA_OK;
+}
+
+/* The names the server certificate must carry, canonical, comma-separated. */
+static int server_names(struct minica_server *srv, const struct listen_addr *la, char *out,
+                        size_t outlen, struct minica_err *err)
+{
+    const struct minica_serve_options *o = srv->opts;
+    struct minica_name name;
+    int ret;
+    out[0] = '\0';
+#define ADD_NAME(text)                                                                             \
+    do {                                                                                           \
+        if (strlen(out) + strlen(text) + 2 > outlen)                                               \
+            return minica_seterr(err, MINICA_EINVAL, "too many --san");                            \
+        if (out[0])                                                                                \
+            strcat(out, ",");                                                                      \
+        strcat(out, text);                                                                         \
+    } while (0)
+    for (size_t i = 0; i < o->n_sans; i++) {
+        if ((ret = minica_name_parse(o->sans[i], &name, err)) != 0 ||
+            (ret = minica_policy_check_name(&srv->ca->policy, &name, err)) != 0) {
+            minica_err_prefix(err, "--san");
+            return ret;
+        }
+        ADD_NAME(name.text);
+    }
+    char host[256];
+    /* The host's name and the listen IP when they pass the policy; --san is
+     * how an operator adds names the policy accepts. */
+    memset(host, 0, sizeof(host));
+    if (gethostname(host, sizeof(host) - 1) == 0 && minica_name_parse(host, &name, NULL) == 0 &&
+        minica_policy_check_name(&srv->ca->policy, &name, NULL) == 0)
+        ADD_NAME(name.text);
+    if (la->ip[0] && minica_name_parse(la->ip, &name, NULL) == 0 &&
+        minica_policy_check_name(&srv->ca->policy, &name, NULL) == 0)
+        ADD_NAME(name.text);
+#undef ADD_NAME
+    if (out[0] == '\0')
+        return minica_seterr(err, MINICA_EINVAL,
+                             "no name for the server's certificate (the host name is not "
+                             "permitted by the policy); give one with --san");
+    /* De-duplicate, keeping the order. */
+    char copy[MINICA_SANS_MAX], *save = NULL;
+    snprintf(copy, sizeof(copy), "%s", out);
+    out[0] = '\0';
+    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        char probe[MINICA_SANS_MAX + 2];
+        snprintf(probe, sizeof(probe), ",%s,", out);
+        char item[MINICA_NAME_MAX + 3];
+        snprintf(item, sizeof(item), ",%s,", t);
+        if (strstr(probe, item) != NULL)
+            continue;
+        if (out[0])
+            strcat(out, ",");
+        strcat(out, t);
+    }
+    return MINICA_OK;
+}
+
+static int load_tls_cert(const char *chain_pem, const char *key_pem, struct tls_cert **out,
+                         struct minica_err *err)
+{
+    struct tls_cert *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    gnutls_datum_t chain = {(unsigned char *)chain_pem, (unsigned)strlen(chain_pem)};
+    gnutls_datum_t key = {(unsigned char *)key_pem, (unsigned)strlen(key_pem)};
+    c->n_pcerts = 4;
+    int g =
+        gnutls_pcert_list_import_x509_raw(c->pcerts, &c->n_pcerts, &chain, GNUTLS_X509_FMT_PEM, 0);
+    if (g < 0) {
+        c->n_pcerts = 0;
+        tls_cert_free(c);
+        return minica_seterr(err, MINICA_ECRYPTO, "GnuTLS cannot load serve.crt: %s",
+                             gnutls_strerror(g));
+    }
+    if ((g = gnutls_privkey_init(&c->key)) < 0 ||
+        (g = gnutls_privkey_import_x509_raw(c->key, &key, GNUTLS_X509_FMT_PEM, NULL, 0)) < 0) {
+        tls_cert_free(c);
+        return minica_seterr(err, MINICA_ECRYPTO, "GnuTLS cannot load serve.key: %s",
+                             gnutls_strerror(g));
+    }
+    *out = c;
+    return MINICA_OK;
+}
+
+/* Keeps the current certificate when it is for the same names and has more
+ * than a third of its life left; otherwise issues a new one into
+ * DIR/serve.crt (leaf + intermediate) and DIR/serve.key (0600). */
+static int ensure_cert(struct minica_server *srv, const char *names, int force, int *changed,
+                       struct minica_err *err)
+{
+    char crt_path[MINICA_PATH_MAX], key_path[MINICA_PATH_MAX];
+    const char *dir = minica_ca_dir(srv->ca);
+    int ret;
+    *changed = 0;
+    if ((ret = minica_path_join(crt_path, sizeof(crt_path), dir, "serve.crt", err)) != 0 ||
+        (ret = minica_path_join(key_path, sizeof(key_path), dir, "serve.key", err)) != 0)
+        return ret;
+    int64_t now = minica_now();
+    if (srv->cert != NULL && !force) {
+        int64_t life = srv->cert->not_after - srv->cert->not_before - 60;
+        if (life < 3)
+            life = 3;
+        if (srv->cert->not_after - now > life / 3)
+            return MINICA_OK;
+    }
+
+    char *crt = NULL, *key = NULL;
+    size_t key_len = 0;
+    struct tls_cert *loaded = NULL;
+    if (srv->cert == NULL && !force &&
+        minica_read_file(crt_path, 64 * 1024, &crt, NULL, NULL) == 0 &&
+        minica_read_file(key_path, 64 * 1024, &key, &key_len, NULL) == 0 &&
+        minica_key_matches_cert(key, crt, NULL) == 1) {
+        /* A certificate from an earlier run: reuse it if it still fits. */
+        mbedtls_x509_crt x;
+        mbedtls_x509_crt_init(&x);
+        struct minica_cert_row row;
+        memset(&row, 0, sizeof(row));
+        if (minica_crt_parse_pem(&x, crt, NULL) == 0) {
+            char serial[MINICA_SERIAL_HEX_MAX];
+            minica_serial_to_hex(x.serial.p, x.serial.len, serial, sizeof(serial));
+            struct row_copy found;
+            memset(&found, 0, sizeof(found));
+            struct minica_cert_filter filter;
+            memset(&filter, 0, sizeof(filter));
+            filter.serial = serial;
+            pthread_mutex_lock(&srv->ca_lock);
+            minica_store_list_certs(srv->ca->store, &filter, copy_row, &found, NULL);
+            pthread_mutex_unlock(&srv->ca_lock);
+            int64_t nb = minica_x509_time_to_unix(&x.valid_from);
+            int64_t na = minica_x509_time_to_unix(&x.valid_to);
+            int64_t life = na - nb - 60;
+            if (life < 3)
+                life = 3;
+            /* A shorter --cert-ttl than the kept certificate's takes effect now. */
+            int ttl_ok = srv->opts->cert_ttl == 0 || life <= srv->opts->cert_ttl + 120;
+            if (found.found && ttl_ok && strcmp(found.row.sans, names) == 0 &&
+                minica_cert_row_status(&found.row, now) == MINICA_STATUS_VALID &&
+                na - now > life / 3 && load_tls_cert(crt, key, &loaded, NULL) == 0) {
+                loaded->not_before = nb;
+                loaded->not_after = na;
+                snprintf(loaded->serial, sizeof(loaded->serial), "%s", serial);
+            }
+        }
+        mbedtls_x509_crt_free(&x);
+    }
+    free(crt);
+    crt = NULL;
+    if (key)
+        minica_free_secret(key, key_len + 1);
+    key = NULL;
+
+    if (loaded == NULL) {
+        char *copy = minica_strdup(names), *save = NULL;
+        const char **sans = calloc(MINICA_MAX_SANS, sizeof(*sans));
+        struct minica_issue_request req;
+        memset(&req, 0, sizeof(req));
+        struct minica_issued issued;
+        memset(&issued, 0, sizeof(issued));
+        if (copy == NULL || sans == NULL) {
+            free(copy);
+            free(sans);
+            return minica_seterr(err, MINICA_ENOMEM, "out of memory");
+        }
+        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            if (req.name == NULL)
+                req.name = t;
+            else if (req.n_sans < MINICA_MAX_SANS)
+                sans[req.n_sans++] = t;
+        }
+        req.sans = sans;
+        req.ttl = srv->opts->cert_ttl;
+        req.usage = MINICA_USAGE_SERVER;
+        pthread_mutex_lock(&srv->ca_lock);
+        minica_ca_set_actor(srv->ca, "serve", "local");
+        ret = minica_ca_issue(srv->ca, &req, &issued, err);
+        pthread_mutex_unlock(&srv->ca_lock);
+        free(copy);
+        free(sans);
+        if (ret != 0) {
+            minica_err_prefix(err, "cannot issue the server's certificate");
+            return ret;
+        }
+        size_t a = strlen(issued.cert_pem), b = strlen(issued.chain_pem);
+        char *chain = malloc(a + b + 1);
+        if (chain == NULL) {
+            minica_issued_free(&issued);
+            return minica_seterr(err, MINICA_ENOMEM, "out of memory");
+        }
+        memcpy(chain, issued.cert_pem, a);
+        memcpy(chain + a, issued.chain_pem, b + 1);
+        /* Key first: a certificate on disk without its key would be useless. */
+        if ((ret = minica_write_file_atomic(key_path, issued.key_pem, strlen(issued.key_pem), 0600,
+                                            0, err)) == 0 &&
+            (ret = minica_write_file_atomic(crt_path, chain, a + b, 0644, 0, err)) == 0 &&
+            (ret = load_tls_cert(chain, issued.key_pem, &loaded, err)) == 0) {
+            loaded->not_before = issued.not_before;
+            loaded->not_after = issued.not_after;
+            snprintf(loaded->serial, sizeof(loaded->serial), "%s", issued.serial);
+        }
+        free(chain);
+        minica_issued_free(&issued);
+        if (ret != 0)
+            return ret;
+    }
+    pthread_mutex_lock(&srv->tls_lock);
+    loaded->older = srv->cert;
+    srv->cert = loaded;
+    pthread_mutex_unlock(&srv->tls_lock);
+    *changed = 1;
+    return MINICA_OK;
+}
+
+/* ---- the HTTPS front ---- */
+
+/* GnuTLS asks for the certificate at every handshake: the current one is
+ * handed out, so a re-issued certificate is used without a restart. */
+static int cert_callback(gnutls_session_t session, const gnutls_datum_t *req_ca_dn, int nreqs,
+                         const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
+                         gnutls_pcert_st **pcert, unsigned int *pcert_length,
+                         gnutls_privkey_t *privkey)
+{
+    (void)req_ca_dn;
+    (void)nreqs;
+    (void)pk_algos;
+    (void)pk_algos_length;
+    struct minica_server *srv = gnutls_session_get_ptr(session);
+    if (srv == NULL)
+        return -1;
+    pthread_mutex_lock(&srv->tls_lock);
+    struct tls_cert *c = srv->cert;
+    pthread_mutex_unlock(&srv->tls_lock);
+    if (c == NULL)
+        return -1;
+    *pcert = c->pcerts;
+    *pcert_length = c->n_pcerts;
+    *privkey = c->key;
+    return 0;
+}
+
+static void notify_connection(void *cls, struct MHD_Connection *connection, void **socket_context,
+                              enum MHD_ConnectionNotificationCode toe)
+{
+    (void)socket_context;
+    if (toe != MHD_CONNECTION_NOTIFY_STARTED)
+        return;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (ci != NULL && ci->tls_session != NULL)
+        gnutls_session_set_ptr((gnutls_session_t)ci->tls_session, cls);
+}
+
+static void serve_log(const struct minica_server *srv, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void serve_log(const struct minica_server *srv, const char *fmt, ...)
+{
+    if (srv->opts == NULL || srv->opts->log == NULL)
+        return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    /* Client-controlled text (paths) must not forge log lines. */
+    for (char *p = line; *p; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f)
+            *p = '?';
+    srv->opts->log(srv->opts->log_ctx, line);
+}
+
+static void mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+    char line[512];
+    vsnprintf(line, sizeof(line), fmt, ap);
+    size_t n = strlen(line);
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+    serve_log(cls, "tls/http: %s", line);
+}
+
+struct request_state {
+    char *body;
+    size_t len;
+    size_t discarded;
+    int too_large;
+};
+
+static void request_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
+                              enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)connection;
+    (void)toe;
+    struct request_state *st = *con_cls;
+    if (st != NULL) {
+        free(st->body);
+        free(st);
+        *con_cls = NULL;
+    }
+}
+
+static void remote_address(struct MHD_Connection *connection, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "?");
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci == NULL || ci->client_addr == NULL)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)outlen);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a))
+            inet_ntop(AF_INET, &a->s6_addr[12], out, (socklen_t)outlen);
+        else
+            inet_ntop(AF_INET6, a, out, (socklen_t)outlen);
+    }
+}
+
+static enum MHD_Result queue(struct minica_server *srv, struct MHD_Connection *connection,
+                             const char *method, const char *url, const char *addr,
+                             struct minica_http_response *resp)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(resp->body_len, resp->body, MHD_RESPMEM_MUST_COPY);
+    if (r == NULL)
+        return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    if (resp->allow != NULL)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, resp->allow);
+    enum MHD_Result ret = MHD_queue_response(connection, (unsigned)resp->status, r);
+    MHD_destroy_response(r);
+    serve_log(srv, "%s %.16s %.200s %d%s%s", addr, method, url, resp->status,
+              resp->log[0] ? " " : "", resp->log);
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    (void)version;
+    struct minica_server *srv = cls;
+    struct request_state *st = *con_cls;
+    char addr[INET6_ADDRSTRLEN + 1];
+    struct minica_http_response resp;
+    memset(&resp, 0, sizeof(resp));
+    if (st == NULL) {
+        /* Headers only so far: refuse a declared oversized body before
+         * reading any of it. */
+        st = calloc(1, sizeof(*st));
+        if (st == NULL)
+            return MHD_NO;
+        *con_cls = st;
+        const char *cl = MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl != NULL && strtoull(cl, NULL, 10) > MINICA_SERVE_MAX_BODY) {
+            remote_address(connection, addr, sizeof(addr));
+            respond_error(&resp, 413, "too_large", "the body exceeds %d bytes",
+                          MINICA_SERVE_MAX_BODY);
+            enum MHD_Result r = queue(srv, connection, method, url, addr, &resp);
+            minica_http_response_free(&resp);
+            return r;
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (st->too_large || st->len + n > MINICA_SERVE_MAX_BODY) {
+            st->too_large = 1;
+            free(st->body);
+            st->body = NULL;
+            st->discarded += n;
+            return st->discarded > DISCARD_LIMIT ? MHD_NO : MHD_YES;
+        }
+        char *grown = realloc(st->body, st->len + n + 1);
+        if (grown == NULL)
+            return MHD_NO;
+        memcpy(grown + st->len, upload_data, n);
+        st->body = grown;
+        st->len += n;
+        return MHD_YES;
+    }
+
+    remote_address(connection, addr, sizeof(addr));
+    if (st->too_large) {
+        respond_error(&resp, 413, "too_large", "the body exceeds %d bytes", MINICA_SERVE_MAX_BODY);
+    } else {
+        const unsigned char *peer = NULL;
+        size_t peer_len = 0;
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(connection, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+        if (ci != NULL && ci->tls_session != NULL) {
+            unsigned n = 0;
+            const gnutls_datum_t *peers =
+                gnutls_certificate_get_peers((gnutls_session_t)ci->tls_session, &n);
+            if (peers != NULL && n > 0) {
+                peer = peers[0].data;
+                peer_len = peers[0].size;
+            }
+        }
+        struct minica_http_request req = {
+            .method = method,
+            .path = url,
+            .body = st->body,
+            .body_len = st->len,
+            .client_cert_der = peer,
+            .client_cert_len = peer_len,
+            .remote_addr = addr,
+        };
+        minica_server_handle(srv, &req, &resp);
+    }
+    enum MHD_Result r = queue(srv, connection, method, url, addr, &resp);
+    minica_http_response_free(&resp);
+    return r;
+}
+
+int minica_server_run(struct minica_server *srv, const struct minica_serve_options *opts,
+                      struct minica_err *err)
+{
+    srv->opts = opts;
+    struct listen_addr la;
+    char names[MINICA_SANS_MAX];
+    int fd = -1, changed = 0, ret;
+    struct MHD_Daemon *daemon = NULL;
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+
+    if ((ret = parse_listen(opts->listen ? opts->listen : MINICA_SERVE_DEFAULT_LISTEN, &la, err)) !=
+            0 ||
+        (ret = server_names(srv, &la, names, sizeof(names), err)) != 0 ||
+        (ret = ensure_cert(srv, names, 0, &changed, err)) != 0)
+        return ret;
+    size_t a = strlen(minica_ca_root_pem(srv->ca)), b = strlen(minica_ca_intermediate_pem(srv->ca));
+    if ((srv->trust_pem = malloc(a + b + 1)) == NULL)
+        return minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    memcpy(srv->trust_pem, minica_ca_intermediate_pem(srv->ca), b);
+    memcpy(srv->trust_pem + b, minica_ca_root_pem(srv->ca), a + 1);
+    if ((ret = open_listener(&la, &fd, err)) != 0)
+        return ret;
+
+    unsigned max_conn =
+        opts->max_connections ? opts->max_connections : MINICA_SERVE_DEFAULT_MAX_CONNECTIONS;
+    unsigned per_ip = opts->per_ip_connections ? opts->per_ip_connections : max_conn / 2;
+    if (per_ip == 0)
+        per_ip = 1;
+    unsigned timeout = opts->timeout ? opts->timeout : MINICA_SERVE_DEFAULT_TIMEOUT;
+
+    /* Threads started from here on inherit the mask: only this thread
+     * takes SIGTERM and SIGINT, in sigtimedwait below. */
+    pthread_sigmask(SIG_BLOCK, &set, &old);
+    daemon = MHD_start_daemon(
+        MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+            MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG,
+        0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, srv,
+        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_HTTPS_CERT_CALLBACK, cert_callback,
+        MHD_OPTION_HTTPS_MEM_TRUST, srv->trust_pem, MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
+        MHD_OPTION_CONNECTION_LIMIT, max_conn, MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
+        MHD_OPTION_CONNECTION_TIMEOUT, timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)HEADER_MEMORY_LIMIT, MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, notify_connection, srv, MHD_OPTION_END);
+    if (daemon == NULL) {
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        close(fd);
+        return minica_seterr(err, MINICA_EIO, "cannot start the HTTPS server (libmicrohttpd)");
+    }
+    char na[21];
+    minica_unix_to_rfc3339(srv->cert->not_after, na);
+    serve_log(srv, "listening on %s (certificate %s for %s, valid until %s)",
+              opts->listen ? opts->listen : MINICA_SERVE_DEFAULT_LISTEN, srv->cert->serial, names,
+              na);
+
+    for (;;) {
+        int64_t life = srv->cert->not_after - srv->cert->not_before - 60;
+        int64_t interval = life / 20;
+        if (interval < 1)
+            interval = 1;
+        if (interval > 60)
+            interval = 60;
+        struct timespec ts = {.tv_sec = (time_t)interval, .tv_nsec = 0};
+        int sig = sigtimedwait(&set, NULL, &ts);
+        if (sig == SIGTERM || sig == SIGINT) {
+            serve_log(srv, "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            break;
+        }
+        if (sig < 0 && errno != EAGAIN && errno != EINTR) {
+            ret = minica_seterr(err, MINICA_EIO, "sigtimedwait: %s", strerror(errno));
+            break;
+        }
+        struct minica_err e;
+        if (ensure_cert(srv, names, 0, &changed, &e) != 0) {
+            serve_log(srv, "cannot renew the server certificate (will retry): %s", e.msg);
+        } else if (changed) {
+            minica_unix_to_rfc3339(srv->cert->not_after, na);
+            serve_log(srv, "server certificate re-issued: serial %s, valid until %s",
+                      srv->cert->serial, na);
+        }
+    }
+    /* Stop accepting, then let MHD close the connections and join its threads. */
+    MHD_socket lfd = MHD_quiesce_daemon(daemon);
+    MHD_stop_daemon(daemon);
+    if (lfd != MHD_INVALID_SOCKET)
+        close(lfd);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return ret;
+}

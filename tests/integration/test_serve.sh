@@ -1,0 +1,380 @@
+# minica serve end to end: a real server on loopback, a separate "VM"
+# directory that bootstraps the root by fingerprint, enrolls with one-time
+# tokens and renews over mutual TLS; refusals (status, JSON, audit, files
+# untouched), concurrency, hostile clients, certificate re-issue, SIGTERM.
+source "$SRCDIR/tests/integration/lib/common.sh"
+
+CA=$T/ca
+VM=$T/vm
+mkdir -p "$VM"
+run "$MINICA" init --dir "$CA"
+expect_ok "init the CA"
+
+PORT=$(free_port)
+URL=https://127.0.0.1:$PORT
+"$MINICA" serve --dir "$CA" --listen "127.0.0.1:$PORT" --san ca.test --timeout 5s 2>"$T/serve.log" &
+SERVE_PID=$!
+track_pid "$SERVE_PID"
+# wait_health URL: up to 10s for the server to answer.
+wait_health() {
+    local i
+    for i in $(seq 1 100); do
+        [ "$(http_code "$1/v1/health" -k)" = 200 ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+check "server answers /v1/health" wait_health "$URL"
+
+# body_code METHOD PATH FILE [curl args]: status of a request with FILE as body, body in $T/resp.
+body_code() {
+    local method=$1 path=$2 file=$3
+    shift 3
+    curl -s -o "$T/resp" -w '%{http_code}' --max-time 30 --cacert "$VM/root.crt" -X "$method" \
+        -H 'Content-Type: application/json' --data-binary "@$file" "$@" "$URL$path" || true
+}
+json_error() { jq -r '.error // empty' "$T/resp" 2>/dev/null; }
+audit_has() { "$MINICA" log --dir "$CA" | grep -F -- "$1" >/dev/null; }
+vm_sums() { find "$VM" -type f -print0 | sort -z | xargs -0 sha256sum; }
+
+# --- bootstrap ------------------------------------------------------------
+FP=$(openssl x509 -in "$CA/root.crt" -noout -fingerprint -sha256)
+WRONG=$(printf '%s' "$FP" | sed 's/=../=00/')
+run "$MINICA" bootstrap --ca-url "$URL" --fingerprint "$WRONG" --out "$VM/etc"
+expect_rc 1 "bootstrap with a wrong fingerprint fails"
+expect_err "fingerprint" "the refusal names the fingerprint"
+check_not "nothing written after a wrong fingerprint" test -e "$VM/etc/root.crt"
+run "$MINICA" bootstrap --ca-url "$URL" --fingerprint "$FP" --out "$VM/etc"
+expect_ok "bootstrap with the fingerprint as openssl prints it"
+check "root.crt is the CA's root" cmp "$VM/etc/root.crt" "$CA/root.crt"
+LOWER=$(printf '%s' "${FP#*=}" | tr -d ':' | tr 'A-F' 'a-f')
+run "$MINICA" bootstrap --ca-url "$URL/" --fingerprint "$LOWER" --out "$VM"
+expect_ok "bootstrap with a lowercase fingerprint without colons"
+check "root.crt stored" cmp "$VM/root.crt" "$CA/root.crt"
+
+# --- the server's own certificate and TLS ----------------------------------
+check "serve.key is 0600" test "$(mode_of "$CA/serve.key")" = 600
+SCLIENT=$(openssl s_client -connect "127.0.0.1:$PORT" -CAfile "$VM/root.crt" -verify_ip 127.0.0.1 \
+    -verify_return_error </dev/null 2>&1)
+if printf '%s' "$SCLIENT" | grep -q "Verify return code: 0"; then
+    pass "the server's certificate verifies under the root for 127.0.0.1"
+else
+    fail "server certificate does not verify for 127.0.0.1: $SCLIENT"
+fi
+check "the server's certificate carries --san ca.test" sh -c "openssl s_client -connect 127.0.0.1:$PORT \
+    -CAfile '$VM/root.crt' -verify_hostname ca.test -verify_return_error </dev/null 2>&1 | grep -q 'Verify return code: 0'"
+check "curl trusts the server with only the root" test "$(http_code "$URL/v1/health" --cacert "$VM/root.crt")" = 200
+check_not "TLS 1.1 is refused" openssl s_client -connect "127.0.0.1:$PORT" -tls1_1 -verify_return_error \
+    -CAfile "$VM/root.crt" </dev/null
+check_not "a CBC suite is refused" openssl s_client -connect "127.0.0.1:$PORT" -tls1_2 \
+    -cipher AES128-SHA -CAfile "$VM/root.crt" -verify_return_error </dev/null
+check_not "static RSA / non-forward-secret key exchange is refused" openssl s_client \
+    -connect "127.0.0.1:$PORT" -tls1_2 -cipher AES128-GCM-SHA256 -CAfile "$VM/root.crt" \
+    -verify_return_error </dev/null
+check "TLS 1.2 with ECDHE and AES-GCM works" openssl s_client -connect "127.0.0.1:$PORT" -tls1_2 \
+    -cipher ECDHE-ECDSA-AES128-GCM-SHA256 -CAfile "$VM/root.crt" -verify_return_error </dev/null
+
+# --- enrollment with a token ------------------------------------------------
+run "$MINICA" token web1.internal --san 127.0.0.1 --dir "$CA"
+expect_ok "token created"
+TOKEN=$OUT
+check "the token is alone on one line" test "$(printf '%s\n' "$OUT" | wc -l)" = 1
+TOKEN_ID=${TOKEN%%.*}
+run "$MINICA" issue web1.internal --san 127.0.0.1 --ca-url "$URL" --root "$VM/root.crt" \
+    --token "$TOKEN" --out "$VM/certs"
+expect_ok "remote issue with the token"
+C=$VM/certs/web1.internal
+check "certificate verifies for web1.internal" openssl verify -CAfile "$VM/root.crt" \
+    -untrusted "$C.fullchain.crt" -verify_hostname web1.internal "$C.crt"
+check "certificate verifies for 127.0.0.1" openssl verify -CAfile "$VM/root.crt" \
+    -untrusted "$C.fullchain.crt" -verify_ip 127.0.0.1 "$C.crt"
+expect_mode "$C.key" 600
+check "key matches certificate" key_matches "$C.key" "$C.crt"
+check "ca.crt is the root" cmp "$VM/certs/ca.crt" "$CA/root.crt"
+check_not "the CA's database holds no private key" grep -q "PRIVATE KEY" "$CA/minica.db"
+check_not "the CA's database dump holds no private key" sh -c "sqlite3 '$CA/minica.db' .dump | grep -q 'PRIVATE KEY'"
+check_not "the CA's database holds no token secret" sh -c "sqlite3 '$CA/minica.db' .dump | grep -qF '${TOKEN#*.}'"
+check "audit row says remote, address and token id" audit_has "(remote 127.0.0.1 token $TOKEN_ID)"
+check "token list shows it used" sh -c "'$MINICA' token list --dir '$CA' | grep '^$TOKEN_ID' | grep -q used"
+check "request log line on stderr" grep -q "POST /v1/sign 200" "$T/serve.log"
+
+# --- refusals: status, JSON error, audit row, VM files untouched -------------
+BEFORE=$(vm_sums)
+run "$MINICA" issue web1.internal --san 127.0.0.1 --ca-url "$URL" --root "$VM/root.crt" \
+    --token "$TOKEN" --out "$VM/certs"
+expect_rc 1 "replayed token refused"
+expect_err "HTTP 403.*already used" "replay: 403 with the reason"
+check "replay audited" audit_has "refused token $TOKEN_ID"
+check "VM files untouched after the replay" test "$(vm_sums)" = "$BEFORE"
+
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/w1.key" \
+    -subj /CN=web1.internal -addext "subjectAltName=DNS:web1.internal,IP:127.0.0.1" \
+    -out "$T/w1.csr" 2>/dev/null
+jq -n --arg t "$TOKEN" --rawfile c "$T/w1.csr" '{token: $t, csr: $c}' >"$T/replay.json"
+check "replay over HTTP: 403 + JSON error" test "$(body_code POST /v1/sign "$T/replay.json")/$(json_error)" = 403/forbidden
+
+PAST=$(($(date +%s) - 7200))
+OLD=$(MINICA_FAKE_NOW=$PAST "$MINICA" token web1.internal --san 127.0.0.1 --dir "$CA")
+jq -n --arg t "$OLD" --rawfile c "$T/w1.csr" '{token: $t, csr: $c}' >"$T/old.json"
+check "expired token: 403 + JSON error" test "$(body_code POST /v1/sign "$T/old.json")/$(json_error)" = 403/forbidden
+check "expired token audited" audit_has "refused token ${OLD%%.*}"
+
+OTHER=$("$MINICA" token web2.internal --dir "$CA")
+jq -n --arg t "$OTHER" --rawfile c "$T/w1.csr" '{token: $t, csr: $c}' >"$T/other.json"
+check "token for other names: 403 + JSON error" test "$(body_code POST /v1/sign "$T/other.json")/$(json_error)" = 403/forbidden
+check "other names audited" audit_has "refused token ${OTHER%%.*}"
+run "$MINICA" issue web1.internal --ca-url "$URL" --root "$VM/root.crt" --token "$OTHER" --out "$VM/certs"
+expect_rc 1 "remote issue with another name's token refused"
+check "VM files untouched after the refusals" test "$(vm_sums)" = "$BEFORE"
+
+# A CSR whose signature does not verify: flip a byte of the signature.
+FRESH=$("$MINICA" token web1.internal --san 127.0.0.1 --dir "$CA")
+openssl req -in "$T/w1.csr" -outform DER -out "$T/w1.der"
+python3 - "$T/w1.der" <<'PY'
+import sys
+p = sys.argv[1]
+b = bytearray(open(p, 'rb').read())
+b[-3] ^= 0x55
+open(p, 'wb').write(bytes(b))
+PY
+{ echo "-----BEGIN CERTIFICATE REQUEST-----"; base64 -w 64 "$T/w1.der"; echo "-----END CERTIFICATE REQUEST-----"; } >"$T/bad.csr"
+jq -n --arg t "$FRESH" --rawfile c "$T/bad.csr" '{token: $t, csr: $c}' >"$T/bad.json"
+check "CSR with a bad signature: 400 + JSON error" test "$(body_code POST /v1/sign "$T/bad.json")/$(json_error)" = 400/bad_request
+check "bad signature audited" audit_has "signature is invalid"
+jq -n --arg t "$FRESH" --rawfile c "$T/w1.csr" '{token: $t, csr: $c}' >"$T/fresh.json"
+check "the token survives a refused CSR" test "$(body_code POST /v1/sign "$T/fresh.json")" = 200
+
+REVOKED=$("$MINICA" token web1.internal --san 127.0.0.1 --dir "$CA")
+run "$MINICA" token revoke "${REVOKED%%.*}" --dir "$CA"
+expect_ok "token revoke"
+jq -n --arg t "$REVOKED" --rawfile c "$T/w1.csr" '{token: $t, csr: $c}' >"$T/revoked.json"
+check "revoked token: 403" test "$(body_code POST /v1/sign "$T/revoked.json")" = 403
+
+# --- renewal over mutual TLS ------------------------------------------------
+jq -n --rawfile c "$T/w1.csr" '{csr: $c}' >"$T/renew.json"
+check "renewal with the current cert: 200" test "$(body_code POST /v1/renew "$T/renew.json" --cert "$C.crt" --key "$C.key")" = 200
+jq -r .certificate "$T/resp" >"$T/renewed.crt"
+check "renewed certificate verifies" openssl verify -CAfile "$VM/root.crt" -untrusted "$C.fullchain.crt" "$T/renewed.crt"
+check "renewed certificate carries the new key" key_matches "$T/w1.key" "$T/renewed.crt"
+check "renewal audited with the old serial" audit_has "renew of $(serial_of "$C.crt")"
+check "renewal without a client cert: 403" test "$(body_code POST /v1/renew "$T/renew.json")/$(json_error)" = 403/forbidden
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/foreign.key" \
+    -subj /CN=web1.internal -days 1 -out "$T/foreign.crt" 2>/dev/null
+check "renewal with a cert from another CA: 403" test "$(body_code POST /v1/renew "$T/renew.json" --cert "$T/foreign.crt" --key "$T/foreign.key")/$(json_error)" = 403/forbidden
+"$MINICA" issue short.internal --ttl 2s --usage client --dir "$CA" --out "$T/short" >/dev/null
+sleep 3
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/s.key" \
+    -subj /CN=short.internal -out "$T/s.csr" 2>/dev/null
+jq -n --rawfile c "$T/s.csr" '{csr: $c}' >"$T/srenew.json"
+check "renewal with an expired cert: 403" test "$(body_code POST /v1/renew "$T/srenew.json" --cert "$T/short/short.internal.crt" --key "$T/short/short.internal.key")" = 403
+check "expired renewal says a new token is needed" grep -q "new token" "$T/resp"
+"$MINICA" revoke web1.internal --dir "$CA" >/dev/null
+check "renewal with a revoked cert: 403" test "$(body_code POST /v1/renew "$T/renew.json" --cert "$C.crt" --key "$C.key")" = 403
+check "renewal refusals audited" audit_has "refused renewal"
+
+# --- the agent with the remote issuer ---------------------------------------
+AG=$T/agentvm
+mkdir -p "$AG/certs" "$AG/state"
+cp "$VM/root.crt" "$AG/root.crt"
+"$MINICA" token app.internal --san 127.0.0.1 --dir "$CA" >"$AG/token"
+cat >"$AG/agent.conf" <<EOF
+[agent]
+state_dir = $AG/state
+ca_url = $URL
+root = $AG/root.crt
+
+[cert app.internal]
+sans = 127.0.0.1
+fullchain = $AG/certs/app.fullchain.crt
+key = $AG/certs/app.key
+ca = $AG/certs/ca.crt
+token_file = $AG/token
+EOF
+chmod 600 "$AG/agent.conf"
+run "$MINICA" agent --config "$AG/agent.conf"
+expect_ok "agent: first certificate with the token"
+check "agent: certificate verifies for app.internal" openssl verify -CAfile "$AG/root.crt" \
+    -untrusted "$AG/certs/app.fullchain.crt" -verify_hostname app.internal "$AG/certs/app.fullchain.crt"
+expect_mode "$AG/certs/app.key" 600
+check_not "agent: token file removed" test -e "$AG/token"
+S1=$(serial_of "$AG/certs/app.fullchain.crt")
+run "$MINICA" agent --config "$AG/agent.conf"
+expect_ok "agent: second run"
+check "agent: second run changes nothing" test "$(serial_of "$AG/certs/app.fullchain.crt")" = "$S1"
+run "$MINICA" agent --config "$AG/agent.conf" --force
+expect_ok "agent --force renews over mutual TLS without a token"
+check "agent: new serial after --force" test "$(serial_of "$AG/certs/app.fullchain.crt")" != "$S1"
+check "agent: renewal audited as mTLS renewal" audit_has "renew of $S1"
+
+# --- nginx: a "VM" upstream with a remote-issued certificate behind a proxy ----
+NP=$T/nginx
+mkdir -p "$NP/logs"
+UP=$(free_port)
+PX=$(free_port)
+{
+    nginx_conf_head
+    cat <<NGINX
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:$UP ssl;
+        ssl_certificate $AG/certs/app.fullchain.crt;
+        ssl_certificate_key $AG/certs/app.key;
+        location / { return 200 "upstream ok\n"; }
+    }
+    server {
+        listen 127.0.0.1:$PX;
+        location / {
+            proxy_pass https://127.0.0.1:$UP;
+            proxy_ssl_verify on;
+            proxy_ssl_verify_depth 2;
+            proxy_ssl_trusted_certificate $VM/root.crt;
+            proxy_ssl_server_name on;
+            proxy_ssl_name app.internal;
+        }
+    }
+}
+NGINX
+} >"$NP/nginx.conf"
+if nginx_start "$NP"; then
+    check "nginx proxy verifies the remote-issued upstream certificate (200)" \
+        test "$(http_code "http://127.0.0.1:$PX/")" = 200
+    nginx_stop "$NP"
+else
+    fail "nginx starts: $(tail -3 "$NP/logs/error.log")"
+fi
+
+# --- vm-firstboot.sh in remote mode --------------------------------------------
+FB=$T/fb
+FBTOKEN=$("$MINICA" token fb.internal --san 127.0.0.1 --dir "$CA")
+firstboot() {
+    sh "$SRCDIR/conf/bootstrap/vm-firstboot.sh" --minica "$MINICA" --root "$FB" --no-trust \
+        --no-cron --name fb.internal --san 127.0.0.1 --ca-url "$URL" --fingerprint "$FP" "$@"
+}
+run firstboot --token "$FBTOKEN"
+expect_ok "vm-firstboot.sh --ca-url --fingerprint --token"
+check "firstboot: root bootstrapped" cmp "$FB/etc/minica/root.crt" "$CA/root.crt"
+check "firstboot: certificate verifies for fb.internal" openssl verify -CAfile "$CA/root.crt" \
+    -untrusted "$FB/etc/ssl/minica/fb.internal.fullchain.crt" -verify_hostname fb.internal \
+    "$FB/etc/ssl/minica/fb.internal.fullchain.crt"
+check_not "firstboot: token file gone" test -e "$FB/etc/minica/fb.internal.token"
+FBS=$(serial_of "$FB/etc/ssl/minica/fb.internal.fullchain.crt")
+run firstboot --token "$FBTOKEN"
+expect_ok "vm-firstboot.sh again"
+check "firstboot again: same certificate" test "$(serial_of "$FB/etc/ssl/minica/fb.internal.fullchain.crt")" = "$FBS"
+run firstboot --fingerprint "$WRONG"
+expect_rc 1 "vm-firstboot.sh with a wrong fingerprint fails"
+
+# --- concurrency --------------------------------------------------------------
+mkdir -p "$T/many"
+pids=()
+for i in $(seq 1 20); do
+    tok=$("$MINICA" token "n$i.internal" --dir "$CA")
+    "$MINICA" issue "n$i.internal" --ca-url "$URL" --root "$VM/root.crt" --token "$tok" \
+        --out "$T/many/$i" >/dev/null 2>"$T/many/$i.err" &
+    pids+=($!)
+done
+okc=0
+for p in "${pids[@]}"; do wait "$p" && okc=$((okc + 1)); done
+check "20 concurrent enrollments all succeed" test "$okc" = 20
+check "20 distinct serials" test "$(for i in $(seq 1 20); do serial_of "$T/many/$i/n$i.internal.crt"; done | sort -u | wc -l)" = 20
+
+RACE=$("$MINICA" token race.internal --dir "$CA")
+pids=()
+for i in $(seq 1 10); do
+    "$MINICA" issue race.internal --ca-url "$URL" --root "$VM/root.crt" --token "$RACE" \
+        --out "$T/race/$i" >/dev/null 2>&1 &
+    pids+=($!)
+done
+okc=0
+for p in "${pids[@]}"; do wait "$p" && okc=$((okc + 1)); done
+check "one token raced by 10 clients: exactly one success" test "$okc" = 1
+check "one token raced by 10 clients: exactly one certificate" test "$(ls "$T"/race/*/race.internal.crt 2>/dev/null | wc -l)" = 1
+check "one token raced: one row in the inventory" test "$("$MINICA" list --dir "$CA" --json | jq '[.[] | select(.name == "race.internal")] | length')" = 1
+
+# --- hostile clients ----------------------------------------------------------
+fds=()
+for i in $(seq 1 20); do
+    exec {fd}<>"/dev/tcp/127.0.0.1/$PORT"
+    fds+=("$fd")
+done
+check "health answers while 20 idle connections are held" test "$(http_code "$URL/v1/health" --cacert "$VM/root.crt")" = 200
+for fd in "${fds[@]}"; do exec {fd}>&-; done
+exec {idle}<>"/dev/tcp/127.0.0.1/$PORT"
+if timeout 20 cat <&"$idle" >/dev/null; then
+    pass "an idle connection is closed by the server (--timeout)"
+else
+    fail "an idle connection stayed open past --timeout"
+fi
+exec {idle}>&-
+
+head -c 20000000 /dev/zero >"$T/big"
+check "a 20 MB body is refused with 413" test "$(body_code POST /v1/sign "$T/big")" = 413
+printf '{"token": "x", "csr": ' >"$T/trunc.json"
+check "malformed JSON: 400" test "$(body_code POST /v1/sign "$T/trunc.json")/$(json_error)" = 400/bad_request
+PEMTOK=$("$MINICA" token web1.internal --dir "$CA")
+jq -n --arg t "$PEMTOK" '{token: $t, csr: "-----BEGIN CERTIFICATE REQUEST-----\nnot base64!\n-----END CERTIFICATE REQUEST-----\n"}' >"$T/pem.json"
+check "malformed PEM: 400" test "$(body_code POST /v1/sign "$T/pem.json")/$(json_error)" = 400/bad_request
+check "unknown path: 404" test "$(http_code "$URL/v1/../../etc/passwd" --cacert "$VM/root.crt" --path-as-is)" = 404
+check "wrong method: 405" test "$(http_code "$URL/v1/sign" --cacert "$VM/root.crt")" = 405
+BIGHDR=$(head -c 40000 /dev/zero | tr '\0' a)
+code=$(http_code "$URL/v1/health" --cacert "$VM/root.crt" -H "X-Big: $BIGHDR")
+check "oversized headers are refused ($code)" test "$code" -ge 400
+printf 'GARBAGE / NOTHTTP\r\n\r\n' | timeout 10 openssl s_client -quiet -connect "127.0.0.1:$PORT" >"$T/garbage" 2>/dev/null
+check "malformed HTTP gets a 400" grep -q "400" "$T/garbage"
+printf 'not tls at all\r\n\r\n' | timeout 10 bash -c "cat >/dev/tcp/127.0.0.1/$PORT" 2>/dev/null
+check "the server is still up after all that" test "$(http_code "$URL/v1/health" --cacert "$VM/root.crt")" = 200
+check "GET /v1/crl is a DER CRL" sh -c "curl -s --cacert '$VM/root.crt' '$URL/v1/crl' | openssl crl -inform DER -noout"
+
+# --- re-issue of the server certificate without a restart ---------------------
+P2=$(free_port)
+"$MINICA" serve --dir "$CA" --listen "127.0.0.1:$P2" --cert-ttl 20s --max-connections 4 \
+    --max-per-ip 4 2>"$T/serve2.log" &
+S2=$!
+track_pid "$S2"
+check "second server up" wait_health "https://127.0.0.1:$P2"
+fds=()
+for i in 1 2 3 4; do
+    exec {fd}<>"/dev/tcp/127.0.0.1/$P2"
+    fds+=("$fd")
+done
+sleep 0.5
+check "--max-connections: a fifth connection is refused" test "$(http_code "https://127.0.0.1:$P2/v1/health" --cacert "$VM/root.crt")" = 000
+for fd in "${fds[@]}"; do exec {fd}>&-; done
+check "--max-connections: served again once they are closed" wait_health "https://127.0.0.1:$P2"
+peer_serial() {
+    openssl s_client -connect "127.0.0.1:$P2" -CAfile "$VM/root.crt" </dev/null 2>/dev/null |
+        openssl x509 -noout -serial 2>/dev/null
+}
+first=$(peer_serial)
+changed=0
+for i in $(seq 1 60); do
+    sleep 1
+    now=$(peer_serial)
+    if [ -n "$now" ] && [ "$now" != "$first" ]; then
+        changed=1
+        break
+    fi
+done
+check "the server certificate is re-issued without a restart" test "$changed" = 1
+check "same server process after the re-issue" kill -0 "$S2"
+check "re-issue logged" grep -q "re-issued" "$T/serve2.log"
+kill -TERM "$S2"
+wait "$S2"
+check "SIGTERM stops the second server cleanly" test $? = 0
+
+# --- SIGTERM ------------------------------------------------------------------
+kill -TERM "$SERVE_PID"
+wait "$SERVE_PID"
+RC=$?
+check "SIGTERM: exit 0" test "$RC" = 0
+check "SIGTERM logged" grep -q "stopping" "$T/serve.log"
+
+# --- the CA unreachable: retries, then exit 1 with the files intact ---------------
+AG_BEFORE=$(sha256sum "$AG"/certs/*)
+run "$MINICA" agent --config "$AG/agent.conf" --force
+expect_rc 1 "agent --force with the CA down fails"
+check "agent: the error says the CA cannot be reached" sh -c "printf '%s' \"\$1\" | grep -q 'cannot reach the CA'" _ "$ERR"
+check "agent: files intact when the CA is down" test "$(sha256sum "$AG"/certs/*)" = "$AG_BEFORE"
+
+done_testing

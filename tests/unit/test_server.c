@@ -1,0 +1,437 @@
+/* The HTTP API of minica serve through its pure handler: routes, statuses,
+ * JSON errors, token enrollment and its refusals, mTLS renewal and its
+ * refusals, the CRL, the body cap and the audit trail. No sockets here;
+ * tests/integration/test_serve.sh runs the real server. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <cmocka.h>
+#include <mbedtls/oid.h>
+#include <mbedtls/x509_crl.h>
+#include <mbedtls/x509_csr.h>
+
+#include "internal.h"
+#include "minica/ca.h"
+#include "minica/der.h"
+#include "minica/issue.h"
+#include "minica/server.h"
+#include "minica/token.h"
+#include "testutil.h"
+
+static char *make_csr(const char *names_csv, int break_signature)
+{
+    struct minica_rng rng;
+    struct minica_err err;
+    assert_int_equal(minica_rng_init(&rng, &err), 0);
+    mbedtls_pk_context pk;
+    mbedtls_pk_init(&pk);
+    assert_int_equal(minica_key_generate(&pk, MINICA_KEY_EC_P256, &rng, &err), 0);
+    struct minica_name names[8];
+    size_t n = 0;
+    char copy[512], *save = NULL;
+    snprintf(copy, sizeof(copy), "%s", names_csv);
+    for (char *t = strtok_r(copy, ",", &save); t && n < 8; t = strtok_r(NULL, ",", &save))
+        assert_int_equal(minica_name_parse(t, &names[n++], &err), 0);
+    mbedtls_x509write_csr csr;
+    mbedtls_x509write_csr_init(&csr);
+    mbedtls_x509write_csr_set_md_alg(&csr, MBEDTLS_MD_SHA256);
+    mbedtls_x509write_csr_set_key(&csr, &pk);
+    char subject[300];
+    snprintf(subject, sizeof(subject), "CN=%s", names[0].text);
+    assert_int_equal(mbedtls_x509write_csr_set_subject_name(&csr, subject), 0);
+    unsigned char ext[2048], *der = NULL;
+    size_t len = 0;
+    assert_int_equal(minica_der_san(names, n, ext, sizeof(ext), &der, &len, &err), 0);
+    assert_int_equal(minica_compat_csr_set_extension(&csr, MBEDTLS_OID_SUBJECT_ALT_NAME,
+                                                     MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME),
+                                                     der, len),
+                     0);
+    unsigned char buf[4096];
+    int dlen =
+        mbedtls_x509write_csr_der(&csr, buf, sizeof(buf), mbedtls_ctr_drbg_random, &rng.drbg);
+    assert_true(dlen > 0);
+    unsigned char *start = buf + sizeof(buf) - dlen;
+    if (break_signature)
+        start[dlen - 3] ^= 0x55;
+    char *pem = NULL;
+    assert_int_equal(minica_der_to_pem(start, (size_t)dlen, "CERTIFICATE REQUEST", &pem, &err), 0);
+    mbedtls_x509write_csr_free(&csr);
+    mbedtls_pk_free(&pk);
+    minica_rng_free(&rng);
+    return pem;
+}
+
+struct fixture {
+    char *dir;
+    struct minica_server *srv;
+    struct minica_ca *admin; /* a second handle, as `minica token` would have */
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    f->dir = tu_make_ca();
+    struct minica_err err;
+    assert_int_equal(minica_server_open(f->dir, &f->srv, &err), 0);
+    assert_int_equal(minica_ca_open(f->dir, &f->admin, &err), 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    minica_server_close(f->srv);
+    minica_ca_close(f->admin);
+    char parent[4200];
+    snprintf(parent, sizeof(parent), "%s", f->dir);
+    *strrchr(parent, '/') = '\0';
+    tu_rmtree(parent);
+    free(f->dir);
+    free(f);
+    unsetenv("MINICA_FAKE_NOW");
+    return 0;
+}
+
+/* Runs one request; returns the parsed JSON body (or NULL) and the status. */
+static cJSON *call(struct fixture *f, const char *method, const char *path, const char *body,
+                   const unsigned char *cert, size_t cert_len, int *status,
+                   struct minica_http_response *keep)
+{
+    struct minica_http_request req = {
+        .method = method,
+        .path = path,
+        .body = body,
+        .body_len = body ? strlen(body) : 0,
+        .client_cert_der = cert,
+        .client_cert_len = cert_len,
+        .remote_addr = "192.0.2.10",
+    };
+    struct minica_http_response resp;
+    minica_server_handle(f->srv, &req, &resp);
+    *status = resp.status;
+    assert_non_null(resp.content_type);
+    cJSON *json = NULL;
+    if (strcmp(resp.content_type, "application/json") == 0) {
+        json = cJSON_ParseWithLength(resp.body, resp.body_len);
+        assert_non_null(json);
+        if (resp.status != 200) {
+            /* Every error is {"error": ..., "detail": ...}. */
+            assert_true(cJSON_IsString(cJSON_GetObjectItem(json, "error")));
+            assert_true(cJSON_IsString(cJSON_GetObjectItem(json, "detail")));
+        }
+    }
+    if (keep != NULL)
+        *keep = resp;
+    else
+        minica_http_response_free(&resp);
+    return json;
+}
+
+static char *sign_body(const char *token, const char *csr)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "token", token);
+    cJSON_AddStringToObject(o, "csr", csr);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return text;
+}
+
+static char *renew_body(const char *csr)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "csr", csr);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return text;
+}
+
+static void new_token(struct fixture *f, const char *name, const char *san, char *text)
+{
+    const char *sans[1] = {san};
+    struct minica_token_request req = {.name = name, .sans = sans, .n_sans = san ? 1 : 0};
+    struct minica_err err;
+    if (minica_token_create(f->admin, &req, text, MINICA_TOKEN_TEXT_MAX, NULL, &err) != 0)
+        fail_msg("%s", err.msg);
+}
+
+static int expect_status(struct fixture *f, const char *method, const char *path, const char *body,
+                         const unsigned char *cert, size_t cert_len)
+{
+    int status;
+    cJSON_Delete(call(f, method, path, body, cert, cert_len, &status, NULL));
+    return status;
+}
+
+struct audit_search {
+    const char *needle;
+    int found;
+};
+
+static int find_audit(const struct minica_audit_row *row, void *ctx)
+{
+    struct audit_search *s = ctx;
+    if (strstr(row->summary, s->needle) != NULL)
+        s->found++;
+    return 0;
+}
+
+static int audited(struct fixture *f, const char *needle)
+{
+    struct audit_search s = {.needle = needle};
+    struct minica_err err;
+    assert_int_equal(minica_store_list_audit(minica_ca_store(f->admin), 0, find_audit, &s, &err),
+                     0);
+    return s.found;
+}
+
+static void test_server_health_roots_and_unknown_routes(void **state)
+{
+    struct fixture *f = *state;
+    int status;
+    cJSON *j = call(f, "GET", "/v1/health", NULL, NULL, 0, &status, NULL);
+    assert_int_equal(status, 200);
+    assert_string_equal(cJSON_GetObjectItem(j, "status")->valuestring, "ok");
+    cJSON_Delete(j);
+    struct minica_http_response resp;
+    call(f, "GET", "/v1/roots", NULL, NULL, 0, &status, &resp);
+    assert_int_equal(status, 200);
+    assert_string_equal(resp.body, minica_ca_root_pem(f->admin));
+    minica_http_response_free(&resp);
+    assert_int_equal(expect_status(f, "GET", "/v1/nope", NULL, NULL, 0), 404);
+    assert_int_equal(expect_status(f, "GET", "/v1/health/../roots", NULL, NULL, 0), 404);
+    assert_int_equal(expect_status(f, "POST", "/v1/health", "{}", NULL, 0), 405);
+    assert_int_equal(expect_status(f, "GET", "/v1/sign", NULL, NULL, 0), 405);
+    assert_int_equal(expect_status(f, "DELETE", "/v1/renew", NULL, NULL, 0), 405);
+}
+
+static void test_server_sign_with_token_then_replay_is_403(void **state)
+{
+    struct fixture *f = *state;
+    char token[MINICA_TOKEN_TEXT_MAX];
+    new_token(f, "web1.internal", "10.0.0.5", token);
+    char *csr = make_csr("web1.internal,10.0.0.5", 0);
+    char *body = sign_body(token, csr);
+    int status;
+    cJSON *j = call(f, "POST", "/v1/sign", body, NULL, 0, &status, NULL);
+    assert_int_equal(status, 200);
+    const char *cert = cJSON_GetObjectItem(j, "certificate")->valuestring;
+    assert_non_null(strstr(cert, "BEGIN CERTIFICATE"));
+    assert_string_equal(cJSON_GetObjectItem(j, "chain")->valuestring,
+                        minica_ca_intermediate_pem(f->admin));
+    const char *serial = cJSON_GetObjectItem(j, "serial")->valuestring;
+    assert_true(strlen(serial) > 0);
+    const char *not_after = cJSON_GetObjectItem(j, "not_after")->valuestring;
+    assert_int_equal(strlen(not_after), 20);
+    assert_int_equal(not_after[19], 'Z');
+    char needle[128];
+    snprintf(needle, sizeof(needle), "serial=%s", serial);
+    assert_int_equal(audited(f, needle), 1);
+    assert_true(audited(f, "(remote 192.0.2.10 token ") >= 1);
+    cJSON_Delete(j);
+
+    j = call(f, "POST", "/v1/sign", body, NULL, 0, &status, NULL);
+    assert_int_equal(status, 403);
+    assert_non_null(strstr(cJSON_GetObjectItem(j, "detail")->valuestring, "already used"));
+    cJSON_Delete(j);
+    assert_true(audited(f, "refused token") >= 1);
+    free(body);
+    free(csr);
+}
+
+static void test_server_sign_refusals(void **state)
+{
+    struct fixture *f = *state;
+    char token[MINICA_TOKEN_TEXT_MAX], old[MINICA_TOKEN_TEXT_MAX], past[32];
+    new_token(f, "web1.internal", NULL, token);
+    snprintf(past, sizeof(past), "%lld", (long long)minica_now() - 7200);
+    setenv("MINICA_FAKE_NOW", past, 1);
+    new_token(f, "web1.internal", NULL, old);
+    unsetenv("MINICA_FAKE_NOW");
+    char *csr = make_csr("web1.internal", 0);
+    char *other = make_csr("web2.internal", 0);
+    char *forged = make_csr("web1.internal", 1);
+    char *body;
+
+    body = sign_body(old, csr); /* expired */
+    assert_int_equal(expect_status(f, "POST", "/v1/sign", body, NULL, 0), 403);
+    free(body);
+    body = sign_body(token, other); /* other names */
+    assert_int_equal(expect_status(f, "POST", "/v1/sign", body, NULL, 0), 403);
+    free(body);
+    body = sign_body(token, forged); /* bad signature */
+    assert_int_equal(expect_status(f, "POST", "/v1/sign", body, NULL, 0), 400);
+    free(body);
+    body = sign_body(token, "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END "
+                            "CERTIFICATE REQUEST-----\n"); /* bad PEM */
+    assert_int_equal(expect_status(f, "POST", "/v1/sign", body, NULL, 0), 400);
+    free(body);
+    body = sign_body("not-a-token", csr);
+    assert_int_equal(expect_status(f, "POST", "/v1/sign", body, NULL, 0), 403);
+    free(body);
+    /* Malformed bodies. */
+    const char *bad[] = {"",
+                         "{",
+                         "[]",
+                         "null",
+                         "{\"token\": 1, \"csr\": \"x\"}",
+                         "{\"csr\": \"x\"}",
+                         "{\"token\": \"x\"}",
+                         "\"str\""};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(expect_status(f, "POST", "/v1/sign", bad[i], NULL, 0), 400);
+    /* After all that, the token still works: refusals did not spend it. */
+    body = sign_body(token, csr);
+    assert_int_equal(expect_status(f, "POST", "/v1/sign", body, NULL, 0), 200);
+    free(body);
+    assert_true(audited(f, "expired at") >= 1);
+    assert_true(audited(f, "web2.internal") >= 1);
+    assert_true(audited(f, "signature is invalid") >= 1);
+    free(csr);
+    free(other);
+    free(forged);
+}
+
+static void test_server_big_body_is_413(void **state)
+{
+    struct fixture *f = *state;
+    size_t n = MINICA_SERVE_MAX_BODY + 1;
+    char *big = malloc(n + 1);
+    memset(big, ' ', n);
+    big[n] = '\0';
+    assert_int_equal(expect_status(f, "POST", "/v1/sign", big, NULL, 0), 413);
+    assert_int_equal(expect_status(f, "POST", "/v1/renew", big, NULL, 0), 413);
+    free(big);
+}
+
+/* A certificate issued by the CA in dir (locally), its DER in *der. */
+static void local_cert(const char *dir, const char *name, struct minica_issued *issued,
+                       unsigned char **der, size_t *der_len)
+{
+    struct minica_ca *ca = NULL;
+    struct minica_err err;
+    assert_int_equal(minica_ca_open(dir, &ca, &err), 0);
+    struct minica_issue_request req = {.name = name, .ttl = 3600};
+    assert_int_equal(minica_ca_issue(ca, &req, issued, &err), 0);
+    minica_ca_close(ca);
+    mbedtls_x509_crt crt;
+    mbedtls_x509_crt_init(&crt);
+    assert_int_equal(minica_crt_parse_pem(&crt, issued->cert_pem, &err), 0);
+    *der = malloc(crt.raw.len);
+    memcpy(*der, crt.raw.p, crt.raw.len);
+    *der_len = crt.raw.len;
+    mbedtls_x509_crt_free(&crt);
+}
+
+static void test_server_renew_with_client_cert(void **state)
+{
+    struct fixture *f = *state;
+    struct minica_issued issued;
+    unsigned char *der;
+    size_t der_len;
+    local_cert(f->dir, "web1.internal", &issued, &der, &der_len);
+    char *csr = make_csr("web1.internal", 0); /* a new key */
+    char *body = renew_body(csr);
+    int status;
+    cJSON *j = call(f, "POST", "/v1/renew", body, der, der_len, &status, NULL);
+    assert_int_equal(status, 200);
+    assert_string_not_equal(cJSON_GetObjectItem(j, "serial")->valuestring, issued.serial);
+    cJSON_Delete(j);
+    char needle[128];
+    snprintf(needle, sizeof(needle), "renew of %s", issued.serial);
+    assert_int_equal(audited(f, needle), 1);
+
+    /* Other names than the certificate's. */
+    char *other = make_csr("web2.internal", 0);
+    char *obody = renew_body(other);
+    assert_int_equal(expect_status(f, "POST", "/v1/renew", obody, der, der_len), 403);
+    free(obody);
+    free(other);
+    /* No client certificate. */
+    assert_int_equal(expect_status(f, "POST", "/v1/renew", body, NULL, 0), 403);
+    /* Garbage as client certificate. */
+    assert_int_equal(expect_status(f, "POST", "/v1/renew", body, (const unsigned char *)"xx", 2),
+                     403);
+    /* Expired (the clock moved past not_after). */
+    char later[32];
+    snprintf(later, sizeof(later), "%lld", (long long)issued.not_after + 10);
+    setenv("MINICA_FAKE_NOW", later, 1);
+    j = call(f, "POST", "/v1/renew", body, der, der_len, &status, NULL);
+    unsetenv("MINICA_FAKE_NOW");
+    assert_int_equal(status, 403);
+    assert_non_null(strstr(cJSON_GetObjectItem(j, "detail")->valuestring, "new token"));
+    cJSON_Delete(j);
+    /* Revoked. */
+    struct minica_err err;
+    assert_int_equal(
+        minica_store_revoke(minica_ca_store(f->admin), issued.serial, minica_now(), 1, &err), 0);
+    assert_int_equal(expect_status(f, "POST", "/v1/renew", body, der, der_len), 403);
+    assert_true(audited(f, "refused renewal") >= 3);
+    free(body);
+    free(csr);
+    free(der);
+    minica_issued_free(&issued);
+}
+
+static void test_server_renew_refuses_other_ca(void **state)
+{
+    struct fixture *f = *state;
+    char *other_ca = tu_make_ca();
+    struct minica_issued issued;
+    unsigned char *der;
+    size_t der_len;
+    local_cert(other_ca, "web1.internal", &issued, &der, &der_len);
+    char *csr = make_csr("web1.internal", 0);
+    char *body = renew_body(csr);
+    int status;
+    cJSON *j = call(f, "POST", "/v1/renew", body, der, der_len, &status, NULL);
+    assert_int_equal(status, 403);
+    assert_non_null(strstr(cJSON_GetObjectItem(j, "detail")->valuestring, "not issued by this CA"));
+    cJSON_Delete(j);
+    free(body);
+    free(csr);
+    free(der);
+    minica_issued_free(&issued);
+    *strrchr(other_ca, '/') = '\0';
+    tu_rmtree(other_ca);
+    free(other_ca);
+}
+
+static void test_server_crl_is_der(void **state)
+{
+    struct fixture *f = *state;
+    struct minica_http_response resp;
+    int status;
+    call(f, "GET", "/v1/crl", NULL, NULL, 0, &status, &resp);
+    assert_int_equal(status, 200);
+    assert_string_equal(resp.content_type, "application/pkix-crl");
+    mbedtls_x509_crl crl;
+    mbedtls_x509_crl_init(&crl);
+    assert_int_equal(mbedtls_x509_crl_parse_der(&crl, (unsigned char *)resp.body, resp.body_len),
+                     0);
+    mbedtls_x509_crl_free(&crl);
+    minica_http_response_free(&resp);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_server_health_roots_and_unknown_routes, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_server_sign_with_token_then_replay_is_403, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_server_sign_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_server_big_body_is_413, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_server_renew_with_client_cert, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_server_renew_refuses_other_ca, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_server_crl_is_der, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,403 @@
+/* One-time enrollment tokens: creation against the policy, only the hash
+ * stored, single use under a race, expiry, revocation, names, audit. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <mbedtls/oid.h>
+#include <mbedtls/x509_csr.h>
+
+#include "internal.h"
+#include "minica/ca.h"
+#include "minica/der.h"
+#include "minica/fsutil.h"
+#include "minica/token.h"
+#include "testutil.h"
+
+/* A CSR for names (comma-separated, first is the CN), PEM, malloc'd. */
+static char *make_csr(const char *names_csv, int break_signature)
+{
+    struct minica_rng rng;
+    struct minica_err err;
+    assert_int_equal(minica_rng_init(&rng, &err), 0);
+    mbedtls_pk_context pk;
+    mbedtls_pk_init(&pk);
+    assert_int_equal(minica_key_generate(&pk, MINICA_KEY_EC_P256, &rng, &err), 0);
+    struct minica_name names[8];
+    size_t n = 0;
+    char copy[512], *save = NULL;
+    snprintf(copy, sizeof(copy), "%s", names_csv);
+    for (char *t = strtok_r(copy, ",", &save); t && n < 8; t = strtok_r(NULL, ",", &save))
+        assert_int_equal(minica_name_parse(t, &names[n++], &err), 0);
+    mbedtls_x509write_csr csr;
+    mbedtls_x509write_csr_init(&csr);
+    mbedtls_x509write_csr_set_md_alg(&csr, MBEDTLS_MD_SHA256);
+    mbedtls_x509write_csr_set_key(&csr, &pk);
+    char subject[300];
+    snprintf(subject, sizeof(subject), "CN=%s", names[0].text);
+    assert_int_equal(mbedtls_x509write_csr_set_subject_name(&csr, subject), 0);
+    unsigned char ext[2048], *der = NULL;
+    size_t len = 0;
+    assert_int_equal(minica_der_san(names, n, ext, sizeof(ext), &der, &len, &err), 0);
+    assert_int_equal(minica_compat_csr_set_extension(&csr, MBEDTLS_OID_SUBJECT_ALT_NAME,
+                                                     MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME),
+                                                     der, len),
+                     0);
+    unsigned char buf[4096];
+    int dlen =
+        mbedtls_x509write_csr_der(&csr, buf, sizeof(buf), mbedtls_ctr_drbg_random, &rng.drbg);
+    assert_true(dlen > 0);
+    unsigned char *start = buf + sizeof(buf) - dlen;
+    if (break_signature)
+        start[dlen - 3] ^= 0x55; /* inside the signature's INTEGERs */
+    char *pem = NULL;
+    assert_int_equal(minica_der_to_pem(start, (size_t)dlen, "CERTIFICATE REQUEST", &pem, &err), 0);
+    mbedtls_x509write_csr_free(&csr);
+    mbedtls_pk_free(&pk);
+    minica_rng_free(&rng);
+    return pem;
+}
+
+struct fixture {
+    char *dir;
+    struct minica_ca *ca;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    f->dir = tu_make_ca();
+    struct minica_err err;
+    assert_int_equal(minica_ca_open(f->dir, &f->ca, &err), 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    minica_ca_close(f->ca);
+    char parent[4200];
+    snprintf(parent, sizeof(parent), "%s", f->dir);
+    *strrchr(parent, '/') = '\0';
+    tu_rmtree(parent);
+    free(f->dir);
+    free(f);
+    unsetenv("MINICA_FAKE_NOW");
+    return 0;
+}
+
+static void make_token(struct fixture *f, const char *name, const char *san, char *text,
+                       struct minica_token_row *row)
+{
+    const char *sans[1] = {san};
+    struct minica_token_request req = {.name = name, .sans = sans, .n_sans = san ? 1 : 0};
+    struct minica_err err;
+    int ret = minica_token_create(f->ca, &req, text, MINICA_TOKEN_TEXT_MAX, row, &err);
+    if (ret != 0)
+        fail_msg("token_create: %s", err.msg);
+}
+
+static void test_token_text_is_id_dot_256_bit_secret(void **state)
+{
+    struct fixture *f = *state;
+    char text[MINICA_TOKEN_TEXT_MAX];
+    struct minica_token_row row;
+    make_token(f, "web1.internal", "10.0.0.5", text, &row);
+    assert_int_equal(strlen(text), 16 + 1 + 43);
+    assert_int_equal(text[16], '.');
+    assert_memory_equal(text, row.id, 16);
+    assert_string_equal(row.sans, "web1.internal,10.0.0.5");
+    assert_true(row.expires_at - row.created_at == MINICA_TOKEN_DEFAULT_EXPIRY);
+    char again[MINICA_TOKEN_TEXT_MAX];
+    make_token(f, "web1.internal", NULL, again, &row);
+    assert_string_not_equal(text, again);
+}
+
+static void test_token_only_hash_is_stored(void **state)
+{
+    struct fixture *f = *state;
+    char text[MINICA_TOKEN_TEXT_MAX];
+    struct minica_token_row row;
+    make_token(f, "web1.internal", NULL, text, &row);
+    const char *secret = text + 17;
+    assert_null(strstr(row.secret_sha256, secret));
+    minica_ca_close(f->ca); /* flush the WAL into the file */
+    f->ca = NULL;
+    const char *files[] = {"minica.db", "minica.db-wal"};
+    for (size_t i = 0; i < 2; i++) {
+        char path[4300];
+        snprintf(path, sizeof(path), "%s/%s", f->dir, files[i]);
+        FILE *fp = fopen(path, "rb");
+        if (fp == NULL)
+            continue;
+        static char data[4 << 20];
+        size_t n = fread(data, 1, sizeof(data), fp);
+        fclose(fp);
+        assert_null(memmem(data, n, secret, strlen(secret)));
+    }
+    struct minica_err err;
+    assert_int_equal(minica_ca_open(f->dir, &f->ca, &err), 0);
+}
+
+static void test_token_create_checks_policy(void **state)
+{
+    (void)state;
+    char *tmp = tu_tempdir();
+    char dir[4200];
+    snprintf(dir, sizeof(dir), "%s/ca", tmp);
+    const char *dns[] = {"internal"};
+    struct minica_init_options opts;
+    memset(&opts, 0, sizeof(opts));
+    opts.permit_dns = dns;
+    opts.n_permit_dns = 1;
+    struct minica_err err;
+    assert_int_equal(minica_ca_init(dir, &opts, &err), 0);
+    struct minica_ca *ca = NULL;
+    assert_int_equal(minica_ca_open(dir, &ca, &err), 0);
+    char text[MINICA_TOKEN_TEXT_MAX];
+    struct minica_token_request req = {.name = "evil.example.com"};
+    assert_int_equal(minica_token_create(ca, &req, text, sizeof(text), NULL, &err), MINICA_EPOLICY);
+    assert_non_null(strstr(err.msg, "evil.example.com"));
+    req.name = "a.internal";
+    req.ttl = 5 * 365 * 86400LL;
+    assert_int_equal(minica_token_create(ca, &req, text, sizeof(text), NULL, &err), MINICA_EPOLICY);
+    req.ttl = 0;
+    req.expires_in = 365 * 86400LL;
+    assert_int_equal(minica_token_create(ca, &req, text, sizeof(text), NULL, &err), MINICA_EINVAL);
+    req.expires_in = 0;
+    assert_int_equal(minica_token_create(ca, &req, text, sizeof(text), NULL, &err), 0);
+    minica_ca_close(ca);
+    tu_rmtree(tmp);
+    free(tmp);
+}
+
+static void test_token_issues_once_then_refuses_replay(void **state)
+{
+    struct fixture *f = *state;
+    char text[MINICA_TOKEN_TEXT_MAX];
+    struct minica_token_row row;
+    make_token(f, "web1.internal", "10.0.0.5", text, &row);
+    char *csr = make_csr("web1.internal,10.0.0.5", 0);
+    struct minica_issued issued;
+    struct minica_err err;
+    int ret = minica_ca_issue_with_token(f->ca, text, csr, &issued, &err);
+    if (ret != 0)
+        fail_msg("%s", err.msg);
+    assert_string_equal(issued.sans, "web1.internal,10.0.0.5");
+    assert_null(issued.key_pem);
+    struct minica_token_row after;
+    assert_int_equal(minica_store_get_token(minica_ca_store(f->ca), row.id, &after, &err), 0);
+    assert_string_equal(after.used_by, issued.serial);
+    assert_int_equal(minica_token_state(&after, minica_now()), MINICA_TOKEN_USED);
+    minica_issued_free(&issued);
+    assert_int_equal(minica_ca_issue_with_token(f->ca, text, csr, &issued, &err),
+                     MINICA_EFORBIDDEN);
+    assert_non_null(strstr(err.msg, "already used"));
+    free(csr);
+}
+
+static void test_token_expired_is_refused(void **state)
+{
+    struct fixture *f = *state;
+    char text[MINICA_TOKEN_TEXT_MAX], past[32];
+    struct minica_token_row row;
+    snprintf(past, sizeof(past), "%lld", (long long)minica_now() - 7200);
+    setenv("MINICA_FAKE_NOW", past, 1);
+    make_token(f, "web1.internal", NULL, text, &row);
+    unsetenv("MINICA_FAKE_NOW");
+    char *csr = make_csr("web1.internal", 0);
+    struct minica_issued issued;
+    struct minica_err err;
+    assert_int_equal(minica_ca_issue_with_token(f->ca, text, csr, &issued, &err),
+                     MINICA_EFORBIDDEN);
+    assert_non_null(strstr(err.msg, "expired"));
+    free(csr);
+}
+
+static void test_token_revoked_is_refused(void **state)
+{
+    struct fixture *f = *state;
+    char text[MINICA_TOKEN_TEXT_MAX];
+    struct minica_token_row row;
+    make_token(f, "web1.internal", NULL, text, &row);
+    struct minica_err err;
+    assert_int_equal(minica_token_revoke(f->ca, row.id, &err), 0);
+    assert_int_equal(minica_token_revoke(f->ca, "0000000000000000", &err), MINICA_ENOENT);
+    char *csr = make_csr("web1.internal", 0);
+    struct minica_issued issued;
+    assert_int_equal(minica_ca_issue_with_token(f->ca, text, csr, &issued, &err),
+                     MINICA_EFORBIDDEN);
+    assert_non_null(strstr(err.msg, "revoked"));
+    free(csr);
+}
+
+static void test_token_wrong_secret_or_garbage_is_refused(void **state)
+{
+    struct fixture *f = *state;
+    char text[MINICA_TOKEN_TEXT_MAX];
+    struct minica_token_row row;
+    make_token(f, "web1.internal", NULL, text, &row);
+    char *csr = make_csr("web1.internal", 0);
+    struct minica_issued issued;
+    struct minica_err err;
+    char wrong[MINICA_TOKEN_TEXT_MAX];
+    snprintf(wrong, sizeof(wrong), "%s", text);
+    wrong[20] = wrong[20] == 'A' ? 'B' : 'A';
+    assert_int_equal(minica_ca_issue_with_token(f->ca, wrong, csr, &issued, &err),
+                     MINICA_EFORBIDDEN);
+    const char *garbage[] = {"", "x", "0123456789abcdef", "../../etc/passwd", text + 1};
+    for (size_t i = 0; i < sizeof(garbage) / sizeof(garbage[0]); i++)
+        assert_int_equal(minica_ca_issue_with_token(f->ca, garbage[i], csr, &issued, &err),
+                         MINICA_EFORBIDDEN);
+    /* None of this spent the real token. */
+    assert_int_equal(minica_ca_issue_with_token(f->ca, text, csr, &issued, &err), 0);
+    minica_issued_free(&issued);
+    free(csr);
+}
+
+static void test_token_other_names_refused_and_token_kept(void **state)
+{
+    struct fixture *f = *state;
+    char text[MINICA_TOKEN_TEXT_MAX];
+    struct minica_token_row row;
+    make_token(f, "web1.internal", "10.0.0.5", text, &row);
+    struct minica_issued issued;
+    struct minica_err err;
+    const char *others[] = {"web2.internal", "web1.internal", "web1.internal,10.0.0.5,10.0.0.6",
+                            "10.0.0.5,web1.internal"};
+    for (size_t i = 0; i < 4; i++) {
+        char *csr = make_csr(others[i], 0);
+        assert_int_equal(minica_ca_issue_with_token(f->ca, text, csr, &issued, &err),
+                         MINICA_EFORBIDDEN);
+        free(csr);
+    }
+    char *bad = make_csr("web1.internal,10.0.0.5", 1);
+    assert_int_equal(minica_ca_issue_with_token(f->ca, text, bad, &issued, &err), MINICA_EINVAL);
+    assert_int_equal(minica_ca_issue_with_token(f->ca, text, "not a csr", &issued, &err),
+                     MINICA_EINVAL);
+    free(bad);
+    char *good = make_csr("web1.internal,10.0.0.5", 0);
+    assert_int_equal(minica_ca_issue_with_token(f->ca, text, good, &issued, &err), 0);
+    minica_issued_free(&issued);
+    free(good);
+}
+
+struct racer {
+    const char *dir;
+    const char *token;
+    const char *csr;
+    int ok;
+    pthread_barrier_t *start;
+};
+
+static void *race(void *p)
+{
+    struct racer *r = p;
+    struct minica_ca *ca = NULL;
+    struct minica_err err;
+    if (minica_ca_open(r->dir, &ca, &err) != 0)
+        return NULL;
+    struct minica_issued issued;
+    pthread_barrier_wait(r->start);
+    r->ok = minica_ca_issue_with_token(ca, r->token, r->csr, &issued, &err) == 0;
+    if (r->ok)
+        minica_issued_free(&issued);
+    minica_ca_close(ca);
+    return NULL;
+}
+
+/* Ten handles (ten SQLite connections, as ten processes would have) race
+ * for one token: exactly one certificate. */
+static void test_token_race_gives_one_certificate(void **state)
+{
+    struct fixture *f = *state;
+    char text[MINICA_TOKEN_TEXT_MAX];
+    struct minica_token_row row;
+    make_token(f, "web1.internal", NULL, text, &row);
+    char *csr = make_csr("web1.internal", 0);
+    enum { N = 10 };
+    pthread_t threads[N];
+    struct racer racers[N];
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, N);
+    for (int i = 0; i < N; i++) {
+        racers[i] = (struct racer){.dir = f->dir, .token = text, .csr = csr, .start = &start};
+        pthread_create(&threads[i], NULL, race, &racers[i]);
+    }
+    int wins = 0;
+    for (int i = 0; i < N; i++) {
+        pthread_join(threads[i], NULL);
+        wins += racers[i].ok;
+    }
+    pthread_barrier_destroy(&start);
+    assert_int_equal(wins, 1);
+    free(csr);
+}
+
+struct audit_search {
+    const char *needle;
+    int found;
+};
+
+static int find_audit(const struct minica_audit_row *row, void *ctx)
+{
+    struct audit_search *s = ctx;
+    if (strstr(row->summary, s->needle) != NULL)
+        s->found++;
+    return 0;
+}
+
+static void test_token_creation_and_refusals_are_audited(void **state)
+{
+    struct fixture *f = *state;
+    char text[MINICA_TOKEN_TEXT_MAX];
+    struct minica_token_row row;
+    make_token(f, "web1.internal", NULL, text, &row);
+    char *csr = make_csr("web9.internal", 0);
+    struct minica_issued issued;
+    struct minica_err err;
+    minica_ca_set_actor(f->ca, "serve", "remote 192.0.2.7 token x");
+    assert_int_equal(minica_ca_issue_with_token(f->ca, text, csr, &issued, &err),
+                     MINICA_EFORBIDDEN);
+    char needle[64];
+    snprintf(needle, sizeof(needle), "token %s created", row.id);
+    struct audit_search s = {.needle = needle};
+    assert_int_equal(minica_store_list_audit(minica_ca_store(f->ca), 0, find_audit, &s, &err), 0);
+    assert_int_equal(s.found, 1);
+    snprintf(needle, sizeof(needle), "refused token %s", row.id);
+    s = (struct audit_search){.needle = needle};
+    assert_int_equal(minica_store_list_audit(minica_ca_store(f->ca), 0, find_audit, &s, &err), 0);
+    assert_int_equal(s.found, 1);
+    s = (struct audit_search){.needle = "remote 192.0.2.7"};
+    assert_int_equal(minica_store_list_audit(minica_ca_store(f->ca), 0, find_audit, &s, &err), 0);
+    assert_true(s.found >= 1);
+    free(csr);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_token_text_is_id_dot_256_bit_secret, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_token_only_hash_is_stored, setup, teardown),
+        cmocka_unit_test(test_token_create_checks_policy),
+        cmocka_unit_test_setup_teardown(test_token_issues_once_then_refuses_replay, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_token_expired_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_token_revoked_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_token_wrong_secret_or_garbage_is_refused, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_token_other_names_refused_and_token_kept, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_token_race_gives_one_certificate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_token_creation_and_refusals_are_audited, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
