@@ -13,6 +13,9 @@
 
 #if MBEDTLS_VERSION_MAJOR >= 3
 
+/* mbedTLS 3 parses private keys with an RNG (blinding); 2.28 needs none. */
+#define MINICA_COMPAT_KEY_PARSE_NEEDS_RNG 1
+
 static inline int minica_compat_pk_parse_key(mbedtls_pk_context *pk, const unsigned char *buf,
                                              size_t len, mbedtls_ctr_drbg_context *drbg)
 {
@@ -60,6 +63,8 @@ static inline int minica_compat_csr_set_extension(mbedtls_x509write_csr *ctx, co
 }
 
 #else /* mbedTLS 2.28 */
+
+#define MINICA_COMPAT_KEY_PARSE_NEEDS_RNG 0
 
 #include <mbedtls/bignum.h>
 

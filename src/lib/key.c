@@ -171,12 +171,17 @@ int minica_key_matches_cert(const char *key_pem, const char *cert_pem, struct mi
     mbedtls_pk_context pk;
     mbedtls_x509_crt crt;
     struct minica_rng rng;
+    int have_rng = 0, ret;
     mbedtls_pk_init(&pk);
     mbedtls_x509_crt_init(&crt);
-    int ret = minica_rng_init(&rng, err);
-    if (ret != 0)
-        return ret;
-    ret = minica_key_parse_pem(&pk, key_pem, strlen(key_pem), &rng, err);
+    /* Seeding an RNG (entropy, HAVEGE, CTR_DRBG) costs more than the whole
+     * check, and the agent calls this for every managed certificate. */
+    if (MINICA_COMPAT_KEY_PARSE_NEEDS_RNG) {
+        if ((ret = minica_rng_init(&rng, err)) != 0)
+            return ret;
+        have_rng = 1;
+    }
+    ret = minica_key_parse_pem(&pk, key_pem, strlen(key_pem), have_rng ? &rng : NULL, err);
     if (ret != 0)
         goto out;
     ret = minica_crt_parse_pem(&crt, cert_pem, err);
@@ -186,6 +191,7 @@ int minica_key_matches_cert(const char *key_pem, const char *cert_pem, struct mi
 out:
     mbedtls_pk_free(&pk);
     mbedtls_x509_crt_free(&crt);
-    minica_rng_free(&rng);
+    if (have_rng)
+        minica_rng_free(&rng);
     return ret;
 }
