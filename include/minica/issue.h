@@ -24,7 +24,8 @@ int minica_usage_parse(const char *text, enum minica_usage *out, struct minica_e
 const char *minica_usage_name(enum minica_usage usage);
 
 struct minica_issue_request {
-    const char *name;        /* subject CN and first SAN */
+    const char *name;        /* first SAN and subject CN (OU when it is an IP, there is no DNS
+                                name and the intermediate has dNSName constraints) */
     const char *const *sans; /* more SANs (DNS or IP); NAME is added first */
     size_t n_sans;
     int64_t ttl;                   /* seconds; 0 = the policy's default */
@@ -68,8 +69,10 @@ int minica_output_paths(const char *outdir, const char *name, struct minica_outp
 
 /* Issues and delivers NAME.crt, NAME.key (0600), NAME.fullchain.crt and
  * ca.crt into outdir. The row is committed before any file appears under its
- * final name; if delivering fails, the row is removed again and the previous
- * files stay as they were. */
+ * final name. If delivering fails before any file is replaced, the row is
+ * removed again and the previous files stay as they were; if it fails after
+ * some were (a rename or the directory sync failing), the row stays, since
+ * those files hold the new certificate, and the error names them. */
 int minica_ca_issue_to_dir(struct minica_ca *ca, const struct minica_issue_request *req,
                            const char *outdir, struct minica_issued *out,
                            struct minica_output_paths *paths, struct minica_err *err);

@@ -336,6 +336,7 @@ int minica_ca_open(const char *dir, struct minica_ca **out, struct minica_err *e
     minica_sha256_hex(ca->intermediate.raw.p, ca->intermediate.raw.len, ca->intermediate_fp);
     minica_sha256_hex(ca->root.raw.p, ca->root.raw.len, ca->root_fp);
     ca->intermediate_not_after = minica_x509_time_to_unix(&ca->intermediate.valid_to);
+    ca->intermediate_constrains_dns = minica_crt_constrains_dns(&ca->intermediate);
     *out = ca;
     return MINICA_OK;
 fail:

@@ -22,6 +22,7 @@ struct minica_ca {
     char intermediate_fp[65];
     char root_fp[65];
     int64_t intermediate_not_after;
+    int intermediate_constrains_dns; /* see minica_crt_constrains_dns */
     struct minica_policy policy;
     struct minica_store *store;
     char command[64];

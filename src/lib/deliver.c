@@ -38,9 +38,13 @@ int minica_output_paths(const char *outdir, const char *name, struct minica_outp
     return minica_path_join(paths->ca, sizeof(paths->ca), outdir, "ca.crt", err);
 }
 
-int minica_deliver_files(const struct minica_issued *issued, const char *outdir,
-                         struct minica_output_paths *paths, struct minica_err *err)
+/* *replaced says which files already carry the new certificate or key
+ * when delivery fails (bit i for files[i]; all four once every rename is
+ * done, even if the directory sync then fails). */
+static int deliver(const struct minica_issued *issued, const char *outdir,
+                   struct minica_output_paths *paths, unsigned *replaced, struct minica_err *err)
 {
+    *replaced = 0;
     int ret = minica_output_paths(outdir, issued->name, paths, err);
     if (ret != 0)
         return ret;
@@ -90,6 +94,7 @@ int minica_deliver_files(const struct minica_issued *issued, const char *outdir,
                 continue;
             if ((ret = minica_staged_commit(&staged[i], MINICA_WRITE_NO_DIRSYNC, err)) != 0)
                 break;
+            *replaced |= 1u << i;
         }
         /* One directory sync makes all four renames durable before we report success. */
         if (ret == 0)
@@ -99,6 +104,13 @@ int minica_deliver_files(const struct minica_issued *issued, const char *outdir,
         minica_staged_abort(&staged[i]);
     free(fullchain);
     return ret;
+}
+
+int minica_deliver_files(const struct minica_issued *issued, const char *outdir,
+                         struct minica_output_paths *paths, struct minica_err *err)
+{
+    unsigned replaced;
+    return deliver(issued, outdir, paths, &replaced, err);
 }
 
 int minica_ca_issue_to_dir(struct minica_ca *ca, const struct minica_issue_request *req,
@@ -120,14 +132,41 @@ int minica_ca_issue_to_dir(struct minica_ca *ca, const struct minica_issue_reque
                              minica_ca_dir(ca));
     if ((ret = minica_ca_issue(ca, req, out, err)) != 0)
         return ret;
-    if ((ret = minica_deliver_files(out, outdir, paths, err)) != 0) {
-        /* Neither a row nor files: take the row back and say so in the log. */
-        char summary[512];
+    unsigned replaced = 0;
+    if ((ret = deliver(out, outdir, paths, &replaced, err)) == 0)
+        return MINICA_OK;
+    char summary[1024];
+    if (replaced == 0) {
+        /* Nothing on disk refers to it: neither a row nor files. */
         snprintf(summary, sizeof(summary), "withdrew %s serial=%s: the files could not be written",
                  out->name, out->serial);
         minica_store_delete_cert(minica_ca_store(ca), out->serial, NULL);
-        minica_ca_audit(ca, summary, NULL);
-        minica_issued_free(out);
+    } else {
+        /* Some files already hold the new certificate or key: the row stays,
+         * or a certificate in use could be neither listed nor revoked. */
+        const char *names[4] = {paths->key, paths->cert, paths->fullchain, paths->ca};
+        char done[900] = "";
+        for (unsigned i = 0; i < 4; i++) {
+            if (!(replaced & (1u << i)))
+                continue;
+            const char *base = strrchr(names[i], '/');
+            base = base ? base + 1 : names[i];
+            size_t used = strlen(done);
+            snprintf(done + used, sizeof(done) - used, "%s%s", used ? ", " : "", base);
+        }
+        snprintf(summary, sizeof(summary),
+                 "delivering %s serial=%s failed after %s had been replaced; the certificate "
+                 "stays in the inventory",
+                 out->name, out->serial, done);
+        if (err != NULL) {
+            size_t used = strlen(err->msg);
+            snprintf(err->msg + used, sizeof(err->msg) - used,
+                     "; %s already replaced, serial %s kept in the inventory (run the same "
+                     "command again)",
+                     done, out->serial);
+        }
     }
+    minica_ca_audit(ca, summary, NULL);
+    minica_issued_free(out);
     return ret;
 }

@@ -48,6 +48,9 @@ mbedtls_md_type_t minica_key_md(const mbedtls_pk_context *pk);
  * multiplication: that is a third of a whole `minica issue`. The public half
  * comes from the key file (or is derived from the private half when absent). */
 int minica_pk_same_public(const mbedtls_pk_context *a, const mbedtls_pk_context *b);
+/* minica_key_matches_cert for an already parsed certificate. */
+int minica_key_matches_crt(const char *key_pem, const mbedtls_x509_crt *crt,
+                           struct minica_err *err);
 
 /* Time. */
 int64_t minica_now(void); /* honours MINICA_FAKE_NOW (tests) */
@@ -73,6 +76,12 @@ char *minica_strdup(const char *s);
 int minica_crt_parse_der(mbedtls_x509_crt *crt, const unsigned char *der, size_t len,
                          struct minica_err *err);
 int minica_crt_parse_pem(mbedtls_x509_crt *crt, const char *pem, struct minica_err *err);
+/* Only the first certificate of pem (the leaf of a fullchain file). */
+int minica_crt_parse_pem_first(mbedtls_x509_crt *crt, const char *pem, struct minica_err *err);
+/* 1 if crt has a nameConstraints extension with a dNSName subtree (permitted
+ * or excluded), else 0. OpenSSL and GnuTLS then check a leaf's CN against it
+ * when the leaf has no DNS name. */
+int minica_crt_constrains_dns(const mbedtls_x509_crt *crt);
 
 /* CSR: parses it, checks its self-signature, and returns its CN (or "") and
  * SANs as canonical comma-separated text. */

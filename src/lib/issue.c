@@ -206,13 +206,14 @@ int minica_ca_issue(struct minica_ca *ca, const struct minica_issue_request *req
     }
 
     char subject[MINICA_NAME_MAX + 8];
-    /* OpenSSL and GnuTLS check the CN against dNSName constraints when there
-     * is no DNS SAN, and an address there fails them: an IP-only leaf of a
-     * name-constrained intermediate carries its address in OU instead. */
+    /* OpenSSL and GnuTLS check the CN against the issuer's dNSName
+     * constraints when the leaf has no DNS SAN, and an address there fails
+     * them: only then does an IP-only leaf carry its address in OU instead. */
     int has_dns = 0;
     for (size_t i = 0; i < n; i++)
         has_dns |= names[i].kind == MINICA_NAME_DNS;
-    snprintf(subject, sizeof(subject), "%s=%s", has_dns ? "CN" : "OU", names[0].text);
+    int in_ou = !has_dns && ca->intermediate_constrains_dns;
+    snprintf(subject, sizeof(subject), "%s=%s", in_ou ? "OU" : "CN", names[0].text);
     int server = usage == MINICA_USAGE_SERVER || usage == MINICA_USAGE_BOTH;
     int client = usage == MINICA_USAGE_CLIENT || usage == MINICA_USAGE_BOTH;
     int is_rsa = mbedtls_pk_get_type(subject_key) == MBEDTLS_PK_RSA;

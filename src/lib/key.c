@@ -166,32 +166,35 @@ int minica_pk_same_public(const mbedtls_pk_context *a, const mbedtls_pk_context 
     return memcmp(da + sizeof(da) - la, db + sizeof(db) - lb, (size_t)la) == 0;
 }
 
-int minica_key_matches_cert(const char *key_pem, const char *cert_pem, struct minica_err *err)
+int minica_key_matches_crt(const char *key_pem, const mbedtls_x509_crt *crt, struct minica_err *err)
 {
     mbedtls_pk_context pk;
-    mbedtls_x509_crt crt;
     struct minica_rng rng;
     int have_rng = 0, ret;
     mbedtls_pk_init(&pk);
-    mbedtls_x509_crt_init(&crt);
-    /* Seeding an RNG (entropy, HAVEGE, CTR_DRBG) costs more than the whole
-     * check, and the agent calls this for every managed certificate. */
+    /* Seeding an RNG (entropy, CTR_DRBG) costs more than the whole check,
+     * and the agent calls this for every managed certificate. */
     if (MINICA_COMPAT_KEY_PARSE_NEEDS_RNG) {
         if ((ret = minica_rng_init(&rng, err)) != 0)
             return ret;
         have_rng = 1;
     }
     ret = minica_key_parse_pem(&pk, key_pem, strlen(key_pem), have_rng ? &rng : NULL, err);
-    if (ret != 0)
-        goto out;
-    ret = minica_crt_parse_pem(&crt, cert_pem, err);
-    if (ret != 0)
-        goto out;
-    ret = minica_pk_same_public(&crt.pk, &pk);
-out:
+    if (ret == 0)
+        ret = minica_pk_same_public(&crt->pk, &pk);
     mbedtls_pk_free(&pk);
-    mbedtls_x509_crt_free(&crt);
     if (have_rng)
         minica_rng_free(&rng);
+    return ret;
+}
+
+int minica_key_matches_cert(const char *key_pem, const char *cert_pem, struct minica_err *err)
+{
+    mbedtls_x509_crt crt;
+    mbedtls_x509_crt_init(&crt);
+    int ret = minica_crt_parse_pem_first(&crt, cert_pem, err);
+    if (ret == 0)
+        ret = minica_key_matches_crt(key_pem, &crt, err);
+    mbedtls_x509_crt_free(&crt);
     return ret;
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <mbedtls/asn1.h>
 #include <mbedtls/base64.h>
 #include <mbedtls/oid.h>
 #include <mbedtls/pem.h>
@@ -144,6 +145,34 @@ char *minica_strdup(const char *s)
     return p;
 }
 
+/* NameConstraints ::= SEQUENCE { permittedSubtrees [0], excludedSubtrees [1] },
+ * each a list of GeneralSubtree SEQUENCEs whose base is a GeneralName;
+ * dNSName is [2]. Anything unreadable counts as constrained: the caller uses
+ * the answer to stay clear of a constraint check, so erring that way is safe. */
+static int name_constraints_have_dns(const unsigned char *p, const unsigned char *end)
+{
+    unsigned char *q = (unsigned char *)p;
+    size_t len;
+    if (mbedtls_asn1_get_tag(&q, end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0)
+        return 1;
+    const unsigned char *nc_end = q + len;
+    while (q < nc_end) {
+        q++; /* [0] or [1], constructed */
+        if (mbedtls_asn1_get_len(&q, nc_end, &len) != 0)
+            return 1;
+        const unsigned char *trees_end = q + len;
+        while (q < trees_end) {
+            if (mbedtls_asn1_get_tag(&q, trees_end, &len,
+                                     MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0)
+                return 1;
+            if (len > 0 && *q == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 2))
+                return 1;
+            q += len;
+        }
+    }
+    return 0;
+}
+
 /* mbedTLS (2.28 and 3.6) cannot parse nameConstraints and refuses any
  * certificate where it is critical, which minica's constrained intermediate
  * is (RFC 5280 4.2.1.10). minica enforces the same lists itself at issuance,
@@ -153,12 +182,26 @@ static int accept_name_constraints(void *ctx, mbedtls_x509_crt const *crt,
                                    mbedtls_x509_buf const *oid, int critical,
                                    const unsigned char *p, const unsigned char *end)
 {
-    (void)ctx;
     (void)crt;
     (void)critical;
-    (void)p;
-    (void)end;
-    return MBEDTLS_OID_CMP(MBEDTLS_OID_NAME_CONSTRAINTS, oid) == 0 ? 0 : -1;
+    if (MBEDTLS_OID_CMP(MBEDTLS_OID_NAME_CONSTRAINTS, oid) != 0)
+        return -1;
+    if (ctx != NULL)
+        *(int *)ctx = name_constraints_have_dns(p, end);
+    return 0;
+}
+
+int minica_crt_constrains_dns(const mbedtls_x509_crt *crt)
+{
+    mbedtls_x509_crt again;
+    mbedtls_x509_crt_init(&again);
+    int dns = 0;
+    /* make_copy 0: only reads crt's own buffer, which outlives `again`. */
+    if (mbedtls_x509_crt_parse_der_with_ext_cb(&again, crt->raw.p, crt->raw.len, 0,
+                                               accept_name_constraints, &dns) != 0)
+        dns = 1;
+    mbedtls_x509_crt_free(&again);
+    return dns;
 }
 
 int minica_crt_parse_der(mbedtls_x509_crt *crt, const unsigned char *der, size_t len,
@@ -171,23 +214,25 @@ int minica_crt_parse_der(mbedtls_x509_crt *crt, const unsigned char *der, size_t
     return MINICA_OK;
 }
 
-int minica_crt_parse_pem(mbedtls_x509_crt *crt, const char *pem, struct minica_err *err)
+/* Parses up to max PEM certificate blocks (max < 0: all of them). */
+static int parse_pem_blocks(mbedtls_x509_crt *crt, const char *pem, int max, struct minica_err *err)
 {
     static const char begin[] = "-----BEGIN CERTIFICATE-----", end[] = "-----END CERTIFICATE-----";
     const char *pos = pem;
     int n = 0;
-    while ((pos = strstr(pos, begin)) != NULL) {
+    while ((max < 0 || n < max) && (pos = strstr(pos, begin)) != NULL) {
         const char *b64 = pos + strlen(begin);
         const char *stop = strstr(b64, end);
         if (stop == NULL)
             return minica_seterr(err, MINICA_ECRYPTO, "cannot parse the certificate: no %s", end);
-        size_t der_len = 0;
-        mbedtls_base64_decode(NULL, 0, &der_len, (const unsigned char *)b64, (size_t)(stop - b64));
-        unsigned char *der = malloc(der_len ? der_len : 1);
+        /* Base64 never decodes to more than 3/4 of its length: no sizing pass
+         * (mbedTLS's constant-time decoder is the agent's hottest code). */
+        size_t b64_len = (size_t)(stop - b64), der_len = 0;
+        unsigned char *der = malloc(b64_len / 4 * 3 + 3);
         if (der == NULL)
             return minica_seterr(err, MINICA_ENOMEM, "out of memory");
-        int ret = mbedtls_base64_decode(der, der_len, &der_len, (const unsigned char *)b64,
-                                        (size_t)(stop - b64));
+        int ret = mbedtls_base64_decode(der, b64_len / 4 * 3 + 3, &der_len,
+                                        (const unsigned char *)b64, b64_len);
         if (ret != 0) {
             free(der);
             return minica_seterr_mbedtls(err, MINICA_ECRYPTO, ret, "cannot parse the certificate");
@@ -203,6 +248,16 @@ int minica_crt_parse_pem(mbedtls_x509_crt *crt, const char *pem, struct minica_e
         return minica_seterr(err, MINICA_ECRYPTO,
                              "cannot parse the certificate: no PEM certificate");
     return MINICA_OK;
+}
+
+int minica_crt_parse_pem(mbedtls_x509_crt *crt, const char *pem, struct minica_err *err)
+{
+    return parse_pem_blocks(crt, pem, -1, err);
+}
+
+int minica_crt_parse_pem_first(mbedtls_x509_crt *crt, const char *pem, struct minica_err *err)
+{
+    return parse_pem_blocks(crt, pem, 1, err);
 }
 
 int64_t minica_time_now(void)

@@ -73,6 +73,7 @@ expect_out "TIME +UID +USER +COMMAND +SUMMARY" "table has a header"
 expect_out "$user" "table shows the user"
 run "$MINICA" log --dir "$ca" --since yesterday
 expect_rc 2 "bad --since is a usage error"
+expect_err "^minica: log: --since: invalid duration 'yesterday'" "bad --since: the message names the value"
 
 # log needs no CA key: it only reads the inventory.
 chmod 000 "$ca/intermediate.key"

@@ -24,10 +24,28 @@ run "$MINICA" issue 127.0.0.2 --dir "$CA" --out "$T/ip"
 expect_ok "issue an IP-only certificate under the constraints"
 check "openssl verifies the IP-only certificate" openssl verify -CAfile "$T/ip/ca.crt" \
     -untrusted "$T/ip/127.0.0.2.fullchain.crt" -verify_ip 127.0.0.2 "$T/ip/127.0.0.2.crt"
+# OpenSSL and GnuTLS check a CN against dNSName constraints when there is no
+# DNS SAN: under --permit-dns the address goes into OU instead.
+check "the IP-only certificate has its address in OU, not CN" \
+    sh -c "openssl x509 -in '$T/ip/127.0.0.2.crt' -noout -subject -nameopt RFC2253 | grep -qx 'subject=OU=127.0.0.2'"
+check "GnuTLS verifies the IP-only certificate" \
+    sh -c "certtool --verify --load-ca-certificate '$T/ip/ca.crt' --infile '$T/ip/127.0.0.2.fullchain.crt' 2>&1 | grep -q 'Chain verification output: Verified'"
+
+# With iPAddress constraints only nothing checks the CN: NAME stays the CN.
+run "$MINICA" init --dir "$T/ipca" --permit-ip 127.0.0.0/8
+expect_ok "init a CA constrained to IP ranges only"
+run "$MINICA" issue 127.0.0.3 --dir "$T/ipca" --out "$T/ip3"
+expect_ok "issue an IP-only certificate under IP-only constraints"
+check "its subject is CN=NAME" \
+    sh -c "openssl x509 -in '$T/ip3/127.0.0.3.crt' -noout -subject -nameopt RFC2253 | grep -qx 'subject=CN=127.0.0.3'"
+check "openssl verifies it for the IP" openssl verify -CAfile "$T/ip3/ca.crt" \
+    -untrusted "$T/ip3/127.0.0.3.fullchain.crt" -verify_ip 127.0.0.3 "$T/ip3/127.0.0.3.crt"
+check "GnuTLS verifies it" \
+    sh -c "certtool --verify --load-ca-certificate '$T/ip3/ca.crt' --infile '$T/ip3/127.0.0.3.fullchain.crt' 2>&1 | grep -q 'Chain verification output: Verified'"
 
 # The agent reads the fullchain (intermediate included) and probes a server
 # that sends the constrained intermediate in its handshake.
-PORT=$(free_port)
+PORT=$(free_listen_port) # below the ephemeral range: see common.sh
 openssl s_server -accept "127.0.0.1:$PORT" -cert "$T/out/up.internal.svc.crt" \
     -cert_chain "$CA/intermediate.crt" -key "$T/out/up.internal.svc.key" -www -quiet \
     >/dev/null 2>&1 &
@@ -73,7 +91,7 @@ run "$MINICA" nginx check "$T/proxy.conf"
 expect_ok "nginx check parses a constrained intermediate in a trusted file"
 
 # Enrollment over the network with a constrained CA.
-SPORT=$(free_port)
+SPORT=$(free_listen_port)
 "$MINICA" serve --dir "$CA" --listen "127.0.0.1:$SPORT" 2>"$T/serve.log" &
 track_pid $!
 for _ in $(seq 1 100); do

@@ -249,6 +249,10 @@ expect_rc 2 "list --status of an unknown status"
 expect_err "^minica: list: .*sideways" "list --status unknown: message"
 run "$MINICA" list --dir "$CA" --expiring soon
 expect_rc 2 "list --expiring garbage"
+expect_err "^minica: list: --expiring: invalid duration 'soon'" "list --expiring garbage: message names the value"
+run "$MINICA" list --dir "$CA" --expiring 99999999999y
+expect_rc 2 "list --expiring overflow"
+expect_err "^minica: list: --expiring: duration '99999999999y' is too large" "list --expiring overflow: message"
 
 # --- CSR -------------------------------------------------------------------------------------
 mkdir -p "$T/csr"
@@ -279,6 +283,17 @@ bad_issue 2 "empty name" "empty name" ""
 bad_issue 2 "10.0.2.888" "IP typo as a name" 10.0.2.888
 bad_issue 2 "wildcard" "*.x (a one-label wildcard)" "*.x"
 bad_issue 1 "allow_wildcards" "*.x.internal.svc without a policy allowing wildcards" "*.x.internal.svc"
+l63=$(printf 'a%.0s' $(seq 63))
+bad_issue 2 "not a host name" "a 64-character label" "${l63}a.internal.svc"
+bad_issue 2 "longer than 253 characters" "a 255-character name" "$l63.$l63.$l63.$l63.svc"
+bad_issue 2 "'a b.internal.svc': not a host name" "a name with a space" "a b.internal.svc"
+bad_issue 2 "'a_b.internal.svc': not a host name" "a name with an underscore" a_b.internal.svc
+bad_issue 2 "'a-.internal.svc': not a host name" "a label ending in a hyphen" a-.internal.svc
+bad_issue 2 "trailing dot" "a trailing dot" ok.internal.svc.
+bad_issue 2 "not a host name" "a double wildcard" "*.*.internal.svc"
+bad_issue 2 "control characters" "a name with a newline" "$(printf 'a\nb.internal.svc')"
+bad_issue 2 "'1.2.3': not a valid IP address" "a short IPv4 address" 1.2.3
+bad_issue 2 "'10.0.2.0/24': not a host name" "a CIDR as a name" 10.0.2.0/24
 bad_issue 2 "\.\./y" "--san ../y" ok.internal.svc --san ../y
 bad_issue 2 "'0d'" "--ttl 0d" ok.internal.svc --ttl 0d
 bad_issue 2 "'-1d'" "--ttl -1d" ok.internal.svc --ttl -1d
@@ -361,6 +376,45 @@ expect_err "^minica: issue: .*is a directory" "directory in the way: message"
     fail "directory in the way: the cert was replaced"
 [ "$(rows)" = "$before" ] && pass "directory in the way: row withdrawn" || fail "directory in the way: row left behind"
 check "directory in the way: no temp files left" bash -c "! ls -A '$T/clash' | grep -q tmp"
+
+# A rename that fails after others succeeded (ca.crt immutable, renamed last):
+# NAME.key, NAME.crt and NAME.fullchain.crt already hold the new certificate,
+# so its row must stay, or a certificate in use could be neither listed nor
+# revoked. With NAME.key immutable (renamed first) nothing is replaced and the
+# row is withdrawn. chattr needs a file system with the immutable flag.
+"$MINICA" issue partial.internal.svc --dir "$CA" --out "$T/partial" >/dev/null
+if chattr +i "$T/partial/ca.crt" 2>/dev/null; then
+    before=$(rows)
+    run "$MINICA" issue partial.internal.svc --dir "$CA" --out "$T/partial"
+    chattr -i "$T/partial/ca.crt"
+    expect_rc 1 "a rename fails after the key and cert were replaced"
+    expect_err "^minica: issue: partial.internal.svc: cannot replace .*ca.crt: .*partial.internal.svc.key, partial.internal.svc.crt, partial.internal.svc.fullchain.crt already replaced, serial [0-9a-f]+ kept in the inventory" \
+        "partly replaced: the message names the replaced files and the serial"
+    [ "$(rows)" = "$((before + 1))" ] && pass "partly replaced: the row stays" || fail "partly replaced: the row was withdrawn"
+    disk=$(serial_of "$T/partial/partial.internal.svc.crt")
+    run "$MINICA" show "$disk" --dir "$CA"
+    expect_ok "partly replaced: the certificate on disk is in the inventory (show SERIAL)"
+    check "partly replaced: key matches the certificate on disk" \
+        key_matches "$T/partial/partial.internal.svc.key" "$T/partial/partial.internal.svc.crt"
+    check "partly replaced: the failure is in the audit log" \
+        bash -c "'$MINICA' log --dir '$CA' | grep -q 'delivering partial.internal.svc serial=$disk failed after'"
+    run "$MINICA" revoke "$disk" --dir "$CA"
+    expect_ok "partly replaced: the certificate on disk can be revoked"
+
+    chattr +i "$T/partial/partial.internal.svc.key"
+    old_crt=$(sha256sum <"$T/partial/partial.internal.svc.crt")
+    before=$(rows)
+    run "$MINICA" issue partial.internal.svc --dir "$CA" --out "$T/partial"
+    chattr -i "$T/partial/partial.internal.svc.key"
+    expect_rc 1 "the first rename (the key) fails"
+    expect_err "^minica: issue: partial.internal.svc: cannot replace .*partial.internal.svc.key: [^;]*$" \
+        "key not replaceable: message"
+    [ "$(rows)" = "$before" ] && pass "key not replaceable: row withdrawn" || fail "key not replaceable: row left behind"
+    [ "$(sha256sum <"$T/partial/partial.internal.svc.crt")" = "$old_crt" ] && pass "key not replaceable: cert kept" ||
+        fail "key not replaceable: the cert was replaced"
+else
+    echo "# skipped: partial delivery (chattr +i not supported under $T)"
+fi
 
 # Never into the state directory: there "intermediate" would replace the CA's own files.
 ca_sums=$(cd "$CA" && sha256sum root.key root.crt intermediate.key intermediate.crt)

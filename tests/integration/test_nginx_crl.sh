@@ -26,12 +26,10 @@ publish() { # publish FILE [--no-root]: the intermediate's CRL, then the root's
     mv "$1.new" "$1"
 }
 
-UP=$(free_port)
-PX=$(free_port)
-while [ "$PX" = "$UP" ]; do PX=$(free_port); done
-{
-    nginx_conf_head
-    cat <<NGINX
+write_conf() { # write_conf: nginx.conf for ports $UP (upstream) and $PX (proxy)
+    {
+        nginx_conf_head
+        cat <<NGINX
 http {
     access_log off;
     server {
@@ -55,9 +53,13 @@ http {
     }
 }
 NGINX
-} >"$P/nginx.conf"
+    } >"$P/nginx.conf"
+}
 
-wait_code() { # wait_code CODE URL: reloads are asynchronous
+# A reload is asynchronous: for a while old and new workers both answer, so
+# every reload waits until the old workers are gone (nginx_reload_settled)
+# before the next check; wait_code then only bounds a slow first request.
+wait_code() { # wait_code CODE URL
     local want=$1 _
     for _ in $(seq 1 50); do
         [ "$(http_code "$2")" = "$want" ] && return 0
@@ -68,20 +70,35 @@ wait_code() { # wait_code CODE URL: reloads are asynchronous
 
 publish "$T/crl.pem" || fail "publish the CRLs"
 check "the published file holds two CRLs" test "$(grep -c 'BEGIN X509 CRL' "$T/crl.pem")" -eq 2
-nginx_start "$P" || {
+# Ports below the ephemeral range; a port another test grabbed between the
+# pick and the bind is retried with new ones (a bounded number of times).
+started=0
+for _ in 1 2 3 4 5; do
+    UP=$(free_listen_port)
+    PX=$(free_listen_port)
+    while [ "$PX" = "$UP" ]; do PX=$(free_listen_port); done
+    write_conf
+    rm -f "$P/logs/error.log"
+    if nginx_start "$P" 2>"$T/nginx-start.err"; then
+        started=1
+        break
+    fi
+    grep -q "Address already in use" "$T/nginx-start.err" || break
+done
+if [ "$started" = 1 ]; then pass "nginx starts"; else
     fail "nginx starts"
-    cat "$P/logs/error.log"
+    cat "$T/nginx-start.err" "$P/logs/error.log"
     done_testing
-}
+fi
 if wait_code 200 "http://127.0.0.1:$PX/"; then pass "valid upstream with proxy_ssl_crl: 200"; else fail "valid upstream: $(http_code "http://127.0.0.1:$PX/")"; fi
 
 # Only the intermediate's CRL: nginx cannot check the intermediate itself.
 publish "$T/crl.pem" --no-root || fail "publish the intermediate CRL"
-nginx_reload "$P"
+nginx_reload_settled "$P" || fail "nginx reload settles"
 if wait_code 502 "http://127.0.0.1:$PX/"; then pass "without the root's CRL: 502"; else fail "without root CRL: $(http_code "http://127.0.0.1:$PX/")"; fi
 check "nginx logs the missing CRL" grep -q "unable to get certificate CRL" "$P/logs/error.log"
 publish "$T/crl.pem" || fail "publish both CRLs"
-nginx_reload "$P"
+nginx_reload_settled "$P" || fail "nginx reload settles"
 if wait_code 200 "http://127.0.0.1:$PX/"; then pass "both CRLs again: 200"; else fail "both CRLs again: $(http_code "http://127.0.0.1:$PX/")"; fi
 
 # Revoke the upstream: the old CRL still says 200 until a new one is published.
@@ -90,7 +107,7 @@ expect_ok "revoke the upstream"
 code=$(http_code "http://127.0.0.1:$PX/")
 if [ "$code" = 200 ]; then pass "before publishing, nginx still accepts (200)"; else fail "before publishing: $code"; fi
 publish "$T/crl.pem" || fail "publish after revoke"
-nginx_reload "$P"
+nginx_reload_settled "$P" || fail "nginx reload settles"
 if wait_code 502 "http://127.0.0.1:$PX/"; then pass "revoked upstream after reload: 502"; else fail "revoked upstream: $(http_code "http://127.0.0.1:$PX/")"; fi
 check "nginx logs the revocation" grep -q "certificate revoked" "$P/logs/error.log"
 
@@ -98,7 +115,7 @@ check "nginx logs the revocation" grep -q "certificate revoked" "$P/logs/error.l
 run "$MINICA" issue up.internal.svc --dir "$ca" --out "$C" --san 127.0.0.1
 expect_ok "re-issue the upstream's certificate"
 publish "$T/crl.pem" || fail "publish after re-issue"
-nginx_reload "$P"
+nginx_reload_settled "$P" || fail "nginx reload settles"
 if wait_code 200 "http://127.0.0.1:$PX/"; then pass "re-issued upstream: 200"; else fail "re-issued upstream: $(http_code "http://127.0.0.1:$PX/")"; fi
 
 nginx_stop "$P"

@@ -115,8 +115,13 @@ expect_ok "crl --next-update 1d"
 last=$(date -d "$(openssl crl -in "$T/short.pem" -noout -lastupdate | cut -d= -f2)" +%s)
 next=$(date -d "$(openssl crl -in "$T/short.pem" -noout -nextupdate | cut -d= -f2)" +%s)
 if [ $((next - last)) -eq 86400 ]; then pass "--next-update 1d"; else fail "--next-update 1d gave $((next - last))"; fi
-run "$MINICA" crl --dir "$ca" --next-update soon
+run "$MINICA" crl --dir "$ca" --next-update soon --out "$T/never.pem"
 expect_rc 2 "bad --next-update is a usage error"
+expect_err "^minica: crl: --next-update: invalid duration 'soon'" "bad --next-update: the message names the value"
+check "bad --next-update: no file" test ! -e "$T/never.pem"
+run "$MINICA" crl --dir "$ca" --next-update 0d
+expect_rc 2 "zero --next-update is a usage error"
+expect_err "^minica: crl: --next-update: duration '0d' must be greater than zero" "zero --next-update: message"
 
 # The root's CRL: signed by the root, verifies against the root alone.
 run "$MINICA" crl --root --dir "$ca" --out "$T/root-crl.pem"

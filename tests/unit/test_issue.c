@@ -375,6 +375,79 @@ static void test_issue_refuses_wildcard_unless_policy_allows(void **state)
     minica_ca_close(ca);
 }
 
+/* The leaf's subject DN as mbedTLS prints it (static buffer). */
+static const char *subject_of(const char *pem)
+{
+    static char dn[512];
+    mbedtls_x509_crt crt;
+    parse_crt(&crt, pem);
+    assert_true(mbedtls_x509_dn_gets(dn, sizeof(dn), &crt.subject) > 0);
+    mbedtls_x509_crt_free(&crt);
+    return dn;
+}
+
+/* Issue 2: NAME is the subject CN, also for an IP address, unless the
+ * intermediate has dNSName constraints (see test_issue_with_name_constraints). */
+static void test_issue_ip_only_leaf_has_cn_unless_dns_constrained(void **state)
+{
+    (void)state;
+    struct minica_ca *ca = open_ca(g_cadir);
+    struct minica_issued out;
+    issue_ok(ca, "10.9.8.7", NULL, 0, 86400, 0, 0, &out);
+    assert_string_equal(subject_of(out.cert_pem), "CN=10.9.8.7");
+    minica_issued_free(&out);
+    minica_ca_close(ca);
+
+    /* iPAddress constraints alone: nothing checks the CN against them. */
+    const char *ips[] = {"10.0.0.0/8", "fd00::/8"};
+    struct minica_init_options opts;
+    memset(&opts, 0, sizeof(opts));
+    opts.permit_ip = ips;
+    opts.n_permit_ip = 2;
+    char *dir = tu_make_ca_with(&opts);
+    ca = open_ca(dir);
+    mbedtls_x509_crt inter;
+    mbedtls_x509_crt_init(&inter);
+    struct minica_err err;
+    assert_int_equal(minica_crt_parse_pem(&inter, minica_ca_intermediate_pem(ca), &err), 0);
+    HAS_DER(&inter, 0x06, 0x03, 0x55, 0x1d, 0x1e, 0x01, 0x01, 0xff);
+    assert_int_equal(minica_crt_constrains_dns(&inter), 0);
+    mbedtls_x509_crt_free(&inter);
+    const char *sans[] = {"fd00::1"};
+    issue_ok(ca, "10.0.2.88", sans, 1, 86400, 0, 0, &out);
+    assert_string_equal(subject_of(out.cert_pem), "CN=10.0.2.88");
+    minica_issued_free(&out);
+    minica_ca_close(ca);
+    tu_free_ca(dir);
+}
+
+static void test_crt_constrains_dns_reads_the_extension(void **state)
+{
+    (void)state;
+    struct minica_ca *ca = open_ca(g_cadir);
+    mbedtls_x509_crt inter;
+    mbedtls_x509_crt_init(&inter);
+    struct minica_err err;
+    assert_int_equal(minica_crt_parse_pem(&inter, minica_ca_intermediate_pem(ca), &err), 0);
+    assert_int_equal(minica_crt_constrains_dns(&inter), 0); /* no extension at all */
+    mbedtls_x509_crt_free(&inter);
+    minica_ca_close(ca);
+
+    const char *dns[] = {"internal.svc"};
+    struct minica_init_options opts;
+    memset(&opts, 0, sizeof(opts));
+    opts.permit_dns = dns;
+    opts.n_permit_dns = 1;
+    char *dir = tu_make_ca_with(&opts);
+    ca = open_ca(dir);
+    mbedtls_x509_crt_init(&inter);
+    assert_int_equal(minica_crt_parse_pem(&inter, minica_ca_intermediate_pem(ca), &err), 0);
+    assert_int_equal(minica_crt_constrains_dns(&inter), 1);
+    mbedtls_x509_crt_free(&inter);
+    minica_ca_close(ca);
+    tu_free_ca(dir);
+}
+
 static void test_issue_with_name_constraints(void **state)
 {
     (void)state;
@@ -400,6 +473,11 @@ static void test_issue_with_name_constraints(void **state)
     issue_ok(ca, "upstream.internal.svc", sans, 1, 86400, 0, 0, &out);
     uint32_t flags;
     assert_int_equal(verify(&out, "upstream.internal.svc", &flags), 0);
+    minica_issued_free(&out);
+    /* No DNS SAN: OpenSSL and GnuTLS would check a CN=10.0.2.88 against
+     * the dNSName constraint and fail it, so the address goes into OU. */
+    issue_ok(ca, "10.0.2.88", NULL, 0, 86400, 0, 0, &out);
+    assert_string_equal(subject_of(out.cert_pem), "OU=10.0.2.88");
     minica_issued_free(&out);
     assert_int_equal(issue(ca, "evil-internal.svc", NULL, 0, 86400, 0, 0, NULL, &out, &err),
                      MINICA_EPOLICY);
@@ -1015,6 +1093,8 @@ int main(void)
                                         unpin_clock),
         cmocka_unit_test(test_issue_refuses_wildcard_unless_policy_allows),
         cmocka_unit_test(test_issue_with_name_constraints),
+        cmocka_unit_test(test_issue_ip_only_leaf_has_cn_unless_dns_constrained),
+        cmocka_unit_test(test_crt_constrains_dns_reads_the_extension),
         cmocka_unit_test(test_issue_usage_sets_extended_key_usage),
         cmocka_unit_test(test_issue_rsa_leaf_has_key_encipherment),
         cmocka_unit_test(test_issue_ec_p384_leaf_verifies),

@@ -143,3 +143,46 @@ done_testing() {
     [ "$_failures" -eq 0 ]
     exit $?
 }
+
+# nginx_reload_settled PREFIX: reloads and waits (bounded, 20s) until every
+# worker of the old configuration has exited. `nginx -s reload` only signals
+# the master; for a while old and new workers both accept connections, so a
+# request right after "the new config answered once" can still get the old
+# one. Fails when the old workers never leave (e.g. a config nginx refused).
+nginx_reload_settled() {
+    local prefix=$1 master old now i p alive
+    master=$(cat "$prefix/nginx.pid") || return 1
+    old=" $(ps -o pid= --ppid "$master" | tr '\n' ' ') "
+    nginx_reload "$prefix" || return 1
+    for i in $(seq 1 200); do
+        # Old workers are the master's children until they exit.
+        now=$(ps -o pid= --ppid "$master")
+        alive=0
+        for p in $now; do case $old in *" $p "*) alive=1 ;; esac; done
+        [ "$alive" = 0 ] && [ -n "$now" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# free_listen_port: a port for a server to listen on, like free_port but below
+# the kernel's ephemeral range (net.ipv4.ip_local_port_range). There, the
+# outgoing connections of tests running in parallel (curl, nginx to its
+# upstreams) can hold the port at any moment and bind() fails with "Address
+# already in use". The port has no socket in any state right now; two tests
+# can still pick the same one, so a server start should retry on EADDRINUSE.
+free_listen_port() {
+    local lo hi port
+    read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
+    if [ "${lo:-0}" -le 11000 ]; then
+        free_port
+        return
+    fi
+    while :; do
+        port=$((10000 + RANDOM % (lo - 10000)))
+        if ! ss -Htan "sport = :$port" 2>/dev/null | grep -q .; then
+            echo "$port"
+            return
+        fi
+    done
+}
