@@ -33,7 +33,9 @@ Options (each also read from the environment variable shown):
                          (MINICA_TOKEN; written 0600 next to agent.conf, deleted
                          by the agent once used)
   --root DIR             prefix for every system path (/etc, /usr/local/share,
-                         trust store), for image builds and tests (MINICA_ROOT)
+                         trust store), kept in the paths written to agent.conf
+                         and the cron entry: for tests; to prepare an image,
+                         run the script inside its chroot instead (MINICA_ROOT)
   --no-trust             do not add the root to the OS trust store
   --no-cron              do not install /etc/cron.d/minica-agent
   -h, --help             this text
@@ -98,6 +100,11 @@ die() { echo "vm-firstboot: $*" >&2; exit 1; }
 say() { echo "vm-firstboot: $*"; }
 
 [ -x "$MINICA_BIN" ] || die "$MINICA_BIN is not an executable (set --minica or MINICA_BIN)"
+# cron runs the entry from /: a relative path must not reach it.
+case $MINICA_BIN in
+/*) ;;
+*) MINICA_BIN=$(cd "$(dirname "$MINICA_BIN")" && pwd)/$(basename "$MINICA_BIN") ;;
+esac
 case $CERT_USAGE in server | client | both) ;; *) die "--usage must be server, client or both" ;; esac
 
 # install_file SRC DEST MODE: replaces DEST (atomically) only when it differs.

@@ -18,6 +18,9 @@
 
 #define MINICA_AGENT_DEFAULT_CONFIG "/etc/minica/agent.conf"
 #define MINICA_AGENT_COMMAND_MAX 4096
+/* --jitter's ceiling: spreading a fleet's runs over more than a day is a
+ * typo (5M for 5m), and a run asleep that long misses its own schedule. */
+#define MINICA_AGENT_JITTER_MAX (24 * 3600)
 
 /* One [cert NAME] section. */
 struct minica_agent_cert {
@@ -122,7 +125,8 @@ const char *minica_renew_reason_name(enum minica_renew_reason reason);
 struct minica_agent_run {
     int force;
     int dry_run;
-    int64_t jitter; /* seconds: sleep a random time below this first */
+    int64_t jitter; /* seconds: sleep a random time below this first (at most
+                       MINICA_AGENT_JITTER_MAX) */
     void (*report)(void *ctx, int is_error, const char *line);
     void *report_ctx;
     /* Results. */

@@ -81,11 +81,13 @@ struct minica_nginx_finding {
     const char *file; /* owned by the conf */
     int line;
     char *msg;
+    int note; /* 1: advice that does not fail the check (a config that works) */
 };
 
 struct minica_nginx_report {
     struct minica_nginx_finding *items;
     size_t n, cap;
+    size_t notes;           /* items with note = 1; n - notes are findings */
     size_t https_upstreams; /* proxy_pass https:// seen */
 };
 
@@ -98,8 +100,11 @@ void minica_nginx_report_free(struct minica_nginx_report *rep);
  * proxy_ssl_verify off; verify on without proxy_ssl_trusted_certificate;
  * a trusted-certificate file that is missing, unparsable or holds an
  * expired certificate (relative paths resolve against conf_dir, NULL: the
- * main file's directory); proxy_ssl_verify_depth below 2, nginx's default 1
- * included. Only http contexts are looked at (not stream or mail).
+ * main file's directory); proxy_ssl_verify_depth 0, which rejects minica's
+ * upstream <- intermediate <- root chain. Depth 1 (nginx's default) accepts
+ * that chain (OpenSSL counts neither the leaf nor the trust anchor), so it
+ * is only a note: no room for a second intermediate. Only http contexts are
+ * looked at (not stream or mail).
  * Returns 0 (findings are not errors) or MINICA_ENOMEM. */
 int minica_nginx_check(struct minica_nginx_conf *conf, const char *conf_dir,
                        struct minica_nginx_report *rep, struct minica_err *err);

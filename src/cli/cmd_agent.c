@@ -65,6 +65,8 @@ static int run(int argc, char **argv)
         case 'j':
             if (minica_duration_parse(optarg, &r.jitter, &err) != 0)
                 return cli_usage("agent", "--jitter: %s", err.msg);
+            if (r.jitter > MINICA_AGENT_JITTER_MAX)
+                return cli_usage("agent", "--jitter: %s is longer than the maximum of 1d", optarg);
             break;
         case 'V':
             verify_only = 1;
@@ -121,7 +123,8 @@ const struct cli_command cmd_agent_def = {
     "serial it served. check_command and reload_command set in a [cert]\n"
     "override [agent]'s; certificates with the same commands form a group,\n"
     "checked and reloaded once, and a failing group is rolled back alone.\n"
-    "pem_bundle = FILE writes leaf + chain + key into one 0600 file (haproxy).\n"
+    "pem_bundle = FILE writes leaf + chain + key into one file (haproxy), 0600\n"
+    "or the [cert]'s mode (at most 0640), like the key.\n"
     "Commands run with /usr/local/sbin, /usr/sbin and /sbin added to PATH, and\n"
     "are killed after command_timeout (default 60s).\n"
     "\n"
@@ -133,7 +136,8 @@ const struct cli_command cmd_agent_def = {
     "  --once             run once and exit (the only mode; accepted for clarity)\n"
     "  --dry-run          say what would be renewed, change nothing\n"
     "  --force            renew every certificate now\n"
-    "  --jitter DURATION  first sleep a random time up to DURATION (fleets in cron)\n"
+    "  --jitter DURATION  first sleep a random time below DURATION, at most 1d\n"
+    "                     (fleets in cron)\n"
     "  --verify-only      renew nothing: check that every verify endpoint serves\n"
     "                     the certificate on disk and that no certificate is past\n"
     "                     half of its renew_before window; exit 1 otherwise\n"

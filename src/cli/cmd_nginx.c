@@ -83,7 +83,7 @@ static int run_check(int argc, char **argv)
     }
     if (optind >= argc)
         return cli_usage("nginx", "check: missing FILE");
-    size_t findings = 0, files = 0, https = 0;
+    size_t findings = 0, notes = 0, files = 0, https = 0;
     int failed = 0;
     for (int i = optind; i < argc; i++) {
         struct minica_nginx_conf conf;
@@ -105,15 +105,20 @@ static int run_check(int argc, char **argv)
             failed = 1;
         } else {
             for (size_t j = 0; j < rep.n; j++)
-                printf("%s:%d: %s\n", rep.items[j].file, rep.items[j].line, rep.items[j].msg);
-            findings += rep.n;
+                printf("%s:%d: %s%s\n", rep.items[j].file, rep.items[j].line,
+                       rep.items[j].note ? "note: " : "", rep.items[j].msg);
+            findings += rep.n - rep.notes;
+            notes += rep.notes;
             https += rep.https_upstreams;
         }
         minica_nginx_report_free(&rep);
         minica_nginx_conf_free(&conf);
     }
-    printf("minica nginx check: %zu finding%s in %zu file%s (%zu proxy_pass https://)\n", findings,
+    printf("minica nginx check: %zu finding%s in %zu file%s (%zu proxy_pass https://)", findings,
            findings == 1 ? "" : "s", files, files == 1 ? "" : "s", https);
+    if (notes > 0)
+        printf(", %zu note%s", notes, notes == 1 ? "" : "s");
+    printf("\n");
     return findings > 0 || failed ? EXIT_FAIL : EXIT_OK;
 }
 
@@ -154,11 +159,14 @@ const struct cli_command cmd_nginx_def = {
     "  - proxy_ssl_verify off\n"
     "  - proxy_ssl_verify on without proxy_ssl_trusted_certificate\n"
     "  - a trusted-certificate file that is missing, unparsable or expired\n"
-    "  - proxy_ssl_verify_depth below 2 (nginx's default is 1; a minica chain\n"
-    "    is upstream certificate, intermediate, root)\n"
+    "  - proxy_ssl_verify_depth 0 (a minica chain is upstream certificate,\n"
+    "    intermediate, root: 0 rejects it, every request gets 502)\n"
     "  - syntax errors (unbalanced braces, unterminated strings, include loops)\n"
     "  --conf-dir DIR  nginx's configuration prefix, against which relative\n"
     "                  include and certificate paths resolve (default: the\n"
     "                  directory of each FILE, as for nginx -c FILE); an include\n"
     "                  not found there is looked up next to the including file\n"
-    "Exit status: 0 no findings, 1 findings (use it as a CI gate), 2 usage.\n"};
+    "Lines with \"note:\" are advice, not findings: depth 1 (nginx's default)\n"
+    "accepts a minica chain but leaves no room for a second intermediate.\n"
+    "Exit status: 0 no findings (notes allowed), 1 findings (use it as a CI\n"
+    "gate), 2 usage.\n"};

@@ -170,33 +170,40 @@ int minica_agent_inspect(struct minica_issuer *issuer, const struct minica_agent
     key_len = strlen(key);
 
     const char *leaf_path = leaf_file ? cert->cert : cert->fullchain;
-    if (parse_pem_chain(&leaf, leaf_file ? leaf_file : fullchain) != 0) {
+    /* Each file is parsed once: without a cert file, the fullchain's first
+     * certificate is the leaf (a no-op run over 1,000 certificates is mostly
+     * base64 decoding). */
+    if (leaf_file != NULL && parse_pem_chain(&leaf, leaf_file) != 0) {
         unreadable(facts, leaf_path, "holds no readable certificate");
         goto out;
     }
-    if (fullchain != NULL && parse_pem_chain(&chain, fullchain) != 0) {
+    /* Its intermediate is compared as text below, and parsed only then. */
+    if (fullchain != NULL && minica_crt_parse_pem_first(&chain, fullchain, NULL) != 0) {
         unreadable(facts, cert->fullchain, "holds no readable certificate");
         goto out;
     }
-    if (ca != NULL && parse_pem_chain(&cafile, ca) != 0) {
+    const mbedtls_x509_crt *lc = leaf_file != NULL ? &leaf : &chain;
+    const char *root_pem = issuer->ops->root_pem(issuer->ctx);
+    int ca_is_root = ca != NULL && root_pem != NULL && strcmp(ca, root_pem) == 0;
+    if (ca != NULL && !ca_is_root && parse_pem_chain(&cafile, ca) != 0) {
         unreadable(facts, cert->ca, "holds no readable certificate");
         goto out;
     }
     struct minica_err kerr;
-    int match = minica_key_matches_cert(key, leaf_file ? leaf_file : fullchain, &kerr);
+    int match = minica_key_matches_crt(key, lc, &kerr);
     if (match < 0) {
         unreadable(facts, cert->key, "holds no readable private key");
         goto out;
     }
     facts->key_matches = match == 1;
 
-    minica_serial_to_hex(leaf.serial.p, leaf.serial.len, facts->serial, sizeof(facts->serial));
-    facts->not_before = minica_x509_time_to_unix(&leaf.valid_from);
-    facts->not_after = minica_x509_time_to_unix(&leaf.valid_to);
-    facts->usage = leaf_usage(&leaf);
-    minica_key_type_of(&leaf.pk, &facts->key_type);
+    minica_serial_to_hex(lc->serial.p, lc->serial.len, facts->serial, sizeof(facts->serial));
+    facts->not_before = minica_x509_time_to_unix(&lc->valid_from);
+    facts->not_after = minica_x509_time_to_unix(&lc->valid_to);
+    facts->usage = leaf_usage(lc);
+    minica_key_type_of(&lc->pk, &facts->key_type);
     struct minica_err serr;
-    if (leaf_sans(&leaf, facts->sans, sizeof(facts->sans), &serr) != 0)
+    if (leaf_sans(lc, facts->sans, sizeof(facts->sans), &serr) != 0)
         facts->sans[0] = '\0'; /* unknown names: the comparison will ask for a renewal */
 
     struct minica_issuer_verdict verdict;
@@ -210,20 +217,29 @@ int minica_agent_inspect(struct minica_issuer *issuer, const struct minica_agent
     /* The files must tell one story: the cert file's leaf is the
      * fullchain's, the fullchain goes on with the CA's intermediate, ca is the
      * CA's root. A crash between two renames shows up here. */
-    if (leaf_file != NULL && fullchain != NULL && !same_der(&leaf, &chain)) {
+    if (leaf_file != NULL && fullchain != NULL && !same_der(lc, &chain)) {
         facts->files_agree = 0;
         snprintf(facts->disagreement, sizeof(facts->disagreement),
                  "%s and %s hold different certificates", cert->cert, cert->fullchain);
     } else if (fullchain != NULL && facts->current_ca) {
         const char *inter = issuer->ops->chain_pem(issuer->ctx);
-        if (inter == NULL || parse_pem_chain(&want, inter) != 0 || !same_der(chain.next, &want)) {
+        /* minica writes fullchain = leaf PEM + the CA's intermediate PEM, so
+         * the text usually matches; only a reformatted file needs parsing. */
+        const char *second = strstr(fullchain + 1, "-----BEGIN CERTIFICATE-----");
+        int same_text = inter != NULL && second != NULL && strcmp(second, inter) == 0;
+        mbedtls_x509_crt full;
+        mbedtls_x509_crt_init(&full);
+        int agree = same_text || (inter != NULL && parse_pem_chain(&full, fullchain) == 0 &&
+                                  parse_pem_chain(&want, inter) == 0 && same_der(full.next, &want));
+        mbedtls_x509_crt_free(&full);
+        if (!agree) {
             facts->files_agree = 0;
             snprintf(facts->disagreement, sizeof(facts->disagreement),
                      "%s does not continue with the CA's intermediate", cert->fullchain);
         }
     }
     if (facts->files_agree && bundle != NULL &&
-        (parse_pem_chain(&bundle_leaf, bundle) != 0 || !same_der(&bundle_leaf, &leaf))) {
+        (parse_pem_chain(&bundle_leaf, bundle) != 0 || !same_der(&bundle_leaf, lc))) {
         facts->files_agree = 0;
         snprintf(facts->disagreement, sizeof(facts->disagreement),
                  "%s does not hold the certificate of %s", cert->hooks.pem_bundle, leaf_path);
@@ -231,8 +247,8 @@ int minica_agent_inspect(struct minica_issuer *issuer, const struct minica_agent
     if (facts->files_agree && ca != NULL) {
         mbedtls_x509_crt_free(&want);
         mbedtls_x509_crt_init(&want);
-        const char *root = issuer->ops->root_pem(issuer->ctx);
-        if (root == NULL || parse_pem_chain(&want, root) != 0 || !same_der(&cafile, &want)) {
+        if (!ca_is_root && (root_pem == NULL || parse_pem_chain(&want, root_pem) != 0 ||
+                            !same_der(&cafile, &want))) {
             facts->files_agree = 0;
             snprintf(facts->disagreement, sizeof(facts->disagreement), "%s is not the CA's root",
                      cert->ca);
@@ -574,26 +590,72 @@ static int replace_files(const struct minica_agent_cert *c, struct pending *p,
 }
 
 /* Leftover temp files of a run killed between staging and renaming. */
-static void remove_stale_temps(const char *path)
+/* One managed file: its path and where its directory part ends. */
+struct managed_path {
+    const char *path;
+    size_t dirlen;
+};
+
+static int managed_path_cmp(const void *a, const void *b)
 {
-    char dir[MINICA_PATH_MAX], prefix[300];
-    snprintf(dir, sizeof(dir), "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash == NULL)
+    const struct managed_path *x = a, *y = b;
+    size_t n = x->dirlen < y->dirlen ? x->dirlen : y->dirlen;
+    int c = strncmp(x->path, y->path, n);
+    if (c != 0)
+        return c;
+    return (x->dirlen > y->dirlen) - (x->dirlen < y->dirlen);
+}
+
+/* A run killed between staging and renaming leaves ".BASE.tmp-*" next to a
+ * managed file. Each directory is read once per run: reading it once per
+ * file made a no-op run over 1,000 certificates cost seconds. */
+static void sweep_stale_temps(const struct minica_agent_config *cfg)
+{
+    struct managed_path *mp = calloc(cfg->n_certs * 5 + 1, sizeof(*mp));
+    if (mp == NULL)
         return;
-    snprintf(prefix, sizeof(prefix), ".%s.tmp-", slash + 1);
-    if (slash == dir)
-        slash[1] = '\0';
-    else
-        *slash = '\0';
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
-            unlinkat(dirfd(d), e->d_name, 0);
-    closedir(d);
+    size_t n = 0;
+    for (size_t i = 0; i < cfg->n_certs; i++) {
+        const struct minica_agent_cert *c = &cfg->certs[i];
+        const char *paths[5] = {c->key, c->cert, c->fullchain, c->ca, c->hooks.pem_bundle};
+        for (int j = 0; j < 5; j++) {
+            const char *slash = strrchr(paths[j], '/');
+            if (paths[j][0] == '\0' || slash == NULL)
+                continue;
+            mp[n].path = paths[j];
+            mp[n].dirlen = (size_t)(slash - paths[j]);
+            n++;
+        }
+    }
+    qsort(mp, n, sizeof(*mp), managed_path_cmp);
+    for (size_t i = 0; i < n;) {
+        size_t end = i;
+        while (end < n && managed_path_cmp(&mp[i], &mp[end]) == 0)
+            end++;
+        char dir[MINICA_PATH_MAX];
+        snprintf(dir, sizeof(dir), "%.*s", (int)(mp[i].dirlen ? mp[i].dirlen : 1), mp[i].path);
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        while (d != NULL && (e = readdir(d)) != NULL) {
+            const char *name = e->d_name, *tmp = NULL;
+            for (const char *p = strstr(name, ".tmp-"); p != NULL; p = strstr(p + 1, ".tmp-"))
+                tmp = p;
+            if (name[0] != '.' || tmp == NULL || tmp == name)
+                continue;
+            size_t blen = (size_t)(tmp - name - 1);
+            for (size_t k = i; k < end; k++) {
+                const char *base = mp[k].path + mp[k].dirlen + 1;
+                if (strlen(base) == blen && strncmp(base, name + 1, blen) == 0) {
+                    unlinkat(dirfd(d), name, 0);
+                    break;
+                }
+            }
+        }
+        if (d != NULL)
+            closedir(d);
+        i = end;
+    }
+    free(mp);
 }
 
 /* ---- check and reload ---- */
@@ -833,13 +895,27 @@ int minica_agent_run_with(const struct minica_agent_config *cfg, struct minica_i
     pending_marker(cfg, marker, sizeof(marker));
     int marker_found = !run->dry_run && marker[0] != '\0' && access(marker, F_OK) == 0;
 
+    if (!run->dry_run)
+        sweep_stale_temps(cfg);
     for (size_t i = 0; i < cfg->n_certs; i++) {
         const struct minica_agent_cert *c = &cfg->certs[i];
-        if (!run->dry_run) {
-            const char *paths[5] = {c->key, c->cert, c->fullchain, c->ca, c->hooks.pem_bundle};
-            for (int j = 0; j < 5; j++)
-                if (paths[j][0] != '\0')
-                    remove_stale_temps(paths[j]);
+        /* A certificate born inside its renewal window would be renewed,
+         * and its server reloaded, by every run: refuse, loudly. */
+        if (c->ttl > 0 && cfg->renew_before_percent == 0 && cfg->renew_before_seconds >= c->ttl) {
+            char rb[64], ttl[64], msg[256];
+            minica_duration_format(cfg->renew_before_seconds, rb, sizeof(rb));
+            minica_duration_format(c->ttl, ttl, sizeof(ttl));
+            snprintf(msg, sizeof(msg),
+                     "ttl %s is not longer than renew_before %s, so every run would renew it; "
+                     "nothing done",
+                     ttl, rb);
+            say(run, 1, "%s: %s", c->name, msg);
+            minica_agent_state_error(run->state, c->name, msg, now);
+            if (first.msg[0] == '\0')
+                snprintf(first.msg, sizeof(first.msg), "%s: %s", c->name, msg);
+            run->failed++;
+            failed = 1;
+            continue;
         }
         struct minica_agent_facts facts;
         struct minica_err ierr;
@@ -925,6 +1001,8 @@ static void jitter_sleep(int64_t jitter)
 {
     if (jitter <= 0)
         return;
+    if (jitter > MINICA_AGENT_JITTER_MAX)
+        jitter = MINICA_AGENT_JITTER_MAX;
     uint64_t r = 0;
     if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
         r = (uint64_t)time(NULL) ^ (uint64_t)getpid();

@@ -385,6 +385,53 @@ void minica_agent_config_free(struct minica_agent_config *cfg)
     cfg->n_certs = 0;
 }
 
+/* One file written by a [cert]: for finding files two sections share. */
+struct owned_path {
+    const char *path;
+    size_t cert;
+};
+
+static int owned_path_cmp(const void *a, const void *b)
+{
+    const struct owned_path *x = a, *y = b;
+    int c = strcmp(x->path, y->path);
+    if (c != 0)
+        return c;
+    return (x->cert > y->cert) - (x->cert < y->cert);
+}
+
+/* Even ca = is not shared: each file has one owner, so its .prev and a
+ * rollback are unambiguous. Sorted, not pairwise: a config may manage
+ * thousands of certificates. */
+static int check_shared_paths(const struct minica_agent_config *cfg, const char *path,
+                              const char *text, struct minica_err *err)
+{
+    struct owned_path *all = calloc(cfg->n_certs * 5 + 1, sizeof(*all));
+    if (all == NULL)
+        return minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    size_t n = 0;
+    for (size_t i = 0; i < cfg->n_certs; i++) {
+        const struct minica_agent_cert *c = &cfg->certs[i];
+        const char *paths[5] = {c->key, c->fullchain, c->cert, c->ca, c->hooks.pem_bundle};
+        for (int a = 0; a < 5; a++)
+            if (paths[a][0] != '\0')
+                all[n++] = (struct owned_path){paths[a], i};
+    }
+    qsort(all, n, sizeof(*all), owned_path_cmp);
+    int ret = MINICA_OK;
+    for (size_t k = 1; k < n && ret == 0; k++) {
+        if (strcmp(all[k - 1].path, all[k].path) != 0)
+            continue;
+        const struct minica_agent_cert *c = &cfg->certs[all[k].cert];
+        const struct minica_agent_cert *o = &cfg->certs[all[k - 1].cert];
+        ret = minica_seterr(err, MINICA_EINVAL,
+                            "%s:%d: [cert %s] writes %s, which is also used by [cert %s]", path,
+                            section_line(text, c->name), c->name, all[k].path, o->name);
+    }
+    free(all);
+    return ret;
+}
+
 int minica_agent_config_load(struct minica_agent_config *cfg, const char *path, const char *text,
                              struct minica_err *err)
 {
@@ -434,27 +481,8 @@ int minica_agent_config_load(struct minica_agent_config *cfg, const char *path, 
                                 section_line(text, c->name), c->name, missing);
             goto out;
         }
-        const char *paths[5] = {c->key, c->fullchain, c->cert, c->ca, c->hooks.pem_bundle};
-        for (size_t j = 0; j <= i; j++) {
-            const struct minica_agent_cert *o = &cfg->certs[j];
-            const char *others[5] = {o->key, o->fullchain, o->cert, o->ca, o->hooks.pem_bundle};
-            for (int a = 0; a < 5; a++)
-                for (int b = 0; b < 5; b++) {
-                    if (paths[a][0] == '\0' || others[b][0] == '\0' || (j == i && a >= b))
-                        continue;
-                    /* Even ca = is not shared: each file has one owner, so
-                     * its .prev and a rollback are unambiguous. */
-                    if (strcmp(paths[a], others[b]) == 0) {
-                        ret = minica_seterr(err, MINICA_EINVAL,
-                                            "%s:%d: [cert %s] writes %s, which is also used by "
-                                            "[cert %s]",
-                                            path, section_line(text, c->name), c->name, paths[a],
-                                            o->name);
-                        goto out;
-                    }
-                }
-        }
     }
+    ret = check_shared_paths(cfg, path, text, err);
 out:
     if (buf != NULL)
         free(buf);

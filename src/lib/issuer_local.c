@@ -51,15 +51,10 @@ static int local_verdict(void *ctx, const char *cert_pem, struct minica_issuer_v
     mbedtls_x509_crt chain, root;
     mbedtls_x509_crt_init(&chain);
     mbedtls_x509_crt_init(&root);
-    int ret = minica_crt_parse_pem(&chain, cert_pem, err);
+    /* Only the first certificate (the leaf) is judged. */
+    int ret = minica_crt_parse_pem_first(&chain, cert_pem, err);
     if (ret != 0)
         goto out;
-    /* Only the first certificate is judged: drop whatever followed it. */
-    if (chain.next != NULL) {
-        mbedtls_x509_crt_free(chain.next);
-        free(chain.next);
-        chain.next = NULL;
-    }
     /* Fast path, what the agent meets for every healthy certificate: the
      * inventory holds the exact bytes the current intermediate signed (same
      * SHA-256), so no signature needs checking. Two ECDSA verifications per

@@ -296,14 +296,18 @@ static void copy_text(char *dst, size_t dstlen, sqlite3_stmt *st, int col)
 int minica_store_list_certs(struct minica_store *store, const struct minica_cert_filter *filter,
                             minica_cert_cb cb, void *ctx, struct minica_err *err)
 {
-    /* Status is derived from time, so it is filtered here rather than in SQL. */
-    static const char sql[] =
-        "SELECT serial, name, sans, usage, key_type, not_before, not_after, issued_at, "
-        "COALESCE(revoked_at, 0), COALESCE(revoke_reason, 0), fingerprint_sha256, "
-        "issuer_fingerprint_sha256, pem FROM certs "
-        "WHERE (?1 IS NULL OR name = ?1) AND (?2 IS NULL OR serial = ?2) "
-        "AND (?3 = 0 OR not_after < ?3) "
-        "ORDER BY not_after, serial";
+    /* Status is derived from time, so it is filtered here rather than in SQL.
+     * The WHERE clause names only the filters in use: "(?1 IS NULL OR serial
+     * = ?1)" would hide the primary key from the planner and turn every
+     * lookup (the agent makes one per managed certificate) into a scan. */
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "SELECT serial, name, sans, usage, key_type, not_before, not_after, issued_at, "
+             "COALESCE(revoked_at, 0), COALESCE(revoke_reason, 0), fingerprint_sha256, "
+             "issuer_fingerprint_sha256, pem FROM certs WHERE 1%s%s%s "
+             "ORDER BY not_after, serial",
+             filter->name ? " AND name = ?1" : "", filter->serial ? " AND serial = ?2" : "",
+             filter->not_after_before ? " AND not_after < ?3" : "");
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
         return db_error(store, err, "cannot read the inventory");
@@ -311,7 +315,8 @@ int minica_store_list_certs(struct minica_store *store, const struct minica_cert
         sqlite3_bind_text(st, 1, filter->name, -1, SQLITE_STATIC);
     if (filter->serial)
         sqlite3_bind_text(st, 2, filter->serial, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, filter->not_after_before);
+    if (filter->not_after_before)
+        sqlite3_bind_int64(st, 3, filter->not_after_before);
     unsigned mask = filter->status_mask ? filter->status_mask : MINICA_STATUS_ALL;
     int64_t now = filter->now ? filter->now : minica_now();
     int ret = MINICA_OK;

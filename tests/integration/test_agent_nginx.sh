@@ -158,12 +158,37 @@ if [ -z "$OUT$ERR" ]; then pass "second run prints nothing"; else fail "second r
 if [ "$(wc -l <"$RELOADS")" -eq 1 ]; then pass "second run does not reload"; else fail "second run reloaded"; fi
 
 # --dry-run says what it would do and changes nothing.
+snapshot() { # every file's name, mtime (ns), mode and checksum, certs and CA
+    find "$C" "$T/ca" -type f ! -name agent.lock -printf '%p %T@ %m ' -exec md5sum {} \; | sort
+}
+snapshot >"$T/before-dry"
 run "$MINICA" agent --config "$CONF" --dry-run --force
 expect_ok "dry run"
 expect_out "would renew up.svc: forced" "dry run says what it would renew"
 if [ "$(serial_of "$C/up.fullchain.crt")" = "$S1" ] && [ "$(wc -l <"$RELOADS")" -eq 1 ]; then
     pass "dry run changes nothing"
 else fail "dry run changed something"; fi
+snapshot >"$T/after-dry"
+if cmp -s "$T/before-dry" "$T/after-dry"; then
+    pass "dry run leaves every file, .prev, database and status as they were (mtimes too)"
+else
+    fail "dry run touched: $(diff "$T/before-dry" "$T/after-dry" | grep '^>' | head -3)"
+fi
+
+# The lock: a second run while one holds it exits 1 with one line.
+run flock "$T/ca/agent.lock" "$MINICA" agent --once --config "$CONF"
+expect_rc 1 "a run while another holds the lock"
+expect_err "^minica: agent: another agent run holds $T/ca/agent.lock$" "one line naming the lock file"
+
+# --jitter: bounded by its value (this run ends), refused above 1d.
+run "$MINICA" agent --once --jitter 1s --config "$CONF"
+expect_ok "--jitter 1s"
+if [ -z "$OUT$ERR" ]; then pass "--jitter run with nothing to do is silent"; else fail "jitter run printed: $OUT $ERR"; fi
+run "$MINICA" agent --once --jitter 2d --config "$CONF"
+expect_rc 2 "--jitter above 1d is a usage error"
+expect_err "^minica: agent: --jitter: 2d is longer than the maximum of 1d" "and says the maximum"
+run "$MINICA" agent --once --jitter 5x --config "$CONF"
+expect_rc 2 "--jitter with a bad duration"
 
 # (4) --force under a bounded request loop: no request fails.
 : >"$T/codes"
@@ -223,18 +248,34 @@ check "nginx serves the repaired cert" wait_served "$(serial_of "$C/up.fullchain
 # This config reloads by signal, through the pidfile.
 KCONF=$T/agent-kill.conf
 write_conf "$KCONF" "reload_pidfile = $P/nginx.pid" "reload_signal = HUP"
+# Kill points are spread over the whole run: its length is measured here
+# (on this machine, under this load), not assumed.
+run_ms=0
+for i in 1 2; do
+    start=$(date +%s%N)
+    "$MINICA" agent --once --force --config "$KCONF" >/dev/null 2>&1
+    ms=$((($(date +%s%N) - start) / 1000000))
+    [ $ms -gt $run_ms ] && run_ms=$ms
+done
+[ $run_ms -ge 20 ] || run_ms=20
+[ $run_ms -le 5000 ] || run_ms=5000
 bad_pairs=0
 bad_runs=0
 bad_served=0
 killed=0
-for i in $(seq 1 30); do
+mid_replace=0
+for i in $(seq 1 40); do
     "$MINICA" agent --once --force --config "$KCONF" >/dev/null 2>&1 &
     pid=$!
-    # A run takes a few tens of milliseconds: kill somewhere inside it.
-    sleep "$(printf '0.%03d' $((RANDOM % 60)))"
+    ms=$((RANDOM % run_ms))
+    sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"
     kill -9 $pid 2>/dev/null
     wait $pid 2>/dev/null
-    [ $? -eq 137 ] && killed=$((killed + 1))
+    if [ $? -eq 137 ]; then
+        killed=$((killed + 1))
+        # The marker exists from the first issuance to the end of the reload.
+        [ -e "$T/ca/agent.status.reload-pending" ] && mid_replace=$((mid_replace + 1))
+    fi
     if ! "$MINICA" agent --once --config "$KCONF" >"$T/kill.out" 2>&1; then
         bad_runs=$((bad_runs + 1))
         echo "# iteration $i: $(cat "$T/kill.out")"
@@ -244,7 +285,8 @@ for i in $(seq 1 30); do
     wait_served "$(serial_of "$C/up.fullchain.crt")" || bad_served=$((bad_served + 1))
 done
 if [ $bad_runs -eq 0 ]; then pass "the run after each kill -9 succeeds"; else fail "$bad_runs runs after kill -9 failed"; fi
-if [ $killed -gt 0 ]; then pass "$killed of 30 runs were killed mid-run"; else fail "no run was killed before it finished"; fi
+if [ $killed -gt 0 ]; then pass "$killed of 40 runs were killed mid-run (runs take ~${run_ms}ms)"; else fail "no run was killed before it finished"; fi
+if [ $mid_replace -gt 0 ]; then pass "$mid_replace kills landed between issuance and reload"; else fail "no kill landed while files were being replaced"; fi
 if [ $bad_pairs -eq 0 ]; then pass "after each kill every key matches its certificate"; else fail "$bad_pairs mismatched pairs after kill -9"; fi
 if [ $bad_served -eq 0 ]; then pass "after each kill nginx serves the certificate on disk"; else fail "$bad_served times nginx served another cert than the one on disk"; fi
 leftover=$(find "$C" -name '.*.tmp-*' | wc -l)

@@ -60,6 +60,14 @@ check "usage both gives serverAuth too" openssl verify -CAfile "$T/ca/root.crt" 
 check_not "--no-cron installs no cron entry" test -e "$R2/etc/cron.d/minica-agent"
 check "ttl from the environment" grep -qx "ttl = 7d" "$R2/etc/minica/agent.conf"
 
+# A relative --minica still puts an absolute path in the cron entry.
+R4=$T/root4
+run env -C "$(dirname "$MINICA")" "$FB" --root "$R4" --minica "./$(basename "$MINICA")" \
+    --state-dir "$T/ca" --name vm4.internal.svc --no-trust
+expect_ok "first boot with a relative --minica"
+check "the cron entry has minica's absolute path" \
+    grep -q "^\*/15 \* \* \* \* root $MINICA agent --once " "$R4/etc/cron.d/minica-agent"
+
 run "$FB" --root "$T/root3" --minica "$T/no-such-minica"
 expect_rc 1 "a missing minica binary"
 expect_err "no-such-minica" "names the binary"

@@ -231,6 +231,75 @@ else
     fail "nginx starts with the snippet: $(cat "$P/logs/error.log")"
 fi
 
+# ---- proxy_ssl_verify_depth against a real nginx ----
+# OpenSSL counts neither the leaf nor the root: depth 1 (nginx's default)
+# accepts leaf <- intermediate <- root, 0 rejects it. The check must agree:
+# 1 and the default are notes (exit 0, a CI gate passes), 0 is a finding.
+DP=$T/depth
+mkdir -p "$DP/logs"
+DUP=$(free_port)
+DPP=$(free_port)
+while [ "$DPP" = "$DUP" ]; do DPP=$(free_port); done
+DZP=$(free_port)
+while [ "$DZP" = "$DUP" ] || [ "$DZP" = "$DPP" ]; do DZP=$(free_port); done
+depth_location() { # depth_location PATH DIRECTIVE: the snippet's location at /PATH
+    printf '%s\n' "$location" | sed -e "s|^location / {|location /$1 {|" \
+        -e "s|^ *proxy_ssl_verify_depth 2;|    $2|"
+}
+cat >"$DP/works.conf" <<EOF
+upstream upstream.internal.svc { server 127.0.0.1:$DUP; }
+server {
+    listen 127.0.0.1:$DPP;
+$(depth_location default "")
+$(depth_location one "proxy_ssl_verify_depth 1;")
+$(depth_location two "proxy_ssl_verify_depth 2;")
+}
+server {
+$(printf '%s\n' "$upstream" | sed "s/127.0.0.1:$UPORT/127.0.0.1:$DUP/")
+    location / { return 200 "depth upstream\n"; }
+}
+EOF
+# Its own upstream block: nginx keeps one TLS session per upstream peer for
+# every location, and a resumed session carries the first handshake's
+# verify result, whatever the next location's depth.
+cat >"$DP/zero.conf" <<EOF
+upstream depth-zero { server 127.0.0.1:$DUP; }
+server {
+    listen 127.0.0.1:$DZP;
+$(depth_location zero "proxy_ssl_verify_depth 0;" | sed 's|proxy_pass https://upstream.internal.svc;|proxy_pass https://depth-zero;|')
+}
+EOF
+printf 'http {\n    include works.conf;\n}\n' >"$DP/check.conf"
+cat >"$DP/nginx.conf" <<EOF
+$(nginx_conf_head)
+http {
+    access_log off;
+    include works.conf;
+    include zero.conf;
+}
+EOF
+check_conf "$DP/check.conf"
+expect_ok "depth 1 and nginx's default are not findings (a CI gate passes)"
+expect_out "0 findings in 2 files \\(3 proxy_pass https://\\), 2 notes" "the summary counts two notes"
+expect_finding "$DP/works.conf" '[0-9]+' "note: .*nginx's default of 1" "the default depth is a note"
+expect_finding "$DP/works.conf" '[0-9]+' "note: proxy_ssl_verify_depth 1 allows" "depth 1 is a note"
+check_conf "$DP/zero.conf"
+expect_rc 1 "depth 0 is a finding"
+expect_finding "$DP/zero.conf" '[0-9]+' "proxy_ssl_verify_depth 0 is shorter" "depth 0, not as a note"
+check_not "depth 0 is not a note" grep -q "note:" <<<"$OUT"
+if nginx_start "$DP"; then
+    code=$(http_code "http://127.0.0.1:$DZP/zero")
+    if [ "$code" = 502 ]; then pass "real nginx, depth 0: 502"; else fail "depth 0: $code"; fi
+    check "nginx logs the verify error for depth 0" grep -q "upstream SSL certificate verify error" "$DP/logs/error.log"
+    for path in default one two; do
+        code=$(http_code "http://127.0.0.1:$DPP/$path")
+        if [ "$code" = 200 ]; then pass "real nginx, depth $path: 200"; else fail "depth $path: $code; $(tail -2 "$DP/logs/error.log")"; fi
+    done
+    nginx_stop "$DP"
+else
+    fail "nginx starts with the depth configs: $(tail -3 "$DP/logs/error.log")"
+fi
+
 # ---- conf/nginx examples, with test paths and ports ----
 E=$T/examples
 mkdir -p "$E/logs"

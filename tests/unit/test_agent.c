@@ -651,6 +651,28 @@ static void test_run_removes_temp_files_a_killed_run_left(void **state)
     assert_true(minica_file_exists(other));
 }
 
+/* renew_before = 30d with ttl = 7d: each new certificate is already due, so
+ * every cron run would renew and reload. The run fails instead. */
+static void test_run_refuses_ttl_inside_renew_before(void **state)
+{
+    struct fixture *fx = *state;
+    char p[4200];
+    fx->cfg.renew_before_percent = 0;
+    fx->cfg.renew_before_seconds = 30 * 86400;
+    fx->cfg.certs[0].ttl = 7 * 86400;
+    assert_int_not_equal(run_agent(fx, 0), 0);
+    assert_true(fx->n_errors >= 1);
+    assert_non_null(strstr(fx->lines[0], "up.svc: ttl 7d is not longer than renew_before 30d"));
+    path_in(fx, p, sizeof(p), "up.key");
+    assert_false(minica_file_exists(p));
+    /* The other certificate is renewed as usual. */
+    path_in(fx, p, sizeof(p), "client.key");
+    assert_true(minica_file_exists(p));
+    fx->cfg.renew_before_seconds = 2 * 86400;
+    assert_int_equal(run_agent(fx, 0), 0);
+    assert_int_equal(reason_of(fx, 0), MINICA_RENEW_NONE);
+}
+
 static void test_dry_run_changes_nothing(void **state)
 {
     struct fixture *fx = *state;
@@ -728,6 +750,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_interrupted_run_reloads_next_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_run_removes_temp_files_a_killed_run_left, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_run_refuses_ttl_inside_renew_before, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dry_run_changes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_second_run_is_refused_while_locked_and_status_counts,
                                         setup, teardown),

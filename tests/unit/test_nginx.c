@@ -435,6 +435,30 @@ static void test_check_finds_default_and_short_depth(void **state)
                     4, lines, words);
 }
 
+/* Depth 1 (nginx's default) accepts leaf <- intermediate <- root: a note,
+ * which must not fail a CI gate; depth 0 rejects it: a finding. */
+static void test_check_depth_one_is_a_note_and_zero_a_finding(void **state)
+{
+    (void)state;
+    struct minica_nginx_conf *conf =
+        parse_ok("http {\n proxy_ssl_verify on;\n proxy_ssl_trusted_certificate /nonexistent;\n"
+                 " server { location /a { proxy_pass https://a; } }\n"
+                 " server { proxy_ssl_verify_depth 1; location /b { proxy_pass https://b; } }\n"
+                 " server { proxy_ssl_verify_depth 0; location /c { proxy_pass https://c; } }\n"
+                 "}\n");
+    struct minica_nginx_report rep;
+    run_check(conf, "/nonexistent-prefix", &rep);
+    assert_int_equal(rep.n, 4);
+    assert_int_equal(rep.notes, 2);
+    assert_false(rep.items[0].note); /* the missing trusted certificate */
+    assert_true(rep.items[1].note);  /* default depth */
+    assert_true(rep.items[2].note);  /* depth 1 */
+    assert_false(rep.items[3].note); /* depth 0 */
+    assert_non_null(strstr(rep.items[3].msg, "depth 0"));
+    minica_nginx_report_free(&rep);
+    conf_done(conf);
+}
+
 static void test_check_inherits_from_server_http_and_outer_location(void **state)
 {
     (void)state;
@@ -636,6 +660,7 @@ int main(void)
         cmocka_unit_test(test_check_finds_verify_without_trusted_certificate),
         cmocka_unit_test(test_check_finds_missing_trusted_certificate_file),
         cmocka_unit_test(test_check_finds_default_and_short_depth),
+        cmocka_unit_test(test_check_depth_one_is_a_note_and_zero_a_finding),
         cmocka_unit_test(test_check_inherits_from_server_http_and_outer_location),
         cmocka_unit_test(test_check_treats_upstream_and_variables_as_https),
         cmocka_unit_test(test_check_ignores_stream_context),

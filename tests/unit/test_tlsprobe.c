@@ -169,11 +169,11 @@ static void write_text(const char *path, const char *text)
     }
 }
 
-static int server_setup(void **state)
+static int setup_with(void **state, const struct minica_init_options *opts)
 {
     struct server *s = calloc(1, sizeof(*s));
     assert_non_null(s);
-    s->cadir = tu_make_ca();
+    s->cadir = tu_make_ca_with(opts);
     s->tmp = tu_tempdir();
     struct minica_ca *ca = NULL;
     struct minica_err err;
@@ -203,6 +203,29 @@ static int server_setup(void **state)
     assert_true(wait_up(s, accept));
     *state = s;
     return 0;
+}
+
+static int server_setup(void **state)
+{
+    struct minica_init_options opts;
+    memset(&opts, 0, sizeof(opts));
+    return setup_with(state, &opts);
+}
+
+/* What `minica init --permit-dns` makes: an intermediate with a critical
+ * nameConstraints extension, which mbedTLS refuses in a handshake (the
+ * reason the probe uses GnuTLS). */
+static int constrained_setup(void **state)
+{
+    static const char *const dns[] = {"test"};
+    static const char *const ip[] = {"127.0.0.0/8"};
+    struct minica_init_options opts;
+    memset(&opts, 0, sizeof(opts));
+    opts.permit_dns = dns;
+    opts.n_permit_dns = 1;
+    opts.permit_ip = ip;
+    opts.n_permit_ip = 1;
+    return setup_with(state, &opts);
 }
 
 static int server_teardown(void **state)
@@ -394,6 +417,11 @@ static void test_probe_reaches_ipv6_loopback(void **state)
     assert_string_equal(res.serial, s->serial);
 }
 
+static void test_probe_verifies_a_name_constrained_chain(void **state)
+{
+    test_probe_reports_served_serial_and_expiry(state);
+}
+
 int main(void)
 {
     const struct CMUnitTest parsing[] = {
@@ -415,5 +443,10 @@ int main(void)
     int failed = cmocka_run_group_tests_name("endpoint parsing", parsing, NULL, NULL);
     failed += cmocka_run_group_tests_name("probing openssl s_server", probing, server_setup,
                                           server_teardown);
+    const struct CMUnitTest constrained[] = {
+        cmocka_unit_test(test_probe_verifies_a_name_constrained_chain),
+    };
+    failed += cmocka_run_group_tests_name("probing a name-constrained CA", constrained,
+                                          constrained_setup, server_teardown);
     return failed;
 }
