@@ -139,5 +139,6 @@ const struct cli_command cmd_serve_def = {
     "  --cert-ttl DURATION validity of the server's certificate (default: the\n"
     "                      policy's default TTL)\n"
     "\n"
-    "Request bodies are limited to 64 KiB (413 beyond, without reading them) and\n"
+    "Request bodies are limited to 64 KiB (413 from the Content-Length, before\n"
+    "reading the body; a longer chunked body gets its connection closed) and\n"
     "headers to 32 KiB.\n"};

@@ -20,6 +20,7 @@
 #include "minica/ca.h"
 #include "minica/der.h"
 #include "minica/issue.h"
+#include "minica/remote.h"
 #include "minica/server.h"
 #include "minica/token.h"
 #include "testutil.h"
@@ -420,6 +421,42 @@ static void test_server_crl_is_der(void **state)
     minica_http_response_free(&resp);
 }
 
+/* As openssl x509 -fingerprint prints it, bare, lower case, with spaces:
+ * all the same 64 digits; anything else is refused. */
+static void test_fingerprint_normalize_accepts_any_case_and_colons(void **state)
+{
+    (void)state;
+    static const char want[] = "00112233445566778899aabbccddeeff"
+                               "00112233445566778899aabbccddeeff";
+    static const char *const good[] = {
+        "sha256 Fingerprint=00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:"
+        "00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF",
+        "SHA256 Fingerprint=00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff:"
+        "00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff\n",
+        "00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF",
+        "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+        "00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff:00:11:22:33:44:55:66:77:88:99:aa:bb:"
+        "cc:dd:ee:ff",
+    };
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        char out[65];
+        struct minica_err err;
+        assert_int_equal(minica_fingerprint_normalize(good[i], out, &err), 0);
+        assert_string_equal(out, want);
+    }
+    static const char *const bad[] = {
+        "", "00112233",                                                       /* too short */
+        "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff00", /* too long */
+        "g0112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",   /* not hex */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char out[65];
+        struct minica_err err;
+        assert_int_equal(minica_fingerprint_normalize(bad[i], out, &err), MINICA_EINVAL);
+        assert_non_null(strstr(err.msg, "fingerprint"));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -432,6 +469,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_server_renew_with_client_cert, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_renew_refuses_other_ca, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_crl_is_der, setup, teardown),
+        cmocka_unit_test(test_fingerprint_normalize_accepts_any_case_and_colons),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
