@@ -15,6 +15,7 @@
 #include <mbedtls/x509_csr.h>
 
 #include "command.h"
+#include "curl_dl.h"
 #include "internal.h"
 #include "minica/der.h"
 #include "minica/fsutil.h"
@@ -109,14 +110,18 @@ static int http_call(const struct call *c, long *status, struct buf *out, struct
         return minica_seterr(err, MINICA_EINVAL, "the CA URL must start with https:// (%s)",
                              c->url);
     int attempts = c->attempts > 0 ? c->attempts : DEFAULT_ATTEMPTS;
-    int ret = MINICA_ENET;
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+    struct minica_curl cu;
+    int ret = minica_curl_open(&cu, err);
+    if (ret != 0)
+        return ret;
+    ret = MINICA_ENET;
+    cu.global_init(CURL_GLOBAL_DEFAULT);
     for (int attempt = 0; attempt < attempts; attempt++) {
         if (attempt > 0) {
             struct timespec ts = {.tv_sec = 1L << (attempt - 1 < 4 ? attempt - 1 : 4)};
             nanosleep(&ts, NULL);
         }
-        CURL *h = curl_easy_init();
+        CURL *h = cu.easy_init();
         if (h == NULL) {
             ret = minica_seterr(err, MINICA_ENOMEM, "cannot start libcurl");
             break;
@@ -125,44 +130,44 @@ static int http_call(const struct call *c, long *status, struct buf *out, struct
         struct curl_slist *headers = NULL;
         free(out->data);
         memset(out, 0, sizeof(*out));
-        curl_easy_setopt(h, CURLOPT_URL, c->url);
-        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
-        curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
-        curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
-        curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_err);
-        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-        curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
-        curl_easy_setopt(h, CURLOPT_USERAGENT, "minica/" MINICA_VERSION);
+        cu.easy_setopt(h, CURLOPT_URL, c->url);
+        cu.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
+        cu.easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+        cu.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+        cu.easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
+        cu.easy_setopt(h, CURLOPT_TIMEOUT, 60L);
+        cu.easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+        cu.easy_setopt(h, CURLOPT_ERRORBUFFER, curl_err);
+        cu.easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+        cu.easy_setopt(h, CURLOPT_WRITEDATA, out);
+        cu.easy_setopt(h, CURLOPT_USERAGENT, "minica/" MINICA_VERSION);
         if (c->root_file != NULL) {
             /* The bootstrapped root is the only anchor: no system store. */
-            curl_easy_setopt(h, CURLOPT_CAINFO, c->root_file);
-            curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
-            curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-            curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+            cu.easy_setopt(h, CURLOPT_CAINFO, c->root_file);
+            cu.easy_setopt(h, CURLOPT_CAPATH, NULL);
+            cu.easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+            cu.easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
         } else {
-            curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
-            curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+            cu.easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+            cu.easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
         }
         if (c->cert_file != NULL) {
-            curl_easy_setopt(h, CURLOPT_SSLCERT, c->cert_file);
-            curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
-            curl_easy_setopt(h, CURLOPT_SSLKEY, c->key_file);
-            curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
+            cu.easy_setopt(h, CURLOPT_SSLCERT, c->cert_file);
+            cu.easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
+            cu.easy_setopt(h, CURLOPT_SSLKEY, c->key_file);
+            cu.easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
         }
         if (c->body != NULL) {
-            headers = curl_slist_append(headers, "Content-Type: application/json");
-            curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-            curl_easy_setopt(h, CURLOPT_POSTFIELDS, c->body);
-            curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(c->body));
+            headers = cu.slist_append(headers, "Content-Type: application/json");
+            cu.easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+            cu.easy_setopt(h, CURLOPT_POSTFIELDS, c->body);
+            cu.easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(c->body));
         }
-        CURLcode rc = curl_easy_perform(h);
+        CURLcode rc = cu.easy_perform(h);
         if (rc == CURLE_OK)
-            curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
-        curl_slist_free_all(headers);
-        curl_easy_cleanup(h);
+            cu.easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+        cu.slist_free_all(headers);
+        cu.easy_cleanup(h);
         if (rc == CURLE_OK && *status != 503) {
             ret = MINICA_OK;
             break;
@@ -178,11 +183,11 @@ static int http_call(const struct call *c, long *status, struct buf *out, struct
             ret = minica_seterr(err, MINICA_ENET,
                                 "%s: the CA's TLS certificate does not verify under %s: %s", c->url,
                                 c->root_file ? c->root_file : "(none)",
-                                curl_err[0] ? curl_err : curl_easy_strerror(rc));
+                                curl_err[0] ? curl_err : cu.easy_strerror(rc));
             break;
         } else {
             ret = minica_seterr(err, MINICA_ENET, "%s: %s", c->url,
-                                curl_err[0] ? curl_err : curl_easy_strerror(rc));
+                                curl_err[0] ? curl_err : cu.easy_strerror(rc));
             if (!transient(rc))
                 break;
         }
@@ -193,7 +198,8 @@ static int http_call(const struct call *c, long *status, struct buf *out, struct
         free(out->data);
         memset(out, 0, sizeof(*out));
     }
-    curl_global_cleanup();
+    cu.global_cleanup();
+    minica_curl_close(&cu);
     return ret;
 }
 

@@ -129,4 +129,9 @@ expect_ok "help init"
 [ "$OUT" = "$help_text" ] && pass "help init = init --help" || fail "help init differs from init --help"
 expect_out "--permit-dns" "init help mentions --permit-dns"
 
+# Every command pays for the libraries it is linked against; libcurl (and
+# its thirty dependencies) is loaded only by the commands that reach a CA.
+check_not "minica is not linked against libcurl (src/lib/curl_dl.c loads it)" \
+    sh -c "ldd '$MINICA' | grep -q libcurl"
+
 done_testing
