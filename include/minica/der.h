@@ -40,4 +40,10 @@ int minica_der_name_constraints(const char (*dns)[MINICA_NAME_MAX + 1], size_t n
 int minica_der_parse_san(const unsigned char *der, size_t len, char *out, size_t outlen,
                          struct minica_err *err);
 
+/* Finds the subjectAltName in an Extensions SEQUENCE (a certificate's v3
+ * extensions, or a CSR's extensionRequest) and decodes it like
+ * minica_der_parse_san; out is "" when there is none. */
+int minica_der_find_san(const unsigned char *der, size_t len, char *out, size_t outlen,
+                        struct minica_err *err);
+
 #endif

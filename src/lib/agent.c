@@ -71,34 +71,7 @@ static int leaf_sans(const mbedtls_x509_crt *crt, char *out, size_t outlen, stru
     out[0] = '\0';
     if (crt->v3_ext.p == NULL || crt->v3_ext.len == 0)
         return MINICA_OK;
-    unsigned char *p = crt->v3_ext.p;
-    const unsigned char *end = p + crt->v3_ext.len;
-    size_t len;
-    if (mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0)
-        return minica_seterr(err, MINICA_EINVAL, "malformed certificate extensions");
-    end = p + len;
-    while (p < end) {
-        size_t elen, idlen, vlen;
-        if (mbedtls_asn1_get_tag(&p, end, &elen,
-                                 MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0)
-            return minica_seterr(err, MINICA_EINVAL, "malformed certificate extension");
-        const unsigned char *ext_end = p + elen;
-        if (mbedtls_asn1_get_tag(&p, ext_end, &idlen, MBEDTLS_ASN1_OID) != 0)
-            return minica_seterr(err, MINICA_EINVAL, "malformed certificate extension");
-        int is_san = idlen == MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME) &&
-                     memcmp(p, MBEDTLS_OID_SUBJECT_ALT_NAME, idlen) == 0;
-        p += idlen;
-        int critical = 0;
-        if (p < ext_end && *p == MBEDTLS_ASN1_BOOLEAN &&
-            mbedtls_asn1_get_bool(&p, ext_end, &critical) != 0)
-            return minica_seterr(err, MINICA_EINVAL, "malformed certificate extension");
-        if (mbedtls_asn1_get_tag(&p, ext_end, &vlen, MBEDTLS_ASN1_OCTET_STRING) != 0)
-            return minica_seterr(err, MINICA_EINVAL, "malformed certificate extension");
-        if (is_san)
-            return minica_der_parse_san(p, vlen, out, outlen, err);
-        p = (unsigned char *)ext_end;
-    }
-    return MINICA_OK;
+    return minica_der_find_san(crt->v3_ext.p, crt->v3_ext.len, out, outlen, err);
 }
 
 static enum minica_usage leaf_usage(const mbedtls_x509_crt *crt)

@@ -71,36 +71,15 @@ static int csr_sans(const mbedtls_x509_csr *csr, char *out, size_t outlen, struc
             continue;
         }
         if (mbedtls_asn1_get_tag(&p, attr_end, &slen,
-                                 MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SET) != 0 ||
-            mbedtls_asn1_get_tag(&p, attr_end, &slen,
-                                 MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0)
+                                 MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SET) != 0)
             return minica_seterr(err, MINICA_EINVAL, "malformed CSR extensions");
-        const unsigned char *exts_end = p + slen;
-        while (p < exts_end) {
-            size_t elen, idlen, vlen;
-            if (mbedtls_asn1_get_tag(&p, exts_end, &elen,
-                                     MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0)
-                return minica_seterr(err, MINICA_EINVAL, "malformed CSR extension");
-            const unsigned char *ext_end = p + elen;
-            if (mbedtls_asn1_get_tag(&p, ext_end, &idlen, MBEDTLS_ASN1_OID) != 0)
-                return minica_seterr(err, MINICA_EINVAL, "malformed CSR extension");
-            int is_san = idlen == MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME) &&
-                         memcmp(p, MBEDTLS_OID_SUBJECT_ALT_NAME, idlen) == 0;
-            p += idlen;
-            int critical = 0;
-            if (p < ext_end && *p == MBEDTLS_ASN1_BOOLEAN &&
-                mbedtls_asn1_get_bool(&p, ext_end, &critical) != 0)
-                return minica_seterr(err, MINICA_EINVAL, "malformed CSR extension");
-            if (mbedtls_asn1_get_tag(&p, ext_end, &vlen, MBEDTLS_ASN1_OCTET_STRING) != 0)
-                return minica_seterr(err, MINICA_EINVAL, "malformed CSR extension");
-            if (is_san) {
-                int ret = minica_der_parse_san(p, vlen, out, outlen, err);
-                if (ret != 0)
-                    minica_err_prefix(err, "CSR");
-                return ret;
-            }
-            p = (unsigned char *)ext_end;
+        int ret = minica_der_find_san(p, slen, out, outlen, err);
+        if (ret != 0) {
+            minica_err_prefix(err, "CSR");
+            return ret;
         }
+        if (out[0] != '\0')
+            return MINICA_OK;
         p = (unsigned char *)attr_end;
     }
     return MINICA_OK;

@@ -212,3 +212,38 @@ int minica_der_parse_san(const unsigned char *der, size_t len, char *out, size_t
     }
     return MINICA_OK;
 }
+
+int minica_der_find_san(const unsigned char *der, size_t len, char *out, size_t outlen,
+                        struct minica_err *err)
+{
+    unsigned char *p = (unsigned char *)der;
+    const unsigned char *end = der + len;
+    size_t seqlen;
+    out[0] = '\0';
+    if (mbedtls_asn1_get_tag(&p, end, &seqlen, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) !=
+        0)
+        return minica_seterr(err, MINICA_EINVAL, "malformed extensions");
+    end = p + seqlen;
+    while (p < end) {
+        size_t elen, idlen, vlen;
+        if (mbedtls_asn1_get_tag(&p, end, &elen,
+                                 MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0)
+            return minica_seterr(err, MINICA_EINVAL, "malformed extension");
+        const unsigned char *ext_end = p + elen;
+        if (mbedtls_asn1_get_tag(&p, ext_end, &idlen, MBEDTLS_ASN1_OID) != 0)
+            return minica_seterr(err, MINICA_EINVAL, "malformed extension");
+        int is_san = idlen == MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME) &&
+                     memcmp(p, MBEDTLS_OID_SUBJECT_ALT_NAME, idlen) == 0;
+        p += idlen;
+        int critical = 0;
+        if (p < ext_end && *p == MBEDTLS_ASN1_BOOLEAN &&
+            mbedtls_asn1_get_bool(&p, ext_end, &critical) != 0)
+            return minica_seterr(err, MINICA_EINVAL, "malformed extension");
+        if (mbedtls_asn1_get_tag(&p, ext_end, &vlen, MBEDTLS_ASN1_OCTET_STRING) != 0)
+            return minica_seterr(err, MINICA_EINVAL, "malformed extension");
+        if (is_san)
+            return minica_der_parse_san(p, vlen, out, outlen, err);
+        p = (unsigned char *)ext_end;
+    }
+    return MINICA_OK;
+}
