@@ -5,6 +5,7 @@
 #define MINICA_FSUTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "minica/error.h"
@@ -62,6 +63,12 @@ int minica_read_file(const char *path, size_t max, char **buf, size_t *len, stru
 void minica_free_secret(void *p, size_t len);
 
 int minica_fsync_dir(const char *dir, struct minica_err *err);
+
+/* Removes temp files minica_stage_file left next to DIR/BASE (a process
+ * killed between staging and renaming), when older than min_age_seconds:
+ * younger ones may belong to a run still in progress. */
+void minica_sweep_stale_temps(const char *dir, const char *const *bases, size_t n,
+                              int64_t min_age_seconds);
 
 /* Joins dir and base into out; refuses results longer than outlen. */
 int minica_path_join(char *out, size_t outlen, const char *dir, const char *base,

@@ -38,6 +38,9 @@ int minica_output_paths(const char *outdir, const char *name, struct minica_outp
     return minica_path_join(paths->ca, sizeof(paths->ca), outdir, "ca.crt", err);
 }
 
+/* Older than any delivery in progress (which takes milliseconds). */
+#define STALE_TEMP_AGE 600
+
 /* *replaced says which files already carry the new certificate or key
  * when delivery fails (bit i for files[i]; all four once every rename is
  * done, even if the directory sync then fails). */
@@ -51,6 +54,17 @@ static int deliver(const struct minica_issued *issued, const char *outdir,
     /* A missing --out is created private: it is about to hold a key. */
     if ((ret = minica_mkdir_private(outdir, err)) != 0)
         return ret;
+    /* An issue killed mid-delivery leaves temp files, one of them a private
+     * key: clear this NAME's old ones. */
+    {
+        const char *bases[4];
+        const char *all[4] = {paths->key, paths->cert, paths->fullchain, paths->ca};
+        for (int b = 0; b < 4; b++) {
+            const char *slash = strrchr(all[b], '/');
+            bases[b] = slash ? slash + 1 : all[b];
+        }
+        minica_sweep_stale_temps(outdir, bases, 4, STALE_TEMP_AGE);
+    }
 
     size_t cert_len = strlen(issued->cert_pem), chain_len = strlen(issued->chain_pem);
     char *fullchain = malloc(cert_len + chain_len + 1);

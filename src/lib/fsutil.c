@@ -3,6 +3,7 @@
  * directory, fchmod'd before the first byte (so umask never widens a key),
  * fsynced, renamed into place, and the directory fsynced so the rename
  * survives a power cut. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <mbedtls/platform_util.h>
@@ -307,4 +309,32 @@ int minica_fsync_dir(const char *dir, struct minica_err *err)
         ret = minica_seterr(err, MINICA_EIO, "cannot sync directory %s: %s", dir, strerror(errno));
     close(fd);
     return ret;
+}
+
+void minica_sweep_stale_temps(const char *dir, const char *const *bases, size_t n,
+                              int64_t min_age_seconds)
+{
+    DIR *d = opendir(*dir != '\0' ? dir : ".");
+    if (d == NULL)
+        return;
+    time_t cutoff = time(NULL) - (time_t)min_age_seconds;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        const char *name = e->d_name;
+        if (name[0] != '.')
+            continue;
+        for (size_t i = 0; i < n; i++) {
+            size_t blen = strlen(bases[i]);
+            struct stat st;
+            /* Exactly what minica_stage_file makes: ".BASE.tmp-XXXXXXXX". */
+            if (strncmp(name + 1, bases[i], blen) != 0 ||
+                strncmp(name + 1 + blen, ".tmp-", 5) != 0 || strlen(name + 1 + blen + 5) != 8)
+                continue;
+            if (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+                st.st_mtime < cutoff)
+                unlinkat(dirfd(d), name, 0);
+            break;
+        }
+    }
+    closedir(d);
 }

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -348,6 +349,44 @@ static void test_fsutil_default_state_dir(void **state)
     unsetenv("MINICA_DIR");
 }
 
+static void touch_at(const char *dir, const char *name, time_t mtime)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    struct timespec times[2] = {{.tv_sec = mtime}, {.tv_sec = mtime}};
+    assert_int_equal(utimensat(AT_FDCWD, path, times, 0), 0);
+}
+
+static int exists_in(const char *dir, const char *name)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
+static void test_fsutil_sweep_removes_only_old_temps_of_the_given_names(void **state)
+{
+    struct fixture *f = *state;
+    time_t old = time(NULL) - 3600, now = time(NULL);
+    touch_at(f->dir, ".a.key.tmp-0123abcd", old); /* a killed issue's key: removed */
+    touch_at(f->dir, ".a.crt.tmp-89abcdef", old); /* removed */
+    touch_at(f->dir, ".a.key.tmp-11111111", now); /* a run in progress: kept */
+    touch_at(f->dir, ".b.key.tmp-0123abcd", old); /* another name: kept */
+    touch_at(f->dir, ".a.key.tmp-notours", old);  /* not our pattern: kept */
+    touch_at(f->dir, "a.key", old);               /* the real file: kept */
+    const char *bases[] = {"a.key", "a.crt"};
+    minica_sweep_stale_temps(f->dir, bases, 2, 600);
+    assert_false(exists_in(f->dir, ".a.key.tmp-0123abcd"));
+    assert_false(exists_in(f->dir, ".a.crt.tmp-89abcdef"));
+    assert_true(exists_in(f->dir, ".a.key.tmp-11111111"));
+    assert_true(exists_in(f->dir, ".b.key.tmp-0123abcd"));
+    assert_true(exists_in(f->dir, ".a.key.tmp-notours"));
+    assert_true(exists_in(f->dir, "a.key"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -366,6 +405,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fsutil_read_file_refuses_missing_and_non_regular,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_fsutil_mkdir_private_is_0700, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fsutil_sweep_removes_only_old_temps_of_the_given_names,
+                                        setup, teardown),
         cmocka_unit_test(test_fsutil_path_join),
         cmocka_unit_test(test_fsutil_default_state_dir),
     };
