@@ -32,6 +32,11 @@ struct minica_issue_request {
     enum minica_usage usage;       /* 0 = server */
     enum minica_key_type key_type; /* 0 = the policy's default; ignored with a CSR */
     const char *csr_pem;           /* optional: sign this CSR instead of making a key */
+    /* Optional: runs inside the transaction that records the certificate
+     * (after its row, before the commit); non-zero rolls everything back and
+     * is returned. Lets a one-time token be spent in that same commit. */
+    int (*on_record)(void *ctx, const char *serial, struct minica_err *err);
+    void *on_record_ctx;
 };
 
 struct minica_issued {

@@ -43,6 +43,10 @@ struct minica_remote_request {
     enum minica_usage usage;       /* only recorded in the result */
     enum minica_key_type key_type; /* of the new key; 0 = ec-p256 */
     int attempts;                  /* on network errors; 0 = 4 (1s, 2s, 4s apart) */
+    /* Enrollment only: 0 = take the usage the token grants; else the CA
+     * must refuse a token for another usage before spending it, and a
+     * certificate for another usage is refused here (MINICA_EFORBIDDEN). */
+    enum minica_usage require_usage;
 };
 
 /* Makes a key, sends a CSR to /v1/sign (token) or /v1/renew (client
@@ -52,6 +56,12 @@ struct minica_remote_request {
  * MINICA_ENET: it could not be reached after the retries. */
 int minica_remote_issue(const struct minica_remote_request *req, struct minica_issued *out,
                         struct minica_err *err);
+
+/* Reads a one-time token from a file (surrounding whitespace trimmed),
+ * refusing it (MINICA_EINVAL) when group or others may access the file, as
+ * ssh does for keys: a token on the command line shows in ps, and a token
+ * file others can read is no better. *token is malloc'd: minica_free_secret. */
+int minica_token_file_read(const char *path, char **token, struct minica_err *err);
 
 /* Fetches CA_URL/v1/crl (DER), trusting only root_file. *der is malloc'd. */
 int minica_remote_fetch_crl(const char *ca_url, const char *root_file, unsigned char **der,

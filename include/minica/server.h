@@ -14,6 +14,7 @@
 #define MINICA_SERVE_DEFAULT_LISTEN ":9443"
 #define MINICA_SERVE_MAX_BODY (64 * 1024)
 #define MINICA_SERVE_DEFAULT_MAX_CONNECTIONS 256
+#define MINICA_SERVE_DEFAULT_PER_IP_CONNECTIONS 16
 #define MINICA_SERVE_DEFAULT_TIMEOUT 30
 
 struct minica_server;
@@ -55,7 +56,7 @@ struct minica_serve_options {
     const char *const *sans; /* extra names for the server's certificate */
     size_t n_sans;
     unsigned max_connections;    /* 0 = 256 */
-    unsigned per_ip_connections; /* 0 = max_connections / 2 */
+    unsigned per_ip_connections; /* 0 = 16 (at most max_connections) */
     unsigned timeout;            /* idle seconds per connection; 0 = 30 */
     int64_t cert_ttl;            /* the server certificate's; 0 = the policy's default */
     /* Where request and event lines go (one line, no newline). */

@@ -133,14 +133,11 @@ int minica_store_get_token(struct minica_store *store, const char *id, struct mi
 typedef int (*minica_token_cb)(const struct minica_token_row *row, void *ctx);
 int minica_store_list_tokens(struct minica_store *store, minica_token_cb cb, void *ctx,
                              struct minica_err *err);
-/* Marks the token used at now if, in that same statement, the hash matches
- * and it is unused, unrevoked and unexpired; else MINICA_EFORBIDDEN. */
-int minica_store_claim_token(struct minica_store *store, const char *id, const char *secret_sha256,
-                             int64_t now, struct minica_err *err);
-/* After a claim: records the serial issued with it, or (used_by NULL, the
- * issuance failed) makes the token usable again. */
-int minica_store_finish_token(struct minica_store *store, const char *id, const char *used_by,
-                              struct minica_err *err);
+/* Marks the token used at now by certificate used_by if, in that same
+ * statement, the hash matches and it is unused, unrevoked and unexpired;
+ * else MINICA_EFORBIDDEN. Meant for the transaction that records used_by. */
+int minica_store_use_token(struct minica_store *store, const char *id, const char *secret_sha256,
+                           int64_t now, const char *used_by, struct minica_err *err);
 /* MINICA_ENOENT when there is no such id; revoking twice keeps the first time. */
 int minica_store_revoke_token(struct minica_store *store, const char *id, int64_t when,
                               struct minica_err *err);

@@ -51,13 +51,16 @@ const char *minica_token_state_name(enum minica_token_state state);
 int minica_token_id(const char *text, char id[MINICA_TOKEN_ID_LEN + 1], struct minica_err *err);
 
 /* Issues the certificate a token stands for from csr_pem, consuming the
- * token atomically (of concurrent uses exactly one succeeds). The CSR's
- * signature is checked and its names must equal the token's. Returns
- * MINICA_EFORBIDDEN for unknown, used, expired or revoked tokens and for
- * CSRs asking for other names, MINICA_EINVAL for unreadable CSRs, and what
- * minica_ca_issue returns otherwise. Refusals are audited. */
+ * token in the same transaction that records the certificate (of concurrent
+ * uses exactly one succeeds; a crash leaves both or neither). The CSR's
+ * signature is checked and its names must equal the token's; usage, when
+ * not 0, must equal the token's too. Returns MINICA_EFORBIDDEN for unknown,
+ * used, expired or revoked tokens and for CSRs asking for other names or
+ * another usage (the token stays unspent), MINICA_EINVAL for unreadable
+ * CSRs, and what minica_ca_issue returns otherwise. Refusals are audited. */
 int minica_ca_issue_with_token(struct minica_ca *ca, const char *token, const char *csr_pem,
-                               struct minica_issued *out, struct minica_err *err);
+                               enum minica_usage usage, struct minica_issued *out,
+                               struct minica_err *err);
 
 /* Checks that csr_pem asks for exactly the names in allowed (comma-separated,
  * canonical; its CN, if any, is the first): MINICA_EINVAL for an unreadable

@@ -17,7 +17,8 @@
 /* Remote mode: the key is made here, a CSR goes to `minica serve` with the
  * token, and the same files as a local issue are written. */
 static int issue_remote(const struct minica_issue_request *req, const char *ca_url,
-                        const char *root, const char *token, const char *out, int json)
+                        const char *root, const char *token, enum minica_usage require_usage,
+                        const char *out, int json)
 {
     struct minica_remote_request rreq;
     memset(&rreq, 0, sizeof(rreq));
@@ -28,6 +29,7 @@ static int issue_remote(const struct minica_issue_request *req, const char *ca_u
     rreq.sans = req->sans;
     rreq.n_sans = req->n_sans;
     rreq.usage = req->usage;
+    rreq.require_usage = require_usage;
     rreq.key_type = req->key_type;
     struct minica_issued issued;
     struct minica_output_paths paths;
@@ -64,13 +66,15 @@ static int run(int argc, char **argv)
         {"ca-url", required_argument, NULL, 'U'},
         {"root", required_argument, NULL, 'R'},
         {"token", required_argument, NULL, 'T'},
+        {"token-file", required_argument, NULL, 'F'},
         {0, 0, 0, 0},
     };
     struct minica_issue_request req;
     memset(&req, 0, sizeof(req));
     const char *sans[MINICA_MAX_SANS];
     const char *dir = NULL, *out = ".", *csr_path = NULL;
-    const char *ca_url = NULL, *root = NULL, *token = NULL;
+    const char *ca_url = NULL, *root = NULL, *token = NULL, *token_file = NULL;
+    int usage_given = 0;
     int json = 0;
     struct minica_err err;
     int c;
@@ -94,6 +98,7 @@ static int run(int argc, char **argv)
         case 'u':
             if (minica_usage_parse(optarg, &req.usage, &err) != 0)
                 return cli_usage("issue", "--usage: %s", err.msg);
+            usage_given = 1;
             break;
         case 'k':
             if (minica_key_type_parse(optarg, &req.key_type, &err) != 0)
@@ -117,6 +122,9 @@ static int run(int argc, char **argv)
         case 'T':
             token = optarg;
             break;
+        case 'F':
+            token_file = optarg;
+            break;
         default:
             return cli_bad_option("issue");
         }
@@ -138,13 +146,24 @@ static int run(int argc, char **argv)
         if (minica_name_parse(sans[i], &name, &err) != 0)
             return cli_usage("issue", "--san: %s", err.msg);
 
-    if (ca_url != NULL || root != NULL || token != NULL) {
-        if (ca_url == NULL || root == NULL || token == NULL)
-            return cli_usage("issue", "remote issuance needs --ca-url, --root and --token");
+    if (ca_url != NULL || root != NULL || token != NULL || token_file != NULL) {
+        if (token != NULL && token_file != NULL)
+            return cli_usage("issue", "--token and --token-file exclude each other");
+        if (ca_url == NULL || root == NULL || (token == NULL && token_file == NULL))
+            return cli_usage(
+                "issue", "remote issuance needs --ca-url, --root and --token-file (or --token)");
         if (csr_path != NULL || req.ttl != 0)
             return cli_usage("issue", "--csr and --ttl do not apply to remote issuance (the "
                                       "token decides the TTL)");
-        return issue_remote(&req, ca_url, root, token, out, json);
+        char *from_file = NULL;
+        if (token_file != NULL && minica_token_file_read(token_file, &from_file, &err) != 0)
+            return cli_fail("issue", "%s", err.msg);
+        /* The token decides the usage; an explicit --usage must match it. */
+        int ret = issue_remote(&req, ca_url, root, from_file ? from_file : token,
+                               usage_given ? req.usage : 0, out, json);
+        if (from_file != NULL)
+            minica_free_secret(from_file, strlen(from_file));
+        return ret;
     }
 
     char *csr = NULL;
@@ -194,8 +213,8 @@ const struct cli_command cmd_issue_def = {
     "Usage: minica issue NAME [--san DNS-or-IP]... [--ttl DURATION]\n"
     "                    [--usage server|client|both] [--key-type TYPE] [--csr FILE]\n"
     "                    [--out DIR] [--json] [--dir DIR]\n"
-    "       minica issue NAME --ca-url URL --root FILE --token TOKEN [--san ...]\n"
-    "                    [--usage U] [--key-type TYPE] [--out DIR] [--json]\n"
+    "       minica issue NAME --ca-url URL --root FILE --token-file FILE\n"
+    "                    [--san ...] [--usage U] [--key-type TYPE] [--out DIR] [--json]\n"
     "\n"
     "Issues a certificate for NAME (a host name or an IP address) from the\n"
     "intermediate and writes, into --out (default: the current directory):\n"
@@ -218,8 +237,14 @@ const struct cli_command cmd_issue_def = {
     "  --out DIR         where to write the files (created 0700 if missing)\n"
     "  --json            print the result as JSON\n"
     "\n"
-    "Remote issuance (no local CA needed): with --ca-url URL --root FILE\n"
-    "--token TOKEN, the key is generated here and a CSR for NAME and --san is\n"
-    "sent to 'minica serve' at URL with the one-time TOKEN (minica token); only\n"
-    "the root in FILE (minica bootstrap) is trusted. The token decides the\n"
-    "names, usage and TTL; the same files are written.\n"};
+    "Remote issuance (no local CA needed): with --ca-url URL --root FILE and a\n"
+    "one-time token (minica token), the key is generated here and a CSR for NAME\n"
+    "and --san is sent to 'minica serve' at URL; only the root in FILE (minica\n"
+    "bootstrap) is trusted. The token decides the names, usage and TTL; NAME and\n"
+    "--san must be exactly its names, and --usage, if given, its usage, or the\n"
+    "CA refuses with one line, the token stays unspent and nothing is written.\n"
+    "The same files as a local issue are written.\n"
+    "  --token-file FILE one-time token read from FILE (whitespace trimmed); FILE\n"
+    "                    must not be readable by group or others (chmod 600)\n"
+    "  --token TOKEN     the token itself: visible to every local user in ps and\n"
+    "                    /proc while minica runs; prefer --token-file\n"};

@@ -265,6 +265,8 @@ int minica_ca_issue(struct minica_ca *ca, const struct minica_issue_request *req
         if ((ret = minica_store_begin(ca->store, err)) != 0)
             goto out;
         ret = minica_store_insert_cert(ca->store, &row, out->cert_pem, err);
+        if (ret == 0 && req->on_record != NULL)
+            ret = req->on_record(req->on_record_ctx, row.serial, err);
         if (ret == 0)
             ret = minica_ca_audit(ca, summary, err);
         if (ret == 0)

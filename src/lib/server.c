@@ -211,16 +211,26 @@ static void handle_sign(struct minica_server *srv, const struct minica_http_requ
         return;
     const char *token = cJSON_GetObjectItemCaseSensitive(json, "token")->valuestring;
     const char *csr = cJSON_GetObjectItemCaseSensitive(json, "csr")->valuestring;
+    /* Optional: the usage the client insists on; another one is refused
+     * before the token is spent. */
+    const cJSON *want = cJSON_GetObjectItemCaseSensitive(json, "usage");
+    enum minica_usage usage = 0;
+    struct minica_err err;
+    if (want != NULL &&
+        (!cJSON_IsString(want) || minica_usage_parse(want->valuestring, &usage, &err) != 0)) {
+        cJSON_Delete(json);
+        respond_error(resp, 400, "bad_request", "\"usage\" must be server, client or both");
+        return;
+    }
     char id[MINICA_TOKEN_ID_LEN + 1], origin[256];
     if (minica_token_id(token, id, NULL) != 0)
         snprintf(id, sizeof(id), "(malformed)");
     snprintf(origin, sizeof(origin), "remote %s token %s", req->remote_addr, id);
 
     struct minica_issued issued;
-    struct minica_err err;
     pthread_mutex_lock(&srv->ca_lock);
     minica_ca_set_actor(srv->ca, "serve", origin);
-    int ret = minica_ca_issue_with_token(srv->ca, token, csr, &issued, &err);
+    int ret = minica_ca_issue_with_token(srv->ca, token, csr, usage, &issued, &err);
     pthread_mutex_unlock(&srv->ca_lock);
     cJSON_Delete(json);
     if (ret != 0) {
@@ -1073,9 +1083,12 @@ int minica_server_run(struct minica_server *srv, const struct minica_serve_optio
 
     unsigned max_conn =
         opts->max_connections ? opts->max_connections : MINICA_SERVE_DEFAULT_MAX_CONNECTIONS;
-    unsigned per_ip = opts->per_ip_connections ? opts->per_ip_connections : max_conn / 2;
-    if (per_ip == 0)
-        per_ip = 1;
+    /* Small by default, so that a few hostile addresses cannot take every
+     * slot; one VM enrolling or renewing needs one or two at a time. */
+    unsigned per_ip = opts->per_ip_connections ? opts->per_ip_connections
+                                               : MINICA_SERVE_DEFAULT_PER_IP_CONNECTIONS;
+    if (per_ip > max_conn)
+        per_ip = max_conn;
     unsigned timeout = opts->timeout ? opts->timeout : MINICA_SERVE_DEFAULT_TIMEOUT;
 
     /* Threads started from here on inherit the mask: only this thread

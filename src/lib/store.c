@@ -21,6 +21,9 @@
 struct minica_store {
     sqlite3 *db;
     char path[4096];
+    /* minica_store_list_certs' statements, one per combination of filters,
+     * prepared once: the agent looks up every managed certificate. */
+    sqlite3_stmt *list_stmt[8];
 };
 
 /* Migration i brings the schema from version i to i + 1. Never edit a
@@ -189,6 +192,8 @@ void minica_store_close(struct minica_store *store)
 {
     if (store == NULL)
         return;
+    for (size_t i = 0; i < sizeof(store->list_stmt) / sizeof(store->list_stmt[0]); i++)
+        sqlite3_finalize(store->list_stmt[i]);
     sqlite3_close(store->db);
     free(store);
 }
@@ -300,17 +305,22 @@ int minica_store_list_certs(struct minica_store *store, const struct minica_cert
      * The WHERE clause names only the filters in use: "(?1 IS NULL OR serial
      * = ?1)" would hide the primary key from the planner and turn every
      * lookup (the agent makes one per managed certificate) into a scan. */
-    char sql[512];
-    snprintf(sql, sizeof(sql),
-             "SELECT serial, name, sans, usage, key_type, not_before, not_after, issued_at, "
-             "COALESCE(revoked_at, 0), COALESCE(revoke_reason, 0), fingerprint_sha256, "
-             "issuer_fingerprint_sha256, pem FROM certs WHERE 1%s%s%s "
-             "ORDER BY not_after, serial",
-             filter->name ? " AND name = ?1" : "", filter->serial ? " AND serial = ?2" : "",
-             filter->not_after_before ? " AND not_after < ?3" : "");
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return db_error(store, err, "cannot read the inventory");
+    unsigned variant = (filter->name ? 1u : 0u) | (filter->serial ? 2u : 0u) |
+                       (filter->not_after_before ? 4u : 0u);
+    sqlite3_stmt *st = store->list_stmt[variant];
+    if (st == NULL) {
+        char sql[512];
+        snprintf(sql, sizeof(sql),
+                 "SELECT serial, name, sans, usage, key_type, not_before, not_after, issued_at, "
+                 "COALESCE(revoked_at, 0), COALESCE(revoke_reason, 0), fingerprint_sha256, "
+                 "issuer_fingerprint_sha256, pem FROM certs WHERE 1%s%s%s "
+                 "ORDER BY not_after, serial",
+                 filter->name ? " AND name = ?1" : "", filter->serial ? " AND serial = ?2" : "",
+                 filter->not_after_before ? " AND not_after < ?3" : "");
+        if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+            return db_error(store, err, "cannot read the inventory");
+        store->list_stmt[variant] = st;
+    }
     if (filter->name)
         sqlite3_bind_text(st, 1, filter->name, -1, SQLITE_STATIC);
     if (filter->serial)
@@ -323,7 +333,7 @@ int minica_store_list_certs(struct minica_store *store, const struct minica_cert
     int rc;
     struct minica_cert_row *row = malloc(sizeof(*row));
     if (row == NULL) {
-        sqlite3_finalize(st);
+        sqlite3_reset(st);
         return minica_seterr(err, MINICA_ENOMEM, "out of memory");
     }
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -349,7 +359,8 @@ int minica_store_list_certs(struct minica_store *store, const struct minica_cert
     if (ret == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
         ret = db_error(store, err, "cannot read the inventory");
     free(row);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     return ret;
 }
 
@@ -562,42 +573,28 @@ int minica_store_list_tokens(struct minica_store *store, minica_token_cb cb, voi
     return ret;
 }
 
-/* One statement decides: of any number of concurrent claims (threads or
- * processes), SQLite's writer lock lets exactly one see changes() == 1. */
-int minica_store_claim_token(struct minica_store *store, const char *id, const char *secret_sha256,
-                             int64_t now, struct minica_err *err)
+/* One statement decides: of any number of concurrent uses (threads or
+ * processes), SQLite's writer lock lets exactly one see changes() == 1. Run
+ * inside the transaction that records the certificate, so the token, the
+ * certificate and its audit row are committed together or not at all. */
+int minica_store_use_token(struct minica_store *store, const char *id, const char *secret_sha256,
+                           int64_t now, const char *used_by, struct minica_err *err)
 {
-    static const char sql[] = "UPDATE tokens SET used_at = ?1 WHERE id = ?2 AND secret_sha256 = ?3 "
-                              "AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?1";
+    static const char sql[] =
+        "UPDATE tokens SET used_at = ?1, used_by = ?4 WHERE id = ?2 AND secret_sha256 = ?3 "
+        "AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?1";
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
         return db_error(store, err, "cannot use the token");
     sqlite3_bind_int64(st, 1, now);
     sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, secret_sha256, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, used_by, -1, SQLITE_STATIC);
     int ret = MINICA_OK;
     if (sqlite3_step(st) != SQLITE_DONE)
         ret = db_error(store, err, "cannot use the token");
     else if (sqlite3_changes(store->db) != 1)
         ret = minica_seterr(err, MINICA_EFORBIDDEN, "the token is not valid any more");
-    sqlite3_finalize(st);
-    return ret;
-}
-
-int minica_store_finish_token(struct minica_store *store, const char *id, const char *used_by,
-                              struct minica_err *err)
-{
-    /* used_by NULL: the issuance failed after the claim; the token is usable again. */
-    static const char done[] = "UPDATE tokens SET used_by = ?2 WHERE id = ?1";
-    static const char undo[] = "UPDATE tokens SET used_at = NULL WHERE id = ?1 AND used_by IS NULL";
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(store->db, used_by ? done : undo, -1, &st, NULL) != SQLITE_OK)
-        return db_error(store, err, "cannot update the token");
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    if (used_by)
-        sqlite3_bind_text(st, 2, used_by, -1, SQLITE_STATIC);
-    int ret = sqlite3_step(st) == SQLITE_DONE ? MINICA_OK
-                                              : db_error(store, err, "cannot update the token");
     sqlite3_finalize(st);
     return ret;
 }

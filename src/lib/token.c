@@ -292,8 +292,28 @@ int minica_csr_names_match(const char *allowed, const char *csr_pem, struct mini
     return ret;
 }
 
+struct token_use {
+    struct minica_store *store;
+    const char *id;
+    const char *hash;
+    int64_t now;
+    int refused; /* the token was spent meanwhile (another process) */
+};
+
+static int use_token_in_tx(void *p, const char *serial, struct minica_err *err)
+{
+    struct token_use *u = p;
+    int ret = minica_store_use_token(u->store, u->id, u->hash, u->now, serial, err);
+    if (ret == MINICA_EFORBIDDEN) {
+        u->refused = 1;
+        minica_seterr(err, MINICA_EFORBIDDEN, "token %s was already used", u->id);
+    }
+    return ret;
+}
+
 int minica_ca_issue_with_token(struct minica_ca *ca, const char *token, const char *csr_pem,
-                               struct minica_issued *out, struct minica_err *err)
+                               enum minica_usage usage, struct minica_issued *out,
+                               struct minica_err *err)
 {
     memset(out, 0, sizeof(*out));
     char id[MINICA_TOKEN_ID_LEN + 1], hash[65];
@@ -329,23 +349,25 @@ int minica_ca_issue_with_token(struct minica_ca *ca, const char *token, const ch
         break;
     }
 
+    enum minica_usage granted = MINICA_USAGE_SERVER;
+    minica_usage_parse(row.usage, &granted, NULL);
+    /* A client that asked for a usage must not get another one silently,
+     * and must keep its token to ask again. */
+    if (usage != 0 && usage != granted) {
+        ret = minica_seterr(err, MINICA_EFORBIDDEN,
+                            "token %s grants usage %s, not %s (the token was not spent)", id,
+                            minica_usage_name(granted), minica_usage_name(usage));
+        goto refused;
+    }
     /* Names first, cheaply: a CSR for other names must not spend the token.
      * Its signature is checked by minica_ca_issue below. */
     if ((ret = minica_csr_names_match(row.sans, csr_pem, err)) != 0)
         goto refused;
 
-    /* The claim happens before signing so that two racing requests cannot
-     * both get a certificate; a failed issuance gives the token back. */
-    if ((ret = minica_store_claim_token(ca->store, id, hash, now, err)) != 0) {
-        if (ret == MINICA_EFORBIDDEN)
-            minica_seterr(err, MINICA_EFORBIDDEN, "token %s was already used", id);
-        goto refused;
-    }
     sans_copy = minica_strdup(row.sans);
     sans = calloc(MINICA_MAX_SANS, sizeof(*sans));
     if (sans_copy == NULL || sans == NULL) {
         ret = minica_seterr(err, MINICA_ENOMEM, "out of memory");
-        minica_store_finish_token(ca->store, id, NULL, NULL);
         goto out;
     }
     struct minica_issue_request req;
@@ -359,16 +381,18 @@ int minica_ca_issue_with_token(struct minica_ca *ca, const char *token, const ch
     }
     req.sans = sans;
     req.ttl = row.ttl;
-    enum minica_usage usage = MINICA_USAGE_SERVER;
-    minica_usage_parse(row.usage, &usage, NULL);
-    req.usage = usage;
+    req.usage = granted;
     req.csr_pem = csr_pem;
-    if ((ret = minica_ca_issue(ca, &req, out, err)) != 0) {
-        minica_store_finish_token(ca->store, id, NULL, NULL);
-        goto out; /* minica_ca_issue audited its refusal */
-    }
-    minica_store_finish_token(ca->store, id, out->serial, NULL);
-    goto out;
+    /* The token is spent in the transaction that records the certificate:
+     * one commit, so a crash leaves either both or neither, and of two
+     * racing uses (even from two processes) exactly one commits. */
+    struct token_use use = {.store = ca->store, .id = id, .hash = hash, .now = now};
+    req.on_record = use_token_in_tx;
+    req.on_record_ctx = &use;
+    ret = minica_ca_issue(ca, &req, out, err);
+    if (ret != 0 && use.refused)
+        goto refused;
+    goto out; /* minica_ca_issue audited its own refusals */
 
 refused : {
     char summary[sizeof(err->msg) + 64];

@@ -12,7 +12,10 @@ expect_ok "init the CA"
 
 PORT=$(free_port)
 URL=https://127.0.0.1:$PORT
-"$MINICA" serve --dir "$CA" --listen "127.0.0.1:$PORT" --san ca.test --timeout 5s 2>"$T/serve.log" &
+# --max-per-ip: the concurrency and idle-connection tests below all come from
+# 127.0.0.1; the default per-address cap (16) has its own test further down.
+"$MINICA" serve --dir "$CA" --listen "127.0.0.1:$PORT" --san ca.test --timeout 5s \
+    --max-per-ip 64 2>"$T/serve.log" &
 SERVE_PID=$!
 track_pid "$SERVE_PID"
 # wait_health URL: up to 10s for the server to answer.
@@ -355,6 +358,39 @@ check "one token raced by 10 clients: exactly one success" test "$okc" = 1
 check "one token raced by 10 clients: exactly one certificate" test "$(ls "$T"/race/*/race.internal.crt 2>/dev/null | wc -l)" = 1
 check "one token raced: one row in the inventory" test "$("$MINICA" list --dir "$CA" --json | jq '[.[] | select(.name == "race.internal")] | length')" = 1
 
+# --- remote issue: --usage/--san must match the token, --token-file --------------
+TF=$T/usage.token
+(umask 077 && "$MINICA" token usage.internal --dir "$CA" >"$TF")
+USAGE_ID=$(cut -d. -f1 "$TF")
+run "$MINICA" issue usage.internal --ca-url "$URL" --root "$VM/root.crt" --token-file "$TF" \
+    --usage client --out "$T/usage"
+expect_rc 1 "remote issue --usage client with a server token fails"
+expect_err "^minica: issue: .*grants usage server, not client" "the error names both usages"
+check "one line on stderr" test "$(printf '%s\n' "$ERR" | wc -l)" = 1
+check "nothing written after a usage mismatch" test ! -e "$T/usage/usage.internal.crt" -a ! -e "$T/usage/usage.internal.key"
+check "the usage refusal is audited" audit_row "refused token $USAGE_ID" "grants usage server, not client"
+run "$MINICA" issue usage.internal --ca-url "$URL" --root "$VM/root.crt" --token-file "$TF" \
+    --san extra.internal --out "$T/usage"
+expect_rc 1 "remote issue with a --san the token does not grant fails"
+expect_err "^minica: issue: .*other than the allowed ones" "the error says the names differ"
+check "nothing written after a name mismatch" test ! -e "$T/usage/usage.internal.crt"
+chmod 644 "$TF"
+run "$MINICA" issue usage.internal --ca-url "$URL" --root "$VM/root.crt" --token-file "$TF" \
+    --out "$T/usage"
+expect_rc 1 "--token-file readable by others is refused"
+expect_err "chmod 600 $TF" "the refusal says how to fix it"
+check "nothing written for a world-readable token file" test ! -e "$T/usage/usage.internal.key"
+chmod 600 "$TF"
+run "$MINICA" issue usage.internal --ca-url "$URL" --root "$VM/root.crt" --token "x" \
+    --token-file "$TF" --out "$T/usage"
+expect_rc 2 "--token and --token-file together is a usage error"
+# The refusals above left the token unspent: the matching request gets it.
+run "$MINICA" issue usage.internal --ca-url "$URL" --root "$VM/root.crt" --token-file "$TF" \
+    --usage server --out "$T/usage"
+expect_ok "remote issue --token-file --usage server with a server token"
+check "the certificate is a TLS server certificate" sh -c "openssl x509 -in '$T/usage/usage.internal.crt' -noout -ext extendedKeyUsage | grep -q 'TLS Web Server Authentication'"
+check "the certificate verifies under the root" openssl verify -CAfile "$VM/root.crt" -untrusted "$T/usage/usage.internal.fullchain.crt" "$T/usage/usage.internal.crt"
+
 # --- hostile clients ----------------------------------------------------------
 fds=()
 for i in $(seq 1 20); do
@@ -483,6 +519,36 @@ check "SIGTERM stops the server while an idle connection is open" gone "$S2"
 wait "$S2"
 check "SIGTERM stops the second server cleanly" test $? = 0
 exec {idle}>&-
+
+# --- the default per-address connection cap (16) -------------------------------
+P3=$(free_port)
+"$MINICA" serve --dir "$CA" --listen "127.0.0.1:$P3" --max-connections 64 2>"$T/serve3.log" &
+S3=$!
+track_pid "$S3"
+check "third server up" wait_health "https://127.0.0.1:$P3"
+# 16 idle connections from 127.0.0.1 fill that address's share only: a 17th
+# from it is refused while 127.0.0.2 is still served (as in fifth_refused, a
+# just-closed probe may still count, so each attempt starts afresh).
+per_ip_capped() {
+    local i fd own other fds
+    for i in $(seq 1 20); do
+        fds=()
+        for _ in $(seq 1 16); do
+            exec {fd}<>"/dev/tcp/127.0.0.1/$P3"
+            fds+=("$fd")
+        done
+        own=$(http_code "https://127.0.0.1:$P3/v1/health" --cacert "$VM/root.crt")
+        other=$(http_code "https://127.0.0.1:$P3/v1/health" --cacert "$VM/root.crt" \
+            --interface 127.0.0.2)
+        for fd in "${fds[@]}"; do exec {fd}>&-; done
+        [ "$own" = 000 ] && [ "$other" = 200 ] && return 0
+        sleep 0.2
+    done
+    return 1
+}
+check "default --max-per-ip: a 17th connection from one address is refused, another address is served" per_ip_capped
+kill -TERM "$S3"
+wait "$S3"
 
 # --- SIGTERM ------------------------------------------------------------------
 kill -TERM "$SERVE_PID"

@@ -300,6 +300,30 @@ static void test_server_sign_refusals(void **state)
     free(forged);
 }
 
+/* "usage" in /v1/sign: another usage than the token's is refused (403)
+ * before the token is spent; a value that is no usage is a 400. */
+static void test_server_sign_refuses_other_usage_and_keeps_token(void **state)
+{
+    struct fixture *f = *state;
+    char token[MINICA_TOKEN_TEXT_MAX];
+    new_token(f, "web1.internal", NULL, token);
+    char *csr = make_csr("web1.internal", 0);
+    const char *usages[] = {"client", "both", "bogus", "server"};
+    const int want[] = {403, 403, 400, 200};
+    for (size_t i = 0; i < 4; i++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "token", token);
+        cJSON_AddStringToObject(o, "csr", csr);
+        cJSON_AddStringToObject(o, "usage", usages[i]);
+        char *body = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        assert_int_equal(expect_status(f, "POST", "/v1/sign", body, NULL, 0), want[i]);
+        free(body);
+    }
+    assert_true(audited(f, "grants usage server, not client") >= 1);
+    free(csr);
+}
+
 static void test_server_big_body_is_413(void **state)
 {
     struct fixture *f = *state;
@@ -465,6 +489,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_server_sign_with_token_then_replay_is_403, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_server_sign_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_server_sign_refuses_other_usage_and_keeps_token, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_server_big_body_is_413, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_renew_with_client_cert, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_renew_refuses_other_ca, setup, teardown),

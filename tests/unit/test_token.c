@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 #include <mbedtls/oid.h>
 #include <mbedtls/x509_csr.h>
 
@@ -187,7 +188,7 @@ static void test_token_issues_once_then_refuses_replay(void **state)
     char *csr = make_csr("web1.internal,10.0.0.5", 0);
     struct minica_issued issued;
     struct minica_err err;
-    int ret = minica_ca_issue_with_token(f->ca, text, csr, &issued, &err);
+    int ret = minica_ca_issue_with_token(f->ca, text, csr, 0, &issued, &err);
     if (ret != 0)
         fail_msg("%s", err.msg);
     assert_string_equal(issued.sans, "web1.internal,10.0.0.5");
@@ -197,7 +198,7 @@ static void test_token_issues_once_then_refuses_replay(void **state)
     assert_string_equal(after.used_by, issued.serial);
     assert_int_equal(minica_token_state(&after, minica_now()), MINICA_TOKEN_USED);
     minica_issued_free(&issued);
-    assert_int_equal(minica_ca_issue_with_token(f->ca, text, csr, &issued, &err),
+    assert_int_equal(minica_ca_issue_with_token(f->ca, text, csr, 0, &issued, &err),
                      MINICA_EFORBIDDEN);
     assert_non_null(strstr(err.msg, "already used"));
     free(csr);
@@ -215,7 +216,7 @@ static void test_token_expired_is_refused(void **state)
     char *csr = make_csr("web1.internal", 0);
     struct minica_issued issued;
     struct minica_err err;
-    assert_int_equal(minica_ca_issue_with_token(f->ca, text, csr, &issued, &err),
+    assert_int_equal(minica_ca_issue_with_token(f->ca, text, csr, 0, &issued, &err),
                      MINICA_EFORBIDDEN);
     assert_non_null(strstr(err.msg, "expired"));
     free(csr);
@@ -232,7 +233,7 @@ static void test_token_revoked_is_refused(void **state)
     assert_int_equal(minica_token_revoke(f->ca, "0000000000000000", &err), MINICA_ENOENT);
     char *csr = make_csr("web1.internal", 0);
     struct minica_issued issued;
-    assert_int_equal(minica_ca_issue_with_token(f->ca, text, csr, &issued, &err),
+    assert_int_equal(minica_ca_issue_with_token(f->ca, text, csr, 0, &issued, &err),
                      MINICA_EFORBIDDEN);
     assert_non_null(strstr(err.msg, "revoked"));
     free(csr);
@@ -250,14 +251,14 @@ static void test_token_wrong_secret_or_garbage_is_refused(void **state)
     char wrong[MINICA_TOKEN_TEXT_MAX];
     snprintf(wrong, sizeof(wrong), "%s", text);
     wrong[20] = wrong[20] == 'A' ? 'B' : 'A';
-    assert_int_equal(minica_ca_issue_with_token(f->ca, wrong, csr, &issued, &err),
+    assert_int_equal(minica_ca_issue_with_token(f->ca, wrong, csr, 0, &issued, &err),
                      MINICA_EFORBIDDEN);
     const char *garbage[] = {"", "x", "0123456789abcdef", "../../etc/passwd", text + 1};
     for (size_t i = 0; i < sizeof(garbage) / sizeof(garbage[0]); i++)
-        assert_int_equal(minica_ca_issue_with_token(f->ca, garbage[i], csr, &issued, &err),
+        assert_int_equal(minica_ca_issue_with_token(f->ca, garbage[i], csr, 0, &issued, &err),
                          MINICA_EFORBIDDEN);
     /* None of this spent the real token. */
-    assert_int_equal(minica_ca_issue_with_token(f->ca, text, csr, &issued, &err), 0);
+    assert_int_equal(minica_ca_issue_with_token(f->ca, text, csr, 0, &issued, &err), 0);
     minica_issued_free(&issued);
     free(csr);
 }
@@ -274,17 +275,17 @@ static void test_token_other_names_refused_and_token_kept(void **state)
                             "10.0.0.5,web1.internal"};
     for (size_t i = 0; i < 4; i++) {
         char *csr = make_csr(others[i], 0);
-        assert_int_equal(minica_ca_issue_with_token(f->ca, text, csr, &issued, &err),
+        assert_int_equal(minica_ca_issue_with_token(f->ca, text, csr, 0, &issued, &err),
                          MINICA_EFORBIDDEN);
         free(csr);
     }
     char *bad = make_csr("web1.internal,10.0.0.5", 1);
-    assert_int_equal(minica_ca_issue_with_token(f->ca, text, bad, &issued, &err), MINICA_EINVAL);
-    assert_int_equal(minica_ca_issue_with_token(f->ca, text, "not a csr", &issued, &err),
+    assert_int_equal(minica_ca_issue_with_token(f->ca, text, bad, 0, &issued, &err), MINICA_EINVAL);
+    assert_int_equal(minica_ca_issue_with_token(f->ca, text, "not a csr", 0, &issued, &err),
                      MINICA_EINVAL);
     free(bad);
     char *good = make_csr("web1.internal,10.0.0.5", 0);
-    assert_int_equal(minica_ca_issue_with_token(f->ca, text, good, &issued, &err), 0);
+    assert_int_equal(minica_ca_issue_with_token(f->ca, text, good, 0, &issued, &err), 0);
     minica_issued_free(&issued);
     free(good);
 }
@@ -306,7 +307,7 @@ static void *race(void *p)
         return NULL;
     struct minica_issued issued;
     pthread_barrier_wait(r->start);
-    r->ok = minica_ca_issue_with_token(ca, r->token, r->csr, &issued, &err) == 0;
+    r->ok = minica_ca_issue_with_token(ca, r->token, r->csr, 0, &issued, &err) == 0;
     if (r->ok)
         minica_issued_free(&issued);
     minica_ca_close(ca);
@@ -364,7 +365,7 @@ static void test_token_creation_and_refusals_are_audited(void **state)
     struct minica_issued issued;
     struct minica_err err;
     minica_ca_set_actor(f->ca, "serve", "remote 192.0.2.7 token x");
-    assert_int_equal(minica_ca_issue_with_token(f->ca, text, csr, &issued, &err),
+    assert_int_equal(minica_ca_issue_with_token(f->ca, text, csr, 0, &issued, &err),
                      MINICA_EFORBIDDEN);
     char needle[64];
     snprintf(needle, sizeof(needle), "token %s created", row.id);
@@ -378,6 +379,85 @@ static void test_token_creation_and_refusals_are_audited(void **state)
     s = (struct audit_search){.needle = "remote 192.0.2.7"};
     assert_int_equal(minica_store_list_audit(minica_ca_store(f->ca), 0, find_audit, &s, &err), 0);
     assert_true(s.found >= 1);
+    free(csr);
+}
+
+static void test_token_other_usage_refused_and_token_kept(void **state)
+{
+    struct fixture *f = *state;
+    char text[MINICA_TOKEN_TEXT_MAX];
+    struct minica_token_row row;
+    make_token(f, "web1.internal", NULL, text, &row); /* grants usage server */
+    char *csr = make_csr("web1.internal", 0);
+    struct minica_issued issued;
+    struct minica_err err;
+    assert_int_equal(
+        minica_ca_issue_with_token(f->ca, text, csr, MINICA_USAGE_CLIENT, &issued, &err),
+        MINICA_EFORBIDDEN);
+    assert_non_null(strstr(err.msg, "grants usage server, not client"));
+    struct minica_token_row after;
+    assert_int_equal(minica_store_get_token(minica_ca_store(f->ca), row.id, &after, &err), 0);
+    assert_int_equal(minica_token_state(&after, minica_now()), MINICA_TOKEN_VALID);
+    int ret = minica_ca_issue_with_token(f->ca, text, csr, MINICA_USAGE_SERVER, &issued, &err);
+    if (ret != 0)
+        fail_msg("%s", err.msg);
+    assert_int_equal(issued.usage, MINICA_USAGE_SERVER);
+    minica_issued_free(&issued);
+    free(csr);
+}
+
+static int count_certs(const struct minica_cert_row *row, void *ctx)
+{
+    (void)row;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+/* A crash between "token spent" and "serial recorded" must not be possible:
+ * here the last step (recording which certificate spent the token) fails,
+ * as a crash would stop it, and nothing at all may remain committed. */
+static void test_token_use_and_certificate_commit_together(void **state)
+{
+    struct fixture *f = *state;
+    char text[MINICA_TOKEN_TEXT_MAX];
+    struct minica_token_row row;
+    make_token(f, "web1.internal", NULL, text, &row);
+    char path[4300];
+    snprintf(path, sizeof(path), "%s/minica.db", f->dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "CREATE TRIGGER fail_record BEFORE UPDATE ON tokens "
+                                  "WHEN NEW.used_by IS NOT NULL AND NEW.used_by != '' "
+                                  "BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    char *csr = make_csr("web1.internal", 0);
+    struct minica_issued issued;
+    struct minica_err err;
+    assert_int_not_equal(minica_ca_issue_with_token(f->ca, text, csr, 0, &issued, &err), 0);
+    int n = 0;
+    struct minica_cert_filter filter = {.name = "web1.internal"};
+    assert_int_equal(
+        minica_store_list_certs(minica_ca_store(f->ca), &filter, count_certs, &n, &err), 0);
+    assert_int_equal(n, 0);
+    struct minica_token_row after;
+    assert_int_equal(minica_store_get_token(minica_ca_store(f->ca), row.id, &after, &err), 0);
+    assert_int_equal(minica_token_state(&after, minica_now()), MINICA_TOKEN_VALID);
+
+    /* Without the fault, the same token works: one certificate, recorded. */
+    assert_int_equal(sqlite3_exec(db, "DROP TRIGGER fail_record", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    int ret = minica_ca_issue_with_token(f->ca, text, csr, 0, &issued, &err);
+    if (ret != 0)
+        fail_msg("%s", err.msg);
+    assert_int_equal(minica_store_get_token(minica_ca_store(f->ca), row.id, &after, &err), 0);
+    assert_string_equal(after.used_by, issued.serial);
+    n = 0;
+    assert_int_equal(
+        minica_store_list_certs(minica_ca_store(f->ca), &filter, count_certs, &n, &err), 0);
+    assert_int_equal(n, 1);
+    minica_issued_free(&issued);
     free(csr);
 }
 
@@ -397,6 +477,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_token_race_gives_one_certificate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_token_creation_and_refusals_are_audited, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_token_other_usage_refused_and_token_kept, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_token_use_and_certificate_commit_together, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
