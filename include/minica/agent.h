@@ -56,6 +56,7 @@ struct minica_agent_config {
     char root[MINICA_PATH_MAX];        /* with ca_url: the bootstrapped root */
     struct minica_agent_cert *certs;
     size_t n_certs;
+    size_t cap_certs; /* allocated entries of certs */
     /* verify_timeout, command_timeout: see agent_verify.h */
     struct minica_agent_hooks_config hooks;
 };

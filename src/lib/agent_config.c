@@ -307,11 +307,16 @@ static int new_cert(struct parse_state *st, struct minica_ini_ctx *ctx, const ch
     for (size_t i = 0; i < cfg->n_certs; i++)
         if (strcmp(cfg->certs[i].name, parsed.text) == 0)
             return reject(ctx, "[cert %s] appears twice", name);
-    struct minica_agent_cert *certs = realloc(cfg->certs, (cfg->n_certs + 1) * sizeof(*certs));
-    if (certs == NULL)
-        return reject(ctx, "out of memory");
-    cfg->certs = certs;
-    struct minica_agent_cert *c = &certs[cfg->n_certs++];
+    /* Doubling: an entry is ~37 KB and a fleet config may list thousands. */
+    if (cfg->n_certs == cfg->cap_certs) {
+        size_t cap = cfg->cap_certs ? 2 * cfg->cap_certs : 16;
+        struct minica_agent_cert *certs = realloc(cfg->certs, cap * sizeof(*certs));
+        if (certs == NULL)
+            return reject(ctx, "out of memory");
+        cfg->certs = certs;
+        cfg->cap_certs = cap;
+    }
+    struct minica_agent_cert *c = &cfg->certs[cfg->n_certs++];
     memset(c, 0, sizeof(*c));
     snprintf(c->name, sizeof(c->name), "%s", parsed.text);
     snprintf(c->sans, sizeof(c->sans), "%s", parsed.text);
@@ -383,6 +388,7 @@ void minica_agent_config_free(struct minica_agent_config *cfg)
     free(cfg->certs);
     cfg->certs = NULL;
     cfg->n_certs = 0;
+    cfg->cap_certs = 0;
 }
 
 /* One file written by a [cert]: for finding files two sections share. */
