@@ -115,6 +115,8 @@ static int cmd_help(int argc, char **argv)
     }
     if (argc > 2)
         return cli_usage("help", "expected one command name");
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+        return cli_help("help", stdout);
     return cli_help(argv[1], stdout);
 }
 

@@ -134,4 +134,13 @@ expect_out "--permit-dns" "init help mentions --permit-dns"
 check_not "minica is not linked against libcurl (src/lib/curl_dl.c loads it)" \
     sh -c "ldd '$MINICA' | grep -q libcurl"
 
+# Every command answers --help and 'minica help COMMAND' with exit 0.
+for cmd in init issue list show export revoke crl log agent nginx metrics token serve bootstrap \
+    version help; do
+    check "minica $cmd --help" "$MINICA" "$cmd" --help
+    check "minica help $cmd" "$MINICA" help "$cmd"
+done
+run "$MINICA" help nosuchcommand
+expect_rc 2 "help for an unknown command is a usage error"
+
 done_testing
