@@ -25,49 +25,6 @@
 #include "minica/token.h"
 #include "testutil.h"
 
-static char *make_csr(const char *names_csv, int break_signature)
-{
-    struct minica_rng rng;
-    struct minica_err err;
-    assert_int_equal(minica_rng_init(&rng, &err), 0);
-    mbedtls_pk_context pk;
-    mbedtls_pk_init(&pk);
-    assert_int_equal(minica_key_generate(&pk, MINICA_KEY_EC_P256, &rng, &err), 0);
-    struct minica_name names[8];
-    size_t n = 0;
-    char copy[512], *save = NULL;
-    snprintf(copy, sizeof(copy), "%s", names_csv);
-    for (char *t = strtok_r(copy, ",", &save); t && n < 8; t = strtok_r(NULL, ",", &save))
-        assert_int_equal(minica_name_parse(t, &names[n++], &err), 0);
-    mbedtls_x509write_csr csr;
-    mbedtls_x509write_csr_init(&csr);
-    mbedtls_x509write_csr_set_md_alg(&csr, MBEDTLS_MD_SHA256);
-    mbedtls_x509write_csr_set_key(&csr, &pk);
-    char subject[300];
-    snprintf(subject, sizeof(subject), "CN=%s", names[0].text);
-    assert_int_equal(mbedtls_x509write_csr_set_subject_name(&csr, subject), 0);
-    unsigned char ext[2048], *der = NULL;
-    size_t len = 0;
-    assert_int_equal(minica_der_san(names, n, ext, sizeof(ext), &der, &len, &err), 0);
-    assert_int_equal(minica_compat_csr_set_extension(&csr, MBEDTLS_OID_SUBJECT_ALT_NAME,
-                                                     MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME),
-                                                     der, len),
-                     0);
-    unsigned char buf[4096];
-    int dlen =
-        mbedtls_x509write_csr_der(&csr, buf, sizeof(buf), mbedtls_ctr_drbg_random, &rng.drbg);
-    assert_true(dlen > 0);
-    unsigned char *start = buf + sizeof(buf) - dlen;
-    if (break_signature)
-        start[dlen - 3] ^= 0x55;
-    char *pem = NULL;
-    assert_int_equal(minica_der_to_pem(start, (size_t)dlen, "CERTIFICATE REQUEST", &pem, &err), 0);
-    mbedtls_x509write_csr_free(&csr);
-    mbedtls_pk_free(&pk);
-    minica_rng_free(&rng);
-    return pem;
-}
-
 struct fixture {
     char *dir;
     struct minica_server *srv;
@@ -218,7 +175,7 @@ static void test_server_sign_with_token_then_replay_is_403(void **state)
     struct fixture *f = *state;
     char token[MINICA_TOKEN_TEXT_MAX];
     new_token(f, "web1.internal", "10.0.0.5", token);
-    char *csr = make_csr("web1.internal,10.0.0.5", 0);
+    char *csr = tu_make_csr("web1.internal,10.0.0.5", 0);
     char *body = sign_body(token, csr);
     int status;
     cJSON *j = call(f, "POST", "/v1/sign", body, NULL, 0, &status, NULL);
@@ -256,9 +213,9 @@ static void test_server_sign_refusals(void **state)
     setenv("MINICA_FAKE_NOW", past, 1);
     new_token(f, "web1.internal", NULL, old);
     unsetenv("MINICA_FAKE_NOW");
-    char *csr = make_csr("web1.internal", 0);
-    char *other = make_csr("web2.internal", 0);
-    char *forged = make_csr("web1.internal", 1);
+    char *csr = tu_make_csr("web1.internal", 0);
+    char *other = tu_make_csr("web2.internal", 0);
+    char *forged = tu_make_csr("web1.internal", 1);
     char *body;
 
     body = sign_body(old, csr); /* expired */
@@ -307,7 +264,7 @@ static void test_server_sign_refuses_other_usage_and_keeps_token(void **state)
     struct fixture *f = *state;
     char token[MINICA_TOKEN_TEXT_MAX];
     new_token(f, "web1.internal", NULL, token);
-    char *csr = make_csr("web1.internal", 0);
+    char *csr = tu_make_csr("web1.internal", 0);
     const char *usages[] = {"client", "both", "bogus", "server"};
     const int want[] = {403, 403, 400, 200};
     for (size_t i = 0; i < 4; i++) {
@@ -362,7 +319,7 @@ static void test_server_renew_with_client_cert(void **state)
     unsigned char *der;
     size_t der_len;
     local_cert(f->dir, "web1.internal", &issued, &der, &der_len);
-    char *csr = make_csr("web1.internal", 0); /* a new key */
+    char *csr = tu_make_csr("web1.internal", 0); /* a new key */
     char *body = renew_body(csr);
     int status;
     cJSON *j = call(f, "POST", "/v1/renew", body, der, der_len, &status, NULL);
@@ -374,7 +331,7 @@ static void test_server_renew_with_client_cert(void **state)
     assert_int_equal(audited(f, needle), 1);
 
     /* Other names than the certificate's. */
-    char *other = make_csr("web2.internal", 0);
+    char *other = tu_make_csr("web2.internal", 0);
     char *obody = renew_body(other);
     assert_int_equal(expect_status(f, "POST", "/v1/renew", obody, der, der_len), 403);
     free(obody);
@@ -413,7 +370,7 @@ static void test_server_renew_refuses_other_ca(void **state)
     unsigned char *der;
     size_t der_len;
     local_cert(other_ca, "web1.internal", &issued, &der, &der_len);
-    char *csr = make_csr("web1.internal", 0);
+    char *csr = tu_make_csr("web1.internal", 0);
     char *body = renew_body(csr);
     int status;
     cJSON *j = call(f, "POST", "/v1/renew", body, der, der_len, &status, NULL);

@@ -21,50 +21,6 @@
 #include "minica/token.h"
 #include "testutil.h"
 
-/* A CSR for names (comma-separated, first is the CN), PEM, malloc'd. */
-static char *make_csr(const char *names_csv, int break_signature)
-{
-    struct minica_rng rng;
-    struct minica_err err;
-    assert_int_equal(minica_rng_init(&rng, &err), 0);
-    mbedtls_pk_context pk;
-    mbedtls_pk_init(&pk);
-    assert_int_equal(minica_key_generate(&pk, MINICA_KEY_EC_P256, &rng, &err), 0);
-    struct minica_name names[8];
-    size_t n = 0;
-    char copy[512], *save = NULL;
-    snprintf(copy, sizeof(copy), "%s", names_csv);
-    for (char *t = strtok_r(copy, ",", &save); t && n < 8; t = strtok_r(NULL, ",", &save))
-        assert_int_equal(minica_name_parse(t, &names[n++], &err), 0);
-    mbedtls_x509write_csr csr;
-    mbedtls_x509write_csr_init(&csr);
-    mbedtls_x509write_csr_set_md_alg(&csr, MBEDTLS_MD_SHA256);
-    mbedtls_x509write_csr_set_key(&csr, &pk);
-    char subject[300];
-    snprintf(subject, sizeof(subject), "CN=%s", names[0].text);
-    assert_int_equal(mbedtls_x509write_csr_set_subject_name(&csr, subject), 0);
-    unsigned char ext[2048], *der = NULL;
-    size_t len = 0;
-    assert_int_equal(minica_der_san(names, n, ext, sizeof(ext), &der, &len, &err), 0);
-    assert_int_equal(minica_compat_csr_set_extension(&csr, MBEDTLS_OID_SUBJECT_ALT_NAME,
-                                                     MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME),
-                                                     der, len),
-                     0);
-    unsigned char buf[4096];
-    int dlen =
-        mbedtls_x509write_csr_der(&csr, buf, sizeof(buf), mbedtls_ctr_drbg_random, &rng.drbg);
-    assert_true(dlen > 0);
-    unsigned char *start = buf + sizeof(buf) - dlen;
-    if (break_signature)
-        start[dlen - 3] ^= 0x55; /* inside the signature's INTEGERs */
-    char *pem = NULL;
-    assert_int_equal(minica_der_to_pem(start, (size_t)dlen, "CERTIFICATE REQUEST", &pem, &err), 0);
-    mbedtls_x509write_csr_free(&csr);
-    mbedtls_pk_free(&pk);
-    minica_rng_free(&rng);
-    return pem;
-}
-
 struct fixture {
     char *dir;
     struct minica_ca *ca;
@@ -185,7 +141,7 @@ static void test_token_issues_once_then_refuses_replay(void **state)
     char text[MINICA_TOKEN_TEXT_MAX];
     struct minica_token_row row;
     make_token(f, "web1.internal", "10.0.0.5", text, &row);
-    char *csr = make_csr("web1.internal,10.0.0.5", 0);
+    char *csr = tu_make_csr("web1.internal,10.0.0.5", 0);
     struct minica_issued issued;
     struct minica_err err;
     int ret = minica_ca_issue_with_token(f->ca, text, csr, 0, &issued, &err);
@@ -213,7 +169,7 @@ static void test_token_expired_is_refused(void **state)
     setenv("MINICA_FAKE_NOW", past, 1);
     make_token(f, "web1.internal", NULL, text, &row);
     unsetenv("MINICA_FAKE_NOW");
-    char *csr = make_csr("web1.internal", 0);
+    char *csr = tu_make_csr("web1.internal", 0);
     struct minica_issued issued;
     struct minica_err err;
     assert_int_equal(minica_ca_issue_with_token(f->ca, text, csr, 0, &issued, &err),
@@ -231,7 +187,7 @@ static void test_token_revoked_is_refused(void **state)
     struct minica_err err;
     assert_int_equal(minica_token_revoke(f->ca, row.id, &err), 0);
     assert_int_equal(minica_token_revoke(f->ca, "0000000000000000", &err), MINICA_ENOENT);
-    char *csr = make_csr("web1.internal", 0);
+    char *csr = tu_make_csr("web1.internal", 0);
     struct minica_issued issued;
     assert_int_equal(minica_ca_issue_with_token(f->ca, text, csr, 0, &issued, &err),
                      MINICA_EFORBIDDEN);
@@ -245,7 +201,7 @@ static void test_token_wrong_secret_or_garbage_is_refused(void **state)
     char text[MINICA_TOKEN_TEXT_MAX];
     struct minica_token_row row;
     make_token(f, "web1.internal", NULL, text, &row);
-    char *csr = make_csr("web1.internal", 0);
+    char *csr = tu_make_csr("web1.internal", 0);
     struct minica_issued issued;
     struct minica_err err;
     char wrong[MINICA_TOKEN_TEXT_MAX];
@@ -274,17 +230,17 @@ static void test_token_other_names_refused_and_token_kept(void **state)
     const char *others[] = {"web2.internal", "web1.internal", "web1.internal,10.0.0.5,10.0.0.6",
                             "10.0.0.5,web1.internal"};
     for (size_t i = 0; i < 4; i++) {
-        char *csr = make_csr(others[i], 0);
+        char *csr = tu_make_csr(others[i], 0);
         assert_int_equal(minica_ca_issue_with_token(f->ca, text, csr, 0, &issued, &err),
                          MINICA_EFORBIDDEN);
         free(csr);
     }
-    char *bad = make_csr("web1.internal,10.0.0.5", 1);
+    char *bad = tu_make_csr("web1.internal,10.0.0.5", 1);
     assert_int_equal(minica_ca_issue_with_token(f->ca, text, bad, 0, &issued, &err), MINICA_EINVAL);
     assert_int_equal(minica_ca_issue_with_token(f->ca, text, "not a csr", 0, &issued, &err),
                      MINICA_EINVAL);
     free(bad);
-    char *good = make_csr("web1.internal,10.0.0.5", 0);
+    char *good = tu_make_csr("web1.internal,10.0.0.5", 0);
     assert_int_equal(minica_ca_issue_with_token(f->ca, text, good, 0, &issued, &err), 0);
     minica_issued_free(&issued);
     free(good);
@@ -322,7 +278,7 @@ static void test_token_race_gives_one_certificate(void **state)
     char text[MINICA_TOKEN_TEXT_MAX];
     struct minica_token_row row;
     make_token(f, "web1.internal", NULL, text, &row);
-    char *csr = make_csr("web1.internal", 0);
+    char *csr = tu_make_csr("web1.internal", 0);
     enum { N = 10 };
     pthread_t threads[N];
     struct racer racers[N];
@@ -361,7 +317,7 @@ static void test_token_creation_and_refusals_are_audited(void **state)
     char text[MINICA_TOKEN_TEXT_MAX];
     struct minica_token_row row;
     make_token(f, "web1.internal", NULL, text, &row);
-    char *csr = make_csr("web9.internal", 0);
+    char *csr = tu_make_csr("web9.internal", 0);
     struct minica_issued issued;
     struct minica_err err;
     minica_ca_set_actor(f->ca, "serve", "remote 192.0.2.7 token x");
@@ -388,7 +344,7 @@ static void test_token_other_usage_refused_and_token_kept(void **state)
     char text[MINICA_TOKEN_TEXT_MAX];
     struct minica_token_row row;
     make_token(f, "web1.internal", NULL, text, &row); /* grants usage server */
-    char *csr = make_csr("web1.internal", 0);
+    char *csr = tu_make_csr("web1.internal", 0);
     struct minica_issued issued;
     struct minica_err err;
     assert_int_equal(
@@ -432,7 +388,7 @@ static void test_token_use_and_certificate_commit_together(void **state)
                                   "BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
-    char *csr = make_csr("web1.internal", 0);
+    char *csr = tu_make_csr("web1.internal", 0);
     struct minica_issued issued;
     struct minica_err err;
     assert_int_not_equal(minica_ca_issue_with_token(f->ca, text, csr, 0, &issued, &err), 0);

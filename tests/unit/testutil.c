@@ -3,7 +3,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <mbedtls/oid.h>
+#include <mbedtls/x509_csr.h>
+
+#include "internal.h"
 #include "minica/ca.h"
+#include "minica/der.h"
+#include "minica/names.h"
 #include "testutil.h"
 
 char *tu_tempdir(void)
@@ -70,4 +76,55 @@ char *tu_make_ca_with(const struct minica_init_options *opts)
         abort();
     strcpy(out, cadir);
     return out;
+}
+
+/* See testutil.h. */
+char *tu_make_csr(const char *names_csv, int break_signature)
+{
+    struct minica_rng rng;
+    struct minica_err err;
+    if ((minica_rng_init(&rng, &err)) != 0)
+        abort();
+    mbedtls_pk_context pk;
+    mbedtls_pk_init(&pk);
+    if ((minica_key_generate(&pk, MINICA_KEY_EC_P256, &rng, &err)) != 0)
+        abort();
+    struct minica_name names[8];
+    size_t n = 0;
+    char copy[512], *save = NULL;
+    snprintf(copy, sizeof(copy), "%s", names_csv);
+    for (char *t = strtok_r(copy, ",", &save); t && n < 8; t = strtok_r(NULL, ",", &save))
+        if (minica_name_parse(t, &names[n++], &err) != 0)
+            abort();
+    mbedtls_x509write_csr csr;
+    mbedtls_x509write_csr_init(&csr);
+    mbedtls_x509write_csr_set_md_alg(&csr, MBEDTLS_MD_SHA256);
+    mbedtls_x509write_csr_set_key(&csr, &pk);
+    char subject[300];
+    snprintf(subject, sizeof(subject), "CN=%s", names[0].text);
+    if ((mbedtls_x509write_csr_set_subject_name(&csr, subject)) != 0)
+        abort();
+    unsigned char ext[2048], *der = NULL;
+    size_t len = 0;
+    if ((minica_der_san(names, n, ext, sizeof(ext), &der, &len, &err)) != 0)
+        abort();
+    if (minica_compat_csr_set_extension(&csr, MBEDTLS_OID_SUBJECT_ALT_NAME,
+                                        MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME), der,
+                                        len) != 0)
+        abort();
+    unsigned char buf[4096];
+    int dlen =
+        mbedtls_x509write_csr_der(&csr, buf, sizeof(buf), mbedtls_ctr_drbg_random, &rng.drbg);
+    if (dlen <= 0)
+        abort();
+    unsigned char *start = buf + sizeof(buf) - dlen;
+    if (break_signature)
+        start[dlen - 3] ^= 0x55; /* inside the signature's INTEGERs */
+    char *pem = NULL;
+    if ((minica_der_to_pem(start, (size_t)dlen, "CERTIFICATE REQUEST", &pem, &err)) != 0)
+        abort();
+    mbedtls_x509write_csr_free(&csr);
+    mbedtls_pk_free(&pk);
+    minica_rng_free(&rng);
+    return pem;
 }

@@ -19,4 +19,9 @@ void tu_free_ca(char *cadir);
 /* Replaces DIR/minica.conf with text (a [policy] section). */
 void tu_write_policy(const char *cadir, const char *text);
 
+/* A PEM CSR with a fresh P-256 key for names (comma-separated; the first is
+ * also the CN), as a client would send; break_signature flips a byte inside
+ * the signature. Malloc'd; aborts on failure. */
+char *tu_make_csr(const char *names_csv, int break_signature);
+
 #endif
