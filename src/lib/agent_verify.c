@@ -372,6 +372,17 @@ int minica_agent_verify_served(const struct minica_agent_config *cfg,
 
 /* The issuer the agent run would use; here only for its root (what the
  * probes trust). Opening reads files, it does not contact a remote CA. */
+/* The per-certificate state of earlier runs; none yet (or unreadable) is
+ * an empty one: it only feeds reports and metrics. */
+static void load_state(const struct minica_agent_config *cfg, struct minica_agent_state *st,
+                       char *path, size_t pathlen)
+{
+    struct minica_err ignored;
+    minica_agent_state_path(cfg->status_file, path, pathlen);
+    if (minica_agent_state_load(st, path, &ignored) != 0)
+        minica_agent_state_init(st);
+}
+
 static int open_issuer(const struct minica_agent_config *cfg, struct minica_issuer *issuer,
                        struct minica_err *err)
 {
@@ -438,11 +449,9 @@ int minica_agent_verify_only(const struct minica_agent_config *cfg, struct minic
         return ret;
     const char *root = issuer.ops->root_pem(issuer.ctx);
     char state_path[MINICA_PATH_MAX + 8];
-    minica_agent_state_path(cfg->status_file, state_path, sizeof(state_path));
     struct minica_agent_state st;
     struct minica_err serr;
-    if (minica_agent_state_load(&st, state_path, &serr) != 0)
-        minica_agent_state_init(&st);
+    load_state(cfg, &st, state_path, sizeof(state_path));
     int64_t now = minica_now();
     int timeout_ms = (int)(minica_agent_verify_timeout(cfg) * 1000);
     struct minica_err first;
@@ -540,11 +549,8 @@ int minica_agent_status_collect(const struct minica_agent_config *cfg,
         return ret;
     const char *root = issuer.ops->root_pem(issuer.ctx);
     char state_path[MINICA_PATH_MAX + 8];
-    minica_agent_state_path(cfg->status_file, state_path, sizeof(state_path));
     struct minica_agent_state st;
-    struct minica_err serr;
-    if (minica_agent_state_load(&st, state_path, &serr) != 0)
-        minica_agent_state_init(&st);
+    load_state(cfg, &st, state_path, sizeof(state_path));
     struct minica_agent_cert_report *out = calloc(cfg->n_certs ? cfg->n_certs : 1, sizeof(*out));
     if (out == NULL) {
         ret = minica_seterr(err, MINICA_ENOMEM, "out of memory");
