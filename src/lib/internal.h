@@ -9,7 +9,6 @@
 #include <time.h>
 
 #include <mbedtls/ctr_drbg.h>
-#include <mbedtls/entropy.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/x509_crt.h>
 #include <mbedtls/x509_csr.h>
@@ -19,7 +18,6 @@
 #include "minica/key.h"
 
 struct minica_rng {
-    mbedtls_entropy_context entropy;
     mbedtls_ctr_drbg_context drbg;
 };
 

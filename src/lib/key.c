@@ -172,7 +172,7 @@ int minica_key_matches_crt(const char *key_pem, const mbedtls_x509_crt *crt, str
     struct minica_rng rng;
     int have_rng = 0, ret;
     mbedtls_pk_init(&pk);
-    /* Seeding an RNG (entropy, CTR_DRBG) costs more than the whole check,
+    /* Seeding an RNG costs more than the whole check,
      * and the agent calls this for every managed certificate. */
     if (MINICA_COMPAT_KEY_PARSE_NEEDS_RNG) {
         if ((ret = minica_rng_init(&rng, err)) != 0)
