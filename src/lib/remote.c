@@ -19,7 +19,7 @@
 #include <mbedtls/x509_csr.h>
 
 #include "command.h"
-#include "curl_dl.h"
+#include "libload.h"
 #include "internal.h"
 #include "minica/der.h"
 #include "minica/fsutil.h"
@@ -114,18 +114,17 @@ static int http_call(const struct call *c, long *status, struct buf *out, struct
         return minica_seterr(err, MINICA_EINVAL, "the CA URL must start with https:// (%s)",
                              c->url);
     int attempts = c->attempts > 0 ? c->attempts : DEFAULT_ATTEMPTS;
-    struct minica_curl cu;
-    int ret = minica_curl_open(&cu, err);
-    if (ret != 0)
-        return ret;
-    ret = MINICA_ENET;
-    cu.global_init(CURL_GLOBAL_DEFAULT);
+    const struct minica_curl *cu = minica_curl_load(err);
+    if (cu == NULL)
+        return MINICA_ENET;
+    int ret = MINICA_ENET;
+    cu->global_init(CURL_GLOBAL_DEFAULT);
     for (int attempt = 0; attempt < attempts; attempt++) {
         if (attempt > 0) {
             struct timespec ts = {.tv_sec = 1L << (attempt - 1 < 4 ? attempt - 1 : 4)};
             nanosleep(&ts, NULL);
         }
-        CURL *h = cu.easy_init();
+        CURL *h = cu->easy_init();
         if (h == NULL) {
             ret = minica_seterr(err, MINICA_ENOMEM, "cannot start libcurl");
             break;
@@ -134,44 +133,44 @@ static int http_call(const struct call *c, long *status, struct buf *out, struct
         struct curl_slist *headers = NULL;
         free(out->data);
         memset(out, 0, sizeof(*out));
-        cu.easy_setopt(h, CURLOPT_URL, c->url);
-        cu.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
-        cu.easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-        cu.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-        cu.easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
-        cu.easy_setopt(h, CURLOPT_TIMEOUT, 60L);
-        cu.easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-        cu.easy_setopt(h, CURLOPT_ERRORBUFFER, curl_err);
-        cu.easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-        cu.easy_setopt(h, CURLOPT_WRITEDATA, out);
-        cu.easy_setopt(h, CURLOPT_USERAGENT, "minica/" MINICA_VERSION);
+        cu->easy_setopt(h, CURLOPT_URL, c->url);
+        cu->easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
+        cu->easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+        cu->easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+        cu->easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
+        cu->easy_setopt(h, CURLOPT_TIMEOUT, 60L);
+        cu->easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+        cu->easy_setopt(h, CURLOPT_ERRORBUFFER, curl_err);
+        cu->easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+        cu->easy_setopt(h, CURLOPT_WRITEDATA, out);
+        cu->easy_setopt(h, CURLOPT_USERAGENT, "minica/" MINICA_VERSION);
         if (c->root_file != NULL) {
             /* The bootstrapped root is the only anchor: no system store. */
-            cu.easy_setopt(h, CURLOPT_CAINFO, c->root_file);
-            cu.easy_setopt(h, CURLOPT_CAPATH, NULL);
-            cu.easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-            cu.easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+            cu->easy_setopt(h, CURLOPT_CAINFO, c->root_file);
+            cu->easy_setopt(h, CURLOPT_CAPATH, NULL);
+            cu->easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+            cu->easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
         } else {
-            cu.easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
-            cu.easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+            cu->easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+            cu->easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
         }
         if (c->cert_file != NULL) {
-            cu.easy_setopt(h, CURLOPT_SSLCERT, c->cert_file);
-            cu.easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
-            cu.easy_setopt(h, CURLOPT_SSLKEY, c->key_file);
-            cu.easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
+            cu->easy_setopt(h, CURLOPT_SSLCERT, c->cert_file);
+            cu->easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
+            cu->easy_setopt(h, CURLOPT_SSLKEY, c->key_file);
+            cu->easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
         }
         if (c->body != NULL) {
-            headers = cu.slist_append(headers, "Content-Type: application/json");
-            cu.easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-            cu.easy_setopt(h, CURLOPT_POSTFIELDS, c->body);
-            cu.easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(c->body));
+            headers = cu->slist_append(headers, "Content-Type: application/json");
+            cu->easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+            cu->easy_setopt(h, CURLOPT_POSTFIELDS, c->body);
+            cu->easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(c->body));
         }
-        CURLcode rc = cu.easy_perform(h);
+        CURLcode rc = cu->easy_perform(h);
         if (rc == CURLE_OK)
-            cu.easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
-        cu.slist_free_all(headers);
-        cu.easy_cleanup(h);
+            cu->easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+        cu->slist_free_all(headers);
+        cu->easy_cleanup(h);
         if (rc == CURLE_OK && *status != 503) {
             ret = MINICA_OK;
             break;
@@ -187,11 +186,11 @@ static int http_call(const struct call *c, long *status, struct buf *out, struct
             ret = minica_seterr(err, MINICA_ENET,
                                 "%s: the CA's TLS certificate does not verify under %s: %s", c->url,
                                 c->root_file ? c->root_file : "(none)",
-                                curl_err[0] ? curl_err : cu.easy_strerror(rc));
+                                curl_err[0] ? curl_err : cu->easy_strerror(rc));
             break;
         } else {
             ret = minica_seterr(err, MINICA_ENET, "%s: %s", c->url,
-                                curl_err[0] ? curl_err : cu.easy_strerror(rc));
+                                curl_err[0] ? curl_err : cu->easy_strerror(rc));
             if (!transient(rc))
                 break;
         }
@@ -202,8 +201,7 @@ static int http_call(const struct call *c, long *status, struct buf *out, struct
         free(out->data);
         memset(out, 0, sizeof(*out));
     }
-    cu.global_cleanup();
-    minica_curl_close(&cu);
+    cu->global_cleanup();
     return ret;
 }
 

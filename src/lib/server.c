@@ -18,11 +18,9 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
-#include <gnutls/abstract.h>
-#include <gnutls/gnutls.h>
-#include <microhttpd.h>
 
 #include "ca_internal.h"
+#include "libload.h"
 #include "minica/crl.h"
 #include "minica/duration.h"
 #include "minica/fsutil.h"
@@ -56,6 +54,9 @@ struct tls_cert {
 
 struct minica_server {
     struct minica_ca *ca;
+    /* Loaded by minica_server_run: the request handler alone needs neither. */
+    const struct minica_gnutls *tls;
+    const struct minica_mhd *mhd;
     pthread_mutex_t ca_lock; /* the CA handle (RNG, SQLite) is not thread-safe */
     pthread_mutex_t tls_lock;
     struct tls_cert *cert; /* current; ->older chains the retired ones */
@@ -506,14 +507,14 @@ int minica_server_open(const char *dir, struct minica_server **out, struct minic
     return MINICA_OK;
 }
 
-static void tls_cert_free(struct tls_cert *c)
+static void tls_cert_free(const struct minica_gnutls *tls, struct tls_cert *c)
 {
     while (c != NULL) {
         struct tls_cert *older = c->older;
         for (unsigned i = 0; i < c->n_pcerts; i++)
-            gnutls_pcert_deinit(&c->pcerts[i]);
+            tls->pcert_deinit(&c->pcerts[i]);
         if (c->key)
-            gnutls_privkey_deinit(c->key);
+            tls->privkey_deinit(c->key);
         free(c);
         c = older;
     }
@@ -524,7 +525,8 @@ void minica_server_close(struct minica_server *srv)
     if (srv == NULL)
         return;
     minica_ca_close(srv->ca);
-    tls_cert_free(srv->cert);
+    if (srv->cert != NULL)
+        tls_cert_free(srv->tls, srv->cert);
     free(srv->crl_der);
     free(srv->trust_pem);
     pthread_mutex_destroy(&srv->ca_lock);
@@ -692,8 +694,8 @@ static int server_names(struct minica_server *srv, const struct listen_addr *la,
     return MINICA_OK;
 }
 
-static int load_tls_cert(const char *chain_pem, const char *key_pem, struct tls_cert **out,
-                         struct minica_err *err)
+static int load_tls_cert(const struct minica_gnutls *tls, const char *chain_pem,
+                         const char *key_pem, struct tls_cert **out, struct minica_err *err)
 {
     struct tls_cert *c = calloc(1, sizeof(*c));
     if (c == NULL)
@@ -702,18 +704,18 @@ static int load_tls_cert(const char *chain_pem, const char *key_pem, struct tls_
     gnutls_datum_t key = {(unsigned char *)key_pem, (unsigned)strlen(key_pem)};
     c->n_pcerts = 4;
     int g =
-        gnutls_pcert_list_import_x509_raw(c->pcerts, &c->n_pcerts, &chain, GNUTLS_X509_FMT_PEM, 0);
+        tls->pcert_list_import_x509_raw(c->pcerts, &c->n_pcerts, &chain, GNUTLS_X509_FMT_PEM, 0);
     if (g < 0) {
         c->n_pcerts = 0;
-        tls_cert_free(c);
+        tls_cert_free(tls, c);
         return minica_seterr(err, MINICA_ECRYPTO, "GnuTLS cannot load serve.crt: %s",
-                             gnutls_strerror(g));
+                             tls->strerror(g));
     }
-    if ((g = gnutls_privkey_init(&c->key)) < 0 ||
-        (g = gnutls_privkey_import_x509_raw(c->key, &key, GNUTLS_X509_FMT_PEM, NULL, 0)) < 0) {
-        tls_cert_free(c);
+    if ((g = tls->privkey_init(&c->key)) < 0 ||
+        (g = tls->privkey_import_x509_raw(c->key, &key, GNUTLS_X509_FMT_PEM, NULL, 0)) < 0) {
+        tls_cert_free(tls, c);
         return minica_seterr(err, MINICA_ECRYPTO, "GnuTLS cannot load serve.key: %s",
-                             gnutls_strerror(g));
+                             tls->strerror(g));
     }
     *out = c;
     return MINICA_OK;
@@ -773,7 +775,7 @@ static int ensure_cert(struct minica_server *srv, const char *names, int force, 
             int ttl_ok = srv->opts->cert_ttl == 0 || life <= srv->opts->cert_ttl + 120;
             if (found.found && ttl_ok && strcmp(found.row.sans, names) == 0 &&
                 minica_cert_row_status(&found.row, now) == MINICA_STATUS_VALID &&
-                na - now > life / 3 && load_tls_cert(crt, key, &loaded, NULL) == 0) {
+                na - now > life / 3 && load_tls_cert(srv->tls, crt, key, &loaded, NULL) == 0) {
                 loaded->not_before = nb;
                 loaded->not_after = na;
                 snprintf(loaded->serial, sizeof(loaded->serial), "%s", serial);
@@ -830,7 +832,7 @@ static int ensure_cert(struct minica_server *srv, const char *names, int force, 
         if ((ret = minica_write_file_atomic(key_path, issued.key_pem, strlen(issued.key_pem), 0600,
                                             0, err)) == 0 &&
             (ret = minica_write_file_atomic(crt_path, chain, a + b, 0644, 0, err)) == 0 &&
-            (ret = load_tls_cert(chain, issued.key_pem, &loaded, err)) == 0) {
+            (ret = load_tls_cert(srv->tls, chain, issued.key_pem, &loaded, err)) == 0) {
             loaded->not_before = issued.not_before;
             loaded->not_after = issued.not_after;
             snprintf(loaded->serial, sizeof(loaded->serial), "%s", issued.serial);
@@ -861,7 +863,8 @@ static int cert_callback(gnutls_session_t session, const gnutls_datum_t *req_ca_
     (void)nreqs;
     (void)pk_algos;
     (void)pk_algos_length;
-    struct minica_server *srv = gnutls_session_get_ptr(session);
+    /* Only a running server gets here, and it has loaded GnuTLS. */
+    struct minica_server *srv = minica_gnutls_load(NULL)->session_get_ptr(session);
     if (srv == NULL)
         return -1;
     pthread_mutex_lock(&srv->tls_lock);
@@ -879,12 +882,13 @@ static void notify_connection(void *cls, struct MHD_Connection *connection, void
                               enum MHD_ConnectionNotificationCode toe)
 {
     (void)socket_context;
+    const struct minica_server *srv = cls;
     if (toe != MHD_CONNECTION_NOTIFY_STARTED)
         return;
     const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+        srv->mhd->get_connection_info(connection, MHD_CONNECTION_INFO_GNUTLS_SESSION);
     if (ci != NULL && ci->tls_session != NULL)
-        gnutls_session_set_ptr((gnutls_session_t)ci->tls_session, cls);
+        srv->tls->session_set_ptr((gnutls_session_t)ci->tls_session, cls);
 }
 
 static void serve_log(const struct minica_server *srv, const char *fmt, ...)
@@ -936,11 +940,12 @@ static void request_completed(void *cls, struct MHD_Connection *connection, void
     }
 }
 
-static void remote_address(struct MHD_Connection *connection, char *out, size_t outlen)
+static void remote_address(const struct minica_mhd *mhd, struct MHD_Connection *connection,
+                           char *out, size_t outlen)
 {
     snprintf(out, outlen, "?");
     const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        mhd->get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     if (ci == NULL || ci->client_addr == NULL)
         return;
     const struct sockaddr *sa = ci->client_addr;
@@ -959,16 +964,17 @@ static enum MHD_Result queue(struct minica_server *srv, struct MHD_Connection *c
                              const char *method, const char *url, const char *addr,
                              struct minica_http_response *resp)
 {
+    const struct minica_mhd *mhd = srv->mhd;
     struct MHD_Response *r =
-        MHD_create_response_from_buffer(resp->body_len, resp->body, MHD_RESPMEM_MUST_COPY);
+        mhd->create_response_from_buffer(resp->body_len, resp->body, MHD_RESPMEM_MUST_COPY);
     if (r == NULL)
         return MHD_NO;
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
-    MHD_add_response_header(r, "Cache-Control", "no-store");
+    mhd->add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
+    mhd->add_response_header(r, "Cache-Control", "no-store");
     if (resp->allow != NULL)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, resp->allow);
-    enum MHD_Result ret = MHD_queue_response(connection, (unsigned)resp->status, r);
-    MHD_destroy_response(r);
+        mhd->add_response_header(r, MHD_HTTP_HEADER_ALLOW, resp->allow);
+    enum MHD_Result ret = mhd->queue_response(connection, (unsigned)resp->status, r);
+    mhd->destroy_response(r);
     serve_log(srv, "%s %.16s %.200s %d%s%s", addr, method, url, resp->status,
               resp->log[0] ? " " : "", resp->log);
     return ret;
@@ -991,10 +997,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         if (st == NULL)
             return MHD_NO;
         *con_cls = st;
-        const char *cl = MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
-                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        const char *cl = srv->mhd->lookup_connection_value(connection, MHD_HEADER_KIND,
+                                                           MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl != NULL && strtoull(cl, NULL, 10) > MINICA_SERVE_MAX_BODY) {
-            remote_address(connection, addr, sizeof(addr));
+            remote_address(srv->mhd, connection, addr, sizeof(addr));
             respond_error(&resp, 413, "too_large", "the body exceeds %d bytes",
                           MINICA_SERVE_MAX_BODY);
             enum MHD_Result r = queue(srv, connection, method, url, addr, &resp);
@@ -1022,18 +1028,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         return MHD_YES;
     }
 
-    remote_address(connection, addr, sizeof(addr));
+    remote_address(srv->mhd, connection, addr, sizeof(addr));
     if (st->too_large) {
         respond_error(&resp, 413, "too_large", "the body exceeds %d bytes", MINICA_SERVE_MAX_BODY);
     } else {
         const unsigned char *peer = NULL;
         size_t peer_len = 0;
         const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(connection, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+            srv->mhd->get_connection_info(connection, MHD_CONNECTION_INFO_GNUTLS_SESSION);
         if (ci != NULL && ci->tls_session != NULL) {
             unsigned n = 0;
             const gnutls_datum_t *peers =
-                gnutls_certificate_get_peers((gnutls_session_t)ci->tls_session, &n);
+                srv->tls->certificate_get_peers((gnutls_session_t)ci->tls_session, &n);
             if (peers != NULL && n > 0) {
                 peer = peers[0].data;
                 peer_len = peers[0].size;
@@ -1068,6 +1074,8 @@ int minica_server_run(struct minica_server *srv, const struct minica_serve_optio
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
 
+    if ((srv->tls = minica_gnutls_load(err)) == NULL || (srv->mhd = minica_mhd_load(err)) == NULL)
+        return MINICA_ENET;
     if ((ret = parse_listen(opts->listen ? opts->listen : MINICA_SERVE_DEFAULT_LISTEN, &la, err)) !=
             0 ||
         (ret = server_names(srv, &la, names, sizeof(names), err)) != 0 ||
@@ -1094,7 +1102,7 @@ int minica_server_run(struct minica_server *srv, const struct minica_serve_optio
     /* Threads started from here on inherit the mask: only this thread
      * takes SIGTERM and SIGINT, in sigtimedwait below. */
     pthread_sigmask(SIG_BLOCK, &set, &old);
-    daemon = MHD_start_daemon(
+    daemon = srv->mhd->start_daemon(
         MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
             MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG,
         0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, srv,
@@ -1142,8 +1150,8 @@ int minica_server_run(struct minica_server *srv, const struct minica_serve_optio
         }
     }
     /* Stop accepting, then let MHD close the connections and join its threads. */
-    MHD_socket lfd = MHD_quiesce_daemon(daemon);
-    MHD_stop_daemon(daemon);
+    MHD_socket lfd = srv->mhd->quiesce_daemon(daemon);
+    srv->mhd->stop_daemon(daemon);
     if (lfd != MHD_INVALID_SOCKET)
         close(lfd);
     pthread_sigmask(SIG_SETMASK, &old, NULL);

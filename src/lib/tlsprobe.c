@@ -13,11 +13,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <gnutls/gnutls.h>
-#include <gnutls/x509.h>
 #include <mbedtls/x509_crt.h>
 
 #include "internal.h"
+#include "libload.h"
 #include "minica/tlsprobe.h"
 
 static int parse_port(const char *s, size_t len, char out[6])
@@ -224,13 +223,14 @@ static int connect_with_timeout(const struct minica_endpoint *ep, int timeout_ms
 }
 
 /* GnuTLS's one-line description of a verification status. */
-static void describe_status(unsigned status, char *out, size_t outlen)
+static void describe_status(const struct minica_gnutls *tls, unsigned status, char *out,
+                            size_t outlen)
 {
     gnutls_datum_t text = {NULL, 0};
-    if (gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &text, 0) == 0 &&
+    if (tls->certificate_verification_status_print(status, GNUTLS_CRT_X509, &text, 0) == 0 &&
         text.data != NULL) {
         snprintf(out, outlen, "%s", (const char *)text.data);
-        gnutls_free(text.data);
+        tls->free_mem(text.data);
         return;
     }
     snprintf(out, outlen, "verification status 0x%08x", status);
@@ -245,6 +245,9 @@ int minica_tls_probe(const struct minica_endpoint *ep, const char *default_sni,
                      struct minica_err *err)
 {
     memset(res, 0, sizeof(*res));
+    const struct minica_gnutls *tls = minica_gnutls_load(err);
+    if (tls == NULL)
+        return MINICA_ENET;
     const char *sni = ep->sni[0] ? ep->sni : default_sni;
     if (timeout_ms <= 0)
         timeout_ms = 1;
@@ -256,22 +259,21 @@ int minica_tls_probe(const struct minica_endpoint *ep, const char *default_sni,
     int fd = -1;
     int ret, gret;
 
-    if (gnutls_certificate_allocate_credentials(&cred) != GNUTLS_E_SUCCESS) {
+    if (tls->certificate_allocate_credentials(&cred) != GNUTLS_E_SUCCESS) {
         cred = NULL;
         ret = minica_seterr(err, MINICA_ENOMEM, "out of memory");
         goto out;
     }
     gnutls_datum_t root = {(unsigned char *)root_pem, (unsigned)strlen(root_pem)};
-    if (gnutls_certificate_set_x509_trust_mem(cred, &root, GNUTLS_X509_FMT_PEM) <= 0) {
+    if (tls->certificate_set_x509_trust_mem(cred, &root, GNUTLS_X509_FMT_PEM) <= 0) {
         ret = minica_seterr(err, MINICA_ECRYPTO, "cannot parse the CA root");
         goto out;
     }
     /* NO_SIGNAL: a server closing mid-handshake must not kill the agent with SIGPIPE. */
-    if ((gret = gnutls_init(&session, GNUTLS_CLIENT | GNUTLS_NO_SIGNAL)) != GNUTLS_E_SUCCESS ||
-        (gret = gnutls_set_default_priority(session)) != GNUTLS_E_SUCCESS ||
-        (gret = gnutls_credentials_set(session, GNUTLS_CRD_CERTIFICATE, cred)) !=
-            GNUTLS_E_SUCCESS) {
-        ret = minica_seterr(err, MINICA_ECRYPTO, "cannot set up TLS: %s", gnutls_strerror(gret));
+    if ((gret = tls->init(&session, GNUTLS_CLIENT | GNUTLS_NO_SIGNAL)) != GNUTLS_E_SUCCESS ||
+        (gret = tls->set_default_priority(session)) != GNUTLS_E_SUCCESS ||
+        (gret = tls->credentials_set(session, GNUTLS_CRD_CERTIFICATE, cred)) != GNUTLS_E_SUCCESS) {
+        ret = minica_seterr(err, MINICA_ECRYPTO, "cannot set up TLS: %s", tls->strerror(gret));
         goto out;
     }
     /* SNI must be a host name (RFC 6066 3); for an IP the name check is
@@ -281,31 +283,31 @@ int minica_tls_probe(const struct minica_endpoint *ep, const char *default_sni,
     int sni_is_dns = sni != NULL && *sni && minica_name_parse(sni, &sni_name, &nerr) == 0 &&
                      sni_name.kind == MINICA_NAME_DNS;
     if (sni_is_dns &&
-        (gret = gnutls_server_name_set(session, GNUTLS_NAME_DNS, sni, strlen(sni))) != 0) {
-        ret = minica_seterr(err, MINICA_ECRYPTO, "cannot set SNI '%s': %s", sni,
-                            gnutls_strerror(gret));
+        (gret = tls->server_name_set(session, GNUTLS_NAME_DNS, sni, strlen(sni))) != 0) {
+        ret =
+            minica_seterr(err, MINICA_ECRYPTO, "cannot set SNI '%s': %s", sni, tls->strerror(gret));
         goto out;
     }
 
     if ((ret = connect_with_timeout(ep, timeout_ms, &fd, err)) != 0)
         goto out;
-    gnutls_transport_set_int(session, fd);
-    gnutls_handshake_set_timeout(session, (unsigned)timeout_ms);
+    tls->transport_set_int2(session, fd, fd);
+    tls->handshake_set_timeout(session, (unsigned)timeout_ms);
     do {
-        gret = gnutls_handshake(session);
-    } while (gret < 0 && gnutls_error_is_fatal(gret) == 0);
+        gret = tls->handshake(session);
+    } while (gret < 0 && tls->error_is_fatal(gret) == 0);
     if (gret < 0) {
         if (gret == GNUTLS_E_TIMEDOUT)
             ret = minica_seterr(err, MINICA_ENET, "%s: no TLS handshake within %d ms", ep->text,
                                 timeout_ms);
         else
             ret = minica_seterr(err, MINICA_ENET, "%s: TLS handshake failed (%s)", ep->text,
-                                gnutls_strerror(gret));
+                                tls->strerror(gret));
         goto out;
     }
 
     unsigned n_peers = 0;
-    const gnutls_datum_t *peers = gnutls_certificate_get_peers(session, &n_peers);
+    const gnutls_datum_t *peers = tls->certificate_get_peers(session, &n_peers);
     if (peers == NULL || n_peers == 0) {
         ret = minica_seterr(err, MINICA_ENET, "%s: the server sent no certificate", ep->text);
         goto out;
@@ -322,25 +324,25 @@ int minica_tls_probe(const struct minica_endpoint *ep, const char *default_sni,
     /* Verified after the fact, so that a server still serving an old,
      * foreign or self-signed cert is reported with the serial it served. */
     unsigned status = 0;
-    gret = gnutls_certificate_verify_peers3(session, sni_is_dns ? sni : NULL, &status);
+    gret = tls->certificate_verify_peers3(session, sni_is_dns ? sni : NULL, &status);
     if (gret != GNUTLS_E_SUCCESS || status != 0) {
         char why[256];
         if (gret != GNUTLS_E_SUCCESS)
-            snprintf(why, sizeof(why), "%s", gnutls_strerror(gret));
+            snprintf(why, sizeof(why), "%s", tls->strerror(gret));
         else
-            describe_status(status, why, sizeof(why));
+            describe_status(tls, status, why, sizeof(why));
         ret = minica_seterr(err, MINICA_ECRYPTO, "%s serves serial %s, which does not verify: %s",
                             ep->text, res->serial, why);
         goto out;
     }
     res->verified = 1;
-    gnutls_bye(session, GNUTLS_SHUT_WR);
+    tls->bye(session, GNUTLS_SHUT_WR);
     ret = MINICA_OK;
 out:
     if (session != NULL)
-        gnutls_deinit(session);
+        tls->deinit(session);
     if (cred != NULL)
-        gnutls_certificate_free_credentials(cred);
+        tls->certificate_free_credentials(cred);
     if (fd >= 0)
         close(fd);
     mbedtls_x509_crt_free(&leaf);

@@ -129,10 +129,12 @@ expect_ok "help init"
 [ "$OUT" = "$help_text" ] && pass "help init = init --help" || fail "help init differs from init --help"
 expect_out "--permit-dns" "init help mentions --permit-dns"
 
-# Every command pays for the libraries it is linked against; libcurl (and
-# its thirty dependencies) is loaded only by the commands that reach a CA.
-check_not "minica is not linked against libcurl (src/lib/curl_dl.c loads it)" \
-    sh -c "ldd '$MINICA' | grep -q libcurl"
+# Every command pays for the libraries it is linked against: libcurl,
+# GnuTLS and libmicrohttpd (and their thirty dependencies) are loaded only by
+# the commands that use them (src/lib/libload.c).
+for lib in libcurl libgnutls libmicrohttpd; do
+    check_not "minica is not linked against $lib" sh -c "ldd '$MINICA' | grep -q $lib"
+done
 
 # Every command answers --help and 'minica help COMMAND' with exit 0.
 for cmd in init issue list show export revoke crl log agent nginx metrics token serve bootstrap \

@@ -1,0 +1,171 @@
+/* Loading libcurl, GnuTLS and libmicrohttpd on demand (see libload.h for
+ * why). Nothing else: the calls themselves are remote.c's, tlsprobe.c's and
+ * server.c's. */
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+
+#include "libload.h"
+
+/* Debian's sonames. libcurl is the GnuTLS build (libcurl3-gnutls), so that
+ * one TLS library serves libmicrohttpd, libcurl and the agent's probe. */
+#define LIBCURL_SONAME "libcurl-gnutls.so.4"
+#define LIBGNUTLS_SONAME "libgnutls.so.30"
+#define LIBMHD_SONAME "libmicrohttpd.so.12"
+
+struct symbol {
+    const char *name;
+    void **slot;
+};
+
+/* &api->member, or a compile error when the member's type is not the
+ * library function's: the tables cannot drift from the libraries' headers.
+ * Only types are taken from the headers, so nothing links against them. */
+#define SYMBOL(api, member, function)                                                              \
+    {                                                                                              \
+#function,                                                                                 \
+            (void **)__builtin_choose_expr(                                                        \
+                __builtin_types_compatible_p(__typeof__(&function), __typeof__((api)->member)),    \
+                &(api)->member, (void)0)                                                           \
+    }
+
+/* The outcome of one library's load, decided once per process. */
+struct loaded {
+    void *handle;
+    char error[256];
+};
+
+static void load(struct loaded *lib, const char *soname, const char *package,
+                 const struct symbol *symbols, size_t n)
+{
+    lib->handle = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+    if (lib->handle == NULL) {
+        snprintf(lib->error, sizeof(lib->error), "cannot load %s (%s): install the %s package",
+                 soname, dlerror(), package);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        *symbols[i].slot = dlsym(lib->handle, symbols[i].name);
+        if (*symbols[i].slot == NULL) {
+            snprintf(lib->error, sizeof(lib->error), "%s lacks %s: the %s package is too old",
+                     soname, symbols[i].name, package);
+            dlclose(lib->handle);
+            lib->handle = NULL;
+            return;
+        }
+    }
+}
+
+static const void *loaded_or_error(const struct loaded *lib, const void *api,
+                                   struct minica_err *err)
+{
+    if (lib->handle != NULL)
+        return api;
+    minica_seterr(err, MINICA_ENET, "%s", lib->error);
+    return NULL;
+}
+
+static struct minica_curl curl_api;
+static struct loaded curl_lib;
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+
+static void load_curl(void)
+{
+    struct minica_curl *api = &curl_api;
+    const struct symbol symbols[] = {
+        SYMBOL(api, global_init, curl_global_init),
+        SYMBOL(api, global_cleanup, curl_global_cleanup),
+        SYMBOL(api, easy_init, curl_easy_init),
+        SYMBOL(api, easy_setopt, curl_easy_setopt),
+        SYMBOL(api, easy_perform, curl_easy_perform),
+        SYMBOL(api, easy_getinfo, curl_easy_getinfo),
+        SYMBOL(api, easy_cleanup, curl_easy_cleanup),
+        SYMBOL(api, easy_strerror, curl_easy_strerror),
+        SYMBOL(api, slist_append, curl_slist_append),
+        SYMBOL(api, slist_free_all, curl_slist_free_all),
+    };
+    load(&curl_lib, LIBCURL_SONAME, "libcurl3-gnutls", symbols,
+         sizeof(symbols) / sizeof(symbols[0]));
+}
+
+const struct minica_curl *minica_curl_load(struct minica_err *err)
+{
+    pthread_once(&curl_once, load_curl);
+    return loaded_or_error(&curl_lib, &curl_api, err);
+}
+
+static struct minica_gnutls gnutls_api;
+static struct loaded gnutls_lib;
+static pthread_once_t gnutls_once = PTHREAD_ONCE_INIT;
+
+static void load_gnutls(void)
+{
+    struct minica_gnutls *api = &gnutls_api;
+    /* gnutls_free is a variable holding the function (and a macro). */
+    gnutls_free_function *free_var = NULL;
+    const struct symbol symbols[] = {
+        {"gnutls_free", (void **)&free_var},
+        SYMBOL(api, strerror, gnutls_strerror),
+        SYMBOL(api, error_is_fatal, gnutls_error_is_fatal),
+        SYMBOL(api, certificate_allocate_credentials, gnutls_certificate_allocate_credentials),
+        SYMBOL(api, certificate_free_credentials, gnutls_certificate_free_credentials),
+        SYMBOL(api, certificate_set_x509_trust_mem, gnutls_certificate_set_x509_trust_mem),
+        SYMBOL(api, certificate_verify_peers3, gnutls_certificate_verify_peers3),
+        SYMBOL(api, certificate_verification_status_print,
+               gnutls_certificate_verification_status_print),
+        SYMBOL(api, certificate_get_peers, gnutls_certificate_get_peers),
+        SYMBOL(api, init, gnutls_init),
+        SYMBOL(api, deinit, gnutls_deinit),
+        SYMBOL(api, set_default_priority, gnutls_set_default_priority),
+        SYMBOL(api, credentials_set, gnutls_credentials_set),
+        SYMBOL(api, server_name_set, gnutls_server_name_set),
+        SYMBOL(api, transport_set_int2, gnutls_transport_set_int2),
+        SYMBOL(api, handshake_set_timeout, gnutls_handshake_set_timeout),
+        SYMBOL(api, handshake, gnutls_handshake),
+        SYMBOL(api, bye, gnutls_bye),
+        SYMBOL(api, session_set_ptr, gnutls_session_set_ptr),
+        SYMBOL(api, session_get_ptr, gnutls_session_get_ptr),
+        SYMBOL(api, pcert_list_import_x509_raw, gnutls_pcert_list_import_x509_raw),
+        SYMBOL(api, pcert_deinit, gnutls_pcert_deinit),
+        SYMBOL(api, privkey_init, gnutls_privkey_init),
+        SYMBOL(api, privkey_deinit, gnutls_privkey_deinit),
+        SYMBOL(api, privkey_import_x509_raw, gnutls_privkey_import_x509_raw),
+    };
+    load(&gnutls_lib, LIBGNUTLS_SONAME, "libgnutls30", symbols,
+         sizeof(symbols) / sizeof(symbols[0]));
+    if (gnutls_lib.handle != NULL)
+        api->free_mem = *free_var;
+}
+
+const struct minica_gnutls *minica_gnutls_load(struct minica_err *err)
+{
+    pthread_once(&gnutls_once, load_gnutls);
+    return loaded_or_error(&gnutls_lib, &gnutls_api, err);
+}
+
+static struct minica_mhd mhd_api;
+static struct loaded mhd_lib;
+static pthread_once_t mhd_once = PTHREAD_ONCE_INIT;
+
+static void load_mhd(void)
+{
+    struct minica_mhd *api = &mhd_api;
+    const struct symbol symbols[] = {
+        SYMBOL(api, start_daemon, MHD_start_daemon),
+        SYMBOL(api, quiesce_daemon, MHD_quiesce_daemon),
+        SYMBOL(api, stop_daemon, MHD_stop_daemon),
+        SYMBOL(api, get_connection_info, MHD_get_connection_info),
+        SYMBOL(api, lookup_connection_value, MHD_lookup_connection_value),
+        SYMBOL(api, create_response_from_buffer, MHD_create_response_from_buffer),
+        SYMBOL(api, add_response_header, MHD_add_response_header),
+        SYMBOL(api, queue_response, MHD_queue_response),
+        SYMBOL(api, destroy_response, MHD_destroy_response),
+    };
+    load(&mhd_lib, LIBMHD_SONAME, "libmicrohttpd12", symbols, sizeof(symbols) / sizeof(symbols[0]));
+}
+
+const struct minica_mhd *minica_mhd_load(struct minica_err *err)
+{
+    pthread_once(&mhd_once, load_mhd);
+    return loaded_or_error(&mhd_lib, &mhd_api, err);
+}

@@ -1,0 +1,102 @@
+/* The shared libraries minica loads only when a command needs them:
+ * libcurl (talking to a remote CA), GnuTLS (the agent's TLS probe, serve)
+ * and libmicrohttpd (serve). Linked in, they and their dependencies (some
+ * thirty libraries) would be loaded by every minica process, each `minica
+ * issue` and each cron run of the agent: about 3 ms for libcurl and 1.3 ms
+ * for GnuTLS with libmicrohttpd, more than a P-256 key and signature cost.
+ *
+ * Each loader resolves its library once per process and returns the same
+ * table on every later call, from any thread. The libraries then stay
+ * loaded until the process exits: serve's threads run inside them. */
+#ifndef MINICA_LIBLOAD_H
+#define MINICA_LIBLOAD_H
+
+#include <curl/curl.h>
+#include <gnutls/abstract.h>
+#include <gnutls/gnutls.h>
+#include <microhttpd.h>
+
+#include "minica/error.h"
+
+/* The libcurl calls remote.c makes. */
+struct minica_curl {
+    CURLcode (*global_init)(long flags);
+    void (*global_cleanup)(void);
+    CURL *(*easy_init)(void);
+    CURLcode (*easy_setopt)(CURL *h, CURLoption option, ...);
+    CURLcode (*easy_perform)(CURL *h);
+    CURLcode (*easy_getinfo)(CURL *h, CURLINFO info, ...);
+    void (*easy_cleanup)(CURL *h);
+    const char *(*easy_strerror)(CURLcode code);
+    struct curl_slist *(*slist_append)(struct curl_slist *list, const char *text);
+    void (*slist_free_all)(struct curl_slist *list);
+};
+
+/* The GnuTLS calls tlsprobe.c and server.c make. */
+struct minica_gnutls {
+    /* GnuTLS declares these two const (a result depends on the argument alone). */
+    const char *(*strerror)(int error) __attribute__((const));
+    int (*error_is_fatal)(int error) __attribute__((const));
+    void (*free_mem)(void *ptr); /* gnutls_free */
+    int (*certificate_allocate_credentials)(gnutls_certificate_credentials_t *res);
+    void (*certificate_free_credentials)(gnutls_certificate_credentials_t sc);
+    int (*certificate_set_x509_trust_mem)(gnutls_certificate_credentials_t res,
+                                          const gnutls_datum_t *ca, gnutls_x509_crt_fmt_t type);
+    int (*certificate_verify_peers3)(gnutls_session_t session, const char *hostname,
+                                     unsigned int *status);
+    int (*certificate_verification_status_print)(unsigned int status,
+                                                 gnutls_certificate_type_t type,
+                                                 gnutls_datum_t *out, unsigned int flags);
+    const gnutls_datum_t *(*certificate_get_peers)(gnutls_session_t session,
+                                                   unsigned int *list_size);
+    int (*init)(gnutls_session_t *session, unsigned int flags);
+    void (*deinit)(gnutls_session_t session);
+    int (*set_default_priority)(gnutls_session_t session);
+    int (*credentials_set)(gnutls_session_t session, gnutls_credentials_type_t type, void *cred);
+    int (*server_name_set)(gnutls_session_t session, gnutls_server_name_type_t type,
+                           const void *name, size_t name_length);
+    void (*transport_set_int2)(gnutls_session_t session, int recv_fd, int send_fd);
+    void (*handshake_set_timeout)(gnutls_session_t session, unsigned int ms);
+    int (*handshake)(gnutls_session_t session);
+    int (*bye)(gnutls_session_t session, gnutls_close_request_t how);
+    void (*session_set_ptr)(gnutls_session_t session, void *ptr);
+    void *(*session_get_ptr)(gnutls_session_t session);
+    int (*pcert_list_import_x509_raw)(gnutls_pcert_st *pcerts, unsigned int *pcert_max,
+                                      const gnutls_datum_t *data, gnutls_x509_crt_fmt_t format,
+                                      unsigned int flags);
+    void (*pcert_deinit)(gnutls_pcert_st *pcert);
+    int (*privkey_init)(gnutls_privkey_t *key);
+    void (*privkey_deinit)(gnutls_privkey_t key);
+    int (*privkey_import_x509_raw)(gnutls_privkey_t pkey, const gnutls_datum_t *data,
+                                   gnutls_x509_crt_fmt_t format, const char *password,
+                                   unsigned int flags);
+};
+
+/* The libmicrohttpd calls server.c makes. */
+struct minica_mhd {
+    struct MHD_Daemon *(*start_daemon)(unsigned int flags, uint16_t port,
+                                       MHD_AcceptPolicyCallback apc, void *apc_cls,
+                                       MHD_AccessHandlerCallback dh, void *dh_cls, ...);
+    MHD_socket (*quiesce_daemon)(struct MHD_Daemon *daemon);
+    void (*stop_daemon)(struct MHD_Daemon *daemon);
+    const union MHD_ConnectionInfo *(*get_connection_info)(struct MHD_Connection *connection,
+                                                           enum MHD_ConnectionInfoType info_type,
+                                                           ...);
+    const char *(*lookup_connection_value)(struct MHD_Connection *connection,
+                                           enum MHD_ValueKind kind, const char *key);
+    struct MHD_Response *(*create_response_from_buffer)(size_t size, void *buffer,
+                                                        enum MHD_ResponseMemoryMode mode);
+    enum MHD_Result (*add_response_header)(struct MHD_Response *response, const char *header,
+                                           const char *content);
+    enum MHD_Result (*queue_response)(struct MHD_Connection *connection, unsigned int status_code,
+                                      struct MHD_Response *response);
+    void (*destroy_response)(struct MHD_Response *response);
+};
+
+/* NULL, with the missing package named in err, when the library or one of
+ * its calls cannot be found. err may be NULL once a load has succeeded. */
+const struct minica_curl *minica_curl_load(struct minica_err *err);
+const struct minica_gnutls *minica_gnutls_load(struct minica_err *err);
+const struct minica_mhd *minica_mhd_load(struct minica_err *err);
+
+#endif

@@ -1,0 +1,80 @@
+/* libcurl, GnuTLS and libmicrohttpd are loaded on demand: each loader must
+ * resolve every call its users make, and hand out one table per process. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "libload.h"
+
+/* Every slot of a table is a function pointer, all of the same size. */
+static void assert_all_resolved(const void *table, size_t size)
+{
+    void (*slot)(void);
+    assert_int_equal(size % sizeof(slot), 0);
+    for (size_t off = 0; off < size; off += sizeof(slot)) {
+        memcpy(&slot, (const char *)table + off, sizeof(slot));
+        assert_non_null(slot);
+    }
+}
+
+static void test_curl_load_resolves_every_call(void **state)
+{
+    (void)state;
+    struct minica_err err;
+    const struct minica_curl *api = minica_curl_load(&err);
+    assert_non_null(api);
+    assert_all_resolved(api, sizeof(*api));
+    assert_string_equal(api->easy_strerror(CURLE_OK), "No error");
+    assert_ptr_equal(minica_curl_load(NULL), api);
+}
+
+static void test_gnutls_load_resolves_every_call(void **state)
+{
+    (void)state;
+    struct minica_err err;
+    const struct minica_gnutls *api = minica_gnutls_load(&err);
+    assert_non_null(api);
+    assert_all_resolved(api, sizeof(*api));
+    assert_string_equal(api->strerror(GNUTLS_E_SUCCESS), "Success.");
+    assert_ptr_equal(minica_gnutls_load(NULL), api);
+}
+
+/* gnutls_free is a variable, not a function: the loader must hand out the
+ * function it holds, which frees what GnuTLS allocated. */
+static void test_gnutls_free_releases_gnutls_memory(void **state)
+{
+    (void)state;
+    const struct minica_gnutls *api = minica_gnutls_load(NULL);
+    assert_non_null(api);
+    gnutls_datum_t text = {NULL, 0};
+    assert_int_equal(
+        api->certificate_verification_status_print(GNUTLS_CERT_INVALID, GNUTLS_CRT_X509, &text, 0),
+        0);
+    assert_non_null(text.data);
+    api->free_mem(text.data); /* LSan reports a leak if this frees nothing */
+}
+
+static void test_mhd_load_resolves_every_call(void **state)
+{
+    (void)state;
+    struct minica_err err;
+    const struct minica_mhd *api = minica_mhd_load(&err);
+    assert_non_null(api);
+    assert_all_resolved(api, sizeof(*api));
+    assert_ptr_equal(minica_mhd_load(NULL), api);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_curl_load_resolves_every_call),
+        cmocka_unit_test(test_gnutls_load_resolves_every_call),
+        cmocka_unit_test(test_gnutls_free_releases_gnutls_memory),
+        cmocka_unit_test(test_mhd_load_resolves_every_call),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
