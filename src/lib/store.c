@@ -24,6 +24,10 @@ struct minica_store {
     /* minica_store_list_certs' statements, one per combination of filters,
      * prepared once: the agent looks up every managed certificate. */
     sqlite3_stmt *list_stmt[8];
+    /* Who the audit rows name: this process's user, looked up once (a
+     * getpwuid reads /etc/passwd; serve audits every request). */
+    uid_t uid;
+    char user[64];
 };
 
 /* Migration i brings the schema from version i to i + 1. Never edit a
@@ -403,14 +407,15 @@ int minica_store_next_crl_number(struct minica_store *store, const char *issuer,
 int minica_store_audit(struct minica_store *store, const char *command, const char *summary,
                        struct minica_err *err)
 {
-    uid_t uid = getuid();
-    char user[64] = "";
-    struct passwd pw, *res = NULL;
-    char pwbuf[1024];
-    if (getpwuid_r(uid, &pw, pwbuf, sizeof(pwbuf), &res) == 0 && res != NULL)
-        snprintf(user, sizeof(user), "%s", res->pw_name);
-    else
-        snprintf(user, sizeof(user), "%u", (unsigned)uid);
+    if (store->user[0] == '\0') {
+        struct passwd pw, *res = NULL;
+        char pwbuf[1024];
+        store->uid = getuid();
+        if (getpwuid_r(store->uid, &pw, pwbuf, sizeof(pwbuf), &res) == 0 && res != NULL)
+            snprintf(store->user, sizeof(store->user), "%s", res->pw_name);
+        else
+            snprintf(store->user, sizeof(store->user), "%u", (unsigned)store->uid);
+    }
 
     sqlite3_stmt *st;
     static const char sql[] =
@@ -418,8 +423,8 @@ int minica_store_audit(struct minica_store *store, const char *command, const ch
     if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
         return db_error(store, err, "cannot write the audit log");
     sqlite3_bind_int64(st, 1, minica_now());
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)uid);
-    sqlite3_bind_text(st, 3, user, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)store->uid);
+    sqlite3_bind_text(st, 3, store->user, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, command, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, summary, -1, SQLITE_STATIC);
     int ret = sqlite3_step(st) == SQLITE_DONE ? MINICA_OK
