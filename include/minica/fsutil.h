@@ -32,6 +32,8 @@ struct minica_staged_file {
     char base[256];
     char tmp[300];
     int active;
+    int fd;       /* the temp file, open while unsynced */
+    int unsynced; /* written but not yet fsynced (minica_stage_file_nosync) */
 };
 
 /* Owner and group to give a staged file; -1 keeps the current process's. */
@@ -44,8 +46,19 @@ struct minica_file_owner {
  * when owner is not NULL), fsynced. Nothing is visible under path yet. */
 int minica_stage_file(struct minica_staged_file *sf, const char *path, const void *data, size_t len,
                       mode_t mode, const struct minica_file_owner *owner, struct minica_err *err);
+/* Like minica_stage_file, but only writes the data and starts its writeback:
+ * the file is not durable until minica_staged_sync. Staging several files
+ * this way, then syncing each, lets the disk flush them together instead of
+ * one after another. Keeps the temp file open until it is synced. */
+int minica_stage_file_nosync(struct minica_staged_file *sf, const char *path, const void *data,
+                             size_t len, mode_t mode, const struct minica_file_owner *owner,
+                             struct minica_err *err);
+/* fsyncs and closes a file staged with minica_stage_file_nosync (nothing to
+ * do after minica_stage_file). On failure the temp file is removed. */
+int minica_staged_sync(struct minica_staged_file *sf, struct minica_err *err);
 /* Renames the temp file into place (or links it, with MINICA_WRITE_NOREPLACE),
- * then fsyncs the directory. */
+ * then fsyncs the directory. A file not yet synced is synced first: nothing
+ * appears under its final name before its bytes are on disk. */
 int minica_staged_commit(struct minica_staged_file *sf, unsigned flags, struct minica_err *err);
 /* Removes the temp file if it is still there. Safe on a committed or zeroed struct. */
 void minica_staged_abort(struct minica_staged_file *sf);
@@ -58,6 +71,11 @@ int minica_write_file_atomic(const char *path, const void *data, size_t len, mod
  * NUL-terminates it. *buf is malloc'd; free it with minica_free_secret when it
  * may hold a key. */
 int minica_read_file(const char *path, size_t max, char **buf, size_t *len, struct minica_err *err);
+
+/* 1 when path is a regular file (not a symlink) holding exactly these bytes;
+ * 0 otherwise, including when it cannot be read. Lets a caller leave an
+ * identical file alone instead of replacing it. */
+int minica_file_has_content(const char *path, const void *data, size_t len);
 
 /* Zeroizes and frees. */
 void minica_free_secret(void *p, size_t len);

@@ -1,7 +1,8 @@
 /* Delivering an issued certificate into an output directory: NAME.crt,
  * NAME.key (0600), NAME.fullchain.crt (what nginx's ssl_certificate wants)
- * and ca.crt (what proxy_ssl_trusted_certificate wants). All four are staged
- * first, so a full disk fails before anything is replaced. */
+ * and ca.crt (what proxy_ssl_trusted_certificate wants). All are written,
+ * then synced, before the first is renamed, so a full disk fails before
+ * anything is replaced; an identical ca.crt is left alone. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,8 +43,9 @@ int minica_output_paths(const char *outdir, const char *name, struct minica_outp
 #define STALE_TEMP_AGE 600
 
 /* *replaced says which files already carry the new certificate or key
- * when delivery fails (bit i for files[i]; all four once every rename is
- * done, even if the directory sync then fails). */
+ * when delivery fails (bit i for files[i]; every file written once every
+ * rename is done, even if the directory sync then fails). A ca.crt left
+ * alone because it already holds the root is not replaced. */
 static int deliver(const struct minica_issued *issued, const char *outdir,
                    struct minica_output_paths *paths, unsigned *replaced, struct minica_err *err)
 {
@@ -83,16 +85,24 @@ static int deliver(const struct minica_issued *issued, const char *outdir,
         {paths->fullchain, fullchain, 0644},
         {paths->ca, issued->root_pem, 0644},
     };
+    /* Every issue into one --out delivers the same root: rewriting an
+     * identical ca.crt would cost a file sync and touch its mtime for
+     * nothing (and wake anything watching it). */
+    if (issued->root_pem != NULL &&
+        minica_file_has_content(paths->ca, issued->root_pem, strlen(issued->root_pem)))
+        files[3].data = NULL;
     struct minica_staged_file staged[4];
     memset(staged, 0, sizeof(staged));
     for (size_t i = 0; i < 4; i++)
         staged[i].dirfd = -1;
     size_t i;
+    /* Write all, then sync all: the disk flushes the files together instead
+     * of one flush per file. Each is still synced before any is renamed. */
     for (i = 0; i < 4; i++) {
         if (files[i].data == NULL)
-            continue; /* no key when issued from a CSR */
-        if ((ret = minica_stage_file(&staged[i], files[i].path, files[i].data,
-                                     strlen(files[i].data), files[i].mode, NULL, err)) != 0)
+            continue; /* no key when issued from a CSR; ca.crt already current */
+        if ((ret = minica_stage_file_nosync(&staged[i], files[i].path, files[i].data,
+                                            strlen(files[i].data), files[i].mode, NULL, err)) != 0)
             break;
     }
     /* rename(2) cannot replace a directory: find that out before the first
@@ -102,6 +112,10 @@ static int deliver(const struct minica_issued *issued, const char *outdir,
         if (files[i].data != NULL && lstat(files[i].path, &st) == 0 && S_ISDIR(st.st_mode))
             ret = minica_seterr(err, MINICA_EIO, "%s is a directory", files[i].path);
     }
+    for (i = 0; ret == 0 && i < 4; i++) {
+        if (files[i].data != NULL)
+            ret = minica_staged_sync(&staged[i], err);
+    }
     if (ret == 0) {
         for (i = 0; i < 4; i++) {
             if (files[i].data == NULL)
@@ -110,7 +124,7 @@ static int deliver(const struct minica_issued *issued, const char *outdir,
                 break;
             *replaced |= 1u << i;
         }
-        /* One directory sync makes all four renames durable before we report success. */
+        /* One directory sync makes every rename durable before we report success. */
         if (ret == 0)
             ret = minica_fsync_dir(*outdir != '\0' ? outdir : ".", err);
     }

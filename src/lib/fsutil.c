@@ -1,8 +1,8 @@
 /* Atomic, durable, permission-safe files. Every secret minica writes goes
  * through minica_stage_file: created O_EXCL|O_NOFOLLOW relative to an open
  * directory, fchmod'd before the first byte (so umask never widens a key),
- * fsynced, renamed into place, and the directory fsynced so the rename
- * survives a power cut. */
+ * fsynced (possibly later, together with its siblings), renamed into place,
+ * and the directory fsynced so the rename survives a power cut. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +13,13 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#if defined(__linux__) && defined(__has_include)
+#if __has_include(<sys/random.h>)
+#include <sys/random.h>
+#define MINICA_HAVE_GETRANDOM 1
+#endif
+#endif
 
 #include <mbedtls/platform_util.h>
 
@@ -122,11 +129,33 @@ static int write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
-int minica_stage_file(struct minica_staged_file *sf, const char *path, const void *data, size_t len,
-                      mode_t mode, const struct minica_file_owner *owner, struct minica_err *err)
+/* 32 unpredictable bits for a temp name (O_EXCL makes a guessed name harmless,
+ * but an unguessable one also cannot be squatted to make staging fail). */
+static unsigned temp_name_bits(int attempt)
+{
+    unsigned r = 0;
+#ifdef MINICA_HAVE_GETRANDOM
+    if (getrandom(&r, sizeof(r), GRND_NONBLOCK) == (ssize_t)sizeof(r))
+        return r;
+#endif
+    int ufd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (ufd >= 0) {
+        if (read(ufd, &r, sizeof(r)) != (ssize_t)sizeof(r))
+            r = (unsigned)getpid() ^ (unsigned)attempt;
+        close(ufd);
+    } else {
+        r = (unsigned)getpid() ^ (unsigned)attempt;
+    }
+    return r;
+}
+
+static int stage(struct minica_staged_file *sf, const char *path, const void *data, size_t len,
+                 mode_t mode, const struct minica_file_owner *owner, int sync_now,
+                 struct minica_err *err)
 {
     memset(sf, 0, sizeof(*sf));
     sf->dirfd = -1;
+    sf->fd = -1;
     int ret = split_path(path, sf->dir, sizeof(sf->dir), sf->base, sizeof(sf->base), err);
     if (ret != 0)
         return ret;
@@ -137,14 +166,7 @@ int minica_stage_file(struct minica_staged_file *sf, const char *path, const voi
 
     int fd = -1;
     for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
-        unsigned r = 0;
-        int ufd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-        if (ufd >= 0) {
-            if (read(ufd, &r, sizeof(r)) != (ssize_t)sizeof(r))
-                r = (unsigned)getpid() ^ (unsigned)attempt;
-            close(ufd);
-        }
-        snprintf(sf->tmp, sizeof(sf->tmp), ".%s.tmp-%08x", sf->base, r);
+        snprintf(sf->tmp, sizeof(sf->tmp), ".%s.tmp-%08x", sf->base, temp_name_bits(attempt));
         fd = openat(sf->dirfd, sf->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0 && errno != EEXIST)
             break;
@@ -157,6 +179,8 @@ int minica_stage_file(struct minica_staged_file *sf, const char *path, const voi
         return ret;
     }
     sf->active = 1;
+    sf->fd = fd;
+    sf->unsynced = 1;
     /* Owner and mode before any byte, so a key is never readable by others. */
     if (owner != NULL && fchown(fd, owner->uid, owner->gid) != 0) {
         ret =
@@ -172,20 +196,51 @@ int minica_stage_file(struct minica_staged_file *sf, const char *path, const voi
         ret = minica_seterr(err, MINICA_EIO, "cannot write %s: %s", path, strerror(errno));
         goto fail;
     }
-    if (fsync(fd) != 0) {
-        ret = minica_seterr(err, MINICA_EIO, "cannot sync %s: %s", path, strerror(errno));
-        goto fail;
-    }
-    if (close(fd) != 0) {
-        fd = -1;
-        ret = minica_seterr(err, MINICA_EIO, "cannot write %s: %s", path, strerror(errno));
-        goto fail;
-    }
+    if (sync_now)
+        return minica_staged_sync(sf, err);
+#ifdef SYNC_FILE_RANGE_WRITE
+    /* Only a head start for the fsync in minica_staged_sync, which reports
+     * any error: while this file's pages go to the disk, the next file is
+     * written, and the fsyncs then find most of the work done. */
+    (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+#endif
     return MINICA_OK;
 fail:
-    if (fd >= 0)
-        close(fd);
     minica_staged_abort(sf);
+    return ret;
+}
+
+int minica_stage_file(struct minica_staged_file *sf, const char *path, const void *data, size_t len,
+                      mode_t mode, const struct minica_file_owner *owner, struct minica_err *err)
+{
+    return stage(sf, path, data, len, mode, owner, 1, err);
+}
+
+int minica_stage_file_nosync(struct minica_staged_file *sf, const char *path, const void *data,
+                             size_t len, mode_t mode, const struct minica_file_owner *owner,
+                             struct minica_err *err)
+{
+    return stage(sf, path, data, len, mode, owner, 0, err);
+}
+
+int minica_staged_sync(struct minica_staged_file *sf, struct minica_err *err)
+{
+    if (!sf->active)
+        return minica_seterr(err, MINICA_EINVAL, "nothing staged");
+    if (!sf->unsynced)
+        return MINICA_OK;
+    int ret = MINICA_OK;
+    if (fsync(sf->fd) != 0)
+        ret = minica_seterr(err, MINICA_EIO, "cannot sync %s/%s: %s", sf->dir, sf->base,
+                            strerror(errno));
+    /* close can report a delayed write error (NFS); the data is then not safe. */
+    if (close(sf->fd) != 0 && ret == MINICA_OK)
+        ret = minica_seterr(err, MINICA_EIO, "cannot write %s/%s: %s", sf->dir, sf->base,
+                            strerror(errno));
+    sf->fd = -1;
+    sf->unsynced = 0;
+    if (ret != MINICA_OK)
+        minica_staged_abort(sf);
     return ret;
 }
 
@@ -193,6 +248,9 @@ int minica_staged_commit(struct minica_staged_file *sf, unsigned flags, struct m
 {
     if (!sf->active)
         return minica_seterr(err, MINICA_EINVAL, "nothing staged");
+    int ret = minica_staged_sync(sf, err);
+    if (ret != MINICA_OK)
+        return ret;
     if (flags & MINICA_WRITE_NOREPLACE) {
         if (linkat(sf->dirfd, sf->tmp, sf->dirfd, sf->base, 0) != 0) {
             int e = errno;
@@ -210,7 +268,6 @@ int minica_staged_commit(struct minica_staged_file *sf, unsigned flags, struct m
                              strerror(e));
     }
     sf->active = 0;
-    int ret = MINICA_OK;
     if (!(flags & MINICA_WRITE_NO_DIRSYNC) && fsync(sf->dirfd) != 0)
         ret = minica_seterr(err, MINICA_EIO, "cannot sync directory %s: %s", sf->dir,
                             strerror(errno));
@@ -221,6 +278,11 @@ int minica_staged_commit(struct minica_staged_file *sf, unsigned flags, struct m
 
 void minica_staged_abort(struct minica_staged_file *sf)
 {
+    /* A zeroed struct has fd 0 but is not unsynced: only close what we opened. */
+    if (sf->unsynced && sf->fd >= 0)
+        close(sf->fd);
+    sf->unsynced = 0;
+    sf->fd = -1;
     if (sf->active && sf->dirfd >= 0)
         unlinkat(sf->dirfd, sf->tmp, 0);
     sf->active = 0;
@@ -287,6 +349,38 @@ int minica_read_file(const char *path, size_t max, char **buf, size_t *len, stru
     if (len)
         *len = got;
     return MINICA_OK;
+}
+
+int minica_file_has_content(const char *path, const void *data, size_t len)
+{
+    /* A symlink is never "the same file", whatever it points to, and a
+     * device or FIFO is not opened at all. O_NOFOLLOW and O_NONBLOCK hold
+     * that if something else is swapped in after the lstat. */
+    struct stat st;
+    if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) || (uintmax_t)st.st_size != len)
+        return 0;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    int same = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uintmax_t)st.st_size == len;
+    const unsigned char *want = data;
+    size_t off = 0;
+    unsigned char buf[4096];
+    while (same) {
+        ssize_t r = read(fd, buf, sizeof(buf));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 || (size_t)r > len - off)
+            same = 0; /* unreadable, or grew since fstat */
+        else if (r == 0)
+            break;
+        else if (memcmp(buf, want + off, (size_t)r) != 0)
+            same = 0;
+        else
+            off += (size_t)r;
+    }
+    close(fd);
+    return same && off == len;
 }
 
 void minica_free_secret(void *p, size_t len)

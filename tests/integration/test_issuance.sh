@@ -383,6 +383,7 @@ check "directory in the way: no temp files left" bash -c "! ls -A '$T/clash' | g
 # revoked. With NAME.key immutable (renamed first) nothing is replaced and the
 # row is withdrawn. chattr needs a file system with the immutable flag.
 "$MINICA" issue partial.internal.svc --dir "$CA" --out "$T/partial" >/dev/null
+printf '\n' >>"$T/partial/ca.crt" # an identical ca.crt would be left alone, not renamed
 if chattr +i "$T/partial/ca.crt" 2>/dev/null; then
     before=$(rows)
     run "$MINICA" issue partial.internal.svc --dir "$CA" --out "$T/partial"
@@ -477,5 +478,66 @@ expect_rc 2 "help for an unknown command"
 run "$MINICA" version
 expect_ok "version"
 expect_out "^minica [0-9]" "version prints it"
+
+# ca.crt in --out: left alone when it already holds this CA's root (same
+# inode, same mtime), replaced when it differs or is a symlink. Every other
+# file is replaced with its exact mode, and no temp file is left behind.
+CAD=$T/cadeliver
+"$MINICA" init --dir "$CAD" >/dev/null || fail "init the CA for the ca.crt checks"
+DOUT=$T/deliver-out
+run bash -c 'umask 000 && exec "$@"' - "$MINICA" issue one.internal.svc --dir "$CAD" --out "$DOUT"
+expect_ok "issue one.internal.svc into a fresh --out (umask 000)"
+touch -d @1000000000 "$DOUT/ca.crt"
+ca_id=$(stat -c '%i %Y' "$DOUT/ca.crt")
+run bash -c 'umask 000 && exec "$@"' - "$MINICA" issue two.internal.svc --dir "$CAD" --out "$DOUT"
+expect_ok "issue two.internal.svc into the same --out"
+[ "$(stat -c '%i %Y' "$DOUT/ca.crt")" = "$ca_id" ] &&
+    pass "an identical ca.crt is not rewritten (inode and mtime unchanged)" ||
+    fail "an identical ca.crt was rewritten: $ca_id -> $(stat -c '%i %Y' "$DOUT/ca.crt")"
+check "ca.crt still holds the root" cmp -s "$DOUT/ca.crt" "$CAD/root.crt"
+key_id=$(stat -c %i "$DOUT/two.internal.svc.key")
+run "$MINICA" issue two.internal.svc --dir "$CAD" --out "$DOUT"
+expect_ok "reissue two.internal.svc"
+check_not "the key of a reissue is a new file" test "$(stat -c %i "$DOUT/two.internal.svc.key")" = "$key_id"
+expect_mode "$DOUT/two.internal.svc.key" 600
+expect_mode "$DOUT/two.internal.svc.crt" 644
+expect_mode "$DOUT/two.internal.svc.fullchain.crt" 644
+expect_mode "$DOUT/ca.crt" 644
+check "two.internal.svc verifies against the delivered ca.crt" \
+    openssl verify -CAfile "$DOUT/ca.crt" -untrusted "$CAD/intermediate.crt" "$DOUT/two.internal.svc.crt"
+check "two.internal.svc key matches its certificate" \
+    key_matches "$DOUT/two.internal.svc.key" "$DOUT/two.internal.svc.crt"
+# A second CA delivering into the same --out replaces ca.crt with its root.
+CAD2=$T/cadeliver2
+"$MINICA" init --dir "$CAD2" >/dev/null || fail "init the second CA"
+touch -d @1000000000 "$DOUT/ca.crt"
+ca_id=$(stat -c '%i %Y' "$DOUT/ca.crt")
+run "$MINICA" issue three.internal.svc --dir "$CAD2" --out "$DOUT"
+expect_ok "issue from a second CA into the same --out"
+check_not "a different ca.crt is replaced" test "$(stat -c '%i %Y' "$DOUT/ca.crt")" = "$ca_id"
+check "ca.crt now holds the second CA's root" cmp -s "$DOUT/ca.crt" "$CAD2/root.crt"
+check "three.internal.svc verifies against the new ca.crt" \
+    openssl verify -CAfile "$DOUT/ca.crt" -untrusted "$CAD2/intermediate.crt" "$DOUT/three.internal.svc.crt"
+# A hand-edited ca.crt is put back.
+printf '# edited\n' >>"$DOUT/ca.crt"
+run "$MINICA" issue three.internal.svc --dir "$CAD2" --out "$DOUT"
+expect_ok "issue over a hand-edited ca.crt"
+check "the hand-edited ca.crt is replaced by the root" cmp -s "$DOUT/ca.crt" "$CAD2/root.crt"
+# A symlink at ca.crt, even to a file holding the very same root, is replaced
+# by a regular file and its target is left untouched.
+cp "$CAD2/root.crt" "$T/linked-root.crt"
+touch -d @1000000000 "$T/linked-root.crt"
+target_id=$(stat -c '%i %Y %a' "$T/linked-root.crt")
+rm -f "$DOUT/ca.crt"
+ln -s "$T/linked-root.crt" "$DOUT/ca.crt"
+run "$MINICA" issue three.internal.svc --dir "$CAD2" --out "$DOUT"
+expect_ok "issue over a symlink at ca.crt"
+check_not "the symlink at ca.crt was replaced" test -L "$DOUT/ca.crt"
+check "ca.crt is a regular file holding the root" cmp -s "$DOUT/ca.crt" "$CAD2/root.crt"
+[ "$(stat -c '%i %Y %a' "$T/linked-root.crt")" = "$target_id" ] &&
+    pass "the symlink's target is untouched" || fail "the symlink's target was touched"
+check "the symlink's target still holds the root" cmp -s "$T/linked-root.crt" "$CAD2/root.crt"
+leftover=$(find "$DOUT" -name '*.tmp-*')
+[ -z "$leftover" ] && pass "no temp files left in --out" || fail "temp files left: $leftover"
 
 done_testing

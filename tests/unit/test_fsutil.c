@@ -1,6 +1,9 @@
 /* Unit tests for atomic, permission-safe file replacement and bounded reads:
  * exact modes under umask 0, NOREPLACE, failures that leave the old file
- * intact, planted symlinks, and the read size limit. */
+ * intact, planted symlinks, deferred syncs, content comparison, and the read
+ * size limit. fsync is interposed below to see which files were synced and to
+ * make one fail, which a real disk cannot be made to do. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -11,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -22,6 +27,37 @@
 #include "minica/error.h"
 #include "minica/fsutil.h"
 #include "testutil.h"
+
+/* Inodes of the files fsync was called on, and whether it should fail. */
+static ino_t g_synced[64];
+static size_t g_n_synced;
+static int g_fail_fsync;
+
+int fsync(int fd)
+{
+    static int (*real_fsync)(int);
+    if (real_fsync == NULL)
+        *(void **)&real_fsync = dlsym(RTLD_NEXT, "fsync");
+    if (g_fail_fsync) {
+        errno = EIO;
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+        g_n_synced < sizeof(g_synced) / sizeof(g_synced[0]))
+        g_synced[g_n_synced++] = st.st_ino;
+    return real_fsync(fd);
+}
+
+static int was_synced(const char *path)
+{
+    struct stat st;
+    assert_int_equal(lstat(path, &st), 0);
+    for (size_t i = 0; i < g_n_synced; i++)
+        if (g_synced[i] == st.st_ino)
+            return 1;
+    return 0;
+}
 
 struct fixture {
     char *dir;
@@ -36,6 +72,8 @@ static int setup(void **state)
     f->dir = tu_tempdir();
     /* umask 0: every mode we see is the one the code asked for. */
     f->old_umask = umask(0);
+    g_n_synced = 0;
+    g_fail_fsync = 0;
     *state = f;
     return 0;
 }
@@ -261,6 +299,163 @@ static void test_fsutil_staged_file_is_invisible_until_commit(void **state)
     assert_int_equal(minica_staged_commit(&zeroed, 0, &err), MINICA_EINVAL);
 }
 
+static int fd_is_open(int fd)
+{
+    return fcntl(fd, F_GETFD) != -1;
+}
+
+static void test_fsutil_nosync_stage_is_synced_before_it_becomes_visible(void **state)
+{
+    struct fixture *f = *state;
+    char a[4200], b[4200];
+    path_in(f, "a.crt", a, sizeof(a));
+    path_in(f, "b.key", b, sizeof(b));
+    struct minica_staged_file sa, sb;
+    struct minica_err err = {{0}};
+    assert_int_equal(minica_stage_file_nosync(&sa, a, "aaaa", 4, 0644, NULL, &err), 0);
+    assert_int_equal(minica_stage_file_nosync(&sb, b, "bbbb", 4, 0600, NULL, &err), 0);
+    assert_false(minica_file_exists(a));
+    assert_false(minica_file_exists(b));
+    assert_int_equal(g_n_synced, 0); /* deferred: nothing synced yet */
+
+    /* Explicitly synced, then committed. */
+    assert_int_equal(minica_staged_sync(&sa, &err), 0);
+    assert_false(fd_is_open(sa.fd));
+    assert_int_equal(minica_staged_sync(&sa, &err), 0); /* twice is harmless */
+    assert_int_equal(minica_staged_commit(&sa, 0, &err), 0);
+    assert_content(a, "aaaa");
+    assert_int_equal(mode_of(a), 0644);
+    assert_true(was_synced(a));
+
+    /* Committed without an explicit sync: the commit syncs it first. */
+    assert_int_equal(minica_staged_commit(&sb, 0, &err), 0);
+    assert_content(b, "bbbb");
+    assert_int_equal(mode_of(b), 0600);
+    assert_true(was_synced(b));
+    assert_no_temp_files(f->dir);
+}
+
+static void test_fsutil_nosync_stage_abort_removes_temp_and_closes_it(void **state)
+{
+    struct fixture *f = *state;
+    char path[4200];
+    path_in(f, "site.key", path, sizeof(path));
+    struct minica_staged_file sf;
+    struct minica_err err = {{0}};
+    assert_int_equal(minica_stage_file_nosync(&sf, path, "secret", 6, 0600, NULL, &err), 0);
+    int fd = sf.fd;
+    assert_true(fd_is_open(fd));
+    minica_staged_abort(&sf);
+    assert_false(fd_is_open(fd));
+    minica_staged_abort(&sf); /* twice */
+    assert_false(minica_file_exists(path));
+    assert_no_temp_files(f->dir);
+    assert_int_equal(minica_staged_sync(&sf, &err), MINICA_EINVAL);
+
+    /* A zeroed struct (fd 0) must not close descriptor 0. */
+    int stdin_open = fd_is_open(0);
+    struct minica_staged_file zeroed;
+    memset(&zeroed, 0, sizeof(zeroed));
+    zeroed.dirfd = -1;
+    minica_staged_abort(&zeroed);
+    assert_int_equal(fd_is_open(0), stdin_open);
+}
+
+static void test_fsutil_failed_sync_removes_temp_and_keeps_old_file(void **state)
+{
+    struct fixture *f = *state;
+    char path[4200];
+    path_in(f, "site.crt", path, sizeof(path));
+    write_plain(path, "old certificate\n");
+    struct minica_staged_file sf;
+    struct minica_err err = {{0}};
+    assert_int_equal(minica_stage_file_nosync(&sf, path, "new\n", 4, 0644, NULL, &err), 0);
+    g_fail_fsync = 1;
+    assert_int_equal(minica_staged_sync(&sf, &err), MINICA_EIO);
+    g_fail_fsync = 0;
+    assert_non_null(strstr(err.msg, "cannot sync"));
+    assert_non_null(strstr(err.msg, "site.crt"));
+    assert_int_equal(minica_staged_commit(&sf, 0, &err), MINICA_EINVAL);
+    assert_content(path, "old certificate\n");
+    assert_no_temp_files(f->dir);
+
+    /* The same through commit, and through the synchronous minica_stage_file. */
+    assert_int_equal(minica_stage_file_nosync(&sf, path, "new\n", 4, 0644, NULL, &err), 0);
+    g_fail_fsync = 1;
+    assert_int_equal(minica_staged_commit(&sf, 0, &err), MINICA_EIO);
+    assert_int_equal(minica_stage_file(&sf, path, "new\n", 4, 0644, NULL, &err), MINICA_EIO);
+    g_fail_fsync = 0;
+    assert_content(path, "old certificate\n");
+    assert_no_temp_files(f->dir);
+}
+
+static void test_fsutil_nosync_stage_write_failure_leaves_no_temp(void **state)
+{
+    struct fixture *f = *state;
+    char path[4200];
+    path_in(f, "big.crt", path, sizeof(path));
+    write_plain(path, "old\n");
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN); /* EFBIG instead of death, as on a full disk */
+        struct rlimit rl = {1000, 1000};
+        if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+            _exit(99);
+        static char big[5000];
+        memset(big, 'x', sizeof(big));
+        struct minica_staged_file sf;
+        struct minica_err err;
+        int ret = minica_stage_file_nosync(&sf, path, big, sizeof(big), 0644, NULL, &err);
+        _exit(ret == MINICA_EIO && strstr(err.msg, "cannot write") != NULL ? 1 : 2);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 1);
+    assert_content(path, "old\n");
+    assert_no_temp_files(f->dir);
+}
+
+static void test_fsutil_file_has_content_only_for_identical_regular_files(void **state)
+{
+    struct fixture *f = *state;
+    char path[4200], link[4200], sub[4200], fifo[4200], empty[4200];
+    path_in(f, "ca.crt", path, sizeof(path));
+    write_plain(path, "root certificate\n");
+    assert_true(minica_file_has_content(path, "root certificate\n", 17));
+    assert_false(minica_file_has_content(path, "root certificatE\n", 17));
+    assert_false(minica_file_has_content(path, "root certificate", 16));
+    assert_false(minica_file_has_content(path, "root certificate\n\n", 18));
+    /* A large file compared past the first read. */
+    static char big[10000];
+    memset(big, 'q', sizeof(big));
+    assert_int_equal(minica_write_file_atomic(path, big, sizeof(big), 0644, 0, NULL), 0);
+    assert_true(minica_file_has_content(path, big, sizeof(big)));
+    big[9000] = 'r';
+    assert_false(minica_file_has_content(path, big, sizeof(big)));
+    /* A symlink to an identical file is not the file. */
+    write_plain(path, "root certificate\n");
+    path_in(f, "link.crt", link, sizeof(link));
+    assert_int_equal(symlink(path, link), 0);
+    assert_false(minica_file_has_content(link, "root certificate\n", 17));
+    path_in(f, "sub", sub, sizeof(sub));
+    assert_int_equal(mkdir(sub, 0700), 0);
+    assert_false(minica_file_has_content(sub, "", 0));
+    path_in(f, "fifo", fifo, sizeof(fifo));
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_false(minica_file_has_content(fifo, "", 0)); /* and does not block */
+    path_in(f, "missing", empty, sizeof(empty));
+    assert_false(minica_file_has_content(empty, "", 0));
+    path_in(f, "empty", empty, sizeof(empty));
+    write_plain(empty, "");
+    assert_true(minica_file_has_content(empty, "", 0));
+    if (geteuid() != 0) { /* root reads anything */
+        chmod(path, 0);
+        assert_false(minica_file_has_content(path, "root certificate\n", 17));
+    }
+}
+
 static void test_fsutil_read_file_enforces_size_limit(void **state)
 {
     struct fixture *f = *state;
@@ -401,6 +596,16 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_fsutil_staged_file_is_invisible_until_commit, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_fsutil_nosync_stage_is_synced_before_it_becomes_visible, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fsutil_nosync_stage_abort_removes_temp_and_closes_it,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fsutil_failed_sync_removes_temp_and_keeps_old_file,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fsutil_nosync_stage_write_failure_leaves_no_temp,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_fsutil_file_has_content_only_for_identical_regular_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fsutil_read_file_enforces_size_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fsutil_read_file_refuses_missing_and_non_regular,
                                         setup, teardown),
