@@ -2,10 +2,13 @@
 # First boot of a VM image: set up (or adopt) a minica state directory,
 # trust its root system-wide, write /etc/minica/agent.conf, run the agent
 # once and install its cron entry. Idempotent: a second run changes nothing.
-# With --ca-url, --fingerprint and --token the CA is remote (minica serve):
-# its root is bootstrapped by fingerprint and the token pays for the first
-# certificate; no CA is created here.
+# With --ca-url, --fingerprint and --token-file (or --token) the CA is
+# remote (minica serve): its root is bootstrapped by fingerprint and the
+# token pays for the first certificate; no CA is created here.
 set -eu
+# Under cloud-init or a custom image the inherited umask may be anything
+# (000 included): directories made here must not be writable by others.
+umask 022
 
 usage() {
     cat <<USAGE
@@ -29,9 +32,15 @@ Options (each also read from the environment variable shown):
   --reload-command CMD   agent reload_command (MINICA_RELOAD_COMMAND)
   --ca-url URL           remote mode: the CA's minica serve (MINICA_CA_URL)
   --fingerprint SHA256   remote mode: the CA root's SHA-256 (MINICA_CA_FINGERPRINT)
-  --token TOKEN          remote mode: one-time token for the first certificate
-                         (MINICA_TOKEN; written 0600 next to agent.conf, deleted
-                         by the agent once used)
+  --token-file FILE      remote mode: read the one-time token for the first
+                         certificate from FILE, a regular file only its owner
+                         may read (chmod 600), else refused (MINICA_TOKEN_FILE).
+                         Preferred over --token
+  --token TOKEN          remote mode: the token itself (MINICA_TOKEN); a command
+                         line shows in ps and shell history, so prefer
+                         --token-file. Either way the token is copied to
+                         /etc/minica/NAME.token (mode 0600), the agent's
+                         token_file, which the agent deletes once used
   --root DIR             prefix for every system path (/etc, /usr/local/share,
                          trust store), kept in the paths written to agent.conf
                          and the cron entry: for tests; to prepare an image,
@@ -57,6 +66,7 @@ ROOT=${MINICA_ROOT:-}
 CA_URL=${MINICA_CA_URL:-}
 CA_FINGERPRINT=${MINICA_CA_FINGERPRINT:-}
 TOKEN=${MINICA_TOKEN:-}
+TOKEN_SRC=${MINICA_TOKEN_FILE:-}
 TRUST=1
 CRON=1
 
@@ -78,6 +88,7 @@ while [ $# -gt 0 ]; do
     --ca-url) need "$@"; CA_URL=$2; shift ;;
     --fingerprint) need "$@"; CA_FINGERPRINT=$2; shift ;;
     --token) need "$@"; TOKEN=$2; shift ;;
+    --token-file) need "$@"; TOKEN_SRC=$2; shift ;;
     --no-trust) TRUST=0 ;;
     --no-cron) CRON=0 ;;
     -h | --help) usage; exit 0 ;;
@@ -98,6 +109,11 @@ fi
 
 die() { echo "vm-firstboot: $*" >&2; exit 1; }
 say() { echo "vm-firstboot: $*"; }
+
+if [ -n "$TOKEN" ] && [ -n "$TOKEN_SRC" ]; then
+    echo "vm-firstboot: --token and --token-file exclude each other" >&2
+    exit 2
+fi
 
 [ -x "$MINICA_BIN" ] || die "$MINICA_BIN is not an executable (set --minica or MINICA_BIN)"
 # cron runs the entry from /: a relative path must not reach it.
@@ -129,8 +145,29 @@ if [ -n "$CA_URL" ]; then
     "$MINICA_BIN" bootstrap --ca-url "$CA_URL" --fingerprint "$CA_FINGERPRINT" \
         --out "$ROOT/etc/minica" >/dev/null || die "cannot bootstrap the root of $CA_URL"
     # The token only matters until the first certificate exists.
-    if [ -n "$TOKEN" ] && [ ! -f "${CERT_DIR}/$CERT_NAME.fullchain.crt" ]; then
-        (umask 077 && printf '%s\n' "$TOKEN" >"$TOKEN_FILE")
+    if [ ! -f "${CERT_DIR}/$CERT_NAME.fullchain.crt" ]; then
+        if [ -n "$TOKEN_SRC" ]; then
+            # A bearer secret, judged like the agent judges token_file: a
+            # copy of one others could read would hide that it leaked.
+            if [ -L "$TOKEN_SRC" ] || [ ! -f "$TOKEN_SRC" ]; then
+                die "token file $TOKEN_SRC is a symbolic link or not a regular file"
+            fi
+            case $(ls -ld -- "$TOKEN_SRC") in
+            ????------*) ;;
+            *) die "token file $TOKEN_SRC is accessible by others: chmod 600 $TOKEN_SRC" ;;
+            esac
+            TOKEN=$(cat -- "$TOKEN_SRC") || die "cannot read $TOKEN_SRC"
+            [ -n "$TOKEN" ] || die "token file $TOKEN_SRC is empty"
+        fi
+        if [ -n "$TOKEN" ]; then
+            # A fresh 0600 file renamed into place: writing into an existing
+            # one would keep whatever mode it had. printf is a builtin: the
+            # token never appears in a command line.
+            tmp=$(mktemp "$ROOT/etc/minica/.token.XXXXXX")
+            chmod 0600 "$tmp"
+            printf '%s\n' "$TOKEN" >"$tmp"
+            mv -f "$tmp" "$TOKEN_FILE"
+        fi
     fi
 elif [ -f "$STATE_DIR/root.crt" ] && [ -f "$STATE_DIR/intermediate.crt" ]; then
     :

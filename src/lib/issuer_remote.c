@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <mbedtls/x509_crl.h>
@@ -71,20 +72,19 @@ static int usable_cert(const struct remote_cert *c)
     return ok;
 }
 
+/* The token is a bearer secret the agent (root, from cron) sends to the CA:
+ * refused when group or others may read it (minica_token_file_read, as for
+ * `issue --token-file`) and when token_file is a symlink, which would make
+ * the agent send whatever file it points to. */
 static int read_token(const char *path, char **token, struct minica_err *err)
 {
-    size_t len = 0;
-    int ret = minica_read_file(path, 4096, token, &len, err);
-    if (ret != 0)
-        return ret;
-    /* Token files are written by hand or by cloud-init: trim whitespace. */
-    char *t = *token;
-    while (len > 0 &&
-           (t[len - 1] == '\n' || t[len - 1] == '\r' || t[len - 1] == ' ' || t[len - 1] == '\t'))
-        t[--len] = '\0';
-    size_t skip = strspn(t, " \t\r\n");
-    memmove(t, t + skip, len - skip + 1);
-    return MINICA_OK;
+    struct stat st;
+    if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+        return minica_seterr(err, MINICA_EINVAL,
+                             "token file %s is a symbolic link: put the token in a regular file "
+                             "(chmod 600)",
+                             path);
+    return minica_token_file_read(path, token, err);
 }
 
 static int remote_issue(void *p, const struct minica_issue_request *req, struct minica_issued *out,

@@ -1,7 +1,8 @@
 #!/bin/bash
 # conf/bootstrap/vm-firstboot.sh under a temporary root (--root), never
 # touching /etc: CA state, OS trust store, agent.conf, first agent run, cron
-# entry, idempotence; and the example agent.conf / cron line parse.
+# entry, idempotence; remote mode against a real `minica serve` with
+# --token-file and the token file's mode; the example agent.conf / cron line.
 source "$SRCDIR/tests/integration/lib/common.sh"
 
 FB=$SRCDIR/conf/bootstrap/vm-firstboot.sh
@@ -72,6 +73,83 @@ run "$FB" --root "$T/root3" --minica "$T/no-such-minica"
 expect_rc 1 "a missing minica binary"
 expect_err "no-such-minica" "names the binary"
 check_not "nothing written without a binary" test -e "$T/root3/etc/minica/agent.conf"
+
+# Remote mode against a real `minica serve` on loopback: --token-file is
+# judged like the agent's token_file, and the copy the agent spends is 0600
+# whatever the umask.
+run "$FB" --help
+expect_out "--token-file FILE" "--help documents --token-file"
+expect_out "prefer" "--help says to prefer --token-file"
+RCA=$T/remote-ca
+run "$MINICA" init --dir "$RCA"
+expect_ok "a CA for the remote mode"
+serve_up() {
+    local _
+    for _ in $(seq 1 100); do
+        [ "$(http_code "$URL/v1/health" -k)" = 200 ] && return 0
+        kill -0 "$SERVE_PID" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+for try in 1 2 3; do # another test may take the port first
+    PORT=$(free_listen_port)
+    URL=https://127.0.0.1:$PORT
+    "$MINICA" serve --dir "$RCA" --listen "127.0.0.1:$PORT" --san ca.test 2>>"$T/serve.log" &
+    SERVE_PID=$!
+    track_pid "$SERVE_PID"
+    serve_up && break
+done
+check "minica serve answers (try $try)" serve_up
+FP=$(openssl x509 -in "$RCA/root.crt" -noout -fingerprint -sha256)
+RR=$T/rootr
+RTOKEN=$RR/etc/minica/fb.internal.token
+RCERT=$RR/etc/ssl/minica/fb.internal.fullchain.crt
+remote_boot() {
+    "$FB" --minica "$MINICA" --root "$RR" --no-trust --no-cron --name fb.internal \
+        --san 127.0.0.1 --ca-url "$URL" --fingerprint "$FP" "$@"
+}
+umask0() { umask 000 && "$@"; }
+TF=$T/fb.token
+"$MINICA" token fb.internal --san 127.0.0.1 --dir "$RCA" >"$TF"
+chmod 644 "$TF"
+run umask0 remote_boot --token-file "$TF"
+expect_rc 1 "--token-file readable by others is refused"
+expect_err "chmod 600 $TF" "the refusal says the fix"
+check_not "no certificate with a refused token file" test -e "$RCERT"
+check_not "a refused token is not copied" test -e "$RTOKEN"
+expect_mode "$RR/etc/minica" 755 # made by this run, under umask 000
+chmod 600 "$TF"
+ln -s "$TF" "$T/fb.token.link"
+run remote_boot --token-file "$T/fb.token.link"
+expect_rc 1 "a symlinked --token-file is refused"
+expect_err "symbolic link" "the refusal names the symlink"
+run remote_boot --token-file "$TF" --token x
+expect_rc 2 "--token and --token-file together"
+
+# A token for another name: the CA refuses it unspent, so the agent's copy
+# stays and its mode can be seen. umask 000 must not widen it, nor the dir.
+"$MINICA" token other.internal --dir "$RCA" >"$T/other.token"
+chmod 600 "$T/other.token"
+run umask0 remote_boot --token-file "$T/other.token"
+expect_rc 1 "a token for another name fails the first agent run"
+expect_mode "$RTOKEN" 600
+check "the copy holds the token" cmp -s "$RTOKEN" "$T/other.token"
+expect_mode "$RR/etc/minica/agent.conf" 644
+check "agent.conf names the copy as token_file" grep -qx "token_file = $RTOKEN" "$RR/etc/minica/agent.conf"
+
+# The right token over a stale 0644 copy, under umask 000: the copy is
+# replaced by a 0600 file (else the agent would refuse it) and spent.
+chmod 644 "$RTOKEN"
+run umask0 remote_boot --token-file "$TF"
+expect_ok "first boot with --token-file"
+check "certificate from the remote CA verifies for fb.internal" openssl verify -CAfile "$RCA/root.crt" \
+    -untrusted "$RCERT" -verify_hostname fb.internal "$RCERT"
+expect_mode "$RR/etc/ssl/minica/fb.internal.key" 600
+check_not "the agent spent and removed the token copy" test -e "$RTOKEN"
+check "the operator's token file is left alone" test -s "$TF"
+run remote_boot --token-file "$TF"
+expect_ok "second boot with the spent --token-file: nothing to do"
 
 # The shipped examples: agent.conf parses, the cron line has the right shape.
 run "$MINICA" agent --config "$SRCDIR/conf/agent.conf" --dry-run --dir "$T/ca"

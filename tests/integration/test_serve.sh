@@ -247,6 +247,13 @@ ca = $AG/certs/ca.crt
 token_file = $AG/token
 EOF
 chmod 600 "$AG/agent.conf"
+chmod 644 "$AG/token"
+run "$MINICA" agent --config "$AG/agent.conf"
+expect_rc 1 "agent: a token_file readable by others is refused"
+expect_err "chmod 600 $AG/token" "agent: the refusal says the fix"
+check "agent: the refused token is not spent" test -s "$AG/token"
+check_not "agent: nothing written with a refused token" test -e "$AG/certs/app.key"
+chmod 600 "$AG/token"
 run "$MINICA" agent --config "$AG/agent.conf"
 expect_ok "agent: first certificate with the token"
 check "agent: certificate verifies for app.internal" openssl verify -CAfile "$AG/root.crt" \
