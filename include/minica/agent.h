@@ -122,7 +122,8 @@ enum minica_renew_reason minica_agent_decide(const struct minica_agent_config *c
 const char *minica_renew_reason_name(enum minica_renew_reason reason);
 
 /* One run. The library never prints: each action or failure is passed to
- * report as one line (failures with is_error = 1). */
+ * report as one line (failures with is_error = 1, and so are warnings, which
+ * start with "warning: " and do not fail the run). */
 struct minica_agent_run {
     int force;
     int dry_run;

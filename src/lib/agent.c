@@ -413,6 +413,7 @@ struct swap {
     const char *data;
     mode_t mode;
     struct minica_staged_file staged;
+    int secret; /* holds a private key: its .prev is narrowed once the group succeeded */
     int had_prev;
     int committed;
 };
@@ -499,10 +500,12 @@ static int replace_files(const struct minica_agent_cert *c, struct pending *p,
     memcpy(p->fullchain + cl, is->chain_pem, chl + 1);
 
     p->n_files = 0;
+    memset(p->files, 0, sizeof(p->files));
     struct swap *s;
     if (c->key[0] != '\0') {
         s = &p->files[p->n_files++];
         s->path = c->key, s->data = is->key_pem, s->mode = c->key_mode;
+        s->secret = 1;
     }
     if (c->hooks.pem_bundle[0] != '\0') {
         int bret = minica_pem_bundle_build(is->key_pem, is->cert_pem, is->chain_pem, &p->bundle,
@@ -511,6 +514,7 @@ static int replace_files(const struct minica_agent_cert *c, struct pending *p,
             return bret;
         s = &p->files[p->n_files++];
         s->path = c->hooks.pem_bundle, s->data = p->bundle, s->mode = c->key_mode;
+        s->secret = 1;
     }
     if (c->cert[0] != '\0') {
         s = &p->files[p->n_files++];
@@ -560,6 +564,35 @@ static int replace_files(const struct minica_agent_cert *c, struct pending *p,
         s->committed = 1;
     }
     return MINICA_OK;
+}
+
+/* A retired key kept as NAME.prev has the mode of the file it replaced: an
+ * old self-signed setup's 0644 key would stay readable by every local user.
+ * Called only once the group's check, reload and verify passed (a rollback
+ * must put the original back exactly as it was). The .prev is the agent's
+ * own hard link; O_NOFOLLOW keeps a symlink planted in its place from
+ * redirecting the fchmod. */
+static int narrow_prev(const char *prev, struct minica_err *err)
+{
+    int fd = open(prev, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0 && errno == ELOOP)
+        return minica_seterr(err, MINICA_EINVAL,
+                             "%s is a symbolic link: the key it points to keeps its mode", prev);
+    if (fd < 0)
+        return minica_seterr(err, MINICA_EIO, "cannot open %s to narrow its mode to 0600: %s", prev,
+                             strerror(errno));
+    int ret = MINICA_OK;
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        ret = minica_seterr(err, MINICA_EIO, "cannot stat %s: %s", prev, strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        ret = minica_seterr(err, MINICA_EINVAL, "%s is not a regular file; its mode is left alone",
+                            prev);
+    else if ((st.st_mode & 07777) != (st.st_mode & 0600) && fchmod(fd, st.st_mode & 0600) != 0)
+        ret = minica_seterr(err, MINICA_EIO, "cannot narrow %s (mode %03o) to 0600: %s", prev,
+                            (unsigned)(st.st_mode & 07777), strerror(errno));
+    close(fd);
+    return ret;
 }
 
 /* Leftover temp files of a run killed between staging and renaming. */
@@ -839,6 +872,14 @@ static int run_group(const struct minica_agent_config *cfg, const struct group *
         minica_time_rfc3339(p->issued.not_after, until);
         say(run, 0, "renewed %s (serial %s, valid until %s): %s", cfg->certs[p->index].name,
             p->issued.serial, until, p->why);
+        /* No rollback from here on: the retired keys may lose their old
+         * mode. A failure only warns: the new files are in place and served. */
+        for (size_t k = 0; k < p->n_files; k++) {
+            struct minica_err nerr;
+            if (p->files[k].secret && p->files[k].had_prev &&
+                narrow_prev(p->files[k].prev, &nerr) != 0)
+                say(run, 1, "warning: %s: %s", cfg->certs[p->index].name, nerr.msg);
+        }
         minica_agent_state_renewed(run->state, cfg->certs[p->index].name, minica_now());
         run->renewed++;
     }

@@ -9,8 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -20,6 +23,7 @@
 #include "minica/duration.h"
 #include "minica/fsutil.h"
 #include "minica/issuer.h"
+#include "minica/remote.h"
 #include "minica/store.h"
 #include "testutil.h"
 
@@ -621,6 +625,217 @@ static void test_failing_reload_restores_previous_files(void **state)
     free(after);
 }
 
+static mode_t mode_at(const struct fixture *fx, const char *base)
+{
+    char p[4200];
+    struct stat st;
+    path_in(fx, p, sizeof(p), base);
+    if (lstat(p, &st) != 0)
+        fail_msg("%s: cannot stat", p);
+    return st.st_mode & 07777;
+}
+
+static void chmod_at(const struct fixture *fx, const char *base, mode_t mode)
+{
+    char p[4200];
+    path_in(fx, p, sizeof(p), base);
+    assert_int_equal(chmod(p, mode), 0);
+}
+
+/* An old self-signed setup's key was 0644: once replaced, it lives on as
+ * up.key.prev, which must not stay readable by everyone. */
+static void test_prev_key_is_narrowed_after_a_successful_group(void **state)
+{
+    struct fixture *fx = *state;
+    char p[4200];
+    assert_int_equal(run_agent(fx, 0), 0);
+    chmod_at(fx, "up.key", 0644);
+    chmod_at(fx, "client.key", 0640);
+    path_in(fx, p, sizeof(p), "up.key");
+    char *old_key = slurp(p);
+    assert_non_null(old_key);
+
+    assert_int_equal(run_agent(fx, 1), 0);
+    assert_int_equal(fx->n_errors, 0);
+    assert_int_equal(mode_at(fx, "up.key"), 0600);
+    assert_int_equal(mode_at(fx, "up.key.prev"), 0600);
+    assert_int_equal(mode_at(fx, "client.key.prev"), 0600);
+    /* Certificates are public: their .prev keep 0644. */
+    assert_int_equal(mode_at(fx, "up.crt.prev"), 0644);
+    path_in(fx, p, sizeof(p), "up.key.prev");
+    char *prev = slurp(p);
+    assert_non_null(prev);
+    assert_string_equal(prev, old_key); /* the retired key itself, narrowed */
+    free(prev);
+    free(old_key);
+}
+
+/* The rollback puts the original key back with its original mode: the
+ * .prev must not be narrowed before the group is known to be good. */
+static void test_rollback_restores_the_key_with_its_original_mode(void **state)
+{
+    struct fixture *fx = *state;
+    char p[4200], flag[4200];
+    assert_int_equal(run_agent(fx, 0), 0);
+    chmod_at(fx, "up.key", 0644);
+    path_in(fx, p, sizeof(p), "up.key");
+    char *old_key = slurp(p);
+    path_in(fx, flag, sizeof(flag), "check-fails");
+    write_text(flag, "");
+    assert_int_not_equal(run_agent(fx, 1), 0);
+    assert_non_null(strstr(fx->lines[0], "restored the previous files"));
+    assert_int_equal(mode_at(fx, "up.key"), 0644);
+    char *now = slurp(p);
+    assert_string_equal(now, old_key);
+    free(now);
+    free(old_key);
+}
+
+/* A .prev that cannot be narrowed is a warning line, not a failed renewal.
+ * Here the old key was a symlink (link() keeps it as one): the file it
+ * points to is not the agent's and must not be chmod'ed through it. */
+static void test_prev_key_that_cannot_be_narrowed_only_warns(void **state)
+{
+    struct fixture *fx = *state;
+    char p[4200], target[4200];
+    path_in(fx, target, sizeof(target), "snakeoil.key");
+    write_text(target, "not really a key\n");
+    assert_int_equal(chmod(target, 0644), 0);
+    path_in(fx, p, sizeof(p), "up.key");
+    assert_int_equal(symlink(target, p), 0);
+    assert_int_equal(run_agent(fx, 1), 0);
+    int warned = 0;
+    for (int i = 0; i < fx->n_lines; i++)
+        if (strncmp(fx->lines[i], "warning: up.svc: ", 17) == 0 &&
+            strstr(fx->lines[i], "up.key.prev is a symbolic link") != NULL)
+            warned = 1;
+    assert_true(warned);
+    assert_int_equal(mode_at(fx, "snakeoil.key"), 0644);
+    assert_int_equal(mode_at(fx, "up.key"), 0600);
+    assert_int_equal(reason_of(fx, 0), MINICA_RENEW_NONE);
+}
+
+/* ---- the remote issuer's token_file ---- */
+
+/* A loopback "CA" that never answers: whether the agent connected to it
+ * says whether it got as far as sending the token. */
+static int listen_loopback(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(fd, 8), 0);
+    socklen_t len = sizeof(sa);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
+static int pending_connections(int lfd)
+{
+    int n = 0, c;
+    while ((c = accept(lfd, NULL, NULL)) >= 0) {
+        close(c);
+        n++;
+    }
+    return n;
+}
+
+/* One agent run over a remote issuer whose CA listens on port. */
+static int run_remote(struct fixture *fx, int port, const char *token)
+{
+    char text[8192];
+    snprintf(text, sizeof(text),
+             "[agent]\n"
+             "ca_url = https://127.0.0.1:%d\n"
+             "root = %s/root.crt\n"
+             "[cert web.svc]\n"
+             "fullchain = %s/web.fullchain.crt\n"
+             "key = %s/web.key\n"
+             "token_file = %s\n",
+             port, fx->ca_dir, fx->out, fx->out, token);
+    struct minica_agent_config cfg;
+    struct minica_err err;
+    minica_agent_config_init(&cfg);
+    if (minica_agent_config_load(&cfg, "agent.conf", text, &err) != 0)
+        fail_msg("%s", err.msg);
+    struct minica_issuer issuer;
+    if (minica_issuer_open_remote_agent(&issuer, &cfg, &err) != 0)
+        fail_msg("%s", err.msg);
+    struct minica_agent_run run;
+    memset(&run, 0, sizeof(run));
+    run.report = collect;
+    run.report_ctx = fx;
+    fx->n_lines = 0;
+    fx->n_errors = 0;
+    int ret = minica_agent_run_with(&cfg, &issuer, &run, &err);
+    minica_issuer_close(&issuer);
+    minica_agent_config_free(&cfg);
+    return ret;
+}
+
+/* token_file is a bearer secret: at 0644 (cloud-init's default) or behind
+ * a symlink the agent refuses it, says the fix, and never contacts the CA,
+ * so the token is neither sent nor spent. At 0600 it is sent. */
+static void test_token_file_readable_by_others_is_refused_and_not_sent(void **state)
+{
+    struct fixture *fx = *state;
+    char token[4200], real[4200];
+    int port;
+    int lfd = listen_loopback(&port);
+    path_in(fx, token, sizeof(token), "web.token");
+    write_text(token, "0123456789abcdef\n");
+
+    assert_int_equal(chmod(token, 0644), 0);
+    assert_int_not_equal(run_remote(fx, port, token), 0);
+    assert_int_equal(fx->n_errors, 1);
+    char fix[4300];
+    snprintf(fix, sizeof(fix), "chmod 600 %s", token);
+    assert_non_null(strstr(fx->lines[0], "web.svc: token file"));
+    assert_non_null(strstr(fx->lines[0], fix));
+    assert_int_equal(pending_connections(lfd), 0);
+    assert_true(minica_file_exists(token));
+
+    assert_int_equal(chmod(token, 0640), 0); /* group-readable is refused too */
+    assert_int_not_equal(run_remote(fx, port, token), 0);
+    assert_non_null(strstr(fx->lines[0], fix));
+    assert_int_equal(pending_connections(lfd), 0);
+
+    /* A symlink to a 0600 file: the agent would send whatever it points to. */
+    path_in(fx, real, sizeof(real), "web.token.real");
+    assert_int_equal(rename(token, real), 0);
+    assert_int_equal(chmod(real, 0600), 0);
+    assert_int_equal(symlink(real, token), 0);
+    assert_int_not_equal(run_remote(fx, port, token), 0);
+    assert_non_null(strstr(fx->lines[0], "is a symbolic link"));
+    assert_int_equal(pending_connections(lfd), 0);
+    assert_int_equal(unlink(token), 0);
+    assert_int_equal(rename(real, token), 0);
+
+    /* 0600: sent. The "CA" hangs up at once, so the run fails, but on the
+     * network, not on the token file (which a failed request leaves). */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        alarm(30);
+        int flags = fcntl(lfd, F_GETFL);
+        fcntl(lfd, F_SETFL, flags & ~O_NONBLOCK);
+        int c = accept(lfd, NULL, NULL);
+        _exit(c >= 0 ? 0 : 1);
+    }
+    assert_int_not_equal(run_remote(fx, port, token), 0);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0); /* it connected */
+    assert_null(strstr(fx->lines[0], "token file"));
+    assert_true(minica_file_exists(token));
+    close(lfd);
+}
+
 static void test_interrupted_run_reloads_next_time(void **state)
 {
     struct fixture *fx = *state;
@@ -747,6 +962,14 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_failing_reload_restores_previous_files, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_prev_key_is_narrowed_after_a_successful_group, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_rollback_restores_the_key_with_its_original_mode,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prev_key_that_cannot_be_narrowed_only_warns, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_token_file_readable_by_others_is_refused_and_not_sent,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_interrupted_run_reloads_next_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_run_removes_temp_files_a_killed_run_left, setup,
                                         teardown),
