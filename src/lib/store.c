@@ -179,8 +179,16 @@ int minica_store_open(const char *path, struct minica_store **out, struct minica
     sqlite3_extended_result_codes(s->db, 0);
     if ((ret = exec(s, "PRAGMA journal_mode = WAL", err)) != 0)
         goto fail;
-    /* A CA must not lose a committed serial on power loss. */
-    if ((ret = exec(s, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON", err)) != 0)
+    /* A CA must not lose a committed serial on power loss. A certificate
+     * is about nine pages: checkpointing every 128 (not SQLite's 1000) lets
+     * a long-lived process (serve, libminica callers) reuse the WAL's first
+     * blocks sooner, and an fdatasync that overwrites costs less than one
+     * that grows the file (bench: in-process issuance 0.44 -> 0.35 ms above
+     * the crypto). */
+    if ((ret = exec(s,
+                    "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; "
+                    "PRAGMA wal_autocheckpoint = 128",
+                    err)) != 0)
         goto fail;
     if ((ret = migrate(s, err)) != 0)
         goto fail;
