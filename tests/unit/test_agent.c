@@ -417,18 +417,9 @@ static enum minica_renew_reason reason_of(struct fixture *fx, size_t i)
                                sizeof(why));
 }
 
-static char *slurp(const char *path)
-{
-    char *buf = NULL;
-    struct minica_err err;
-    if (minica_read_file(path, 1 << 20, &buf, NULL, &err) != 0)
-        return NULL;
-    return buf;
-}
-
 static int count_lines(const char *path)
 {
-    char *buf = slurp(path);
+    char *buf = tu_slurp(path);
     int n = 0;
     for (char *p = buf; p && *p; p++)
         n += *p == '\n';
@@ -478,9 +469,9 @@ static void test_inspect_sees_each_trigger_on_disk(void **state)
 
     /* A key from another issuance: mismatch. */
     path_in(fx, p, sizeof(p), "up.key");
-    char *saved_key = slurp(p);
+    char *saved_key = tu_slurp(p);
     path_in(fx, q, sizeof(q), "client.key");
-    char *other = slurp(q);
+    char *other = tu_slurp(q);
     write_text(p, other);
     assert_int_equal(reason_of(fx, 0), MINICA_RENEW_KEY_MISMATCH);
     write_text(p, saved_key);
@@ -489,7 +480,7 @@ static void test_inspect_sees_each_trigger_on_disk(void **state)
 
     /* Garbage in the cert file: unreadable. */
     path_in(fx, p, sizeof(p), "client.crt");
-    char *saved_crt = slurp(p);
+    char *saved_crt = tu_slurp(p);
     write_text(p, "not a certificate\n");
     assert_int_equal(reason_of(fx, 1), MINICA_RENEW_UNREADABLE);
     write_text(p, saved_crt);
@@ -497,9 +488,9 @@ static void test_inspect_sees_each_trigger_on_disk(void **state)
 
     /* cert and fullchain disagree (a crash between two renames). */
     path_in(fx, p, sizeof(p), "up.crt");
-    char *saved_up = slurp(p);
+    char *saved_up = tu_slurp(p);
     path_in(fx, q, sizeof(q), "client.crt");
-    char *client = slurp(q);
+    char *client = tu_slurp(q);
     write_text(p, client);
     enum minica_renew_reason r = reason_of(fx, 0);
     assert_true(r == MINICA_RENEW_FILES_DISAGREE || r == MINICA_RENEW_KEY_MISMATCH);
@@ -576,7 +567,7 @@ static void test_failing_check_restores_previous_files_and_skips_reload(void **s
     char *before[6];
     for (int i = 0; i < 6; i++) {
         path_in(fx, p, sizeof(p), files[i]);
-        before[i] = slurp(p);
+        before[i] = tu_slurp(p);
         assert_non_null(before[i]);
     }
     path_in(fx, flag, sizeof(flag), "check-fails");
@@ -587,7 +578,7 @@ static void test_failing_check_restores_previous_files_and_skips_reload(void **s
     assert_non_null(strstr(fx->lines[0], "restored the previous files"));
     for (int i = 0; i < 6; i++) {
         path_in(fx, p, sizeof(p), files[i]);
-        char *now = slurp(p);
+        char *now = tu_slurp(p);
         assert_string_equal(now, before[i]);
         free(now);
         free(before[i]);
@@ -598,11 +589,11 @@ static void test_failing_check_restores_previous_files_and_skips_reload(void **s
     /* With the check passing again, --force replaces and keeps .prev. */
     unlink(flag);
     path_in(fx, p, sizeof(p), "up.crt");
-    char *old = slurp(p);
+    char *old = tu_slurp(p);
     assert_int_equal(run_agent(fx, 1), 0);
     assert_int_equal(count_lines(reloads), 2);
     path_in(fx, p, sizeof(p), "up.crt.prev");
-    char *prev = slurp(p);
+    char *prev = tu_slurp(p);
     assert_string_equal(prev, old);
     free(prev);
     free(old);
@@ -614,12 +605,12 @@ static void test_failing_reload_restores_previous_files(void **state)
     char p[4200];
     assert_int_equal(run_agent(fx, 0), 0);
     path_in(fx, p, sizeof(p), "up.fullchain.crt");
-    char *before = slurp(p);
+    char *before = tu_slurp(p);
     snprintf(fx->cfg.reload_command, sizeof(fx->cfg.reload_command), "exit 3");
     assert_int_not_equal(run_agent(fx, 1), 0);
     assert_non_null(strstr(fx->lines[0], "reload failed"));
     assert_non_null(strstr(fx->lines[0], "status 3"));
-    char *after = slurp(p);
+    char *after = tu_slurp(p);
     assert_string_equal(before, after);
     free(before);
     free(after);
@@ -652,7 +643,7 @@ static void test_prev_key_is_narrowed_after_a_successful_group(void **state)
     chmod_at(fx, "up.key", 0644);
     chmod_at(fx, "client.key", 0640);
     path_in(fx, p, sizeof(p), "up.key");
-    char *old_key = slurp(p);
+    char *old_key = tu_slurp(p);
     assert_non_null(old_key);
 
     assert_int_equal(run_agent(fx, 1), 0);
@@ -663,7 +654,7 @@ static void test_prev_key_is_narrowed_after_a_successful_group(void **state)
     /* Certificates are public: their .prev keep 0644. */
     assert_int_equal(mode_at(fx, "up.crt.prev"), 0644);
     path_in(fx, p, sizeof(p), "up.key.prev");
-    char *prev = slurp(p);
+    char *prev = tu_slurp(p);
     assert_non_null(prev);
     assert_string_equal(prev, old_key); /* the retired key itself, narrowed */
     free(prev);
@@ -679,13 +670,13 @@ static void test_rollback_restores_the_key_with_its_original_mode(void **state)
     assert_int_equal(run_agent(fx, 0), 0);
     chmod_at(fx, "up.key", 0644);
     path_in(fx, p, sizeof(p), "up.key");
-    char *old_key = slurp(p);
+    char *old_key = tu_slurp(p);
     path_in(fx, flag, sizeof(flag), "check-fails");
     write_text(flag, "");
     assert_int_not_equal(run_agent(fx, 1), 0);
     assert_non_null(strstr(fx->lines[0], "restored the previous files"));
     assert_int_equal(mode_at(fx, "up.key"), 0644);
-    char *now = slurp(p);
+    char *now = tu_slurp(p);
     assert_string_equal(now, old_key);
     free(now);
     free(old_key);

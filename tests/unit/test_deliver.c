@@ -3,7 +3,6 @@
  * before its rename, and write or sync failures that leave the previous files
  * intact. fsync and renameat are interposed below to fail a sync and to watch
  * the order of syncs and renames; a real disk cannot be made to fail an fsync. */
-#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -164,40 +163,11 @@ static void free_issued(struct minica_issued *is)
     memset(is, 0, sizeof(*is));
 }
 
-static char *slurp(const char *path)
-{
-    char *buf = NULL;
-    struct minica_err err;
-    if (minica_read_file(path, 1 << 20, &buf, NULL, &err) != 0)
-        fail_msg("cannot read %s: %s", path, err.msg);
-    return buf;
-}
-
 static void assert_content(const char *path, const char *want)
 {
-    char *got = slurp(path);
+    char *got = tu_slurp(path);
     assert_string_equal(got, want);
     free(got);
-}
-
-static mode_t mode_of(const char *path)
-{
-    struct stat st;
-    assert_int_equal(lstat(path, &st), 0);
-    return st.st_mode & 07777;
-}
-
-static void assert_no_temp_files(const char *dir)
-{
-    DIR *d = opendir(dir);
-    assert_non_null(d);
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strstr(e->d_name, ".tmp-") != NULL)
-            print_error("leftover temp file %s/%s\n", dir, e->d_name);
-        assert_null(strstr(e->d_name, ".tmp-"));
-    }
-    closedir(d);
 }
 
 /* The four files hold exactly what is says. */
@@ -240,13 +210,13 @@ static void test_deliver_writes_four_files_with_modes(void **state)
     struct minica_output_paths p;
     make_issued(&is, "first", 241, 700, 650, 600);
     deliver_ok(f->out, &is, &p);
-    assert_int_equal(mode_of(f->out), 0700);
-    assert_int_equal(mode_of(p.key), 0600);
-    assert_int_equal(mode_of(p.cert), 0644);
-    assert_int_equal(mode_of(p.fullchain), 0644);
-    assert_int_equal(mode_of(p.ca), 0644);
+    assert_int_equal(tu_mode_of(f->out), 0700);
+    assert_int_equal(tu_mode_of(p.key), 0600);
+    assert_int_equal(tu_mode_of(p.cert), 0644);
+    assert_int_equal(tu_mode_of(p.fullchain), 0644);
+    assert_int_equal(tu_mode_of(p.ca), 0644);
     assert_delivered(&p, &is);
-    assert_no_temp_files(f->out);
+    assert_int_equal(tu_count_temp_files(f->out), 0);
     free_issued(&is);
 }
 
@@ -277,7 +247,7 @@ static void test_deliver_leaves_identical_ca_crt_alone(void **state)
     for (size_t i = 0; i < g_n_events; i++)
         renames += g_events[i].kind == SPY_RENAME;
     assert_int_equal(renames, 3);
-    assert_no_temp_files(f->out);
+    assert_int_equal(tu_count_temp_files(f->out), 0);
     free_issued(&is);
     free_issued(&again);
 }
@@ -318,7 +288,7 @@ static void test_deliver_replaces_a_different_ca_crt(void **state)
     other_ca.root_pem[0] = '#';
     deliver_ok(f->out, &other_ca, &p);
     assert_content(p.ca, other_ca.root_pem);
-    assert_no_temp_files(f->out);
+    assert_int_equal(tu_count_temp_files(f->out), 0);
     free_issued(&other_ca);
     free_issued(&is);
 }
@@ -357,7 +327,7 @@ static void test_deliver_replaces_a_symlink_at_ca_crt(void **state)
     assert_int_equal(vafter.st_mtime, 1000000000);
     assert_int_equal(vafter.st_mode & 07777, 0640);
     assert_content(victim, is.root_pem);
-    assert_no_temp_files(f->out);
+    assert_int_equal(tu_count_temp_files(f->out), 0);
     free_issued(&is);
 }
 
@@ -435,8 +405,8 @@ static void test_deliver_sync_failure_leaves_previous_files(void **state)
         ino_t after[4];
         snapshot_inodes(&p, after);
         assert_memory_equal(before, after, sizeof(before));
-        assert_int_equal(mode_of(p.key), 0600);
-        assert_no_temp_files(f->out);
+        assert_int_equal(tu_mode_of(p.key), 0600);
+        assert_int_equal(tu_count_temp_files(f->out), 0);
     }
     /* With the sync working again, everything goes through. */
     deliver_ok(f->out, &fresh, &p);
@@ -496,7 +466,7 @@ static void test_deliver_write_failure_leaves_previous_files(void **state)
         ino_t after[4];
         snapshot_inodes(&p, after);
         assert_memory_equal(before, after, sizeof(before));
-        assert_no_temp_files(f->out);
+        assert_int_equal(tu_count_temp_files(f->out), 0);
     }
     free_issued(&old);
 }
@@ -531,7 +501,7 @@ static void test_issue_to_dir_does_not_count_a_skipped_ca_crt_as_replaced(void *
     assert_int_equal(lstat(p.ca, &st), 0);
     assert_int_equal(st.st_mtime, 1000000000);
     assert_content(p.ca, minica_ca_root_pem(ca));
-    assert_no_temp_files(f->out);
+    assert_int_equal(tu_count_temp_files(f->out), 0);
     minica_ca_close(ca);
     tu_free_ca(cadir);
 }

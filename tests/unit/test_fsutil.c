@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -113,27 +112,6 @@ static void assert_content(const char *path, const char *want)
     assert_string_equal(buf, want);
 }
 
-static mode_t mode_of(const char *path)
-{
-    struct stat st;
-    assert_int_equal(lstat(path, &st), 0);
-    return st.st_mode & 07777;
-}
-
-/* No ".NAME.tmp-XXXX" left behind. */
-static void assert_no_temp_files(const char *dir)
-{
-    DIR *d = opendir(dir);
-    assert_non_null(d);
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strstr(e->d_name, ".tmp-") != NULL)
-            print_error("leftover temp file %s/%s\n", dir, e->d_name);
-        assert_null(strstr(e->d_name, ".tmp-"));
-    }
-    closedir(d);
-}
-
 static void test_fsutil_atomic_write_sets_exact_mode(void **state)
 {
     struct fixture *f = *state;
@@ -145,10 +123,10 @@ static void test_fsutil_atomic_write_sets_exact_mode(void **state)
         snprintf(base, sizeof(base), "file%zu", i);
         path_in(f, base, path, sizeof(path));
         assert_int_equal(minica_write_file_atomic(path, "secret\n", 7, modes[i], 0, &err), 0);
-        assert_int_equal(mode_of(path), modes[i]);
+        assert_int_equal(tu_mode_of(path), modes[i]);
         assert_content(path, "secret\n");
     }
-    assert_no_temp_files(f->dir);
+    assert_int_equal(tu_count_temp_files(f->dir), 0);
 }
 
 static void test_fsutil_atomic_write_replaces_content_and_mode(void **state)
@@ -163,12 +141,12 @@ static void test_fsutil_atomic_write_replaces_content_and_mode(void **state)
     assert_int_equal(stat(path, &before), 0);
     assert_int_equal(minica_write_file_atomic(path, "new key\n", 8, 0600, 0, &err), 0);
     assert_content(path, "new key\n");
-    assert_int_equal(mode_of(path), 0600);
+    assert_int_equal(tu_mode_of(path), 0600);
     struct stat after;
     assert_int_equal(stat(path, &after), 0);
     /* Replaced by rename (a new inode), not rewritten in place. */
     assert_true(before.st_ino != after.st_ino);
-    assert_no_temp_files(f->dir);
+    assert_int_equal(tu_count_temp_files(f->dir), 0);
 }
 
 static void test_fsutil_noreplace_refuses_existing(void **state)
@@ -184,7 +162,7 @@ static void test_fsutil_noreplace_refuses_existing(void **state)
         MINICA_EEXIST);
     assert_non_null(strstr(err.msg, "root.key"));
     assert_content(path, "first\n");
-    assert_no_temp_files(f->dir);
+    assert_int_equal(tu_count_temp_files(f->dir), 0);
 }
 
 static void test_fsutil_missing_dir_fails_cleanly(void **state)
@@ -240,7 +218,7 @@ static void test_fsutil_read_only_dir_fails_and_keeps_old_file(void **state)
         skip();
     assert_int_equal(rc, 1); /* refused with MINICA_EIO */
     assert_content(path, "old certificate\n");
-    assert_no_temp_files(f->dir);
+    assert_int_equal(tu_count_temp_files(f->dir), 0);
 }
 
 static void test_fsutil_planted_symlink_is_replaced_not_followed(void **state)
@@ -260,7 +238,7 @@ static void test_fsutil_planted_symlink_is_replaced_not_followed(void **state)
     assert_int_equal(st.st_mode & 07777, 0600);
     assert_content(link, "key material\n");
     assert_content(victim, "do not touch\n");
-    assert_int_equal(mode_of(victim), 0644);
+    assert_int_equal(tu_mode_of(victim), 0644);
 
     /* NOREPLACE treats a dangling symlink as an existing name, and does not follow it. */
     char dangling[4200], target[4200];
@@ -291,7 +269,7 @@ static void test_fsutil_staged_file_is_invisible_until_commit(void **state)
     minica_staged_abort(&sf);
     minica_staged_abort(&sf); /* and twice */
     assert_false(minica_file_exists(other));
-    assert_no_temp_files(f->dir);
+    assert_int_equal(tu_count_temp_files(f->dir), 0);
 
     struct minica_staged_file zeroed;
     memset(&zeroed, 0, sizeof(zeroed));
@@ -324,15 +302,15 @@ static void test_fsutil_nosync_stage_is_synced_before_it_becomes_visible(void **
     assert_int_equal(minica_staged_sync(&sa, &err), 0); /* twice is harmless */
     assert_int_equal(minica_staged_commit(&sa, 0, &err), 0);
     assert_content(a, "aaaa");
-    assert_int_equal(mode_of(a), 0644);
+    assert_int_equal(tu_mode_of(a), 0644);
     assert_true(was_synced(a));
 
     /* Committed without an explicit sync: the commit syncs it first. */
     assert_int_equal(minica_staged_commit(&sb, 0, &err), 0);
     assert_content(b, "bbbb");
-    assert_int_equal(mode_of(b), 0600);
+    assert_int_equal(tu_mode_of(b), 0600);
     assert_true(was_synced(b));
-    assert_no_temp_files(f->dir);
+    assert_int_equal(tu_count_temp_files(f->dir), 0);
 }
 
 static void test_fsutil_nosync_stage_abort_removes_temp_and_closes_it(void **state)
@@ -349,7 +327,7 @@ static void test_fsutil_nosync_stage_abort_removes_temp_and_closes_it(void **sta
     assert_false(fd_is_open(fd));
     minica_staged_abort(&sf); /* twice */
     assert_false(minica_file_exists(path));
-    assert_no_temp_files(f->dir);
+    assert_int_equal(tu_count_temp_files(f->dir), 0);
     assert_int_equal(minica_staged_sync(&sf, &err), MINICA_EINVAL);
 
     /* A zeroed struct (fd 0) must not close descriptor 0. */
@@ -377,7 +355,7 @@ static void test_fsutil_failed_sync_removes_temp_and_keeps_old_file(void **state
     assert_non_null(strstr(err.msg, "site.crt"));
     assert_int_equal(minica_staged_commit(&sf, 0, &err), MINICA_EINVAL);
     assert_content(path, "old certificate\n");
-    assert_no_temp_files(f->dir);
+    assert_int_equal(tu_count_temp_files(f->dir), 0);
 
     /* The same through commit, and through the synchronous minica_stage_file. */
     assert_int_equal(minica_stage_file_nosync(&sf, path, "new\n", 4, 0644, NULL, &err), 0);
@@ -386,7 +364,7 @@ static void test_fsutil_failed_sync_removes_temp_and_keeps_old_file(void **state
     assert_int_equal(minica_stage_file(&sf, path, "new\n", 4, 0644, NULL, &err), MINICA_EIO);
     g_fail_fsync = 0;
     assert_content(path, "old certificate\n");
-    assert_no_temp_files(f->dir);
+    assert_int_equal(tu_count_temp_files(f->dir), 0);
 }
 
 static void test_fsutil_nosync_stage_write_failure_leaves_no_temp(void **state)
@@ -414,7 +392,7 @@ static void test_fsutil_nosync_stage_write_failure_leaves_no_temp(void **state)
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 1);
     assert_content(path, "old\n");
-    assert_no_temp_files(f->dir);
+    assert_int_equal(tu_count_temp_files(f->dir), 0);
 }
 
 static void test_fsutil_file_has_content_only_for_identical_regular_files(void **state)
@@ -505,11 +483,11 @@ static void test_fsutil_mkdir_private_is_0700(void **state)
     struct minica_err err = {{0}};
     path_in(f, "a/b/state", path, sizeof(path));
     assert_int_equal(minica_mkdir_private(path, &err), 0);
-    assert_int_equal(mode_of(path), 0700);
+    assert_int_equal(tu_mode_of(path), 0700);
     /* An existing directory is accepted as it is. */
     chmod(path, 0750);
     assert_int_equal(minica_mkdir_private(path, &err), 0);
-    assert_int_equal(mode_of(path), 0750);
+    assert_int_equal(tu_mode_of(path), 0750);
     /* A file in the way is an error. */
     char file[4200];
     path_in(f, "file", file, sizeof(file));

@@ -875,21 +875,6 @@ static void test_issue_refuses_bad_csrs(void **state)
     minica_ca_close(ca);
 }
 
-static mode_t mode_of(const char *path)
-{
-    struct stat st;
-    assert_int_equal(stat(path, &st), 0);
-    return st.st_mode & 07777;
-}
-
-static char *slurp(const char *path)
-{
-    char *buf = NULL;
-    struct minica_err err;
-    assert_int_equal(minica_read_file(path, 1 << 20, &buf, NULL, &err), 0);
-    return buf;
-}
-
 static void test_issue_to_dir_writes_four_files_with_modes(void **state)
 {
     (void)state;
@@ -909,16 +894,16 @@ static void test_issue_to_dir_writes_four_files_with_modes(void **state)
     if (ret != 0)
         print_error("issue_to_dir: %s\n", err.msg);
     assert_int_equal(ret, 0);
-    assert_int_equal(mode_of(outdir), 0700); /* created private: it holds a key */
+    assert_int_equal(tu_mode_of(outdir), 0700); /* created private: it holds a key */
     char want[4300];
     snprintf(want, sizeof(want), "%s/upstream.internal.svc.key", outdir);
     assert_string_equal(paths.key, want);
-    assert_int_equal(mode_of(paths.key), 0600);
-    assert_int_equal(mode_of(paths.cert), 0644);
-    assert_int_equal(mode_of(paths.fullchain), 0644);
-    assert_int_equal(mode_of(paths.ca), 0644);
-    char *cert = slurp(paths.cert), *key = slurp(paths.key), *full = slurp(paths.fullchain),
-         *root = slurp(paths.ca);
+    assert_int_equal(tu_mode_of(paths.key), 0600);
+    assert_int_equal(tu_mode_of(paths.cert), 0644);
+    assert_int_equal(tu_mode_of(paths.fullchain), 0644);
+    assert_int_equal(tu_mode_of(paths.ca), 0644);
+    char *cert = tu_slurp(paths.cert), *key = tu_slurp(paths.key),
+         *full = tu_slurp(paths.fullchain), *root = tu_slurp(paths.ca);
     assert_string_equal(cert, out.cert_pem);
     assert_string_equal(key, out.key_pem);
     assert_string_equal(root, minica_ca_root_pem(ca));
@@ -938,7 +923,7 @@ static void test_issue_to_dir_writes_four_files_with_modes(void **state)
     assert_int_equal(stat(paths.key, &before), 0);
     assert_int_equal(minica_ca_issue_to_dir(ca, &req, outdir, &out, &paths, &err), 0);
     assert_string_not_equal(out.serial, first_serial);
-    key = slurp(paths.key);
+    key = tu_slurp(paths.key);
     assert_string_equal(key, out.key_pem);
     free(key);
     struct stat after;
@@ -1017,7 +1002,7 @@ static void test_issue_failed_delivery_leaves_no_row_and_no_files(void **state)
     assert_null(out.key_pem);
     struct count_ctx c;
     assert_int_equal(rows_named(ca, "undelivered.internal.svc", &c), 0);
-    char *content = slurp(outfile);
+    char *content = tu_slurp(outfile);
     assert_string_equal(content, "keep me\n");
     free(content);
 

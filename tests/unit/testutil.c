@@ -1,7 +1,9 @@
 /* Helpers shared by the unit tests. */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <mbedtls/oid.h>
 #include <mbedtls/x509_csr.h>
@@ -9,6 +11,7 @@
 #include "internal.h"
 #include "minica/ca.h"
 #include "minica/der.h"
+#include "minica/fsutil.h"
 #include "minica/names.h"
 #include "testutil.h"
 
@@ -127,4 +130,40 @@ char *tu_make_csr(const char *names_csv, int break_signature)
     mbedtls_pk_free(&pk);
     minica_rng_free(&rng);
     return pem;
+}
+
+char *tu_slurp(const char *path)
+{
+    char *buf = NULL;
+    struct minica_err err;
+    if (minica_read_file(path, 1 << 20, &buf, NULL, &err) != 0) {
+        fprintf(stderr, "tu_slurp: %s\n", err.msg);
+        abort();
+    }
+    return buf;
+}
+
+mode_t tu_mode_of(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return (mode_t)07777;
+    return st.st_mode & 07777;
+}
+
+int tu_count_temp_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        abort();
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strstr(e->d_name, ".tmp-") != NULL) {
+            fprintf(stderr, "leftover temp file %s/%s\n", dir, e->d_name);
+            n++;
+        }
+    }
+    closedir(d);
+    return n;
 }

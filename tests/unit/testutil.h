@@ -3,6 +3,7 @@
 #define MINICA_TESTUTIL_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 /* mkdtemp under $TMPDIR; the path is malloc'd. */
 char *tu_tempdir(void);
@@ -23,5 +24,13 @@ void tu_write_policy(const char *cadir, const char *text);
  * also the CN), as a client would send; break_signature flips a byte inside
  * the signature. Malloc'd; aborts on failure. */
 char *tu_make_csr(const char *names_csv, int break_signature);
+
+/* A whole file, malloc'd and NUL-terminated; aborts when it cannot be read. */
+char *tu_slurp(const char *path);
+/* The permission bits of path itself (lstat); all ones when it is missing. */
+mode_t tu_mode_of(const char *path);
+/* How many staging temp files (".NAME.tmp-XXXXXXXX") dir holds; each is
+ * named on stderr. */
+int tu_count_temp_files(const char *dir);
 
 #endif
