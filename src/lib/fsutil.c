@@ -278,15 +278,17 @@ int minica_staged_commit(struct minica_staged_file *sf, unsigned flags, struct m
 
 void minica_staged_abort(struct minica_staged_file *sf)
 {
-    /* A zeroed struct has fd 0 but is not unsynced: only close what we opened. */
-    if (sf->unsynced && sf->fd >= 0)
+    /* A zeroed struct (never staged) has fd 0 and dirfd 0: only close what
+     * staging opened. Staging always fills dir before opening anything. */
+    int staged = sf->dir[0] != '\0';
+    if (staged && sf->unsynced && sf->fd >= 0)
         close(sf->fd);
     sf->unsynced = 0;
     sf->fd = -1;
-    if (sf->active && sf->dirfd >= 0)
+    if (staged && sf->active && sf->dirfd >= 0)
         unlinkat(sf->dirfd, sf->tmp, 0);
     sf->active = 0;
-    if (sf->dirfd >= 0)
+    if (staged && sf->dirfd >= 0)
         close(sf->dirfd);
     sf->dirfd = -1;
 }
