@@ -534,8 +534,14 @@ static int replace_files(const struct minica_agent_cert *c, struct pending *p,
     for (size_t i = 0; i < p->n_files; i++) {
         s = &p->files[i];
         snprintf(s->prev, sizeof(s->prev), "%s.prev", s->path);
-        ret = minica_stage_file(&s->staged, s->path, s->data, strlen(s->data), s->mode, owner, err);
+        ret = minica_stage_file_nosync(&s->staged, s->path, s->data, strlen(s->data), s->mode,
+                                       owner, err);
         if (ret != 0)
+            return ret;
+    }
+    /* All written before any is synced: the disk flushes them together. */
+    for (size_t i = 0; i < p->n_files; i++) {
+        if ((ret = minica_staged_sync(&p->files[i].staged, err)) != 0)
             return ret;
     }
     for (size_t i = 0; i < p->n_files; i++) {
