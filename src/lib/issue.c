@@ -105,7 +105,7 @@ static int same_name_set(const char *a, const char *b)
     char ca[MINICA_SANS_MAX], cb[MINICA_SANS_MAX];
     snprintf(ca, sizeof(ca), "%s", a);
     snprintf(cb, sizeof(cb), "%s", b);
-    char *la[MINICA_MAX_SANS + 1], *lb[MINICA_MAX_SANS + 1];
+    char *la[MINICA_MAX_SANS + 1] = {NULL}, *lb[MINICA_MAX_SANS + 1] = {NULL};
     size_t na = 0, nb = 0;
     char *save;
     for (char *t = strtok_r(ca, ",", &save); t && na <= MINICA_MAX_SANS;
