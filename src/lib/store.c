@@ -177,7 +177,14 @@ int minica_store_open(const char *path, struct minica_store **out, struct minica
     }
     sqlite3_busy_timeout(s->db, 30000);
     sqlite3_extended_result_codes(s->db, 0);
-    if ((ret = exec(s, "PRAGMA journal_mode = WAL", err)) != 0)
+    /* The WAL file stays between processes, emptied (truncated) by the
+     * last one out: each `minica issue` would otherwise create it, sync
+     * its directory entry and unlink it again (bench: about 0.3 ms of
+     * every issuance). The limit is above what a 128-page checkpoint
+     * interval lets it reach, so a running server keeps its blocks. */
+    int persist_wal = 1;
+    sqlite3_file_control(s->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist_wal);
+    if ((ret = exec(s, "PRAGMA journal_mode = WAL; PRAGMA journal_size_limit = 4194304", err)) != 0)
         goto fail;
     /* A CA must not lose a committed serial on power loss. A certificate
      * is about nine pages: checkpointing every 128 (not SQLite's 1000) lets
