@@ -540,4 +540,17 @@ check "the symlink's target still holds the root" cmp -s "$T/linked-root.crt" "$
 leftover=$(find "$DOUT" -name '*.tmp-*')
 [ -z "$leftover" ] && pass "no temp files left in --out" || fail "temp files left: $leftover"
 
+# Once no minica process has the inventory open, minica.db alone holds every
+# row: the WAL file is kept between processes but emptied (README: back up
+# minica.db). A copy of the state directory without -wal and -shm lists the
+# certificate just issued.
+run "$MINICA" issue backup.internal.svc --dir "$CAD2" --out "$DOUT"
+expect_ok "issue before copying the inventory"
+check "minica.db-wal is left, emptied" test -f "$CAD2/minica.db-wal" -a ! -s "$CAD2/minica.db-wal"
+check "minica.db-wal is 0600 like minica.db" test "$(stat -c %a "$CAD2/minica.db-wal")" = 600
+mkdir -m 700 "$T/copy"
+cp "$CAD2"/root.crt "$CAD2"/intermediate.crt "$CAD2"/intermediate.key "$CAD2"/minica.db "$T/copy/"
+run "$MINICA" list --dir "$T/copy"
+expect_out "backup.internal.svc" "a copy of minica.db alone lists the newest certificate"
+
 done_testing
