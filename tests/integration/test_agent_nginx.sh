@@ -267,8 +267,9 @@ bad_runs=0
 bad_served=0
 killed=0
 mid_replace=0
+killed_asan=$(asan_options_for_killed)
 for i in $(seq 1 40); do
-    "$MINICA" agent --once --force --config "$KCONF" >/dev/null 2>&1 &
+    ASAN_OPTIONS=$killed_asan "$MINICA" agent --once --force --config "$KCONF" >/dev/null 2>&1 &
     pid=$!
     ms=$((RANDOM % run_ms))
     sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"

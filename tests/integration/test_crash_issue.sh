@@ -24,10 +24,12 @@ window_us=$((($(date +%s%N) - t0) / 1000))
 kills=0
 completed=0
 attempts=0
+killed_asan=$(asan_options_for_killed)
 while [ "$kills" -lt "$KILLS_WANTED" ] && [ "$attempts" -lt "$MAX_ATTEMPTS" ]; do
     attempts=$((attempts + 1))
     name=${names[RANDOM % ${#names[@]}]}
-    "$MINICA" issue "$name" --dir "$ca" --out "$out" >/dev/null 2>>"$T/stderr" &
+    ASAN_OPTIONS=$killed_asan "$MINICA" issue "$name" --dir "$ca" --out "$out" \
+        >/dev/null 2>>"$T/stderr" &
     pid=$!
     sleep "$(printf '0.%06d' $(((RANDOM * 32768 + RANDOM) % (window_us + 1))))"
     kill -KILL "$pid" 2>/dev/null
