@@ -45,7 +45,7 @@ check "GnuTLS verifies it" \
 
 # The agent reads the fullchain (intermediate included) and probes a server
 # that sends the constrained intermediate in its handshake.
-PORT=$(free_listen_port) # below the ephemeral range: see common.sh
+PORT=$(free_port)
 openssl s_server -accept "127.0.0.1:$PORT" -cert "$T/out/up.internal.svc.crt" \
     -cert_chain "$CA/intermediate.crt" -key "$T/out/up.internal.svc.key" -www -quiet \
     >/dev/null 2>&1 &
@@ -91,7 +91,7 @@ run "$MINICA" nginx check "$T/proxy.conf"
 expect_ok "nginx check parses a constrained intermediate in a trusted file"
 
 # Enrollment over the network with a constrained CA.
-SPORT=$(free_listen_port)
+SPORT=$(free_port)
 "$MINICA" serve --dir "$CA" --listen "127.0.0.1:$SPORT" 2>"$T/serve.log" &
 track_pid $!
 for _ in $(seq 1 100); do

@@ -93,7 +93,7 @@ serve_up() {
     return 1
 }
 for try in 1 2 3; do # another test may take the port first
-    PORT=$(free_listen_port)
+    PORT=$(free_port)
     URL=https://127.0.0.1:$PORT
     "$MINICA" serve --dir "$RCA" --listen "127.0.0.1:$PORT" --san ca.test 2>>"$T/serve.log" &
     SERVE_PID=$!

@@ -74,9 +74,9 @@ check "the published file holds two CRLs" test "$(grep -c 'BEGIN X509 CRL' "$T/c
 # pick and the bind is retried with new ones (a bounded number of times).
 started=0
 for _ in 1 2 3 4 5; do
-    UP=$(free_listen_port)
-    PX=$(free_listen_port)
-    while [ "$PX" = "$UP" ]; do PX=$(free_listen_port); done
+    UP=$(free_port)
+    PX=$(free_port)
+    while [ "$PX" = "$UP" ]; do PX=$(free_port); done
     write_conf
     rm -f "$P/logs/error.log"
     if nginx_start "$P" 2>"$T/nginx-start.err"; then

@@ -461,7 +461,11 @@ P2=$(free_port)
     --max-per-ip 4 2>"$T/serve2.log" &
 S2=$!
 track_pid "$S2"
-check "second server up" wait_health "https://127.0.0.1:$P2"
+if wait_health "https://127.0.0.1:$P2"; then
+    pass "second server up"
+else
+    fail "second server up: $(tail -n 3 "$T/serve2.log" | tr '\n' ' ')"
+fi
 # The server may still count a connection the client already closed (the
 # health probe's) for a moment, and then refuses one of our four instead of
 # the fifth; so each attempt starts again from four fresh ones (bounded).

@@ -82,12 +82,24 @@ key_matches() {
 }
 serial_of() { openssl x509 -in "$1" -noout -serial | sed 's/serial=//' | tr 'A-F' 'a-f' | sed 's/^\(00\)*//'; }
 
-# A free TCP port on 127.0.0.1 (not listening now).
+# free_port: a port for a server on 127.0.0.1 to listen on, outside the
+# kernel's ephemeral range (net.ipv4.ip_local_port_range). Inside it, the
+# outgoing connections of tests running in parallel (curl, nginx to its
+# upstreams) can hold the port at any moment, and bind() fails with
+# "Address already in use". The port has no socket in any state right now;
+# two tests can still pick the same one, so a server start should retry on
+# EADDRINUSE.
 free_port() {
-    local port
+    local lo=32768 hi=60999 base span port
+    read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null
+    if [ "$lo" -gt 11000 ]; then
+        base=10000 span=$((lo - 10000))
+    else # the range starts low: above it, then
+        base=$((hi + 1)) span=$((65536 - hi - 1))
+    fi
     while :; do
-        port=$((20000 + RANDOM % 40000))
-        if ! ss -Htln "sport = :$port" 2>/dev/null | grep -q .; then
+        port=$((base + RANDOM % span))
+        if ! ss -Htan "sport = :$port" 2>/dev/null | grep -q .; then
             echo "$port"
             return
         fi
@@ -163,28 +175,6 @@ nginx_reload_settled() {
         sleep 0.1
     done
     return 1
-}
-
-# free_listen_port: a port for a server to listen on, like free_port but below
-# the kernel's ephemeral range (net.ipv4.ip_local_port_range). There, the
-# outgoing connections of tests running in parallel (curl, nginx to its
-# upstreams) can hold the port at any moment and bind() fails with "Address
-# already in use". The port has no socket in any state right now; two tests
-# can still pick the same one, so a server start should retry on EADDRINUSE.
-free_listen_port() {
-    local lo hi port
-    read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
-    if [ "${lo:-0}" -le 11000 ]; then
-        free_port
-        return
-    fi
-    while :; do
-        port=$((10000 + RANDOM % (lo - 10000)))
-        if ! ss -Htan "sport = :$port" 2>/dev/null | grep -q .; then
-            echo "$port"
-            return
-        fi
-    done
 }
 
 # ASAN_OPTIONS for a process the test is about to SIGKILL: a kill that
