@@ -22,37 +22,6 @@
 #include "minica/revoke.h"
 #include "testutil.h"
 
-struct fixture {
-    char *dir;
-    struct minica_ca *ca;
-};
-
-static int setup(void **state)
-{
-    struct fixture *f = calloc(1, sizeof(*f));
-    struct minica_err err;
-    if (f == NULL)
-        return -1;
-    f->dir = tu_make_ca();
-    if (minica_ca_open(f->dir, &f->ca, &err) != 0) {
-        fprintf(stderr, "open: %s\n", err.msg);
-        return -1;
-    }
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    unsetenv("MINICA_FAKE_NOW");
-    minica_ca_close(f->ca);
-    tu_rmtree(f->dir);
-    free(f->dir);
-    free(f);
-    return 0;
-}
-
 /* Issues NAME (ttl seconds, 0 = default) and returns its PEM; serial into serial. */
 static char *issue(struct minica_ca *ca, const char *name, int64_t ttl, char serial[41])
 {
@@ -178,7 +147,7 @@ static uint32_t verify_flags(struct minica_ca *ca, const char *leaf_pem, mbedtls
 
 static void test_crl_lists_revoked_with_reasons(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_ca *f = *state;
     char sa[41], sb[41], sc[41];
     char *a = issue(f->ca, "a.example.svc", 0, sa);
     char *b = issue(f->ca, "b.example.svc", 0, sb);
@@ -215,7 +184,7 @@ static void test_crl_lists_revoked_with_reasons(void **state)
 
 static void test_crl_every_reason_round_trips(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_ca *f = *state;
     const enum minica_revoke_reason reasons[] = {
         MINICA_REASON_KEY_COMPROMISE, MINICA_REASON_AFFILIATION_CHANGED, MINICA_REASON_SUPERSEDED,
         MINICA_REASON_CESSATION_OF_OPERATION};
@@ -240,7 +209,7 @@ static void test_crl_every_reason_round_trips(void **state)
 
 static void test_crl_numbers_increase(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_ca *f = *state;
     long long last = 0;
     for (int i = 0; i < 3; i++) {
         struct minica_crl crl;
@@ -264,7 +233,7 @@ static void test_crl_numbers_increase(void **state)
 
 static void test_crl_next_update_defaults_to_7d(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_ca *f = *state;
     struct minica_crl crl;
     mbedtls_x509_crl parsed;
     make_crl(f->ca, 0, 0, &crl, &parsed);
@@ -285,7 +254,7 @@ static void test_crl_next_update_defaults_to_7d(void **state)
 
 static void test_crl_issuer_and_aki_match_the_intermediate(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_ca *f = *state;
     struct minica_crl crl;
     mbedtls_x509_crl parsed;
     mbedtls_x509_crt inter;
@@ -310,7 +279,7 @@ static void test_crl_issuer_and_aki_match_the_intermediate(void **state)
 
 static void test_crl_root_is_signed_by_root_and_empty(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_ca *f = *state;
     char s[41];
     char *leaf = issue(f->ca, "ok.example.svc", 0, s);
     struct minica_crl inter_crl, root_crl;
@@ -338,7 +307,7 @@ static void test_crl_root_is_signed_by_root_and_empty(void **state)
 
 static void test_crl_leaves_out_expired_certificates(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_ca *f = *state;
     char s_short[41], s_long[41];
     free(issue(f->ca, "short.example.svc", 3600, s_short));
     free(issue(f->ca, "long.example.svc", 0, s_long));
@@ -359,7 +328,7 @@ static void test_crl_leaves_out_expired_certificates(void **state)
 
 static void test_crl_without_revocations_has_no_list(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_ca *f = *state;
     struct minica_crl crl;
     mbedtls_x509_crl parsed;
     make_crl(f->ca, 0, 0, &crl, &parsed);
@@ -370,7 +339,7 @@ static void test_crl_without_revocations_has_no_list(void **state)
 
 static void test_crl_write_is_pem_or_der(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_ca *f = *state;
     struct minica_crl crl;
     mbedtls_x509_crl parsed;
     struct minica_err err;
@@ -396,16 +365,22 @@ static void test_crl_write_is_pem_or_der(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_crl_lists_revoked_with_reasons, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_crl_every_reason_round_trips, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_crl_numbers_increase, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_crl_next_update_defaults_to_7d, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_crl_issuer_and_aki_match_the_intermediate, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_crl_root_is_signed_by_root_and_empty, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_crl_leaves_out_expired_certificates, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_crl_without_revocations_has_no_list, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_crl_write_is_pem_or_der, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crl_lists_revoked_with_reasons, tu_ca_setup,
+                                        tu_ca_teardown),
+        cmocka_unit_test_setup_teardown(test_crl_every_reason_round_trips, tu_ca_setup,
+                                        tu_ca_teardown),
+        cmocka_unit_test_setup_teardown(test_crl_numbers_increase, tu_ca_setup, tu_ca_teardown),
+        cmocka_unit_test_setup_teardown(test_crl_next_update_defaults_to_7d, tu_ca_setup,
+                                        tu_ca_teardown),
+        cmocka_unit_test_setup_teardown(test_crl_issuer_and_aki_match_the_intermediate, tu_ca_setup,
+                                        tu_ca_teardown),
+        cmocka_unit_test_setup_teardown(test_crl_root_is_signed_by_root_and_empty, tu_ca_setup,
+                                        tu_ca_teardown),
+        cmocka_unit_test_setup_teardown(test_crl_leaves_out_expired_certificates, tu_ca_setup,
+                                        tu_ca_teardown),
+        cmocka_unit_test_setup_teardown(test_crl_without_revocations_has_no_list, tu_ca_setup,
+                                        tu_ca_teardown),
+        cmocka_unit_test_setup_teardown(test_crl_write_is_pem_or_der, tu_ca_setup, tu_ca_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,35 +18,6 @@
 #include "minica/store.h"
 #include "testutil.h"
 
-struct fixture {
-    char *dir;
-    struct minica_ca *ca;
-};
-
-static int setup(void **state)
-{
-    struct fixture *f = calloc(1, sizeof(*f));
-    struct minica_err err;
-    if (f == NULL)
-        return -1;
-    f->dir = tu_make_ca();
-    if (minica_ca_open(f->dir, &f->ca, &err) != 0)
-        return -1;
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    unsetenv("MINICA_FAKE_NOW");
-    minica_ca_close(f->ca);
-    tu_rmtree(f->dir);
-    free(f->dir);
-    free(f);
-    return 0;
-}
-
 static void issue(struct minica_ca *ca, const char *name, int64_t ttl, char serial[41])
 {
     struct minica_issue_request req;
@@ -139,7 +110,7 @@ static void test_revoke_reason_parse_rejects_unknown(void **state)
 
 static void test_revoke_by_name_revokes_every_valid_cert(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_ca *f = *state;
     char s1[41], s2[41], other[41];
     issue(f->ca, "web.example.svc", 0, s1);
     issue(f->ca, "web.example.svc", 0, s2);
@@ -161,7 +132,7 @@ static void test_revoke_by_name_revokes_every_valid_cert(void **state)
 
 static void test_revoke_twice_is_harmless(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_ca *f = *state;
     char s[41];
     issue(f->ca, "twice.example.svc", 0, s);
     struct minica_revoke_result res;
@@ -180,7 +151,7 @@ static void test_revoke_twice_is_harmless(void **state)
 
 static void test_revoke_unknown_is_enoent(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_ca *f = *state;
     struct minica_err err;
     assert_int_equal(
         minica_ca_revoke(f->ca, "nothing.example.svc", MINICA_REASON_UNSPECIFIED, NULL, &err),
@@ -193,7 +164,7 @@ static void test_revoke_unknown_is_enoent(void **state)
 
 static void test_revoke_by_serial_accepts_operator_spelling(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_ca *f = *state;
     char s[41], keep[41];
     issue(f->ca, "serial.example.svc", 0, s);
     issue(f->ca, "serial.example.svc", 0, keep);
@@ -217,7 +188,7 @@ static void test_revoke_by_serial_accepts_operator_spelling(void **state)
 
 static void test_revoke_by_name_leaves_expired_alone(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_ca *f = *state;
     char s_old[41], s_new[41];
     issue(f->ca, "old.example.svc", 3600, s_old);
     char later[32];
@@ -237,13 +208,14 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_revoke_reason_parse_accepts_rfc_names),
         cmocka_unit_test(test_revoke_reason_parse_rejects_unknown),
-        cmocka_unit_test_setup_teardown(test_revoke_by_name_revokes_every_valid_cert, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_revoke_twice_is_harmless, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_revoke_unknown_is_enoent, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_revoke_by_serial_accepts_operator_spelling, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_revoke_by_name_leaves_expired_alone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_revoke_by_name_revokes_every_valid_cert, tu_ca_setup,
+                                        tu_ca_teardown),
+        cmocka_unit_test_setup_teardown(test_revoke_twice_is_harmless, tu_ca_setup, tu_ca_teardown),
+        cmocka_unit_test_setup_teardown(test_revoke_unknown_is_enoent, tu_ca_setup, tu_ca_teardown),
+        cmocka_unit_test_setup_teardown(test_revoke_by_serial_accepts_operator_spelling,
+                                        tu_ca_setup, tu_ca_teardown),
+        cmocka_unit_test_setup_teardown(test_revoke_by_name_leaves_expired_alone, tu_ca_setup,
+                                        tu_ca_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -47,11 +47,7 @@ static int teardown(void **state)
     struct fixture *f = *state;
     minica_server_close(f->srv);
     minica_ca_close(f->admin);
-    char parent[4200];
-    snprintf(parent, sizeof(parent), "%s", f->dir);
-    *strrchr(parent, '/') = '\0';
-    tu_rmtree(parent);
-    free(f->dir);
+    tu_free_ca(f->dir);
     free(f);
     unsetenv("MINICA_FAKE_NOW");
     return 0;

@@ -234,9 +234,8 @@ static int server_teardown(void **state)
     kill(s->pid, SIGTERM);
     waitpid(s->pid, NULL, 0);
     tu_rmtree(s->tmp);
-    tu_rmtree(s->cadir);
     free(s->tmp);
-    free(s->cadir);
+    tu_free_ca(s->cadir);
     free(s);
     return 0;
 }
@@ -298,8 +297,7 @@ static void test_probe_rejects_cert_from_another_root(void **state)
     assert_non_null(strstr(err.msg, ep.text));
     assert_non_null(strstr(err.msg, s->serial));
     free(pem);
-    tu_rmtree(other);
-    free(other);
+    tu_free_ca(other);
 }
 
 static void test_probe_rejects_name_mismatch(void **state)

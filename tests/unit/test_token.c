@@ -21,36 +21,7 @@
 #include "minica/token.h"
 #include "testutil.h"
 
-struct fixture {
-    char *dir;
-    struct minica_ca *ca;
-};
-
-static int setup(void **state)
-{
-    struct fixture *f = calloc(1, sizeof(*f));
-    f->dir = tu_make_ca();
-    struct minica_err err;
-    assert_int_equal(minica_ca_open(f->dir, &f->ca, &err), 0);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    minica_ca_close(f->ca);
-    char parent[4200];
-    snprintf(parent, sizeof(parent), "%s", f->dir);
-    *strrchr(parent, '/') = '\0';
-    tu_rmtree(parent);
-    free(f->dir);
-    free(f);
-    unsetenv("MINICA_FAKE_NOW");
-    return 0;
-}
-
-static void make_token(struct fixture *f, const char *name, const char *san, char *text,
+static void make_token(struct tu_ca *f, const char *name, const char *san, char *text,
                        struct minica_token_row *row)
 {
     const char *sans[1] = {san};
@@ -63,7 +34,7 @@ static void make_token(struct fixture *f, const char *name, const char *san, cha
 
 static void test_token_text_is_id_dot_256_bit_secret(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_ca *f = *state;
     char text[MINICA_TOKEN_TEXT_MAX];
     struct minica_token_row row;
     make_token(f, "web1.internal", "10.0.0.5", text, &row);
@@ -79,7 +50,7 @@ static void test_token_text_is_id_dot_256_bit_secret(void **state)
 
 static void test_token_only_hash_is_stored(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_ca *f = *state;
     char text[MINICA_TOKEN_TEXT_MAX];
     struct minica_token_row row;
     make_token(f, "web1.internal", NULL, text, &row);
@@ -137,7 +108,7 @@ static void test_token_create_checks_policy(void **state)
 
 static void test_token_issues_once_then_refuses_replay(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_ca *f = *state;
     char text[MINICA_TOKEN_TEXT_MAX];
     struct minica_token_row row;
     make_token(f, "web1.internal", "10.0.0.5", text, &row);
@@ -162,7 +133,7 @@ static void test_token_issues_once_then_refuses_replay(void **state)
 
 static void test_token_expired_is_refused(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_ca *f = *state;
     char text[MINICA_TOKEN_TEXT_MAX], past[32];
     struct minica_token_row row;
     snprintf(past, sizeof(past), "%lld", (long long)minica_now() - 7200);
@@ -180,7 +151,7 @@ static void test_token_expired_is_refused(void **state)
 
 static void test_token_revoked_is_refused(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_ca *f = *state;
     char text[MINICA_TOKEN_TEXT_MAX];
     struct minica_token_row row;
     make_token(f, "web1.internal", NULL, text, &row);
@@ -197,7 +168,7 @@ static void test_token_revoked_is_refused(void **state)
 
 static void test_token_wrong_secret_or_garbage_is_refused(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_ca *f = *state;
     char text[MINICA_TOKEN_TEXT_MAX];
     struct minica_token_row row;
     make_token(f, "web1.internal", NULL, text, &row);
@@ -221,7 +192,7 @@ static void test_token_wrong_secret_or_garbage_is_refused(void **state)
 
 static void test_token_other_names_refused_and_token_kept(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_ca *f = *state;
     char text[MINICA_TOKEN_TEXT_MAX];
     struct minica_token_row row;
     make_token(f, "web1.internal", "10.0.0.5", text, &row);
@@ -274,7 +245,7 @@ static void *race(void *p)
  * for one token: exactly one certificate. */
 static void test_token_race_gives_one_certificate(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_ca *f = *state;
     char text[MINICA_TOKEN_TEXT_MAX];
     struct minica_token_row row;
     make_token(f, "web1.internal", NULL, text, &row);
@@ -313,7 +284,7 @@ static int find_audit(const struct minica_audit_row *row, void *ctx)
 
 static void test_token_creation_and_refusals_are_audited(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_ca *f = *state;
     char text[MINICA_TOKEN_TEXT_MAX];
     struct minica_token_row row;
     make_token(f, "web1.internal", NULL, text, &row);
@@ -340,7 +311,7 @@ static void test_token_creation_and_refusals_are_audited(void **state)
 
 static void test_token_other_usage_refused_and_token_kept(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_ca *f = *state;
     char text[MINICA_TOKEN_TEXT_MAX];
     struct minica_token_row row;
     make_token(f, "web1.internal", NULL, text, &row); /* grants usage server */
@@ -374,7 +345,7 @@ static int count_certs(const struct minica_cert_row *row, void *ctx)
  * as a crash would stop it, and nothing at all may remain committed. */
 static void test_token_use_and_certificate_commit_together(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_ca *f = *state;
     char text[MINICA_TOKEN_TEXT_MAX];
     struct minica_token_row row;
     make_token(f, "web1.internal", NULL, text, &row);
@@ -420,24 +391,27 @@ static void test_token_use_and_certificate_commit_together(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_token_text_is_id_dot_256_bit_secret, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_token_only_hash_is_stored, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_token_text_is_id_dot_256_bit_secret, tu_ca_setup,
+                                        tu_ca_teardown),
+        cmocka_unit_test_setup_teardown(test_token_only_hash_is_stored, tu_ca_setup,
+                                        tu_ca_teardown),
         cmocka_unit_test(test_token_create_checks_policy),
-        cmocka_unit_test_setup_teardown(test_token_issues_once_then_refuses_replay, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_token_expired_is_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_token_revoked_is_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_token_wrong_secret_or_garbage_is_refused, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_token_other_names_refused_and_token_kept, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_token_race_gives_one_certificate, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_token_creation_and_refusals_are_audited, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_token_other_usage_refused_and_token_kept, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_token_use_and_certificate_commit_together, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_token_issues_once_then_refuses_replay, tu_ca_setup,
+                                        tu_ca_teardown),
+        cmocka_unit_test_setup_teardown(test_token_expired_is_refused, tu_ca_setup, tu_ca_teardown),
+        cmocka_unit_test_setup_teardown(test_token_revoked_is_refused, tu_ca_setup, tu_ca_teardown),
+        cmocka_unit_test_setup_teardown(test_token_wrong_secret_or_garbage_is_refused, tu_ca_setup,
+                                        tu_ca_teardown),
+        cmocka_unit_test_setup_teardown(test_token_other_names_refused_and_token_kept, tu_ca_setup,
+                                        tu_ca_teardown),
+        cmocka_unit_test_setup_teardown(test_token_race_gives_one_certificate, tu_ca_setup,
+                                        tu_ca_teardown),
+        cmocka_unit_test_setup_teardown(test_token_creation_and_refusals_are_audited, tu_ca_setup,
+                                        tu_ca_teardown),
+        cmocka_unit_test_setup_teardown(test_token_other_usage_refused_and_token_kept, tu_ca_setup,
+                                        tu_ca_teardown),
+        cmocka_unit_test_setup_teardown(test_token_use_and_certificate_commit_together, tu_ca_setup,
+                                        tu_ca_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

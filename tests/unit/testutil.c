@@ -54,6 +54,33 @@ void tu_free_ca(char *cadir)
     free(cadir);
 }
 
+int tu_ca_setup(void **state)
+{
+    struct tu_ca *f = calloc(1, sizeof(*f));
+    struct minica_err err;
+    if (f == NULL)
+        return -1;
+    f->dir = tu_make_ca();
+    if (minica_ca_open(f->dir, &f->ca, &err) != 0) {
+        fprintf(stderr, "tu_ca_setup: %s\n", err.msg);
+        tu_free_ca(f->dir);
+        free(f);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+int tu_ca_teardown(void **state)
+{
+    struct tu_ca *f = *state;
+    unsetenv("MINICA_FAKE_NOW");
+    minica_ca_close(f->ca);
+    tu_free_ca(f->dir);
+    free(f);
+    return 0;
+}
+
 void tu_write_policy(const char *cadir, const char *text)
 {
     char path[4200];

@@ -17,6 +17,16 @@ struct minica_init_options;
 char *tu_make_ca_with(const struct minica_init_options *opts);
 /* Removes a CA made by tu_make_ca* (and its temp parent) and frees the path. */
 void tu_free_ca(char *cadir);
+/* A cmocka fixture: a new CA, opened. tu_ca_setup puts a struct tu_ca in
+ * *state; tu_ca_teardown closes it, removes the CA with its temp parent and
+ * unsets MINICA_FAKE_NOW (tests that move the clock). */
+struct minica_ca;
+struct tu_ca {
+    char *dir;
+    struct minica_ca *ca;
+};
+int tu_ca_setup(void **state);
+int tu_ca_teardown(void **state);
 /* Replaces DIR/minica.conf with text (a [policy] section). */
 void tu_write_policy(const char *cadir, const char *text);
 
