@@ -16,7 +16,7 @@
 #include <mbedtls/pk.h>
 #include <mbedtls/x509_crt.h>
 
-#include "compat.h"
+#include "base/compat.h"
 #include "minica/ca.h"
 #include "minica/issue.h"
 

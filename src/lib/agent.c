@@ -20,8 +20,8 @@
 #include <mbedtls/oid.h>
 #include <mbedtls/x509_crt.h>
 
-#include "command.h"
-#include "internal.h"
+#include "base/command.h"
+#include "base/internal.h"
 #include "minica/remote.h"
 #include "minica/agent.h"
 #include "minica/der.h"

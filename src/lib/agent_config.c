@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "inifile.h"
+#include "base/inifile.h"
 #include "minica/agent.h"
 #include "minica/duration.h"
 #include "minica/names.h"

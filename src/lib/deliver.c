@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "internal.h"
+#include "base/internal.h"
 #include "minica/fsutil.h"
 #include "minica/issue.h"
 

@@ -16,7 +16,7 @@
 #include <mbedtls/error.h>
 #include <mbedtls/x509_crt.h>
 
-#include "internal.h"
+#include "base/internal.h"
 #include "minica/fsutil.h"
 #include "minica/names.h"
 #include "minica/nginx.h"

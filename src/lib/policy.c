@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "inifile.h"
+#include "base/inifile.h"
 #include "minica/duration.h"
 #include "minica/policy.h"
 

@@ -18,9 +18,9 @@
 #include <mbedtls/platform_util.h>
 #include <mbedtls/x509_csr.h>
 
-#include "command.h"
-#include "libload.h"
-#include "internal.h"
+#include "base/command.h"
+#include "base/libload.h"
+#include "base/internal.h"
 #include "minica/der.h"
 #include "minica/fsutil.h"
 #include "minica/remote.h"

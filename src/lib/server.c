@@ -20,7 +20,7 @@
 #include <cjson/cJSON.h>
 
 #include "ca_internal.h"
-#include "libload.h"
+#include "base/libload.h"
 #include "minica/crl.h"
 #include "minica/duration.h"
 #include "minica/fsutil.h"

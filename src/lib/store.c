@@ -15,7 +15,7 @@
 
 #include <sqlite3.h>
 
-#include "internal.h"
+#include "base/internal.h"
 #include "minica/store.h"
 
 struct minica_store {

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "command.h"
+#include "base/command.h"
 #include "testutil.h"
 
 static void test_command_success_is_zero(void **state)

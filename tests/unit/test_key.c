@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "internal.h"
+#include "base/internal.h"
 #include "minica/ca.h"
 #include "minica/issue.h"
 #include "testutil.h"

@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "libload.h"
+#include "base/libload.h"
 
 /* Every slot of a table is a function pointer, all of the same size. */
 static void assert_all_resolved(const void *table, size_t size)

@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "internal.h"
+#include "base/internal.h"
 #include "minica/ca.h"
 #include "minica/issue.h"
 #include "minica/revoke.h"

@@ -14,7 +14,7 @@
 #include <mbedtls/pem.h>
 #include <mbedtls/platform_util.h>
 
-#include "internal.h"
+#include "base/internal.h"
 #include "minica/duration.h"
 
 /* CTR_DRBG is seeded straight from the kernel's CSPRNG (getrandom(2), which

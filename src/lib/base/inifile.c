@@ -8,7 +8,7 @@
 
 #include <ini.h>
 
-#include "inifile.h"
+#include "base/inifile.h"
 
 struct trampoline {
     struct minica_ini_ctx ctx;

@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "command.h"
+#include "base/command.h"
 
 void minica_command_path(const char *path_env, char *out, size_t outlen)
 {

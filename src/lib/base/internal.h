@@ -13,7 +13,7 @@
 #include <mbedtls/x509_crt.h>
 #include <mbedtls/x509_csr.h>
 
-#include "compat.h"
+#include "base/compat.h"
 #include "minica/error.h"
 #include "minica/key.h"
 

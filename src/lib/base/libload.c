@@ -5,7 +5,7 @@
 #include <pthread.h>
 #include <stdio.h>
 
-#include "libload.h"
+#include "base/libload.h"
 
 /* Debian's sonames. libcurl is the GnuTLS build (libcurl3-gnutls), so that
  * one TLS library serves libmicrohttpd, libcurl and the agent's probe. */
