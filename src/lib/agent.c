@@ -21,7 +21,7 @@
 #include <mbedtls/x509_crt.h>
 
 #include "base/command.h"
-#include "base/internal.h"
+#include "ca/x509.h"
 #include "minica/remote.h"
 #include "minica/agent.h"
 #include "minica/der.h"

@@ -11,7 +11,7 @@
 #include <cjson/cJSON.h>
 #include <mbedtls/x509_crt.h>
 
-#include "base/internal.h"
+#include "ca/x509.h"
 #include "minica/agent.h"
 #include "minica/duration.h"
 #include "minica/remote.h"

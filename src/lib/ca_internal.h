@@ -4,7 +4,7 @@
 #ifndef MINICA_CA_INTERNAL_H
 #define MINICA_CA_INTERNAL_H
 
-#include "base/internal.h"
+#include "ca/x509.h"
 #include "minica/ca.h"
 #include "minica/names.h"
 #include "minica/policy.h"

@@ -8,7 +8,7 @@
 #include <mbedtls/md.h>
 #include <mbedtls/oid.h>
 
-#include "base/internal.h"
+#include "ca/x509.h"
 #include "minica/der.h"
 #include "minica/names.h"
 

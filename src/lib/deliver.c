@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "base/internal.h"
+#include "ca/x509.h"
 #include "minica/fsutil.h"
 #include "minica/issue.h"
 

@@ -11,7 +11,7 @@
 #include <mbedtls/x509_crl.h>
 #include <mbedtls/x509_crt.h>
 
-#include "base/internal.h"
+#include "ca/x509.h"
 #include "minica/agent.h"
 #include "minica/fsutil.h"
 #include "minica/remote.h"

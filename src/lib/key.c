@@ -8,7 +8,7 @@
 #include <mbedtls/platform_util.h>
 #include <mbedtls/rsa.h>
 
-#include "base/internal.h"
+#include "ca/x509.h"
 #include "minica/fsutil.h"
 #include "minica/key.h"
 

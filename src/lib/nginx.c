@@ -16,7 +16,7 @@
 #include <mbedtls/error.h>
 #include <mbedtls/x509_crt.h>
 
-#include "base/internal.h"
+#include "ca/x509.h"
 #include "minica/fsutil.h"
 #include "minica/names.h"
 #include "minica/nginx.h"

@@ -20,7 +20,7 @@
 
 #include "base/command.h"
 #include "base/libload.h"
-#include "base/internal.h"
+#include "ca/x509.h"
 #include "minica/der.h"
 #include "minica/fsutil.h"
 #include "minica/remote.h"

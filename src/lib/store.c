@@ -15,7 +15,7 @@
 
 #include <sqlite3.h>
 
-#include "base/internal.h"
+#include "base/util.h"
 #include "minica/store.h"
 
 struct minica_store {

@@ -15,7 +15,7 @@
 
 #include <mbedtls/x509_crt.h>
 
-#include "base/internal.h"
+#include "ca/x509.h"
 #include "base/libload.h"
 #include "minica/tlsprobe.h"
 

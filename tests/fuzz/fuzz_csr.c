@@ -11,7 +11,7 @@
 #include <mbedtls/x509_csr.h>
 
 #include "fuzz_common.h"
-#include "base/internal.h"
+#include "ca/x509.h"
 #include "minica/names.h"
 #include "minica/policy.h"
 

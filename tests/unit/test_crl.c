@@ -14,7 +14,7 @@
 #include <mbedtls/x509_crl.h>
 #include <mbedtls/x509_crt.h>
 
-#include "base/internal.h"
+#include "ca/x509.h"
 #include "minica/ca.h"
 #include "minica/crl.h"
 #include "minica/fsutil.h"

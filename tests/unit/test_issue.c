@@ -20,7 +20,7 @@
 #include <mbedtls/x509_crt.h>
 #include <mbedtls/x509_csr.h>
 
-#include "base/internal.h"
+#include "ca/x509.h"
 #include "minica/ca.h"
 #include "minica/der.h"
 #include "minica/fsutil.h"

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "base/internal.h"
+#include "ca/x509.h"
 #include "minica/ca.h"
 #include "minica/issue.h"
 #include "testutil.h"

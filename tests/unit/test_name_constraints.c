@@ -14,7 +14,7 @@
 #include <cmocka.h>
 #include <mbedtls/x509_crt.h>
 
-#include "base/internal.h"
+#include "ca/x509.h"
 #include "minica/ca.h"
 #include "minica/fsutil.h"
 #include "minica/policy.h"

@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "base/internal.h"
+#include "base/util.h"
 #include "minica/ca.h"
 #include "minica/issue.h"
 #include "minica/revoke.h"

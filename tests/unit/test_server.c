@@ -16,7 +16,7 @@
 #include <mbedtls/x509_crl.h>
 #include <mbedtls/x509_csr.h>
 
-#include "base/internal.h"
+#include "ca/x509.h"
 #include "minica/ca.h"
 #include "minica/der.h"
 #include "minica/issue.h"

@@ -14,7 +14,7 @@
 #include <mbedtls/oid.h>
 #include <mbedtls/x509_csr.h>
 
-#include "base/internal.h"
+#include "base/util.h"
 #include "minica/ca.h"
 #include "minica/der.h"
 #include "minica/fsutil.h"

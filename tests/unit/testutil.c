@@ -8,7 +8,7 @@
 #include <mbedtls/oid.h>
 #include <mbedtls/x509_csr.h>
 
-#include "base/internal.h"
+#include "ca/x509.h"
 #include "minica/ca.h"
 #include "minica/der.h"
 #include "minica/fsutil.h"

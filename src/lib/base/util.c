@@ -1,5 +1,5 @@
-/* Small shared helpers: time conversions, hashing, PEM encoding, RNG and
- * serial numbers. Nothing here knows about certificates' meaning. */
+/* Small shared helpers: the random generator, the clock, hashing, PEM
+ * armour. Nothing here knows about certificates' meaning (ca/x509.c does). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,14 +7,11 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include <mbedtls/asn1.h>
-#include <mbedtls/base64.h>
 #include <mbedtls/entropy.h>
-#include <mbedtls/oid.h>
 #include <mbedtls/pem.h>
 #include <mbedtls/platform_util.h>
 
-#include "base/internal.h"
+#include "base/util.h"
 #include "minica/duration.h"
 
 /* CTR_DRBG is seeded straight from the kernel's CSPRNG (getrandom(2), which
@@ -63,17 +60,6 @@ int minica_rng_bytes(struct minica_rng *rng, void *out, size_t len, struct minic
     return MINICA_OK;
 }
 
-int minica_serial_generate(struct minica_rng *rng, unsigned char serial[16], struct minica_err *err)
-{
-    static const unsigned char zero[16];
-    do {
-        int ret = minica_rng_bytes(rng, serial, 16, err);
-        if (ret != 0)
-            return ret;
-    } while (memcmp(serial, zero, 16) == 0);
-    return MINICA_OK;
-}
-
 void minica_serial_to_hex(const unsigned char *serial, size_t len, char *out, size_t outlen)
 {
     while (len > 1 && serial[0] == 0) {
@@ -97,26 +83,6 @@ int64_t minica_now(void)
             return (int64_t)v;
     }
     return (int64_t)time(NULL);
-}
-
-int64_t minica_x509_time_to_unix(const mbedtls_x509_time *t)
-{
-    struct tm tm = {0};
-    tm.tm_year = t->year - 1900;
-    tm.tm_mon = t->mon - 1;
-    tm.tm_mday = t->day;
-    tm.tm_hour = t->hour;
-    tm.tm_min = t->min;
-    tm.tm_sec = t->sec;
-    return (int64_t)timegm(&tm);
-}
-
-void minica_unix_to_x509_string(int64_t t, char out[15])
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-    gmtime_r(&tt, &tm);
-    strftime(out, 15, "%Y%m%d%H%M%S", &tm);
 }
 
 void minica_unix_to_rfc3339(int64_t t, char out[21])
@@ -163,121 +129,6 @@ char *minica_strdup(const char *s)
     if (p != NULL)
         memcpy(p, s, n);
     return p;
-}
-
-/* NameConstraints ::= SEQUENCE { permittedSubtrees [0], excludedSubtrees [1] },
- * each a list of GeneralSubtree SEQUENCEs whose base is a GeneralName;
- * dNSName is [2]. Anything unreadable counts as constrained: the caller uses
- * the answer to stay clear of a constraint check, so erring that way is safe. */
-static int name_constraints_have_dns(const unsigned char *p, const unsigned char *end)
-{
-    unsigned char *q = (unsigned char *)p;
-    size_t len;
-    if (mbedtls_asn1_get_tag(&q, end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0)
-        return 1;
-    const unsigned char *nc_end = q + len;
-    while (q < nc_end) {
-        q++; /* [0] or [1], constructed */
-        if (mbedtls_asn1_get_len(&q, nc_end, &len) != 0)
-            return 1;
-        const unsigned char *trees_end = q + len;
-        while (q < trees_end) {
-            if (mbedtls_asn1_get_tag(&q, trees_end, &len,
-                                     MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0)
-                return 1;
-            if (len > 0 && *q == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 2))
-                return 1;
-            q += len;
-        }
-    }
-    return 0;
-}
-
-/* mbedTLS (2.28 and 3.6) cannot parse nameConstraints and refuses any
- * certificate where it is critical, which minica's constrained intermediate
- * is (RFC 5280 4.2.1.10). minica enforces the same lists itself at issuance,
- * and OpenSSL/GnuTLS enforce them for relying parties, so the extension is
- * accepted here unread; every other unknown critical extension still fails. */
-static int accept_name_constraints(void *ctx, mbedtls_x509_crt const *crt,
-                                   mbedtls_x509_buf const *oid, int critical,
-                                   const unsigned char *p, const unsigned char *end)
-{
-    (void)crt;
-    (void)critical;
-    if (MBEDTLS_OID_CMP(MBEDTLS_OID_NAME_CONSTRAINTS, oid) != 0)
-        return -1;
-    if (ctx != NULL)
-        *(int *)ctx = name_constraints_have_dns(p, end);
-    return 0;
-}
-
-int minica_crt_constrains_dns(const mbedtls_x509_crt *crt)
-{
-    mbedtls_x509_crt again;
-    mbedtls_x509_crt_init(&again);
-    int dns = 0;
-    /* make_copy 0: only reads crt's own buffer, which outlives `again`. */
-    if (mbedtls_x509_crt_parse_der_with_ext_cb(&again, crt->raw.p, crt->raw.len, 0,
-                                               accept_name_constraints, &dns) != 0)
-        dns = 1;
-    mbedtls_x509_crt_free(&again);
-    return dns;
-}
-
-int minica_crt_parse_der(mbedtls_x509_crt *crt, const unsigned char *der, size_t len,
-                         struct minica_err *err)
-{
-    int ret =
-        mbedtls_x509_crt_parse_der_with_ext_cb(crt, der, len, 1, accept_name_constraints, NULL);
-    if (ret != 0)
-        return minica_seterr_mbedtls(err, MINICA_ECRYPTO, ret, "cannot parse the certificate");
-    return MINICA_OK;
-}
-
-/* Parses up to max PEM certificate blocks (max < 0: all of them). */
-static int parse_pem_blocks(mbedtls_x509_crt *crt, const char *pem, int max, struct minica_err *err)
-{
-    static const char begin[] = "-----BEGIN CERTIFICATE-----", end[] = "-----END CERTIFICATE-----";
-    const char *pos = pem;
-    int n = 0;
-    while ((max < 0 || n < max) && (pos = strstr(pos, begin)) != NULL) {
-        const char *b64 = pos + strlen(begin);
-        const char *stop = strstr(b64, end);
-        if (stop == NULL)
-            return minica_seterr(err, MINICA_ECRYPTO, "cannot parse the certificate: no %s", end);
-        /* Base64 never decodes to more than 3/4 of its length: no sizing pass
-         * (mbedTLS's constant-time decoder is the agent's hottest code). */
-        size_t b64_len = (size_t)(stop - b64), der_len = 0;
-        unsigned char *der = malloc(b64_len / 4 * 3 + 3);
-        if (der == NULL)
-            return minica_seterr(err, MINICA_ENOMEM, "out of memory");
-        int ret = mbedtls_base64_decode(der, b64_len / 4 * 3 + 3, &der_len,
-                                        (const unsigned char *)b64, b64_len);
-        if (ret != 0) {
-            free(der);
-            return minica_seterr_mbedtls(err, MINICA_ECRYPTO, ret, "cannot parse the certificate");
-        }
-        ret = minica_crt_parse_der(crt, der, der_len, err);
-        free(der);
-        if (ret != 0)
-            return ret;
-        pos = stop + strlen(end);
-        n++;
-    }
-    if (n == 0)
-        return minica_seterr(err, MINICA_ECRYPTO,
-                             "cannot parse the certificate: no PEM certificate");
-    return MINICA_OK;
-}
-
-int minica_crt_parse_pem(mbedtls_x509_crt *crt, const char *pem, struct minica_err *err)
-{
-    return parse_pem_blocks(crt, pem, -1, err);
-}
-
-int minica_crt_parse_pem_first(mbedtls_x509_crt *crt, const char *pem, struct minica_err *err)
-{
-    return parse_pem_blocks(crt, pem, 1, err);
 }
 
 int64_t minica_time_now(void)
