@@ -6,7 +6,7 @@
 
 #include <mbedtls/x509_crt.h>
 
-#include "ca_internal.h"
+#include "ca/ca_internal.h"
 #include "minica/issuer.h"
 #include "minica/store.h"
 

@@ -19,7 +19,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "ca_internal.h"
+#include "ca/ca_internal.h"
 #include "base/libload.h"
 #include "minica/crl.h"
 #include "minica/duration.h"

@@ -12,7 +12,7 @@
 #include <mbedtls/asn1.h>
 #include <mbedtls/x509_crt.h>
 
-#include "ca_internal.h"
+#include "ca/ca_internal.h"
 #include "fuzz_common.h"
 #include "minica/der.h"
 #include "minica/issue.h"

@@ -7,7 +7,7 @@
 #include <mbedtls/oid.h>
 #include <mbedtls/x509_crt.h>
 
-#include "ca_internal.h"
+#include "ca/ca_internal.h"
 #include "minica/der.h"
 
 #define CERT_BUF_SIZE 65536

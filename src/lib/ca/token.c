@@ -7,7 +7,7 @@
 
 #include <mbedtls/platform_util.h>
 
-#include "ca_internal.h"
+#include "ca/ca_internal.h"
 #include "minica/duration.h"
 #include "minica/names.h"
 #include "minica/token.h"

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "ca_internal.h"
+#include "ca/ca_internal.h"
 #include "minica/revoke.h"
 
 static const struct {

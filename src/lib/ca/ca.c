@@ -10,7 +10,7 @@
 
 #include <mbedtls/platform_util.h>
 
-#include "ca_internal.h"
+#include "ca/ca_internal.h"
 #include "minica/der.h"
 #include "minica/fsutil.h"
 

@@ -13,7 +13,7 @@
 #include <mbedtls/oid.h>
 #include <mbedtls/platform_util.h>
 
-#include "ca_internal.h"
+#include "ca/ca_internal.h"
 #include "minica/crl.h"
 #include "minica/duration.h"
 #include "minica/fsutil.h"
