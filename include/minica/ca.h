@@ -50,6 +50,15 @@ int64_t minica_ca_intermediate_not_after(const struct minica_ca *ca);
 const char *minica_ca_intermediate_fingerprint(const struct minica_ca *ca);
 const char *minica_ca_root_fingerprint(const struct minica_ca *ca);
 
+/* Whether a DER certificate chains to this CA's root, with the current
+ * intermediate offered as the link. Validity dates are left to the caller,
+ * who judges them on minica's clock; so is whether it is a leaf at all (the
+ * root and intermediate chain too): look the serial up in the inventory.
+ * On success serial holds its serial as hex. MINICA_EINVAL: not a
+ * certificate; MINICA_EFORBIDDEN: not this CA's. */
+int minica_ca_verify_issued(struct minica_ca *ca, const unsigned char *der, size_t len,
+                            char serial[MINICA_SERIAL_HEX_MAX], struct minica_err *err);
+
 /* Only the store, for read-only commands that do not need the CA key. */
 int minica_state_open_store(const char *dir, struct minica_store **out, struct minica_err *err);
 

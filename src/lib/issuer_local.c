@@ -6,7 +6,8 @@
 
 #include <mbedtls/x509_crt.h>
 
-#include "ca/ca_internal.h"
+#include "ca/x509.h"
+#include "minica/ca.h"
 #include "minica/issuer.h"
 #include "minica/store.h"
 
@@ -48,9 +49,8 @@ static int local_verdict(void *ctx, const char *cert_pem, struct minica_issuer_v
 {
     struct minica_ca *ca = ctx;
     memset(out, 0, sizeof(*out));
-    mbedtls_x509_crt chain, root;
+    mbedtls_x509_crt chain;
     mbedtls_x509_crt_init(&chain);
-    mbedtls_x509_crt_init(&root);
     /* Only the first certificate (the leaf) is judged. */
     int ret = minica_crt_parse_pem_first(&chain, cert_pem, err);
     if (ret != 0)
@@ -71,7 +71,8 @@ static int local_verdict(void *ctx, const char *cert_pem, struct minica_issuer_v
         filter.serial = serial;
         filter.status_mask = MINICA_STATUS_ALL;
         filter.now = minica_now();
-        if ((ret = minica_store_list_certs(ca->store, &filter, copy_inventory_row, &row, err)) != 0)
+        if ((ret = minica_store_list_certs(minica_ca_store(ca), &filter, copy_inventory_row, &row,
+                                           err)) != 0)
             goto out;
         if (row.found && strcmp(row.fingerprint, fp) == 0 &&
             strcmp(row.issuer_fingerprint, minica_ca_intermediate_fingerprint(ca)) == 0) {
@@ -80,31 +81,27 @@ static int local_verdict(void *ctx, const char *cert_pem, struct minica_issuer_v
             goto out;
         }
     }
-    if (minica_crt_parse_pem(&chain, ca->intermediate_pem, NULL) != 0 ||
-        minica_crt_parse_pem(&root, ca->root_pem, NULL) != 0) {
-        ret = minica_seterr(err, MINICA_ECRYPTO, "cannot parse the CA's certificates");
-        goto out;
-    }
     /* Leaf -> current intermediate -> root; validity is judged by the agent
      * (an expired leaf is "expired", not "foreign"). */
-    uint32_t flags = 0;
-    mbedtls_x509_crt_verify(&chain, &root, NULL, NULL, &flags, NULL, NULL);
-    flags &= ~(uint32_t)(MBEDTLS_X509_BADCERT_EXPIRED | MBEDTLS_X509_BADCERT_FUTURE |
-                         MBEDTLS_X509_BADCERT_CN_MISMATCH);
-    out->current = flags == 0;
-    if (out->current) {
-        char serial[MINICA_SERIAL_HEX_MAX];
-        minica_serial_to_hex(chain.serial.p, chain.serial.len, serial, sizeof(serial));
-        struct minica_cert_filter filter;
-        memset(&filter, 0, sizeof(filter));
-        filter.serial = serial;
-        filter.status_mask = MINICA_STATUS_ALL;
-        filter.now = minica_now();
-        ret = minica_store_list_certs(ca->store, &filter, find_revoked, &out->revoked, err);
+    char serial[MINICA_SERIAL_HEX_MAX];
+    ret = minica_ca_verify_issued(ca, chain.raw.p, chain.raw.len, serial, NULL);
+    if (ret == MINICA_EFORBIDDEN) {
+        ret = MINICA_OK;
+        goto out;
     }
+    if (ret != MINICA_OK) {
+        ret = minica_seterr(err, ret, "cannot check the certificate against the CA");
+        goto out;
+    }
+    out->current = 1;
+    struct minica_cert_filter filter;
+    memset(&filter, 0, sizeof(filter));
+    filter.serial = serial;
+    filter.status_mask = MINICA_STATUS_ALL;
+    filter.now = minica_now();
+    ret = minica_store_list_certs(minica_ca_store(ca), &filter, find_revoked, &out->revoked, err);
 out:
     mbedtls_x509_crt_free(&chain);
-    mbedtls_x509_crt_free(&root);
     return ret;
 }
 

@@ -19,7 +19,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "ca/ca_internal.h"
+#include "ca/x509.h"
 #include "base/libload.h"
 #include "minica/crl.h"
 #include "minica/duration.h"
@@ -262,73 +262,51 @@ static int check_client_cert(struct minica_server *srv, const struct minica_http
                              struct minica_cert_row *row, struct minica_err *err)
 {
     struct minica_ca *ca = srv->ca;
-    mbedtls_x509_crt chain;
-    mbedtls_x509_crt_init(&chain);
-    int ret;
-    if (req->client_cert_der == NULL || req->client_cert_len == 0) {
-        ret = minica_seterr(err, MINICA_EFORBIDDEN,
-                            "renewal needs the current certificate as TLS client certificate");
-        goto out;
-    }
-    if (minica_crt_parse_der(&chain, req->client_cert_der, req->client_cert_len, NULL) != 0 ||
-        minica_crt_parse_der(&chain, ca->intermediate.raw.p, ca->intermediate.raw.len, NULL) != 0) {
-        ret = minica_seterr(err, MINICA_EFORBIDDEN, "the client certificate cannot be parsed");
-        goto out;
-    }
-    uint32_t flags = 0;
-    mbedtls_x509_crt_verify(&chain, &ca->root, NULL, NULL, &flags, NULL, NULL);
+    if (req->client_cert_der == NULL || req->client_cert_len == 0)
+        return minica_seterr(err, MINICA_EFORBIDDEN,
+                             "renewal needs the current certificate as TLS client certificate");
     /* Validity is judged below on minica's clock, and from the inventory. */
-    flags &= ~(uint32_t)(MBEDTLS_X509_BADCERT_EXPIRED | MBEDTLS_X509_BADCERT_FUTURE);
-    if (flags != 0) {
-        ret = minica_seterr(err, MINICA_EFORBIDDEN,
-                            "the client certificate was not issued by this CA");
-        goto out;
-    }
     char serial[MINICA_SERIAL_HEX_MAX], fp[65];
-    minica_serial_to_hex(chain.serial.p, chain.serial.len, serial, sizeof(serial));
+    int ret = minica_ca_verify_issued(ca, req->client_cert_der, req->client_cert_len, serial, NULL);
+    if (ret == MINICA_EFORBIDDEN)
+        return minica_seterr(err, MINICA_EFORBIDDEN,
+                             "the client certificate was not issued by this CA");
+    if (ret != MINICA_OK)
+        return minica_seterr(err, MINICA_EFORBIDDEN, "the client certificate cannot be parsed");
     minica_sha256_hex(req->client_cert_der, req->client_cert_len, fp);
     struct row_copy found;
     memset(&found, 0, sizeof(found));
     struct minica_cert_filter filter;
     memset(&filter, 0, sizeof(filter));
     filter.serial = serial;
-    ret = minica_store_list_certs(ca->store, &filter, copy_row, &found, err);
+    ret = minica_store_list_certs(minica_ca_store(ca), &filter, copy_row, &found, err);
     if (ret < 0)
-        goto out;
-    if (!found.found || strcmp(found.row.fingerprint_sha256, fp) != 0) {
-        ret = minica_seterr(err, MINICA_EFORBIDDEN,
-                            "the client certificate (serial %s) is not in this CA's inventory",
-                            serial);
-        goto out;
-    }
+        return ret;
+    if (!found.found || strcmp(found.row.fingerprint_sha256, fp) != 0)
+        return minica_seterr(err, MINICA_EFORBIDDEN,
+                             "the client certificate (serial %s) is not in this CA's inventory",
+                             serial);
     int64_t now = minica_now();
     switch (minica_cert_row_status(&found.row, now)) {
     case MINICA_STATUS_REVOKED:
-        ret = minica_seterr(err, MINICA_EFORBIDDEN,
-                            "the client certificate (serial %s) is revoked: a new token is needed",
-                            serial);
-        goto out;
+        return minica_seterr(err, MINICA_EFORBIDDEN,
+                             "the client certificate (serial %s) is revoked: a new token is needed",
+                             serial);
     case MINICA_STATUS_EXPIRED: {
         char when[21];
         minica_unix_to_rfc3339(found.row.not_after, when);
-        ret = minica_seterr(err, MINICA_EFORBIDDEN,
-                            "the client certificate (serial %s) expired at %s; a certificate too "
-                            "old to renew needs a new token",
-                            serial, when);
-        goto out;
+        return minica_seterr(err, MINICA_EFORBIDDEN,
+                             "the client certificate (serial %s) expired at %s; a certificate too "
+                             "old to renew needs a new token",
+                             serial, when);
     }
     default:
         break;
     }
-    if (found.row.not_before > now) {
-        ret = minica_seterr(err, MINICA_EFORBIDDEN, "the client certificate is not valid yet");
-        goto out;
-    }
+    if (found.row.not_before > now)
+        return minica_seterr(err, MINICA_EFORBIDDEN, "the client certificate is not valid yet");
     *row = found.row;
-    ret = MINICA_OK;
-out:
-    mbedtls_x509_crt_free(&chain);
-    return ret;
+    return MINICA_OK;
 }
 
 static void handle_renew(struct minica_server *srv, const struct minica_http_request *req,
@@ -378,8 +356,8 @@ static void handle_renew(struct minica_server *srv, const struct minica_http_req
     ireq.ttl = row->not_after - row->not_before - 60;
     if (ireq.ttl <= 0)
         ireq.ttl = 0;
-    if (ireq.ttl > srv->ca->policy.max_ttl)
-        ireq.ttl = srv->ca->policy.max_ttl;
+    if (ireq.ttl > minica_ca_policy(srv->ca)->max_ttl)
+        ireq.ttl = minica_ca_policy(srv->ca)->max_ttl;
     enum minica_usage usage = MINICA_USAGE_SERVER;
     minica_usage_parse(row->usage, &usage, NULL);
     ireq.usage = usage;
@@ -655,7 +633,7 @@ static int server_names(struct minica_server *srv, const struct listen_addr *la,
     } while (0)
     for (size_t i = 0; i < o->n_sans; i++) {
         if ((ret = minica_name_parse(o->sans[i], &name, err)) != 0 ||
-            (ret = minica_policy_check_name(&srv->ca->policy, &name, err)) != 0) {
+            (ret = minica_policy_check_name(minica_ca_policy(srv->ca), &name, err)) != 0) {
             minica_err_prefix(err, "--san");
             return ret;
         }
@@ -666,10 +644,10 @@ static int server_names(struct minica_server *srv, const struct listen_addr *la,
      * how an operator adds names the policy accepts. */
     memset(host, 0, sizeof(host));
     if (gethostname(host, sizeof(host) - 1) == 0 && minica_name_parse(host, &name, NULL) == 0 &&
-        minica_policy_check_name(&srv->ca->policy, &name, NULL) == 0)
+        minica_policy_check_name(minica_ca_policy(srv->ca), &name, NULL) == 0)
         ADD_NAME(name.text);
     if (la->ip[0] && minica_name_parse(la->ip, &name, NULL) == 0 &&
-        minica_policy_check_name(&srv->ca->policy, &name, NULL) == 0)
+        minica_policy_check_name(minica_ca_policy(srv->ca), &name, NULL) == 0)
         ADD_NAME(name.text);
 #undef ADD_NAME
     if (out[0] == '\0')
@@ -764,7 +742,7 @@ static int ensure_cert(struct minica_server *srv, const char *names, int force, 
             memset(&filter, 0, sizeof(filter));
             filter.serial = serial;
             pthread_mutex_lock(&srv->ca_lock);
-            minica_store_list_certs(srv->ca->store, &filter, copy_row, &found, NULL);
+            minica_store_list_certs(minica_ca_store(srv->ca), &filter, copy_row, &found, NULL);
             pthread_mutex_unlock(&srv->ca_lock);
             int64_t nb = minica_x509_time_to_unix(&x.valid_from);
             int64_t na = minica_x509_time_to_unix(&x.valid_to);

@@ -749,6 +749,49 @@ static char *make_csr(mbedtls_pk_context *key, struct minica_rng *rng, const cha
     return pem;
 }
 
+/* minica_ca_verify_issued: its own leaves, whatever their dates; not another
+ * CA's, not garbage. */
+static void test_ca_verify_issued_accepts_only_this_cas_leaves(void **state)
+{
+    (void)state;
+    struct minica_ca *ca = open_ca(g_cadir);
+    struct minica_issued out;
+    issue_ok(ca, "renew.internal.svc", NULL, 0, 90 * 86400LL, 0, 0, &out);
+    mbedtls_x509_crt crt;
+    parse_crt(&crt, out.cert_pem);
+    char serial[MINICA_SERIAL_HEX_MAX];
+    struct minica_err err;
+    assert_int_equal(minica_ca_verify_issued(ca, crt.raw.p, crt.raw.len, serial, &err), 0);
+    assert_string_equal(serial, out.serial);
+    mbedtls_x509_crt_free(&crt);
+    minica_issued_free(&out);
+
+    /* Long expired on this clock: still this CA's leaf. */
+    setenv("MINICA_FAKE_NOW", "1000000000", 1);
+    issue_ok(ca, "old.internal.svc", NULL, 0, 86400LL, 0, 0, &out);
+    unsetenv("MINICA_FAKE_NOW");
+    parse_crt(&crt, out.cert_pem);
+    assert_int_equal(minica_ca_verify_issued(ca, crt.raw.p, crt.raw.len, serial, &err), 0);
+    mbedtls_x509_crt_free(&crt);
+    minica_issued_free(&out);
+
+    /* Another CA's leaf. */
+    char *other_dir = tu_make_ca();
+    struct minica_ca *other = open_ca(other_dir);
+    issue_ok(other, "renew.internal.svc", NULL, 0, 90 * 86400LL, 0, 0, &out);
+    parse_crt(&crt, out.cert_pem);
+    assert_int_equal(minica_ca_verify_issued(ca, crt.raw.p, crt.raw.len, serial, &err),
+                     MINICA_EFORBIDDEN);
+    mbedtls_x509_crt_free(&crt);
+    minica_issued_free(&out);
+    minica_ca_close(other);
+    tu_free_ca(other_dir);
+
+    static const unsigned char junk[] = {0x30, 0x03, 0x02, 0x01, 0x01};
+    assert_int_equal(minica_ca_verify_issued(ca, junk, sizeof(junk), serial, &err), MINICA_EINVAL);
+    minica_ca_close(ca);
+}
+
 static void test_issue_from_csr(void **state)
 {
     (void)state;
@@ -1088,6 +1131,7 @@ int main(void)
         cmocka_unit_test(test_ca_certificates_have_the_ca_profile),
         cmocka_unit_test(test_ca_init_refuses_existing_ca),
         cmocka_unit_test(test_ca_open_refuses_group_readable_key),
+        cmocka_unit_test(test_ca_verify_issued_accepts_only_this_cas_leaves),
         cmocka_unit_test(test_issue_from_csr),
         cmocka_unit_test(test_issue_refuses_bad_csrs),
         cmocka_unit_test(test_issue_to_dir_writes_four_files_with_modes),

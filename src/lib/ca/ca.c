@@ -409,3 +409,28 @@ const char *minica_ca_root_fingerprint(const struct minica_ca *ca)
 {
     return ca->root_fp;
 }
+
+int minica_ca_verify_issued(struct minica_ca *ca, const unsigned char *der, size_t len,
+                            char serial[MINICA_SERIAL_HEX_MAX], struct minica_err *err)
+{
+    mbedtls_x509_crt chain;
+    mbedtls_x509_crt_init(&chain);
+    int ret;
+    if (minica_crt_parse_der(&chain, der, len, NULL) != 0 ||
+        minica_crt_parse_der(&chain, ca->intermediate.raw.p, ca->intermediate.raw.len, NULL) != 0) {
+        ret = minica_seterr(err, MINICA_EINVAL, "the certificate cannot be parsed");
+        goto out;
+    }
+    uint32_t flags = 0;
+    mbedtls_x509_crt_verify(&chain, &ca->root, NULL, NULL, &flags, NULL, NULL);
+    flags &= ~(uint32_t)(MBEDTLS_X509_BADCERT_EXPIRED | MBEDTLS_X509_BADCERT_FUTURE);
+    if (flags != 0) {
+        ret = minica_seterr(err, MINICA_EFORBIDDEN, "the certificate was not issued by this CA");
+        goto out;
+    }
+    minica_serial_to_hex(chain.serial.p, chain.serial.len, serial, MINICA_SERIAL_HEX_MAX);
+    ret = MINICA_OK;
+out:
+    mbedtls_x509_crt_free(&chain);
+    return ret;
+}
