@@ -1,0 +1,374 @@
+/* The checker behind `minica nginx check`: finds upstream TLS that nginx
+ * does not verify (proxy_ssl_verify off, no or a foreign trusted
+ * certificate, a depth too short for minica's chain) in a parsed config. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include <mbedtls/error.h>
+#include <mbedtls/x509_crt.h>
+
+#include "ca/x509.h"
+#include "minica/fsutil.h"
+#include "minica/nginx.h"
+#include "nginx/nginx_internal.h"
+
+enum { R_OFF = 1, R_TRUST = 2, R_DEPTH = 4, R_BADVAL = 8 };
+
+struct checker {
+    struct minica_nginx_conf *conf;
+    char conf_dir[MINICA_PATH_MAX];
+    struct minica_nginx_report *rep;
+    struct minica_err *err;
+    int64_t now;
+    /* The blocks around the directive being looked at, outermost first. */
+    const struct minica_nginx_directive *chain[MINICA_NGINX_MAX_BLOCK_DEPTH + 2];
+    /* What each of those blocks sets itself, found once per block so that a
+     * block with many proxy_pass is not rescanned for each. */
+    struct minica_nginx_directive *sets[MINICA_NGINX_MAX_BLOCK_DEPTH + 2][3];
+    size_t nchain;
+    /* upstream { } blocks, sorted by name. */
+    const struct minica_nginx_directive **upstreams;
+    size_t nupstreams;
+};
+
+enum inherited { I_VERIFY, I_TRUSTED, I_DEPTH };
+static const char *const inherited_names[] = {"proxy_ssl_verify", "proxy_ssl_trusted_certificate",
+                                              "proxy_ssl_verify_depth"};
+
+void minica_nginx_report_init(struct minica_nginx_report *rep)
+{
+    memset(rep, 0, sizeof(*rep));
+}
+
+void minica_nginx_report_free(struct minica_nginx_report *rep)
+{
+    if (rep == NULL)
+        return;
+    for (size_t i = 0; i < rep->n; i++)
+        free(rep->items[i].msg);
+    free(rep->items);
+    memset(rep, 0, sizeof(*rep));
+}
+
+static int add_item(struct checker *ck, const struct minica_nginx_directive *d, int note,
+                    const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
+static int add_item(struct checker *ck, const struct minica_nginx_directive *d, int note,
+                    const char *fmt, va_list ap)
+{
+    struct minica_nginx_report *rep = ck->rep;
+    if (rep->n == rep->cap) {
+        size_t cap = rep->cap == 0 ? 8 : rep->cap * 2;
+        void *n = realloc(rep->items, cap * sizeof(*rep->items));
+        if (n == NULL)
+            return minica_seterr(ck->err, MINICA_ENOMEM, "out of memory");
+        rep->items = n;
+        rep->cap = cap;
+    }
+    char *msg = NULL;
+    if (vasprintf(&msg, fmt, ap) < 0)
+        return minica_seterr(ck->err, MINICA_ENOMEM, "out of memory");
+    rep->items[rep->n].file = d->file;
+    rep->items[rep->n].line = d->line;
+    rep->items[rep->n].msg = msg;
+    rep->items[rep->n].note = note;
+    rep->n++;
+    rep->notes += note != 0;
+    return 0;
+}
+
+static int finding(struct checker *ck, const struct minica_nginx_directive *d, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int finding(struct checker *ck, const struct minica_nginx_directive *d, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int ret = add_item(ck, d, 0, fmt, ap);
+    va_end(ap);
+    return ret;
+}
+
+/* For configs that work: an operator gating CI on the check must not fail
+ * on them. */
+static int note(struct checker *ck, const struct minica_nginx_directive *d, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int note(struct checker *ck, const struct minica_nginx_directive *d, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int ret = add_item(ck, d, 1, fmt, ap);
+    va_end(ap);
+    return ret;
+}
+
+/* The directive nginx applies here: the innermost level that sets it wins
+ * (ngx_conf_merge_* from http to server to location to nested location/if). */
+static struct minica_nginx_directive *effective(const struct checker *ck, enum inherited which)
+{
+    for (size_t i = ck->nchain; i-- > 0;)
+        if (ck->sets[i][which] != NULL)
+            return ck->sets[i][which];
+    return NULL;
+}
+
+static int cmp_upstream(const void *a, const void *b)
+{
+    const struct minica_nginx_directive *x = *(const struct minica_nginx_directive *const *)a;
+    const struct minica_nginx_directive *y = *(const struct minica_nginx_directive *const *)b;
+    return strcmp(x->args[1], y->args[1]);
+}
+
+/* upstream blocks are only valid in http; a fragment may have them at its top. */
+static int collect_upstreams(struct checker *ck, const struct minica_nginx_directive *b,
+                             int in_http)
+{
+    for (size_t i = 0; i < b->nchildren; i++) {
+        const struct minica_nginx_directive *d = b->children[i];
+        if (!d->is_block)
+            continue;
+        if (strcmp(d->args[0], "upstream") == 0 && d->nargs >= 2) {
+            const struct minica_nginx_directive **n =
+                realloc(ck->upstreams, (ck->nupstreams + 1) * sizeof(*ck->upstreams));
+            if (n == NULL)
+                return minica_seterr(ck->err, MINICA_ENOMEM, "out of memory");
+            ck->upstreams = n;
+            ck->upstreams[ck->nupstreams++] = d;
+        } else if (!in_http && strcmp(d->args[0], "http") == 0) {
+            int ret = collect_upstreams(ck, d, 1);
+            if (ret != 0)
+                return ret;
+        }
+    }
+    return 0;
+}
+
+static const struct minica_nginx_directive *find_upstream(const struct checker *ck,
+                                                          const char *host, size_t hostlen)
+{
+    size_t lo = 0, hi = ck->nupstreams;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const char *name = ck->upstreams[mid]->args[1];
+        int c = strncmp(name, host, hostlen);
+        if (c == 0 && name[hostlen] != '\0')
+            c = 1; /* name is longer than host: it sorts after */
+        if (c == 0)
+            return ck->upstreams[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+static int check_trusted(struct checker *ck, struct minica_nginx_directive *t)
+{
+    if (t->reported & R_TRUST)
+        return 0;
+    t->reported |= R_TRUST;
+    if (t->nargs != 2)
+        return finding(ck, t, "proxy_ssl_trusted_certificate takes one file name");
+    const char *file = t->args[1];
+    char path[MINICA_PATH_MAX];
+    struct minica_err e;
+    /* nginx resolves relative certificate paths against its prefix (conf dir). */
+    if (minica_nginx_resolve(path, sizeof(path), ck->conf_dir, file, &e) != 0)
+        return finding(ck, t, "proxy_ssl_trusted_certificate %s: %s", file, e.msg);
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return finding(ck, t,
+                       "proxy_ssl_trusted_certificate %s does not exist: nginx will refuse to "
+                       "start",
+                       path);
+    char *buf = NULL;
+    size_t len = 0;
+    if (minica_read_file(path, 1024 * 1024, &buf, &len, &e) != 0)
+        return finding(ck, t, "proxy_ssl_trusted_certificate %s: %s", path, e.msg);
+    mbedtls_x509_crt chain;
+    mbedtls_x509_crt_init(&chain);
+    int ret = 0;
+    /* minica_crt_parse_pem also takes a name-constrained intermediate, which
+     * plain mbedtls_x509_crt_parse refuses. */
+    struct minica_err pe;
+    int pr = minica_crt_parse_pem(&chain, buf, &pe);
+    free(buf);
+    if (pr != 0 || chain.raw.len == 0) {
+        ret = finding(ck, t,
+                      "proxy_ssl_trusted_certificate %s holds no certificate mbedTLS can parse "
+                      "(%s)",
+                      path, pe.msg);
+        goto out;
+    }
+    for (const mbedtls_x509_crt *c = &chain; c != NULL && c->raw.len > 0; c = c->next) {
+        int64_t not_after = minica_x509_time_to_unix(&c->valid_to);
+        if (not_after >= ck->now)
+            continue;
+        char subject[256], when[21];
+        if (mbedtls_x509_dn_gets(subject, sizeof(subject), &c->subject) < 0)
+            snprintf(subject, sizeof(subject), "%s", "?");
+        minica_unix_to_rfc3339(not_after, when);
+        ret = finding(ck, t,
+                      "proxy_ssl_trusted_certificate %s: certificate \"%s\" expired on %s; "
+                      "chains through it fail to verify",
+                      path, subject, when);
+        if (ret != 0)
+            break;
+    }
+out:
+    mbedtls_x509_crt_free(&chain);
+    return ret;
+}
+
+static int check_depth(struct checker *ck, struct minica_nginx_directive *dep)
+{
+    if (dep->reported & R_DEPTH)
+        return 0;
+    dep->reported |= R_DEPTH;
+    char *end = NULL;
+    errno = 0;
+    long v = dep->nargs == 2 ? strtol(dep->args[1], &end, 10) : -1;
+    if (dep->nargs != 2 || end == dep->args[1] || *end != '\0' || errno != 0 || v < 0)
+        return finding(ck, dep, "proxy_ssl_verify_depth takes one number");
+    /* OpenSSL counts only the CA certificates between the leaf and the trust
+     * anchor (SSL_CTX_set_verify_depth): 0 fails on minica's intermediate,
+     * 1 accepts it (checked against a real nginx in test_nginx_check.sh). */
+    if (v == 0)
+        return finding(ck, dep,
+                       "proxy_ssl_verify_depth 0 is shorter than a minica chain (upstream "
+                       "certificate <- intermediate <- root): every request fails with 502; "
+                       "use 2");
+    if (v < 2)
+        return note(ck, dep,
+                    "proxy_ssl_verify_depth 1 allows exactly one intermediate: enough for "
+                    "minica's chain, but no room for a second one; minica's snippet uses 2");
+    return 0;
+}
+
+static int check_proxy_pass(struct checker *ck, struct minica_nginx_directive *pp)
+{
+    if (pp->nargs < 2 || strncasecmp(pp->args[1], "https://", 8) != 0)
+        return 0;
+    ck->rep->https_upstreams++;
+    const char *url = pp->args[1];
+    const char *host = url + 8;
+    size_t hostlen = strcspn(host, ":/");
+    const struct minica_nginx_directive *up = find_upstream(ck, host, hostlen);
+    char what[512];
+    if (up != NULL)
+        snprintf(what, sizeof(what), "proxy_pass %s (upstream block at %s:%d)", url, up->file,
+                 up->line);
+    else
+        snprintf(what, sizeof(what), "proxy_pass %s", url);
+
+    const struct minica_nginx_directive *v = effective(ck, I_VERIFY);
+    if (v == NULL)
+        return finding(ck, pp,
+                       "%s without proxy_ssl_verify on: nginx does not verify an upstream's "
+                       "certificate by default, so anything on the path can impersonate it",
+                       what);
+    if (v->nargs != 2 || strcmp(v->args[1], "on") != 0)
+        return 0; /* off (or nonsense) is reported where it is written */
+    int ret = 0;
+    struct minica_nginx_directive *t = effective(ck, I_TRUSTED);
+    if (t == NULL)
+        ret = finding(ck, pp,
+                      "%s: proxy_ssl_verify on without proxy_ssl_trusted_certificate: nginx has "
+                      "nothing to verify against (nginx -t refuses this); use minica's ca.crt",
+                      what);
+    else
+        ret = check_trusted(ck, t);
+    if (ret != 0)
+        return ret;
+    struct minica_nginx_directive *dep = effective(ck, I_DEPTH);
+    if (dep == NULL)
+        return note(ck, pp,
+                    "%s: no proxy_ssl_verify_depth, so nginx's default of 1 applies: enough "
+                    "for minica's chain (one intermediate), but no room for a second one; "
+                    "minica's snippet sets proxy_ssl_verify_depth 2",
+                    what);
+    return check_depth(ck, dep);
+}
+
+static int check_verify_value(struct checker *ck, struct minica_nginx_directive *d)
+{
+    if (d->nargs == 2 && strcmp(d->args[1], "on") == 0)
+        return 0;
+    if (d->reported & (R_OFF | R_BADVAL))
+        return 0;
+    if (d->nargs == 2 && strcmp(d->args[1], "off") == 0) {
+        d->reported |= R_OFF;
+        return finding(ck, d,
+                       "proxy_ssl_verify off: upstream certificates are not verified here and "
+                       "in every block that inherits this");
+    }
+    d->reported |= R_BADVAL;
+    return finding(ck, d, "proxy_ssl_verify takes on or off");
+}
+
+static int descends(const char *name)
+{
+    static const char *const ctx[] = {"http", "server", "location", "if", "limit_except"};
+    for (size_t i = 0; i < sizeof(ctx) / sizeof(ctx[0]); i++)
+        if (strcmp(name, ctx[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static int walk(struct checker *ck, const struct minica_nginx_directive *block)
+{
+    if (ck->nchain >= sizeof(ck->chain) / sizeof(ck->chain[0]))
+        return 0;
+    ck->chain[ck->nchain] = block;
+    memset(ck->sets[ck->nchain], 0, sizeof(ck->sets[ck->nchain]));
+    /* The first occurrence counts (nginx refuses a duplicate anyway). */
+    for (size_t i = block->nchildren; i-- > 0;) {
+        struct minica_nginx_directive *d = block->children[i];
+        for (int k = 0; !d->is_block && k < 3; k++)
+            if (strcmp(d->args[0], inherited_names[k]) == 0)
+                ck->sets[ck->nchain][k] = d;
+    }
+    ck->nchain++;
+    int ret = 0;
+    for (size_t i = 0; ret == 0 && i < block->nchildren; i++) {
+        struct minica_nginx_directive *d = block->children[i];
+        if (d->is_block) {
+            if (descends(d->args[0]))
+                ret = walk(ck, d);
+        } else if (strcmp(d->args[0], "proxy_pass") == 0) {
+            ret = check_proxy_pass(ck, d);
+        } else if (strcmp(d->args[0], "proxy_ssl_verify") == 0) {
+            ret = check_verify_value(ck, d);
+        }
+    }
+    ck->nchain--;
+    return ret;
+}
+
+int minica_nginx_check(struct minica_nginx_conf *conf, const char *conf_dir,
+                       struct minica_nginx_report *rep, struct minica_err *err)
+{
+    struct checker *ck = calloc(1, sizeof(*ck));
+    if (ck == NULL)
+        return minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    ck->conf = conf;
+    ck->rep = rep;
+    ck->err = err;
+    ck->now = minica_now();
+    if (conf_dir != NULL)
+        snprintf(ck->conf_dir, sizeof(ck->conf_dir), "%s", conf_dir);
+    else if (conf->nfiles > 0)
+        minica_nginx_dirname(conf->files[0], ck->conf_dir, sizeof(ck->conf_dir));
+    int ret = collect_upstreams(ck, &conf->root, 0);
+    if (ret == 0 && ck->nupstreams > 1)
+        qsort(ck->upstreams, ck->nupstreams, sizeof(*ck->upstreams), cmp_upstream);
+    if (ret == 0)
+        ret = walk(ck, &conf->root);
+    free(ck->upstreams);
+    free(ck);
+    return ret;
+}
