@@ -1,8 +1,7 @@
-/* minica serve: the HTTP API as a pure request -> response function, and the
- * HTTPS front (libmicrohttpd with GnuTLS: TLS >= 1.2, forward-secret AEAD
- * suites, optional client certificates checked here with mbedTLS against
- * the CA and its inventory). The certificate work itself is token.c and
- * issue.c; this file only routes, authenticates and limits. */
+/* minica serve's HTTPS front: libmicrohttpd with GnuTLS (TLS >= 1.2,
+ * forward-secret AEAD suites, optional client certificates), the server's
+ * own certificate and its renewal, listening and shutdown. Every request is
+ * answered by minica_server_handle (handler.c). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -17,16 +16,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <cjson/cJSON.h>
-
-#include "ca/x509.h"
 #include "base/libload.h"
-#include "minica/crl.h"
-#include "minica/duration.h"
+#include "ca/x509.h"
 #include "minica/fsutil.h"
 #include "minica/issue.h"
 #include "minica/server.h"
-#include "minica/token.h"
+#include "serve/serve_internal.h"
 
 /* TLS 1.2 and 1.3 only; ECDHE key exchange (forward secrecy) and AEAD
  * ciphers only. */
@@ -38,7 +33,6 @@
 /* A chunked body larger than the cap is read and dropped up to this, then the
  * connection is closed: nothing of it is kept. */
 #define DISCARD_LIMIT (1024 * 1024)
-#define CRL_CACHE_SECONDS 60
 
 /* One loaded server certificate. Retired ones stay allocated until the
  * server closes: a handshake may still be using them. */
@@ -51,421 +45,6 @@ struct tls_cert {
     char serial[MINICA_SERIAL_HEX_MAX];
     struct tls_cert *older;
 };
-
-struct minica_server {
-    struct minica_ca *ca;
-    /* Loaded by minica_server_run: the request handler alone needs neither. */
-    const struct minica_gnutls *tls;
-    const struct minica_mhd *mhd;
-    pthread_mutex_t ca_lock; /* the CA handle (RNG, SQLite) is not thread-safe */
-    pthread_mutex_t tls_lock;
-    struct tls_cert *cert; /* current; ->older chains the retired ones */
-    unsigned char *crl_der;
-    size_t crl_len;
-    int64_t crl_at;
-    char *trust_pem; /* root + intermediate, for the CertificateRequest */
-    const struct minica_serve_options *opts;
-};
-
-/* ---- responses ---- */
-
-void minica_http_response_free(struct minica_http_response *resp)
-{
-    if (resp == NULL)
-        return;
-    free(resp->body);
-    resp->body = NULL;
-    resp->body_len = 0;
-}
-
-static void respond_json(struct minica_http_response *resp, int status, cJSON *json)
-{
-    resp->status = status;
-    resp->content_type = "application/json";
-    char *text = json ? cJSON_PrintUnformatted(json) : NULL;
-    cJSON_Delete(json);
-    if (text == NULL) {
-        resp->status = 500;
-        text = minica_strdup("{\"error\":\"internal\",\"detail\":\"out of memory\"}");
-    }
-    size_t len = text ? strlen(text) : 0;
-    /* A trailing newline keeps curl output and logs readable. */
-    resp->body = text ? realloc(text, len + 2) : NULL;
-    if (resp->body == NULL) {
-        free(text);
-        resp->body_len = 0;
-        return;
-    }
-    resp->body[len] = '\n';
-    resp->body[len + 1] = '\0';
-    resp->body_len = len + 1;
-}
-
-static void respond_error(struct minica_http_response *resp, int status, const char *code,
-                          const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static void respond_error(struct minica_http_response *resp, int status, const char *code,
-                          const char *fmt, ...)
-{
-    char detail[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(detail, sizeof(detail), fmt, ap);
-    va_end(ap);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "error", code);
-    cJSON_AddStringToObject(o, "detail", detail);
-    respond_json(resp, status, o);
-    snprintf(resp->log, sizeof(resp->log), "%s", detail);
-}
-
-static void respond_raw(struct minica_http_response *resp, int status, const char *type,
-                        const void *data, size_t len)
-{
-    resp->status = status;
-    resp->content_type = type;
-    resp->body = malloc(len + 1);
-    if (resp->body == NULL) {
-        respond_error(resp, 500, "internal", "out of memory");
-        return;
-    }
-    memcpy(resp->body, data, len);
-    resp->body[len] = '\0';
-    resp->body_len = len;
-}
-
-/* Maps a library error to an HTTP answer; internal details stay in the log. */
-static void respond_failure(struct minica_http_response *resp, int ret,
-                            const struct minica_err *err)
-{
-    switch (ret) {
-    case MINICA_EFORBIDDEN:
-        respond_error(resp, 403, "forbidden", "%s", err->msg);
-        break;
-    case MINICA_EPOLICY:
-        respond_error(resp, 403, "policy", "%s", err->msg);
-        break;
-    case MINICA_EINVAL:
-        respond_error(resp, 400, "bad_request", "%s", err->msg);
-        break;
-    default:
-        respond_error(resp, 500, "internal", "the CA could not complete the request");
-        snprintf(resp->log, sizeof(resp->log), "%s", err->msg);
-        break;
-    }
-}
-
-static void respond_issued(struct minica_http_response *resp, const struct minica_issued *issued)
-{
-    char not_after[21];
-    minica_unix_to_rfc3339(issued->not_after, not_after);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "certificate", issued->cert_pem);
-    cJSON_AddStringToObject(o, "chain", issued->chain_pem);
-    cJSON_AddStringToObject(o, "serial", issued->serial);
-    cJSON_AddStringToObject(o, "not_after", not_after);
-    respond_json(resp, 200, o);
-    snprintf(resp->log, sizeof(resp->log), "issued %s serial %s", issued->name, issued->serial);
-}
-
-/* ---- the API ---- */
-
-/* Parses {"token": "...", "csr": "..."}-like bodies: an object whose listed
- * members are all strings. */
-static cJSON *parse_body(const struct minica_http_request *req, struct minica_http_response *resp,
-                         const char *const *members, size_t n)
-{
-    if (req->body_len == 0) {
-        respond_error(resp, 400, "bad_request", "empty body; a JSON object is expected");
-        return NULL;
-    }
-    if (req->body_len > MINICA_SERVE_MAX_BODY) {
-        respond_error(resp, 413, "too_large", "the body exceeds %d bytes", MINICA_SERVE_MAX_BODY);
-        return NULL;
-    }
-    if (memchr(req->body, '\0', req->body_len) != NULL) {
-        respond_error(resp, 400, "bad_request", "the body contains a NUL byte");
-        return NULL;
-    }
-    cJSON *json = cJSON_ParseWithLength(req->body, req->body_len);
-    if (json == NULL || !cJSON_IsObject(json)) {
-        cJSON_Delete(json);
-        respond_error(resp, 400, "bad_request", "the body is not a JSON object");
-        return NULL;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const cJSON *m = cJSON_GetObjectItemCaseSensitive(json, members[i]);
-        if (!cJSON_IsString(m) || m->valuestring == NULL) {
-            cJSON_Delete(json);
-            respond_error(resp, 400, "bad_request", "\"%s\" (a string) is missing", members[i]);
-            return NULL;
-        }
-    }
-    return json;
-}
-
-static void handle_sign(struct minica_server *srv, const struct minica_http_request *req,
-                        struct minica_http_response *resp)
-{
-    static const char *const members[] = {"token", "csr"};
-    cJSON *json = parse_body(req, resp, members, 2);
-    if (json == NULL)
-        return;
-    const char *token = cJSON_GetObjectItemCaseSensitive(json, "token")->valuestring;
-    const char *csr = cJSON_GetObjectItemCaseSensitive(json, "csr")->valuestring;
-    /* Optional: the usage the client insists on; another one is refused
-     * before the token is spent. */
-    const cJSON *want = cJSON_GetObjectItemCaseSensitive(json, "usage");
-    enum minica_usage usage = 0;
-    struct minica_err err;
-    if (want != NULL &&
-        (!cJSON_IsString(want) || minica_usage_parse(want->valuestring, &usage, &err) != 0)) {
-        cJSON_Delete(json);
-        respond_error(resp, 400, "bad_request", "\"usage\" must be server, client or both");
-        return;
-    }
-    char id[MINICA_TOKEN_ID_LEN + 1], origin[256];
-    if (minica_token_id(token, id, NULL) != 0)
-        snprintf(id, sizeof(id), "(malformed)");
-    snprintf(origin, sizeof(origin), "remote %s token %s", req->remote_addr, id);
-
-    struct minica_issued issued;
-    pthread_mutex_lock(&srv->ca_lock);
-    minica_ca_set_actor(srv->ca, "serve", origin);
-    int ret = minica_ca_issue_with_token(srv->ca, token, csr, usage, &issued, &err);
-    pthread_mutex_unlock(&srv->ca_lock);
-    cJSON_Delete(json);
-    if (ret != 0) {
-        respond_failure(resp, ret, &err);
-        return;
-    }
-    respond_issued(resp, &issued);
-    minica_issued_free(&issued);
-}
-
-struct row_copy {
-    struct minica_cert_row row;
-    int found;
-};
-
-static int copy_row(const struct minica_cert_row *row, void *ctx)
-{
-    struct row_copy *c = ctx;
-    c->row = *row;
-    c->row.pem = NULL;
-    c->found = 1;
-    return 1;
-}
-
-/* The client certificate must chain to this CA's intermediate and root and
- * be a valid (unrevoked, unexpired) leaf of its inventory. Fills row. */
-static int check_client_cert(struct minica_server *srv, const struct minica_http_request *req,
-                             struct minica_cert_row *row, struct minica_err *err)
-{
-    struct minica_ca *ca = srv->ca;
-    if (req->client_cert_der == NULL || req->client_cert_len == 0)
-        return minica_seterr(err, MINICA_EFORBIDDEN,
-                             "renewal needs the current certificate as TLS client certificate");
-    /* Validity is judged below on minica's clock, and from the inventory. */
-    char serial[MINICA_SERIAL_HEX_MAX], fp[65];
-    int ret = minica_ca_verify_issued(ca, req->client_cert_der, req->client_cert_len, serial, NULL);
-    if (ret == MINICA_EFORBIDDEN)
-        return minica_seterr(err, MINICA_EFORBIDDEN,
-                             "the client certificate was not issued by this CA");
-    if (ret != MINICA_OK)
-        return minica_seterr(err, MINICA_EFORBIDDEN, "the client certificate cannot be parsed");
-    minica_sha256_hex(req->client_cert_der, req->client_cert_len, fp);
-    struct row_copy found;
-    memset(&found, 0, sizeof(found));
-    struct minica_cert_filter filter;
-    memset(&filter, 0, sizeof(filter));
-    filter.serial = serial;
-    ret = minica_store_list_certs(minica_ca_store(ca), &filter, copy_row, &found, err);
-    if (ret < 0)
-        return ret;
-    if (!found.found || strcmp(found.row.fingerprint_sha256, fp) != 0)
-        return minica_seterr(err, MINICA_EFORBIDDEN,
-                             "the client certificate (serial %s) is not in this CA's inventory",
-                             serial);
-    int64_t now = minica_now();
-    switch (minica_cert_row_status(&found.row, now)) {
-    case MINICA_STATUS_REVOKED:
-        return minica_seterr(err, MINICA_EFORBIDDEN,
-                             "the client certificate (serial %s) is revoked: a new token is needed",
-                             serial);
-    case MINICA_STATUS_EXPIRED: {
-        char when[21];
-        minica_unix_to_rfc3339(found.row.not_after, when);
-        return minica_seterr(err, MINICA_EFORBIDDEN,
-                             "the client certificate (serial %s) expired at %s; a certificate too "
-                             "old to renew needs a new token",
-                             serial, when);
-    }
-    default:
-        break;
-    }
-    if (found.row.not_before > now)
-        return minica_seterr(err, MINICA_EFORBIDDEN, "the client certificate is not valid yet");
-    *row = found.row;
-    return MINICA_OK;
-}
-
-static void handle_renew(struct minica_server *srv, const struct minica_http_request *req,
-                         struct minica_http_response *resp)
-{
-    static const char *const members[] = {"csr"};
-    cJSON *json = parse_body(req, resp, members, 1);
-    if (json == NULL)
-        return;
-    const char *csr = cJSON_GetObjectItemCaseSensitive(json, "csr")->valuestring;
-    struct minica_cert_row *row = calloc(1, sizeof(*row));
-    const char **sans = calloc(MINICA_MAX_SANS, sizeof(*sans));
-    char *names = NULL;
-    struct minica_issued issued;
-    memset(&issued, 0, sizeof(issued));
-    struct minica_err err;
-    int ret;
-    char origin[256];
-    snprintf(origin, sizeof(origin), "remote %s renew", req->remote_addr);
-    pthread_mutex_lock(&srv->ca_lock);
-    minica_ca_set_actor(srv->ca, "serve", origin);
-    if (row == NULL || sans == NULL) {
-        ret = minica_seterr(&err, MINICA_ENOMEM, "out of memory");
-        goto unlock;
-    }
-    if ((ret = check_client_cert(srv, req, row, &err)) != 0)
-        goto refused;
-    snprintf(origin, sizeof(origin), "remote %s renew of %s", req->remote_addr, row->serial);
-    minica_ca_set_actor(srv->ca, "serve", origin);
-    if ((ret = minica_csr_names_match(row->sans, csr, &err)) != 0)
-        goto refused;
-    if ((names = minica_strdup(row->sans)) == NULL) {
-        ret = minica_seterr(&err, MINICA_ENOMEM, "out of memory");
-        goto unlock;
-    }
-    struct minica_issue_request ireq;
-    memset(&ireq, 0, sizeof(ireq));
-    char *save = NULL;
-    for (char *t = strtok_r(names, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        if (ireq.name == NULL)
-            ireq.name = t;
-        else if (ireq.n_sans < MINICA_MAX_SANS)
-            sans[ireq.n_sans++] = t;
-    }
-    ireq.sans = sans;
-    /* The same lifetime as before (issue.c backdates by 60s), within today's policy. */
-    ireq.ttl = row->not_after - row->not_before - 60;
-    if (ireq.ttl <= 0)
-        ireq.ttl = 0;
-    if (ireq.ttl > minica_ca_policy(srv->ca)->max_ttl)
-        ireq.ttl = minica_ca_policy(srv->ca)->max_ttl;
-    enum minica_usage usage = MINICA_USAGE_SERVER;
-    minica_usage_parse(row->usage, &usage, NULL);
-    ireq.usage = usage;
-    ireq.csr_pem = csr;
-    ret = minica_ca_issue(srv->ca, &ireq, &issued, &err);
-    goto unlock;
-refused : {
-    char summary[sizeof(err.msg) + 64];
-    snprintf(summary, sizeof(summary), "refused renewal: %s", err.msg);
-    minica_ca_audit(srv->ca, summary, NULL);
-}
-unlock:
-    pthread_mutex_unlock(&srv->ca_lock);
-    cJSON_Delete(json);
-    if (ret == 0)
-        respond_issued(resp, &issued);
-    else
-        respond_failure(resp, ret, &err);
-    minica_issued_free(&issued);
-    free(names);
-    free(sans);
-    free(row);
-}
-
-static void handle_crl(struct minica_server *srv, const struct minica_http_request *req,
-                       struct minica_http_response *resp)
-{
-    struct minica_err err;
-    int ret = 0;
-    char origin[256];
-    snprintf(origin, sizeof(origin), "remote %s", req->remote_addr);
-    pthread_mutex_lock(&srv->ca_lock);
-    int64_t now = minica_now();
-    /* Signing a CRL per request would let anyone burn CRL numbers and fill
-     * the audit log; one a minute is fresh enough for revocations. */
-    if (srv->crl_der == NULL || now - srv->crl_at >= CRL_CACHE_SECONDS || now < srv->crl_at) {
-        struct minica_crl crl;
-        struct minica_crl_options copts;
-        memset(&copts, 0, sizeof(copts));
-        minica_crl_init(&crl);
-        minica_ca_set_actor(srv->ca, "serve", origin);
-        ret = minica_ca_crl(srv->ca, &copts, &crl, &err);
-        if (ret == 0) {
-            free(srv->crl_der);
-            srv->crl_der = crl.der;
-            srv->crl_len = crl.der_len;
-            crl.der = NULL;
-            srv->crl_at = now;
-        }
-        minica_crl_free(&crl);
-    }
-    if (ret == 0)
-        respond_raw(resp, 200, "application/pkix-crl", srv->crl_der, srv->crl_len);
-    pthread_mutex_unlock(&srv->ca_lock);
-    if (ret != 0)
-        respond_failure(resp, ret, &err);
-}
-
-void minica_server_handle(struct minica_server *srv, const struct minica_http_request *req,
-                          struct minica_http_response *resp)
-{
-    memset(resp, 0, sizeof(*resp));
-    static const struct {
-        const char *path;
-        const char *method;
-    } routes[] = {
-        {"/v1/health", "GET"}, {"/v1/roots", "GET"}, {"/v1/sign", "POST"},
-        {"/v1/renew", "POST"}, {"/v1/crl", "GET"},
-    };
-    const char *path = req->path ? req->path : "";
-    const char *method = req->method ? req->method : "";
-    size_t i, n = sizeof(routes) / sizeof(routes[0]);
-    for (i = 0; i < n; i++)
-        if (strcmp(path, routes[i].path) == 0)
-            break;
-    if (i == n) {
-        respond_error(resp, 404, "not_found", "no such endpoint");
-        return;
-    }
-    if (strcmp(method, routes[i].method) != 0) {
-        respond_error(resp, 405, "method_not_allowed", "%s takes %s", routes[i].path,
-                      routes[i].method);
-        resp->allow = routes[i].method;
-        return;
-    }
-    switch (i) {
-    case 0: {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "status", "ok");
-        respond_json(resp, 200, o);
-        break;
-    }
-    case 1: {
-        const char *pem = minica_ca_root_pem(srv->ca);
-        respond_raw(resp, 200, "application/x-pem-file", pem, strlen(pem));
-        break;
-    }
-    case 2:
-        handle_sign(srv, req, resp);
-        break;
-    case 3:
-        handle_renew(srv, req, resp);
-        break;
-    default:
-        handle_crl(srv, req, resp);
-        break;
-    }
-}
 
 int minica_server_open(const char *dir, struct minica_server **out, struct minica_err *err)
 {
@@ -736,13 +315,14 @@ static int ensure_cert(struct minica_server *srv, const char *names, int force, 
         if (minica_crt_parse_pem(&x, crt, NULL) == 0) {
             char serial[MINICA_SERIAL_HEX_MAX];
             minica_serial_to_hex(x.serial.p, x.serial.len, serial, sizeof(serial));
-            struct row_copy found;
+            struct minica_serve_row found;
             memset(&found, 0, sizeof(found));
             struct minica_cert_filter filter;
             memset(&filter, 0, sizeof(filter));
             filter.serial = serial;
             pthread_mutex_lock(&srv->ca_lock);
-            minica_store_list_certs(minica_ca_store(srv->ca), &filter, copy_row, &found, NULL);
+            minica_store_list_certs(minica_ca_store(srv->ca), &filter, minica_serve_copy_row,
+                                    &found, NULL);
             pthread_mutex_unlock(&srv->ca_lock);
             int64_t nb = minica_x509_time_to_unix(&x.valid_from);
             int64_t na = minica_x509_time_to_unix(&x.valid_to);
@@ -979,8 +559,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
                                                            MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl != NULL && strtoull(cl, NULL, 10) > MINICA_SERVE_MAX_BODY) {
             remote_address(srv->mhd, connection, addr, sizeof(addr));
-            respond_error(&resp, 413, "too_large", "the body exceeds %d bytes",
-                          MINICA_SERVE_MAX_BODY);
+            minica_serve_respond_error(&resp, 413, "too_large", "the body exceeds %d bytes",
+                                       MINICA_SERVE_MAX_BODY);
             enum MHD_Result r = queue(srv, connection, method, url, addr, &resp);
             minica_http_response_free(&resp);
             return r;
@@ -1008,7 +588,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
 
     remote_address(srv->mhd, connection, addr, sizeof(addr));
     if (st->too_large) {
-        respond_error(&resp, 413, "too_large", "the body exceeds %d bytes", MINICA_SERVE_MAX_BODY);
+        minica_serve_respond_error(&resp, 413, "too_large", "the body exceeds %d bytes",
+                                   MINICA_SERVE_MAX_BODY);
     } else {
         const unsigned char *peer = NULL;
         size_t peer_len = 0;
