@@ -1,8 +1,10 @@
 /* Where the agent gets certificates from: a small interface with one
- * implementation per kind of CA (today the local CA in a state directory;
- * later a remote `minica serve`). The renewal logic only talks to this. */
+ * implementation per kind of CA (the local CA in a state directory, or a
+ * remote `minica serve`). The renewal logic only talks to this. */
 #ifndef MINICA_ISSUER_H
 #define MINICA_ISSUER_H
+
+#include <stddef.h>
 
 #include "minica/error.h"
 #include "minica/issue.h"
@@ -42,6 +44,29 @@ struct minica_issuer {
  * ("agent"). */
 int minica_issuer_open_local(struct minica_issuer *issuer, const char *state_dir,
                              const char *command, struct minica_err *err);
+
+/* A remote `minica serve` (remote.h is its client). For each managed
+ * certificate: the files holding the current certificate and key (used for
+ * mutual-TLS renewal while that certificate is valid) and a one-time token
+ * file (used when there is no usable certificate yet; deleted once the CA
+ * has accepted it). */
+struct minica_remote_cert {
+    const char *name;
+    const char *cert_file;      /* the leaf or the fullchain */
+    const char *fullchain_file; /* optional: where the intermediate is found */
+    const char *key_file;
+    const char *token_file; /* NULL or "" when there is none */
+};
+/* Strings are copied. */
+int minica_issuer_open_remote(struct minica_issuer *issuer, const char *ca_url,
+                              const char *root_file, const struct minica_remote_cert *certs,
+                              size_t n_certs, struct minica_err *err);
+
+/* The same for an agent.conf with ca_url and root: its [cert] sections'
+ * cert (or fullchain), key and token_file. */
+struct minica_agent_config;
+int minica_issuer_open_remote_agent(struct minica_issuer *issuer,
+                                    const struct minica_agent_config *cfg, struct minica_err *err);
 
 /* Safe on a zeroed struct and after a failed open. */
 void minica_issuer_close(struct minica_issuer *issuer);

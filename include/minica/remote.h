@@ -9,7 +9,6 @@
 
 #include "minica/error.h"
 #include "minica/issue.h"
-#include "minica/issuer.h"
 #include "minica/key.h"
 
 /* Normalizes a SHA-256 fingerprint as typed (any case, with or without
@@ -66,28 +65,5 @@ int minica_token_file_read(const char *path, char **token, struct minica_err *er
 /* Fetches CA_URL/v1/crl (DER), trusting only root_file. *der is malloc'd. */
 int minica_remote_fetch_crl(const char *ca_url, const char *root_file, unsigned char **der,
                             size_t *len, struct minica_err *err);
-
-/* The agent's issuer for a remote CA (issuer.h). For each managed
- * certificate: the files holding the current certificate and key (used for
- * mutual-TLS renewal while that certificate is valid) and a one-time token
- * file (used when there is no usable certificate yet; deleted once the CA
- * has accepted it). */
-struct minica_remote_cert {
-    const char *name;
-    const char *cert_file;      /* the leaf or the fullchain */
-    const char *fullchain_file; /* optional: where the intermediate is found */
-    const char *key_file;
-    const char *token_file; /* NULL or "" when there is none */
-};
-/* Strings are copied. */
-int minica_issuer_open_remote(struct minica_issuer *issuer, const char *ca_url,
-                              const char *root_file, const struct minica_remote_cert *certs,
-                              size_t n_certs, struct minica_err *err);
-
-/* The same for an agent.conf with ca_url and root: its [cert] sections'
- * cert (or fullchain), key and token_file. */
-struct minica_agent_config;
-int minica_issuer_open_remote_agent(struct minica_issuer *issuer,
-                                    const struct minica_agent_config *cfg, struct minica_err *err);
 
 #endif
