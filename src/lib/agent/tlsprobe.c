@@ -15,8 +15,8 @@
 
 #include <mbedtls/x509_crt.h>
 
-#include "ca/x509.h"
 #include "base/libload.h"
+#include "ca/x509.h"
 #include "minica/tlsprobe.h"
 
 static int parse_port(const char *s, size_t len, char out[6])

@@ -1,0 +1,67 @@
+/* What the agent's run (run.c) and its file replacement (replace.c) share.
+ * Internal to src/lib/agent. */
+#ifndef MINICA_AGENT_INTERNAL_H
+#define MINICA_AGENT_INTERNAL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "minica/agent.h"
+#include "minica/fsutil.h"
+#include "minica/issue.h"
+
+/* One file of a managed cert being replaced. */
+struct swap {
+    const char *path;
+    char prev[MINICA_PATH_MAX + 8];
+    const char *data;
+    mode_t mode;
+    struct minica_staged_file staged;
+    int secret; /* holds a private key: its .prev is narrowed once the group succeeded */
+    int had_prev;
+    int committed;
+};
+
+/* A managed cert being renewed in this run. */
+struct pending {
+    size_t index;
+    enum minica_renew_reason reason;
+    char why[1024];
+    struct minica_issued issued;
+    char *fullchain;
+    char *bundle; /* pem_bundle's content: holds the key */
+    size_t bundle_len;
+    struct swap files[5];
+    size_t n_files;
+    int replaced; /* the new files are in place */
+    /* Replaced, then restored because its group failed. */
+    int rolled_back;
+};
+
+void minica_agent_pending_free(struct pending *p);
+
+/* Puts the previous files back (or removes new ones that had none), last
+ * renamed first. Returns 0 when every file is back. */
+int minica_agent_restore(struct pending *p, struct minica_err *err);
+
+/* Stages every file first (nothing visible yet), then keeps the current
+ * files as NAME.prev (hard links) and renames the new ones in: key first,
+ * then the certificates. A crash in between leaves a key that does not match
+ * its certificate, which the next run's decision repairs. */
+int minica_agent_replace_files(const struct minica_agent_cert *c, struct pending *p,
+                               struct minica_err *err);
+
+/* A retired key kept as NAME.prev has the mode of the file it replaced: an
+ * old self-signed setup's 0644 key would stay readable by every local user.
+ * Called only once the group's check, reload and verify passed (a rollback
+ * must put the original back exactly as it was). The .prev is the agent's
+ * own hard link; O_NOFOLLOW keeps a symlink planted in its place from
+ * redirecting the fchmod. */
+int minica_agent_narrow_prev(const char *prev, struct minica_err *err);
+
+/* A run killed between staging and renaming leaves ".BASE.tmp-*" next to a
+ * managed file. Each directory is read once per run: reading it once per
+ * file made a no-op run over 1,000 certificates cost seconds. */
+void minica_agent_sweep_stale_temps(const struct minica_agent_config *cfg);
+
+#endif
