@@ -2,7 +2,7 @@
  * reload commands, a haproxy PEM bundle), proof that a reload took effect
  * (`verify` endpoints probed over TLS), `--verify-only`, `agent status` and
  * the per-certificate state behind them. Included by agent.h; the renewal
- * cycle itself stays in agent.c. */
+ * cycle itself is src/lib/agent/run.c. */
 #ifndef MINICA_AGENT_VERIFY_H
 #define MINICA_AGENT_VERIFY_H
 
@@ -40,7 +40,7 @@ struct minica_agent_hooks_config {
     unsigned seen;
 };
 
-/* Config parsing hooks, called by agent_config.c for keys it does not know.
+/* Config parsing hooks, called by the agent.conf parser for keys it does not know.
  * Return 1 when the key was taken, 0 on a bad value (msg says why), -1 when
  * the key is not one of ours either. */
 int minica_agent_hooks_agent_key(struct minica_agent_hooks_config *h, const char *key,

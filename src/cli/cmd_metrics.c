@@ -1,5 +1,5 @@
 /* minica metrics: Prometheus text for node_exporter's textfile collector,
- * printed or written atomically. Rendering is in src/lib/metrics.c. */
+ * printed or written atomically. Rendering is in src/lib/agent/metrics.c. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>

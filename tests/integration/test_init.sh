@@ -131,7 +131,7 @@ expect_out "--permit-dns" "init help mentions --permit-dns"
 
 # Every command pays for the libraries it is linked against: libcurl,
 # GnuTLS and libmicrohttpd (and their thirty dependencies) are loaded only by
-# the commands that use them (src/lib/libload.c).
+# the commands that use them (src/lib/base/libload.c).
 for lib in libcurl libgnutls libmicrohttpd; do
     check_not "minica is not linked against $lib" sh -c "ldd '$MINICA' | grep -q $lib"
 done

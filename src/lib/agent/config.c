@@ -1,6 +1,6 @@
 /* agent.conf: one [agent] section and one [cert NAME] section per managed
  * certificate (INI through inifile.h). Only parsing and validation; what the
- * agent does with it is agent.c. */
+ * agent does with it is run.c. */
 #include <ctype.h>
 #include <errno.h>
 #include <grp.h>

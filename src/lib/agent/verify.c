@@ -1,7 +1,7 @@
 /* Proving what the agent wrote is what servers serve: per-[cert] hooks,
  * the `verify` probes after a reload, `--verify-only`, `agent status` and the
  * per-certificate state file behind them. The replace/check/reload cycle
- * that calls into this is agent.c; the TLS handshake is tlsprobe.c. */
+ * that calls into this is run.c; the TLS handshake is tlsprobe.c. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>

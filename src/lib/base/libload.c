@@ -1,6 +1,6 @@
 /* Loading libcurl, GnuTLS and libmicrohttpd on demand (see libload.h for
- * why). Nothing else: the calls themselves are remote.c's, tlsprobe.c's and
- * server.c's. */
+ * why). Nothing else: the calls themselves are serve/remote.c's, agent/tlsprobe.c's
+ * and serve/https.c's. */
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>

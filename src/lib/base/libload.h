@@ -18,7 +18,7 @@
 
 #include "minica/error.h"
 
-/* The libcurl calls remote.c makes. */
+/* The libcurl calls serve/remote.c makes. */
 struct minica_curl {
     CURLcode (*global_init)(long flags);
     void (*global_cleanup)(void);
@@ -42,7 +42,7 @@ struct minica_curl {
 #define MINICA_GNUTLS_CONST
 #endif
 
-/* The GnuTLS calls tlsprobe.c and server.c make. */
+/* The GnuTLS calls agent/tlsprobe.c and serve/https.c make. */
 struct minica_gnutls {
     const char *(*strerror)(int error)MINICA_GNUTLS_CONST;
     int (*error_is_fatal)(int error) MINICA_GNUTLS_CONST;
@@ -81,7 +81,7 @@ struct minica_gnutls {
                                    unsigned int flags);
 };
 
-/* The libmicrohttpd calls server.c makes. */
+/* The libmicrohttpd calls serve/https.c makes. */
 struct minica_mhd {
     struct MHD_Daemon *(*start_daemon)(unsigned int flags, uint16_t port,
                                        MHD_AcceptPolicyCallback apc, void *apc_cls,

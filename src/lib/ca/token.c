@@ -1,6 +1,6 @@
 /* One-time enrollment tokens: creation (policy-checked, only the secret's
  * hash stored), revocation, and issuing a certificate in exchange for one.
- * The HTTP side lives in server.c; the table in store.c. */
+ * The HTTP side lives in serve/handler.c; the table in store/store.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
