@@ -29,6 +29,9 @@ expect_line '^check-layers: src/lib/store/store\.c:[0-9]+: store includes "ca/x5
     "names the file, line and both layers"
 expect_line 'violation\(s\) of base < store < ca < nginx, serve < agent < cli$' "states the rule"
 
+plant "an include followed by a quoting comment" src/lib/store/store.c '#include "ca/x509.h" /* "why" */'
+expect_line 'store includes "ca/x509\.h" of the higher layer ca' "the include, not the comment, is judged"
+
 plant "base reaching a public header above it" src/lib/base/util.c '#include "minica/agent.h"'
 expect_line 'src/lib/base/util\.c:[0-9]+: base includes "minica/agent\.h" of the higher layer agent' \
     "a public header counts as its module's layer"
