@@ -46,4 +46,32 @@ int minica_der_parse_san(const unsigned char *der, size_t len, char *out, size_t
 int minica_der_find_san(const unsigned char *der, size_t len, char *out, size_t outlen,
                         struct minica_err *err);
 
+/* A signed X.509 object (Certificate, CertificateList, CertificationRequest)
+ * is SEQUENCE { body, signatureAlgorithm, signatureValue }. Each part points
+ * at a whole TLV inside the caller's buffer. */
+struct minica_der_part {
+    const unsigned char *p;
+    size_t len;
+};
+struct minica_der_signed {
+    struct minica_der_part body, alg, sig;
+};
+int minica_der_split_signed(const unsigned char *der, size_t len, struct minica_der_signed *out,
+                            struct minica_err *err);
+
+/* RFC 5758 3.2: an ecdsa-with-* AlgorithmIdentifier MUST omit its parameters,
+ * and mbedTLS 2.28 writes a NULL there (Chromium and rustls then refuse the
+ * chain). Returns 1 and the fixed TLV in out (at most alg->len bytes) when
+ * alg is ECDSA with parameters, 0 when it needs no change, <0 if malformed. */
+int minica_der_ecdsa_alg_without_params(const struct minica_der_part *alg, unsigned char *out,
+                                        size_t *out_len);
+
+/* SEQUENCE { parts[0] .. parts[n-1] } in a malloc'd buffer. */
+int minica_der_sequence(const struct minica_der_part *parts, size_t n, unsigned char **out,
+                        size_t *out_len, struct minica_err *err);
+
+/* The TLV at *p (which moves past it), bounded by end. */
+int minica_der_next_tlv(const unsigned char **p, const unsigned char *end,
+                        struct minica_der_part *tlv);
+
 #endif

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <mbedtls/asn1.h>
 #include <mbedtls/oid.h>
 #include <mbedtls/x509_crt.h>
 #include <mbedtls/x509_csr.h>
@@ -671,6 +672,90 @@ static void test_ca_certificates_have_the_ca_profile(void **state)
     minica_ca_close(ca);
 }
 
+/* The two AlgorithmIdentifiers of a certificate (tbsCertificate.signature
+ * and signatureAlgorithm), read here with mbedTLS's ASN.1 reader so the test
+ * does not lean on the code it checks. */
+static void sig_algs_of(const char *pem, unsigned char inner[64], size_t *inner_len,
+                        unsigned char outer[64], size_t *outer_len)
+{
+    mbedtls_x509_crt crt;
+    parse_crt(&crt, pem);
+    unsigned char *p = crt.raw.p, *end = crt.raw.p + crt.raw.len;
+    size_t len;
+    int seq = MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE;
+    assert_int_equal(mbedtls_asn1_get_tag(&p, end, &len, seq), 0);
+    unsigned char *tbs = p;
+    assert_int_equal(mbedtls_asn1_get_tag(&p, end, &len, seq), 0);
+    unsigned char *tbs_end = p + len;
+    assert_int_equal(
+        mbedtls_asn1_get_tag(&p, tbs_end, &len,
+                             MBEDTLS_ASN1_CONTEXT_SPECIFIC | MBEDTLS_ASN1_CONSTRUCTED | 0),
+        0);
+    p += len;
+    assert_int_equal(mbedtls_asn1_get_tag(&p, tbs_end, &len, MBEDTLS_ASN1_INTEGER), 0);
+    p += len;
+    unsigned char *alg = p;
+    assert_int_equal(mbedtls_asn1_get_tag(&p, tbs_end, &len, seq), 0);
+    *inner_len = (size_t)(p + len - alg);
+    assert_true(*inner_len <= 64);
+    memcpy(inner, alg, *inner_len);
+    (void)tbs;
+    p = tbs_end;
+    alg = p;
+    assert_int_equal(mbedtls_asn1_get_tag(&p, end, &len, seq), 0);
+    *outer_len = (size_t)(p + len - alg);
+    assert_true(*outer_len <= 64);
+    memcpy(outer, alg, *outer_len);
+    mbedtls_x509_crt_free(&crt);
+}
+
+static void assert_sig_alg(const char *pem, const unsigned char *want, size_t want_len)
+{
+    unsigned char inner[64], outer[64];
+    size_t inner_len, outer_len;
+    sig_algs_of(pem, inner, &inner_len, outer, &outer_len);
+    assert_memory_equal(inner, want, want_len);
+    assert_int_equal(inner_len, want_len);
+    assert_memory_equal(outer, want, want_len);
+    assert_int_equal(outer_len, want_len);
+}
+
+/* RFC 5758 3.2: ecdsa-with-SHA256/384 carry no parameters (mbedTLS 2.28
+ * writes a NULL, which Chromium and rustls refuse); RFC 4055 2.1:
+ * sha256WithRSAEncryption carries a NULL. Every certificate the CA signs. */
+static void test_signature_algorithm_parameters_follow_the_rfcs(void **state)
+{
+    (void)state;
+    static const unsigned char ecdsa_sha256[] = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86,
+                                                 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02};
+    static const unsigned char ecdsa_sha384[] = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86,
+                                                 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03};
+    static const unsigned char rsa_sha256[] = {0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86,
+                                               0xf7, 0x0d, 0x01, 0x01, 0x0b, 0x05, 0x00};
+    static const struct {
+        enum minica_key_type type;
+        const unsigned char *alg;
+        size_t alg_len;
+    } cases[] = {
+        {MINICA_KEY_EC_P256, ecdsa_sha256, sizeof(ecdsa_sha256)},
+        {MINICA_KEY_EC_P384, ecdsa_sha384, sizeof(ecdsa_sha384)},
+        {MINICA_KEY_RSA_2048, rsa_sha256, sizeof(rsa_sha256)},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct minica_init_options opts = {.key_type = cases[i].type};
+        char *dir = tu_make_ca_with(&opts);
+        struct minica_ca *ca = open_ca(dir);
+        assert_sig_alg(minica_ca_root_pem(ca), cases[i].alg, cases[i].alg_len);
+        assert_sig_alg(minica_ca_intermediate_pem(ca), cases[i].alg, cases[i].alg_len);
+        struct minica_issued out;
+        issue_ok(ca, "sigalg.internal.svc", NULL, 0, 86400, 0, 0, &out);
+        assert_sig_alg(out.cert_pem, cases[i].alg, cases[i].alg_len);
+        minica_issued_free(&out);
+        minica_ca_close(ca);
+        tu_free_ca(dir);
+    }
+}
+
 static void test_ca_init_refuses_existing_ca(void **state)
 {
     (void)state;
@@ -1114,6 +1199,7 @@ int main(void)
                                         unpin_clock),
         cmocka_unit_test(test_issue_serial_is_positive_random_and_distinct),
         cmocka_unit_test(test_serial_generate_is_16_nonzero_random_bytes),
+        cmocka_unit_test(test_signature_algorithm_parameters_follow_the_rfcs),
         cmocka_unit_test_setup_teardown(test_issue_validity_is_backdated_one_minute, pin_clock,
                                         unpin_clock),
         cmocka_unit_test(test_issue_refuses_ttl_beyond_intermediate),

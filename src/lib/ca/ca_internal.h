@@ -6,6 +6,7 @@
 
 #include "ca/x509.h"
 #include "minica/ca.h"
+#include "minica/der.h"
 #include "minica/names.h"
 #include "minica/policy.h"
 
@@ -51,6 +52,12 @@ struct minica_tbs {
 
 /* Builds and signs; *der is malloc'd. */
 int minica_sign_cert(const struct minica_tbs *tbs, struct minica_rng *rng, unsigned char **der,
+                     size_t *der_len, struct minica_err *err);
+
+/* SEQUENCE { body, alg, signature of body by key } (a certificate or a CRL);
+ * alg must be the AlgorithmIdentifier that matches key, as the body names it. */
+int minica_sign_body(const struct minica_der_part *body, const struct minica_der_part *alg,
+                     mbedtls_pk_context *key, struct minica_rng *rng, unsigned char **der,
                      size_t *der_len, struct minica_err *err);
 
 /* Loads DIR/NAME.key refusing group/other-readable files (like ssh). */

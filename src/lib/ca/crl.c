@@ -11,7 +11,6 @@
 #include <mbedtls/asn1write.h>
 #include <mbedtls/md.h>
 #include <mbedtls/oid.h>
-#include <mbedtls/platform_util.h>
 
 #include "ca/ca_internal.h"
 #include "minica/crl.h"
@@ -284,58 +283,24 @@ static int sign_crl(const struct tbs_params *t, mbedtls_pk_context *key, struct 
                     struct minica_crl *out, struct minica_err *err)
 {
     size_t size = 2048 + t->entries->n * 96;
-    unsigned char *tbs_buf = malloc(size), *buf = malloc(size + 1024);
-    unsigned char hash[MBEDTLS_MD_MAX_SIZE], sig[MBEDTLS_PK_SIGNATURE_MAX_SIZE];
-    size_t sig_len = 0;
+    unsigned char *tbs_buf = malloc(size), alg_buf[32];
     int ret;
-    if (tbs_buf == NULL || buf == NULL) {
-        ret = minica_seterr(err, MINICA_ENOMEM, "out of memory");
-        goto out;
-    }
-    unsigned char *p = tbs_buf + size;
+    if (tbs_buf == NULL)
+        return minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    unsigned char *p = tbs_buf + size, *a = alg_buf + sizeof(alg_buf);
     int tbs_len = write_tbs(&p, tbs_buf, t);
-    if (tbs_len < 0) {
-        ret = minica_seterr_mbedtls(err, MINICA_ECRYPTO, tbs_len, "cannot encode the CRL");
+    int alg_len = write_sig_alg(&a, alg_buf, t->pk, t->md);
+    if (tbs_len < 0 || alg_len < 0) {
+        ret = minica_seterr_mbedtls(err, MINICA_ECRYPTO, tbs_len < 0 ? tbs_len : alg_len,
+                                    "cannot encode the CRL");
         goto out;
     }
-    const mbedtls_md_info_t *md = mbedtls_md_info_from_type(t->md);
-    if (md == NULL || (ret = minica_compat_md(md, p, (size_t)tbs_len, hash)) != 0) {
-        ret = minica_seterr(err, MINICA_ECRYPTO, "cannot hash the CRL");
+    struct minica_der_part body = {p, (size_t)tbs_len}, alg = {a, (size_t)alg_len};
+    if ((ret = minica_sign_body(&body, &alg, key, rng, &out->der, &out->der_len, err)) != 0)
         goto out;
-    }
-    if ((ret = minica_compat_pk_sign(key, t->md, hash, mbedtls_md_get_size(md), sig, sizeof(sig),
-                                     &sig_len, &rng->drbg)) != 0) {
-        ret = minica_seterr_mbedtls(err, MINICA_ECRYPTO, ret, "cannot sign the CRL");
-        goto out;
-    }
-    /* CertificateList ::= SEQUENCE { tbsCertList, signatureAlgorithm, signatureValue } */
-    unsigned char *q = buf + size + 1024;
-    size_t n = 0;
-    int r;
-    if ((r = mbedtls_asn1_write_bitstring(&q, buf, sig, sig_len * 8)) < 0)
-        goto enc;
-    n += (size_t)r;
-    if ((r = write_sig_alg(&q, buf, t->pk, t->md)) < 0)
-        goto enc;
-    n += (size_t)r;
-    if ((r = mbedtls_asn1_write_raw_buffer(&q, buf, p, (size_t)tbs_len)) < 0)
-        goto enc;
-    n += (size_t)r;
-    if ((r = write_seq(&q, buf, n)) < 0)
-        goto enc;
-    n += (size_t)r;
-    memmove(buf, q, n);
-    out->der = buf;
-    out->der_len = n;
-    buf = NULL;
     ret = minica_der_to_pem(out->der, out->der_len, "X509 CRL", &out->pem, err);
-    goto out;
-enc:
-    ret = minica_seterr_mbedtls(err, MINICA_ECRYPTO, r, "cannot encode the CRL");
 out:
     free(tbs_buf);
-    free(buf);
-    mbedtls_platform_zeroize(hash, sizeof(hash));
     return ret;
 }
 

@@ -1,9 +1,12 @@
 /* DER writers for the extensions mbedTLS 2.28 lacks or writes with the wrong
  * criticality for a leaf (its basicConstraints is critical only for CAs,
  * RFC 5280 4.2.1.9 lets us mark CA:FALSE critical and nginx-facing tools
- * expect it). The CRL has its own module (crl.c). */
+ * expect it). The CRL has its own module (crl.c). At the end, the few
+ * readers and writers of a signed object's outer SEQUENCE that sign.c and the
+ * CSR writer need to correct mbedTLS 2.28's ECDSA AlgorithmIdentifier. */
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <mbedtls/asn1.h>
@@ -245,5 +248,95 @@ int minica_der_find_san(const unsigned char *der, size_t len, char *out, size_t 
             return minica_der_parse_san(p, vlen, out, outlen, err);
         p = (unsigned char *)ext_end;
     }
+    return MINICA_OK;
+}
+
+int minica_der_next_tlv(const unsigned char **p, const unsigned char *end,
+                        struct minica_der_part *tlv)
+{
+    unsigned char *q = (unsigned char *)*p;
+    size_t len;
+    if (q >= end)
+        return MINICA_EINVAL;
+    q++; /* the tag: X.509 uses only single-byte tags */
+    if (mbedtls_asn1_get_len(&q, end, &len) != 0)
+        return MINICA_EINVAL;
+    tlv->p = *p;
+    tlv->len = (size_t)(q - *p) + len;
+    *p = q + len;
+    return MINICA_OK;
+}
+
+int minica_der_split_signed(const unsigned char *der, size_t len, struct minica_der_signed *out,
+                            struct minica_err *err)
+{
+    unsigned char *p = (unsigned char *)der;
+    const unsigned char *end = der + len;
+    size_t seqlen;
+    if (mbedtls_asn1_get_tag(&p, end, &seqlen, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) !=
+            0 ||
+        p + seqlen != end)
+        return minica_seterr(err, MINICA_EINVAL, "malformed signed object");
+    const unsigned char *q = p;
+    if (minica_der_next_tlv(&q, end, &out->body) != 0 ||
+        minica_der_next_tlv(&q, end, &out->alg) != 0 ||
+        minica_der_next_tlv(&q, end, &out->sig) != 0 || q != end ||
+        out->body.p[0] != (MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) ||
+        out->alg.p[0] != (MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) ||
+        out->sig.p[0] != MBEDTLS_ASN1_BIT_STRING)
+        return minica_seterr(err, MINICA_EINVAL, "malformed signed object");
+    return MINICA_OK;
+}
+
+int minica_der_ecdsa_alg_without_params(const struct minica_der_part *alg, unsigned char *out,
+                                        size_t *out_len)
+{
+    /* 1.2.840.10045.4: ecdsa-with-SHA1 and, under .3, the SHA-2 family. */
+    static const unsigned char ecdsa_arc[] = {0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04};
+    const unsigned char *p = alg->p, *end = alg->p + alg->len;
+    struct minica_der_part seq, oid, param;
+    if (minica_der_next_tlv(&p, end, &seq) != 0 || p != end || seq.len < 2)
+        return MINICA_EINVAL;
+    p = seq.p + 2; /* an AlgorithmIdentifier is far shorter than 128 bytes */
+    if (seq.p[1] & 0x80 || minica_der_next_tlv(&p, end, &oid) != 0 || oid.p[0] != MBEDTLS_ASN1_OID)
+        return MINICA_EINVAL;
+    if (oid.len < 2 + sizeof(ecdsa_arc) || memcmp(oid.p + 2, ecdsa_arc, sizeof(ecdsa_arc)) != 0)
+        return 0;
+    if (p == end)
+        return 0;
+    if (minica_der_next_tlv(&p, end, &param) != 0 || p != end)
+        return MINICA_EINVAL;
+    out[0] = MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE;
+    out[1] = (unsigned char)oid.len;
+    memcpy(out + 2, oid.p, oid.len);
+    *out_len = 2 + oid.len;
+    return 1;
+}
+
+int minica_der_sequence(const struct minica_der_part *parts, size_t n, unsigned char **out,
+                        size_t *out_len, struct minica_err *err)
+{
+    size_t body = 0;
+    for (size_t i = 0; i < n; i++)
+        body += parts[i].len;
+    unsigned char *buf = malloc(body + 16);
+    if (buf == NULL)
+        return minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    unsigned char *p = buf + 16;
+    int hdr = mbedtls_asn1_write_len(&p, buf, body);
+    int tag = mbedtls_asn1_write_tag(&p, buf, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE);
+    if (hdr < 0 || tag < 0) {
+        free(buf);
+        return minica_seterr(err, MINICA_EINVAL, "DER encoding failed");
+    }
+    size_t head = (size_t)hdr + (size_t)tag;
+    memmove(buf, p, head);
+    p = buf + head;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(p, parts[i].p, parts[i].len);
+        p += parts[i].len;
+    }
+    *out = buf;
+    *out_len = head + body;
     return MINICA_OK;
 }

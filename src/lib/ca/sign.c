@@ -1,10 +1,14 @@
-/* Turns a struct minica_tbs into a signed X.509 v3 certificate. The profile
- * decisions (which extensions, which criticality) are made by the callers in
- * ca.c and issue.c; this file only encodes them. */
+/* Turns a struct minica_tbs into a signed X.509 v3 certificate, and signs the
+ * CRL's body: every signature the CA key makes goes through minica_sign_body.
+ * The profile decisions (which extensions, which criticality) are made by the
+ * callers in ca.c and issue.c; this file only encodes them. */
 #include <stdlib.h>
 #include <string.h>
 
+#include <mbedtls/asn1.h>
+#include <mbedtls/asn1write.h>
 #include <mbedtls/oid.h>
+#include <mbedtls/platform_util.h>
 #include <mbedtls/x509_crt.h>
 
 #include "ca/ca_internal.h"
@@ -19,6 +23,80 @@ static int add_ext(mbedtls_x509write_cert *crt, const char *oid, size_t oid_len,
     if (ret != 0)
         return minica_seterr_mbedtls(err, MINICA_ECRYPTO, ret, "cannot add an extension");
     return MINICA_OK;
+}
+
+int minica_sign_body(const struct minica_der_part *body, const struct minica_der_part *alg,
+                     mbedtls_pk_context *key, struct minica_rng *rng, unsigned char **der,
+                     size_t *der_len, struct minica_err *err)
+{
+    mbedtls_md_type_t md_type = minica_key_md(key);
+    const mbedtls_md_info_t *md = mbedtls_md_info_from_type(md_type);
+    unsigned char hash[MBEDTLS_MD_MAX_SIZE], sig[MBEDTLS_PK_SIGNATURE_MAX_SIZE];
+    unsigned char bits[MBEDTLS_PK_SIGNATURE_MAX_SIZE + 16];
+    size_t sig_len = 0;
+    if (md == NULL || minica_compat_md(md, body->p, body->len, hash) != 0)
+        return minica_seterr(err, MINICA_ECRYPTO, "cannot hash what is to be signed");
+    int ret = minica_compat_pk_sign(key, md_type, hash, mbedtls_md_get_size(md), sig, sizeof(sig),
+                                    &sig_len, &rng->drbg);
+    mbedtls_platform_zeroize(hash, sizeof(hash));
+    if (ret != 0)
+        return minica_seterr_mbedtls(err, MINICA_ECRYPTO, ret, "cannot sign");
+    unsigned char *p = bits + sizeof(bits);
+    int n = mbedtls_asn1_write_bitstring(&p, bits, sig, sig_len * 8);
+    if (n < 0)
+        return minica_seterr_mbedtls(err, MINICA_ECRYPTO, n, "cannot encode the signature");
+    struct minica_der_part parts[3] = {*body, *alg, {p, (size_t)n}};
+    return minica_der_sequence(parts, 3, der, der_len, err);
+}
+
+static int copy_der(const unsigned char *src, size_t len, unsigned char **der, size_t *der_len,
+                    struct minica_err *err)
+{
+    if ((*der = malloc(len)) == NULL)
+        return minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    memcpy(*der, src, len);
+    *der_len = len;
+    return MINICA_OK;
+}
+
+/* mbedTLS 2.28 writes ecdsa-with-SHA* with a NULL parameter, in the TBS and
+ * outside it. The TBS copy is signed, so dropping it means signing again. */
+static int resign_without_ecdsa_params(const unsigned char *crt, size_t len,
+                                       mbedtls_pk_context *issuer_key, struct minica_rng *rng,
+                                       unsigned char **der, size_t *der_len, struct minica_err *err)
+{
+    struct minica_der_signed cert;
+    int ret = minica_der_split_signed(crt, len, &cert, err);
+    if (ret != 0)
+        return ret;
+    /* tbsCertificate ::= SEQUENCE { [0] version, serialNumber, signature, ... } */
+    const unsigned char *p = cert.body.p + 1, *end = cert.body.p + cert.body.len;
+    size_t seqlen;
+    if (mbedtls_asn1_get_len((unsigned char **)&p, end, &seqlen) != 0 || p + seqlen != end)
+        return minica_seterr(err, MINICA_ECRYPTO, "mbedTLS wrote a malformed certificate");
+    struct minica_der_part version, serial, alg;
+    if (minica_der_next_tlv(&p, end, &version) != 0 || minica_der_next_tlv(&p, end, &serial) != 0 ||
+        minica_der_next_tlv(&p, end, &alg) != 0)
+        return minica_seterr(err, MINICA_ECRYPTO, "mbedTLS wrote a malformed certificate");
+    unsigned char fixed_alg[32];
+    struct minica_der_part fixed = {fixed_alg, 0};
+    ret = alg.len <= sizeof(fixed_alg)
+              ? minica_der_ecdsa_alg_without_params(&alg, fixed_alg, &fixed.len)
+              : MINICA_EINVAL;
+    if (ret < 0)
+        return minica_seterr(err, MINICA_ECRYPTO, "mbedTLS wrote a malformed certificate");
+    if (ret == 0) /* RSA, or an mbedTLS that already omits them */
+        return copy_der(crt, len, der, der_len, err);
+    struct minica_der_part rest = {p, (size_t)(end - p)};
+    struct minica_der_part tbs_parts[4] = {version, serial, fixed, rest};
+    unsigned char *tbs;
+    size_t tbs_len;
+    if ((ret = minica_der_sequence(tbs_parts, 4, &tbs, &tbs_len, err)) != 0)
+        return ret;
+    struct minica_der_part body = {tbs, tbs_len};
+    ret = minica_sign_body(&body, &fixed, issuer_key, rng, der, der_len, err);
+    free(tbs);
+    return ret;
 }
 
 int minica_sign_cert(const struct minica_tbs *tbs, struct minica_rng *rng, unsigned char **der,
@@ -95,12 +173,8 @@ int minica_sign_cert(const struct minica_tbs *tbs, struct minica_rng *rng, unsig
         ret = minica_seterr_mbedtls(err, MINICA_ECRYPTO, n, "cannot sign the certificate");
         goto out;
     }
-    /* x509write writes at the end of the buffer. */
-    memmove(buf, buf + CERT_BUF_SIZE - n, (size_t)n);
-    *der = buf;
-    *der_len = (size_t)n;
-    buf = NULL;
-    ret = MINICA_OK;
+    ret = resign_without_ecdsa_params(buf + CERT_BUF_SIZE - n, (size_t)n, tbs->issuer_key, rng, der,
+                                      der_len, err);
 out:
     free(buf);
     mbedtls_x509write_crt_free(&crt);
