@@ -9,6 +9,8 @@
 #include "minica/error.h"
 
 #define MINICA_NAME_MAX 253
+/* RFC 5280 ub-common-name: a longer first name travels in the SAN only. */
+#define MINICA_CN_MAX 64
 
 enum minica_name_kind {
     MINICA_NAME_DNS = 1,

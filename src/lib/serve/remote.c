@@ -26,6 +26,7 @@
 #include "minica/remote.h"
 
 #define MAX_RESPONSE (1024 * 1024)
+#define CSR_BUF_SIZE 16384
 #define DEFAULT_ATTEMPTS 3
 #define TRUST_FILE "/usr/local/share/ca-certificates/minica-root.crt"
 
@@ -331,18 +332,48 @@ static int collect(const struct minica_remote_request *req, struct minica_name *
     return MINICA_OK;
 }
 
+/* mbedTLS 2.28 writes ecdsa-with-SHA* with a NULL parameter; RFC 5758 3.2
+ * says none, and strict CAs refuse the CSR. The algorithm is outside the
+ * signed part of a CSR, so it is replaced without signing again. */
+static int csr_to_pem(const unsigned char *der, size_t len, char **pem, struct minica_err *err)
+{
+    struct minica_der_signed csr;
+    unsigned char alg[32];
+    struct minica_der_part fixed = {alg, 0};
+    int ret = minica_der_split_signed(der, len, &csr, err);
+    if (ret != 0)
+        return ret;
+    int changed = csr.alg.len <= sizeof(alg)
+                      ? minica_der_ecdsa_alg_without_params(&csr.alg, alg, &fixed.len)
+                      : 0;
+    if (changed < 0)
+        return minica_seterr(err, MINICA_ECRYPTO, "mbedTLS wrote a malformed CSR");
+    if (!changed)
+        return minica_der_to_pem(der, len, "CERTIFICATE REQUEST", pem, err);
+    unsigned char *out;
+    size_t out_len;
+    struct minica_der_part parts[3] = {csr.body, fixed, csr.sig};
+    if ((ret = minica_der_sequence(parts, 3, &out, &out_len, err)) != 0)
+        return ret;
+    ret = minica_der_to_pem(out, out_len, "CERTIFICATE REQUEST", pem, err);
+    free(out);
+    return ret;
+}
+
 static int make_csr(mbedtls_pk_context *pk, const struct minica_name *names, size_t n,
                     struct minica_rng *rng, char **pem, struct minica_err *err)
 {
     mbedtls_x509write_csr csr;
     mbedtls_x509write_csr_init(&csr);
-    unsigned char ext[8192], *der = NULL;
+    unsigned char ext[8192], *der = NULL, *buf = NULL;
     size_t der_len = 0;
-    char subject[MINICA_NAME_MAX + 8];
-    snprintf(subject, sizeof(subject), "CN=%s", names[0].text);
+    char subject[MINICA_NAME_MAX + 8] = "";
+    /* RFC 5280's ub-common-name is 64; a longer name travels in the SAN only. */
+    if (strlen(names[0].text) <= MINICA_CN_MAX)
+        snprintf(subject, sizeof(subject), "CN=%s", names[0].text);
     int ret;
-    *pem = malloc(16384);
-    if (*pem == NULL) {
+    *pem = NULL;
+    if ((buf = malloc(CSR_BUF_SIZE)) == NULL) {
         ret = minica_seterr(err, MINICA_ENOMEM, "out of memory");
         goto out;
     }
@@ -356,18 +387,20 @@ static int make_csr(mbedtls_pk_context *pk, const struct minica_name *names, siz
         goto out;
     if ((ret = minica_compat_csr_set_extension(&csr, MBEDTLS_OID_SUBJECT_ALT_NAME,
                                                MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME), der,
-                                               der_len)) != 0 ||
-        (ret = mbedtls_x509write_csr_pem(&csr, (unsigned char *)*pem, 16384,
-                                         mbedtls_ctr_drbg_random, &rng->drbg)) != 0) {
+                                               der_len)) != 0) {
         ret = minica_seterr_mbedtls(err, MINICA_ECRYPTO, ret, "cannot build the CSR");
         goto out;
     }
-    ret = MINICA_OK;
-out:
-    if (ret != 0) {
-        free(*pem);
-        *pem = NULL;
+    int len =
+        mbedtls_x509write_csr_der(&csr, buf, CSR_BUF_SIZE, mbedtls_ctr_drbg_random, &rng->drbg);
+    if (len < 0) {
+        ret = minica_seterr_mbedtls(err, MINICA_ECRYPTO, len, "cannot build the CSR");
+        goto out;
     }
+    /* x509write writes at the end of the buffer. */
+    ret = csr_to_pem(buf + CSR_BUF_SIZE - len, (size_t)len, pem, err);
+out:
+    free(buf);
     mbedtls_x509write_csr_free(&csr);
     return ret;
 }
