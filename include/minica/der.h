@@ -1,5 +1,5 @@
 /* DER encoders for the X.509 extensions mbedTLS 2.28 cannot write
- * (subjectAltName, extendedKeyUsage, nameConstraints, and basicConstraints /
+ * (subjectAltName, extendedKeyUsage, and basicConstraints /
  * keyUsage with the criticality RFC 5280 asks for), and the one decoder
  * minica needs (subjectAltName out of a CSR). Built with mbedtls_asn1_write_*. */
 #ifndef MINICA_DER_H
@@ -29,12 +29,6 @@ int minica_der_key_usage(unsigned bits, unsigned char *buf, size_t size, unsigne
                          size_t *len, struct minica_err *err);
 int minica_der_ext_key_usage(int server_auth, int client_auth, unsigned char *buf, size_t size,
                              unsigned char **der, size_t *len, struct minica_err *err);
-/* permittedSubtrees only: dNSName suffixes and iPAddress ranges. */
-int minica_der_name_constraints(const char (*dns)[MINICA_NAME_MAX + 1], size_t n_dns,
-                                const struct minica_cidr *ips, size_t n_ips, unsigned char *buf,
-                                size_t size, unsigned char **der, size_t *len,
-                                struct minica_err *err);
-
 /* Decodes a subjectAltName value into canonical names, comma-separated in out.
  * Name types other than dNSName and iPAddress are refused. */
 int minica_der_parse_san(const unsigned char *der, size_t len, char *out, size_t outlen,

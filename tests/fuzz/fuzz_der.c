@@ -1,6 +1,7 @@
-/* libFuzzer harness for minica's DER code: the subjectAltName decoder on raw
- * bytes, and the SAN and nameConstraints encoders on names taken from the
- * input (one per line), each read back with mbedTLS's ASN.1 parser and,
+/* libFuzzer harness for minica's DER code: the subjectAltName and
+ * nameConstraints decoders on raw bytes, and the SAN and nameConstraints
+ * encoders on names taken from the input (one per line), each read back
+ * with mbedTLS's ASN.1 parser (and nameConstraints with its decoder) and,
  * when the first byte is odd, the SAN inside a signed certificate read back
  * with mbedtls_x509_crt_parse_der. Encoders must never write what the
  * parsers see differently. */
@@ -14,6 +15,7 @@
 
 #include "ca/ca_internal.h"
 #include "fuzz_common.h"
+#include "minica/constraints.h"
 #include "minica/der.h"
 #include "minica/issue.h"
 #include "minica/names.h"
@@ -129,11 +131,22 @@ static void check_name_constraints(const char (*dns)[MINICA_NAME_MAX + 1], size_
                                    const struct minica_cidr *ips, size_t n_ips)
 {
     static unsigned char buf[64 * 1024];
+    static struct minica_name_constraints nc, back;
     unsigned char *der;
     size_t len, l;
     struct minica_err err;
-    FUZZ_ASSERT(minica_der_name_constraints(dns, n_dns, ips, n_ips, buf, sizeof(buf), &der, &len,
-                                            &err) == 0);
+    memset(&nc, 0, sizeof(nc));
+    memcpy(nc.permit_dns.name, dns, n_dns * sizeof(dns[0]));
+    nc.permit_dns.n = n_dns;
+    memcpy(nc.permit_ip.cidr, ips, n_ips * sizeof(ips[0]));
+    nc.permit_ip.n = n_ips;
+    FUZZ_ASSERT(minica_constraints_encode(&nc, buf, sizeof(buf), &der, &len, &err) == 0);
+    FUZZ_ASSERT(minica_constraints_decode(der, len, &back, &err) == 0);
+    FUZZ_ASSERT(back.permit_dns.n == n_dns && back.permit_ip.n == n_ips && back.n_other == 0);
+    for (size_t i = 0; i < n_dns; i++)
+        FUZZ_ASSERT(strcmp(back.permit_dns.name[i], dns[i]) == 0);
+    for (size_t i = 0; i < n_ips; i++)
+        FUZZ_ASSERT(strcmp(back.permit_ip.cidr[i].text, ips[i].text) == 0);
     unsigned char *p = der;
     const unsigned char *end = der + len;
     FUZZ_ASSERT(
@@ -184,6 +197,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (char *t = strtok_r(decoded, ",", &save); t; t = strtok_r(NULL, ",", &save))
             FUZZ_ASSERT(minica_name_parse(t, &name, &err) == 0);
     }
+
+    static struct minica_name_constraints nc;
+    (void)minica_constraints_decode(data, size, &nc, &err);
 
     /* The encoders on the names in the text after the first byte. */
     char *text = fuzz_cstr(data + 1, size - 1);

@@ -25,19 +25,62 @@ expect_ok "issue an IP-only certificate under the constraints"
 check "openssl verifies the IP-only certificate" openssl verify -CAfile "$T/ip/ca.crt" \
     -untrusted "$T/ip/127.0.0.2.fullchain.crt" -verify_ip 127.0.0.2 "$T/ip/127.0.0.2.crt"
 # OpenSSL and GnuTLS check a CN against dNSName constraints when there is no
-# DNS SAN: under --permit-dns the address goes into OU instead.
-check "the IP-only certificate has its address in OU, not CN" \
-    sh -c "openssl x509 -in '$T/ip/127.0.0.2.crt' -noout -subject -nameopt RFC2253 | grep -qx 'subject=OU=127.0.0.2'"
+# DNS SAN: under --permit-dns the subject is empty and the SAN critical
+# (RFC 5280 4.2.1.6), the form the CA/B profile uses too.
+check "the IP-only certificate has an empty subject" \
+    sh -c "openssl x509 -in '$T/ip/127.0.0.2.crt' -noout -subject -nameopt RFC2253 | grep -qx 'subject='"
+check "and a critical subjectAltName" \
+    sh -c "openssl x509 -in '$T/ip/127.0.0.2.crt' -noout -text | grep -q 'Subject Alternative Name: critical'"
 check "GnuTLS verifies the IP-only certificate" \
     sh -c "certtool --verify --load-ca-certificate '$T/ip/ca.crt' --infile '$T/ip/127.0.0.2.fullchain.crt' 2>&1 | grep -q 'Chain verification output: Verified'"
 
-# With iPAddress constraints only nothing checks the CN: NAME stays the CN.
+# nginx serves it and curl (GnuTLS here) verifies the address.
+N=$T/nginx-ip
+NPORT=$(free_port)
+mkdir -p "$N"
+{
+    nginx_conf_head
+    cat <<NGINX
+http {
+    access_log off;
+    server {
+        listen 127.0.0.2:$NPORT ssl;
+        ssl_certificate $T/ip/127.0.0.2.fullchain.crt;
+        ssl_certificate_key $T/ip/127.0.0.2.key;
+        location / { return 200 "ip ok\n"; }
+    }
+}
+NGINX
+} >"$N/nginx.conf"
+if nginx_start "$N"; then
+    code=$(http_code "https://127.0.0.2:$NPORT/" --cacert "$T/ip/ca.crt")
+    if [ "$code" = 200 ]; then pass "curl verifies the IP-only certificate nginx serves"; else
+        fail "curl through nginx: $code"
+    fi
+    nginx_stop "$N"
+else
+    fail "nginx starts with the IP-only certificate"
+fi
+
+# The README says editing minica.conf cannot widen the constraints: the
+# intermediate's own extension is checked at issuance too.
+sed -i 's/^permit_dns = .*/permit_dns = internal.svc, example.com/' "$CA/minica.conf"
+run "$MINICA" issue www.example.com --dir "$CA" --out "$T/widened"
+expect_rc 1 "a name minica.conf allows but the intermediate forbids is refused"
+expect_err "www.example.com is outside the intermediate certificate's name constraints \(permitted DNS: internal.svc\)" \
+    "the refusal names the constraint"
+check "and nothing was written" test ! -e "$T/widened/www.example.com.crt"
+run "$MINICA" list --dir "$CA"
+check "nor recorded" sh -c "! printf '%s' \"\$1\" | grep -q www.example.com" _ "$OUT"
+
+# With iPAddress constraints only, every DNS name is excluded: the subject
+# stays empty for the same reason.
 run "$MINICA" init --dir "$T/ipca" --permit-ip 127.0.0.0/8
 expect_ok "init a CA constrained to IP ranges only"
 run "$MINICA" issue 127.0.0.3 --dir "$T/ipca" --out "$T/ip3"
 expect_ok "issue an IP-only certificate under IP-only constraints"
-check "its subject is CN=NAME" \
-    sh -c "openssl x509 -in '$T/ip3/127.0.0.3.crt' -noout -subject -nameopt RFC2253 | grep -qx 'subject=CN=127.0.0.3'"
+check "its subject is empty" \
+    sh -c "openssl x509 -in '$T/ip3/127.0.0.3.crt' -noout -subject -nameopt RFC2253 | grep -qx 'subject='"
 check "openssl verifies it for the IP" openssl verify -CAfile "$T/ip3/ca.crt" \
     -untrusted "$T/ip3/127.0.0.3.fullchain.crt" -verify_ip 127.0.0.3 "$T/ip3/127.0.0.3.crt"
 check "GnuTLS verifies it" \

@@ -1,6 +1,7 @@
 /* Unit tests for the DER extension encoders (subjectAltName, basicConstraints,
- * keyUsage, extendedKeyUsage, nameConstraints) against hand-checked bytes, and
- * for the subjectAltName decoder. Not for whole certificates (test_issue). */
+ * keyUsage, extendedKeyUsage) against hand-checked bytes, the subjectAltName
+ * decoder, and the signed-object helpers. Not for whole certificates
+ * (test_issue) nor nameConstraints (test_constraints). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -161,60 +162,6 @@ static void test_der_ext_key_usage_matches_known_bytes(void **state)
                      MINICA_EINVAL);
 }
 
-/* NameConstraints ::= SEQUENCE { permittedSubtrees [0] GeneralSubtrees }
- *   30 42
- *     a0 40                                   [0] constructed, 64 bytes
- *       30 0e 82 0c "internal.svc"            GeneralSubtree { dNSName }
- *       30 0a 87 08 0a 00 00 00 ff 00 00 00   { iPAddress 10.0.0.0 mask 255.0.0.0 }
- *       30 22 87 20 fd 00 ..(14x00).. ff 00 ..(14x00)..   { fd00::/8 }
- * The subtrees take 16 + 12 + 36 = 64 = 0x40 bytes: a0 40, and the SEQUENCE 30 42. */
-static const unsigned char nc_expected[] = {
-    0x30, 0x42, 0xa0, 0x40,
-    /* dNSName */
-    0x30, 0x0e, 0x82, 0x0c, 'i', 'n', 't', 'e', 'r', 'n', 'a', 'l', '.', 's', 'v', 'c',
-    /* 10.0.0.0/8 */
-    0x30, 0x0a, 0x87, 0x08, 0x0a, 0x00, 0x00, 0x00, 0xff, 0x00, 0x00, 0x00,
-    /* fd00::/8 */
-    0x30, 0x22, 0x87, 0x20, 0xfd, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-    0x00, 0x00, 0x00, 0x00, 0xff, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-    0x00, 0x00, 0x00, 0x00};
-
-static void test_der_name_constraints_matches_known_bytes(void **state)
-{
-    (void)state;
-    char dns[1][MINICA_NAME_MAX + 1];
-    snprintf(dns[0], sizeof(dns[0]), "internal.svc");
-    struct minica_cidr ips[2];
-    struct minica_err err;
-    assert_int_equal(minica_cidr_parse("10.0.0.0/8", &ips[0], &err), 0);
-    assert_int_equal(minica_cidr_parse("fd00::/8", &ips[1], &err), 0);
-    unsigned char buf[512], *der;
-    size_t len;
-    assert_int_equal(minica_der_name_constraints((const char(*)[MINICA_NAME_MAX + 1]) dns, 1, ips,
-                                                 2, buf, sizeof(buf), &der, &len, &err),
-                     0);
-    assert_der(der, len, nc_expected, sizeof(nc_expected));
-}
-
-/* A prefix that is not byte aligned: 10.0.2.0/23 -> mask ff ff fe 00. */
-static void test_der_name_constraints_partial_mask(void **state)
-{
-    (void)state;
-    static const unsigned char want[] = {0x30, 0x0e, 0xa0, 0x0c, 0x30, 0x0a, 0x87, 0x08,
-                                         0x0a, 0x00, 0x02, 0x00, 0xff, 0xff, 0xfe, 0x00};
-    struct minica_cidr ip;
-    struct minica_err err;
-    assert_int_equal(minica_cidr_parse("10.0.2.0/23", &ip, &err), 0);
-    unsigned char buf[128], *der;
-    size_t len;
-    assert_int_equal(
-        minica_der_name_constraints(NULL, 0, &ip, 1, buf, sizeof(buf), &der, &len, &err), 0);
-    assert_der(der, len, want, sizeof(want));
-    assert_int_equal(
-        minica_der_name_constraints(NULL, 0, NULL, 0, buf, sizeof(buf), &der, &len, &err),
-        MINICA_EINVAL);
-}
-
 static void test_der_parse_san_round_trip(void **state)
 {
     (void)state;
@@ -314,8 +261,6 @@ int main(void)
         cmocka_unit_test(test_der_basic_constraints_ca_without_pathlen),
         cmocka_unit_test(test_der_key_usage_matches_known_bytes),
         cmocka_unit_test(test_der_ext_key_usage_matches_known_bytes),
-        cmocka_unit_test(test_der_name_constraints_matches_known_bytes),
-        cmocka_unit_test(test_der_name_constraints_partial_mask),
         cmocka_unit_test(test_der_parse_san_round_trip),
         cmocka_unit_test(test_der_parse_san_refuses_other_name_types),
         cmocka_unit_test(test_der_parse_san_refuses_malformed),

@@ -23,6 +23,7 @@
 
 #include "ca/x509.h"
 #include "minica/ca.h"
+#include "minica/constraints.h"
 #include "minica/der.h"
 #include "minica/fsutil.h"
 #include "minica/issue.h"
@@ -387,9 +388,21 @@ static const char *subject_of(const char *pem)
     return dn;
 }
 
-/* Issue 2: NAME is the subject CN, also for an IP address, unless the
- * intermediate has dNSName constraints (see test_issue_with_name_constraints). */
-static void test_issue_ip_only_leaf_has_cn_unless_dns_constrained(void **state)
+/* The subject has no RDN at all, and the SAN is critical (RFC 5280 4.2.1.6). */
+static void assert_empty_subject_critical_san(const char *pem)
+{
+    mbedtls_x509_crt crt;
+    parse_crt(&crt, pem);
+    assert_int_equal(crt.subject_raw.len, 2); /* 30 00 */
+    HAS_DER(&crt, 0x06, 0x03, 0x55, 0x1d, 0x11, 0x01, 0x01, 0xff);
+    mbedtls_x509_crt_free(&crt);
+}
+
+/* NAME is the subject CN, also for an IP address, unless the intermediate
+ * has dNSName constraints (OpenSSL and GnuTLS would check an address in the
+ * CN against them) or NAME is longer than ub-common-name (64): then the
+ * subject is empty and the critical SAN carries the names. */
+static void test_issue_subject_is_cn_unless_a_cn_would_be_wrong(void **state)
 {
     (void)state;
     struct minica_ca *ca = open_ca(g_cadir);
@@ -397,40 +410,31 @@ static void test_issue_ip_only_leaf_has_cn_unless_dns_constrained(void **state)
     issue_ok(ca, "10.9.8.7", NULL, 0, 86400, 0, 0, &out);
     assert_string_equal(subject_of(out.cert_pem), "CN=10.9.8.7");
     minica_issued_free(&out);
-    minica_ca_close(ca);
-
-    /* iPAddress constraints alone: nothing checks the CN against them. */
-    const char *ips[] = {"10.0.0.0/8", "fd00::/8"};
-    struct minica_init_options opts;
-    memset(&opts, 0, sizeof(opts));
-    opts.permit_ip = ips;
-    opts.n_permit_ip = 2;
-    char *dir = tu_make_ca_with(&opts);
-    ca = open_ca(dir);
-    mbedtls_x509_crt inter;
-    mbedtls_x509_crt_init(&inter);
-    struct minica_err err;
-    assert_int_equal(minica_crt_parse_pem(&inter, minica_ca_intermediate_pem(ca), &err), 0);
-    HAS_DER(&inter, 0x06, 0x03, 0x55, 0x1d, 0x1e, 0x01, 0x01, 0xff);
-    assert_int_equal(minica_crt_constrains_dns(&inter), 0);
-    mbedtls_x509_crt_free(&inter);
-    const char *sans[] = {"fd00::1"};
-    issue_ok(ca, "10.0.2.88", sans, 1, 86400, 0, 0, &out);
-    assert_string_equal(subject_of(out.cert_pem), "CN=10.0.2.88");
+    /* 64 characters fit; 65 do not. */
+    const char *fits = "a23456789012345678901234567890123456789012345678901.internal.svc";
+    const char *too_long = "ab23456789012345678901234567890123456789012345678901.internal.svc";
+    assert_int_equal(strlen(fits), 64);
+    issue_ok(ca, fits, NULL, 0, 86400, 0, 0, &out);
+    assert_non_null(strstr(subject_of(out.cert_pem), fits));
+    minica_issued_free(&out);
+    issue_ok(ca, too_long, NULL, 0, 86400, 0, 0, &out);
+    assert_empty_subject_critical_san(out.cert_pem);
+    assert_string_equal(out.name, too_long);
     minica_issued_free(&out);
     minica_ca_close(ca);
-    tu_free_ca(dir);
 }
 
-static void test_crt_constrains_dns_reads_the_extension(void **state)
+static void test_crt_name_constraints_reads_the_extension(void **state)
 {
     (void)state;
     struct minica_ca *ca = open_ca(g_cadir);
     mbedtls_x509_crt inter;
     mbedtls_x509_crt_init(&inter);
     struct minica_err err;
+    static struct minica_name_constraints nc;
     assert_int_equal(minica_crt_parse_pem(&inter, minica_ca_intermediate_pem(ca), &err), 0);
-    assert_int_equal(minica_crt_constrains_dns(&inter), 0); /* no extension at all */
+    assert_int_equal(minica_crt_name_constraints(&inter, &nc, &err), 0);
+    assert_false(minica_constraints_present(&nc)); /* no extension at all */
     mbedtls_x509_crt_free(&inter);
     minica_ca_close(ca);
 
@@ -443,7 +447,11 @@ static void test_crt_constrains_dns_reads_the_extension(void **state)
     ca = open_ca(dir);
     mbedtls_x509_crt_init(&inter);
     assert_int_equal(minica_crt_parse_pem(&inter, minica_ca_intermediate_pem(ca), &err), 0);
-    assert_int_equal(minica_crt_constrains_dns(&inter), 1);
+    assert_int_equal(minica_crt_name_constraints(&inter, &nc, &err), 0);
+    assert_true(minica_constraints_cover_dns(&nc));
+    assert_int_equal(nc.permit_dns.n, 1);
+    assert_string_equal(nc.permit_dns.name[0], "internal.svc");
+    assert_int_equal(nc.exclude_ip.n, 2);
     mbedtls_x509_crt_free(&inter);
     minica_ca_close(ca);
     tu_free_ca(dir);
@@ -476,9 +484,10 @@ static void test_issue_with_name_constraints(void **state)
     assert_int_equal(verify(&out, "upstream.internal.svc", &flags), 0);
     minica_issued_free(&out);
     /* No DNS SAN: OpenSSL and GnuTLS would check a CN=10.0.2.88 against
-     * the dNSName constraint and fail it, so the address goes into OU. */
+     * the dNSName constraint and fail it, so the subject is empty. */
     issue_ok(ca, "10.0.2.88", NULL, 0, 86400, 0, 0, &out);
-    assert_string_equal(subject_of(out.cert_pem), "OU=10.0.2.88");
+    assert_empty_subject_critical_san(out.cert_pem);
+    assert_int_equal(verify(&out, NULL, &flags), 0);
     minica_issued_free(&out);
     assert_int_equal(issue(ca, "evil-internal.svc", NULL, 0, 86400, 0, 0, NULL, &out, &err),
                      MINICA_EPOLICY);
@@ -1207,8 +1216,8 @@ int main(void)
                                         unpin_clock),
         cmocka_unit_test(test_issue_refuses_wildcard_unless_policy_allows),
         cmocka_unit_test(test_issue_with_name_constraints),
-        cmocka_unit_test(test_issue_ip_only_leaf_has_cn_unless_dns_constrained),
-        cmocka_unit_test(test_crt_constrains_dns_reads_the_extension),
+        cmocka_unit_test(test_issue_subject_is_cn_unless_a_cn_would_be_wrong),
+        cmocka_unit_test(test_crt_name_constraints_reads_the_extension),
         cmocka_unit_test(test_issue_usage_sets_extended_key_usage),
         cmocka_unit_test(test_issue_rsa_leaf_has_key_encipherment),
         cmocka_unit_test(test_issue_ec_p384_leaf_verifies),

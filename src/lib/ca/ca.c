@@ -62,21 +62,17 @@ int minica_ca_init(const char *dir, const struct minica_init_options *opts, stru
                              "> --root-ttl)");
     minica_policy_init(&policy);
     policy.default_key_type = type;
-    for (size_t i = 0; i < opts->n_permit_dns; i++) {
-        if (policy.n_permit_dns == MINICA_POLICY_MAX_ENTRIES)
-            return minica_seterr(err, MINICA_EINVAL, "too many --permit-dns");
-        if ((ret = minica_dns_suffix_parse(opts->permit_dns[i],
-                                           policy.permit_dns[policy.n_permit_dns++],
-                                           sizeof(policy.permit_dns[0]), err)) != 0)
-            return ret;
-    }
-    for (size_t i = 0; i < opts->n_permit_ip; i++) {
-        if (policy.n_permit_ip == MINICA_POLICY_MAX_ENTRIES)
-            return minica_seterr(err, MINICA_EINVAL, "too many --permit-ip");
-        if ((ret = minica_cidr_parse(opts->permit_ip[i], &policy.permit_ip[policy.n_permit_ip++],
-                                     err)) != 0)
-            return ret;
-    }
+    /* minica.conf starts with the intermediate's own permitted lists. */
+    _Static_assert(MINICA_CONSTRAINTS_MAX <= MINICA_POLICY_MAX_ENTRIES, "policy too small");
+    struct minica_name_constraints nc;
+    if ((ret = minica_constraints_for_init(opts->permit_dns, opts->n_permit_dns, opts->permit_ip,
+                                           opts->n_permit_ip, &nc, err)) != 0)
+        return ret;
+    for (size_t i = 0; i < nc.permit_dns.n; i++)
+        snprintf(policy.permit_dns[i], sizeof(policy.permit_dns[i]), "%s", nc.permit_dns.name[i]);
+    policy.n_permit_dns = nc.permit_dns.n;
+    memcpy(policy.permit_ip, nc.permit_ip.cidr, nc.permit_ip.n * sizeof(policy.permit_ip[0]));
+    policy.n_permit_ip = nc.permit_ip.n;
 
     if ((ret = minica_mkdir_private(dir, err)) != 0)
         return ret;
@@ -130,7 +126,7 @@ int minica_ca_init(const char *dir, const struct minica_init_options *opts, stru
         .is_ca = 1,
         .pathlen = 0,
         .key_usage = MINICA_KU_KEY_CERT_SIGN | MINICA_KU_CRL_SIGN,
-        .name_constraints = &policy,
+        .name_constraints = &nc,
         .with_aki = 1,
     };
     if ((ret = minica_serial_generate(&rng, root.serial, err)) != 0 ||
@@ -336,7 +332,10 @@ int minica_ca_open(const char *dir, struct minica_ca **out, struct minica_err *e
     minica_sha256_hex(ca->intermediate.raw.p, ca->intermediate.raw.len, ca->intermediate_fp);
     minica_sha256_hex(ca->root.raw.p, ca->root.raw.len, ca->root_fp);
     ca->intermediate_not_after = minica_x509_time_to_unix(&ca->intermediate.valid_to);
-    ca->intermediate_constrains_dns = minica_crt_constrains_dns(&ca->intermediate);
+    if ((ret = minica_crt_name_constraints(&ca->intermediate, &ca->intermediate_nc, err)) != 0) {
+        minica_err_prefix(err, "%s/intermediate.crt", dir);
+        goto fail;
+    }
     *out = ca;
     return MINICA_OK;
 fail:

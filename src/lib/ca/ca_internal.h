@@ -6,6 +6,7 @@
 
 #include "ca/x509.h"
 #include "minica/ca.h"
+#include "minica/constraints.h"
 #include "minica/der.h"
 #include "minica/names.h"
 #include "minica/policy.h"
@@ -23,7 +24,7 @@ struct minica_ca {
     char intermediate_fp[65];
     char root_fp[65];
     int64_t intermediate_not_after;
-    int intermediate_constrains_dns; /* see minica_crt_constrains_dns */
+    struct minica_name_constraints intermediate_nc; /* as its certificate says */
     struct minica_policy policy;
     struct minica_store *store;
     char command[64];
@@ -46,7 +47,8 @@ struct minica_tbs {
     int client_auth;
     const struct minica_name *sans;
     size_t n_sans;
-    const struct minica_policy *name_constraints; /* CA only; NULL for none */
+    int san_critical; /* RFC 5280 4.2.1.6: when the subject is empty */
+    const struct minica_name_constraints *name_constraints; /* CA only; NULL for none */
     int with_aki;
 };
 

@@ -122,54 +122,6 @@ int minica_der_ext_key_usage(int server_auth, int client_auth, unsigned char *bu
     return ret;
 }
 
-/* GeneralSubtree ::= SEQUENCE { base GeneralName, minimum [0] DEFAULT 0, maximum [1] OPTIONAL }:
- * only base is written (RFC 5280 4.2.1.10: minimum and maximum MUST be absent). */
-static int write_subtree(unsigned char **p, unsigned char *buf, unsigned char tag,
-                         const unsigned char *data, size_t dlen)
-{
-    int inner = write_tagged_raw(p, buf, tag, data, dlen);
-    if (inner < 0)
-        return inner;
-    int a = mbedtls_asn1_write_len(p, buf, (size_t)inner);
-    if (a < 0)
-        return a;
-    int b = mbedtls_asn1_write_tag(p, buf, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE);
-    if (b < 0)
-        return b;
-    return inner + a + b;
-}
-
-int minica_der_name_constraints(const char (*dns)[MINICA_NAME_MAX + 1], size_t n_dns,
-                                const struct minica_cidr *ips, size_t n_ips, unsigned char *buf,
-                                size_t size, unsigned char **der, size_t *len,
-                                struct minica_err *err)
-{
-    unsigned char *p = buf + size;
-    size_t total = 0;
-    if (n_dns == 0 && n_ips == 0)
-        return minica_seterr(err, MINICA_EINVAL, "name constraints need at least one subtree");
-    for (size_t i = n_ips; i-- > 0;) {
-        /* iPAddress in a constraint is address followed by mask (RFC 5280 4.2.1.10). */
-        unsigned char am[32];
-        size_t alen = ips[i].addr_len;
-        memcpy(am, ips[i].addr, alen);
-        for (size_t b = 0; b < alen; b++) {
-            unsigned bits = ips[i].prefix > b * 8 ? ips[i].prefix - (unsigned)b * 8 : 0;
-            am[alen + b] = bits >= 8 ? 0xff : (unsigned char)(0xff << (8 - bits));
-        }
-        CHK(write_subtree(&p, buf, GN_IP, am, 2 * alen));
-    }
-    for (size_t i = n_dns; i-- > 0;)
-        CHK(write_subtree(&p, buf, GN_DNS, (const unsigned char *)dns[i], strlen(dns[i])));
-    /* permittedSubtrees [0] IMPLICIT GeneralSubtrees (constructed). */
-    CHK(mbedtls_asn1_write_len(&p, buf, total));
-    CHK(mbedtls_asn1_write_tag(&p, buf,
-                               MBEDTLS_ASN1_CONTEXT_SPECIFIC | MBEDTLS_ASN1_CONSTRUCTED | 0));
-    int ret = wrap_sequence(&p, buf, total, len, err);
-    *der = p;
-    return ret;
-}
-
 int minica_der_parse_san(const unsigned char *der, size_t len, char *out, size_t outlen,
                          struct minica_err *err)
 {

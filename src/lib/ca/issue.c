@@ -169,8 +169,10 @@ int minica_ca_issue(struct minica_ca *ca, const struct minica_issue_request *req
 
     if ((ret = collect_names(req, names, &n, err)) != 0)
         goto out;
+    /* The intermediate's own constraints too: minica.conf cannot widen them. */
     for (size_t i = 0; i < n; i++)
-        if ((ret = minica_policy_check_name(&ca->policy, &names[i], err)) != 0)
+        if ((ret = minica_policy_check_name(&ca->policy, &names[i], err)) != 0 ||
+            (ret = minica_constraints_check(&ca->intermediate_nc, &names[i], err)) != 0)
             goto refused;
 
     int64_t ttl = req->ttl ? req->ttl : ca->policy.default_ttl;
@@ -205,15 +207,17 @@ int minica_ca_issue(struct minica_ca *ca, const struct minica_issue_request *req
             goto out;
     }
 
-    char subject[MINICA_NAME_MAX + 8];
-    /* OpenSSL and GnuTLS check the CN against the issuer's dNSName
-     * constraints when the leaf has no DNS SAN, and an address there fails
-     * them: only then does an IP-only leaf carry its address in OU instead. */
+    char subject[MINICA_NAME_MAX + 8] = "";
+    /* The subject is CN=<first name>, except where a CN would be wrong; then
+     * it is empty and the SAN, critical, carries the names (RFC 5280 4.2.1.6):
+     * a first name longer than ub-common-name (64), or an IP-only leaf under
+     * a DNS constraint, which OpenSSL and GnuTLS would check the CN against. */
     int has_dns = 0;
     for (size_t i = 0; i < n; i++)
         has_dns |= names[i].kind == MINICA_NAME_DNS;
-    int in_ou = !has_dns && ca->intermediate_constrains_dns;
-    snprintf(subject, sizeof(subject), "%s=%s", in_ou ? "OU" : "CN", names[0].text);
+    int cn_is_constrained_ip = !has_dns && minica_constraints_cover_dns(&ca->intermediate_nc);
+    if (strlen(names[0].text) <= MINICA_CN_MAX && !cn_is_constrained_ip)
+        snprintf(subject, sizeof(subject), "CN=%s", names[0].text);
     int server = usage == MINICA_USAGE_SERVER || usage == MINICA_USAGE_BOTH;
     int client = usage == MINICA_USAGE_CLIENT || usage == MINICA_USAGE_BOTH;
     int is_rsa = mbedtls_pk_get_type(subject_key) == MBEDTLS_PK_RSA;
@@ -232,6 +236,7 @@ int minica_ca_issue(struct minica_ca *ca, const struct minica_issue_request *req
         .client_auth = client,
         .sans = names,
         .n_sans = n,
+        .san_critical = subject[0] == '\0',
         .with_aki = 1,
     };
 

@@ -154,14 +154,13 @@ int minica_sign_cert(const struct minica_tbs *tbs, struct minica_rng *rng, unsig
         if ((ret = minica_der_san(tbs->sans, tbs->n_sans, ext, sizeof(ext), &val, &len, err)) !=
                 0 ||
             (ret = add_ext(&crt, MBEDTLS_OID_SUBJECT_ALT_NAME,
-                           MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME), 0, val, len, err)) != 0)
+                           MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME), tbs->san_critical, val,
+                           len, err)) != 0)
             goto out;
     }
-    const struct minica_policy *nc = tbs->name_constraints;
-    if (nc != NULL && (nc->n_permit_dns > 0 || nc->n_permit_ip > 0)) {
-        if ((ret = minica_der_name_constraints(nc->permit_dns, nc->n_permit_dns, nc->permit_ip,
-                                               nc->n_permit_ip, ext, sizeof(ext), &val, &len,
-                                               err)) != 0 ||
+    if (tbs->name_constraints != NULL && minica_constraints_present(tbs->name_constraints)) {
+        if ((ret = minica_constraints_encode(tbs->name_constraints, ext, sizeof(ext), &val, &len,
+                                             err)) != 0 ||
             (ret = add_ext(&crt, MBEDTLS_OID_NAME_CONSTRAINTS,
                            MBEDTLS_OID_SIZE(MBEDTLS_OID_NAME_CONSTRAINTS), 1, val, len, err)) != 0)
             goto out;

@@ -42,39 +42,17 @@ void minica_unix_to_x509_string(int64_t t, char out[15])
     strftime(out, 15, "%Y%m%d%H%M%S", &tm);
 }
 
-/* NameConstraints ::= SEQUENCE { permittedSubtrees [0], excludedSubtrees [1] },
- * each a list of GeneralSubtree SEQUENCEs whose base is a GeneralName;
- * dNSName is [2]. Anything unreadable counts as constrained: the caller uses
- * the answer to stay clear of a constraint check, so erring that way is safe. */
-static int name_constraints_have_dns(const unsigned char *p, const unsigned char *end)
-{
-    unsigned char *q = (unsigned char *)p;
-    size_t len;
-    if (mbedtls_asn1_get_tag(&q, end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0)
-        return 1;
-    const unsigned char *nc_end = q + len;
-    while (q < nc_end) {
-        q++; /* [0] or [1], constructed */
-        if (mbedtls_asn1_get_len(&q, nc_end, &len) != 0)
-            return 1;
-        const unsigned char *trees_end = q + len;
-        while (q < trees_end) {
-            if (mbedtls_asn1_get_tag(&q, trees_end, &len,
-                                     MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0)
-                return 1;
-            if (len > 0 && *q == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 2))
-                return 1;
-            q += len;
-        }
-    }
-    return 0;
-}
+struct read_constraints {
+    struct minica_name_constraints *nc;
+    struct minica_err *err;
+    int ret;
+};
 
 /* mbedTLS (2.28 and 3.6) cannot parse nameConstraints and refuses any
  * certificate where it is critical, which minica's constrained intermediate
- * is (RFC 5280 4.2.1.10). minica enforces the same lists itself at issuance,
- * and OpenSSL/GnuTLS enforce them for relying parties, so the extension is
- * accepted here unread; every other unknown critical extension still fails. */
+ * is (RFC 5280 4.2.1.10). minica enforces the extension itself at issuance
+ * (constraints.c), and relying parties enforce it, so it is accepted here;
+ * every other unknown critical extension still fails. */
 static int accept_name_constraints(void *ctx, mbedtls_x509_crt const *crt,
                                    mbedtls_x509_buf const *oid, int critical,
                                    const unsigned char *p, const unsigned char *end)
@@ -83,22 +61,28 @@ static int accept_name_constraints(void *ctx, mbedtls_x509_crt const *crt,
     (void)critical;
     if (MBEDTLS_OID_CMP(MBEDTLS_OID_NAME_CONSTRAINTS, oid) != 0)
         return -1;
-    if (ctx != NULL)
-        *(int *)ctx = name_constraints_have_dns(p, end);
+    struct read_constraints *rc = ctx;
+    if (rc != NULL)
+        rc->ret = minica_constraints_decode(p, (size_t)(end - p), rc->nc, rc->err);
     return 0;
 }
 
-int minica_crt_constrains_dns(const mbedtls_x509_crt *crt)
+int minica_crt_name_constraints(const mbedtls_x509_crt *crt, struct minica_name_constraints *nc,
+                                struct minica_err *err)
 {
     mbedtls_x509_crt again;
     mbedtls_x509_crt_init(&again);
-    int dns = 0;
+    memset(nc, 0, sizeof(*nc));
+    struct read_constraints rc = {nc, err, 0};
     /* make_copy 0: only reads crt's own buffer, which outlives `again`. */
-    if (mbedtls_x509_crt_parse_der_with_ext_cb(&again, crt->raw.p, crt->raw.len, 0,
-                                               accept_name_constraints, &dns) != 0)
-        dns = 1;
+    int ret = mbedtls_x509_crt_parse_der_with_ext_cb(&again, crt->raw.p, crt->raw.len, 0,
+                                                     accept_name_constraints, &rc);
     mbedtls_x509_crt_free(&again);
-    return dns;
+    if (ret != 0)
+        return minica_seterr_mbedtls(err, MINICA_ECRYPTO, ret, "cannot parse the certificate");
+    if (rc.ret != 0)
+        minica_err_prefix(err, "the certificate's nameConstraints");
+    return rc.ret;
 }
 
 int minica_crt_parse_der(mbedtls_x509_crt *crt, const unsigned char *der, size_t len,

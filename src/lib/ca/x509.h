@@ -12,6 +12,7 @@
 #include <mbedtls/x509_csr.h>
 
 #include "base/util.h"
+#include "minica/constraints.h"
 #include "minica/error.h"
 #include "minica/key.h"
 
@@ -51,10 +52,9 @@ int minica_crt_parse_der(mbedtls_x509_crt *crt, const unsigned char *der, size_t
 int minica_crt_parse_pem(mbedtls_x509_crt *crt, const char *pem, struct minica_err *err);
 /* Only the first certificate of pem (the leaf of a fullchain file). */
 int minica_crt_parse_pem_first(mbedtls_x509_crt *crt, const char *pem, struct minica_err *err);
-/* 1 if crt has a nameConstraints extension with a dNSName subtree (permitted
- * or excluded), else 0. OpenSSL and GnuTLS then check a leaf's CN against it
- * when the leaf has no DNS name. */
-int minica_crt_constrains_dns(const mbedtls_x509_crt *crt);
+/* crt's nameConstraints (all lists empty when it has none). */
+int minica_crt_name_constraints(const mbedtls_x509_crt *crt, struct minica_name_constraints *nc,
+                                struct minica_err *err);
 
 /* CSR: parses it, checks its self-signature, and returns its CN (or "") and
  * SANs as canonical comma-separated text. */
