@@ -28,7 +28,9 @@ struct minica_nginx_snippet_opts {
 };
 
 /* Text of the proxy's location block and the upstream's server directives
- * (malloc'd, NUL-terminated). Paths are printed absolute. */
+ * (malloc'd, NUL-terminated). Paths are printed absolute. An IP address as
+ * NAME is MINICA_EINVAL: nginx checks proxy_ssl_name with host-name rules
+ * only, so the snippet would fail with 502; err says to issue a DNS name. */
 int minica_nginx_snippet(const struct minica_nginx_snippet_opts *opts, char **out,
                          struct minica_err *err);
 
@@ -103,8 +105,12 @@ void minica_nginx_report_free(struct minica_nginx_report *rep);
  * main file's directory); proxy_ssl_verify_depth 0, which rejects minica's
  * upstream <- intermediate <- root chain. Depth 1 (nginx's default) accepts
  * that chain (OpenSSL counts neither the leaf nor the trust anchor), so it
- * is only a note: no room for a second intermediate. Only http contexts are
- * looked at (not stream or mail).
+ * is only a note: no room for a second intermediate. With verification on,
+ * an IP address as the name nginx checks is a finding: proxy_ssl_name set to
+ * one (at the directive, once), or none (or $proxy_host) inherited and an
+ * address as the host of proxy_pass (at the proxy_pass). nginx matches that
+ * name with X509_check_host, DNS SANs then the CN, never IP SANs. Only http
+ * contexts are looked at (not stream or mail).
  * Returns 0 (findings are not errors) or MINICA_ENOMEM. */
 int minica_nginx_check(struct minica_nginx_conf *conf, const char *conf_dir,
                        struct minica_nginx_report *rep, struct minica_err *err);

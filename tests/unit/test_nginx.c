@@ -562,6 +562,136 @@ static void test_check_resolves_relative_trusted_path_against_conf_dir(void **st
     tu_free_ca(cadir);
 }
 
+/* nginx checks proxy_ssl_name (default: the host of proxy_pass) with
+ * X509_check_host: DNS SANs, then the CN, never an IP SAN. An IP there fails
+ * against a certificate that has the address only as an IP SAN. */
+static void test_check_finds_ip_upstream_without_dns_name(void **state)
+{
+    (void)state;
+    char *cadir = tu_make_ca();
+    char text[8192];
+    snprintf(text, sizeof(text),
+             "http {\n proxy_ssl_verify on;\n proxy_ssl_verify_depth 2;\n"
+             " proxy_ssl_trusted_certificate %s/root.crt;\n"
+             " server {\n"
+             "  location /a { proxy_pass https://127.0.0.1:8443; }\n"
+             "  location /b { proxy_pass https://10.0.2.88/x; }\n"
+             "  location /c { proxy_pass https://[::1]:8443/x; }\n"
+             "  location /d { proxy_pass https://[fd00::1]; }\n"
+             "  location /e { proxy_ssl_name up.internal.svc; proxy_pass https://127.0.0.1:1; }\n"
+             "  location /f { proxy_pass https://up.internal.svc:8443; }\n"
+             "  location /g { proxy_pass https://$backend; }\n"
+             "  location /h { proxy_pass http://127.0.0.1:8080; }\n"
+             "  location /i { proxy_ssl_name $proxy_host; proxy_pass https://127.0.0.1; }\n"
+             " }\n}\n",
+             cadir);
+    const int lines[] = {6, 7, 8, 9, 14};
+    const char *words[] = {"proxy_pass https://127.0.0.1:8443 without a DNS proxy_ssl_name",
+                           "\"10.0.2.88\"", "\"[::1]\"", "\"[fd00::1]\"", "\"127.0.0.1\""};
+    expect_findings(text, 5, lines, words);
+    /* the fix, on the same line, and none of them is a mere note */
+    struct minica_nginx_conf *conf = parse_ok(text);
+    struct minica_nginx_report rep;
+    run_check(conf, NULL, &rep);
+    assert_int_equal(rep.notes, 0);
+    for (size_t i = 0; i < rep.n; i++) {
+        assert_false(rep.items[i].note);
+        assert_non_null(strstr(rep.items[i].msg, "ignores IP SANs"));
+        assert_non_null(strstr(rep.items[i].msg, "set proxy_ssl_name NAME"));
+        assert_null(strchr(rep.items[i].msg, '\n'));
+    }
+    minica_nginx_report_free(&rep);
+    conf_done(conf);
+    tu_free_ca(cadir);
+}
+
+static void test_check_finds_proxy_ssl_name_ip_once(void **state)
+{
+    (void)state;
+    char *cadir = tu_make_ca();
+    char text[8192];
+    /* an IP set at server level and inherited by two locations: one finding,
+     * where it is written; forms with a port or brackets are IPs too */
+    snprintf(text, sizeof(text),
+             "http {\n proxy_ssl_verify on;\n proxy_ssl_verify_depth 2;\n"
+             " proxy_ssl_trusted_certificate %s/root.crt;\n"
+             " server {\n  proxy_ssl_name 127.0.0.1;\n"
+             "  location /a { proxy_pass https://up.internal.svc; }\n"
+             "  location /b { proxy_pass https://127.0.0.1:8443; }\n"
+             "  location /c { proxy_ssl_name ::1; proxy_pass https://[::1]; }\n"
+             "  location /d { proxy_ssl_name [::1]:8443; proxy_pass https://[::1]; }\n"
+             "  location /e { proxy_ssl_name 10.0.2.88:443; proxy_pass https://backend; }\n"
+             "  location /f { proxy_ssl_name up.internal.svc; proxy_pass https://10.0.2.88; }\n"
+             " }\n"
+             " server { location / { proxy_ssl_name $host; proxy_pass https://10.0.2.88; } }\n"
+             "}\n",
+             cadir);
+    const int lines[] = {6, 9, 10, 11};
+    const char *words[] = {"proxy_ssl_name 127.0.0.1 is an IP address", "proxy_ssl_name ::1",
+                           "proxy_ssl_name [::1]:8443", "proxy_ssl_name 10.0.2.88:443"};
+    expect_findings(text, 4, lines, words);
+    tu_free_ca(cadir);
+}
+
+static void test_check_inherits_proxy_ssl_name(void **state)
+{
+    (void)state;
+    char *cadir = tu_make_ca();
+    char text[8192];
+    /* a DNS name at http covers a server and a nested location that pass to
+     * an IP; a location that overrides it with an IP loses it, only there */
+    snprintf(text, sizeof(text),
+             "http {\n proxy_ssl_verify on;\n proxy_ssl_verify_depth 2;\n"
+             " proxy_ssl_trusted_certificate %s/root.crt;\n"
+             " proxy_ssl_name up.internal.svc;\n"
+             " server {\n  location / { proxy_pass https://127.0.0.1:8443;\n"
+             "   location /in { proxy_pass https://10.0.2.88; } }\n"
+             "  location /ip { proxy_ssl_name 10.0.2.88; proxy_pass https://10.0.2.88; }\n"
+             " }\n"
+             " server { proxy_ssl_name 10.0.2.88;\n"
+             "  location / { proxy_ssl_name up.internal.svc; proxy_pass https://10.0.2.88; } }\n"
+             "}\n",
+             cadir);
+    const int lines[] = {9};
+    const char *words[] = {"proxy_ssl_name 10.0.2.88 is an IP address"};
+    expect_findings(text, 1, lines, words);
+    tu_free_ca(cadir);
+}
+
+/* Without verification no name is checked: the missing verify is the
+ * finding, not the name. */
+static void test_check_ip_name_needs_verify_on(void **state)
+{
+    (void)state;
+    const int lines[] = {2, 3};
+    const char *words[] = {"https://127.0.0.1:8443 without proxy_ssl_verify on",
+                           "proxy_ssl_verify off"};
+    expect_findings("server {\n location /a { proxy_pass https://127.0.0.1:8443; }\n"
+                    " location /b { proxy_ssl_verify off; proxy_ssl_name 10.0.0.1;\n"
+                    "  proxy_pass https://10.0.0.1; }\n}\n",
+                    2, lines, words);
+}
+
+/* The config from the field: it got "0 findings, 1 note" and a 502. */
+static void test_check_ip_upstream_is_a_finding_not_a_note(void **state)
+{
+    (void)state;
+    char *cadir = tu_make_ca();
+    char text[8192];
+    snprintf(text, sizeof(text),
+             "server { location / {\n proxy_pass https://127.0.0.1:8443;\n"
+             " proxy_ssl_verify on;\n proxy_ssl_trusted_certificate %s/root.crt;\n} }\n",
+             cadir);
+    struct minica_nginx_conf *conf = parse_ok(text);
+    struct minica_nginx_report rep;
+    run_check(conf, NULL, &rep);
+    assert_int_equal(rep.n - rep.notes, 1);
+    assert_int_equal(rep.notes, 1); /* the default depth */
+    minica_nginx_report_free(&rep);
+    conf_done(conf);
+    tu_free_ca(cadir);
+}
+
 /* ---- snippet ---- */
 
 static void test_snippet_has_the_verifying_directives(void **state)
@@ -666,6 +796,11 @@ int main(void)
         cmocka_unit_test(test_check_ignores_stream_context),
         cmocka_unit_test(test_check_reports_unparsable_and_expired_trusted_certificate),
         cmocka_unit_test(test_check_resolves_relative_trusted_path_against_conf_dir),
+        cmocka_unit_test(test_check_finds_ip_upstream_without_dns_name),
+        cmocka_unit_test(test_check_finds_proxy_ssl_name_ip_once),
+        cmocka_unit_test(test_check_inherits_proxy_ssl_name),
+        cmocka_unit_test(test_check_ip_name_needs_verify_on),
+        cmocka_unit_test(test_check_ip_upstream_is_a_finding_not_a_note),
         cmocka_unit_test(test_snippet_has_the_verifying_directives),
         cmocka_unit_test(test_snippet_with_client_adds_mtls),
         cmocka_unit_test(test_snippet_refuses_unwritable_names_and_paths),

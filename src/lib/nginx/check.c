@@ -1,6 +1,8 @@
 /* The checker behind `minica nginx check`: finds upstream TLS that nginx
  * does not verify (proxy_ssl_verify off, no or a foreign trusted
- * certificate, a depth too short for minica's chain) in a parsed config. */
+ * certificate, a depth too short for minica's chain) or cannot match (an IP
+ * address as the name) in a parsed config. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,7 +19,7 @@
 #include "minica/nginx.h"
 #include "nginx/nginx_internal.h"
 
-enum { R_OFF = 1, R_TRUST = 2, R_DEPTH = 4, R_BADVAL = 8 };
+enum { R_OFF = 1, R_TRUST = 2, R_DEPTH = 4, R_BADVAL = 8, R_IPNAME = 16 };
 
 struct checker {
     struct minica_nginx_conf *conf;
@@ -29,16 +31,17 @@ struct checker {
     const struct minica_nginx_directive *chain[MINICA_NGINX_MAX_BLOCK_DEPTH + 2];
     /* What each of those blocks sets itself, found once per block so that a
      * block with many proxy_pass is not rescanned for each. */
-    struct minica_nginx_directive *sets[MINICA_NGINX_MAX_BLOCK_DEPTH + 2][3];
+    struct minica_nginx_directive *sets[MINICA_NGINX_MAX_BLOCK_DEPTH + 2][4];
     size_t nchain;
     /* upstream { } blocks, sorted by name. */
     const struct minica_nginx_directive **upstreams;
     size_t nupstreams;
 };
 
-enum inherited { I_VERIFY, I_TRUSTED, I_DEPTH };
-static const char *const inherited_names[] = {"proxy_ssl_verify", "proxy_ssl_trusted_certificate",
-                                              "proxy_ssl_verify_depth"};
+enum inherited { I_VERIFY, I_TRUSTED, I_DEPTH, I_NAME, I_COUNT };
+static const char *const inherited_names[I_COUNT] = {"proxy_ssl_verify",
+                                                     "proxy_ssl_trusted_certificate",
+                                                     "proxy_ssl_verify_depth", "proxy_ssl_name"};
 
 void minica_nginx_report_init(struct minica_nginx_report *rep)
 {
@@ -249,6 +252,87 @@ static int check_depth(struct checker *ck, struct minica_nginx_directive *dep)
     return 0;
 }
 
+/* The address in host (len bytes, as nginx takes it from proxy_pass or
+ * proxy_ssl_name: bare, "[v6]", with or without ":port") into out, or 0 when
+ * it is not an IP literal. */
+static int ip_literal(const char *host, size_t len, char *out, size_t outlen)
+{
+    char buf[INET6_ADDRSTRLEN + 8];
+    unsigned char addr[sizeof(struct in6_addr)];
+    if (len == 0 || len >= sizeof(buf))
+        return 0;
+    if (host[0] == '[') {
+        const char *rb = memchr(host, ']', len);
+        if (rb == NULL)
+            return 0;
+        host++;
+        len = (size_t)(rb - host);
+    } else {
+        memcpy(buf, host, len);
+        buf[len] = '\0';
+        /* A bare IPv6 address is all colons; otherwise a colon starts the port. */
+        if (inet_pton(AF_INET6, buf, addr) != 1) {
+            const char *colon = memchr(host, ':', len);
+            if (colon != NULL)
+                len = (size_t)(colon - host);
+        }
+    }
+    memcpy(buf, host, len);
+    buf[len] = '\0';
+    if (inet_pton(AF_INET, buf, addr) != 1 && inet_pton(AF_INET6, buf, addr) != 1)
+        return 0;
+    snprintf(out, outlen, "%s", buf);
+    return 1;
+}
+
+/* nginx matches the upstream's certificate against proxy_ssl_name (default:
+ * the host of proxy_pass) with X509_check_host: DNS SANs, then the CN. It
+ * never looks at IP SANs, so an address there fails against a certificate
+ * that carries it only as an IP SAN (minica's IP-only certificates under
+ * --permit-dns have no CN): every request is a 502 logged as "upstream SSL
+ * certificate does not match". */
+static int check_name(struct checker *ck, struct minica_nginx_directive *pp, const char *what,
+                      const char *host, size_t hostlen)
+{
+    char addr[INET6_ADDRSTRLEN], head[1024];
+    const struct minica_nginx_directive *at = pp;
+    const char *name = host;
+    size_t namelen = hostlen, logged;
+    struct minica_nginx_directive *n = effective(ck, I_NAME);
+    /* $proxy_host is nginx's default; any other variable is known only per request. */
+    if (n != NULL && n->nargs == 2 &&
+        (strcmp(n->args[1], "$proxy_host") == 0 || strcmp(n->args[1], "${proxy_host}") == 0))
+        n = NULL;
+    if (n != NULL) {
+        if (n->nargs != 2 || (n->reported & R_IPNAME) ||
+            !ip_literal(n->args[1], strlen(n->args[1]), addr, sizeof(addr)))
+            return 0;
+        n->reported |= R_IPNAME;
+        at = n;
+        snprintf(head, sizeof(head), "proxy_ssl_name %s is an IP address", n->args[1]);
+        /* what nginx checks and logs: the name without a port */
+        name = n->args[1];
+        const char *rb = name[0] == '[' ? strchr(name, ']') : NULL;
+        namelen = logged = rb != NULL ? (size_t)(rb - name) + 1 : strcspn(name, ":");
+        /* nginx cuts a bare IPv6 address at its first colon too, as if a
+         * port followed, and then logs "does not match \"\"". */
+        if (namelen == 0)
+            namelen = strlen(name);
+    } else {
+        if (!ip_literal(host, hostlen, addr, sizeof(addr)))
+            return 0;
+        logged = hostlen;
+        snprintf(head, sizeof(head), "%s without a DNS proxy_ssl_name", what);
+    }
+    return finding(ck, at,
+                   "%s: nginx checks the upstream's certificate against \"%.*s\" with host-name "
+                   "rules (DNS SANs, then the CN) and ignores IP SANs, so a certificate that has "
+                   "the address only as an IP SAN gets 502 (upstream SSL certificate does not "
+                   "match \"%.*s\"); issue a DNS name for the upstream (minica issue NAME "
+                   "--san %s) and set proxy_ssl_name NAME",
+                   head, (int)namelen, name, (int)logged, name, addr);
+}
+
 static int check_proxy_pass(struct checker *ck, struct minica_nginx_directive *pp)
 {
     if (pp->nargs < 2 || strncasecmp(pp->args[1], "https://", 8) != 0)
@@ -256,7 +340,9 @@ static int check_proxy_pass(struct checker *ck, struct minica_nginx_directive *p
     ck->rep->https_upstreams++;
     const char *url = pp->args[1];
     const char *host = url + 8;
-    size_t hostlen = strcspn(host, ":/");
+    /* nginx keeps an IPv6 address's brackets in the name it checks. */
+    const char *rb = host[0] == '[' ? strchr(host, ']') : NULL;
+    size_t hostlen = rb != NULL ? (size_t)(rb - host) + 1 : strcspn(host, ":/?");
     const struct minica_nginx_directive *up = find_upstream(ck, host, hostlen);
     char what[512];
     if (up != NULL)
@@ -282,6 +368,8 @@ static int check_proxy_pass(struct checker *ck, struct minica_nginx_directive *p
                       what);
     else
         ret = check_trusted(ck, t);
+    if (ret == 0)
+        ret = check_name(ck, pp, what, host, hostlen);
     if (ret != 0)
         return ret;
     struct minica_nginx_directive *dep = effective(ck, I_DEPTH);
@@ -328,7 +416,7 @@ static int walk(struct checker *ck, const struct minica_nginx_directive *block)
     /* The first occurrence counts (nginx refuses a duplicate anyway). */
     for (size_t i = block->nchildren; i-- > 0;) {
         struct minica_nginx_directive *d = block->children[i];
-        for (int k = 0; !d->is_block && k < 3; k++)
+        for (int k = 0; !d->is_block && k < I_COUNT; k++)
             if (strcmp(d->args[0], inherited_names[k]) == 0)
                 ck->sets[ck->nchain][k] = d;
     }
