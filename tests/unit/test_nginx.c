@@ -769,6 +769,26 @@ static void test_snippet_refuses_unwritable_names_and_paths(void **state)
     assert_null(text);
 }
 
+/* proxy_ssl_name IP fails in nginx (host-name rules only): no snippet for it. */
+static void test_snippet_refuses_ip_names(void **state)
+{
+    (void)state;
+    const char *ips[] = {"127.0.0.1", "10.0.2.88", "::1", "fd00::1"};
+    for (size_t i = 0; i < sizeof(ips) / sizeof(ips[0]); i++) {
+        char *text = NULL;
+        struct minica_err err = {{0}};
+        struct minica_nginx_snippet_opts o = {ips[i], NULL, "/x"};
+        assert_int_equal(minica_nginx_snippet(&o, &text, &err), MINICA_EINVAL);
+        assert_null(text);
+        if (strstr(err.msg, "issue a DNS name") == NULL ||
+            strstr(err.msg, "ignores IP SANs") == NULL)
+            print_error("refusal without the fix: %s\n", err.msg);
+        assert_non_null(strstr(err.msg, "issue a DNS name"));
+        assert_non_null(strstr(err.msg, "ignores IP SANs"));
+        assert_null(strchr(err.msg, '\n'));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -804,6 +824,7 @@ int main(void)
         cmocka_unit_test(test_snippet_has_the_verifying_directives),
         cmocka_unit_test(test_snippet_with_client_adds_mtls),
         cmocka_unit_test(test_snippet_refuses_unwritable_names_and_paths),
+        cmocka_unit_test(test_snippet_refuses_ip_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -89,6 +89,18 @@ int minica_nginx_snippet(const struct minica_nginx_snippet_opts *opts, char **ou
         return minica_seterr(err, MINICA_EINVAL,
                              "%s: a wildcard name cannot be an upstream address; use a host name",
                              opts->name);
+    /* nginx matches proxy_ssl_name with X509_check_host (DNS SANs, then the
+     * CN) and never looks at IP SANs: "proxy_ssl_name 10.0.2.88" works only
+     * through a CN of 10.0.2.88, which an IP-only certificate under
+     * --permit-dns does not have (502). */
+    if (name.kind == MINICA_NAME_IP)
+        return minica_seterr(err, MINICA_EINVAL,
+                             "%s: nginx checks proxy_ssl_name with host-name rules (DNS SANs, "
+                             "then the CN) and ignores IP SANs: proxy_ssl_name %s gets 502 from "
+                             "a certificate without that CN (minica's under --permit-dns); "
+                             "issue a DNS name for the upstream (minica issue NAME --san %s) "
+                             "and run minica nginx snippet NAME",
+                             opts->name, name.text, name.text);
     if (opts->client != NULL) {
         ret = minica_name_parse(opts->client, &client, err);
         if (ret != 0)
@@ -102,8 +114,6 @@ int minica_nginx_snippet(const struct minica_nginx_snippet_opts *opts, char **ou
     char fullchain[MINICA_NAME_MAX + 32], key[MINICA_NAME_MAX + 32];
     snprintf(fullchain, sizeof(fullchain), "%s.fullchain.crt", name.text);
     snprintf(key, sizeof(key), "%s.key", name.text);
-    /* An IPv6 upstream needs brackets in a URL, not in proxy_ssl_name. */
-    const char *lb = strchr(name.text, ':') ? "[" : "", *rb = strchr(name.text, ':') ? "]" : "";
 
     char *text = NULL;
     size_t len = 0;
@@ -116,10 +126,10 @@ int minica_nginx_snippet(const struct minica_nginx_snippet_opts *opts, char **ou
             "# it starts: give it a DNS entry, or name an upstream block instead:\n"
             "#   upstream %s { server 10.0.2.88:443; }\n"
             "location / {\n"
-            "    proxy_pass https://%s%s%s;\n"
+            "    proxy_pass https://%s;\n"
             "    proxy_ssl_verify on;\n"
             "    proxy_ssl_trusted_certificate ",
-            name.text, name.text, name.text, lb, name.text, rb);
+            name.text, name.text, name.text, name.text);
     if ((ret = put_path(f, dir, "ca.crt", err)) != 0)
         goto out;
     fprintf(f,
