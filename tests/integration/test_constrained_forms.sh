@@ -54,6 +54,8 @@ run "$MINICA" issue 10.1.2.3 --dir "$IP" --out "$T/ipout"
 expect_ok "issue a permitted address under --permit-ip only"
 check_chain "$IP/root.crt" "$IP/intermediate.crt" "$T/ipout/10.1.2.3.crt" accept \
     "minica's IP-only leaf under --permit-ip only"
+run "$MINICA" issue a.example --dir "$IP" --out "$T/ipout"
+check_not "issue refuses a DNS name under --permit-ip only" test "$RC" -eq 0
 
 # Both options: each form is confined to what was permitted.
 BOTH=$T/bothca
