@@ -60,7 +60,9 @@ int minica_store_begin(struct minica_store *store, struct minica_err *err);
 int minica_store_commit(struct minica_store *store, struct minica_err *err);
 void minica_store_rollback(struct minica_store *store);
 
-/* Returns MINICA_EEXIST when the serial is already taken. */
+/* Records the row and each of its names (name and sans) atomically, inside
+ * the caller's transaction if one is open. Returns MINICA_EEXIST when the
+ * serial is already taken. */
 int minica_store_insert_cert(struct minica_store *store, const struct minica_cert_row *row,
                              const char *pem, struct minica_err *err);
 /* Removes a row that was inserted by an issuance that then failed. */
@@ -68,7 +70,7 @@ int minica_store_delete_cert(struct minica_store *store, const char *serial,
                              struct minica_err *err);
 
 struct minica_cert_filter {
-    const char *name;         /* exact NAME, or NULL */
+    const char *name;         /* one of the certificate's names (canonical, whole), or NULL */
     const char *serial;       /* normalized hex, or NULL */
     unsigned status_mask;     /* MINICA_STATUS_* bits; 0 = all */
     int64_t now;              /* for status */

@@ -61,6 +61,38 @@ static struct status_count statuses(struct minica_ca *ca, const char *name)
     return c;
 }
 
+static void issue_sans(struct minica_ca *ca, const char *name, const char *san1, const char *san2,
+                       char serial[41])
+{
+    const char *sans[2] = {san1, san2};
+    struct minica_issue_request req;
+    struct minica_issued out;
+    struct minica_err err;
+    memset(&req, 0, sizeof(req));
+    req.name = name;
+    req.sans = sans;
+    req.n_sans = san2 ? 2 : 1;
+    if (minica_ca_issue(ca, &req, &out, &err) != 0)
+        fail_msg("issue %s: %s", name, err.msg);
+    snprintf(serial, 41, "%s", out.serial);
+    minica_issued_free(&out);
+}
+
+/* The status of one certificate, looked up by serial (not by the name
+ * lookup under test). */
+static struct status_count status_of(struct minica_ca *ca, const char *serial)
+{
+    struct minica_cert_filter filter;
+    struct status_count c = {0};
+    struct minica_err err;
+    memset(&filter, 0, sizeof(filter));
+    filter.serial = serial;
+    assert_int_equal(minica_store_list_certs(minica_ca_store(ca), &filter, count_status, &c, &err),
+                     0);
+    assert_int_equal(c.revoked + c.valid, 1);
+    return c;
+}
+
 static int count_revoke_rows(const struct minica_audit_row *row, void *ctx)
 {
     if (strncmp(row->summary, "revoked ", 8) == 0)
@@ -203,12 +235,58 @@ static void test_revoke_by_name_leaves_expired_alone(void **state)
     assert_string_equal(res.serials, s_new);
 }
 
+/* Issue 13: "revoke b" must also revoke a certificate for a that carries b
+ * as a SAN, and count it. */
+static void test_revoke_by_name_finds_it_among_the_sans(void **state)
+{
+    struct tu_ca *f = *state;
+    char b[41], a[41], other[41];
+    issue(f->ca, "b.example.svc", 0, b);
+    issue_sans(f->ca, "a.example.svc", "b.example.svc", NULL, a);
+    issue_sans(f->ca, "c.example.svc", "bb.example.svc", "example.svc", other);
+    struct minica_err err;
+    assert_int_equal(
+        minica_ca_revoke(f->ca, "b.example.svc", MINICA_REASON_KEY_COMPROMISE, NULL, &err), 2);
+    assert_int_equal(status_of(f->ca, b).revoked, 1);
+    assert_int_equal(status_of(f->ca, a).revoked, 1);
+    assert_int_equal(status_of(f->ca, a).reason, MINICA_REASON_KEY_COMPROMISE);
+    /* Near names are other names. */
+    assert_int_equal(status_of(f->ca, other).valid, 1);
+    assert_int_equal(revoke_audit_rows(f->ca), 1);
+}
+
+static void test_revoke_by_ip_finds_every_cert_carrying_it(void **state)
+{
+    struct tu_ca *f = *state;
+    char ip_only[41], dns[41], v6[41], other[41];
+    issue(f->ca, "10.0.2.88", 0, ip_only);
+    issue_sans(f->ca, "web.example.svc", "10.0.2.88", "2001:db8::7", dns);
+    issue_sans(f->ca, "v6.example.svc", "2001:db8::7", NULL, v6);
+    issue_sans(f->ca, "db.example.svc", "10.0.2.89", NULL, other);
+    struct minica_err err;
+    assert_int_equal(minica_ca_revoke(f->ca, "10.0.2.88", MINICA_REASON_UNSPECIFIED, NULL, &err),
+                     2);
+    assert_int_equal(status_of(f->ca, ip_only).revoked, 1);
+    assert_int_equal(status_of(f->ca, dns).revoked, 1);
+    assert_int_equal(status_of(f->ca, v6).valid, 1);
+    assert_int_equal(status_of(f->ca, other).valid, 1);
+    /* An IPv6 address as typed, not as stored: canonicalized first. */
+    assert_int_equal(
+        minica_ca_revoke(f->ca, "2001:DB8:0:0::7", MINICA_REASON_UNSPECIFIED, NULL, &err), 1);
+    assert_int_equal(status_of(f->ca, v6).revoked, 1);
+    assert_int_equal(status_of(f->ca, other).valid, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_revoke_reason_parse_accepts_rfc_names),
         cmocka_unit_test(test_revoke_reason_parse_rejects_unknown),
         cmocka_unit_test_setup_teardown(test_revoke_by_name_revokes_every_valid_cert, tu_ca_setup,
+                                        tu_ca_teardown),
+        cmocka_unit_test_setup_teardown(test_revoke_by_name_finds_it_among_the_sans, tu_ca_setup,
+                                        tu_ca_teardown),
+        cmocka_unit_test_setup_teardown(test_revoke_by_ip_finds_every_cert_carrying_it, tu_ca_setup,
                                         tu_ca_teardown),
         cmocka_unit_test_setup_teardown(test_revoke_twice_is_harmless, tu_ca_setup, tu_ca_teardown),
         cmocka_unit_test_setup_teardown(test_revoke_unknown_is_enoent, tu_ca_setup, tu_ca_teardown),

@@ -17,6 +17,7 @@
 
 #include "minica/error.h"
 #include "minica/store.h"
+#include "store/store_internal.h"
 #include "testutil.h"
 
 #define NOW 1800000000LL /* 2027-01-15: fixed, so status is decided by the test */
@@ -290,6 +291,160 @@ static void test_store_inserts_and_queries_by_name_and_serial(void **state)
     assert_int_equal(list(f->store, &filter, &c), 0);
 }
 
+static void insert_sans(struct minica_store *store, const char *serial, const char *name,
+                        const char *sans)
+{
+    struct minica_cert_row row;
+    struct minica_err err;
+    make_row(&row, serial, name, NOW + 86400);
+    snprintf(row.sans, sizeof(row.sans), "%s", sans);
+    int ret = minica_store_insert_cert(store, &row, "pem", &err);
+    if (ret != 0)
+        print_error("insert %s: %s\n", serial, err.msg);
+    assert_int_equal(ret, 0);
+}
+
+static size_t list_name(struct minica_store *store, const char *name, struct collected *c)
+{
+    struct minica_cert_filter filter = {.now = NOW, .name = name};
+    return list(store, &filter, c);
+}
+
+/* revoke, list and show look names up here: a SAN must count as much as
+ * the first name (docs/design.md: "every unexpired certificate for the name"). */
+static void test_store_finds_a_cert_by_any_of_its_names(void **state)
+{
+    struct fixture *f = *state;
+    insert_sans(f->store, "b1", "b.internal.svc", "b.internal.svc");
+    insert_sans(f->store, "a1", "a.internal.svc",
+                "a.internal.svc,b.internal.svc,10.0.2.88,2001:db8::7");
+    insert_sans(f->store, "c1", "c.internal.svc", "c.internal.svc,10.0.2.89");
+    struct collected c;
+    assert_int_equal(list_name(f->store, "b.internal.svc", &c), 2);
+    assert_int_equal(list_name(f->store, "a.internal.svc", &c), 1);
+    assert_string_equal(c.last.serial, "a1");
+    /* The whole row comes back, not the name that matched. */
+    assert_string_equal(c.last.name, "a.internal.svc");
+    assert_string_equal(c.last.sans, "a.internal.svc,b.internal.svc,10.0.2.88,2001:db8::7");
+    assert_int_equal(list_name(f->store, "10.0.2.88", &c), 1);
+    assert_string_equal(c.last.serial, "a1");
+    assert_int_equal(list_name(f->store, "2001:db8::7", &c), 1);
+    assert_int_equal(list_name(f->store, "10.0.2.89", &c), 1);
+    assert_string_equal(c.last.serial, "c1");
+    /* Whole names only: no substring or suffix matches. */
+    assert_int_equal(list_name(f->store, "internal.svc", &c), 0);
+    assert_int_equal(list_name(f->store, "10.0.2.8", &c), 0);
+    /* With a serial too, both must hold. */
+    struct minica_cert_filter filter = {.now = NOW, .name = "b.internal.svc", .serial = "a1"};
+    assert_int_equal(list(f->store, &filter, &c), 1);
+    filter.serial = "c1";
+    assert_int_equal(list(f->store, &filter, &c), 0);
+    /* A name listed twice is still one certificate. */
+    insert_sans(f->store, "d1", "d.internal.svc", "d.internal.svc,d.internal.svc");
+    assert_int_equal(list_name(f->store, "d.internal.svc", &c), 1);
+}
+
+/* The agent looks up every managed certificate and revoke looks up every
+ * certificate of a name: each must be an index search, whatever the
+ * inventory's size. No SCAN of either table, for every filter with a name. */
+static void test_store_lookup_by_name_is_one_indexed_join(void **state)
+{
+    struct fixture *f = *state;
+    insert_sans(f->store, "a1", "a.internal.svc", "a.internal.svc,b.internal.svc");
+    struct minica_cert_filter filters[] = {
+        {.name = "b.internal.svc"},
+        {.name = "b.internal.svc", .serial = "a1"},
+        {.name = "b.internal.svc", .not_after_before = NOW},
+        {.name = "b.internal.svc", .serial = "a1", .not_after_before = NOW},
+        {.serial = "a1"},
+    };
+    for (size_t i = 0; i < sizeof(filters) / sizeof(filters[0]); i++) {
+        char plan[2048];
+        struct minica_err err;
+        assert_int_equal(minica_store_list_plan(f->store, &filters[i], plan, sizeof(plan), &err),
+                         0);
+        if (strstr(plan, "SCAN") != NULL || strstr(plan, "SEARCH") == NULL)
+            fail_msg("filter %zu: not an indexed search:\n%s", i, plan);
+        if (filters[i].name != NULL && strstr(plan, "cert_names_name") == NULL &&
+            strstr(plan, "sqlite_autoindex_cert_names") == NULL)
+            fail_msg("filter %zu: the name is not looked up in cert_names' index:\n%s", i, plan);
+        if (i == 0)
+            print_message("plan for a lookup by name:\n%s", plan);
+    }
+}
+
+/* Version 2 as released (migrations 0 -> 1 and 1 -> 2, copied, not
+ * included: a released schema is a fact, not code to share). */
+static const char v2_schema[] =
+    "CREATE TABLE certs (serial TEXT PRIMARY KEY, name TEXT NOT NULL, sans TEXT NOT NULL,"
+    "  usage TEXT NOT NULL CHECK (usage IN ('server', 'client', 'both')),"
+    "  key_type TEXT NOT NULL, not_before INTEGER NOT NULL, not_after INTEGER NOT NULL,"
+    "  issued_at INTEGER NOT NULL, revoked_at INTEGER, revoke_reason INTEGER,"
+    "  fingerprint_sha256 TEXT NOT NULL UNIQUE, issuer_fingerprint_sha256 TEXT NOT NULL,"
+    "  pem TEXT NOT NULL);"
+    "CREATE INDEX certs_name ON certs(name);"
+    "CREATE INDEX certs_not_after ON certs(not_after);"
+    "CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL,"
+    "  uid INTEGER NOT NULL, user TEXT NOT NULL, command TEXT NOT NULL, summary TEXT NOT NULL);"
+    "CREATE INDEX audit_time ON audit(time);"
+    "CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+    "CREATE TABLE tokens (id TEXT PRIMARY KEY, secret_sha256 TEXT NOT NULL, name TEXT NOT NULL,"
+    "  sans TEXT NOT NULL, usage TEXT NOT NULL CHECK (usage IN ('server', 'client', 'both')),"
+    "  ttl INTEGER NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,"
+    "  used_at INTEGER, revoked_at INTEGER, used_by TEXT);"
+    "CREATE INDEX tokens_expires_at ON tokens(expires_at);"
+    "INSERT INTO certs VALUES ('b1', 'b.internal.svc', 'b.internal.svc', 'server', 'ec-p256',"
+    "  1790000000, 1810000000, 1790000060, NULL, NULL, 'f1', 'ee', 'pem-b1');"
+    "INSERT INTO certs VALUES ('a1', 'a.internal.svc',"
+    "  'a.internal.svc,b.internal.svc,10.0.2.88,2001:db8::7', 'both', 'ec-p256',"
+    "  1790000000, 1810000000, 1790000060, 1795000000, 1, 'f2', 'ee', 'pem-a1');"
+    /* A row whose sans lacks its name (not written by minica, but the
+     * name column alone must be enough to find it). */
+    "INSERT INTO certs VALUES ('e1', 'e.internal.svc', '10.0.2.90', 'server', 'ec-p256',"
+    "  1790000000, 1810000000, 1790000060, NULL, NULL, 'f3', 'ee', 'pem-e1');"
+    "PRAGMA user_version = 2;";
+
+/* An existing state directory keeps working: the names of the certificates
+ * it already holds are found by the new lookup, not only new ones. */
+static void test_store_migration_backfills_names_of_a_v2_db(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir();
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/v2.db", dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, v2_schema, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    struct minica_store *store;
+    struct minica_err err;
+    int ret = minica_store_open(path, &store, &err);
+    if (ret != 0)
+        print_error("%s\n", err.msg);
+    assert_int_equal(ret, 0);
+    assert_true(minica_store_schema_version(store) > 2);
+    assert_int_equal(minica_store_schema_version(store), latest_schema_version(dir));
+    struct collected c;
+    assert_int_equal(list_name(store, "b.internal.svc", &c), 2);
+    assert_int_equal(list_name(store, "2001:db8::7", &c), 1);
+    assert_string_equal(c.last.serial, "a1");
+    assert_int_equal(c.last.revoked_at, 1795000000);
+    assert_int_equal(list_name(store, "10.0.2.88", &c), 1);
+    assert_int_equal(list_name(store, "e.internal.svc", &c), 1);
+    assert_int_equal(list_name(store, "10.0.2.90", &c), 1);
+    assert_string_equal(c.last.serial, "e1");
+    /* New rows after the migration, and a second open is a no-op. */
+    insert_sans(store, "c1", "c.internal.svc", "c.internal.svc,b.internal.svc");
+    assert_int_equal(list_name(store, "b.internal.svc", &c), 3);
+    minica_store_close(store);
+    assert_int_equal(minica_store_open(path, &store, &err), 0);
+    assert_int_equal(list_name(store, "b.internal.svc", &c), 3);
+    minica_store_close(store);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 static void test_store_serial_is_unique(void **state)
 {
     struct fixture *f = *state;
@@ -376,6 +531,10 @@ static void test_store_delete_and_rollback(void **state)
     struct minica_err err;
     insert(f->store, "21", "a.internal.svc", NOW + 86400);
     assert_int_equal(minica_store_delete_cert(f->store, "21", &err), 0);
+    /* Its names go with it: a withdrawn certificate is found by none. */
+    struct collected c;
+    assert_int_equal(list_name(f->store, "10.0.2.88", &c), 0);
+    assert_int_equal(list_name(f->store, "a.internal.svc", &c), 0);
 
     /* A rolled back transaction leaves no row. */
     assert_int_equal(minica_store_begin(f->store, &err), 0);
@@ -386,8 +545,11 @@ static void test_store_delete_and_rollback(void **state)
     assert_int_equal(minica_store_commit(f->store, &err), 0);
 
     struct minica_cert_filter filter = {.now = NOW};
-    struct collected c;
     assert_int_equal(list(f->store, &filter, &c), 1);
+    assert_string_equal(c.last.serial, "23");
+    /* The rolled back row's names are gone too; the committed one's stay. */
+    assert_int_equal(list_name(f->store, "b.internal.svc", &c), 0);
+    assert_int_equal(list_name(f->store, "10.0.2.88", &c), 1);
     assert_string_equal(c.last.serial, "23");
 }
 
@@ -489,6 +651,11 @@ int main(void)
         cmocka_unit_test(test_store_refuses_newer_schema),
         cmocka_unit_test(test_store_corrupted_file_gives_clear_error),
         cmocka_unit_test_setup_teardown(test_store_inserts_and_queries_by_name_and_serial, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store_finds_a_cert_by_any_of_its_names, setup,
+                                        teardown),
+        cmocka_unit_test(test_store_migration_backfills_names_of_a_v2_db),
+        cmocka_unit_test_setup_teardown(test_store_lookup_by_name_is_one_indexed_join, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_store_serial_is_unique, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_status_is_computed_from_time, setup, teardown),

@@ -17,6 +17,7 @@
 
 #include "base/util.h"
 #include "minica/store.h"
+#include "store/store_internal.h"
 
 struct minica_store {
     sqlite3 *db;
@@ -24,6 +25,8 @@ struct minica_store {
     /* minica_store_list_certs' statements, one per combination of filters,
      * prepared once: the agent looks up every managed certificate. */
     sqlite3_stmt *list_stmt[8];
+    /* One row of cert_names; an issuance writes one per name. */
+    sqlite3_stmt *name_stmt;
     /* Who the audit rows name: this process's user, looked up once (a
      * getpwuid reads /etc/passwd; serve audits every request). */
     uid_t uid;
@@ -77,6 +80,31 @@ static const char *const migrations[] = {
     "  used_by TEXT"
     ");"
     "CREATE INDEX tokens_expires_at ON tokens(expires_at);",
+    /* 2 -> 3: every name of a certificate, one row each, so that revoke,
+     * list and show find a certificate by a SAN as fast as by its first
+     * name (certs.sans is one comma-joined string no index can see into).
+     * The (name, serial) index answers a lookup by name without touching
+     * the table. The rows already there are split here, in SQL, inside the
+     * same transaction as the rest of the migration: a recursive CTE peels
+     * one name off the front of "sans," per step. certs.name joins them
+     * for a row whose sans would lack it; UNION drops the duplicates.
+     * instr() is SQLite's: only SQLite databases have rows to split, as a
+     * PostgreSQL backend starts at this schema. */
+    "CREATE TABLE cert_names ("
+    "  serial TEXT NOT NULL REFERENCES certs(serial) ON DELETE CASCADE,"
+    "  name TEXT NOT NULL,"
+    "  PRIMARY KEY (serial, name)"
+    ");"
+    "CREATE INDEX cert_names_name ON cert_names(name, serial);"
+    "WITH RECURSIVE split(serial, name, rest) AS ("
+    "  SELECT serial, '', sans || ',' FROM certs"
+    "  UNION ALL"
+    "  SELECT serial, substr(rest, 1, instr(rest, ',') - 1), substr(rest, instr(rest, ',') + 1)"
+    "  FROM split WHERE rest <> ''"
+    ")"
+    "INSERT INTO cert_names (serial, name)"
+    "  SELECT serial, name FROM split WHERE name <> ''"
+    "  UNION SELECT serial, name FROM certs;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -213,6 +241,7 @@ void minica_store_close(struct minica_store *store)
         return;
     for (size_t i = 0; i < sizeof(store->list_stmt) / sizeof(store->list_stmt[0]); i++)
         sqlite3_finalize(store->list_stmt[i]);
+    sqlite3_finalize(store->name_stmt);
     sqlite3_close(store->db);
     free(store);
 }
@@ -265,6 +294,41 @@ const char *minica_cert_status_name(enum minica_cert_status status)
     }
 }
 
+/* One cert_names row per distinct name: sans as minica writes it (NAME
+ * first), plus name itself for a caller whose sans lacks it. */
+static int insert_names(struct minica_store *s, const struct minica_cert_row *row,
+                        struct minica_err *err)
+{
+    if (s->name_stmt == NULL &&
+        sqlite3_prepare_v2(s->db, "INSERT INTO cert_names (serial, name) VALUES (?, ?)", -1,
+                           &s->name_stmt, NULL) != SQLITE_OK)
+        return db_error(s, err, "cannot record the certificate's names");
+    char list[MINICA_SANS_MAX + 258];
+    snprintf(list, sizeof(list), "%s,%s", row->name, row->sans);
+    const char *seen[MINICA_SANS_MAX / 2 + 2];
+    size_t n_seen = 0;
+    int ret = MINICA_OK;
+    char *save = NULL;
+    for (char *t = strtok_r(list, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
+        size_t k = 0;
+        while (k < n_seen && strcmp(seen[k], t) != 0)
+            k++;
+        if (k < n_seen)
+            continue;
+        seen[n_seen++] = t;
+        sqlite3_bind_text(s->name_stmt, 1, row->serial, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s->name_stmt, 2, t, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(s->name_stmt);
+        sqlite3_reset(s->name_stmt);
+        if (rc != SQLITE_DONE) {
+            ret = db_error(s, err, "cannot record the certificate's names");
+            break;
+        }
+    }
+    sqlite3_clear_bindings(s->name_stmt);
+    return ret;
+}
+
 int minica_store_insert_cert(struct minica_store *store, const struct minica_cert_row *row,
                              const char *pem, struct minica_err *err)
 {
@@ -272,9 +336,16 @@ int minica_store_insert_cert(struct minica_store *store, const struct minica_cer
         "INSERT INTO certs (serial, name, sans, usage, key_type, not_before, not_after, "
         "issued_at, fingerprint_sha256, issuer_fingerprint_sha256, pem) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    /* The row and its names are one unit whether or not the caller has a
+     * transaction open: a savepoint nests inside one, or is one. */
+    int ret = exec(store, "SAVEPOINT insert_cert", err);
+    if (ret != 0)
+        return ret;
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return db_error(store, err, "cannot record the certificate");
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        ret = db_error(store, err, "cannot record the certificate");
+        goto out;
+    }
     sqlite3_bind_text(st, 1, row->serial, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, row->name, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, row->sans, -1, SQLITE_STATIC);
@@ -287,27 +358,50 @@ int minica_store_insert_cert(struct minica_store *store, const struct minica_cer
     sqlite3_bind_text(st, 10, row->issuer_fingerprint_sha256, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 11, pem, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
-    int ret = MINICA_OK;
     if (rc == SQLITE_CONSTRAINT)
         ret =
             minica_seterr(err, MINICA_EEXIST, "serial %s is already in the inventory", row->serial);
     else if (rc != SQLITE_DONE)
         ret = db_error(store, err, "cannot record the certificate");
     sqlite3_finalize(st);
+    if (ret == 0)
+        ret = insert_names(store, row, err);
+out:
+    if (ret != 0)
+        sqlite3_exec(store->db, "ROLLBACK TO insert_cert", NULL, NULL, NULL);
+    /* Releasing after a rollback to it ends the savepoint and, when it was
+     * the outermost, the (now empty) transaction. */
+    if (exec(store, "RELEASE insert_cert", ret == 0 ? err : NULL) != 0 && ret == 0)
+        ret = MINICA_EDB;
     return ret;
 }
 
 int minica_store_delete_cert(struct minica_store *store, const char *serial, struct minica_err *err)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(store->db, "DELETE FROM certs WHERE serial = ?", -1, &st, NULL) !=
-        SQLITE_OK)
-        return db_error(store, err, "cannot remove the certificate");
-    sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
-    int ret = sqlite3_step(st) == SQLITE_DONE
-                  ? MINICA_OK
-                  : db_error(store, err, "cannot remove the certificate");
-    sqlite3_finalize(st);
+    /* Both statements, not only the cascade: a backend or connection
+     * without foreign keys must not keep names of a withdrawn certificate. */
+    static const char *const sql[] = {
+        "DELETE FROM cert_names WHERE serial = ?",
+        "DELETE FROM certs WHERE serial = ?",
+    };
+    int ret = exec(store, "SAVEPOINT delete_cert", err);
+    if (ret != 0)
+        return ret;
+    for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]) && ret == 0; i++) {
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(store->db, sql[i], -1, &st, NULL) != SQLITE_OK) {
+            ret = db_error(store, err, "cannot remove the certificate");
+            break;
+        }
+        sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            ret = db_error(store, err, "cannot remove the certificate");
+        sqlite3_finalize(st);
+    }
+    if (ret != 0)
+        sqlite3_exec(store->db, "ROLLBACK TO delete_cert", NULL, NULL, NULL);
+    if (exec(store, "RELEASE delete_cert", ret == 0 ? err : NULL) != 0 && ret == 0)
+        ret = MINICA_EDB;
     return ret;
 }
 
@@ -317,25 +411,55 @@ static void copy_text(char *dst, size_t dstlen, sqlite3_stmt *st, int col)
     snprintf(dst, dstlen, "%s", t ? (const char *)t : "");
 }
 
+/* The statement for the filters in use. The WHERE clause names only those:
+ * "(?1 IS NULL OR serial = ?1)" would hide the primary key from the planner
+ * and turn every lookup (the agent makes one per managed certificate) into a
+ * scan. A NAME is any of a certificate's names: one join through
+ * cert_names' (name, serial) index, at most one row per certificate since
+ * (serial, name) is its key. */
+static void list_sql(const struct minica_cert_filter *filter, const char *prefix, char *sql,
+                     size_t size)
+{
+    snprintf(sql, size,
+             "%sSELECT c.serial, c.name, c.sans, c.usage, c.key_type, c.not_before, c.not_after, "
+             "c.issued_at, COALESCE(c.revoked_at, 0), COALESCE(c.revoke_reason, 0), "
+             "c.fingerprint_sha256, c.issuer_fingerprint_sha256, c.pem FROM %s WHERE 1 = 1%s%s%s "
+             "ORDER BY c.not_after, c.serial",
+             prefix, filter->name ? "cert_names n JOIN certs c ON c.serial = n.serial" : "certs c",
+             filter->name ? " AND n.name = ?1" : "", filter->serial ? " AND c.serial = ?2" : "",
+             filter->not_after_before ? " AND c.not_after < ?3" : "");
+}
+
+int minica_store_list_plan(struct minica_store *store, const struct minica_cert_filter *filter,
+                           char *out, size_t outlen, struct minica_err *err)
+{
+    char sql[1024];
+    list_sql(filter, "EXPLAIN QUERY PLAN ", sql, sizeof(sql));
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot explain the inventory query");
+    out[0] = '\0';
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const unsigned char *detail = sqlite3_column_text(st, 3);
+        size_t used = strlen(out);
+        snprintf(out + used, outlen - used, "%s\n", detail ? (const char *)detail : "");
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? MINICA_OK
+                             : db_error(store, err, "cannot explain the inventory query");
+}
+
 int minica_store_list_certs(struct minica_store *store, const struct minica_cert_filter *filter,
                             minica_cert_cb cb, void *ctx, struct minica_err *err)
 {
-    /* Status is derived from time, so it is filtered here rather than in SQL.
-     * The WHERE clause names only the filters in use: "(?1 IS NULL OR serial
-     * = ?1)" would hide the primary key from the planner and turn every
-     * lookup (the agent makes one per managed certificate) into a scan. */
+    /* Status is derived from time, so it is filtered here rather than in SQL. */
     unsigned variant = (filter->name ? 1u : 0u) | (filter->serial ? 2u : 0u) |
                        (filter->not_after_before ? 4u : 0u);
     sqlite3_stmt *st = store->list_stmt[variant];
     if (st == NULL) {
-        char sql[512];
-        snprintf(sql, sizeof(sql),
-                 "SELECT serial, name, sans, usage, key_type, not_before, not_after, issued_at, "
-                 "COALESCE(revoked_at, 0), COALESCE(revoke_reason, 0), fingerprint_sha256, "
-                 "issuer_fingerprint_sha256, pem FROM certs WHERE 1%s%s%s "
-                 "ORDER BY not_after, serial",
-                 filter->name ? " AND name = ?1" : "", filter->serial ? " AND serial = ?2" : "",
-                 filter->not_after_before ? " AND not_after < ?3" : "");
+        char sql[1024];
+        list_sql(filter, "", sql, sizeof(sql));
         if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
             return db_error(store, err, "cannot read the inventory");
         store->list_stmt[variant] = st;
