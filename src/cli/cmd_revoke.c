@@ -8,6 +8,14 @@
 #include "minica/ca.h"
 #include "minica/revoke.h"
 
+static void print_matches(const struct minica_revoke_result *res,
+                          enum minica_revoke_outcome outcome)
+{
+    for (size_t i = 0; i < res->n_matches; i++)
+        if (res->matches[i].outcome == outcome)
+            printf("  %-32s  %s\n", res->matches[i].serial, res->matches[i].sans);
+}
+
 static int run(int argc, char **argv)
 {
     static const struct option options[] = {
@@ -43,30 +51,40 @@ static int run(int argc, char **argv)
     const char *target = argv[optind];
 
     struct minica_ca *ca = NULL;
-    struct minica_revoke_result res;
+    struct minica_revoke_result res = {0};
     int ret = minica_ca_open(cli_state_dir(dir), &ca, &err);
     if (ret == 0) {
         minica_ca_set_actor(ca, "revoke", "local");
         ret = minica_ca_revoke(ca, target, reason, &res, &err);
     }
     minica_ca_close(ca);
-    if (ret < 0)
+    if (ret < 0) {
+        minica_revoke_result_free(&res);
         return cli_fail("revoke", "%s", err.msg);
-    if (res.revoked > 0)
-        printf("Revoked %zu certificate%s for %s (serial%s %s), reason %s\n", res.revoked,
-               res.revoked == 1 ? "" : "s", target, res.revoked == 1 ? "" : "s", res.serials,
-               minica_revoke_reason_name(reason));
-    if (res.already_revoked > 0)
-        printf("%s%zu certificate%s already revoked (serial%s %s); left unchanged\n",
+    }
+    /* One line per certificate, with all its names: revoking a NAME also
+     * revokes certificates where it is only a SAN, and the operator sees
+     * which. */
+    if (res.revoked > 0) {
+        printf("Revoked %zu certificate%s for %s, reason %s:\n", res.revoked,
+               res.revoked == 1 ? "" : "s", target, minica_revoke_reason_name(reason));
+        print_matches(&res, MINICA_REVOKE_DONE);
+    }
+    if (res.already_revoked > 0) {
+        printf("%s%zu certificate%s already revoked; left unchanged:\n",
                res.revoked > 0 ? "" : "Nothing to do: ", res.already_revoked,
-               res.already_revoked == 1 ? " was" : "s were", res.already_revoked == 1 ? "" : "s",
-               res.previous);
-    if (res.expired > 0)
-        printf("%s%zu expired certificate%s for %s left alone (revoke one by serial if needed)\n",
+               res.already_revoked == 1 ? " was" : "s were");
+        print_matches(&res, MINICA_REVOKE_ALREADY);
+    }
+    if (res.expired > 0) {
+        printf("%s%zu expired certificate%s for %s left alone (revoke one by serial if needed):\n",
                res.revoked > 0 || res.already_revoked > 0 ? "" : "Nothing to do: ", res.expired,
                res.expired == 1 ? "" : "s", target);
+        print_matches(&res, MINICA_REVOKE_EXPIRED);
+    }
     if (res.revoked > 0)
         printf("Publish it with: minica crl --out FILE (then reload nginx)\n");
+    minica_revoke_result_free(&res);
     return EXIT_OK;
 }
 
@@ -75,9 +93,11 @@ const struct cli_command cmd_revoke_def = {
     "Usage: minica revoke NAME|SERIAL [--reason REASON] [--dir DIR]\n"
     "\n"
     "Marks certificates revoked in the inventory, with the current time and a\n"
-    "reason. NAME revokes every unexpired certificate issued for that name (all\n"
-    "of them if several are in use); SERIAL (hex, colons allowed) revokes exactly\n"
-    "that one. Revoking again is harmless: the first time and reason stay.\n"
+    "reason. NAME (a DNS name or an IP address) revokes every unexpired\n"
+    "certificate that carries it as any of its names, the first or a SAN; SERIAL\n"
+    "(hex, colons allowed) revokes exactly that one. Each certificate revoked is\n"
+    "listed with its serial and all its names. Revoking again is harmless: the\n"
+    "first time and reason stay.\n"
     "nginx and openssl only see a revocation once a new CRL is published with\n"
     "`minica crl` and nginx is reloaded.\n"
     "\n"

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "base/util.h"
 #include "minica/ca.h"
@@ -109,6 +110,15 @@ static int revoke_audit_rows(struct minica_ca *ca)
     return n;
 }
 
+/* The outcome res lists for serial, 0 when it does not list it. */
+static int outcome_of(const struct minica_revoke_result *res, const char *serial)
+{
+    for (size_t i = 0; i < res->n_matches; i++)
+        if (strcmp(res->matches[i].serial, serial) == 0)
+            return (int)res->matches[i].outcome;
+    return 0;
+}
+
 static void test_revoke_reason_parse_accepts_rfc_names(void **state)
 {
     (void)state;
@@ -152,8 +162,10 @@ static void test_revoke_by_name_revokes_every_valid_cert(void **state)
     assert_int_equal(
         minica_ca_revoke(f->ca, "Web.Example.SVC", MINICA_REASON_KEY_COMPROMISE, &res, &err), 2);
     assert_int_equal(res.revoked, 2);
-    assert_non_null(strstr(res.serials, s1));
-    assert_non_null(strstr(res.serials, s2));
+    assert_int_equal(res.n_matches, 2);
+    assert_int_equal(outcome_of(&res, s1), MINICA_REVOKE_DONE);
+    assert_int_equal(outcome_of(&res, s2), MINICA_REVOKE_DONE);
+    minica_revoke_result_free(&res);
     struct status_count c = statuses(f->ca, "web.example.svc");
     assert_int_equal(c.revoked, 2);
     assert_int_equal(c.valid, 0);
@@ -171,11 +183,14 @@ static void test_revoke_twice_is_harmless(void **state)
     struct minica_err err;
     assert_int_equal(
         minica_ca_revoke(f->ca, "twice.example.svc", MINICA_REASON_SUPERSEDED, &res, &err), 1);
+    minica_revoke_result_free(&res);
     assert_int_equal(
         minica_ca_revoke(f->ca, "twice.example.svc", MINICA_REASON_KEY_COMPROMISE, &res, &err), 0);
     assert_int_equal(res.revoked, 0);
     assert_int_equal(res.already_revoked, 1);
-    assert_string_equal(res.previous, s);
+    assert_int_equal(res.n_matches, 1);
+    assert_int_equal(outcome_of(&res, s), MINICA_REVOKE_ALREADY);
+    minica_revoke_result_free(&res);
     /* The first reason stays; no second audit row for a no-op. */
     assert_int_equal(statuses(f->ca, "twice.example.svc").reason, MINICA_REASON_SUPERSEDED);
     assert_int_equal(revoke_audit_rows(f->ca), 1);
@@ -212,7 +227,9 @@ static void test_revoke_by_serial_accepts_operator_spelling(void **state)
     struct minica_revoke_result res;
     struct minica_err err;
     assert_int_equal(minica_ca_revoke(f->ca, typed, MINICA_REASON_UNSPECIFIED, &res, &err), 1);
-    assert_string_equal(res.serials, s);
+    assert_int_equal(res.n_matches, 1);
+    assert_int_equal(outcome_of(&res, s), MINICA_REVOKE_DONE);
+    minica_revoke_result_free(&res);
     struct status_count c = statuses(f->ca, "serial.example.svc");
     assert_int_equal(c.revoked, 1);
     assert_int_equal(c.valid, 1);
@@ -232,7 +249,9 @@ static void test_revoke_by_name_leaves_expired_alone(void **state)
     assert_int_equal(
         minica_ca_revoke(f->ca, "old.example.svc", MINICA_REASON_UNSPECIFIED, &res, &err), 1);
     assert_int_equal(res.expired, 1);
-    assert_string_equal(res.serials, s_new);
+    assert_int_equal(outcome_of(&res, s_new), MINICA_REVOKE_DONE);
+    assert_int_equal(outcome_of(&res, s_old), MINICA_REVOKE_EXPIRED);
+    minica_revoke_result_free(&res);
 }
 
 /* Issue 13: "revoke b" must also revoke a certificate for a that carries b
@@ -244,9 +263,19 @@ static void test_revoke_by_name_finds_it_among_the_sans(void **state)
     issue(f->ca, "b.example.svc", 0, b);
     issue_sans(f->ca, "a.example.svc", "b.example.svc", NULL, a);
     issue_sans(f->ca, "c.example.svc", "bb.example.svc", "example.svc", other);
+    struct minica_revoke_result res;
     struct minica_err err;
     assert_int_equal(
-        minica_ca_revoke(f->ca, "b.example.svc", MINICA_REASON_KEY_COMPROMISE, NULL, &err), 2);
+        minica_ca_revoke(f->ca, "b.example.svc", MINICA_REASON_KEY_COMPROMISE, &res, &err), 2);
+    assert_int_equal(res.revoked, 2);
+    assert_int_equal(res.n_matches, 2);
+    assert_int_equal(outcome_of(&res, b), MINICA_REVOKE_DONE);
+    assert_int_equal(outcome_of(&res, a), MINICA_REVOKE_DONE);
+    /* Each with all its names, so the operator sees why a's went too. */
+    for (size_t i = 0; i < res.n_matches; i++)
+        if (strcmp(res.matches[i].serial, a) == 0)
+            assert_string_equal(res.matches[i].sans, "a.example.svc,b.example.svc");
+    minica_revoke_result_free(&res);
     assert_int_equal(status_of(f->ca, b).revoked, 1);
     assert_int_equal(status_of(f->ca, a).revoked, 1);
     assert_int_equal(status_of(f->ca, a).reason, MINICA_REASON_KEY_COMPROMISE);
@@ -277,6 +306,46 @@ static void test_revoke_by_ip_finds_every_cert_carrying_it(void **state)
     assert_int_equal(status_of(f->ca, other).valid, 1);
 }
 
+/* More certificates than the old fixed 2048-byte list of serials held: all
+ * of them are revoked, counted and listed, and the audit row names each. */
+static void test_revoke_lists_every_cert_however_many(void **state)
+{
+    struct tu_ca *f = *state;
+    enum { N = 70 }; /* 70 serials of 32 hex digits do not fit in 2048 bytes */
+    static char serials[N][41];
+    for (int i = 0; i < N; i++)
+        issue(f->ca, "many.example.svc", 0, serials[i]);
+    struct minica_revoke_result res;
+    struct minica_err err;
+    assert_int_equal(
+        minica_ca_revoke(f->ca, "many.example.svc", MINICA_REASON_UNSPECIFIED, &res, &err), N);
+    assert_int_equal(res.n_matches, N);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(outcome_of(&res, serials[i]), MINICA_REVOKE_DONE);
+    minica_revoke_result_free(&res);
+    minica_revoke_result_free(&res); /* twice is harmless */
+    assert_int_equal(revoke_audit_rows(f->ca), 1);
+    /* The stored row names every serial (read with sqlite3: the audit API
+     * hands rows out in a fixed buffer). */
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/minica.db", f->dir);
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT summary FROM audit WHERE summary LIKE "
+                                        "'revoked many.example.svc serial=%'",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    const char *summary = (const char *)sqlite3_column_text(st, 0);
+    for (int i = 0; i < N; i++)
+        assert_non_null(strstr(summary, serials[i]));
+    assert_non_null(strstr(summary, " reason=unspecified"));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -287,6 +356,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_revoke_by_name_finds_it_among_the_sans, tu_ca_setup,
                                         tu_ca_teardown),
         cmocka_unit_test_setup_teardown(test_revoke_by_ip_finds_every_cert_carrying_it, tu_ca_setup,
+                                        tu_ca_teardown),
+        cmocka_unit_test_setup_teardown(test_revoke_lists_every_cert_however_many, tu_ca_setup,
                                         tu_ca_teardown),
         cmocka_unit_test_setup_teardown(test_revoke_twice_is_harmless, tu_ca_setup, tu_ca_teardown),
         cmocka_unit_test_setup_teardown(test_revoke_unknown_is_enoent, tu_ca_setup, tu_ca_teardown),

@@ -368,12 +368,18 @@ void minica_ca_set_actor(struct minica_ca *ca, const char *command, const char *
 
 int minica_ca_audit(struct minica_ca *ca, const char *summary, struct minica_err *err)
 {
-    char line[2048];
+    /* Whole, however long: a revocation of many certificates names every
+     * serial, and the audit log is the record of it. */
     if (strcmp(ca->origin, "local") == 0)
-        snprintf(line, sizeof(line), "%s", summary);
-    else
-        snprintf(line, sizeof(line), "%s (%s)", summary, ca->origin);
-    return minica_store_audit(ca->store, ca->command, line, err);
+        return minica_store_audit(ca->store, ca->command, summary, err);
+    size_t size = strlen(summary) + strlen(ca->origin) + 4;
+    char *line = malloc(size);
+    if (line == NULL)
+        return minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    snprintf(line, size, "%s (%s)", summary, ca->origin);
+    int ret = minica_store_audit(ca->store, ca->command, line, err);
+    free(line);
+    return ret;
 }
 
 const char *minica_ca_dir(const struct minica_ca *ca)

@@ -52,15 +52,11 @@ const char *minica_revoke_reason_name(int reason)
     return "unknown";
 }
 
-struct match {
-    char serial[MINICA_SERIAL_HEX_MAX];
-    enum minica_cert_status status;
-};
-
 struct matches {
-    struct match *items;
+    struct minica_revoke_match *items;
     size_t n, cap;
     int64_t now;
+    int by_name;
 };
 
 static int collect(const struct minica_cert_row *row, void *ctx)
@@ -68,15 +64,28 @@ static int collect(const struct minica_cert_row *row, void *ctx)
     struct matches *m = ctx;
     if (m->n == m->cap) {
         size_t ncap = m->cap ? m->cap * 2 : 8;
-        struct match *items = realloc(m->items, ncap * sizeof(*items));
+        struct minica_revoke_match *items = realloc(m->items, ncap * sizeof(*items));
         if (items == NULL)
             return MINICA_ENOMEM;
         m->items = items;
         m->cap = ncap;
     }
-    snprintf(m->items[m->n].serial, sizeof(m->items[m->n].serial), "%s", row->serial);
-    m->items[m->n].status = minica_cert_row_status(row, m->now);
-    m->n++;
+    struct minica_revoke_match *it = &m->items[m->n++];
+    memset(it, 0, sizeof(*it));
+    snprintf(it->serial, sizeof(it->serial), "%s", row->serial);
+    snprintf(it->name, sizeof(it->name), "%s", row->name);
+    snprintf(it->sans, sizeof(it->sans), "%s", row->sans);
+    switch (minica_cert_row_status(row, m->now)) {
+    case MINICA_STATUS_REVOKED:
+        it->outcome = MINICA_REVOKE_ALREADY;
+        break;
+    case MINICA_STATUS_EXPIRED:
+        /* By NAME means "what is in use"; an explicit serial is revoked even if expired. */
+        it->outcome = m->by_name ? MINICA_REVOKE_EXPIRED : MINICA_REVOKE_DONE;
+        break;
+    default:
+        it->outcome = MINICA_REVOKE_DONE;
+    }
     return 0;
 }
 
@@ -88,17 +97,43 @@ static int find(struct minica_store *store, const char *name, const char *serial
     filter.name = name;
     filter.serial = serial;
     filter.now = m->now;
+    m->by_name = name != NULL;
     int ret = minica_store_list_certs(store, &filter, collect, m, err);
     if (ret == MINICA_ENOMEM)
         return minica_seterr(err, MINICA_ENOMEM, "out of memory");
     return ret;
 }
 
-static void append_serial(char *list, size_t size, const char *serial)
+void minica_revoke_result_free(struct minica_revoke_result *result)
 {
-    size_t used = strlen(list);
-    if (used + strlen(serial) + 2 < size)
-        snprintf(list + used, size - used, "%s%s", used ? "," : "", serial);
+    if (result == NULL)
+        return;
+    free(result->matches);
+    result->matches = NULL;
+    result->n_matches = 0;
+}
+
+/* "revoked NAME serial=A,B reason=R", every serial: the audit log is the
+ * record of what was revoked, so it is never cut short. */
+static char *audit_summary(const struct matches *m, const char *name, int reason)
+{
+    const char *why = minica_revoke_reason_name(reason);
+    size_t size = strlen(name) + strlen(why) + 64;
+    for (size_t i = 0; i < m->n; i++)
+        size += strlen(m->items[i].serial) + 1;
+    char *s = malloc(size);
+    if (s == NULL)
+        return NULL;
+    size_t used = (size_t)snprintf(s, size, "revoked %s%sserial=", name, name[0] ? " " : "");
+    const char *sep = "";
+    for (size_t i = 0; i < m->n; i++) {
+        if (m->items[i].outcome != MINICA_REVOKE_DONE)
+            continue;
+        used += (size_t)snprintf(s + used, size - used, "%s%s", sep, m->items[i].serial);
+        sep = ",";
+    }
+    snprintf(s + used, size - used, " reason=%s", why);
+    return s;
 }
 
 int minica_ca_revoke(struct minica_ca *ca, const char *name_or_serial,
@@ -109,7 +144,6 @@ int minica_ca_revoke(struct minica_ca *ca, const char *name_or_serial,
     struct minica_revoke_result *res = result ? result : &local;
     memset(res, 0, sizeof(*res));
     struct matches m = {.now = minica_now()};
-    int by_name = 1;
     int ret;
 
     if (name_or_serial == NULL || name_or_serial[0] == '\0')
@@ -119,61 +153,67 @@ int minica_ca_revoke(struct minica_ca *ca, const char *name_or_serial,
     struct minica_err perr;
     const char *name =
         minica_name_parse(name_or_serial, &canon, &perr) == 0 ? canon.text : name_or_serial;
-    if ((ret = find(ca->store, name, NULL, &m, err)) != 0)
+    /* The lookup is inside the write transaction: what is counted and
+     * listed is exactly what this call changed, even while another process
+     * issues or revokes. */
+    if ((ret = minica_store_begin(ca->store, err)) != 0)
         goto out;
+    if ((ret = find(ca->store, name, NULL, &m, err)) != 0)
+        goto rollback;
     if (m.n == 0) {
         char serial[MINICA_SERIAL_HEX_MAX];
         struct minica_err ignored;
-        by_name = 0;
         if (minica_serial_normalize(name_or_serial, serial, sizeof(serial), &ignored) == 0 &&
             (ret = find(ca->store, NULL, serial, &m, err)) != 0)
-            goto out;
+            goto rollback;
     }
     if (m.n == 0) {
         ret = minica_seterr(err, MINICA_ENOENT,
                             "no certificate named '%s' or with that serial in the inventory "
                             "(see: minica list --status all)",
                             name_or_serial);
-        goto out;
+        goto rollback;
     }
-
-    if ((ret = minica_store_begin(ca->store, err)) != 0)
-        goto out;
     for (size_t i = 0; i < m.n; i++) {
-        if (m.items[i].status == MINICA_STATUS_REVOKED) {
+        switch (m.items[i].outcome) {
+        case MINICA_REVOKE_ALREADY:
             res->already_revoked++;
-            append_serial(res->previous, sizeof(res->previous), m.items[i].serial);
-            continue;
-        }
-        /* By NAME means "what is in use"; an explicit serial is revoked even if expired. */
-        if (by_name && m.items[i].status == MINICA_STATUS_EXPIRED) {
-            res->expired++;
-            continue;
-        }
-        if ((ret = minica_store_revoke(ca->store, m.items[i].serial, m.now, (int)reason, err)) != 0)
             break;
-        res->revoked++;
-        append_serial(res->serials, sizeof(res->serials), m.items[i].serial);
+        case MINICA_REVOKE_EXPIRED:
+            res->expired++;
+            break;
+        case MINICA_REVOKE_DONE:
+            if ((ret = minica_store_revoke(ca->store, m.items[i].serial, m.now, (int)reason,
+                                           err)) != 0)
+                goto rollback;
+            res->revoked++;
+            break;
+        }
     }
-    if (ret == 0 && res->revoked > 0) {
-        char summary[MINICA_REVOKE_LIST_MAX + 512];
-        if (by_name)
-            snprintf(summary, sizeof(summary), "revoked %s serial=%s reason=%s", name, res->serials,
-                     minica_revoke_reason_name((int)reason));
-        else
-            snprintf(summary, sizeof(summary), "revoked serial=%s reason=%s", res->serials,
-                     minica_revoke_reason_name((int)reason));
+    if (res->revoked > 0) {
+        char *summary = audit_summary(&m, m.by_name ? name : "", (int)reason);
+        if (summary == NULL) {
+            ret = minica_seterr(err, MINICA_ENOMEM, "out of memory");
+            goto rollback;
+        }
         ret = minica_ca_audit(ca, summary, err);
+        free(summary);
+        if (ret != 0)
+            goto rollback;
     }
-    if (ret == 0)
-        ret = minica_store_commit(ca->store, err);
-    else
-        minica_store_rollback(ca->store);
-    if (ret == 0)
-        ret = (int)res->revoked;
-    else
-        memset(res, 0, sizeof(*res));
+    if ((ret = minica_store_commit(ca->store, err)) != 0)
+        goto out;
+    res->matches = m.items;
+    res->n_matches = m.n;
+    m.items = NULL;
+    ret = (int)res->revoked;
+    goto out;
+rollback:
+    minica_store_rollback(ca->store);
 out:
+    if (ret < 0)
+        memset(res, 0, sizeof(*res));
     free(m.items);
+    minica_revoke_result_free(&local);
     return ret;
 }
