@@ -1,4 +1,5 @@
-/* minica list: the inventory, as a table or JSON; --expiring for monitoring. */
+/* minica list: the inventory (or a NAME's part of it), as a table or JSON;
+ * --expiring for monitoring. */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -6,6 +7,7 @@
 #include "cli.h"
 #include "minica/ca.h"
 #include "minica/duration.h"
+#include "minica/names.h"
 #include "output.h"
 
 struct list_ctx {
@@ -87,6 +89,14 @@ static int run(int argc, char **argv)
             return cli_bad_option("list");
         }
     }
+    /* NAME is any of a certificate's names, as in revoke and show. */
+    struct minica_name name;
+    if (optind < argc) {
+        if (minica_name_parse(argv[optind], &name, &err) != 0)
+            return cli_usage("list", "%s", err.msg);
+        filter.name = name.text;
+        optind++;
+    }
     if (optind < argc)
         return cli_usage("list", "unexpected argument '%s'", argv[optind]);
 
@@ -116,10 +126,13 @@ static int run(int argc, char **argv)
 
 const struct cli_command cmd_list_def = {
     "list", run, "list issued certificates",
-    "Usage: minica list [--status valid|revoked|expired|all] [--expiring DURATION]\n"
-    "                   [--json] [--dir DIR]\n"
+    "Usage: minica list [NAME] [--status valid|revoked|expired|all]\n"
+    "                   [--expiring DURATION] [--json] [--dir DIR]\n"
     "\n"
     "Lists the inventory, soonest expiry first (default: valid certificates).\n"
+    "With NAME (a DNS name or an IP address), only the certificates that carry\n"
+    "it as any of their names, the first or a SAN: what `minica revoke NAME`\n"
+    "would revoke.\n"
     "\n"
     "  --status S          which certificates to list (default: valid)\n"
     "  --expiring DURATION only valid certificates expiring within DURATION; exits 1\n"

@@ -1,4 +1,4 @@
-/* minica show: one certificate (by serial) or all of a NAME's. */
+/* minica show: one certificate (by serial) or every one carrying a NAME. */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -134,7 +134,8 @@ const struct cli_command cmd_show_def = {
     "Usage: minica show NAME|SERIAL [--json | --pem] [--dir DIR]\n"
     "\n"
     "Shows the certificate with SERIAL (hex, any case, colons allowed), or every\n"
-    "certificate issued for NAME.\n"
+    "certificate that carries NAME (a DNS name or an IP address) as any of its\n"
+    "names, the first or a SAN.\n"
     "\n"
     "  --json   an array of objects, as 'minica list --json'\n"
-    "  --pem    the PEM certificate (for NAME: the newest one)\n"};
+    "  --pem    the PEM certificate (for NAME: the newest one carrying it)\n"};

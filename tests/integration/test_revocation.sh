@@ -2,7 +2,9 @@
 # Revocation seen by tools we did not write: minica revoke + minica crl, then
 # openssl crl / openssl verify -crl_check and GnuTLS certtool on the result.
 # Revoke by NAME (all its certificates), by serial, twice, unknown; cRLNumber
-# growing across runs; the root's CRL; PEM and DER. nginx is test_nginx_crl.
+# growing across runs; the root's CRL; PEM and DER. A NAME or IP that is a
+# SAN, not the first name, finds its certificates too (issue 13), in revoke,
+# list and show. nginx is test_nginx_crl.
 source "$SRCDIR/tests/integration/lib/common.sh"
 
 ca=$T/ca
@@ -145,5 +147,97 @@ if printf '%s' "$out" | grep -q "unable to get certificate CRL"; then pass "with
 expect_mode "$T/crl.pem" 644
 leftover=$(find "$T" -maxdepth 1 -name '.*.tmp-*' | head -1)
 if [ -n "$leftover" ]; then fail "temp file left: $leftover"; else pass "no temp files left"; fi
+
+# A NAME is any of a certificate's names (issue 13): revoking b must revoke
+# the certificate for a that also carries b, and say so, serial by serial.
+# Same for an IP SAN. A CA of its own, so the counts above stay as they are.
+ca2=$T/ca2
+run "$MINICA" init --dir "$ca2" --permit-dns internal.svc --permit-ip 10.0.0.0/8
+expect_ok "init a second CA"
+run "$MINICA" issue b.internal.svc --dir "$ca2" --out "$T/b"
+expect_ok "issue b"
+run "$MINICA" issue a.internal.svc --san b.internal.svc --dir "$ca2" --out "$T/a"
+expect_ok "issue a with SAN b"
+run "$MINICA" issue bb.internal.svc --san internal-b.internal.svc --dir "$ca2" --out "$T/bb"
+expect_ok "issue bb (a near name, not b)"
+sb=$(serial_of "$T/b/b.internal.svc.crt")
+sa=$(serial_of "$T/a/a.internal.svc.crt")
+sbb=$(serial_of "$T/bb/bb.internal.svc.crt")
+
+run "$MINICA" list b.internal.svc --dir "$ca2"
+expect_ok "list NAME"
+expect_out "$sa" "list NAME finds the cert where NAME is a SAN"
+expect_out "$sb" "list NAME finds the cert where NAME is the first name"
+if printf '%s' "$OUT" | grep -q "$sbb"; then fail "list b lists bb's cert: $OUT"; else pass "list NAME matches whole names only"; fi
+run "$MINICA" show b.internal.svc --dir "$ca2"
+expect_ok "show NAME"
+expect_out "serial: +$sa" "show NAME shows the cert where NAME is a SAN"
+expect_out "serial: +$sb" "show NAME shows the cert where NAME is the first name"
+
+run "$MINICA" revoke b.internal.svc --dir "$ca2" --reason keyCompromise
+expect_ok "revoke b"
+expect_out "^Revoked 2 certificates for b\.internal\.svc" "revoke b counts both certificates"
+expect_out "^  $sb +b\.internal\.svc$" "revoke b lists b's serial and names"
+expect_out "^  $sa +a\.internal\.svc,b\.internal\.svc$" "revoke b lists a's serial and names"
+if printf '%s' "$OUT" | grep -q "$sbb"; then fail "revoke b revoked bb: $OUT"; else pass "revoke b leaves bb alone"; fi
+run "$MINICA" list --status all --dir "$ca2"
+if printf '%s\n' "$OUT" | grep "a.internal.svc,b.internal.svc" | grep -q " valid "; then
+    fail "a,b still listed valid after revoke b: $OUT"
+else
+    pass "a,b is no longer listed valid"
+fi
+run "$MINICA" list --status valid --dir "$ca2"
+expect_out "$sbb" "bb is still valid"
+if printf '%s' "$OUT" | grep -Eq "$sa|$sb"; then fail "revoked certs listed valid: $OUT"; else pass "neither revoked cert is listed valid"; fi
+run "$MINICA" list b.internal.svc --status revoked --dir "$ca2"
+expect_out "$sa" "list NAME --status revoked: a's cert"
+expect_out "$sb" "list NAME --status revoked: b's cert"
+
+# IP SANs: an IP-only certificate and one that carries the IP beside a DNS name.
+run "$MINICA" issue 10.0.2.88 --dir "$ca2" --out "$T/ip"
+expect_ok "issue an IP-only certificate"
+run "$MINICA" issue web.internal.svc --san 10.0.2.88 --dir "$ca2" --out "$T/ipweb"
+expect_ok "issue web with IP SAN"
+run "$MINICA" issue db.internal.svc --san 10.0.2.89 --dir "$ca2" --out "$T/ipdb"
+expect_ok "issue db with another IP"
+sip=$(serial_of "$T/ip/10.0.2.88.crt")
+sipweb=$(serial_of "$T/ipweb/web.internal.svc.crt")
+sipdb=$(serial_of "$T/ipdb/db.internal.svc.crt")
+run "$MINICA" show 10.0.2.88 --json --dir "$ca2"
+expect_ok "show IP"
+n=$(printf '%s' "$OUT" | grep -c '"serial"')
+if [ "$n" = 2 ]; then pass "show IP --json finds both certificates"; else fail "show 10.0.2.88 --json: $n objects: $OUT"; fi
+run "$MINICA" revoke 10.0.2.88 --dir "$ca2"
+expect_ok "revoke by IP"
+expect_out "^Revoked 2 certificates for 10\.0\.2\.88" "revoke IP counts both certificates"
+expect_out "^  $sip " "revoke IP lists the IP-only cert"
+expect_out "^  $sipweb +web\.internal\.svc,10\.0\.2\.88$" "revoke IP lists the cert carrying it as a SAN"
+if printf '%s' "$OUT" | grep -q "$sipdb"; then fail "revoke 10.0.2.88 revoked db: $OUT"; else pass "revoke IP leaves another IP alone"; fi
+
+# The CRL, read by openssl, lists every one of them; the rest verify.
+run "$MINICA" crl --dir "$ca2" --out "$T/crl2.pem"
+expect_ok "crl of the second CA"
+expect_out "4 revoked" "crl counts the four"
+cat "$ca2/intermediate.crt" "$ca2/root.crt" >"$T/chain2.pem"
+check "second CRL: openssl crl -CAfile chain says verify OK" \
+    sh -c "openssl crl -in '$T/crl2.pem' -CAfile '$T/chain2.pem' -noout 2>&1 | grep -qx 'verify OK'"
+text=$(openssl crl -in "$T/crl2.pem" -noout -text)
+for s in "$sb" "$sa" "$sip" "$sipweb"; do
+    S=$(echo "$s" | tr a-f A-F)
+    if printf '%s' "$text" | grep -q "Serial Number: 0*$S"; then pass "second CRL lists $s"; else fail "second CRL lacks $s"; fi
+done
+vfy2() {
+    openssl verify -crl_check -CRLfile "$T/crl2.pem" -CAfile "$ca2/root.crt" \
+        -untrusted "$ca2/intermediate.crt" "$1" 2>&1
+}
+for f in "$T/b/b.internal.svc.crt" "$T/a/a.internal.svc.crt" "$T/ip/10.0.2.88.crt" \
+    "$T/ipweb/web.internal.svc.crt"; do
+    out=$(vfy2 "$f")
+    if printf '%s' "$out" | grep -q "certificate revoked"; then pass "openssl: $(basename "$f") is revoked"; else fail "openssl did not see $f revoked: $out"; fi
+done
+for f in "$T/bb/bb.internal.svc.crt" "$T/ipdb/db.internal.svc.crt"; do
+    out=$(vfy2 "$f")
+    if printf '%s' "$out" | grep -q ": OK$"; then pass "openssl: $(basename "$f") is OK with the CRL"; else fail "$f: $out"; fi
+done
 
 done_testing
