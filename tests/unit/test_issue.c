@@ -18,6 +18,7 @@
 #include <cmocka.h>
 #include <mbedtls/asn1.h>
 #include <mbedtls/oid.h>
+#include <mbedtls/rsa.h>
 #include <mbedtls/x509_crt.h>
 #include <mbedtls/x509_csr.h>
 
@@ -998,6 +999,29 @@ static void test_issue_refuses_bad_csrs(void **state)
     assert_non_null(strstr(err.msg, "key"));
     free(pem);
     mbedtls_pk_free(&k1);
+
+    /* RSA: mbedTLS reports a 2042-bit modulus as 2048 bits (bytes times 8),
+     * which was recorded as rsa-2048; e = 3 passed too. Both are refused. */
+    static const struct {
+        unsigned bits;
+        int exponent;
+        const char *why;
+    } rsa[] = {{2042, 65537, "RSA modulus of 2042 bits"}, {2048, 3, "exponent is not 65537"}};
+    for (size_t i = 0; i < sizeof(rsa) / sizeof(rsa[0]); i++) {
+        mbedtls_pk_context rk;
+        mbedtls_pk_init(&rk);
+        assert_int_equal(mbedtls_pk_setup(&rk, mbedtls_pk_info_from_type(MBEDTLS_PK_RSA)), 0);
+        assert_int_equal(mbedtls_rsa_gen_key(mbedtls_pk_rsa(rk), mbedtls_ctr_drbg_random, &rng.drbg,
+                                             rsa[i].bits, rsa[i].exponent),
+                         0);
+        assert_int_not_equal(minica_key_type_of(&rk, &kt), 0);
+        pem = make_csr(&rk, &rng, "badcsr.internal.svc", NULL, 0, 0);
+        assert_int_equal(issue(ca, "badcsr.internal.svc", NULL, 0, 86400, 0, 0, pem, &out, &err),
+                         MINICA_EINVAL);
+        assert_non_null(strstr(err.msg, rsa[i].why));
+        free(pem);
+        mbedtls_pk_free(&rk);
+    }
 
     /* Not a CSR at all. */
     assert_int_equal(issue(ca, "badcsr.internal.svc", NULL, 0, 86400, 0, 0,

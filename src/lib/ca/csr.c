@@ -128,10 +128,10 @@ int minica_csr_parse_verified(mbedtls_x509_csr *csr, const char *pem, char *cn, 
     if (ret != 0)
         return minica_seterr(err, MINICA_EINVAL, "the CSR's signature is invalid");
     enum minica_key_type kt;
-    if (minica_key_type_of(&csr->pk, &kt) != 0)
-        return minica_seterr(err, MINICA_EINVAL,
-                             "the CSR's key is not one minica issues for (ec-p256, ec-p384, "
-                             "rsa-2048, rsa-3072, rsa-4096)");
+    if ((ret = minica_key_check_issuable(&csr->pk, &kt, err)) != 0) {
+        minica_err_prefix(err, "the CSR's key");
+        return ret;
+    }
 
     return csr_names(csr, cn, cnlen, sans, sanslen, err);
 }

@@ -119,10 +119,27 @@ int minica_key_parse_pem(mbedtls_pk_context *pk, const char *pem, size_t len,
     return MINICA_OK;
 }
 
-int minica_key_type_of(const mbedtls_pk_context *pk, enum minica_key_type *type)
+/* mbedTLS's RSA bit length is the modulus's byte length times 8, so a
+ * 2041-bit modulus reads as 2048: the exact length comes from N itself. */
+static int rsa_public(const mbedtls_pk_context *pk, size_t *bits, int *e_is_f4)
+{
+    mbedtls_mpi n, e;
+    mbedtls_mpi_init(&n);
+    mbedtls_mpi_init(&e);
+    int ret = mbedtls_rsa_export(mbedtls_pk_rsa(*pk), &n, NULL, NULL, NULL, &e);
+    if (ret == 0) {
+        *bits = mbedtls_mpi_bitlen(&n);
+        *e_is_f4 = mbedtls_mpi_cmp_int(&e, 65537) == 0;
+    }
+    mbedtls_mpi_free(&n);
+    mbedtls_mpi_free(&e);
+    return ret;
+}
+
+int minica_key_check_issuable(const mbedtls_pk_context *pk, enum minica_key_type *type,
+                              struct minica_err *err)
 {
     mbedtls_pk_type_t t = mbedtls_pk_get_type(pk);
-    size_t bits = mbedtls_pk_get_bitlen(pk);
     if (t == MBEDTLS_PK_ECKEY || t == MBEDTLS_PK_ECDSA) {
         /* By curve, not size: secp256k1 and brainpoolP256r1 are 256 bits too. */
         mbedtls_ecp_group_id curve = minica_compat_pk_ec_group(pk);
@@ -131,10 +148,18 @@ int minica_key_type_of(const mbedtls_pk_context *pk, enum minica_key_type *type)
         else if (curve == MBEDTLS_ECP_DP_SECP384R1)
             *type = MINICA_KEY_EC_P384;
         else
-            return -1;
-        return 0;
+            return minica_seterr(err, MINICA_EINVAL, "EC curve other than P-256 and P-384");
+        return MINICA_OK;
     }
     if (t == MBEDTLS_PK_RSA) {
+        size_t bits = 0;
+        int e_is_f4 = 0;
+        if (rsa_public(pk, &bits, &e_is_f4) != 0)
+            return minica_seterr(err, MINICA_EINVAL, "unreadable RSA key");
+        /* RFC 8017 allows small exponents; CA/B profiles and every modern
+         * generator use 65537, and e=3 invites signature forgeries. */
+        if (!e_is_f4)
+            return minica_seterr(err, MINICA_EINVAL, "RSA public exponent is not 65537");
         if (bits == 2048)
             *type = MINICA_KEY_RSA_2048;
         else if (bits == 3072)
@@ -142,10 +167,20 @@ int minica_key_type_of(const mbedtls_pk_context *pk, enum minica_key_type *type)
         else if (bits == 4096)
             *type = MINICA_KEY_RSA_4096;
         else
-            return -1;
-        return 0;
+            return minica_seterr(err, MINICA_EINVAL,
+                                 "RSA modulus of %zu bits; minica issues only for exactly "
+                                 "2048, 3072 or 4096",
+                                 bits);
+        return MINICA_OK;
     }
-    return -1;
+    return minica_seterr(err, MINICA_EINVAL,
+                         "unsupported key type (minica issues for ec-p256, ec-p384, "
+                         "rsa-2048, rsa-3072, rsa-4096)");
+}
+
+int minica_key_type_of(const mbedtls_pk_context *pk, enum minica_key_type *type)
+{
+    return minica_key_check_issuable(pk, type, NULL) == 0 ? 0 : -1;
 }
 
 mbedtls_md_type_t minica_key_md(const mbedtls_pk_context *pk)

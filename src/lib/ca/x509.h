@@ -28,6 +28,10 @@ int minica_key_to_pem(mbedtls_pk_context *pk, char **pem, size_t *len, struct mi
 int minica_key_parse_pem(mbedtls_pk_context *pk, const char *pem, size_t len,
                          struct minica_rng *rng, struct minica_err *err);
 int minica_key_type_of(const mbedtls_pk_context *pk, enum minica_key_type *type);
+/* The same, saying why a key is refused: an RSA modulus must have exactly
+ * the named number of bits and the exponent must be 65537. */
+int minica_key_check_issuable(const mbedtls_pk_context *pk, enum minica_key_type *type,
+                              struct minica_err *err);
 /* md for signing with this key: SHA-384 for P-384, else SHA-256. */
 mbedtls_md_type_t minica_key_md(const mbedtls_pk_context *pk);
 /* 1 if a and b hold the same public key (equal SubjectPublicKeyInfo DER), else 0.
