@@ -319,7 +319,7 @@ bad_issue 1 "other.internal.svc" "CSR with another CN" csr.internal.svc --csr "$
 # A key on a curve minica does not issue for (256 bits, but secp256k1).
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:secp256k1 -nodes -keyout "$T/csr/k1.key" \
     -subj /CN=csr.internal.svc -out "$T/csr/k1.csr" 2>/dev/null
-bad_issue 1 "key is not one minica issues for" "CSR with a secp256k1 key" csr.internal.svc --csr "$T/csr/k1.csr"
+bad_issue 1 "the CSR.s key: EC curve other than P-256 and P-384" "CSR with a secp256k1 key" csr.internal.svc --csr "$T/csr/k1.csr"
 # A CSR with a broken signature: flip a byte of the signature.
 python3 - "$T/csr/good.csr" "$T/csr/tampered.csr" <<'PY'
 import base64, sys
@@ -334,6 +334,17 @@ bad_issue 1 "signature" "CSR with a tampered signature" csr.internal.svc --san 1
 
 # --- the intermediate's lifetime bounds every TTL ---------------------------------------------
 "$MINICA" init --dir "$T/shortca" --intermediate-ttl 30d >/dev/null
+check "init fits default_ttl into a short intermediate" grep -qx 'default_ttl = 15d' "$T/shortca/minica.conf"
+check "and max_ttl" grep -qx 'max_ttl = 30d' "$T/shortca/minica.conf"
+run "$MINICA" issue plain.internal.svc --dir "$T/shortca" --out "$T/short-plain"
+expect_ok "a plain issue works under a 30d intermediate"
+# A policy that allows more than the intermediate (an older init, or an edit):
+# the intermediate still bounds the TTL, and the refusal says what to change.
+sed -i 's/^max_ttl = .*/max_ttl = 1y/; s/^default_ttl = .*/default_ttl = 90d/' "$T/shortca/minica.conf"
+run "$MINICA" issue plain2.internal.svc --dir "$T/shortca" --out "$T/bad"
+expect_rc 1 "default TTL beyond the intermediate"
+expect_err "lower default_ttl in minica.conf" "default TTL beyond the intermediate: the fix"
+rm -rf "$T/bad"
 before=$("$MINICA" list --dir "$T/shortca" --status all --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 rm -rf "$T/bad"
 run "$MINICA" issue ok.internal.svc --ttl 60d --dir "$T/shortca" --out "$T/bad"

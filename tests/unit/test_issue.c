@@ -314,7 +314,9 @@ static void test_issue_validity_is_backdated_one_minute(void **state)
     minica_ca_close(ca);
 }
 
-static void test_issue_refuses_ttl_beyond_intermediate(void **state)
+/* init --intermediate-ttl 30d used to write default_ttl = 90d, so every
+ * plain issue then failed: the policy's TTLs now fit the intermediate. */
+static void test_init_fits_the_policy_ttls_to_a_short_intermediate(void **state)
 {
     (void)state;
     struct minica_init_options opts;
@@ -322,8 +324,41 @@ static void test_issue_refuses_ttl_beyond_intermediate(void **state)
     opts.intermediate_ttl = 30 * 86400LL;
     char *dir = tu_make_ca_with(&opts);
     struct minica_ca *ca = open_ca(dir);
+    assert_int_equal(minica_ca_policy(ca)->default_ttl, 15 * 86400LL);
+    assert_int_equal(minica_ca_policy(ca)->max_ttl, 30 * 86400LL);
+    struct minica_issued out;
+    issue_ok(ca, "plain.internal.svc", NULL, 0, 0, 0, 0, &out);
+    assert_int_equal(out.not_after - out.not_before, 15 * 86400LL + 60);
+    minica_issued_free(&out);
+    minica_ca_close(ca);
+    tu_free_ca(dir);
+
+    opts.intermediate_ttl = 3600;
+    char *tmp = tu_tempdir();
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/ca", tmp);
+    struct minica_err err;
+    assert_int_equal(minica_ca_init(path, &opts, &err), MINICA_EINVAL);
+    assert_non_null(strstr(err.msg, "at least 1d"));
+    tu_rmtree(tmp);
+    free(tmp);
+}
+
+static void test_issue_refuses_ttl_beyond_intermediate(void **state)
+{
+    (void)state;
+    struct minica_init_options opts;
+    memset(&opts, 0, sizeof(opts));
+    opts.intermediate_ttl = 30 * 86400LL;
+    char *dir = tu_make_ca_with(&opts);
+    /* A policy that allows more than the intermediate (an older init, or an edit). */
+    tu_write_policy(dir, "[policy]\nmax_ttl = 1y\ndefault_ttl = 90d\n");
+    struct minica_ca *ca = open_ca(dir);
     struct minica_issued out;
     struct minica_err err;
+    assert_int_equal(issue(ca, "plain.internal.svc", NULL, 0, 0, 0, 0, NULL, &out, &err),
+                     MINICA_EPOLICY);
+    assert_non_null(strstr(err.msg, "lower default_ttl in minica.conf"));
     assert_int_equal(issue(ca, "long.internal.svc", NULL, 0, 60 * 86400LL, 0, 0, NULL, &out, &err),
                      MINICA_EPOLICY);
     assert_non_null(strstr(err.msg, "exceeds the intermediate's remaining validity"));
@@ -1235,6 +1270,7 @@ int main(void)
         cmocka_unit_test(test_signature_algorithm_parameters_follow_the_rfcs),
         cmocka_unit_test_setup_teardown(test_issue_validity_is_backdated_one_minute, pin_clock,
                                         unpin_clock),
+        cmocka_unit_test(test_init_fits_the_policy_ttls_to_a_short_intermediate),
         cmocka_unit_test(test_issue_refuses_ttl_beyond_intermediate),
         cmocka_unit_test_setup_teardown(test_issue_refuses_ttl_beyond_policy_max, pin_clock,
                                         unpin_clock),

@@ -60,8 +60,18 @@ int minica_ca_init(const char *dir, const struct minica_init_options *opts, stru
         return minica_seterr(err, MINICA_EINVAL,
                              "the intermediate's TTL cannot exceed the root's (--intermediate-ttl "
                              "> --root-ttl)");
+    if (int_ttl < 86400)
+        return minica_seterr(err, MINICA_EINVAL,
+                             "--intermediate-ttl is too short to issue from (at least 1d)");
     minica_policy_init(&policy);
     policy.default_key_type = type;
+    /* A leaf cannot outlive the intermediate: with a short one, the default
+     * TTLs would make every plain `issue` fail. A leaf of default_ttl stays
+     * issuable for the first half of the intermediate's life. */
+    if (policy.max_ttl > int_ttl)
+        policy.max_ttl = int_ttl;
+    if (policy.default_ttl > int_ttl / 2)
+        policy.default_ttl = int_ttl / 2;
     /* minica.conf starts with the intermediate's own permitted lists. */
     _Static_assert(MINICA_CONSTRAINTS_MAX <= MINICA_POLICY_MAX_ENTRIES, "policy too small");
     struct minica_name_constraints nc;

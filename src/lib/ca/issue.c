@@ -183,9 +183,16 @@ int minica_ca_issue(struct minica_ca *ca, const struct minica_issue_request *req
         char want[64], left[64];
         minica_duration_format(ttl, want, sizeof(want));
         minica_duration_format(ca->intermediate_not_after - now, left, sizeof(left));
-        ret = minica_seterr(err, MINICA_EPOLICY,
-                            "TTL %s exceeds the intermediate's remaining validity (%s)", want,
-                            ca->intermediate_not_after > now ? left : "expired");
+        if (ca->intermediate_not_after <= now)
+            ret = minica_seterr(err, MINICA_EPOLICY,
+                                "the intermediate certificate has expired; a new CA is needed");
+        else
+            ret = minica_seterr(err, MINICA_EPOLICY,
+                                "TTL %s exceeds the intermediate's remaining validity (%s); %s",
+                                want, left,
+                                req->ttl ? "ask for a shorter --ttl"
+                                         : "ask for a shorter --ttl, or lower default_ttl in "
+                                           "minica.conf");
         goto refused;
     }
     enum minica_usage usage = req->usage ? req->usage : MINICA_USAGE_SERVER;
