@@ -15,7 +15,7 @@ int minica_duration_parse(const char *text, int64_t *seconds, struct minica_err 
 /* Formats seconds the same way, largest units first ("2y 364d", "90d", "1d 12h"). */
 void minica_duration_format(int64_t seconds, char *buf, size_t buflen);
 
-/* The current time (UNIX seconds); tests may move it with MINICA_FAKE_NOW. */
+/* The current time (UNIX seconds); the test build may move it with MINICA_FAKE_NOW. */
 int64_t minica_time_now(void);
 /* RFC 3339 UTC, "2026-11-24T08:45:00Z" (out: at least 21 bytes). */
 void minica_time_rfc3339(int64_t t, char *out);

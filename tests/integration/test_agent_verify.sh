@@ -115,7 +115,7 @@ run "$MINICA" agent --config "$T/real.conf" --verify-only
 expect_ok "--verify-only passes again after the reload"
 # A day before expiry the agent should long have renewed: --verify-only says so.
 NA=$(date -u -d "$(openssl x509 -in "$CERTS/up.test.fullchain.crt" -noout -enddate | cut -d= -f2)" +%s)
-MINICA_FAKE_NOW=$((NA - 86400)) run "$MINICA" agent --config "$T/real.conf" --verify-only
+MINICA_FAKE_NOW=$((NA - 86400)) run "$MINICA_FAKECLOCK" agent --config "$T/real.conf" --verify-only
 expect_rc 1 "--verify-only fails when the served certificate is close to expiry"
 check "the message says it is about to expire" grep -q "127.0.0.1:$NGPORT serves serial $HAND, which expires at" <<<"$ERR"
 

@@ -7,7 +7,7 @@ source "$SRCDIR/tests/integration/lib/common.sh"
 
 ca=$T/ca
 two_days_ago=$(($(date +%s) - 2 * 86400))
-MINICA_FAKE_NOW=$two_days_ago run "$MINICA" init --dir "$ca" --permit-dns internal.svc
+MINICA_FAKE_NOW=$two_days_ago run "$MINICA_FAKECLOCK" init --dir "$ca" --permit-dns internal.svc
 expect_ok "init (two days ago)"
 run "$MINICA" issue web.internal.svc --dir "$ca" --out "$T/web"
 expect_ok "issue"

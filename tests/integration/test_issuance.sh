@@ -189,7 +189,7 @@ LIST=$("$MINICA" list --dir "$CA" --json)
 
 # show --pem is the most recently issued certificate, even when an older one
 # (issued 100 s "earlier" with a longer TTL) expires later.
-MINICA_FAKE_NOW=$(($(date -u +%s) - 100)) "$MINICA" issue pem.internal.svc --ttl 90d --dir "$CA" --out "$OUTD" >/dev/null
+MINICA_FAKE_NOW=$(($(date -u +%s) - 100)) "$MINICA_FAKECLOCK" issue pem.internal.svc --ttl 90d --dir "$CA" --out "$OUTD" >/dev/null
 "$MINICA" issue pem.internal.svc --ttl 1d --dir "$CA" --out "$OUTD" >/dev/null
 run "$MINICA" show pem.internal.svc --pem --dir "$CA"
 [ "$OUT" = "$(cat "$OUTD/pem.internal.svc.crt")" ] && pass "show --pem NAME = the newest issued" ||
@@ -240,7 +240,7 @@ expect_rc 1 "list --expiring 2d finds them (exit 1)"
 run "$MINICA" list --dir "$CA" --expiring 1m --json
 expect_ok "list --expiring 1m finds nothing (exit 0)"
 [ "$(json_get "$OUT" "len(j)")" = 0 ] && pass "list --expiring 1m is empty" || fail "list --expiring 1m: $OUT"
-run env MINICA_FAKE_NOW=$(($(date -u +%s) + 2 * 86400)) "$MINICA" list --dir "$CA" --status expired --json
+run env MINICA_FAKE_NOW=$(($(date -u +%s) + 2 * 86400)) "$MINICA_FAKECLOCK" list --dir "$CA" --status expired --json
 expect_ok "list --status expired, two days later"
 [ "$(json_get "$OUT" "len(j)")" = "$one_day" ] && pass "two days later the 1-day certs are expired" || fail "expired: $OUT"
 [ "$(json_get "$OUT" "set(e['status'] for e in j)")" = "{'expired'}" ] && pass "their status reads expired" || fail "status: $OUT"

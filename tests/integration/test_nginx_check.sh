@@ -80,7 +80,7 @@ check_not "nginx -t refuses verify on without a trusted certificate" \
 
 echo "not a certificate" >"$S/garbage.pem"
 MINICA_FAKE_NOW=$(($(date +%s) - 2 * 365 * 86400)) \
-    "$MINICA" init --dir "$T/oldca" --root-ttl 1y --intermediate-ttl 30d >/dev/null 2>&1
+    "$MINICA_FAKECLOCK" init --dir "$T/oldca" --root-ttl 1y --intermediate-ttl 30d >/dev/null 2>&1
 check_not "the old root has expired (openssl)" openssl x509 -in "$T/oldca/root.crt" -noout -checkend 0
 cat "$C/ca.crt" "$T/oldca/root.crt" >"$S/mixed.pem"
 cat >"$S/trusted.conf" <<EOF

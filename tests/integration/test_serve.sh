@@ -158,7 +158,7 @@ check "replay over HTTP: 403 + JSON error" test "$(body_code POST /v1/sign "$T/r
 check "replay over HTTP audited (one more row)" test "$(audit_count "refused token $TOKEN_ID")" = $((N + 1))
 
 PAST=$(($(date +%s) - 7200))
-OLD=$(MINICA_FAKE_NOW=$PAST "$MINICA" token web1.internal --san 127.0.0.1 --dir "$CA")
+OLD=$(MINICA_FAKE_NOW=$PAST "$MINICA_FAKECLOCK" token web1.internal --san 127.0.0.1 --dir "$CA")
 jq -n --arg t "$OLD" --rawfile c "$T/w1.csr" '{token: $t, csr: $c}' >"$T/old.json"
 check "expired token: 403 + JSON error" test "$(body_code POST /v1/sign "$T/old.json")/$(json_error)" = 403/forbidden
 check "expired token audited" audit_row "refused token ${OLD%%.*}" "expired at"

@@ -72,19 +72,6 @@ void minica_serial_to_hex(const unsigned char *serial, size_t len, char *out, si
     out[o] = '\0';
 }
 
-int64_t minica_now(void)
-{
-    /* Tests move the clock to check expiry and renewal decisions. */
-    const char *fake = getenv("MINICA_FAKE_NOW");
-    if (fake != NULL && *fake != '\0') {
-        char *end;
-        long long v = strtoll(fake, &end, 10);
-        if (*end == '\0')
-            return (int64_t)v;
-    }
-    return (int64_t)time(NULL);
-}
-
 void minica_unix_to_rfc3339(int64_t t, char out[21])
 {
     time_t tt = (time_t)t;

@@ -24,7 +24,7 @@ int minica_rng_bytes(struct minica_rng *rng, void *out, size_t len, struct minic
 void minica_serial_to_hex(const unsigned char *serial, size_t len, char *out, size_t outlen);
 
 /* Time. */
-int64_t minica_now(void); /* honours MINICA_FAKE_NOW (tests) */
+int64_t minica_now(void); /* clock.c; the test build links a movable one */
 /* RFC 3339 UTC: "2026-11-24T08:45:00Z". */
 void minica_unix_to_rfc3339(int64_t t, char out[21]);
 
