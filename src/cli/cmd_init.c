@@ -102,8 +102,11 @@ const struct cli_command cmd_init_def = {
     "  --name CN              name for the CA subjects (default: minica)\n"
     "  --key-type TYPE        ec-p256 (default), ec-p384, rsa-2048, rsa-3072, rsa-4096\n"
     "  --root-ttl DURATION    root validity (default: 10y)\n"
-    "  --intermediate-ttl D   intermediate validity (default: 3y)\n"
+    "  --intermediate-ttl D   intermediate validity (default: 3y, at least 1d); the\n"
+    "                         policy's TTLs are kept within it\n"
     "  --permit-dns SUFFIX    only names under SUFFIX may be issued; written into the\n"
     "                         intermediate as a critical name constraint (repeatable)\n"
     "  --permit-ip CIDR       only addresses in CIDR may be issued (repeatable)\n"
+    "                         Given only one of the two, the intermediate excludes\n"
+    "                         the other form: no IP addresses, or no DNS names.\n"
     "  --dir DIR              state directory (default: $MINICA_DIR or /var/lib/minica)\n"};
