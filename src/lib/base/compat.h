@@ -13,6 +13,10 @@
 
 #if MBEDTLS_VERSION_MAJOR >= 3
 
+#if MBEDTLS_VERSION_NUMBER < 0x03060000
+#error "minica needs mbedTLS 2.28 or 3.6 and later (3.6 made the EC group accessor public)"
+#endif
+
 /* mbedTLS 3 parses private keys with an RNG (blinding); 2.28 needs none. */
 #define MINICA_COMPAT_KEY_PARSE_NEEDS_RNG 1
 
@@ -49,10 +53,13 @@ static inline int minica_compat_crt_set_serial(mbedtls_x509write_cert *ctx,
 {
     return mbedtls_x509write_crt_set_serial_raw(ctx, (unsigned char *)serial, len);
 }
-/* The curve of an EC key (3.x made the keypair's group private). */
+/* The curve of an EC key. 3.x made the keypair's group private, and 3.6's
+ * mbedtls_pk_get_ec_group_id is internal (pk_internal.h); the keypair
+ * accessor is public since 3.6.0. */
 static inline mbedtls_ecp_group_id minica_compat_pk_ec_group(const mbedtls_pk_context *pk)
 {
-    return mbedtls_pk_get_ec_group_id(pk);
+    const mbedtls_ecp_keypair *ec = mbedtls_pk_ec(*pk);
+    return ec != NULL ? mbedtls_ecp_keypair_get_group_id(ec) : MBEDTLS_ECP_DP_NONE;
 }
 /* Non-critical CSR extension (3.x added the criticality argument). */
 static inline int minica_compat_csr_set_extension(mbedtls_x509write_csr *ctx, const char *oid,
