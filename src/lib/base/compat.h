@@ -48,9 +48,17 @@ static inline int minica_compat_md(const mbedtls_md_info_t *info, const unsigned
 {
     return mbedtls_md(info, in, len, out);
 }
+/* The serial as a minimal DER INTEGER (X.690 8.3.2). set_serial_raw writes
+ * the octets it is given, adding only a 00 before a set top bit: a leading
+ * 00 before a byte below 0x80 (1 serial in 512) would stay, and OpenSSL
+ * refuses such a certificate ("BAD INTEGER"). */
 static inline int minica_compat_crt_set_serial(mbedtls_x509write_cert *ctx,
                                                const unsigned char *serial, size_t len)
 {
+    while (len > 1 && serial[0] == 0) {
+        serial++;
+        len--;
+    }
     return mbedtls_x509write_crt_set_serial_raw(ctx, (unsigned char *)serial, len);
 }
 /* The curve of an EC key. 3.x made the keypair's group private, and 3.6's
@@ -105,6 +113,8 @@ static inline int minica_compat_md(const mbedtls_md_info_t *info, const unsigned
 {
     return mbedtls_md(info, in, len, out);
 }
+/* An mpi has no leading zeros, and asn1_write_mpi adds the 00 a set top bit
+ * needs: the INTEGER is minimal as it is. */
 static inline int minica_compat_crt_set_serial(mbedtls_x509write_cert *ctx,
                                                const unsigned char *serial, size_t len)
 {
