@@ -271,7 +271,9 @@ int minica_der_sequence(const struct minica_der_part *parts, size_t n, unsigned 
     size_t body = 0;
     for (size_t i = 0; i < n; i++)
         body += parts[i].len;
-    unsigned char *buf = malloc(body + 16);
+    /* calloc: 3.6 declares the writers' start as const, and GCC then takes
+     * the untouched header room for a read of uninitialised memory. */
+    unsigned char *buf = calloc(1, body + 16);
     if (buf == NULL)
         return minica_seterr(err, MINICA_ENOMEM, "out of memory");
     unsigned char *p = buf + 16;
