@@ -139,4 +139,17 @@ static inline int minica_compat_csr_set_extension(mbedtls_x509write_csr *ctx, co
 
 #endif
 
+/* An empty subject, which RFC 5280 4.1.2.6 allows when a critical SAN carries
+ * the names (an IP-only leaf, a name too long for a CN). 3.6 refuses ""
+ * (X509_INVALID_NAME) where 2.28 took it as the empty RDNSequence that a
+ * freshly initialised writer already holds on both: then set nothing. */
+static inline int minica_compat_crt_set_subject_name(mbedtls_x509write_cert *ctx, const char *name)
+{
+    return name[0] == '\0' ? 0 : mbedtls_x509write_crt_set_subject_name(ctx, name);
+}
+static inline int minica_compat_csr_set_subject_name(mbedtls_x509write_csr *ctx, const char *name)
+{
+    return name[0] == '\0' ? 0 : mbedtls_x509write_csr_set_subject_name(ctx, name);
+}
+
 #endif
