@@ -121,7 +121,7 @@ int minica_sign_cert(const struct minica_tbs *tbs, struct minica_rng *rng, unsig
     mbedtls_x509write_crt_set_issuer_key(&crt, tbs->issuer_key);
     if ((ret = minica_compat_crt_set_serial(&crt, tbs->serial, sizeof(tbs->serial))) != 0 ||
         (ret = mbedtls_x509write_crt_set_validity(&crt, nb, na)) != 0 ||
-        (ret = mbedtls_x509write_crt_set_subject_name(&crt, tbs->subject)) != 0 ||
+        (ret = minica_compat_crt_set_subject_name(&crt, tbs->subject)) != 0 ||
         (ret = mbedtls_x509write_crt_set_issuer_name(&crt, tbs->issuer)) != 0 ||
         (ret = mbedtls_x509write_crt_set_subject_key_identifier(&crt)) != 0) {
         ret = minica_seterr_mbedtls(err, MINICA_ECRYPTO, ret, "cannot prepare the certificate");
