@@ -138,12 +138,17 @@ static int check_csr_names(const char *cn, const char *csr_sans, const struct mi
 {
     char wanted[MINICA_SANS_MAX];
     join_names(names, n, wanted, sizeof(wanted));
+    /* The CN, if any, must be one of the names (a client whose first name is
+     * longer than a CN may be puts another there). */
     if (cn[0] != '\0') {
         struct minica_name parsed;
-        if (minica_name_parse(cn, &parsed, NULL) != 0 || strcmp(parsed.text, names[0].text) != 0)
-            return minica_seterr(err, MINICA_EINVAL,
-                                 "the CSR's common name '%s' differs from the requested name '%s'",
-                                 cn, names[0].text);
+        size_t i = minica_name_parse(cn, &parsed, NULL) == 0 ? 0 : n;
+        while (i < n && strcmp(parsed.text, names[i].text) != 0)
+            i++;
+        if (i == n)
+            return minica_seterr(
+                err, MINICA_EINVAL,
+                "the CSR's common name '%s' is not one of the requested names (%s)", cn, wanted);
     }
     if (csr_sans[0] != '\0' && !same_name_set(csr_sans, wanted))
         return minica_seterr(err, MINICA_EINVAL,

@@ -367,10 +367,15 @@ static int make_csr(mbedtls_pk_context *pk, const struct minica_name *names, siz
     mbedtls_x509write_csr_init(&csr);
     unsigned char ext[8192], *der = NULL, *buf = NULL;
     size_t der_len = 0;
-    char subject[MINICA_NAME_MAX + 8] = "";
-    /* RFC 5280's ub-common-name is 64; a longer name travels in the SAN only. */
-    if (strlen(names[0].text) <= MINICA_CN_MAX)
-        snprintf(subject, sizeof(subject), "CN=%s", names[0].text);
+    /* The CA writes the certificate's subject itself; a CSR needs one CN
+     * because mbedTLS (2.28 and 3.6) cannot parse an empty subject. The
+     * first name within RFC 5280's ub-common-name (64), else the first. */
+    const char *cn = names[0].text;
+    for (size_t i = n; i-- > 0;)
+        if (strlen(names[i].text) <= MINICA_CN_MAX)
+            cn = names[i].text;
+    char subject[MINICA_NAME_MAX + 8];
+    snprintf(subject, sizeof(subject), "CN=%s", cn);
     int ret;
     *pem = NULL;
     if ((buf = malloc(CSR_BUF_SIZE)) == NULL) {
