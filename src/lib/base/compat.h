@@ -147,9 +147,5 @@ static inline int minica_compat_crt_set_subject_name(mbedtls_x509write_cert *ctx
 {
     return name[0] == '\0' ? 0 : mbedtls_x509write_crt_set_subject_name(ctx, name);
 }
-static inline int minica_compat_csr_set_subject_name(mbedtls_x509write_csr *ctx, const char *name)
-{
-    return name[0] == '\0' ? 0 : mbedtls_x509write_csr_set_subject_name(ctx, name);
-}
 
 #endif

@@ -384,7 +384,7 @@ static int make_csr(mbedtls_pk_context *pk, const struct minica_name *names, siz
     }
     mbedtls_x509write_csr_set_md_alg(&csr, minica_key_md(pk));
     mbedtls_x509write_csr_set_key(&csr, pk);
-    if ((ret = minica_compat_csr_set_subject_name(&csr, subject)) != 0) {
+    if ((ret = mbedtls_x509write_csr_set_subject_name(&csr, subject)) != 0) {
         ret = minica_seterr_mbedtls(err, MINICA_ECRYPTO, ret, "cannot build the CSR");
         goto out;
     }
