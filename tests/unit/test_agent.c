@@ -302,6 +302,16 @@ static void test_config_writable_by_others_is_refused(void **state)
     assert_int_equal(minica_agent_config_load(&cfg, path, NULL, &err), MINICA_EFORBIDDEN);
     assert_non_null(strstr(err.msg, "may be changed by other users"));
     minica_agent_config_free(&cfg);
+    /* A 0644 file in a 0777 directory: anyone may swap it for their own. */
+    chmod(path, 0644);
+    assert_int_equal(chmod(dir, 0777), 0);
+    minica_agent_config_init(&cfg);
+    assert_int_equal(minica_agent_config_load(&cfg, path, NULL, &err), MINICA_EFORBIDDEN);
+    char fix[4300];
+    snprintf(fix, sizeof(fix), "chmod go-w %s", dir);
+    assert_non_null(strstr(err.msg, fix));
+    minica_agent_config_free(&cfg);
+    assert_int_equal(chmod(dir, 0700), 0);
     snprintf(path, sizeof(path), "%s/missing.conf", dir);
     minica_agent_config_init(&cfg);
     assert_int_not_equal(minica_agent_config_load(&cfg, path, NULL, &err), 0);

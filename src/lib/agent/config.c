@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "base/inifile.h"
+#include "base/trustfile.h"
 #include "minica/agent.h"
 #include "minica/duration.h"
 #include "minica/names.h"
@@ -446,17 +447,9 @@ int minica_agent_config_load(struct minica_agent_config *cfg, const char *path, 
     int ret;
     if (text == NULL) {
         /* Its commands run as the agent's user (root): a config others can
-         * change is a way to run their commands as root. */
-        struct stat st;
-        if (stat(path, &st) == 0 &&
-            ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & 0002) ||
-             ((st.st_mode & 0020) && st.st_gid != 0)))
-            return minica_seterr(err, MINICA_EFORBIDDEN,
-                                 "%s may be changed by other users, and its commands run as "
-                                 "this user: make it owned by root and not group- or "
-                                 "world-writable",
-                                 path);
-        ret = minica_read_file(path, 1024 * 1024, &buf, NULL, err);
+         * change, or swap for their own between a check and the read, is a
+         * way to run their commands as root (trustfile.h). */
+        ret = minica_read_trusted_file(path, 1024 * 1024, "agent config", 0, &buf, NULL, err);
         if (ret != 0)
             return ret;
         text = buf;
