@@ -57,9 +57,12 @@ int minica_remote_issue(const struct minica_remote_request *req, struct minica_i
                         struct minica_err *err);
 
 /* Reads a one-time token from a file (surrounding whitespace trimmed),
- * refusing it (MINICA_EINVAL) when group or others may access the file, as
- * ssh does for keys: a token on the command line shows in ps, and a token
- * file others can read is no better. *token is malloc'd: minica_free_secret. */
+ * refusing it (MINICA_EFORBIDDEN) when group or others may access the file,
+ * as ssh does for keys: a token on the command line shows in ps, and a token
+ * file others can read is no better. Also refused: a file owned by another
+ * user than root or the caller, in a directory others can write (so it could
+ * be swapped), a symlink or a FIFO (MINICA_EINVAL, at once). *token is
+ * malloc'd: minica_free_secret. */
 int minica_token_file_read(const char *path, char **token, struct minica_err *err);
 
 /* Fetches CA_URL/v1/crl (DER), trusting only root_file. *der is malloc'd. */

@@ -73,17 +73,11 @@ static int usable_cert(const struct remote_cert *c)
 }
 
 /* The token is a bearer secret the agent (root, from cron) sends to the CA:
- * refused when group or others may read it (minica_token_file_read, as for
- * `issue --token-file`) and when token_file is a symlink, which would make
- * the agent send whatever file it points to. */
+ * minica_token_file_read refuses it when group or others may read it (as
+ * for `issue --token-file`), when it is a symlink, which would make the
+ * agent send whatever file it points to, and when anyone else could swap it. */
 static int read_token(const char *path, char **token, struct minica_err *err)
 {
-    struct stat st;
-    if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
-        return minica_seterr(err, MINICA_EINVAL,
-                             "token file %s is a symbolic link: put the token in a regular file "
-                             "(chmod 600)",
-                             path);
     return minica_token_file_read(path, token, err);
 }
 

@@ -20,6 +20,7 @@
 
 #include "base/command.h"
 #include "base/libload.h"
+#include "base/trustfile.h"
 #include "ca/x509.h"
 #include "minica/der.h"
 #include "minica/fsutil.h"
@@ -604,54 +605,23 @@ out:
 int minica_token_file_read(const char *path, char **token, struct minica_err *err)
 {
     *token = NULL;
-    char buf[4096];
+    char *buf = NULL;
     size_t len = 0;
-    int ret = MINICA_OK;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return minica_seterr(err, errno == ENOENT ? MINICA_ENOENT : MINICA_EIO,
-                             "cannot read %s: %s", path, strerror(errno));
-    /* Judged on the descriptor read from, so a swapped file cannot slip by. */
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        ret = minica_seterr(err, MINICA_EINVAL, "cannot read %s: not a regular file", path);
-        goto out;
-    }
-    if ((st.st_mode & 077) != 0) {
-        ret = minica_seterr(err, MINICA_EINVAL,
-                            "token file %s is accessible by others (mode %03o): chmod 600 %s", path,
-                            (unsigned)(st.st_mode & 0777), path);
-        goto out;
-    }
-    for (;;) {
-        ssize_t r = read(fd, buf + len, sizeof(buf) - 1 - len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            ret = minica_seterr(err, MINICA_EIO, "cannot read %s: %s", path, strerror(errno));
-            goto out;
-        }
-        if (r == 0)
-            break;
-        len += (size_t)r;
-        if (len == sizeof(buf) - 1) {
-            ret = minica_seterr(err, MINICA_EINVAL, "%s is too large for a token", path);
-            goto out;
-        }
-    }
-    buf[len] = '\0';
+    /* Root sends it to the CA: one open, no symlink, no FIFO, judged on the
+     * descriptor read, in directories nobody else can write (trustfile.h). */
+    int ret =
+        minica_read_trusted_file(path, 4095, "token file", MINICA_TRUST_SECRET, &buf, &len, err);
+    if (ret != 0)
+        return ret;
+    size_t size = len;
     /* Written by hand or by cloud-init: surrounding whitespace is not the token's. */
     while (len > 0 && strchr(" \t\r\n", buf[len - 1]) != NULL)
         buf[--len] = '\0';
     size_t skip = strspn(buf, " \t\r\n");
-    if (buf[skip] == '\0') {
+    if (buf[skip] == '\0')
         ret = minica_seterr(err, MINICA_EINVAL, "token file %s is empty", path);
-        goto out;
-    }
-    if ((*token = minica_strdup(buf + skip)) == NULL)
+    else if ((*token = minica_strdup(buf + skip)) == NULL)
         ret = minica_seterr(err, MINICA_ENOMEM, "out of memory");
-out:
-    close(fd);
-    mbedtls_platform_zeroize(buf, sizeof(buf));
+    minica_free_secret(buf, size);
     return ret;
 }
