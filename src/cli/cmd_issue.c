@@ -245,6 +245,8 @@ const struct cli_command cmd_issue_def = {
     "CA refuses with one line, the token stays unspent and nothing is written.\n"
     "The same files as a local issue are written.\n"
     "  --token-file FILE one-time token read from FILE (whitespace trimmed); FILE\n"
-    "                    must not be readable by group or others (chmod 600)\n"
+    "                    must not be readable by group or others (chmod 600),\n"
+    "                    be owned by root or you, sit in directories only root\n"
+    "                    or you can write, and be no symlink or FIFO\n"
     "  --token TOKEN     the token itself: visible to every local user in ps and\n"
     "                    /proc while minica runs; prefer --token-file\n"};
