@@ -26,12 +26,14 @@ struct minica_init_options {
 };
 
 /* Creates DIR (0700) with root.crt, root.key, intermediate.crt,
- * intermediate.key (0600), minica.conf and minica.db. Refuses to touch an
+ * intermediate.key (0600), minica.conf and minica.db. An existing directory
+ * is narrowed to 0700; another user's is refused. Refuses to touch an
  * existing CA; on failure removes what it created. */
 int minica_ca_init(const char *dir, const struct minica_init_options *opts, struct minica_err *err);
 
 /* Loads the CA in DIR: certificates, intermediate key, policy, inventory.
- * A CA key readable by group or others is refused (like ssh). */
+ * Refuses a state directory another user could have written (see
+ * minica/statedir.h), and a CA key readable by group or others (like ssh). */
 int minica_ca_open(const char *dir, struct minica_ca **out, struct minica_err *err);
 void minica_ca_close(struct minica_ca *ca);
 
@@ -59,7 +61,8 @@ const char *minica_ca_root_fingerprint(const struct minica_ca *ca);
 int minica_ca_verify_issued(struct minica_ca *ca, const unsigned char *der, size_t len,
                             char serial[MINICA_SERIAL_HEX_MAX], struct minica_err *err);
 
-/* Only the store, for read-only commands that do not need the CA key. */
+/* Only the store, for read-only commands that do not need the CA key; the
+ * state directory is checked as minica_ca_open checks it. */
 int minica_state_open_store(const char *dir, struct minica_store **out, struct minica_err *err);
 
 #endif

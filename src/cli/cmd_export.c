@@ -7,13 +7,18 @@
 #include "cli.h"
 #include "minica/ca.h"
 #include "minica/fsutil.h"
+#include "minica/statedir.h"
 
+/* Through the state directory's trust check: an exported root is what
+ * every relying party will trust, so one another user could have replaced
+ * is refused like a policy they could have edited. */
 static int read_state_file(const char *dir, const char *base, char **out, struct minica_err *err)
 {
-    char path[MINICA_PATH_MAX];
-    int ret = minica_path_join(path, sizeof(path), dir, base, err);
+    struct minica_statedir sd;
+    int ret = minica_statedir_open(&sd, dir, err);
     if (ret == 0)
-        ret = minica_read_file(path, 64 * 1024, out, NULL, err);
+        ret = minica_statedir_read(&sd, base, 64 * 1024, out, NULL, err);
+    minica_statedir_close(&sd);
     return ret;
 }
 

@@ -13,6 +13,7 @@
 #include "ca/ca_internal.h"
 #include "minica/der.h"
 #include "minica/fsutil.h"
+#include "minica/statedir.h"
 
 static const char *const ca_files[] = {"root.key",         "root.crt",  "intermediate.key",
                                        "intermediate.crt", "minica.db", "minica.conf"};
@@ -84,7 +85,9 @@ int minica_ca_init(const char *dir, const struct minica_init_options *opts, stru
     memcpy(policy.permit_ip, nc.permit_ip.cidr, nc.permit_ip.n * sizeof(policy.permit_ip[0]));
     policy.n_permit_ip = nc.permit_ip.n;
 
-    if ((ret = minica_mkdir_private(dir, err)) != 0)
+    /* An existing directory is narrowed to 0700 before anything is
+     * written: a CA in a directory others may write is refused on open. */
+    if ((ret = minica_statedir_prepare(dir, err)) != 0)
         return ret;
     for (size_t i = 0; i < sizeof(ca_files) / sizeof(ca_files[0]); i++) {
         if ((ret = minica_path_join(path, sizeof(path), dir, ca_files[i], err)) != 0)
@@ -211,54 +214,48 @@ out:
     return ret;
 }
 
-int minica_ca_load_key(const char *dir, const char *base, mbedtls_pk_context *pk,
-                       struct minica_rng *rng, struct minica_err *err)
+static int load_key(struct minica_statedir *sd, const char *base, mbedtls_pk_context *pk,
+                    struct minica_rng *rng, struct minica_err *err)
 {
-    char path[MINICA_PATH_MAX];
-    int ret = minica_path_join(path, sizeof(path), dir, base, err);
-    if (ret != 0)
-        return ret;
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return minica_seterr(err, errno == ENOENT ? MINICA_ENOENT : MINICA_EIO,
-                             "cannot read %s: %s", path, strerror(errno));
-    if (!S_ISREG(st.st_mode))
-        return minica_seterr(err, MINICA_EIO, "%s is not a regular file", path);
-    /* Like ssh: a CA key others can read is treated as compromised-by-config. */
-    if (st.st_mode & 077)
-        return minica_seterr(err, MINICA_EIO,
-                             "%s is readable by group or others (mode %04o); fix it with: chmod "
-                             "600 %s",
-                             path, (unsigned)(st.st_mode & 07777), path);
     char *pem = NULL;
     size_t len = 0;
-    if ((ret = minica_read_file(path, 64 * 1024, &pem, &len, err)) != 0)
+    /* Like ssh: a CA key others can read is treated as compromised-by-config. */
+    int ret = minica_statedir_read(sd, base, 64 * 1024, &pem, &len, err);
+    if (ret != 0)
         return ret;
     ret = minica_key_parse_pem(pk, pem, len, rng, err);
     if (ret != 0)
-        minica_err_prefix(err, "%s", path);
+        minica_err_prefix(err, "%s/%s", sd->path, base);
     minica_free_secret(pem, len + 1);
     return ret;
 }
 
-static int load_cert(const char *dir, const char *base, mbedtls_x509_crt *crt, char **pem_out,
-                     struct minica_err *err)
+int minica_ca_load_key(const char *dir, const char *base, mbedtls_pk_context *pk,
+                       struct minica_rng *rng, struct minica_err *err)
 {
-    char path[MINICA_PATH_MAX];
-    int ret = minica_path_join(path, sizeof(path), dir, base, err);
-    if (ret != 0)
-        return ret;
+    struct minica_statedir sd;
+    int ret = minica_statedir_open(&sd, dir, err);
+    if (ret == 0)
+        ret = load_key(&sd, base, pk, rng, err);
+    minica_statedir_close(&sd);
+    return ret;
+}
+
+static int load_cert(struct minica_statedir *sd, const char *base, mbedtls_x509_crt *crt,
+                     char **pem_out, struct minica_err *err)
+{
     char *pem = NULL;
-    if ((ret = minica_read_file(path, 64 * 1024, &pem, NULL, err)) != 0) {
+    int ret = minica_statedir_read(sd, base, 64 * 1024, &pem, NULL, err);
+    if (ret != 0) {
         if (ret == MINICA_ENOENT)
             return minica_seterr(err, MINICA_ENOENT,
                                  "no CA in %s (%s is missing); create one with: minica init "
                                  "--dir %s",
-                                 dir, base, dir);
+                                 sd->path, base, sd->path);
         return ret;
     }
     if ((ret = minica_crt_parse_pem(crt, pem, err)) != 0) {
-        minica_err_prefix(err, "%s", path);
+        minica_err_prefix(err, "%s/%s", sd->path, base);
         free(pem);
         return ret;
     }
@@ -266,10 +263,33 @@ static int load_cert(const char *dir, const char *base, mbedtls_x509_crt *crt, c
     return MINICA_OK;
 }
 
-static int ca_open_store(const char *dir, struct minica_store **store, struct minica_err *err)
+/* A missing minica.conf is the defaults, as it always was. */
+static int load_policy(struct minica_statedir *sd, struct minica_policy *policy,
+                       struct minica_err *err)
 {
     char path[MINICA_PATH_MAX];
-    int ret = minica_path_join(path, sizeof(path), dir, "minica.db", err);
+    char *text = NULL;
+    int ret = minica_path_join(path, sizeof(path), sd->path, "minica.conf", err);
+    if (ret != 0)
+        return ret;
+    ret = minica_statedir_read(sd, "minica.conf", 1024 * 1024, &text, NULL, err);
+    if (ret == MINICA_ENOENT) {
+        minica_policy_init(policy);
+        return MINICA_OK;
+    }
+    if (ret == 0)
+        ret = minica_policy_load_text(policy, path, text, err);
+    free(text);
+    return ret;
+}
+
+/* dir names the CA in messages; real is where SQLite opens it (it refuses a
+ * path through a symlink, and a symlinked state directory is allowed). */
+static int ca_open_store(const char *dir, const char *real, struct minica_store **store,
+                         struct minica_err *err)
+{
+    char path[MINICA_PATH_MAX];
+    int ret = minica_path_join(path, sizeof(path), real, "minica.db", err);
     if (ret != 0)
         return ret;
     if (!minica_file_exists(path))
@@ -282,7 +302,13 @@ static int ca_open_store(const char *dir, struct minica_store **store, struct mi
 
 int minica_state_open_store(const char *dir, struct minica_store **out, struct minica_err *err)
 {
-    return ca_open_store(dir, out, err);
+    *out = NULL;
+    struct minica_statedir sd;
+    int ret = minica_statedir_open(&sd, dir, err);
+    if (ret == 0)
+        ret = ca_open_store(dir, sd.real, out, err);
+    minica_statedir_close(&sd);
+    return ret;
 }
 
 /* A bad minica.conf stops all issuance; the audit log says why, for whoever
@@ -292,7 +318,7 @@ static void audit_policy_error(const char *dir, const struct minica_err *err)
     struct minica_store *store = NULL;
     struct minica_err ignored;
     char summary[sizeof(err->msg) + 32];
-    if (ca_open_store(dir, &store, &ignored) != 0)
+    if (ca_open_store(dir, dir, &store, &ignored) != 0)
         return;
     snprintf(summary, sizeof(summary), "policy load error: %s", err->msg);
     minica_store_audit(store, "policy", summary, &ignored);
@@ -316,25 +342,26 @@ int minica_ca_open(const char *dir, struct minica_ca **out, struct minica_err *e
         free(ca);
         return ret;
     }
-    char path[MINICA_PATH_MAX];
-    if ((ret = load_cert(dir, "root.crt", &ca->root, &ca->root_pem, err)) != 0 ||
-        (ret = load_cert(dir, "intermediate.crt", &ca->intermediate, &ca->intermediate_pem, err)) !=
+    /* Every file is checked before any is believed (and each again as it is
+     * read): another local user must not choose the policy or the key. */
+    struct minica_statedir sd;
+    minica_statedir_init(&sd);
+    if ((ret = minica_statedir_open(&sd, dir, err)) != 0 ||
+        (ret = load_cert(&sd, "root.crt", &ca->root, &ca->root_pem, err)) != 0 ||
+        (ret = load_cert(&sd, "intermediate.crt", &ca->intermediate, &ca->intermediate_pem, err)) !=
             0 ||
-        (ret = minica_ca_load_key(dir, "intermediate.key", &ca->intermediate_key, &ca->rng, err)) !=
-            0)
+        (ret = load_key(&sd, "intermediate.key", &ca->intermediate_key, &ca->rng, err)) != 0)
         goto fail;
     if (!minica_pk_same_public(&ca->intermediate.pk, &ca->intermediate_key)) {
         ret = minica_seterr(err, MINICA_ECRYPTO,
                             "%s/intermediate.key does not match intermediate.crt", dir);
         goto fail;
     }
-    if ((ret = minica_path_join(path, sizeof(path), dir, "minica.conf", err)) != 0)
-        goto fail;
-    if ((ret = minica_policy_load(&ca->policy, path, err)) != 0) {
-        audit_policy_error(dir, err);
+    if ((ret = load_policy(&sd, &ca->policy, err)) != 0) {
+        audit_policy_error(sd.real, err);
         goto fail;
     }
-    if ((ret = ca_open_store(dir, &ca->store, err)) != 0)
+    if ((ret = ca_open_store(dir, sd.real, &ca->store, err)) != 0)
         goto fail;
     mbedtls_x509_dn_gets(ca->intermediate_subject, sizeof(ca->intermediate_subject),
                          &ca->intermediate.subject);
@@ -346,9 +373,11 @@ int minica_ca_open(const char *dir, struct minica_ca **out, struct minica_err *e
         minica_err_prefix(err, "%s/intermediate.crt", dir);
         goto fail;
     }
+    minica_statedir_close(&sd);
     *out = ca;
     return MINICA_OK;
 fail:
+    minica_statedir_close(&sd);
     minica_ca_close(ca);
     return ret;
 }

@@ -1,0 +1,60 @@
+/* Whether a CA state directory can be trusted (sshd's StrictModes for a
+ * CA): the directory, the directories above it and the CA's files belong to
+ * root or to the running user and nobody else may write them. Every opener
+ * of a state directory goes through here; what the files mean is not its job. */
+#ifndef MINICA_STATEDIR_H
+#define MINICA_STATEDIR_H
+
+#include <stddef.h>
+#include <sys/stat.h>
+
+#include "minica/error.h"
+#include "minica/fsutil.h"
+
+/* What a path is expected to be, and so which rule it gets. */
+enum minica_statedir_kind {
+    MINICA_STATEDIR_DIR,      /* the state directory: a directory, not writable by group/others */
+    MINICA_STATEDIR_ANCESTOR, /* above it: a directory, writable by others only when sticky */
+    MINICA_STATEDIR_FILE, /* minica.conf, minica.db, certificates: not writable by group/others */
+    MINICA_STATEDIR_KEY,  /* a CA key: not readable by group/others either (like ssh) */
+};
+
+/* An open, checked state directory. Files are read relative to fd, so a
+ * directory renamed after the check cannot feed the reader another's file. */
+struct minica_statedir {
+    int fd;
+    char path[MINICA_PATH_MAX]; /* as given, for messages */
+    char real[MINICA_PATH_MAX]; /* resolved, for what opens by name (SQLite refuses symlinks) */
+};
+
+/* The rule on one stat result (path names it in the message): owned by root
+ * or the effective user, and the kind's mode rule. The message is one line
+ * ending with the command that fixes it. */
+int minica_statedir_check_stat(const char *path, const struct stat *st,
+                               enum minica_statedir_kind kind, struct minica_err *err);
+
+/* Zeroes sd (fd -1), so minica_statedir_close is safe on it. */
+void minica_statedir_init(struct minica_statedir *sd);
+
+/* Opens dir and checks it, the directories above it, and every CA file in
+ * it that exists (root.key, intermediate.key, the certificates, minica.conf,
+ * minica.db with its -wal and -shm). A missing directory is MINICA_ENOENT
+ * with "create one with: minica init". A symlinked dir is followed when the
+ * link belongs to root or the running user; the directory it names is checked. */
+int minica_statedir_open(struct minica_statedir *sd, const char *dir, struct minica_err *err);
+
+/* Reads DIR/base whole (at most max bytes) through one descriptor opened
+ * O_NOFOLLOW, checked again with fstat by the rule for its kind (a name
+ * ending in ".key" is a key). MINICA_ENOENT when it is missing. *buf is
+ * NUL-terminated and malloc'd; free a key's with minica_free_secret. */
+int minica_statedir_read(struct minica_statedir *sd, const char *base, size_t max, char **buf,
+                         size_t *len, struct minica_err *err);
+
+void minica_statedir_close(struct minica_statedir *sd);
+
+/* For init: creates dir 0700 (and missing parents) or adopts an existing
+ * directory of root's or the running user's, narrowing a wider mode to
+ * 0700; refuses another user's directory and untrusted directories above it. */
+int minica_statedir_prepare(const char *dir, struct minica_err *err);
+
+#endif
