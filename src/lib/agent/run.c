@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -350,6 +351,60 @@ int minica_agent_run_with(const struct minica_agent_config *cfg, struct minica_i
 
 /* ---- lock, jitter, status ---- */
 
+/* Which setting put file where it is, for a message about its directory. */
+static const char *setting_for(const struct minica_agent_config *cfg, const char *file,
+                               const char *own_setting, const char *default_base)
+{
+    char derived[MINICA_PATH_MAX];
+    if (minica_path_join(derived, sizeof(derived), cfg->state_dir, default_base, NULL) == 0 &&
+        strcmp(derived, file) == 0)
+        return "state_dir";
+    return own_setting;
+}
+
+/* The agent's own state directory may never have been made: a VM whose CA
+ * is remote has no `minica init` to make it. Created 0700, as certbot makes
+ * its own; only the last component, so that a mistyped path fails with the
+ * setting named instead of growing a tree where it was not meant to be. */
+static int ensure_dir_of(const char *file, const char *setting, struct minica_err *err)
+{
+    char dir[MINICA_PATH_MAX];
+    if (snprintf(dir, sizeof(dir), "%s", file) >= (int)sizeof(dir))
+        return minica_seterr(err, MINICA_EINVAL, "path too long: %s", file);
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL || slash == dir)
+        return MINICA_OK; /* the working directory, or "/" */
+    *slash = '\0';
+    struct stat st;
+    if (stat(dir, &st) == 0) {
+        if (!S_ISDIR(st.st_mode))
+            return minica_seterr(err, MINICA_EIO, "%s is not a directory (set %s in agent.conf)",
+                                 dir, setting);
+        return MINICA_OK;
+    }
+    if (errno != ENOENT)
+        return minica_seterr(err, MINICA_EIO, "cannot check %s: %s", dir, strerror(errno));
+    if (mkdir(dir, 0700) == 0) {
+        if (chmod(dir, 0700) != 0) /* mkdir honours the umask */
+            return minica_seterr(err, MINICA_EIO, "cannot chmod %s: %s", dir, strerror(errno));
+        return MINICA_OK;
+    }
+    if (errno == EEXIST)
+        return MINICA_OK;
+    int e = errno;
+    if (e == ENOENT) {
+        char *up = strrchr(dir, '/');
+        if (up != NULL && up != dir)
+            *up = '\0';
+        return minica_seterr(err, MINICA_ENOENT,
+                             "cannot create the agent's state directory %s/%s: %s is missing "
+                             "too; create it, or set %s in agent.conf",
+                             dir, up != NULL ? up + 1 : "", dir, setting);
+    }
+    return minica_seterr(err, MINICA_EIO, "cannot create the agent's state directory %s: %s", dir,
+                         strerror(e));
+}
+
 static int take_lock(const char *path, int *fd, struct minica_err *err)
 {
     *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -429,7 +484,13 @@ int minica_agent_run(const struct minica_agent_config *cfg, struct minica_agent_
 {
     jitter_sleep(run->jitter);
     int lock = -1;
-    int ret = take_lock(cfg->lock_file, &lock, err);
+    int ret = ensure_dir_of(cfg->lock_file,
+                            setting_for(cfg, cfg->lock_file, "lock_file", "agent.lock"), err);
+    if (ret == 0)
+        ret = ensure_dir_of(cfg->status_file,
+                            setting_for(cfg, cfg->status_file, "status_file", "agent.status"), err);
+    if (ret == 0)
+        ret = take_lock(cfg->lock_file, &lock, err);
     if (ret != 0)
         return ret;
     struct minica_issuer issuer;
