@@ -280,6 +280,10 @@ for i in $(seq 1 40); do
         # The marker exists from the first issuance to the end of the reload.
         [ -e "$T/ca/agent.status.reload-pending" ] && mid_replace=$((mid_replace + 1))
     fi
+    # A child the killed run forked holds the lock until it execs (flock
+    # locks belong to the open file, which fork shares): on a loaded machine
+    # that can outlast the parent by a moment. Wait for it, boundedly.
+    flock -w 10 "$T/ca/agent.lock" true
     if ! "$MINICA" agent --once --config "$KCONF" >"$T/kill.out" 2>&1; then
         bad_runs=$((bad_runs + 1))
         echo "# iteration $i: $(cat "$T/kill.out")"
