@@ -54,6 +54,12 @@ const char *minica_cert_status_name(enum minica_cert_status status);
 int minica_store_open(const char *path, struct minica_store **out, struct minica_err *err);
 void minica_store_close(struct minica_store *store);
 
+/* Whether a commit on this connection waits for the disk (the default: a CA
+ * must not lose a serial). Off, a commit in WAL mode is not synced until
+ * the next checkpoint or synced commit, and a power cut may lose it, never
+ * corrupt the file: for rows that may be lost, such as counted refusals. */
+int minica_store_set_full_sync(struct minica_store *store, int full, struct minica_err *err);
+
 /* Write transactions (BEGIN IMMEDIATE: the writer lock is taken up front, so
  * concurrent writers wait in the busy handler instead of failing). */
 int minica_store_begin(struct minica_store *store, struct minica_err *err);
@@ -92,7 +98,9 @@ int minica_store_revoke(struct minica_store *store, const char *serial, int64_t 
 int minica_store_next_crl_number(struct minica_store *store, const char *issuer, int64_t *number,
                                  struct minica_err *err);
 
-/* Audit log: UTC time, uid and user name are filled in here. Never pass key material. */
+/* Audit log: UTC time, uid and user name are filled in here. Never pass key
+ * material. Every byte outside printable ASCII of command and summary is
+ * stored escaped (minica_escape_text): a row is always one printable line. */
 int minica_store_audit(struct minica_store *store, const char *command, const char *summary,
                        struct minica_err *err);
 

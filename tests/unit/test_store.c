@@ -591,6 +591,28 @@ static void test_store_records_audit_rows(void **state)
     assert_string_equal(a.last.command, "revoke");
 }
 
+/* A summary is client text (a CSR's CN, quoted into a refusal): no control
+ * character or non-ASCII byte may reach the table, where `minica log` would
+ * print it as a new line or a terminal escape. */
+static void test_store_audit_escapes_control_characters(void **state)
+{
+    struct fixture *f = *state;
+    struct minica_err err;
+    static const char forged[] =
+        "refused x\n2026-12-01T00:00:00Z 0 root revoke revoked ALL\x1b[2J\r"
+        "\t\x7f\xc3\xa9\xe2\x80\xae end \\ \"q\"";
+    assert_int_equal(minica_store_audit(f->store, "serve\n", forged, &err), 0);
+    struct audit_seen a = {0};
+    assert_int_equal(minica_store_list_audit(f->store, 0, collect_audit, &a, &err), 0);
+    assert_int_equal(a.n, 1);
+    for (const char *p = a.last.summary; *p; p++)
+        assert_true(*p >= 0x20 && *p < 0x7f);
+    assert_string_equal(a.last.summary,
+                        "refused x\\n2026-12-01T00:00:00Z 0 root revoke revoked ALL\\x1b[2J\\r"
+                        "\\t\\x7f\\xc3\\xa9\\xe2\\x80\\xae end \\ \"q\"");
+    assert_string_equal(a.last.command, "serve\\n");
+}
+
 static void test_store_crl_numbers_increase_per_issuer(void **state)
 {
     struct fixture *f = *state;
@@ -663,6 +685,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_store_delete_and_rollback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_records_audit_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_audit_escapes_control_characters, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_store_crl_numbers_increase_per_issuer, setup,
                                         teardown),
         cmocka_unit_test(test_store_normalizes_serials),

@@ -16,6 +16,7 @@
 #include <sqlite3.h>
 
 #include "base/util.h"
+#include "minica/escape.h"
 #include "minica/store.h"
 #include "store/store_internal.h"
 
@@ -185,17 +186,31 @@ int minica_store_open(const char *path, struct minica_store **out, struct minica
     snprintf(s->path, sizeof(s->path), "%s", path);
 
     /* Create the file ourselves so it is 0600 whatever the umask; SQLite
-     * gives its -wal and -shm files the same mode. */
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) {
-        int e = errno;
+     * gives its -wal and -shm files the same mode. An existing file is not
+     * opened here: closing a descriptor drops every POSIX lock this process
+     * holds on the file, so a second connection (serve has one for refusals)
+     * would take the first one's locks away, and another process's sqlite3
+     * closing as "the last connection" would then delete the WAL that this
+     * process still writes to. */
+    struct stat st;
+    int fd = -1, e = 0;
+    if (lstat(path, &st) != 0) {
+        fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0 && errno != EEXIST)
+            e = errno;
+    } else if (S_ISLNK(st.st_mode)) {
+        e = ELOOP;
+    } else if (access(path, R_OK | W_OK) != 0) {
+        e = errno;
+    }
+    if (e != 0) {
         free(s);
         return minica_seterr(err, MINICA_EIO, "cannot open %s: %s", path, strerror(e));
     }
-    struct stat st;
-    if (fstat(fd, &st) == 0 && st.st_size == 0)
+    if (fd >= 0) {
         (void)fchmod(fd, 0600);
-    close(fd);
+        close(fd);
+    }
 
     int ret;
     if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL) !=
@@ -252,6 +267,11 @@ int minica_store_schema_version(struct minica_store *store)
     if (user_version(store, &v, NULL) != 0)
         return -1;
     return v;
+}
+
+int minica_store_set_full_sync(struct minica_store *store, int full, struct minica_err *err)
+{
+    return exec(store, full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL", err);
 }
 
 int minica_store_begin(struct minica_store *store, struct minica_err *err)
@@ -556,19 +576,35 @@ int minica_store_audit(struct minica_store *store, const char *command, const ch
             snprintf(store->user, sizeof(store->user), "%u", (unsigned)store->uid);
     }
 
+    /* Escaped here, where every row passes: a summary may quote client
+     * text (a CSR's common name), and a raw newline or ESC in it would
+     * print as a forged row or a terminal command in `minica log`. */
+    char user[4 * sizeof(store->user)], cmd[256];
+    minica_escape_text(store->user, user, sizeof(user));
+    minica_escape_text(command, cmd, sizeof(cmd));
+    size_t need = minica_escape_text(summary, NULL, 0);
+    char *text = malloc(need + 1);
+    if (text == NULL)
+        return minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    minica_escape_text(summary, text, need + 1);
+
     sqlite3_stmt *st;
     static const char sql[] =
         "INSERT INTO audit (time, uid, user, command, summary) VALUES (?, ?, ?, ?, ?)";
-    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+    int ret = MINICA_OK;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        free(text);
         return db_error(store, err, "cannot write the audit log");
+    }
     sqlite3_bind_int64(st, 1, minica_now());
     sqlite3_bind_int64(st, 2, (sqlite3_int64)store->uid);
-    sqlite3_bind_text(st, 3, store->user, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, command, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, summary, -1, SQLITE_STATIC);
-    int ret = sqlite3_step(st) == SQLITE_DONE ? MINICA_OK
-                                              : db_error(store, err, "cannot write the audit log");
+    sqlite3_bind_text(st, 3, user, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, cmd, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, text, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        ret = db_error(store, err, "cannot write the audit log");
     sqlite3_finalize(st);
+    free(text);
     return ret;
 }
 
