@@ -42,6 +42,20 @@ void minica_ca_close(struct minica_ca *ca);
 void minica_ca_set_actor(struct minica_ca *ca, const char *command, const char *origin);
 int minica_ca_audit(struct minica_ca *ca, const char *summary, struct minica_err *err);
 
+/* Where the audit rows of refused requests go instead of the store, while
+ * set (NULL: the store): minica serve counts a client's repeated refusals
+ * into one row. kind names the refusal without any text the client chose:
+ * the actor's origin (which names the token or certificate) when the client
+ * proved it holds one, else the fixed reason. line is the row's summary,
+ * origin included. The sink runs in the caller's thread, under whatever
+ * lock the caller holds on the CA. */
+typedef void (*minica_refusal_sink)(void *ctx, const char *kind, const char *command,
+                                    const char *line);
+void minica_ca_set_refusal_sink(struct minica_ca *ca, minica_refusal_sink sink, void *ctx);
+/* Audits a refused request, best effort. unproven: the reason, fixed text,
+ * when the client proved no token and no certificate; NULL when it did. */
+void minica_ca_audit_refusal(struct minica_ca *ca, const char *summary, const char *unproven);
+
 const char *minica_ca_dir(const struct minica_ca *ca);
 const struct minica_policy *minica_ca_policy(const struct minica_ca *ca);
 struct minica_store *minica_ca_store(struct minica_ca *ca);

@@ -421,6 +421,26 @@ int minica_ca_audit(struct minica_ca *ca, const char *summary, struct minica_err
     return ret;
 }
 
+void minica_ca_set_refusal_sink(struct minica_ca *ca, minica_refusal_sink sink, void *ctx)
+{
+    ca->refusal_sink = sink;
+    ca->refusal_ctx = ctx;
+}
+
+void minica_ca_audit_refusal(struct minica_ca *ca, const char *summary, const char *unproven)
+{
+    if (ca->refusal_sink == NULL) {
+        minica_ca_audit(ca, summary, NULL);
+        return;
+    }
+    char line[4096];
+    if (strcmp(ca->origin, "local") == 0)
+        snprintf(line, sizeof(line), "%s", summary);
+    else
+        snprintf(line, sizeof(line), "%s (%s)", summary, ca->origin);
+    ca->refusal_sink(ca->refusal_ctx, unproven ? unproven : ca->origin, ca->command, line);
+}
+
 const char *minica_ca_dir(const struct minica_ca *ca)
 {
     return ca->dir;

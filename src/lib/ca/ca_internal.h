@@ -29,6 +29,8 @@ struct minica_ca {
     struct minica_store *store;
     char command[64];
     char origin[256];
+    minica_refusal_sink refusal_sink; /* NULL: refusals go to the store */
+    void *refusal_ctx;
 };
 
 /* What a certificate to be signed looks like. */

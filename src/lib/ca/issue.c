@@ -10,6 +10,7 @@
 #include "ca/ca_internal.h"
 #include "minica/der.h"
 #include "minica/duration.h"
+#include "minica/escape.h"
 #include "minica/fsutil.h"
 #include "minica/issue.h"
 
@@ -145,10 +146,14 @@ static int check_csr_names(const char *cn, const char *csr_sans, const struct mi
         size_t i = minica_name_parse(cn, &parsed, NULL) == 0 ? 0 : n;
         while (i < n && strcmp(parsed.text, names[i].text) != 0)
             i++;
-        if (i == n)
-            return minica_seterr(
-                err, MINICA_EINVAL,
-                "the CSR's common name '%s' is not one of the requested names (%s)", cn, wanted);
+        if (i == n) {
+            /* The CN is the client's text: quoted as data. */
+            char qcn[4 * MINICA_CN_MAX + 8];
+            minica_quote_text(cn, MINICA_CN_MAX, qcn, sizeof(qcn));
+            return minica_seterr(err, MINICA_EINVAL,
+                                 "the CSR's common name %s is not one of the requested names (%s)",
+                                 qcn, wanted);
+        }
     }
     if (csr_sans[0] != '\0' && !same_name_set(csr_sans, wanted))
         return minica_seterr(err, MINICA_EINVAL,
@@ -313,10 +318,15 @@ int minica_ca_issue(struct minica_ca *ca, const struct minica_issue_request *req
 refused:
     /* Refusals leave a trace too; a failing audit must not hide the refusal. */
     {
-        char summary[sizeof(err->msg) + 64];
-        snprintf(summary, sizeof(summary), "refused %s: %s", req->name ? req->name : "",
-                 err ? err->msg : "");
-        minica_ca_audit(ca, summary, NULL);
+        char summary[sizeof(err->msg) + 4 * 64 + 16], name[4 * 64 + 8];
+        struct minica_name parsed;
+        /* A name that is no name is quoted, as data, not a part of the line. */
+        if (req->name != NULL && minica_name_parse(req->name, &parsed, NULL) == 0)
+            snprintf(name, sizeof(name), "%s", req->name);
+        else
+            minica_quote_text(req->name, 64, name, sizeof(name));
+        snprintf(summary, sizeof(summary), "refused %s: %s", name, err ? err->msg : "");
+        minica_ca_audit_refusal(ca, summary, NULL);
     }
 out:
     if (ret != 0)

@@ -9,6 +9,7 @@
 
 #include "ca/ca_internal.h"
 #include "minica/duration.h"
+#include "minica/escape.h"
 #include "minica/names.h"
 #include "minica/token.h"
 
@@ -253,13 +254,17 @@ static int check_names(const char *allowed, const char *cn, const char *csr_sans
                        struct minica_err *err)
 {
     char asked[MINICA_SANS_MAX];
+    /* The CN is the client's text: quoted as data into the error, which
+     * reaches the audit log and the client. */
+    char qcn[4 * MINICA_CN_MAX + 8];
+    minica_quote_text(cn, MINICA_CN_MAX, qcn, sizeof(qcn));
     if (csr_sans[0] != '\0')
         snprintf(asked, sizeof(asked), "%s", csr_sans);
     else if (cn[0] != '\0') {
         struct minica_name n;
         if (minica_name_parse(cn, &n, NULL) != 0)
             return minica_seterr(err, MINICA_EFORBIDDEN,
-                                 "the CSR's common name '%s' is not a host name or IP", cn);
+                                 "the CSR's common name %s is not a host name or IP", qcn);
         snprintf(asked, sizeof(asked), "%s", n.text);
     } else
         return minica_seterr(err, MINICA_EFORBIDDEN, "the CSR asks for no name (allowed: %s)",
@@ -271,7 +276,7 @@ static int check_names(const char *allowed, const char *cn, const char *csr_sans
         if (minica_name_parse(cn, &n, NULL) != 0 || strlen(n.text) != first ||
             strncmp(n.text, allowed, first) != 0)
             return minica_seterr(err, MINICA_EFORBIDDEN,
-                                 "the CSR's common name '%s' is not the allowed name '%.*s'", cn,
+                                 "the CSR's common name %s is not the allowed name '%.*s'", qcn,
                                  (int)first, allowed);
     }
     if (!list_subset(asked, allowed) || !list_subset(allowed, asked))
@@ -322,6 +327,7 @@ int minica_ca_issue_with_token(struct minica_ca *ca, const char *token, const ch
     const char **sans = NULL;
     char *sans_copy = NULL;
     int64_t now = minica_now();
+    int proven = 0;
     int ret = token_split(token, id, hash, err);
     if (ret != 0)
         goto refused;
@@ -332,6 +338,9 @@ int minica_ca_issue_with_token(struct minica_ca *ca, const char *token, const ch
     }
     if (ret != 0)
         goto out;
+    /* From here on the client has shown the token's secret: its refusals
+     * are told apart by the token, not by their reason. */
+    proven = 1;
     switch (minica_token_state(&row, now)) {
     case MINICA_TOKEN_USED:
         ret = minica_seterr(err, MINICA_EFORBIDDEN, "token %s was already used", id);
@@ -397,8 +406,8 @@ int minica_ca_issue_with_token(struct minica_ca *ca, const char *token, const ch
 refused : {
     char summary[sizeof(err->msg) + 64];
     snprintf(summary, sizeof(summary), "refused token %s%s%s: %s", id[0] ? id : "(malformed)",
-             row.name[0] ? " for " : "", row.name, err ? err->msg : "");
-    minica_ca_audit(ca, summary, NULL);
+             proven ? " for " : "", proven ? row.name : "", err ? err->msg : "");
+    minica_ca_audit_refusal(ca, summary, proven ? NULL : err ? err->msg : "invalid token");
 }
 out:
     free(sans);
