@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "minica/ca.h"
 #include "minica/duration.h"
+#include "minica/escape.h"
 #include "minica/store.h"
 #include "output.h"
 
@@ -24,22 +25,29 @@ static int print_row(const struct minica_audit_row *row, void *ctx)
     char when[32];
     minica_time_rfc3339(row->time, when);
     lc->rows++;
+    /* Escaped again here, in both forms: a row written by an older minica
+     * (or by hand into the database) may hold a raw newline or ESC. Text
+     * escaped when it was stored comes out unchanged. */
+    char user[4 * sizeof(row->user)], command[4 * sizeof(row->command)];
+    char summary[4 * sizeof(row->summary)];
+    minica_escape_text(row->user, user, sizeof(user));
+    minica_escape_text(row->command, command, sizeof(command));
+    minica_escape_text(row->summary, summary, sizeof(summary));
     if (lc->json) {
         cJSON *o = cJSON_CreateObject();
         if (o == NULL)
             return -1;
         cJSON_AddStringToObject(o, "time", when);
         cJSON_AddNumberToObject(o, "uid", (double)row->uid);
-        cJSON_AddStringToObject(o, "user", row->user);
-        cJSON_AddStringToObject(o, "command", row->command);
-        cJSON_AddStringToObject(o, "summary", row->summary);
+        cJSON_AddStringToObject(o, "user", user);
+        cJSON_AddStringToObject(o, "command", command);
+        cJSON_AddStringToObject(o, "summary", summary);
         cJSON_AddItemToArray(lc->array, o);
         return 0;
     }
     if (lc->rows == 1)
         printf("%-20s  %6s  %-12s  %-8s  %s\n", "TIME", "UID", "USER", "COMMAND", "SUMMARY");
-    printf("%-20s  %6lld  %-12s  %-8s  %s\n", when, (long long)row->uid, row->user, row->command,
-           row->summary);
+    printf("%-20s  %6lld  %-12s  %-8s  %s\n", when, (long long)row->uid, user, command, summary);
     return 0;
 }
 
@@ -109,6 +117,12 @@ const struct cli_command cmd_log_def = {
     "(and refused issues), renew, revoke, crl and policy load errors, with the\n"
     "UTC time, the uid and user name that ran it, the command and a summary\n"
     "(names, serials, reasons; never key material).\n"
+    "\n"
+    "A summary is one printable line: client text in it (a CSR's common name)\n"
+    "is quoted, and every byte outside printable ASCII is shown escaped (\\n,\n"
+    "\\t, \\xNN), UTF-8 included. minica serve writes the first refusal of a\n"
+    "kind from one client at once and counts its repeats for a minute into one\n"
+    "row: \"refused N more from ADDR in Ns: ...\".\n"
     "\n"
     "  --since DURATION  only entries newer than this, e.g. 1h, 7d\n"
     "  --json            a JSON array of {time (RFC 3339), uid, user, command,\n"
