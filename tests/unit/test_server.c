@@ -16,14 +16,21 @@
 #include <mbedtls/x509_crl.h>
 #include <mbedtls/x509_csr.h>
 
+#include "base/util.h"
+
 #include "ca/x509.h"
 #include "minica/ca.h"
 #include "minica/der.h"
 #include "minica/issue.h"
+#include "minica/key.h"
+#include "minica/names.h"
 #include "minica/remote.h"
 #include "minica/server.h"
 #include "minica/token.h"
 #include "testutil.h"
+
+/* The client address of the requests call() makes. */
+static const char *remote_addr = "192.0.2.10";
 
 struct fixture {
     char *dir;
@@ -50,6 +57,7 @@ static int teardown(void **state)
     tu_free_ca(f->dir);
     free(f);
     unsetenv("MINICA_FAKE_NOW");
+    remote_addr = "192.0.2.10";
     return 0;
 }
 
@@ -65,7 +73,7 @@ static cJSON *call(struct fixture *f, const char *method, const char *path, cons
         .body_len = body ? strlen(body) : 0,
         .client_cert_der = cert,
         .client_cert_len = cert_len,
-        .remote_addr = "192.0.2.10",
+        .remote_addr = remote_addr,
     };
     struct minica_http_response resp;
     minica_server_handle(f->srv, &req, &resp);
@@ -220,9 +228,13 @@ static void test_server_sign_refusals(void **state)
     body = sign_body(token, other); /* other names */
     assert_int_equal(expect_status(f, "POST", "/v1/sign", body, NULL, 0), 403);
     free(body);
+    /* Another client: the same token's next refusal from 192.0.2.10 would
+     * only be counted, for a minute. */
+    remote_addr = "192.0.2.11";
     body = sign_body(token, forged); /* bad signature */
     assert_int_equal(expect_status(f, "POST", "/v1/sign", body, NULL, 0), 400);
     free(body);
+    remote_addr = "192.0.2.10";
     body = sign_body(token, "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END "
                             "CERTIFICATE REQUEST-----\n"); /* bad PEM */
     assert_int_equal(expect_status(f, "POST", "/v1/sign", body, NULL, 0), 400);
@@ -382,6 +394,173 @@ static void test_server_renew_refuses_other_ca(void **state)
     free(other_ca);
 }
 
+/* A CSR for web1.internal (its SAN) whose CN is cn, verbatim. */
+static char *csr_with_cn(const char *cn)
+{
+    struct minica_rng rng;
+    struct minica_err err;
+    assert_int_equal(minica_rng_init(&rng, &err), 0);
+    mbedtls_pk_context pk;
+    mbedtls_pk_init(&pk);
+    assert_int_equal(minica_key_generate(&pk, MINICA_KEY_EC_P256, &rng, &err), 0);
+    struct minica_name name;
+    assert_int_equal(minica_name_parse("web1.internal", &name, &err), 0);
+    mbedtls_x509write_csr csr;
+    mbedtls_x509write_csr_init(&csr);
+    mbedtls_x509write_csr_set_md_alg(&csr, MBEDTLS_MD_SHA256);
+    mbedtls_x509write_csr_set_key(&csr, &pk);
+    char subject[512];
+    snprintf(subject, sizeof(subject), "CN=%s", cn);
+    assert_int_equal(mbedtls_x509write_csr_set_subject_name(&csr, subject), 0);
+    unsigned char ext[1024], *der = NULL;
+    size_t len = 0;
+    assert_int_equal(minica_der_san(&name, 1, ext, sizeof(ext), &der, &len, &err), 0);
+    assert_int_equal(minica_compat_csr_set_extension(&csr, MBEDTLS_OID_SUBJECT_ALT_NAME,
+                                                     MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME),
+                                                     der, len),
+                     0);
+    unsigned char buf[4096];
+    int dlen =
+        mbedtls_x509write_csr_der(&csr, buf, sizeof(buf), mbedtls_ctr_drbg_random, &rng.drbg);
+    assert_true(dlen > 0);
+    char *pem = NULL;
+    assert_int_equal(minica_der_to_pem(buf + sizeof(buf) - dlen, (size_t)dlen,
+                                       "CERTIFICATE REQUEST", &pem, &err),
+                     0);
+    mbedtls_x509write_csr_free(&csr);
+    mbedtls_pk_free(&pk);
+    minica_rng_free(&rng);
+    return pem;
+}
+
+static int printable_line(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+            return 0;
+    return 1;
+}
+
+static int all_rows_printable(const struct minica_audit_row *row, void *ctx)
+{
+    int *bad = ctx;
+    if (!printable_line(row->summary) || !printable_line(row->command))
+        (*bad)++;
+    return 0;
+}
+
+#define FORGED_CN "x\n2026-12-01T00:00:00Z 0 root revoke revoked ALL serial=01\x1b[2J"
+
+/* A CN with a newline and ESC, through a token and through a renewal: the
+ * refusal's audit row and the client's error quote it, escaped, as data. */
+static void test_server_forged_cn_is_quoted_and_escaped(void **state)
+{
+    struct fixture *f = *state;
+    char token[MINICA_TOKEN_TEXT_MAX];
+    new_token(f, "web1.internal", NULL, token);
+    char *csr = csr_with_cn(FORGED_CN);
+    char *body = sign_body(token, csr);
+    int status;
+    cJSON *j = call(f, "POST", "/v1/sign", body, NULL, 0, &status, NULL);
+    assert_int_equal(status, 403);
+    const char *detail = cJSON_GetObjectItem(j, "detail")->valuestring;
+    assert_true(printable_line(detail));
+    assert_non_null(strstr(detail, "\"x\\n2026-12-01T00:00:00Z 0 root revoke revoked ALL "
+                                   "serial=01\\x1b[2J\""));
+    cJSON_Delete(j);
+    free(body);
+
+    struct minica_issued issued;
+    unsigned char *der;
+    size_t der_len;
+    local_cert(f->dir, "web1.internal", &issued, &der, &der_len);
+    body = renew_body(csr);
+    assert_int_equal(expect_status(f, "POST", "/v1/renew", body, der, der_len), 403);
+    free(body);
+
+    int bad = 0;
+    struct minica_err err;
+    assert_int_equal(
+        minica_store_list_audit(minica_ca_store(f->admin), 0, all_rows_printable, &bad, &err), 0);
+    assert_int_equal(bad, 0);
+    assert_int_equal(audited(f, "common name \"x\\n2026-12-01T00:00:00Z 0 root revoke"), 2);
+    assert_int_equal(audited(f, "\n2026"), 0);
+    free(csr);
+    free(der);
+    minica_issued_free(&issued);
+}
+
+struct refusal_rows {
+    const char *client;
+    int rows;
+    unsigned long long total;
+};
+
+static int count_refusals(const struct minica_audit_row *row, void *ctx)
+{
+    struct refusal_rows *c = ctx;
+    char from[96], remote[96];
+    snprintf(from, sizeof(from), "more from %s in ", c->client);
+    snprintf(remote, sizeof(remote), "(remote %s ", c->client);
+    const char *more = strstr(row->summary, from);
+    if (more != NULL && strncmp(row->summary, "refused ", 8) == 0) {
+        c->rows++;
+        c->total += strtoull(row->summary + 8, NULL, 10);
+    } else if (strstr(row->summary, remote) != NULL) {
+        c->rows++;
+        c->total++;
+    }
+    return 0;
+}
+
+static void flood(struct fixture *f, int from, int n)
+{
+    for (int i = from; i < from + n; i++) {
+        char token[128];
+        /* Unknown ids, each another: the client chooses them. */
+        snprintf(token, sizeof(token), "%016x.%s", (unsigned)i,
+                 "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+        char *body = sign_body(i % 2 ? token : "not-a-token", "x");
+        assert_int_equal(expect_status(f, "POST", "/v1/sign", body, NULL, 0), 403);
+        free(body);
+    }
+}
+
+/* 500 bad tokens from one address: a handful of rows, whose counts add up
+ * to 500; a new minute starts a new row. */
+static void test_server_bad_token_flood_is_counted_not_logged(void **state)
+{
+    struct fixture *f = *state;
+    char now[32];
+    snprintf(now, sizeof(now), "%lld", (long long)minica_now());
+    setenv("MINICA_FAKE_NOW", now, 1);
+    remote_addr = "198.51.100.7";
+    flood(f, 0, 250);
+    /* Counted in memory: nothing more than the first of each kind yet. */
+    struct refusal_rows c = {.client = "198.51.100.7"};
+    struct minica_err err;
+    assert_int_equal(
+        minica_store_list_audit(minica_ca_store(f->admin), 0, count_refusals, &c, &err), 0);
+    assert_int_equal(c.rows, 2);
+    snprintf(now, sizeof(now), "%lld", (long long)minica_now() + 61);
+    setenv("MINICA_FAKE_NOW", now, 1);
+    flood(f, 250, 250);
+    /* An IPv6 client counts by its /64. */
+    remote_addr = "2001:db8:1:2::1";
+    flood(f, 501, 1);
+    remote_addr = "2001:db8:1:2:ffff::9";
+    flood(f, 503, 1);
+    minica_server_close(f->srv); /* writes the counts still open */
+    f->srv = NULL;
+    memset(&c, 0, sizeof(c));
+    c.client = "198.51.100.7";
+    assert_int_equal(
+        minica_store_list_audit(minica_ca_store(f->admin), 0, count_refusals, &c, &err), 0);
+    assert_true(c.rows <= 8);
+    assert_int_equal(c.total, 500);
+    assert_int_equal(audited(f, "refused 1 more from 2001:db8:1:2::/64 in "), 1);
+}
+
 static void test_server_crl_is_der(void **state)
 {
     struct fixture *f = *state;
@@ -448,6 +627,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_server_renew_with_client_cert, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_renew_refuses_other_ca, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_crl_is_der, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_server_forged_cn_is_quoted_and_escaped, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_server_bad_token_flood_is_counted_not_logged, setup,
+                                        teardown),
         cmocka_unit_test(test_fingerprint_normalize_accepts_any_case_and_colons),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

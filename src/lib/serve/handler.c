@@ -116,6 +116,47 @@ static void respond_issued(struct minica_http_response *resp, const struct minic
     snprintf(resp->log, sizeof(resp->log), "issued %s serial %s", issued->name, issued->serial);
 }
 
+/* ---- refusals ---- */
+
+/* A refusal the CA reported during one request, kept until the CA lock is
+ * released: counting and writing it need neither the lock nor the CA. */
+struct refusal {
+    int set;
+    char kind[160];
+    char command[32];
+    char line[4096];
+};
+
+static void capture_refusal(void *ctx, const char *kind, const char *command, const char *line)
+{
+    struct refusal *r = ctx;
+    r->set = 1;
+    snprintf(r->kind, sizeof(r->kind), "%s", kind);
+    snprintf(r->command, sizeof(r->command), "%s", command);
+    snprintf(r->line, sizeof(r->line), "%s", line);
+}
+
+/* Call with the CA lock held, before the CA works for the request. */
+static void catch_refusals(struct minica_server *srv, struct refusal *r)
+{
+    memset(r, 0, sizeof(*r));
+    minica_ca_set_refusal_sink(srv->ca, capture_refusal, r);
+}
+
+/* Call with the CA lock held, when the CA is done with the request. */
+static void release_refusals(struct minica_server *srv)
+{
+    minica_ca_set_refusal_sink(srv->ca, NULL, NULL);
+}
+
+/* After the CA lock is released. */
+static void record_refusal(struct minica_server *srv, const struct minica_http_request *req,
+                           const struct refusal *r)
+{
+    if (r->set)
+        minica_refusals_note(srv->refusals, req->remote_addr, r->kind, r->command, r->line);
+}
+
 /* ---- the API ---- */
 
 /* Parses {"token": "...", "csr": "..."}-like bodies: an object whose listed
@@ -182,10 +223,14 @@ static void handle_sign(struct minica_server *srv, const struct minica_http_requ
     snprintf(origin, sizeof(origin), "remote %s token %s", req->remote_addr, id);
 
     struct minica_issued issued;
+    struct refusal refusal;
     pthread_mutex_lock(&srv->ca_lock);
     minica_ca_set_actor(srv->ca, "serve", origin);
+    catch_refusals(srv, &refusal);
     int ret = minica_ca_issue_with_token(srv->ca, token, csr, usage, &issued, &err);
+    release_refusals(srv);
     pthread_mutex_unlock(&srv->ca_lock);
+    record_refusal(srv, req, &refusal);
     cJSON_Delete(json);
     if (ret != 0) {
         respond_failure(resp, ret, &err);
@@ -271,17 +316,22 @@ static void handle_renew(struct minica_server *srv, const struct minica_http_req
     struct minica_issued issued;
     memset(&issued, 0, sizeof(issued));
     struct minica_err err;
-    int ret;
+    int ret, proven = 0;
     char origin[256];
+    struct refusal refusal;
     snprintf(origin, sizeof(origin), "remote %s renew", req->remote_addr);
     pthread_mutex_lock(&srv->ca_lock);
     minica_ca_set_actor(srv->ca, "serve", origin);
+    catch_refusals(srv, &refusal);
     if (row == NULL || sans == NULL) {
         ret = minica_seterr(&err, MINICA_ENOMEM, "out of memory");
         goto unlock;
     }
     if ((ret = check_client_cert(srv, req, row, &err)) != 0)
         goto refused;
+    /* The certificate is this CA's and valid: its serial, in the origin,
+     * tells its refusals apart. */
+    proven = 1;
     snprintf(origin, sizeof(origin), "remote %s renew of %s", req->remote_addr, row->serial);
     minica_ca_set_actor(srv->ca, "serve", origin);
     if ((ret = minica_csr_names_match(row->sans, csr, &err)) != 0)
@@ -315,10 +365,12 @@ static void handle_renew(struct minica_server *srv, const struct minica_http_req
 refused : {
     char summary[sizeof(err.msg) + 64];
     snprintf(summary, sizeof(summary), "refused renewal: %s", err.msg);
-    minica_ca_audit(srv->ca, summary, NULL);
+    minica_ca_audit_refusal(srv->ca, summary, proven ? NULL : err.msg);
 }
 unlock:
+    release_refusals(srv);
     pthread_mutex_unlock(&srv->ca_lock);
+    record_refusal(srv, req, &refusal);
     cJSON_Delete(json);
     if (ret == 0)
         respond_issued(resp, &issued);
@@ -368,6 +420,7 @@ void minica_server_handle(struct minica_server *srv, const struct minica_http_re
                           struct minica_http_response *resp)
 {
     memset(resp, 0, sizeof(*resp));
+    minica_refusals_sweep(srv->refusals);
     static const struct {
         const char *path;
         const char *method;

@@ -57,6 +57,11 @@ int minica_server_open(const char *dir, struct minica_server **out, struct minic
         free(srv);
         return ret;
     }
+    if ((ret = minica_refusals_open(dir, &srv->refusals, err)) != 0) {
+        minica_ca_close(srv->ca);
+        free(srv);
+        return ret;
+    }
     minica_ca_set_actor(srv->ca, "serve", "local");
     pthread_mutex_init(&srv->ca_lock, NULL);
     pthread_mutex_init(&srv->tls_lock, NULL);
@@ -81,6 +86,7 @@ void minica_server_close(struct minica_server *srv)
 {
     if (srv == NULL)
         return;
+    minica_refusals_close(srv->refusals);
     minica_ca_close(srv->ca);
     if (srv->cert != NULL)
         tls_cert_free(srv->tls, srv->cert);
@@ -699,6 +705,8 @@ int minica_server_run(struct minica_server *srv, const struct minica_serve_optio
             ret = minica_seterr(err, MINICA_EIO, "sigtimedwait: %s", strerror(errno));
             break;
         }
+        /* Counts of refusals whose minute ended while no request came. */
+        minica_refusals_sweep(srv->refusals);
         struct minica_err e;
         if (ensure_cert(srv, names, 0, &changed, &e) != 0) {
             serve_log(srv, "cannot renew the server certificate (will retry): %s", e.msg);

@@ -14,6 +14,7 @@
 struct minica_gnutls;
 struct minica_mhd;
 struct tls_cert;
+struct minica_refusals;
 
 struct minica_server {
     struct minica_ca *ca;
@@ -28,6 +29,7 @@ struct minica_server {
     int64_t crl_at;
     char *trust_pem; /* root + intermediate, for the CertificateRequest */
     const struct minica_serve_options *opts;
+    struct minica_refusals *refusals; /* the audit rows of refused requests */
 };
 
 /* Fills resp with the JSON error {"error": code, "detail": ...}. */
@@ -41,5 +43,18 @@ struct minica_serve_row {
     int found;
 };
 int minica_serve_copy_row(const struct minica_cert_row *row, void *ctx);
+
+/* Refused requests into the audit log (refusals.c): the first of a kind
+ * (minica_refusal_sink's) from one client (an IPv4 address or an IPv6 /64)
+ * in a minute is written at once, its repeats are counted into one row
+ * ("refused N more from CLIENT in Ns: <the last one>") written when the
+ * minute is over: at the next request or sweep after it, or at close. Own
+ * store connection, its own lock, commits not synced. Thread-safe. */
+int minica_refusals_open(const char *dir, struct minica_refusals **out, struct minica_err *err);
+void minica_refusals_note(struct minica_refusals *r, const char *addr, const char *kind,
+                          const char *command, const char *line);
+void minica_refusals_sweep(struct minica_refusals *r);
+/* Writes every count still open, then frees r. */
+void minica_refusals_close(struct minica_refusals *r);
 
 #endif
