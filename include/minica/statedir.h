@@ -13,8 +13,7 @@
 
 /* What a path is expected to be, and so which rule it gets. */
 enum minica_statedir_kind {
-    MINICA_STATEDIR_DIR,      /* the state directory: a directory, not writable by group/others */
-    MINICA_STATEDIR_ANCESTOR, /* above it: a directory, writable by others only when sticky */
+    MINICA_STATEDIR_DIR,  /* the state directory: a directory, not writable by group/others */
     MINICA_STATEDIR_FILE, /* minica.conf, minica.db, certificates: not writable by group/others */
     MINICA_STATEDIR_KEY,  /* a CA key: not readable by group/others either (like ssh) */
 };

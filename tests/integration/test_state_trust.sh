@@ -134,7 +134,7 @@ chmod 600 "$CA/intermediate.key"
 chmod 777 "$T/pub"
 run "$MINICA" list --dir "$CA"
 expect_rc 1 "a state directory in a 0777 directory is refused"
-expect_err "^minica: list: $T/pub \(above the state directory\) is writable by group or others \(mode 0777\); fix it with: chmod go-w $T/pub\$" \
+expect_err "^minica: list: state directory $CA: directory $T/pub is writable by group or others \(mode 0777\), so they can replace what it holds: chmod go-w $T/pub\$" \
     "the refusal names the parent and the fix"
 chmod 1777 "$T/pub"
 run "$MINICA" list --dir "$CA"

@@ -1,8 +1,9 @@
 /* Reading a file a privileged run acts on, so that what is checked is what
  * is read: one open (no symlink, no blocking on a FIFO), fstat of that
  * descriptor, then every directory above it walked from "/" with openat and
- * the file found again in the last one (same device and inode). Not for the
- * CA's state directory or for files minica writes. */
+ * the file found again in the last one (same device and inode). The CA's
+ * state directory (ca/statedir.c) uses the same walk for the directories
+ * above it. Not for files minica writes. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -37,14 +38,14 @@ static int judge_dir(const char *what, const char *path, const char *dir, const 
     if (!trusted_uid(st->st_uid))
         return minica_seterr(err, MINICA_EFORBIDDEN,
                              "%s %s: directory %s is owned by uid %u, not by %s, so its owner "
-                             "can replace the file: chown root %s",
+                             "can replace what it holds: chown root %s",
                              what, path, dir, (unsigned)st->st_uid, whom(who, sizeof(who)), dir);
     /* In a sticky directory nobody but an entry's owner may rename or remove
      * it, and the entry below is held to the owner rule: nothing to swap. */
     if ((st->st_mode & 022) != 0 && (st->st_mode & S_ISVTX) == 0)
         return minica_seterr(err, MINICA_EFORBIDDEN,
                              "%s %s: directory %s is writable by group or others (mode %04o), "
-                             "so they can replace the file: chmod go-w %s",
+                             "so they can replace what it holds: chmod go-w %s",
                              what, path, dir, (unsigned)(st->st_mode & 07777), dir);
     return MINICA_OK;
 }
@@ -70,14 +71,82 @@ static int judge_file(const char *what, const char *path, const struct stat *st,
     return MINICA_OK;
 }
 
-/* Every directory from "/" down to the one holding path, then path's entry
- * in it, which must be the inode judged already (leaf). The walk follows the
- * canonical name with O_NOFOLLOW, so each directory judged is the one the
- * next step looks into. */
+/* Every directory from "/" down to real (a canonical directory name; real
+ * itself only when with_self), each judged, walked with openat and
+ * O_NOFOLLOW so that each directory judged is the one the next step looks
+ * into. On success *last is an O_PATH descriptor of real. */
+static int walk_dirs(const char *what, const char *path, const char *real, int with_self, int *last,
+                     struct minica_err *err)
+{
+    char shown[PATH_MAX];
+    struct stat st;
+    int fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        int ret =
+            minica_seterr(err, MINICA_EIO, "%s %s: cannot open /: %s", what, path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return ret;
+    }
+    size_t n = strlen(real);
+    int ret = n > 1 || with_self ? judge_dir(what, path, "/", &st, err) : MINICA_OK;
+    for (size_t i = 1; ret == 0 && i < n;) {
+        size_t end = i;
+        while (end < n && real[end] != '/')
+            end++;
+        char name[NAME_MAX + 1];
+        if (end - i > NAME_MAX) {
+            ret = minica_seterr(err, MINICA_EINVAL, "%s %s: path too long", what, path);
+            break;
+        }
+        memcpy(name, real + i, end - i);
+        name[end - i] = '\0';
+        memcpy(shown, real, end);
+        shown[end] = '\0';
+        int next = openat(fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (next < 0 || fstat(next, &st) != 0) {
+            ret = minica_seterr(err, MINICA_EFORBIDDEN,
+                                "%s %s: directory %s changed while it "
+                                "was checked: %s",
+                                what, path, shown, strerror(errno));
+            if (next >= 0)
+                close(next);
+            break;
+        }
+        close(fd);
+        fd = next;
+        if (end < n || with_self)
+            ret = judge_dir(what, path, shown, &st, err);
+        i = end + 1;
+    }
+    if (ret != 0) {
+        close(fd);
+        return ret;
+    }
+    *last = fd;
+    return MINICA_OK;
+}
+
+int minica_check_dirs_strict(const char *what, const char *dir, int with_self,
+                             struct minica_err *err)
+{
+    char real[PATH_MAX];
+    if (realpath(dir, real) == NULL)
+        return minica_seterr(err, MINICA_EIO, "%s %s: cannot resolve it: %s", what, dir,
+                             strerror(errno));
+    int fd;
+    int ret = walk_dirs(what, dir, real, with_self, &fd, err);
+    if (ret == 0)
+        close(fd);
+    return ret;
+}
+
+/* The directories holding path, then path's entry in the last of them,
+ * which must be the inode judged already (leaf). */
 static int check_dirs(const char *what, const char *path, const struct stat *leaf,
                       struct minica_err *err)
 {
-    char dir[PATH_MAX], real[PATH_MAX], shown[PATH_MAX];
+    char dir[PATH_MAX], real[PATH_MAX];
     if (strlen(path) >= sizeof(dir))
         return minica_seterr(err, MINICA_EINVAL, "%s %s: path too long", what, path);
     snprintf(dir, sizeof(dir), "%s", path);
@@ -98,56 +167,18 @@ static int check_dirs(const char *what, const char *path, const struct stat *lea
     if (realpath(dir, real) == NULL)
         return minica_seterr(err, MINICA_EIO, "%s %s: cannot resolve %s: %s", what, path, dir,
                              strerror(errno));
-
-    int ret = MINICA_OK;
+    int fd;
+    int ret = walk_dirs(what, path, real, 1, &fd, err);
+    if (ret != 0)
+        return ret;
     struct stat st;
-    int fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        ret =
-            minica_seterr(err, MINICA_EIO, "%s %s: cannot open /: %s", what, path, strerror(errno));
-        goto out;
-    }
-    if ((ret = judge_dir(what, path, "/", &st, err)) != 0)
-        goto out;
-    size_t n = strlen(real);
-    for (size_t i = 1; i < n;) {
-        size_t end = i;
-        while (end < n && real[end] != '/')
-            end++;
-        char name[NAME_MAX + 1];
-        if (end - i > NAME_MAX) {
-            ret = minica_seterr(err, MINICA_EINVAL, "%s %s: path too long", what, path);
-            goto out;
-        }
-        memcpy(name, real + i, end - i);
-        name[end - i] = '\0';
-        memcpy(shown, real, end);
-        shown[end] = '\0';
-        int next = openat(fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (next < 0 || fstat(next, &st) != 0) {
-            ret = minica_seterr(err, MINICA_EFORBIDDEN,
-                                "%s %s: directory %s changed while it "
-                                "was checked: %s",
-                                what, path, shown, strerror(errno));
-            if (next >= 0)
-                close(next);
-            goto out;
-        }
-        close(fd);
-        fd = next;
-        if ((ret = judge_dir(what, path, shown, &st, err)) != 0)
-            goto out;
-        i = end + 1;
-    }
     if (fstatat(fd, base, &st, AT_SYMLINK_NOFOLLOW) != 0 || st.st_dev != leaf->st_dev ||
         st.st_ino != leaf->st_ino)
         ret = minica_seterr(err, MINICA_EFORBIDDEN,
                             "%s %s was replaced while it was checked: make sure only root can "
                             "write its directory",
                             what, path);
-out:
-    if (fd >= 0)
-        close(fd);
+    close(fd);
     return ret;
 }
 

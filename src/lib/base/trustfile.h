@@ -2,7 +2,8 @@
  * a token file is sent to the CA): opened once, judged on the descriptor
  * that is read, and refused when anyone but root or the running user could
  * have written or swapped them (sshd's StrictModes). Internal to src/lib;
- * not for files minica writes (fsutil.h) nor for the CA's state directory.
+ * not for files minica writes (fsutil.h). The CA's state directory has its
+ * own rules for what it holds (ca/statedir.c) and this one above it.
  *
  * The rule, for the file and every directory from its own up to "/":
  * - owned by root or by the effective uid of this process;
@@ -40,5 +41,11 @@ int minica_read_trusted_file(const char *path, size_t max, const char *what, uns
  * it. 0 or MINICA_EFORBIDDEN / MINICA_ENOENT / MINICA_EINVAL with the fix in
  * err. */
 int minica_check_path_strict(const char *path, struct minica_err *err);
+
+/* The rule for directories alone: every directory from "/" down to dir
+ * (dir itself too when with_self), on dir's canonical name. what and dir
+ * name the thing in errors. */
+int minica_check_dirs_strict(const char *what, const char *dir, int with_self,
+                             struct minica_err *err);
 
 #endif

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/trustfile.h"
 #include "minica/statedir.h"
 
 /* Everything `init` writes and `open` trusts; the -wal and -shm are the
@@ -57,7 +58,7 @@ int minica_statedir_check_stat(const char *path, const struct stat *st,
                                enum minica_statedir_kind kind, struct minica_err *err)
 {
     unsigned mode = (unsigned)(st->st_mode & 07777);
-    int is_dir = kind == MINICA_STATEDIR_DIR || kind == MINICA_STATEDIR_ANCESTOR;
+    int is_dir = kind == MINICA_STATEDIR_DIR;
     if (is_dir && !S_ISDIR(st->st_mode))
         return minica_seterr(err, MINICA_EIO, "%s is not a directory", path);
     if (!is_dir && !S_ISREG(st->st_mode))
@@ -70,14 +71,6 @@ int minica_statedir_check_stat(const char *path, const struct stat *st,
             return minica_seterr(err, MINICA_EIO,
                                  "%s is writable by group or others (mode %04o); fix it with: "
                                  "chmod 700 %s",
-                                 path, mode, path);
-        break;
-    case MINICA_STATEDIR_ANCESTOR:
-        /* In a sticky directory (/tmp) nobody renames another's entry. */
-        if ((mode & 022) && !(mode & S_ISVTX))
-            return minica_seterr(err, MINICA_EIO,
-                                 "%s (above the state directory) is writable by group or others "
-                                 "(mode %04o); fix it with: chmod go-w %s",
                                  path, mode, path);
         break;
     case MINICA_STATEDIR_KEY:
@@ -124,23 +117,12 @@ static int to_parent(char *p)
     return 1;
 }
 
-/* path itself (when with_self) and every directory above it, up to "/". */
+/* path itself (when with_self) and every directory above it, up to "/":
+ * the rule for files root acts on (base/trustfile.h), which a sticky
+ * directory such as /tmp passes. */
 static int check_chain(const char *path, int with_self, struct minica_err *err)
 {
-    char cur[MINICA_PATH_MAX];
-    if (snprintf(cur, sizeof(cur), "%s", path) >= (int)sizeof(cur))
-        return minica_seterr(err, MINICA_EINVAL, "path too long: %s", path);
-    if (!with_self && !to_parent(cur))
-        return MINICA_OK;
-    do {
-        struct stat st;
-        if (stat(cur, &st) != 0)
-            return minica_seterr(err, MINICA_EIO, "cannot check %s: %s", cur, strerror(errno));
-        int ret = minica_statedir_check_stat(cur, &st, MINICA_STATEDIR_ANCESTOR, err);
-        if (ret != 0)
-            return ret;
-    } while (to_parent(cur));
-    return MINICA_OK;
+    return minica_check_dirs_strict("state directory", path, with_self, err);
 }
 
 /* The directories above dir's real location, and, when dir is itself a
