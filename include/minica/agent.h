@@ -54,6 +54,8 @@ struct minica_agent_config {
     char status_file[MINICA_PATH_MAX]; /* default STATE_DIR/agent.status */
     char ca_url[1024];                 /* remote CA (minica serve); "" = the local CA */
     char root[MINICA_PATH_MAX];        /* with ca_url: the bootstrapped root */
+    int64_t retry_for; /* with ca_url: seconds one run waits for a busy or unreachable CA,
+                          in all; 0 = 3m, -1 = no retries */
     struct minica_agent_cert *certs;
     size_t n_certs;
     size_t cap_certs; /* allocated entries of certs */

@@ -57,10 +57,13 @@ struct minica_remote_cert {
     const char *key_file;
     const char *token_file; /* NULL or "" when there is none */
 };
-/* Strings are copied. */
+/* Strings are copied. retry_for: how long the requests of one run (all
+ * certificates and the CRL together) are tried again while the CA is
+ * unreachable or busy (remote.h; 0 = the default, -1 = no retries). */
 int minica_issuer_open_remote(struct minica_issuer *issuer, const char *ca_url,
-                              const char *root_file, const struct minica_remote_cert *certs,
-                              size_t n_certs, struct minica_err *err);
+                              const char *root_file, int64_t retry_for,
+                              const struct minica_remote_cert *certs, size_t n_certs,
+                              struct minica_err *err);
 
 /* The same for an agent.conf with ca_url and root: its [cert] sections'
  * cert (or fullchain), key and token_file. */

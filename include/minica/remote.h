@@ -6,6 +6,7 @@
 #define MINICA_REMOTE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "minica/error.h"
 #include "minica/issue.h"
@@ -16,12 +17,25 @@
  * hex digits. */
 int minica_fingerprint_normalize(const char *text, char out[65], struct minica_err *err);
 
+/* How long a request to the CA is tried again, in seconds, while the CA
+ * is unreachable or answers busy (503, 429): VMs booting together behind
+ * one NAT wait their turn instead of failing. Then the error is "the CA at
+ * URL is busy or refusing connections". Every retry_for argument below: 0 =
+ * this default, < 0 = a single attempt. */
+#define MINICA_REMOTE_DEFAULT_RETRY_FOR 180
+/* Longer is a typo (5M for 5m): a run asleep that long misses its schedule. */
+#define MINICA_REMOTE_RETRY_FOR_MAX (24 * 3600)
+
+/* Parses a --retry-for or retry_for value: a duration (3m, 90s) up to a
+ * day, or "0" for a single attempt (stored as -1). */
+int minica_remote_retry_for_parse(const char *text, int64_t *retry_for, struct minica_err *err);
+
 /* Fetches CA_URL/v1/roots and accepts it only if its SHA-256 fingerprint
  * equals fingerprint (MINICA_EFORBIDDEN otherwise: nothing is returned).
  * The TLS connection is not trusted for this (there is nothing to trust it
  * with yet): the fingerprint is. *root_pem is malloc'd. */
-int minica_remote_fetch_root(const char *ca_url, const char *fingerprint, char **root_pem,
-                             struct minica_err *err);
+int minica_remote_fetch_root(const char *ca_url, const char *fingerprint, int64_t retry_for,
+                             char **root_pem, struct minica_err *err);
 
 /* Puts root_pem into the OS trust store (Debian: update-ca-certificates). */
 int minica_remote_install_trust(const char *root_pem, struct minica_err *err);
@@ -41,7 +55,7 @@ struct minica_remote_request {
     size_t n_sans;
     enum minica_usage usage;       /* only recorded in the result */
     enum minica_key_type key_type; /* of the new key; 0 = ec-p256 */
-    int attempts;                  /* on network errors; 0 = 4 (1s, 2s, 4s apart) */
+    int64_t retry_for;             /* seconds; see MINICA_REMOTE_DEFAULT_RETRY_FOR */
     /* Enrollment only: 0 = take the usage the token grants; else the CA
      * must refuse a token for another usage before spending it, and a
      * certificate for another usage is refused here (MINICA_EFORBIDDEN). */
@@ -52,7 +66,7 @@ struct minica_remote_request {
  * certificate), checks the answer (chains to the root, matches the key) and
  * fills out like minica_ca_issue does (key_pem included, root_pem from
  * root_file). MINICA_EFORBIDDEN: the CA refused (err has its reason);
- * MINICA_ENET: it could not be reached after the retries. */
+ * MINICA_ENET: it could not be reached, or stayed busy, for retry_for. */
 int minica_remote_issue(const struct minica_remote_request *req, struct minica_issued *out,
                         struct minica_err *err);
 
@@ -66,7 +80,7 @@ int minica_remote_issue(const struct minica_remote_request *req, struct minica_i
 int minica_token_file_read(const char *path, char **token, struct minica_err *err);
 
 /* Fetches CA_URL/v1/crl (DER), trusting only root_file. *der is malloc'd. */
-int minica_remote_fetch_crl(const char *ca_url, const char *root_file, unsigned char **der,
-                            size_t *len, struct minica_err *err);
+int minica_remote_fetch_crl(const char *ca_url, const char *root_file, int64_t retry_for,
+                            unsigned char **der, size_t *len, struct minica_err *err);
 
 #endif

@@ -18,10 +18,12 @@ static int run(int argc, char **argv)
         {"fingerprint", required_argument, NULL, 'f'},
         {"out", required_argument, NULL, 'o'},
         {"install-trust", no_argument, NULL, 'i'},
+        {"retry-for", required_argument, NULL, 'r'},
         {0, 0, 0, 0},
     };
     const char *ca_url = NULL, *fingerprint = NULL, *out = "/etc/minica";
     int install = 0;
+    int64_t retry_for = 0;
     struct minica_err err;
     char fp[65];
     int c;
@@ -44,6 +46,10 @@ static int run(int argc, char **argv)
         case 'i':
             install = 1;
             break;
+        case 'r':
+            if (minica_remote_retry_for_parse(optarg, &retry_for, &err) != 0)
+                return cli_usage("bootstrap", "--retry-for: %s", err.msg);
+            break;
         default:
             return cli_bad_option("bootstrap");
         }
@@ -59,7 +65,7 @@ static int run(int argc, char **argv)
 
     char *root = NULL;
     char path[MINICA_PATH_MAX];
-    if (minica_remote_fetch_root(ca_url, fp, &root, &err) != 0)
+    if (minica_remote_fetch_root(ca_url, fp, retry_for, &root, &err) != 0)
         return cli_fail("bootstrap", "%s", err.msg);
     int ret = minica_mkdir(out, 0755, &err);
     if (ret == 0)
@@ -80,7 +86,7 @@ static int run(int argc, char **argv)
 const struct cli_command cmd_bootstrap_def = {
     "bootstrap", run, "fetch a remote CA's root, checked by fingerprint",
     "Usage: minica bootstrap --ca-url URL --fingerprint SHA256 [--out DIR]\n"
-    "                        [--install-trust]\n"
+    "                        [--install-trust] [--retry-for DURATION]\n"
     "\n"
     "Fetches URL/v1/roots from a 'minica serve' and keeps the root only if its\n"
     "SHA-256 fingerprint is SHA256 (any case, with or without colons, as\n"
@@ -93,4 +99,6 @@ const struct cli_command cmd_bootstrap_def = {
     "  --fingerprint SHA256  the root's SHA-256 fingerprint\n"
     "  --out DIR             where root.crt goes (default /etc/minica)\n"
     "  --install-trust       also add the root to the system trust store\n"
-    "                        (/usr/local/share/ca-certificates, update-ca-certificates)\n"};
+    "                        (/usr/local/share/ca-certificates, update-ca-certificates)\n"
+    "  --retry-for DURATION  while the CA is unreachable or busy, try again for\n"
+    "                        this long (default 3m; 0: a single attempt)\n"};

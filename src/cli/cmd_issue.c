@@ -18,7 +18,7 @@
  * token, and the same files as a local issue are written. */
 static int issue_remote(const struct minica_issue_request *req, const char *ca_url,
                         const char *root, const char *token, enum minica_usage require_usage,
-                        const char *out, int json)
+                        int64_t retry_for, const char *out, int json)
 {
     struct minica_remote_request rreq;
     memset(&rreq, 0, sizeof(rreq));
@@ -31,6 +31,7 @@ static int issue_remote(const struct minica_issue_request *req, const char *ca_u
     rreq.usage = req->usage;
     rreq.require_usage = require_usage;
     rreq.key_type = req->key_type;
+    rreq.retry_for = retry_for;
     struct minica_issued issued;
     struct minica_output_paths paths;
     struct minica_err err;
@@ -67,6 +68,7 @@ static int run(int argc, char **argv)
         {"root", required_argument, NULL, 'R'},
         {"token", required_argument, NULL, 'T'},
         {"token-file", required_argument, NULL, 'F'},
+        {"retry-for", required_argument, NULL, 'r'},
         {0, 0, 0, 0},
     };
     struct minica_issue_request req;
@@ -76,6 +78,8 @@ static int run(int argc, char **argv)
     const char *ca_url = NULL, *root = NULL, *token = NULL, *token_file = NULL;
     int usage_given = 0;
     int json = 0;
+    int64_t retry_for = 0;
+    int retry_given = 0;
     struct minica_err err;
     int c;
     optind = 1;
@@ -125,6 +129,11 @@ static int run(int argc, char **argv)
         case 'F':
             token_file = optarg;
             break;
+        case 'r':
+            if (minica_remote_retry_for_parse(optarg, &retry_for, &err) != 0)
+                return cli_usage("issue", "--retry-for: %s", err.msg);
+            retry_given = 1;
+            break;
         default:
             return cli_bad_option("issue");
         }
@@ -146,7 +155,7 @@ static int run(int argc, char **argv)
         if (minica_name_parse(sans[i], &name, &err) != 0)
             return cli_usage("issue", "--san: %s", err.msg);
 
-    if (ca_url != NULL || root != NULL || token != NULL || token_file != NULL) {
+    if (ca_url != NULL || root != NULL || token != NULL || token_file != NULL || retry_given) {
         if (token != NULL && token_file != NULL)
             return cli_usage("issue", "--token and --token-file exclude each other");
         if (ca_url == NULL || root == NULL || (token == NULL && token_file == NULL))
@@ -160,7 +169,7 @@ static int run(int argc, char **argv)
             return cli_fail("issue", "%s", err.msg);
         /* The token decides the usage; an explicit --usage must match it. */
         int ret = issue_remote(&req, ca_url, root, from_file ? from_file : token,
-                               usage_given ? req.usage : 0, out, json);
+                               usage_given ? req.usage : 0, retry_for, out, json);
         if (from_file != NULL)
             minica_free_secret(from_file, strlen(from_file));
         return ret;
@@ -214,7 +223,8 @@ const struct cli_command cmd_issue_def = {
     "                    [--usage server|client|both] [--key-type TYPE] [--csr FILE]\n"
     "                    [--out DIR] [--json] [--dir DIR]\n"
     "       minica issue NAME --ca-url URL --root FILE --token-file FILE\n"
-    "                    [--san ...] [--usage U] [--key-type TYPE] [--out DIR] [--json]\n"
+    "                    [--san ...] [--usage U] [--key-type TYPE] [--retry-for DURATION]\n"
+    "                    [--out DIR] [--json]\n"
     "\n"
     "Issues a certificate for NAME (a host name or an IP address) from the\n"
     "intermediate and writes, into --out (default: the current directory):\n"
@@ -249,4 +259,10 @@ const struct cli_command cmd_issue_def = {
     "                    be owned by root or you, sit in directories only root\n"
     "                    or you can write, and be no symlink or FIFO\n"
     "  --token TOKEN     the token itself: visible to every local user in ps and\n"
-    "                    /proc while minica runs; prefer --token-file\n"};
+    "                    /proc while minica runs; prefer --token-file\n"
+    "  --retry-for DURATION\n"
+    "                    while the CA is unreachable or answers busy (machines\n"
+    "                    behind one NAT enrolling at once), try again with\n"
+    "                    growing, jittered waits for this long (default 3m; 0: a\n"
+    "                    single attempt); then fail with \"the CA at URL is busy or\n"
+    "                    refusing connections\"\n"};

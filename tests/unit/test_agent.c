@@ -245,6 +245,30 @@ static void test_config_defaults_renew_before_to_a_third(void **state)
     minica_agent_config_free(&cfg);
 }
 
+/* retry_for bounds how long a run waits for a busy remote CA: a
+ * duration, or 0 for a single attempt; nonsense and days are refused. */
+static void test_config_retry_for(void **state)
+{
+    (void)state;
+    struct minica_agent_config cfg;
+    struct minica_err err;
+    assert_int_equal(load("[agent]\nca_url = https://ca:9443\nroot = /r\nretry_for = 90s\n"
+                          "[cert a.svc]\nkey = /k\nfullchain = /f\n",
+                          &cfg, &err),
+                     0);
+    assert_int_equal(cfg.retry_for, 90);
+    minica_agent_config_free(&cfg);
+    assert_int_equal(
+        load("[agent]\nretry_for = 0\n[cert a.svc]\nkey = /k\nfullchain = /f\n", &cfg, &err), 0);
+    assert_int_equal(cfg.retry_for, -1);
+    minica_agent_config_free(&cfg);
+    assert_int_equal(load("[cert a.svc]\nkey = /k\nfullchain = /f\n", &cfg, &err), 0);
+    assert_int_equal(cfg.retry_for, 0); /* the default, 3m */
+    minica_agent_config_free(&cfg);
+    expect_config_error("[agent]\nretry_for = soon\n", "agent.conf:2: retry_for");
+    expect_config_error("[agent]\nretry_for = 2d\n", "agent.conf:2: retry_for");
+}
+
 static void test_config_errors_name_file_and_line(void **state)
 {
     (void)state;
@@ -746,7 +770,8 @@ static int pending_connections(int lfd)
     return n;
 }
 
-/* One agent run over a remote issuer whose CA listens on port. */
+/* One agent run over a remote issuer whose CA listens on port: one
+ * attempt, since these CAs hang up or never answer. */
 static int run_remote(struct fixture *fx, int port, const char *token)
 {
     char text[8192];
@@ -754,6 +779,7 @@ static int run_remote(struct fixture *fx, int port, const char *token)
              "[agent]\n"
              "ca_url = https://127.0.0.1:%d\n"
              "root = %s/root.crt\n"
+             "retry_for = 0\n"
              "[cert web.svc]\n"
              "fullchain = %s/web.fullchain.crt\n"
              "key = %s/web.key\n"
@@ -954,6 +980,7 @@ int main(void)
         cmocka_unit_test(test_decide_renew_before_percent_and_duration),
         cmocka_unit_test(test_config_parses_the_documented_example),
         cmocka_unit_test(test_config_defaults_renew_before_to_a_third),
+        cmocka_unit_test(test_config_retry_for),
         cmocka_unit_test(test_config_errors_name_file_and_line),
         cmocka_unit_test(test_config_writable_by_others_is_refused),
         cmocka_unit_test_setup_teardown(test_run_issues_missing_files_and_reloads_once, setup,

@@ -19,6 +19,7 @@
 #include "minica/agent.h"
 #include "minica/duration.h"
 #include "minica/names.h"
+#include "minica/remote.h"
 
 struct parse_state {
     struct minica_agent_config *cfg;
@@ -176,6 +177,11 @@ static int agent_key(struct parse_state *st, struct minica_ini_ctx *ctx, const c
         return set_string(ctx, cfg->ca_url, sizeof(cfg->ca_url), key, value);
     } else if (strcmp(key, "root") == 0) {
         return set_path(ctx, cfg->root, sizeof(cfg->root), key, value);
+    } else if (strcmp(key, "retry_for") == 0) { /* how long to wait for a busy remote CA */
+        if (minica_remote_retry_for_parse(value, &cfg->retry_for, &err) != 0)
+            return reject(ctx, "retry_for: %s (a duration like 3m, or 0 for a single attempt)",
+                          err.msg);
+        return 1;
     } else {
         int taken =
             minica_agent_hooks_agent_key(&cfg->hooks, key, value, ctx->msg, sizeof(ctx->msg));

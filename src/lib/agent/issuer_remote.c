@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <mbedtls/x509_crl.h>
@@ -26,6 +27,8 @@ struct remote_cert {
 struct remote_ctx {
     char *ca_url;
     char *root_file;
+    int64_t retry_for;   /* the run's budget for waiting on the CA (remote.h) */
+    int64_t deadline_ms; /* set by the first request; 0 before */
     char *root_pem;
     char *chain_pem; /* the intermediate: from the last answer, else from the files */
     struct remote_cert *certs;
@@ -81,6 +84,28 @@ static int read_token(const char *path, char **token, struct minica_err *err)
     return minica_token_file_read(path, token, err);
 }
 
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* What is left of the run's budget, as a retry_for: one run waits for a
+ * busy or unreachable CA retry_for in all, not once per certificate and
+ * once more for the CRL; with nothing left, each request is one attempt. */
+static int64_t retry_left(struct remote_ctx *ctx)
+{
+    if (ctx->retry_for < 0)
+        return -1;
+    int64_t budget = ctx->retry_for ? ctx->retry_for : MINICA_REMOTE_DEFAULT_RETRY_FOR;
+    int64_t now = monotonic_ms();
+    if (ctx->deadline_ms == 0)
+        ctx->deadline_ms = now + budget * 1000;
+    int64_t left = (ctx->deadline_ms - now + 999) / 1000;
+    return left > 0 ? left : -1;
+}
+
 static int remote_issue(void *p, const struct minica_issue_request *req, struct minica_issued *out,
                         struct minica_err *err)
 {
@@ -104,6 +129,7 @@ static int remote_issue(void *p, const struct minica_issue_request *req, struct 
     if (c != NULL && usable_cert(c)) {
         r.client_cert_file = c->cert_file;
         r.client_key_file = c->key_file;
+        r.retry_for = retry_left(ctx);
         ret = minica_remote_issue(&r, out, err);
         /* A revoked certificate cannot renew; a token still can. */
         if (ret != MINICA_EFORBIDDEN || !have_token)
@@ -123,6 +149,7 @@ static int remote_issue(void *p, const struct minica_issue_request *req, struct 
     if ((ret = read_token(c->token_file, &token, err)) != 0)
         return ret;
     r.token = token;
+    r.retry_for = retry_left(ctx);
     ret = minica_remote_issue(&r, out, err);
     minica_free_secret(token, strlen(token));
     /* Spent: the file is worthless now. A failure to remove it (a read-only
@@ -150,7 +177,8 @@ static void load_crl(struct remote_ctx *ctx)
     ctx->crl_tried = 1;
     unsigned char *der = NULL;
     size_t len = 0;
-    if (minica_remote_fetch_crl(ctx->ca_url, ctx->root_file, &der, &len, NULL) == 0 &&
+    if (minica_remote_fetch_crl(ctx->ca_url, ctx->root_file, retry_left(ctx), &der, &len, NULL) ==
+            0 &&
         mbedtls_x509_crl_parse_der(&ctx->crl, der, len) == 0)
         ctx->crl_ok = 1;
     free(der);
@@ -233,8 +261,9 @@ static char *intermediate_from(const char *path)
 }
 
 int minica_issuer_open_remote(struct minica_issuer *issuer, const char *ca_url,
-                              const char *root_file, const struct minica_remote_cert *certs,
-                              size_t n_certs, struct minica_err *err)
+                              const char *root_file, int64_t retry_for,
+                              const struct minica_remote_cert *certs, size_t n_certs,
+                              struct minica_err *err)
 {
     memset(issuer, 0, sizeof(*issuer));
     struct remote_ctx *ctx = calloc(1, sizeof(*ctx));
@@ -249,6 +278,7 @@ int minica_issuer_open_remote(struct minica_issuer *issuer, const char *ca_url,
     }
     ctx->ca_url = minica_strdup(ca_url);
     ctx->root_file = minica_strdup(root_file);
+    ctx->retry_for = retry_for;
     ctx->certs = calloc(n_certs ? n_certs : 1, sizeof(*ctx->certs));
     if (ctx->ca_url == NULL || ctx->root_file == NULL || ctx->certs == NULL) {
         ret = minica_seterr(err, MINICA_ENOMEM, "out of memory");
@@ -295,7 +325,8 @@ int minica_issuer_open_remote_agent(struct minica_issuer *issuer,
         certs[i].key_file = c->key;
         certs[i].token_file = c->token_file;
     }
-    int ret = minica_issuer_open_remote(issuer, cfg->ca_url, cfg->root, certs, cfg->n_certs, err);
+    int ret = minica_issuer_open_remote(issuer, cfg->ca_url, cfg->root, cfg->retry_for, certs,
+                                        cfg->n_certs, err);
     free(certs);
     return ret;
 }

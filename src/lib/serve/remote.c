@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 #include <fcntl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,17 +19,23 @@
 #include <mbedtls/platform_util.h>
 #include <mbedtls/x509_csr.h>
 
+#include "base/backoff.h"
 #include "base/command.h"
 #include "base/libload.h"
 #include "base/trustfile.h"
 #include "ca/x509.h"
 #include "minica/der.h"
+#include "minica/duration.h"
 #include "minica/fsutil.h"
 #include "minica/remote.h"
 
 #define MAX_RESPONSE (1024 * 1024)
 #define CSR_BUF_SIZE 16384
-#define DEFAULT_ATTEMPTS 3
+/* One attempt's TCP and TLS connect, and its whole exchange. */
+#define CONNECT_TIMEOUT_MS 10000
+#define TRANSFER_TIMEOUT_S 60
+/* A Retry-After beyond this is the server's mistake, not a plan. */
+#define RETRY_AFTER_MAX_S 3600
 #define TRUST_FILE "/usr/local/share/ca-certificates/minica-root.crt"
 
 int minica_fingerprint_normalize(const char *text, char out[65], struct minica_err *err)
@@ -57,6 +64,22 @@ int minica_fingerprint_normalize(const char *text, char out[65], struct minica_e
     return MINICA_OK;
 }
 
+int minica_remote_retry_for_parse(const char *text, int64_t *retry_for, struct minica_err *err)
+{
+    if (text != NULL && strcmp(text, "0") == 0) {
+        *retry_for = -1;
+        return MINICA_OK;
+    }
+    int64_t seconds;
+    int ret = minica_duration_parse(text, &seconds, err);
+    if (ret != 0)
+        return ret;
+    if (seconds > MINICA_REMOTE_RETRY_FOR_MAX)
+        return minica_seterr(err, MINICA_EINVAL, "'%s' is longer than the maximum of 1d", text);
+    *retry_for = seconds;
+    return MINICA_OK;
+}
+
 struct buf {
     char *data;
     size_t len;
@@ -82,20 +105,26 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
 }
 
 struct call {
+    const char *ca_url;    /* as configured, for messages */
     const char *url;       /* full URL */
     const char *root_file; /* NULL: no verification (bootstrap only) */
     const char *cert_file;
     const char *key_file;
-    const char *body; /* NULL: GET */
-    int attempts;
+    const char *body;  /* NULL: GET */
+    int64_t retry_for; /* seconds; 0 = the default, < 0 = one attempt */
 };
 
+/* Failures a CA that is down, restarting, overloaded or full of
+ * connections produces, and that another attempt may not meet: a server
+ * over its connection limits closes the connection during the TLS
+ * handshake (CURLE_SSL_CONNECT_ERROR) or right after accepting it. */
 static int transient(CURLcode c)
 {
     switch (c) {
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_CONNECT:
     case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_SSL_CONNECT_ERROR:
     case CURLE_SEND_ERROR:
     case CURLE_RECV_ERROR:
     case CURLE_GOT_NOTHING:
@@ -106,7 +135,41 @@ static int transient(CURLcode c)
     }
 }
 
-/* One request with retries on network errors (1s, 2s, 4s ... apart). A
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Jitter only has to differ between the machines of a fleet. */
+static uint64_t jitter_seed(void)
+{
+    uint64_t seed = 0;
+    if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        seed = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ ((uint64_t)getpid() << 40);
+    }
+    return seed;
+}
+
+/* "HTTP 503: <the server's detail>" for the last busy answer. */
+static void busy_reason(long status, const struct buf *b, char *out, size_t outlen)
+{
+    cJSON *json = b->data ? cJSON_ParseWithLength(b->data, b->len) : NULL;
+    const cJSON *d = json ? cJSON_GetObjectItemCaseSensitive(json, "detail") : NULL;
+    if (cJSON_IsString(d))
+        snprintf(out, outlen, "HTTP %ld: %.200s", status, d->valuestring);
+    else
+        snprintf(out, outlen, "HTTP %ld", status);
+    cJSON_Delete(json);
+}
+
+/* One request, tried again while the CA is unreachable or busy (connection
+ * refused or reset, timeouts, HTTP 503 or 429) until retry_for has passed,
+ * with jittered exponential backoff (base/backoff.h) and the server's
+ * Retry-After as a floor. No attempt starts after the deadline. A
  * certificate problem is not retried: it will not go away by itself. */
 static int http_call(const struct call *c, long *status, struct buf *out, struct minica_err *err)
 {
@@ -115,17 +178,34 @@ static int http_call(const struct call *c, long *status, struct buf *out, struct
     if (strncmp(c->url, "https://", 8) != 0)
         return minica_seterr(err, MINICA_EINVAL, "the CA URL must start with https:// (%s)",
                              c->url);
-    int attempts = c->attempts > 0 ? c->attempts : DEFAULT_ATTEMPTS;
     const struct minica_curl *cu = minica_curl_load(err);
     if (cu == NULL)
         return MINICA_ENET;
-    int ret = MINICA_ENET;
+    int64_t retry_for = c->retry_for == 0  ? MINICA_REMOTE_DEFAULT_RETRY_FOR
+                        : c->retry_for < 0 ? 0
+                                           : c->retry_for;
+    int64_t start = monotonic_ms();
+    int64_t deadline = start + retry_for * 1000;
+    struct minica_backoff backoff;
+    minica_backoff_init(&backoff, jitter_seed());
+    char last[CURL_ERROR_SIZE + 256] = "";
+    int ret = MINICA_ENET, attempts = 0, gave_up = 0;
+    int64_t retry_after_ms = 0;
     cu->global_init(CURL_GLOBAL_DEFAULT);
-    for (int attempt = 0; attempt < attempts; attempt++) {
-        if (attempt > 0) {
-            struct timespec ts = {.tv_sec = 1L << (attempt - 1 < 4 ? attempt - 1 : 4)};
-            nanosleep(&ts, NULL);
+    for (;;) {
+        if (attempts > 0) {
+            int64_t wait = minica_backoff_next(&backoff, monotonic_ms(), deadline, retry_after_ms);
+            if (wait < 0) {
+                gave_up = 1;
+                break;
+            }
+            struct timespec ts = {.tv_sec = (time_t)(wait / 1000),
+                                  .tv_nsec = (long)(wait % 1000) * 1000000L};
+            while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+                ;
         }
+        attempts++;
+        retry_after_ms = 0;
         CURL *h = cu->easy_init();
         if (h == NULL) {
             ret = minica_seterr(err, MINICA_ENOMEM, "cannot start libcurl");
@@ -135,12 +215,17 @@ static int http_call(const struct call *c, long *status, struct buf *out, struct
         struct curl_slist *headers = NULL;
         free(out->data);
         memset(out, 0, sizeof(*out));
+        /* The connect phase ends with the deadline (but gets a second). */
+        int64_t left = deadline - monotonic_ms();
+        long connect_ms = left < 1000                 ? 1000
+                          : left > CONNECT_TIMEOUT_MS ? CONNECT_TIMEOUT_MS
+                                                      : left;
         cu->easy_setopt(h, CURLOPT_URL, c->url);
         cu->easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
         cu->easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
         cu->easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-        cu->easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
-        cu->easy_setopt(h, CURLOPT_TIMEOUT, 60L);
+        cu->easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
+        cu->easy_setopt(h, CURLOPT_TIMEOUT, (long)TRANSFER_TIMEOUT_S);
         cu->easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
         cu->easy_setopt(h, CURLOPT_ERRORBUFFER, curl_err);
         cu->easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
@@ -169,11 +254,15 @@ static int http_call(const struct call *c, long *status, struct buf *out, struct
             cu->easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(c->body));
         }
         CURLcode rc = cu->easy_perform(h);
-        if (rc == CURLE_OK)
+        if (rc == CURLE_OK) {
             cu->easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+            curl_off_t ra = 0;
+            if (cu->easy_getinfo(h, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
+                retry_after_ms = (ra > RETRY_AFTER_MAX_S ? RETRY_AFTER_MAX_S : ra) * 1000;
+        }
         cu->slist_free_all(headers);
         cu->easy_cleanup(h);
-        if (rc == CURLE_OK && *status != 503) {
+        if (rc == CURLE_OK && *status != 503 && *status != 429) {
             ret = MINICA_OK;
             break;
         }
@@ -182,24 +271,31 @@ static int http_call(const struct call *c, long *status, struct buf *out, struct
                                 MAX_RESPONSE);
             break;
         }
-        if (rc == CURLE_OK)
-            ret = minica_seterr(err, MINICA_ENET, "%s: the CA is unavailable (HTTP 503)", c->url);
-        else if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE) {
+        if (rc == CURLE_OK) {
+            busy_reason(*status, out, last, sizeof(last));
+        } else if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE) {
             ret = minica_seterr(err, MINICA_ENET,
                                 "%s: the CA's TLS certificate does not verify under %s: %s", c->url,
                                 c->root_file ? c->root_file : "(none)",
                                 curl_err[0] ? curl_err : cu->easy_strerror(rc));
             break;
-        } else {
+        } else if (!transient(rc)) {
             ret = minica_seterr(err, MINICA_ENET, "%s: %s", c->url,
                                 curl_err[0] ? curl_err : cu->easy_strerror(rc));
-            if (!transient(rc))
-                break;
+            break;
+        } else {
+            snprintf(last, sizeof(last), "%s", curl_err[0] ? curl_err : cu->easy_strerror(rc));
         }
     }
+    if (gave_up) {
+        char took[64];
+        minica_duration_format((monotonic_ms() - start + 500) / 1000, took, sizeof(took));
+        ret = minica_seterr(err, MINICA_ENET,
+                            "the CA at %s is busy or refusing connections: %d attempt%s in %s "
+                            "(last: %s)",
+                            c->ca_url, attempts, attempts == 1 ? "" : "s", took, last);
+    }
     if (ret != MINICA_OK) {
-        if (ret == MINICA_ENET && attempts > 1)
-            minica_err_prefix(err, "cannot reach the CA (%d attempts)", attempts);
         free(out->data);
         memset(out, 0, sizeof(*out));
     }
@@ -234,8 +330,8 @@ static int server_refusal(long status, const struct buf *b, struct minica_err *e
     return ret;
 }
 
-int minica_remote_fetch_root(const char *ca_url, const char *fingerprint, char **root_pem,
-                             struct minica_err *err)
+int minica_remote_fetch_root(const char *ca_url, const char *fingerprint, int64_t retry_for,
+                             char **root_pem, struct minica_err *err)
 {
     *root_pem = NULL;
     char want[65], url[2048];
@@ -243,7 +339,7 @@ int minica_remote_fetch_root(const char *ca_url, const char *fingerprint, char *
     if ((ret = minica_fingerprint_normalize(fingerprint, want, err)) != 0 ||
         (ret = build_url(url, sizeof(url), ca_url, "/v1/roots", err)) != 0)
         return ret;
-    struct call c = {.url = url};
+    struct call c = {.ca_url = ca_url, .url = url, .retry_for = retry_for};
     struct buf b;
     long status;
     if ((ret = http_call(&c, &status, &b, err)) != 0)
@@ -284,8 +380,8 @@ int minica_remote_install_trust(const char *root_pem, struct minica_err *err)
     return ret;
 }
 
-int minica_remote_fetch_crl(const char *ca_url, const char *root_file, unsigned char **der,
-                            size_t *len, struct minica_err *err)
+int minica_remote_fetch_crl(const char *ca_url, const char *root_file, int64_t retry_for,
+                            unsigned char **der, size_t *len, struct minica_err *err)
 {
     *der = NULL;
     *len = 0;
@@ -293,7 +389,7 @@ int minica_remote_fetch_crl(const char *ca_url, const char *root_file, unsigned 
     int ret = build_url(url, sizeof(url), ca_url, "/v1/crl", err);
     if (ret != 0)
         return ret;
-    struct call c = {.url = url, .root_file = root_file};
+    struct call c = {.ca_url = ca_url, .url = url, .root_file = root_file, .retry_for = retry_for};
     struct buf b;
     long status;
     if ((ret = http_call(&c, &status, &b, err)) != 0)
@@ -538,12 +634,13 @@ int minica_remote_issue(const struct minica_remote_request *req, struct minica_i
         goto out;
     }
     struct call c = {
+        .ca_url = req->ca_url,
         .url = url,
         .root_file = req->root_file,
         .cert_file = renew ? req->client_cert_file : NULL,
         .key_file = renew ? req->client_key_file : NULL,
         .body = body,
-        .attempts = req->attempts,
+        .retry_for = req->retry_for,
     };
     long status;
     if ((ret = http_call(&c, &status, &b, err)) != 0)
