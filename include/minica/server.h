@@ -55,10 +55,14 @@ struct minica_serve_options {
     const char *listen;      /* "ADDR:PORT", "[V6]:PORT" or ":PORT"; NULL = ":9443" */
     const char *const *sans; /* extra names for the server's certificate */
     size_t n_sans;
-    unsigned max_connections;    /* 0 = 256 */
-    unsigned per_ip_connections; /* 0 = 16 (at most max_connections) */
-    unsigned timeout;            /* idle seconds per connection; 0 = 30 */
-    int64_t cert_ttl;            /* the server certificate's; 0 = the policy's default */
+    unsigned max_connections;    /* served at once; 0 = 256 (twice that held in all) */
+    unsigned per_ip_connections; /* served at once from one address; 0 = 16 */
+    /* served at once from one /24 (IPv4) or /64 (IPv6); 0 = max(per_ip,
+     * max_connections / 4). Connections beyond either share are answered
+     * 503 busy with Retry-After (serve/admit.h). */
+    unsigned per_net_connections;
+    unsigned timeout; /* idle seconds per connection; 0 = 30 */
+    int64_t cert_ttl; /* the server certificate's; 0 = the policy's default */
     /* Where request and event lines go (one line, no newline). */
     void (*log)(void *ctx, const char *line);
     void *log_ctx;

@@ -29,6 +29,7 @@ static int run(int argc, char **argv)
         {"san", required_argument, NULL, 's'},
         {"max-connections", required_argument, NULL, 'm'},
         {"max-per-ip", required_argument, NULL, 'p'},
+        {"max-per-net", required_argument, NULL, 'n'},
         {"timeout", required_argument, NULL, 't'},
         {"cert-ttl", required_argument, NULL, 'c'},
         {0, 0, 0, 0},
@@ -62,14 +63,20 @@ static int run(int argc, char **argv)
             break;
         case 'm':
         case 'p':
+        case 'n':
             n = strtol(optarg, &end, 10);
             if (*optarg == '\0' || *end != '\0' || n < 1 || n > 100000)
                 return cli_usage("serve", "--%s: expected a number from 1 to 100000, not '%s'",
-                                 c == 'm' ? "max-connections" : "max-per-ip", optarg);
+                                 c == 'm'   ? "max-connections"
+                                 : c == 'p' ? "max-per-ip"
+                                            : "max-per-net",
+                                 optarg);
             if (c == 'm')
                 opts.max_connections = (unsigned)n;
-            else
+            else if (c == 'p')
                 opts.per_ip_connections = (unsigned)n;
+            else
+                opts.per_net_connections = (unsigned)n;
             break;
         case 't':
             if (minica_duration_parse(optarg, &seconds, &err) != 0)
@@ -108,8 +115,8 @@ static int run(int argc, char **argv)
 const struct cli_command cmd_serve_def = {
     "serve", run, "serve enrollment and renewal over HTTPS",
     "Usage: minica serve [--listen ADDR:PORT] [--san NAME|IP]... [--max-connections N]\n"
-    "                    [--max-per-ip N] [--timeout DURATION] [--cert-ttl DURATION]\n"
-    "                    [--dir DIR]\n"
+    "                    [--max-per-ip N] [--max-per-net N] [--timeout DURATION]\n"
+    "                    [--cert-ttl DURATION] [--dir DIR]\n"
     "\n"
     "Runs the CA's HTTPS API in the foreground until SIGTERM or SIGINT, logging\n"
     "one line per request on stderr. Machines enroll with a one-time token\n"
@@ -136,12 +143,27 @@ const struct cli_command cmd_serve_def = {
     "  --listen ADDR:PORT  where to listen (default :9443, every address;\n"
     "                      IPv6 as [::1]:9443)\n"
     "  --san NAME|IP       another name for the server's certificate (repeatable)\n"
-    "  --max-connections N connections at once (default 256)\n"
-    "  --max-per-ip N      connections at once from one address (default 16, at most\n"
-    "                      --max-connections); addresses behind one NAT share it\n"
-    "  --timeout DURATION  close a connection idle this long (default 30s)\n"
+    "  --max-connections N requests served at once (default 256); twice as many\n"
+    "                      connections are held in all, the busy ones included\n"
+    "  --max-per-ip N      served at once from one address (default 16, at most\n"
+    "                      --max-connections)\n"
+    "  --max-per-net N     served at once from one /24 (IPv4) or /64 (IPv6)\n"
+    "                      (default: a quarter of --max-connections, at least\n"
+    "                      --max-per-ip)\n"
+    "  --timeout DURATION  close a connection idle this long (default 30s); the TLS\n"
+    "                      handshake and the request's headers get at most 10s\n"
     "  --cert-ttl DURATION validity of the server's certificate (default: the\n"
     "                      policy's default TTL)\n"
+    "\n"
+    "A connection beyond its address's or network's share (machines behind one\n"
+    "NAT share an address) is answered 503 with Retry-After, before its body\n"
+    "is read and without the CA, and the client retries (minica issue\n"
+    "--retry-for, the agent's retry_for); /v1/health and /v1/roots are\n"
+    "answered anyway. A network may hold at most\n"
+    "--max-connections connections, busy ones included, and the last eighth of\n"
+    "the slots go only to networks holding fewer than 4, so that a health\n"
+    "check or a renewal from elsewhere still gets through; past that, new\n"
+    "connections are closed at once.\n"
     "\n"
     "Request bodies are limited to 64 KiB (413 from the Content-Length, before\n"
     "reading the body; a longer chunked body gets its connection closed) and\n"

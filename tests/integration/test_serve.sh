@@ -551,9 +551,11 @@ P3=$(free_port)
 S3=$!
 track_pid "$S3"
 check "third server up" wait_health "https://127.0.0.1:$P3"
-# 16 idle connections from 127.0.0.1 fill that address's share only: a 17th
-# from it is refused while 127.0.0.2 is still served (as in fifth_refused, a
-# just-closed probe may still count, so each attempt starts afresh).
+# 16 idle connections from 127.0.0.1 fill that address's served share (and
+# here its /24's: a quarter of 64): a 17th from it is told to come back
+# (503, Retry-After) instead of being closed, while another network,
+# 127.1.0.1, is still served (as in fifth_refused, a just-closed probe may
+# still count, so each attempt starts afresh).
 per_ip_capped() {
     local i fd own other fds
     for i in $(seq 1 20); do
@@ -562,16 +564,17 @@ per_ip_capped() {
             exec {fd}<>"/dev/tcp/127.0.0.1/$P3"
             fds+=("$fd")
         done
-        own=$(http_code "https://127.0.0.1:$P3/v1/health" --cacert "$VM/root.crt")
-        other=$(http_code "https://127.0.0.1:$P3/v1/health" --cacert "$VM/root.crt" \
-            --interface 127.0.0.2)
+        own=$(curl -s -o /dev/null -w '%{http_code} %header{retry-after}' --max-time 10 \
+            --cacert "$VM/root.crt" "https://127.0.0.1:$P3/v1/crl")
+        other=$(http_code "https://127.0.0.1:$P3/v1/crl" --cacert "$VM/root.crt" \
+            --interface 127.1.0.1)
         for fd in "${fds[@]}"; do exec {fd}>&-; done
-        [ "$own" = 000 ] && [ "$other" = 200 ] && return 0
+        [ "$own" = "503 1" ] && [ "$other" = 200 ] && return 0
         sleep 0.2
     done
     return 1
 }
-check "default --max-per-ip: a 17th connection from one address is refused, another address is served" per_ip_capped
+check "default --max-per-ip: a 17th connection from one address is answered 503 + Retry-After, another network is served" per_ip_capped
 kill -TERM "$S3"
 wait "$S3"
 

@@ -155,6 +155,7 @@ static void load_mhd(void)
         SYMBOL(api, quiesce_daemon, MHD_quiesce_daemon),
         SYMBOL(api, stop_daemon, MHD_stop_daemon),
         SYMBOL(api, get_connection_info, MHD_get_connection_info),
+        SYMBOL(api, set_connection_option, MHD_set_connection_option),
         SYMBOL(api, lookup_connection_value, MHD_lookup_connection_value),
         SYMBOL(api, create_response_from_buffer, MHD_create_response_from_buffer),
         SYMBOL(api, add_response_header, MHD_add_response_header),

@@ -91,6 +91,8 @@ struct minica_mhd {
     const union MHD_ConnectionInfo *(*get_connection_info)(struct MHD_Connection *connection,
                                                            enum MHD_ConnectionInfoType info_type,
                                                            ...);
+    enum MHD_Result (*set_connection_option)(struct MHD_Connection *connection,
+                                             enum MHD_CONNECTION_OPTION option, ...);
     const char *(*lookup_connection_value)(struct MHD_Connection *connection,
                                            enum MHD_ValueKind kind, const char *key);
     struct MHD_Response *(*create_response_from_buffer)(size_t size, void *buffer,

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,6 +22,7 @@
 #include "minica/fsutil.h"
 #include "minica/issue.h"
 #include "minica/server.h"
+#include "serve/admit.h"
 #include "serve/serve_internal.h"
 
 /* TLS 1.2 and 1.3 only; ECDHE key exchange (forward secrecy) and AEAD
@@ -33,6 +35,15 @@
 /* A chunked body larger than the cap is read and dropped up to this, then the
  * connection is closed: nothing of it is kept. */
 #define DISCARD_LIMIT (1024 * 1024)
+/* From accept to the end of the request's headers, TLS handshake included
+ * (libmicrohttpd does not count handshake bytes as activity): a connection
+ * that is not talking HTTP by then is closed, whatever --timeout says. */
+#define HANDSHAKE_TIMEOUT 10
+/* What a busy answer asks for; clients add their own jitter and backoff. */
+#define BUSY_RETRY_AFTER "1"
+/* Connections the kernel queues before the server accepts them: a fleet
+ * booting at once waits there instead of being refused. */
+#define LISTEN_BACKLOG 1024
 
 /* One loaded server certificate. Retired ones stay allocated until the
  * server closes: a handshake may still be using them. */
@@ -65,6 +76,7 @@ int minica_server_open(const char *dir, struct minica_server **out, struct minic
     minica_ca_set_actor(srv->ca, "serve", "local");
     pthread_mutex_init(&srv->ca_lock, NULL);
     pthread_mutex_init(&srv->tls_lock, NULL);
+    pthread_mutex_init(&srv->admit_lock, NULL);
     *out = srv;
     return MINICA_OK;
 }
@@ -92,8 +104,10 @@ void minica_server_close(struct minica_server *srv)
         tls_cert_free(srv->tls, srv->cert);
     free(srv->crl_der);
     free(srv->trust_pem);
+    minica_admit_free(srv->admit);
     pthread_mutex_destroy(&srv->ca_lock);
     pthread_mutex_destroy(&srv->tls_lock);
+    pthread_mutex_destroy(&srv->admit_lock);
     free(srv);
 }
 
@@ -173,7 +187,7 @@ static int bind_listen(const struct sockaddr *sa, socklen_t len, int dual_stack)
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (sa->sa_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
-    if (bind(fd, sa, len) != 0 || listen(fd, 128) != 0) {
+    if (bind(fd, sa, len) != 0 || listen(fd, LISTEN_BACKLOG) != 0) {
         int e = errno;
         close(fd);
         errno = e;
@@ -442,17 +456,89 @@ static int cert_callback(gnutls_session_t session, const gnutls_datum_t *req_ca_
     return 0;
 }
 
+/* ---- connection slots (admit.h; docs/design.md "Connection slots") ---- */
+
+/* A connection's socket context: its place in the counts. */
+struct conn_state {
+    struct minica_admit_ticket ticket;
+    int request_seen; /* the idle timeout is --timeout from then on */
+};
+
+/* libmicrohttpd's accept policy, before it sets a connection up: closes
+ * what the limits drop (a network over its share of all slots, or a big
+ * network when only the reserve is left). Counts nothing: the connection
+ * may still fail to start; notify_connection counts what did. */
+static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    struct minica_server *srv = cls;
+    pthread_mutex_lock(&srv->admit_lock);
+    enum minica_admit_verdict v = minica_admit_judge(srv->admit, addr, addrlen);
+    if (v == MINICA_ADMIT_DROP)
+        srv->dropped++;
+    pthread_mutex_unlock(&srv->admit_lock);
+    return v == MINICA_ADMIT_DROP ? MHD_NO : MHD_YES;
+}
+
 static void notify_connection(void *cls, struct MHD_Connection *connection, void **socket_context,
                               enum MHD_ConnectionNotificationCode toe)
 {
-    (void)socket_context;
-    const struct minica_server *srv = cls;
+    struct minica_server *srv = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        struct conn_state *cs = *socket_context;
+        if (cs != NULL) {
+            pthread_mutex_lock(&srv->admit_lock);
+            minica_admit_release(srv->admit, &cs->ticket);
+            pthread_mutex_unlock(&srv->admit_lock);
+            free(cs);
+            *socket_context = NULL;
+        }
+        return;
+    }
     if (toe != MHD_CONNECTION_NOTIFY_STARTED)
         return;
     const union MHD_ConnectionInfo *ci =
         srv->mhd->get_connection_info(connection, MHD_CONNECTION_INFO_GNUTLS_SESSION);
     if (ci != NULL && ci->tls_session != NULL)
         srv->tls->session_set_ptr((gnutls_session_t)ci->tls_session, cls);
+    /* Until its request's headers are in, every connection has the short
+     * deadline: idle handshakes give their slot back early. */
+    srv->mhd->set_connection_option(connection, MHD_CONNECTION_OPTION_TIMEOUT,
+                                    srv->handshake_timeout);
+    /* Without a state (no memory, or no room in the table) the connection
+     * is answered busy, uncounted: it lives at most the short deadline. */
+    struct conn_state *cs = calloc(1, sizeof(*cs));
+    ci = srv->mhd->get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (cs == NULL || ci == NULL || ci->client_addr == NULL) {
+        free(cs);
+        return;
+    }
+    const struct sockaddr *sa = ci->client_addr;
+    socklen_t len = sa->sa_family == AF_INET6 ? (socklen_t)sizeof(struct sockaddr_in6)
+                                              : (socklen_t)sizeof(struct sockaddr_in);
+    pthread_mutex_lock(&srv->admit_lock);
+    int ret = minica_admit_take(srv->admit, sa, len, &cs->ticket);
+    pthread_mutex_unlock(&srv->admit_lock);
+    if (ret != 0) {
+        free(cs);
+        return;
+    }
+    *socket_context = cs;
+}
+
+/* The connection's verdict; the first call also gives a served connection
+ * the normal idle timeout. */
+static int connection_served(struct minica_server *srv, struct MHD_Connection *connection)
+{
+    const union MHD_ConnectionInfo *ci =
+        srv->mhd->get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct conn_state *cs = ci != NULL ? ci->socket_context : NULL;
+    if (cs == NULL || cs->ticket.verdict != MINICA_ADMIT_SERVE)
+        return 0;
+    if (!cs->request_seen) {
+        cs->request_seen = 1;
+        srv->mhd->set_connection_option(connection, MHD_CONNECTION_OPTION_TIMEOUT, srv->timeout);
+    }
+    return 1;
 }
 
 static void serve_log(const struct minica_server *srv, const char *fmt, ...)
@@ -544,6 +630,30 @@ static enum MHD_Result queue(struct minica_server *srv, struct MHD_Connection *c
     return ret;
 }
 
+/* The cheap answer to a connection over its network's or address's share:
+ * 503 with Retry-After, before any body is read and without the CA, and
+ * the connection closed after it, so that its slot is free at once. */
+static enum MHD_Result queue_busy(struct minica_server *srv, struct MHD_Connection *connection,
+                                  const char *method, const char *url, const char *addr)
+{
+    const struct minica_mhd *mhd = srv->mhd;
+    static const char body[] =
+        "{\"error\":\"busy\",\"detail\":\"the CA is busy (too many connections from your "
+        "network); retry after " BUSY_RETRY_AFTER "s\"}";
+    struct MHD_Response *r =
+        mhd->create_response_from_buffer(sizeof(body) - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
+    if (r == NULL)
+        return MHD_NO;
+    mhd->add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    mhd->add_response_header(r, "Cache-Control", "no-store");
+    mhd->add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, BUSY_RETRY_AFTER);
+    mhd->add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result ret = mhd->queue_response(connection, MHD_HTTP_SERVICE_UNAVAILABLE, r);
+    mhd->destroy_response(r);
+    serve_log(srv, "%s %.16s %.200s 503 busy", addr, method, url);
+    return ret;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -561,6 +671,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         if (st == NULL)
             return MHD_NO;
         *con_cls = st;
+        /* Health and the root cost no more than a busy answer (no lock, no
+         * signature): a monitor or a bootstrap behind a busy NAT gets them. */
+        int cheap = strcmp(method, "GET") == 0 &&
+                    (strcmp(url, "/v1/health") == 0 || strcmp(url, "/v1/roots") == 0);
+        if (!connection_served(srv, connection) && !cheap) {
+            remote_address(srv->mhd, connection, addr, sizeof(addr));
+            return queue_busy(srv, connection, method, url, addr);
+        }
         const char *cl = srv->mhd->lookup_connection_value(connection, MHD_HEADER_KIND,
                                                            MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl != NULL && strtoull(cl, NULL, 10) > MINICA_SERVE_MAX_BODY) {
@@ -656,27 +774,40 @@ int minica_server_run(struct minica_server *srv, const struct minica_serve_optio
 
     unsigned max_conn =
         opts->max_connections ? opts->max_connections : MINICA_SERVE_DEFAULT_MAX_CONNECTIONS;
-    /* Small by default, so that a few hostile addresses cannot take every
-     * slot; one VM enrolling or renewing needs one or two at a time. */
+    /* One VM enrolling or renewing needs one or two connections at a time;
+     * a NAT's fleet shares one address and gets "busy, retry" beyond its
+     * share instead of a closed connection (admit.h). */
     unsigned per_ip = opts->per_ip_connections ? opts->per_ip_connections
                                                : MINICA_SERVE_DEFAULT_PER_IP_CONNECTIONS;
-    if (per_ip > max_conn)
-        per_ip = max_conn;
-    unsigned timeout = opts->timeout ? opts->timeout : MINICA_SERVE_DEFAULT_TIMEOUT;
+    struct minica_admit_limits limits;
+    minica_admit_limits_for(&limits, max_conn, per_ip, opts->per_net_connections);
+    uint64_t seed = 0;
+    if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed))
+        seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    if ((ret = minica_admit_new(&limits, seed, &srv->admit, err)) != 0) {
+        close(fd);
+        return ret;
+    }
+    srv->timeout = opts->timeout ? opts->timeout : MINICA_SERVE_DEFAULT_TIMEOUT;
+    srv->handshake_timeout =
+        srv->timeout < HANDSHAKE_TIMEOUT ? srv->timeout : (unsigned)HANDSHAKE_TIMEOUT;
 
     /* Threads started from here on inherit the mask: only this thread
      * takes SIGTERM and SIGINT, in sigtimedwait below. */
     pthread_sigmask(SIG_BLOCK, &set, &old);
+    /* libmicrohttpd's own cap is the held total: past it, it closes new
+     * connections itself. Its per-address cap is not used: the accept
+     * policy and the socket contexts count per address and network. */
     daemon = srv->mhd->start_daemon(
         MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
             MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG,
-        0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, srv,
+        0, accept_policy, srv, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, srv,
         MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_HTTPS_CERT_CALLBACK, cert_callback,
         MHD_OPTION_HTTPS_MEM_TRUST, srv->trust_pem, MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
-        MHD_OPTION_CONNECTION_LIMIT, max_conn, MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
-        MHD_OPTION_CONNECTION_TIMEOUT, timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)HEADER_MEMORY_LIMIT, MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv,
-        MHD_OPTION_NOTIFY_CONNECTION, notify_connection, srv, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_LIMIT, limits.held, MHD_OPTION_CONNECTION_TIMEOUT, srv->timeout,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_MEMORY_LIMIT,
+        MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
+        notify_connection, srv, MHD_OPTION_END);
     if (daemon == NULL) {
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         close(fd);
@@ -707,6 +838,14 @@ int minica_server_run(struct minica_server *srv, const struct minica_serve_optio
         }
         /* Counts of refusals whose minute ended while no request came. */
         minica_refusals_sweep(srv->refusals);
+        pthread_mutex_lock(&srv->admit_lock);
+        unsigned long dropped = srv->dropped;
+        srv->dropped = 0;
+        pthread_mutex_unlock(&srv->admit_lock);
+        /* One line per interval, not one per connection: a flood must not
+         * flood the log. */
+        if (dropped > 0)
+            serve_log(srv, "closed %lu new connections over their network's share", dropped);
         struct minica_err e;
         if (ensure_cert(srv, names, 0, &changed, &e) != 0) {
             serve_log(srv, "cannot renew the server certificate (will retry): %s", e.msg);

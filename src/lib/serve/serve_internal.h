@@ -11,6 +11,7 @@
 #include "minica/server.h"
 #include "minica/store.h"
 
+struct minica_admit;
 struct minica_gnutls;
 struct minica_mhd;
 struct tls_cert;
@@ -30,6 +31,13 @@ struct minica_server {
     char *trust_pem; /* root + intermediate, for the CertificateRequest */
     const struct minica_serve_options *opts;
     struct minica_refusals *refusals; /* the audit rows of refused requests */
+    /* Connection slots (admit.h), under admit_lock: libmicrohttpd's
+     * accepting thread takes them, whichever thread closes releases. */
+    struct minica_admit *admit;
+    pthread_mutex_t admit_lock;
+    unsigned long dropped; /* connections closed by the limits since the last log line */
+    unsigned timeout;      /* seconds idle, once a request has arrived */
+    unsigned handshake_timeout;
 };
 
 /* Fills resp with the JSON error {"error": code, "detail": ...}. */
