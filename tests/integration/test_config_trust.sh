@@ -192,4 +192,22 @@ expect_err "chmod 600 $TD/real.token$" "issue: the refusal says chmod 600"
 chmod 600 "$TD/real.token"
 check "the refused token files are left alone" test -s "$TD/real.token"
 
+# ---- the root certificate the client trusts the CA by ----------------------------
+# Whoever can swap root = / --root stands in for the CA and is sent the token.
+RD=$T/rootdir
+mkdir "$RD"
+cp "$CA/root.crt" "$RD/root.crt"
+chmod 777 "$RD"
+sed -i "s|^root = .*|root = $RD/root.crt|" "$T/remote.conf"
+run timeout 10 "$MINICA" agent --config "$T/remote.conf"
+expect_rc 1 "agent: a root = in a 0777 directory is refused"
+expect_err "root certificate $RD/root.crt: directory $RD is writable by group or others.*chmod go-w $RD" \
+    "agent: the refusal names the root file and the fix"
+run timeout 10 "$MINICA" issue t.test --ca-url "$URL" --root "$RD/root.crt" \
+    --token-file "$TD/real.token" --out "$T/tstate"
+expect_rc 1 "issue: a --root in a 0777 directory is refused"
+expect_err "root certificate $RD/root.crt: directory $RD is writable by group or others.*chmod go-w $RD" \
+    "issue: the refusal names the root file and the fix"
+chmod 755 "$RD"
+
 done_testing

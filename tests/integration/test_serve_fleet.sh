@@ -210,7 +210,8 @@ while True:
             data += chunk
         n += 1
         print("request", n, flush=True)
-        body = b'{"error":"busy","detail":"try again"}'
+        # A detail no client should print raw: a newline and a terminal escape.
+        body = b'{"error":"busy","detail":"try again\\n\\u001b[2J"}'
         s.sendall(b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\n"
                   b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
         s.close()
@@ -231,6 +232,8 @@ took=$(($(date +%s) - start))
 expect_rc 1 "issue --ca-url against an always-busy CA fails"
 expect_err "the CA at https://127.0.0.1:$BUSYP is busy or refusing connections.*HTTP 503" \
     "the error names the cause (busy, HTTP 503)"
+check "the server's text reaches the terminal escaped" \
+    sh -c 'printf "%s" "$1" | grep -qF "try again\\n\\x1b[2J" && ! printf "%s" "$1" | grep -q "$(printf "\033")"' _ "$ERR"
 asked=$(grep -c '^request' "$T/busy.out")
 check "it retried ($asked requests in ${took}s)" test "$asked" -ge 2
 check "without hammering: Retry-After and backoff ($asked requests in ${took}s)" test "$asked" -le 6

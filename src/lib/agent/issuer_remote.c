@@ -12,6 +12,7 @@
 #include <mbedtls/x509_crl.h>
 #include <mbedtls/x509_crt.h>
 
+#include "base/trustfile.h"
 #include "ca/x509.h"
 #include "minica/agent.h"
 #include "minica/fsutil.h"
@@ -284,7 +285,8 @@ int minica_issuer_open_remote(struct minica_issuer *issuer, const char *ca_url,
         ret = minica_seterr(err, MINICA_ENOMEM, "out of memory");
         goto fail;
     }
-    if ((ret = minica_read_file(root_file, 256 * 1024, &ctx->root_pem, NULL, err)) != 0) {
+    if ((ret = minica_read_trusted_file(root_file, 256 * 1024, "root certificate", 0,
+                                        &ctx->root_pem, NULL, err)) != 0) {
         minica_err_prefix(err, "the CA's root (run minica bootstrap first)");
         goto fail;
     }

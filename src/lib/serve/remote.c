@@ -26,6 +26,7 @@
 #include "ca/x509.h"
 #include "minica/der.h"
 #include "minica/duration.h"
+#include "minica/escape.h"
 #include "minica/fsutil.h"
 #include "minica/remote.h"
 
@@ -154,14 +155,25 @@ static uint64_t jitter_seed(void)
     return seed;
 }
 
+/* A server's reason, on the operator's terminal: escaped (a hostile or
+ * broken server could send newlines or terminal escapes) and cut at 200. */
+static void escape_detail(const char *detail, char *out, size_t outlen)
+{
+    char cut[201];
+    snprintf(cut, sizeof(cut), "%s", detail);
+    minica_escape_text(cut, out, outlen);
+}
+
 /* "HTTP 503: <the server's detail>" for the last busy answer. */
 static void busy_reason(long status, const struct buf *b, char *out, size_t outlen)
 {
     cJSON *json = b->data ? cJSON_ParseWithLength(b->data, b->len) : NULL;
     const cJSON *d = json ? cJSON_GetObjectItemCaseSensitive(json, "detail") : NULL;
-    if (cJSON_IsString(d))
-        snprintf(out, outlen, "HTTP %ld: %.200s", status, d->valuestring);
-    else
+    char safe[4 * 200 + 1];
+    if (cJSON_IsString(d)) {
+        escape_detail(d->valuestring, safe, sizeof(safe));
+        snprintf(out, outlen, "HTTP %ld: %s", status, safe);
+    } else
         snprintf(out, outlen, "HTTP %ld", status);
     cJSON_Delete(json);
 }
@@ -318,14 +330,13 @@ static int build_url(char *out, size_t outlen, const char *ca_url, const char *p
 /* Turns a non-200 JSON error answer into err. */
 static int server_refusal(long status, const struct buf *b, struct minica_err *err)
 {
-    const char *detail = NULL;
+    char detail[4 * 200 + 1] = "no reason given";
     cJSON *json = b->data ? cJSON_ParseWithLength(b->data, b->len) : NULL;
     const cJSON *d = json ? cJSON_GetObjectItemCaseSensitive(json, "detail") : NULL;
     if (cJSON_IsString(d))
-        detail = d->valuestring;
+        escape_detail(d->valuestring, detail, sizeof(detail));
     int code = status == 403 ? MINICA_EFORBIDDEN : status >= 500 ? MINICA_ENET : MINICA_EINVAL;
-    int ret = minica_seterr(err, code, "the CA refused (HTTP %ld): %s", status,
-                            detail ? detail : "no reason given");
+    int ret = minica_seterr(err, code, "the CA refused (HTTP %ld): %s", status, detail);
     cJSON_Delete(json);
     return ret;
 }
@@ -611,7 +622,8 @@ int minica_remote_issue(const struct minica_remote_request *req, struct minica_i
     if ((ret = collect(req, names, &n, err)) != 0 ||
         (ret = build_url(url, sizeof(url), req->ca_url, renew ? "/v1/renew" : "/v1/sign", err)) !=
             0 ||
-        (ret = minica_read_file(req->root_file, 256 * 1024, &out->root_pem, NULL, err)) != 0)
+        (ret = minica_read_trusted_file(req->root_file, 256 * 1024, "root certificate", 0,
+                                        &out->root_pem, NULL, err)) != 0)
         goto out;
     if (renew && (ret = expired_client_cert(req->client_cert_file, err)) != 0)
         goto out;
