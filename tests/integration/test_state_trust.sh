@@ -128,6 +128,13 @@ run "$MINICA" issue w3.internal.svc --dir "$CA" --out "$T/out"
 expect_err "intermediate.key is readable by group or others \(mode 0640\); fix it with: chmod 600" \
     "a group-readable key is still refused"
 chmod 600 "$CA/intermediate.key"
+# serve's own key (written on its first start) is held to the same rule.
+cp "$CA/intermediate.key" "$CA/serve.key"
+chown $NOBODY "$CA/serve.key"
+run "$MINICA" list --dir "$CA"
+expect_rc 1 "a serve.key owned by uid $NOBODY is refused"
+expect_err "$CA/serve.key is owned by uid $NOBODY" "the refusal names serve.key"
+rm -f "$CA/serve.key"
 
 # 5. The directory above the state directory: writable by others lets them
 # rename the state directory away; a sticky one (/tmp) does not.

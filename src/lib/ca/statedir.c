@@ -21,10 +21,17 @@ static const struct {
     const char *base;
     enum minica_statedir_kind kind;
 } state_files[] = {
-    {"root.key", MINICA_STATEDIR_KEY},       {"intermediate.key", MINICA_STATEDIR_KEY},
-    {"root.crt", MINICA_STATEDIR_FILE},      {"intermediate.crt", MINICA_STATEDIR_FILE},
-    {"minica.conf", MINICA_STATEDIR_FILE},   {"minica.db", MINICA_STATEDIR_FILE},
-    {"minica.db-wal", MINICA_STATEDIR_FILE}, {"minica.db-shm", MINICA_STATEDIR_FILE},
+    {"root.key", MINICA_STATEDIR_KEY},
+    {"intermediate.key", MINICA_STATEDIR_KEY},
+    {"root.crt", MINICA_STATEDIR_FILE},
+    {"intermediate.crt", MINICA_STATEDIR_FILE},
+    {"minica.conf", MINICA_STATEDIR_FILE},
+    {"minica.db", MINICA_STATEDIR_FILE},
+    {"minica.db-wal", MINICA_STATEDIR_FILE},
+    {"minica.db-shm", MINICA_STATEDIR_FILE},
+    /* minica serve's own TLS identity, written on its first start. */
+    {"serve.key", MINICA_STATEDIR_KEY},
+    {"serve.crt", MINICA_STATEDIR_FILE},
 };
 
 static void user_name(uid_t uid, char *out, size_t outlen)
