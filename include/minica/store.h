@@ -110,7 +110,9 @@ struct minica_audit_row {
     int64_t uid;
     char user[64];
     char command[64];
-    char summary[2048];
+    /* Whole, however long (a revoke lists every serial); valid only during
+     * the callback. */
+    const char *summary;
 };
 typedef int (*minica_audit_cb)(const struct minica_audit_row *row, void *ctx);
 int minica_store_list_audit(struct minica_store *store, int64_t since, minica_audit_cb cb,

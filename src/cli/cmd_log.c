@@ -2,6 +2,7 @@
  * reads the inventory, so it needs no CA key. */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
@@ -29,25 +30,32 @@ static int print_row(const struct minica_audit_row *row, void *ctx)
      * (or by hand into the database) may hold a raw newline or ESC. Text
      * escaped when it was stored comes out unchanged. */
     char user[4 * sizeof(row->user)], command[4 * sizeof(row->command)];
-    char summary[4 * sizeof(row->summary)];
+    size_t summary_size = 4 * strlen(row->summary) + 1;
+    char *summary = malloc(summary_size);
+    if (summary == NULL)
+        return -1;
     minica_escape_text(row->user, user, sizeof(user));
     minica_escape_text(row->command, command, sizeof(command));
-    minica_escape_text(row->summary, summary, sizeof(summary));
+    minica_escape_text(row->summary, summary, summary_size);
     if (lc->json) {
         cJSON *o = cJSON_CreateObject();
-        if (o == NULL)
+        if (o == NULL) {
+            free(summary);
             return -1;
+        }
         cJSON_AddStringToObject(o, "time", when);
         cJSON_AddNumberToObject(o, "uid", (double)row->uid);
         cJSON_AddStringToObject(o, "user", user);
         cJSON_AddStringToObject(o, "command", command);
         cJSON_AddStringToObject(o, "summary", summary);
         cJSON_AddItemToArray(lc->array, o);
+        free(summary);
         return 0;
     }
     if (lc->rows == 1)
         printf("%-20s  %6s  %-12s  %-8s  %s\n", "TIME", "UID", "USER", "COMMAND", "SUMMARY");
     printf("%-20s  %6lld  %-12s  %-8s  %s\n", when, (long long)row->uid, user, command, summary);
+    free(summary);
     return 0;
 }
 

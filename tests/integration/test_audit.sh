@@ -81,4 +81,16 @@ run "$MINICA" log --dir "$ca"
 expect_ok "log works without reading the CA key"
 chmod 600 "$ca/intermediate.key"
 
+# A long row (a revoke lists every serial it took) is shown whole, in both
+# forms; it used to be cut at 2,047 bytes.
+long=$(printf 'revoked %.0s0123456789abcdef0123456789abcdef ' $(seq 1 100))
+sqlite3 "$ca/minica.db" "INSERT INTO audit (time, uid, user, command, summary)
+    VALUES (strftime('%s','now'), 0, 'root', 'revoke', '$long')"
+run "$MINICA" log --dir "$ca" --json
+expect_ok "log --json with a long row"
+check "--json shows the long row whole (${#long} bytes)" \
+    test "$(printf '%s' "$OUT" | jq -r '.[-1].summary | length')" = "${#long}"
+run "$MINICA" log --dir "$ca"
+check "the table shows it whole" sh -c 'printf "%s" "$1" | grep -qF "$2"' _ "$OUT" "$long"
+
 done_testing

@@ -556,6 +556,7 @@ static void test_store_delete_and_rollback(void **state)
 struct audit_seen {
     size_t n;
     struct minica_audit_row last;
+    char last_summary[16384]; /* last.summary points here */
 };
 
 static int collect_audit(const struct minica_audit_row *row, void *p)
@@ -563,6 +564,8 @@ static int collect_audit(const struct minica_audit_row *row, void *p)
     struct audit_seen *a = p;
     a->n++;
     a->last = *row;
+    snprintf(a->last_summary, sizeof(a->last_summary), "%s", row->summary);
+    a->last.summary = a->last_summary;
     return 0;
 }
 
@@ -589,6 +592,23 @@ static void test_store_records_audit_rows(void **state)
     assert_int_equal(minica_store_list_audit(f->store, 1800000050, collect_audit, &a, &err), 0);
     assert_int_equal(a.n, 1);
     assert_string_equal(a.last.command, "revoke");
+}
+
+/* A revoke of many certificates lists every serial: the row is read back
+ * whole (it used to be cut at 2,047 bytes). */
+static void test_store_audit_summary_is_read_whole(void **state)
+{
+    struct fixture *f = *state;
+    struct minica_err err;
+    static char summary[10001];
+    memset(summary, 'a', sizeof(summary) - 1);
+    summary[sizeof(summary) - 1] = '\0';
+    assert_int_equal(minica_store_audit(f->store, "revoke", summary, &err), 0);
+    static struct audit_seen a;
+    memset(&a, 0, sizeof(a));
+    assert_int_equal(minica_store_list_audit(f->store, 0, collect_audit, &a, &err), 0);
+    assert_int_equal(a.n, 1);
+    assert_int_equal(strlen(a.last.summary), 10000);
 }
 
 /* A summary is client text (a CSR's CN, quoted into a refusal): no control
@@ -685,6 +705,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_store_delete_and_rollback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_records_audit_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_audit_summary_is_read_whole, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_audit_escapes_control_characters, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_store_crl_numbers_increase_per_issuer, setup,

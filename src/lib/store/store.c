@@ -626,7 +626,8 @@ int minica_store_list_audit(struct minica_store *store, int64_t since, minica_au
         row.uid = sqlite3_column_int64(st, 2);
         copy_text(row.user, sizeof(row.user), st, 3);
         copy_text(row.command, sizeof(row.command), st, 4);
-        copy_text(row.summary, sizeof(row.summary), st, 5);
+        const unsigned char *summary = sqlite3_column_text(st, 5);
+        row.summary = summary != NULL ? (const char *)summary : "";
         if ((ret = cb(&row, ctx)) != 0)
             break;
     }
