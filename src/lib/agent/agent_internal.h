@@ -64,4 +64,8 @@ int minica_agent_narrow_prev(const char *prev, struct minica_err *err);
  * file made a no-op run over 1,000 certificates cost seconds. */
 void minica_agent_sweep_stale_temps(const struct minica_agent_config *cfg);
 
+/* One line to the run's report callback (stdout or a test's collector). */
+void minica_agent_say(struct minica_agent_run *run, int is_error, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 #endif

@@ -70,19 +70,6 @@ static int group_reload(const struct group *g, char *what, size_t whatlen, struc
     return MINICA_OK;
 }
 
-static void say(struct minica_agent_run *run, int is_error, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void say(struct minica_agent_run *run, int is_error, const char *fmt, ...)
-{
-    char line[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    if (run->report != NULL)
-        run->report(run->report_ctx, is_error, line);
-}
-
 /* The marker that a run replaced files but has not finished check and
  * reload: the next run reloads even when nothing is due, so a crash cannot
  * leave new files on disk that the server never loaded. */
@@ -140,7 +127,7 @@ static int run_group(const struct minica_agent_config *cfg, const struct group *
         if (ret == 0)
             ret = minica_agent_replace_files(c, p, &err);
         if (ret != 0) {
-            say(run, 1, "%s: %s (previous files kept)", c->name, err.msg);
+            minica_agent_say(run, 1, "%s: %s (previous files kept)", c->name, err.msg);
             minica_agent_state_error(run->state, c->name, err.msg, minica_now());
             if (first->msg[0] == '\0')
                 snprintf(first->msg, sizeof(first->msg), "%s: %s", c->name, err.msg);
@@ -209,12 +196,12 @@ static int run_group(const struct minica_agent_config *cfg, const struct group *
             else
                 snprintf(line, sizeof(line), "%s: %s: %s; restored the previous files%s", name,
                          stage, err.msg, not_served ? " and reloaded" : "");
-            say(run, 1, "%s", line);
+            minica_agent_say(run, 1, "%s", line);
             minica_agent_state_error(run->state, name, line + strlen(name) + 2, minica_now());
             run->failed++;
         }
         if (changed == 0)
-            say(run, 1, "%s: %s", stage, err.msg);
+            minica_agent_say(run, 1, "%s: %s", stage, err.msg);
         if (first->msg[0] == '\0')
             snprintf(first->msg, sizeof(first->msg), "%s: %s", stage, err.msg);
         if (marker[0] != '\0')
@@ -227,23 +214,23 @@ static int run_group(const struct minica_agent_config *cfg, const struct group *
             continue;
         char until[32];
         minica_time_rfc3339(p->issued.not_after, until);
-        say(run, 0, "renewed %s (serial %s, valid until %s): %s", cfg->certs[p->index].name,
-            p->issued.serial, until, p->why);
+        minica_agent_say(run, 0, "renewed %s (serial %s, valid until %s): %s",
+                         cfg->certs[p->index].name, p->issued.serial, until, p->why);
         /* No rollback from here on: the retired keys may lose their old
          * mode. A failure only warns: the new files are in place and served. */
         for (size_t k = 0; k < p->n_files; k++) {
             struct minica_err nerr;
             if (p->files[k].secret && p->files[k].had_prev &&
                 minica_agent_narrow_prev(p->files[k].prev, &nerr) != 0)
-                say(run, 1, "warning: %s: %s", cfg->certs[p->index].name, nerr.msg);
+                minica_agent_say(run, 1, "warning: %s: %s", cfg->certs[p->index].name, nerr.msg);
         }
         minica_agent_state_renewed(run->state, cfg->certs[p->index].name, minica_now());
         run->renewed++;
     }
     if (changed == 0)
-        say(run, 0, "a previous run was interrupted before reloading");
+        minica_agent_say(run, 0, "a previous run was interrupted before reloading");
     if (what[0] != '\0') {
-        say(run, 0, "reloaded: %s", what);
+        minica_agent_say(run, 0, "reloaded: %s", what);
         run->reloaded = 1;
     }
     if (marker[0] != '\0')
@@ -280,7 +267,7 @@ int minica_agent_run_with(const struct minica_agent_config *cfg, struct minica_i
                      "ttl %s is not longer than renew_before %s, so every run would renew it; "
                      "nothing done",
                      ttl, rb);
-            say(run, 1, "%s: %s", c->name, msg);
+            minica_agent_say(run, 1, "%s: %s", c->name, msg);
             minica_agent_state_error(run->state, c->name, msg, now);
             if (first.msg[0] == '\0')
                 snprintf(first.msg, sizeof(first.msg), "%s: %s", c->name, msg);
@@ -291,7 +278,7 @@ int minica_agent_run_with(const struct minica_agent_config *cfg, struct minica_i
         struct minica_agent_facts facts;
         struct minica_err ierr;
         if (minica_agent_inspect(issuer, c, &facts, &ierr) != 0) {
-            say(run, 1, "%s: %s", c->name, ierr.msg);
+            minica_agent_say(run, 1, "%s: %s", c->name, ierr.msg);
             minica_agent_state_error(run->state, c->name, ierr.msg, now);
             if (first.msg[0] == '\0')
                 snprintf(first.msg, sizeof(first.msg), "%s: %s", c->name, ierr.msg);
@@ -304,7 +291,7 @@ int minica_agent_run_with(const struct minica_agent_config *cfg, struct minica_i
         if (p->reason == MINICA_RENEW_NONE)
             continue;
         if (run->dry_run) {
-            say(run, 0, "would renew %s: %s", c->name, p->why);
+            minica_agent_say(run, 0, "would renew %s: %s", c->name, p->why);
             continue;
         }
         p->index = i;
@@ -526,10 +513,10 @@ int minica_agent_run(const struct minica_agent_config *cfg, struct minica_agent_
         st.renewals_total += (int64_t)run->renewed;
         st.failures_total += (int64_t)(run->failed > 0 ? run->failed : (ret != 0));
         if (run->state == state && minica_agent_state_save(state, state_path, &sterr) != 0)
-            say(run, 1, "%s", sterr.msg);
+            minica_agent_say(run, 1, "%s", sterr.msg);
         if (minica_agent_status_save(cfg->status_file, &st, &serr) != 0) {
             if (run->failed > 0)
-                say(run, 1, "%s", serr.msg);
+                minica_agent_say(run, 1, "%s", serr.msg);
             if (ret == 0)
                 ret = minica_seterr(err, MINICA_EIO, "%s", serr.msg);
         }
@@ -540,4 +527,15 @@ int minica_agent_run(const struct minica_agent_config *cfg, struct minica_agent_
     free(state);
     close(lock);
     return ret;
+}
+
+void minica_agent_say(struct minica_agent_run *run, int is_error, const char *fmt, ...)
+{
+    char line[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (run->report != NULL)
+        run->report(run->report_ctx, is_error, line);
 }

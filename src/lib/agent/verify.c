@@ -3,7 +3,6 @@
  * per-certificate state file behind them. The replace/check/reload cycle
  * that calls into this is run.c; the TLS handshake is tlsprobe.c. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +10,7 @@
 #include <cjson/cJSON.h>
 #include <mbedtls/x509_crt.h>
 
+#include "agent/agent_internal.h"
 #include "ca/x509.h"
 #include "minica/agent.h"
 #include "minica/duration.h"
@@ -418,19 +418,6 @@ static int read_disk_leaf(const struct minica_agent_cert *cert, char serial[41],
     return ret;
 }
 
-static void report(struct minica_agent_run *run, int is_error, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void report(struct minica_agent_run *run, int is_error, const char *fmt, ...)
-{
-    char line[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    if (run->report != NULL)
-        run->report(run->report_ctx, is_error, line);
-}
-
 /* "Close to expiry" for --verify-only: the agent should have renewed at
  * renewal time; half the renew_before window later, something is wrong. */
 static int64_t overdue_time(const struct minica_agent_config *cfg, int64_t not_before,
@@ -461,7 +448,7 @@ int minica_agent_verify_only(const struct minica_agent_config *cfg, struct minic
     do {                                                                                           \
         char line_[2048];                                                                          \
         snprintf(line_, sizeof(line_), __VA_ARGS__);                                               \
-        report(run, 1, "%s", line_);                                                               \
+        minica_agent_say(run, 1, "%s", line_);                                                     \
         if (first.msg[0] == '\0')                                                                  \
             snprintf(first.msg, sizeof(first.msg), "%s", line_);                                   \
         run->failed++;                                                                             \
@@ -518,7 +505,7 @@ int minica_agent_verify_only(const struct minica_agent_config *cfg, struct minic
     }
 #undef PROBLEM
     if (minica_agent_state_save(&st, state_path, &serr) != 0)
-        report(run, 1, "%s", serr.msg);
+        minica_agent_say(run, 1, "%s", serr.msg);
     minica_agent_state_free(&st);
     minica_issuer_close(&issuer);
     if (first.msg[0] != '\0')
