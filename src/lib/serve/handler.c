@@ -451,11 +451,13 @@ void minica_server_handle(struct minica_server *srv, const struct minica_http_re
         respond_json(resp, 200, o);
         break;
     }
-    case 1: {
-        const char *pem = minica_ca_roots_pem(srv->ca);
-        respond_raw(resp, 200, "application/x-pem-file", pem, strlen(pem));
+    case 1:
+        /* No CA lock: a bootstrap behind a busy CA is answered at once. */
+        pthread_mutex_lock(&srv->tls_lock);
+        respond_raw(resp, 200, "application/x-pem-file", srv->roots_answer,
+                    strlen(srv->roots_answer));
+        pthread_mutex_unlock(&srv->tls_lock);
         break;
-    }
     case 2:
         handle_sign(srv, req, resp);
         break;
