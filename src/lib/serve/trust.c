@@ -7,9 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ca/x509.h"
-#include "minica/der.h"
-#include "minica/fsutil.h"
 #include "minica/lifecycle.h"
 #include "serve/serve_internal.h"
 
@@ -25,34 +22,11 @@ static int append(char **buf, size_t *len, const char *pem, struct minica_err *e
     return MINICA_OK;
 }
 
-/* Appends the certificate of c, found by fingerprint in its file (root.crt
- * holds several roots). */
 static int append_cert(const struct minica_ca *ca, const struct minica_ca_cert *c, char **buf,
                        size_t *len, struct minica_err *err)
 {
-    char path[MINICA_PATH_MAX], *pem = NULL, *one = NULL;
-    int ret = minica_path_join(path, sizeof(path), minica_ca_dir(ca), c->file, err);
-    if (ret == 0)
-        ret = minica_read_file(path, 256 * 1024, &pem, NULL, err);
-    if (ret != 0)
-        return ret;
-    mbedtls_x509_crt list;
-    mbedtls_x509_crt_init(&list);
-    ret = minica_crt_parse_pem(&list, pem, err);
-    for (const mbedtls_x509_crt *x = &list; ret == 0 && x != NULL && x->raw.len > 0; x = x->next) {
-        char fp[65];
-        minica_sha256_hex(x->raw.p, x->raw.len, fp);
-        if (strcmp(fp, c->fingerprint) != 0)
-            continue;
-        if ((ret = minica_der_to_pem(x->raw.p, x->raw.len, "CERTIFICATE", &one, err)) == 0)
-            ret = append(buf, len, one, err);
-        free(one);
-        one = NULL;
-        break;
-    }
-    mbedtls_x509_crt_free(&list);
-    free(pem);
-    return ret;
+    const char *pem = minica_ca_cert_pem(ca, c);
+    return pem != NULL ? append(buf, len, pem, err) : MINICA_OK;
 }
 
 int minica_serve_roots_answer(const struct minica_ca *ca, char **out, struct minica_err *err)
