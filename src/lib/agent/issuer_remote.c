@@ -37,6 +37,11 @@ struct remote_ctx {
     int crl_tried;
     int crl_ok;
     mbedtls_x509_crl crl;
+    /* Roots from /v1/roots: once per run that may change files. */
+    int learn;
+    int learnt;
+    void (*say)(void *say_ctx, int is_error, const char *line);
+    void *say_ctx;
 };
 
 static void remote_close(void *p)
@@ -107,6 +112,8 @@ static int64_t retry_left(struct remote_ctx *ctx)
     return left > 0 ? left : -1;
 }
 
+static void learn_roots(struct remote_ctx *ctx);
+
 static int remote_issue(void *p, const struct minica_issue_request *req, struct minica_issued *out,
                         struct minica_err *err)
 {
@@ -130,6 +137,7 @@ static int remote_issue(void *p, const struct minica_issue_request *req, struct 
     if (c != NULL && usable_cert(c)) {
         r.client_cert_file = c->cert_file;
         r.client_key_file = c->key_file;
+        learn_roots(ctx);
         r.retry_for = retry_left(ctx);
         ret = minica_remote_issue(&r, out, err);
         /* A revoked certificate cannot renew; a token still can. */
@@ -150,6 +158,7 @@ static int remote_issue(void *p, const struct minica_issue_request *req, struct 
     if ((ret = read_token(c->token_file, &token, err)) != 0)
         return ret;
     r.token = token;
+    learn_roots(ctx);
     r.retry_for = retry_left(ctx);
     ret = minica_remote_issue(&r, out, err);
     minica_free_secret(token, strlen(token));
@@ -167,6 +176,47 @@ done:
         }
     }
     return ret;
+}
+
+/* Learns the CA's roots (GET /v1/roots, over TLS verified by the roots
+ * trusted now) before the run's first request to the CA, so that the
+ * answers are checked, and the ca = files written, with what it leaves in
+ * root_file. A CA that cannot be reached changes nothing: the request
+ * that follows reports it. */
+static void learn_roots(struct remote_ctx *ctx)
+{
+    if (!ctx->learn || ctx->learnt)
+        return;
+    ctx->learnt = 1;
+    struct minica_roots_update u;
+    struct minica_err e;
+    char line[2048];
+    line[0] = '\0';
+    if (minica_remote_update_roots(ctx->ca_url, ctx->root_file, retry_left(ctx), &u, &e) != 0)
+        return;
+    if (u.refused[0] != '\0')
+        snprintf(line, sizeof(line), "%s: %s", ctx->root_file, u.refused);
+    else if (u.changed)
+        snprintf(line, sizeof(line),
+                 "%s: now trusts %d more root%s of the CA (vouched for by a cross-certificate), "
+                 "%d fewer (no longer listed)",
+                 ctx->root_file, u.added, u.added == 1 ? "" : "s", u.dropped);
+    if (line[0] != '\0' && ctx->say != NULL)
+        ctx->say(ctx->say_ctx, u.refused[0] != '\0', line);
+    if (u.roots_pem != NULL) {
+        free(ctx->root_pem);
+        ctx->root_pem = u.roots_pem;
+        u.roots_pem = NULL;
+    }
+    minica_roots_update_free(&u);
+}
+
+static void remote_begin_run(void *p, void (*say)(void *, int, const char *), void *say_ctx)
+{
+    struct remote_ctx *ctx = p;
+    ctx->learn = 1;
+    ctx->say = say;
+    ctx->say_ctx = say_ctx;
 }
 
 /* The CRL is fetched once per run; without it nothing is called revoked
@@ -190,6 +240,7 @@ static int remote_verdict(void *p, const char *cert_pem, struct minica_issuer_ve
 {
     struct remote_ctx *ctx = p;
     memset(out, 0, sizeof(*out));
+    learn_roots(ctx);
     mbedtls_x509_crt chain, root;
     mbedtls_x509_crt_init(&chain);
     mbedtls_x509_crt_init(&root);
@@ -238,6 +289,7 @@ static const struct minica_issuer_ops remote_ops = {
     .verdict = remote_verdict,
     .root_pem = remote_root,
     .chain_pem = remote_chain,
+    .begin_run = remote_begin_run,
     .close = remote_close,
 };
 
@@ -246,7 +298,8 @@ static char *dup_or_null(const char *s)
     return s != NULL && s[0] != '\0' ? minica_strdup(s) : NULL;
 }
 
-/* The intermediate in a fullchain file on disk (its second certificate). */
+/* The chain in a fullchain file on disk: every certificate after the leaf
+ * (the intermediate, and the cross-certificate during a root rollover). */
 static char *intermediate_from(const char *path)
 {
     char *pem = NULL, *result = NULL;
@@ -254,8 +307,22 @@ static char *intermediate_from(const char *path)
         return NULL;
     mbedtls_x509_crt crt;
     mbedtls_x509_crt_init(&crt);
-    if (minica_crt_parse_pem(&crt, pem, NULL) == 0 && crt.next != NULL)
-        minica_der_to_pem(crt.next->raw.p, crt.next->raw.len, "CERTIFICATE", &result, NULL);
+    size_t len = 0;
+    if (minica_crt_parse_pem(&crt, pem, NULL) == 0)
+        for (const mbedtls_x509_crt *x = crt.next; x != NULL && x->raw.len > 0; x = x->next) {
+            char *one = NULL;
+            if (minica_der_to_pem(x->raw.p, x->raw.len, "CERTIFICATE", &one, NULL) != 0)
+                break;
+            char *grown = realloc(result, len + strlen(one) + 1);
+            if (grown == NULL) {
+                free(one);
+                break;
+            }
+            memcpy(grown + len, one, strlen(one) + 1);
+            result = grown;
+            len += strlen(one);
+            free(one);
+        }
     mbedtls_x509_crt_free(&crt);
     free(pem);
     return result;
