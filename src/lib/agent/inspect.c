@@ -179,7 +179,8 @@ int minica_agent_inspect(struct minica_issuer *issuer, const struct minica_agent
         snprintf(facts->disagreement, sizeof(facts->disagreement),
                  "%s and %s hold different certificates", cert->cert, cert->fullchain);
     } else if (fullchain != NULL && facts->current_ca) {
-        const char *inter = issuer->ops->chain_pem(issuer->ctx);
+        const char *inter =
+            verdict.chain_pem != NULL ? verdict.chain_pem : issuer->ops->chain_pem(issuer->ctx);
         /* minica writes fullchain = leaf PEM + the CA's intermediate PEM, so
          * the text usually matches; only a reformatted file needs parsing. */
         const char *second = strstr(fullchain + 1, "-----BEGIN CERTIFICATE-----");
