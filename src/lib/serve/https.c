@@ -103,6 +103,7 @@ void minica_server_close(struct minica_server *srv)
     if (srv->cert != NULL)
         tls_cert_free(srv->tls, srv->cert);
     free(srv->crl_der);
+    free(srv->crl_pem);
     free(srv->trust_pem);
     minica_admit_free(srv->admit);
     pthread_mutex_destroy(&srv->ca_lock);

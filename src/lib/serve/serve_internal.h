@@ -25,8 +25,12 @@ struct minica_server {
     pthread_mutex_t ca_lock; /* the CA handle (RNG, SQLite) is not thread-safe */
     pthread_mutex_t tls_lock;
     struct tls_cert *cert; /* current; ->older chains the retired ones */
+    /* The CRLs, made at most once a minute (crl_at): the active
+     * intermediate's in DER (GET /v1/crl) and every current intermediate's
+     * in one PEM (GET /v1/crls). */
     unsigned char *crl_der;
     size_t crl_len;
+    char *crl_pem;
     int64_t crl_at;
     char *trust_pem; /* root + intermediate, for the CertificateRequest */
     const struct minica_serve_options *opts;
