@@ -642,10 +642,12 @@ int minica_ca_drop_cross(const char *dir, int force, struct minica_err *err)
         /* A leaf issued since the rollover came with a bundle holding the
          * new root (local issue, the agent, serve); one from before may sit
          * beside a bundle with only the old root, which then needs the
-         * cross-certificate to verify anything newer. */
+         * cross-certificate to verify anything newer. Leaves from the
+         * rollover's own second count as older: erring that way only
+         * delays the step. */
         struct stale_names stale;
         memset(&stale, 0, sizeof(stale));
-        if ((ret = minica_store_names_issued_before(lc.ca->store, minica_now(), x->not_before + 60,
+        if ((ret = minica_store_names_issued_before(lc.ca->store, minica_now(), x->not_before + 61,
                                                     collect_stale, &stale, err)) != 0)
             goto out;
         if (stale.n > 0) {
