@@ -193,5 +193,25 @@ expect_rc 1 "crl --all without the root key"
 run "$MINICA" crl --dir "$ca" --out "$T/int.pem"
 expect_ok "crl (intermediates) without the root key"
 check "two CRLs" test "$(grep -c 'BEGIN X509 CRL' "$T/int.pem")" -eq 2
+mv "$T"/offline/*.key "$ca/"
+for k in "$ca"/root-*.key; do [ -e "$k" ] && mv "$k" "$ca/ca/"; done
+
+# A rollover: two current roots, each with its CRL, the new (active) one first.
+old_root=$(serial_of "$ca/root.crt")
+run "$MINICA" ca rollover --dir "$ca"
+expect_ok "ca rollover"
+new_root=$(serial_of "$ca/root.crt")
+run "$MINICA" crl --root --dir "$ca" --out "$T/roots.pem"
+expect_ok "crl --root with two roots"
+expect_out "^Wrote 2 CRLs to $T/roots.pem: root $new_root \(active\) number [0-9]+: 0 revoked; root $old_root number [0-9]+: 0 revoked;" \
+    "both roots, the active one first"
+# The old root's key taken offline: a warning, and the active root's CRL.
+mkdir -m 700 "$T/offline2"
+mv "$ca/ca/root-$old_root.key" "$T/offline2/"
+run "$MINICA" crl --root --dir "$ca" --out "$T/roots.pem"
+expect_ok "crl --root with the old root's key offline"
+expect_err "^minica: crl: warning: no CRL for root $old_root .* \(kept offline\?\); make it where the key is: minica crl --issuer $old_root$" \
+    "a warning names the root left out and how to make its CRL"
+check "one root CRL" test "$(grep -c 'BEGIN X509 CRL' "$T/roots.pem")" -eq 1
 
 done_testing
