@@ -4,7 +4,8 @@
 # stays the active intermediate's in DER (what agents before it read). An
 # agent whose certificate is a leaf of the previous intermediate finds it
 # revoked on that intermediate's CRL and renews, which the active
-# intermediate's CRL alone could never tell it.
+# intermediate's CRL alone could never tell it. Against a CA without
+# /v1/crls (a python stand-in answering 404) the agent uses /v1/crl.
 source "$SRCDIR/tests/integration/lib/common.sh"
 
 CA=$T/ca
@@ -103,4 +104,55 @@ check "agent: renewal attempted because the certificate is revoked" \
 check "serve audited the refused renewal" sh -c "'$MINICA' log --dir '$CA' | grep -F 'refused renewal' | grep -qF '$app) is revoked'"
 
 stop_serve
+
+# A CA from before /v1/crls (404 there): the agent falls back to /v1/crl,
+# here the DER CRL of the intermediate that signed its leaf.
+run "$MINICA" crl --issuer "$(serial_of "$T/old-int.crt")" --der --dir "$CA" --out "$T/old.der"
+expect_ok "the previous intermediate's CRL in DER"
+run "$MINICA" issue 127.0.0.1 --dir "$CA" --out "$T/oldca"
+expect_ok "a certificate for the stand-in CA"
+OLDPORT=$(free_port)
+python3 - "$OLDPORT" "$T/oldca/127.0.0.1.fullchain.crt" "$T/oldca/127.0.0.1.key" "$T/old.der" \
+    "$T/oldca.log" <<'PY' &
+import http.server, json, ssl, sys
+port, chain, key, der, log = sys.argv[1:]
+class H(http.server.BaseHTTPRequestHandler):
+    def answer(self):
+        with open(log, "a") as f:
+            f.write(f"{self.command} {self.path}\n")
+        if self.command == "GET" and self.path == "/v1/crl":
+            body, kind, code = open(der, "rb").read(), "application/pkix-crl", 200
+        else:
+            body = json.dumps({"error": "not_found", "detail": "no such endpoint"}).encode()
+            kind, code = "application/json", 404
+        self.send_response(code)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    do_GET = do_POST = answer
+    def log_message(self, *args):
+        pass
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(chain, key)
+srv = http.server.HTTPServer(("127.0.0.1", int(port)), H)
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+srv.serve_forever()
+PY
+track_pid $!
+up=0
+for _ in $(seq 1 100); do
+    [ "$(http_code "https://127.0.0.1:$OLDPORT/v1/crl" --cacert "$AG/root.crt")" = 200 ] && up=1 && break
+    sleep 0.1
+done
+check "the stand-in CA answers" test "$up" = 1
+: >"$T/oldca.log"
+sed "s|^ca_url = .*|ca_url = https://127.0.0.1:$OLDPORT|" "$AG/agent.conf" >"$AG/old-agent.conf"
+chmod 600 "$AG/old-agent.conf"
+run "$MINICA" agent --config "$AG/old-agent.conf"
+expect_rc 1 "agent against a CA without /v1/crls"
+check "agent asked for /v1/crls, then /v1/crl" \
+    test "$(head -2 "$T/oldca.log" | tr '\n' ' ')" = "GET /v1/crls GET /v1/crl "
+check "agent: found its leaf revoked and tried to renew it" grep -q "^POST /v1/renew" "$T/oldca.log"
+
 done_testing
