@@ -18,9 +18,8 @@
 
 /* Which issuers get a CRL (minica_ca_crls). */
 enum minica_crl_scope {
-    /* The active intermediate, then every other current one with unexpired
-     * leaves whose key is here; a revoked intermediate gets none (its
-     * root's CRL already rejects all of its leaves). */
+    /* The active intermediate, then every other current (not retired) one
+     * with unexpired leaves whose key is here, revoked ones included. */
     MINICA_CRL_INTERMEDIATES = 1,
     /* Every current root whose key is here, the active one first. */
     MINICA_CRL_ROOTS = 2,

@@ -196,14 +196,29 @@ check "two CRLs" test "$(grep -c 'BEGIN X509 CRL' "$T/int.pem")" -eq 2
 mv "$T"/offline/*.key "$ca/"
 for k in "$ca"/root-*.key; do [ -e "$k" ] && mv "$k" "$ca/ca/"; done
 
-# A rollover: two current roots, each with its CRL, the new (active) one first.
+# The previous intermediate compromised: revoked, its leaves are refused
+# for that reason (it keeps its own CRL, or a verifier checking every
+# level would stop at the leaf's missing CRL instead).
+run "$MINICA" ca revoke "$old_int" --reason keyCompromise --dir "$ca"
+expect_ok "ca revoke the previous intermediate"
+run "$MINICA" crl --all --dir "$ca" --out "$T/crl.pem"
+expect_ok "crl --all after ca revoke"
+expect_out "intermediate $old_int number [0-9]+: 1 revoked; root [0-9a-f]+ \(active\) number [0-9]+: 1 revoked;" \
+    "the root's CRL lists the revoked intermediate"
+out=$(ov "$C/old-good.internal.svc.crt" "$T/old-int.crt" "$T/crl.pem")
+if printf '%s' "$out" | grep -q "error 23 at 1 depth lookup: certificate revoked"; then pass "openssl -crl_check_all: a leaf of the revoked intermediate fails on the intermediate"; else fail "old-good after ca revoke: $out"; fi
+out=$(ov "$C/new-good.internal.svc.crt" "$T/new-int.crt" "$T/crl.pem")
+if printf '%s' "$out" | grep -q ": OK$"; then pass "openssl -crl_check_all: the new intermediate's leaf still OK"; else fail "new-good after ca revoke: $out"; fi
+
+# A rollover: two current roots, each with its CRL, the new (active) one
+# first; the old one still lists the intermediate revoked above.
 old_root=$(serial_of "$ca/root.crt")
 run "$MINICA" ca rollover --dir "$ca"
 expect_ok "ca rollover"
 new_root=$(serial_of "$ca/root.crt")
 run "$MINICA" crl --root --dir "$ca" --out "$T/roots.pem"
 expect_ok "crl --root with two roots"
-expect_out "^Wrote 2 CRLs to $T/roots.pem: root $new_root \(active\) number [0-9]+: 0 revoked; root $old_root number [0-9]+: 0 revoked;" \
+expect_out "^Wrote 2 CRLs to $T/roots.pem: root $new_root \(active\) number [0-9]+: 0 revoked; root $old_root number [0-9]+: 1 revoked;" \
     "both roots, the active one first"
 # The old root's key taken offline: a warning, and the active root's CRL.
 mkdir -m 700 "$T/offline2"

@@ -581,21 +581,35 @@ static void test_crl_root_lists_a_revoked_intermediate(void **state)
     assert_false(has_entry(&roots.crl[0], minica_ca_active_intermediate(f->ca)->serial));
     assert_issued_by(&roots.crl[0], minica_ca_roots_pem(f->ca));
 
-    /* The revoked intermediate gets no CRL of its own, though it has leaves. */
+    /* The revoked intermediate keeps its own CRL while it has leaves, so
+     * that a verifier checking every level gets as far as the revocation. */
     struct minica_crl_set all;
     make_crls(f->ca, MINICA_CRL_ALL, NULL, &all);
-    assert_int_equal(all.n, 2);
-    assert_int_equal(all.crl[0].issuer_role, MINICA_CA_INTERMEDIATE);
+    assert_int_equal(all.n, 3);
     assert_true(all.crl[0].issuer_active);
-    assert_int_equal(all.crl[1].issuer_role, MINICA_CA_ROOT);
+    assert_string_equal(all.crl[1].issuer_serial, previous);
+    assert_int_equal(all.crl[2].issuer_role, MINICA_CA_ROOT);
 
     /* Its leaves: the intermediate itself is revoked by the root's CRL. */
     mbedtls_x509_crl crls;
-    parse_set(&roots, &crls);
+    parse_set(&all, &crls);
     assert_true(verify_under(f, leaf, previous, &crls) & MBEDTLS_X509_BADCERT_REVOKED);
     mbedtls_x509_crl_free(&crls);
-    minica_crl_set_free(&roots);
     minica_crl_set_free(&all);
+
+    /* Its key deleted after the compromise: no CRL, and nothing to warn of. */
+    char key[4400];
+    const char *file = ca_cert(f->ca, previous)->file;
+    snprintf(key, sizeof(key), "%s/%.*s.key", f->dir, (int)(strlen(file) - 4), file);
+    assert_int_equal(remove(key), 0);
+    reopen(f);
+    make_crls(f->ca, MINICA_CRL_ALL, NULL, &all);
+    assert_int_equal(all.n, 2);
+    assert_int_equal(all.plan.n_warnings, 0);
+    assert_true(all.crl[0].issuer_active);
+    assert_int_equal(all.crl[1].issuer_role, MINICA_CA_ROOT);
+    minica_crl_set_free(&all);
+    minica_crl_set_free(&roots);
     free(leaf);
 }
 
