@@ -6,7 +6,8 @@
 # good client leaf of each intermediate and rejects a revoked leaf of the
 # previous one; with only the active intermediate's CRL (all `minica crl`
 # wrote before) the previous intermediate's good leaves are rejected too.
-# Also openssl verify -crl_check_all, --der and --issuer, the audit rows,
+# Also openssl verify -crl_check_all, --der and --issuer, the audit rows, a
+# revoked (compromised) previous intermediate, a rollover's two roots
 # and a root key kept offline.
 source "$SRCDIR/tests/integration/lib/common.sh"
 
