@@ -762,15 +762,16 @@ int minica_ca_retire(const char *dir, const char *serial, struct minica_err *err
     for (size_t k = nv; k-- > 0;)
         if ((ret = move_to_retired(&lc, &h->e[victims[k]], err)) != 0)
             goto out;
+    /* Written now: reopening frees the hierarchy c points into. */
+    char summary[256];
+    snprintf(summary, sizeof(summary), "ca retire %s=%s with=%zu", minica_ca_role_name(c->role),
+             c->serial, nv - 1);
     if (c->role == MINICA_CA_ROOT) {
         /* root.crt now holds only the roots that remain. */
         if ((ret = reopen(&lc, err)) != 0 ||
             (ret = write_state_file(&lc, "root.crt", lc.ca->hier.roots_pem, 0644, 0, err)) != 0)
             goto out;
     }
-    char summary[256];
-    snprintf(summary, sizeof(summary), "ca retire %s=%s with=%zu", minica_ca_role_name(c->role),
-             c->serial, nv - 1);
     minica_ca_audit(lc.ca, summary, NULL);
 out:
     lifecycle_end(&lc);
