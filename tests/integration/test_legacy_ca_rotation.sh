@@ -131,8 +131,13 @@ browser "$NAME" "the old CA's chain is refused" net::ERR_CERT_INVALID old
 rust "$NAME" "the old CA's chain is refused" UnknownIssuer "$T/oldroot.crt" old
 
 # --- 3. minica ca rotate alone ------------------------------------------------------
+run "$MINICA" ca status --dir "$CA"
+expect_rc 3 "ca status: the old encoding needs attention"
+expect_out "intermediate .*old ECDSA encoding.*minica ca rotate" "ca status names the intermediate and the fix"
 run "$MINICA" ca rotate --dir "$CA"
 expect_ok "minica ca rotate on the old CA"
+run "$MINICA" ca status --dir "$CA"
+check_not "ca status: no encoding finding after the rotation" grep -q 'old ECDSA encoding' <<<"$OUT"
 check "rotate leaves root.crt as it was: no trust store changes" cmp "$CA/root.crt" "$T/oldroot.crt"
 check "the new intermediate is in the fixed encoding" sig_alg_check "$CA/intermediate.crt" ec
 check "the old intermediate stays in ca/, unchanged" cmp "$T/oldint.crt" \
