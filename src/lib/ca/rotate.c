@@ -345,13 +345,6 @@ static int activate(struct lifecycle *lc, const struct made *inter, const char *
     return ret;
 }
 
-static void format_time(int64_t t, char *out, size_t outlen)
-{
-    char x[15];
-    minica_unix_to_x509_string(t, x);
-    snprintf(out, outlen, "%.4s-%.2s-%.2sT%.2s:%.2s:%.2sZ", x, x + 4, x + 6, x + 8, x + 10, x + 12);
-}
-
 int minica_ca_rotate(const char *dir, const struct minica_rotate_options *opts,
                      struct minica_rotate_result *out, struct minica_err *err)
 {
@@ -430,7 +423,7 @@ int minica_ca_rotate(const char *dir, const struct minica_rotate_options *opts,
     out->previous_leaves = ai->leaves_unexpired;
 
     char summary[1024], until[32];
-    format_time(m.not_after, until, sizeof(until));
+    minica_time_rfc3339(m.not_after, until);
     snprintf(summary, sizeof(summary),
              "ca rotate intermediate=%s subject=\"%s\" not_after=%s previous=%s "
              "previous_unexpired_leaves=%lld",
@@ -691,7 +684,7 @@ static int intermediate_in_use(const struct minica_ca_cert *c, struct minica_err
     if (c->leaves_unexpired == 0)
         return MINICA_OK;
     char until[32];
-    format_time(c->last_leaf_not_after, until, sizeof(until));
+    minica_time_rfc3339(c->last_leaf_not_after, until);
     return minica_seterr(err, MINICA_EBUSY,
                          "refusing: %lld unexpired leaf certificate(s) (%lld revoked) still chain "
                          "to intermediate %s, and the last expires at %s; their CRL must stay "
