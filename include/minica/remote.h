@@ -101,8 +101,14 @@ int minica_remote_issue(const struct minica_remote_request *req, struct minica_i
  * malloc'd: minica_free_secret. */
 int minica_token_file_read(const char *path, char **token, struct minica_err *err);
 
-/* Fetches CA_URL/v1/crl (DER), trusting only root_file. *der is malloc'd. */
+/* Fetches CA_URL/v1/crl (DER: the active intermediate's CRL only),
+ * trusting only root_file. *der is malloc'd. */
 int minica_remote_fetch_crl(const char *ca_url, const char *root_file, int64_t retry_for,
                             unsigned char **der, size_t *len, struct minica_err *err);
+/* Fetches CA_URL/v1/crls: every current intermediate's CRL in one PEM
+ * (NUL-terminated, malloc'd), so that leaves of a previous intermediate are
+ * covered too. A CA that predates it (404) gets /v1/crl, converted. */
+int minica_remote_fetch_crls(const char *ca_url, const char *root_file, int64_t retry_for,
+                             char **pem, struct minica_err *err);
 
 #endif

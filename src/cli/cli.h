@@ -25,6 +25,10 @@ extern const struct cli_command cmd_init_def, cmd_issue_def, cmd_list_def, cmd_s
 
 const struct cli_command *cli_find(const char *name);
 
+/* `minica ca status` (cmd_ca_status.c), dispatched by cmd_ca.c: argv[0] is
+ * "status". Returns the exit code: enum minica_ca_health, or 1 or 2. */
+int cmd_ca_status(int argc, char **argv);
+
 /* Prints "minica: CMD: reason" and returns EXIT_FAIL. */
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prints "minica: CMD: reason" plus a pointer to the help, returns EXIT_USAGE. */

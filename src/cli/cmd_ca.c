@@ -224,6 +224,8 @@ static int run(int argc, char **argv)
     argc--;
     argv++;
     optind = 1;
+    if (strcmp(sub, "status") == 0)
+        return cmd_ca_status(argc, argv);
     if (strcmp(sub, "rotate") == 0)
         return ca_rotate(argc, argv);
     if (strcmp(sub, "rollover") == 0)
@@ -247,12 +249,21 @@ const struct cli_command cmd_ca_def = {
     "       minica ca retire SERIAL [--dir DIR]\n"
     "       minica ca revoke SERIAL [--reason R] [--dir DIR]\n"
     "\n"
-    "status      every root, cross-certificate and intermediate: which issues,\n"
-    "            when each expires, how many unexpired leaves each vouches for,\n"
-    "            and what to do next. Exit 0: nothing to do; 3: a rotation is due\n"
-    "            (the intermediate has less than 2 x max_ttl left) or a step is\n"
-    "            left to finish; 4: renewals are already shortened (less than\n"
-    "            max_ttl left) or a CA certificate expired; 1: error.\n"
+    "status      every root, cross-certificate and intermediate, one block each:\n"
+    "            role, serial, state (active/current/retired/revoked), subject,\n"
+    "            issuer, key type, name constraints, not before/after (UTC), time\n"
+    "            left, file, where its key is (\"not here\" when kept offline),\n"
+    "            SHA-256 and the unexpired leaves it signed; then the health and\n"
+    "            one line per finding, each naming the command that answers it.\n"
+    "            Reads no key, changes nothing.\n"
+    "              --json           one object: health, exit_code, max_ttl_seconds,\n"
+    "                               active_intermediate, active_root, certs[],\n"
+    "                               findings[] (fields in minica(1))\n"
+    "            Exit 0: nothing to do; 3: a rotation is due (the intermediate has\n"
+    "            less than 2 x max_ttl left) or a step is left to finish (a\n"
+    "            cross-certificate still sent, a revoked intermediate with live\n"
+    "            leaves); 4: renewals are already shortened (less than max_ttl\n"
+    "            left) or a CA certificate of the chain expired; 1: error.\n"
     "rotate      a new intermediate (new key) under the same root becomes the\n"
     "            issuer. The previous one stays, read-only: its leaves keep\n"
     "            verifying, can be revoked and get a CRL until they expire.\n"

@@ -23,8 +23,10 @@
 #include "minica/der.h"
 #include "minica/issue.h"
 #include "minica/key.h"
+#include "minica/lifecycle.h"
 #include "minica/names.h"
 #include "minica/remote.h"
+#include "minica/revoke.h"
 #include "minica/server.h"
 #include "minica/token.h"
 #include "testutil.h"
@@ -577,6 +579,80 @@ static void test_server_crl_is_der(void **state)
     minica_http_response_free(&resp);
 }
 
+static size_t count_crls(const mbedtls_x509_crl *crl)
+{
+    size_t n = 0;
+    for (; crl != NULL && crl->version; crl = crl->next)
+        n++;
+    return n;
+}
+
+/* After a rotation, /v1/crls is every current intermediate's CRL (the
+ * active one first) in PEM, so a remote agent holding a leaf of the
+ * previous intermediate can find it revoked; /v1/crl stays the active
+ * intermediate's alone, in DER, for agents that predate it. */
+static void test_server_crls_cover_every_intermediate(void **state)
+{
+    struct fixture *f = *state;
+    struct minica_err err;
+    struct minica_issue_request ireq;
+    struct minica_issued old;
+    memset(&ireq, 0, sizeof(ireq));
+    ireq.name = "old.example.svc";
+    assert_int_equal(minica_ca_issue(f->admin, &ireq, &old, &err), 0);
+    minica_server_close(f->srv);
+    minica_ca_close(f->admin);
+    f->srv = NULL;
+    f->admin = NULL;
+    struct minica_rotate_options ropts;
+    struct minica_rotate_result rres;
+    memset(&ropts, 0, sizeof(ropts));
+    assert_int_equal(minica_ca_rotate(f->dir, &ropts, &rres, &err), 0);
+    assert_int_equal(minica_server_open(f->dir, &f->srv, &err), 0);
+    assert_int_equal(minica_ca_open(f->dir, &f->admin, &err), 0);
+    assert_true(minica_ca_revoke(f->admin, old.serial, MINICA_REASON_KEY_COMPROMISE, NULL, &err) >
+                0);
+
+    struct minica_http_response resp;
+    int status;
+    call(f, "GET", "/v1/crls", NULL, NULL, 0, &status, &resp);
+    assert_int_equal(status, 200);
+    assert_string_equal(resp.content_type, "application/x-pem-file");
+    mbedtls_x509_crl crls;
+    mbedtls_x509_crl_init(&crls);
+    assert_int_equal(mbedtls_x509_crl_parse(&crls, (unsigned char *)resp.body, resp.body_len + 1),
+                     0);
+    assert_int_equal(count_crls(&crls), 2);
+    /* The previous intermediate's (second) lists the old leaf. */
+    const mbedtls_x509_crl *prev = crls.next;
+    char hex[41];
+    assert_true(prev->entry.serial.len > 0);
+    minica_serial_to_hex(prev->entry.serial.p, prev->entry.serial.len, hex, sizeof(hex));
+    assert_string_equal(hex, old.serial);
+    assert_int_equal(crls.entry.serial.len, 0);
+    mbedtls_x509_crl_free(&crls);
+    minica_http_response_free(&resp);
+
+    /* The same set: /v1/crl is its first CRL, the active intermediate's. */
+    call(f, "GET", "/v1/crl", NULL, NULL, 0, &status, &resp);
+    assert_int_equal(status, 200);
+    assert_string_equal(resp.content_type, "application/pkix-crl");
+    mbedtls_x509_crl one;
+    mbedtls_x509_crl_init(&one);
+    assert_int_equal(mbedtls_x509_crl_parse_der(&one, (unsigned char *)resp.body, resp.body_len),
+                     0);
+    mbedtls_x509_crt inter;
+    mbedtls_x509_crt_init(&inter);
+    assert_int_equal(minica_crt_parse_pem(&inter, minica_ca_chain_pem(f->admin), &err), 0);
+    assert_int_equal(one.issuer_raw.len, inter.subject_raw.len);
+    assert_memory_equal(one.issuer_raw.p, inter.subject_raw.p, inter.subject_raw.len);
+    assert_int_equal(one.entry.serial.len, 0);
+    mbedtls_x509_crt_free(&inter);
+    mbedtls_x509_crl_free(&one);
+    minica_http_response_free(&resp);
+    minica_issued_free(&old);
+}
+
 /* As openssl x509 -fingerprint prints it, bare, lower case, with spaces:
  * all the same 64 digits; anything else is refused. */
 static void test_fingerprint_normalize_accepts_any_case_and_colons(void **state)
@@ -627,6 +703,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_server_renew_with_client_cert, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_renew_refuses_other_ca, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_crl_is_der, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_server_crls_cover_every_intermediate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_forged_cn_is_quoted_and_escaped, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_server_bad_token_flood_is_counted_not_logged, setup,

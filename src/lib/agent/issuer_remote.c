@@ -219,20 +219,20 @@ static void remote_begin_run(void *p, void (*say)(void *, int, const char *), vo
     ctx->say_ctx = say_ctx;
 }
 
-/* The CRL is fetched once per run; without it nothing is called revoked
- * (an unreachable CA must not make good certificates look bad). */
+/* The CRLs are fetched once per run; without them nothing is called
+ * revoked (an unreachable CA must not make good certificates look bad).
+ * Every current intermediate's: after a rotation a leaf may be the
+ * previous intermediate's, and the active one's CRL says nothing of it. */
 static void load_crl(struct remote_ctx *ctx)
 {
     if (ctx->crl_tried)
         return;
     ctx->crl_tried = 1;
-    unsigned char *der = NULL;
-    size_t len = 0;
-    if (minica_remote_fetch_crl(ctx->ca_url, ctx->root_file, retry_left(ctx), &der, &len, NULL) ==
-            0 &&
-        mbedtls_x509_crl_parse_der(&ctx->crl, der, len) == 0)
+    char *pem = NULL;
+    if (minica_remote_fetch_crls(ctx->ca_url, ctx->root_file, retry_left(ctx), &pem, NULL) == 0 &&
+        mbedtls_x509_crl_parse(&ctx->crl, (const unsigned char *)pem, strlen(pem) + 1) == 0)
         ctx->crl_ok = 1;
-    free(der);
+    free(pem);
 }
 
 static int remote_verdict(void *p, const char *cert_pem, struct minica_issuer_verdict *out,
@@ -264,8 +264,14 @@ static int remote_verdict(void *p, const char *cert_pem, struct minica_issuer_ve
     out->current = flags == 0;
     if (out->current) {
         load_crl(ctx);
-        if (ctx->crl_ok)
-            out->revoked = mbedtls_x509_crt_is_revoked(&chain, &ctx->crl) != 0;
+        /* Verified again with the CRLs: each is matched to the leaf's own
+         * issuer by name and checked against its key, so a serial on
+         * another intermediate's CRL does not count. */
+        if (ctx->crl_ok) {
+            flags = 0;
+            mbedtls_x509_crt_verify(&chain, &root, &ctx->crl, NULL, &flags, NULL, NULL);
+            out->revoked = (flags & MBEDTLS_X509_BADCERT_REVOKED) != 0;
+        }
     }
 out:
     mbedtls_x509_crt_free(&chain);

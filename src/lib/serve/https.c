@@ -130,6 +130,7 @@ void minica_server_close(struct minica_server *srv)
         tls_trust_free(srv->tls, srv->trust);
     free(srv->roots_answer);
     free(srv->crl_der);
+    free(srv->crl_pem);
     free(srv->trust_pem);
     minica_admit_free(srv->admit);
     pthread_mutex_destroy(&srv->ca_lock);

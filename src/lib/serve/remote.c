@@ -23,6 +23,7 @@
 #include "base/command.h"
 #include "base/libload.h"
 #include "base/trustfile.h"
+#include "base/util.h"
 #include "ca/x509.h"
 #include "minica/der.h"
 #include "minica/duration.h"
@@ -598,6 +599,41 @@ int minica_remote_fetch_crl(const char *ca_url, const char *root_file, int64_t r
     }
     *der = (unsigned char *)b.data;
     *len = b.len;
+    return MINICA_OK;
+}
+
+int minica_remote_fetch_crls(const char *ca_url, const char *root_file, int64_t retry_for,
+                             char **pem, struct minica_err *err)
+{
+    *pem = NULL;
+    char url[2048];
+    int ret = build_url(url, sizeof(url), ca_url, "/v1/crls", err);
+    if (ret != 0)
+        return ret;
+    struct call c = {.ca_url = ca_url, .url = url, .root_file = root_file, .retry_for = retry_for};
+    struct buf b;
+    long status;
+    if ((ret = http_call(&c, &status, &b, err)) != 0)
+        return ret;
+    if (status == 404) {
+        /* A CA from before rotation existed: its one CRL, in DER. */
+        free(b.data);
+        unsigned char *der = NULL;
+        size_t len = 0;
+        if ((ret = minica_remote_fetch_crl(ca_url, root_file, retry_for, &der, &len, err)) != 0)
+            return ret;
+        ret = minica_der_to_pem(der, len, "X509 CRL", pem, err);
+        free(der);
+        return ret;
+    }
+    if (status != 200) {
+        ret = server_refusal(status, &b, err);
+        free(b.data);
+        return ret;
+    }
+    if (b.data == NULL)
+        return minica_seterr(err, MINICA_ENET, "%s: the CA sent no CRL", url);
+    *pem = b.data;
     return MINICA_OK;
 }
 
