@@ -19,7 +19,8 @@ struct minica_issuer_verdict {
     int revoked;
     /* The chain that follows this leaf in a fullchain file, when it is not
      * chain_pem's (a leaf of the previous intermediate); owned by the
-     * issuer until its next verdict. NULL: chain_pem. */
+     * issuer until its next verdict, or a part of the PEM judged. NULL:
+     * chain_pem. */
     const char *chain_pem;
 };
 

@@ -127,10 +127,28 @@ check "serve.crt on disk is the new one" issued_by "$CA/serve.crt" "$T/int2.pem"
 check "serve logged the reload" wait_log "SIGHUP: reloaded the CA"
 check "serve is still up" wait_health
 
-before=$(leaf_sum)
+# A second certificate enrolls under the new intermediate: the VM now has
+# leaves of two intermediates, both current.
+"$MINICA" token web.internal --san 127.0.0.2 --ttl 1d --dir "$CA" >"$VM/token2"
+chmod 600 "$VM/token2"
+cat >>"$VM/agent.conf" <<EOF
+
+[cert web.internal]
+sans = 127.0.0.2
+cert = $VM/certs/web.crt
+fullchain = $VM/certs/web.fullchain.crt
+key = $VM/certs/web.key
+token_file = $VM/token2
+EOF
 agent
-expect_ok "a run after the rotation"
+expect_ok "a run after the rotation enrolls the second certificate"
+check "from the new intermediate" issued_by "$VM/certs/web.crt" "$T/int2.pem"
+before=$(leaf_sum)
+web=$(sha256sum "$VM/certs/web.crt")
+agent
+expect_ok "the next run"
 check "the previous intermediate's leaf is not renewed before it is due" test "$(leaf_sum)" = "$before"
+check "nor the new intermediate's" test "$(sha256sum "$VM/certs/web.crt")" = "$web"
 agent --force
 expect_ok "the previous intermediate's leaf renews over mutual TLS"
 check "the renewed leaf is from the new intermediate" issued_by "$VM/certs/$NAME.crt" "$T/int2.pem"

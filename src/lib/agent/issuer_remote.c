@@ -23,6 +23,7 @@ struct remote_cert {
     char *cert_file;
     char *key_file;
     char *token_file;
+    char *chain_pem; /* what follows the leaf in its files at open, or NULL */
 };
 
 struct remote_ctx {
@@ -54,6 +55,7 @@ static void remote_close(void *p)
         free(ctx->certs[i].cert_file);
         free(ctx->certs[i].key_file);
         free(ctx->certs[i].token_file);
+        free(ctx->certs[i].chain_pem);
     }
     free(ctx->certs);
     free(ctx->ca_url);
@@ -244,24 +246,39 @@ static int remote_verdict(void *p, const char *cert_pem, struct minica_issuer_ve
     mbedtls_x509_crt chain, root;
     mbedtls_x509_crt_init(&chain);
     mbedtls_x509_crt_init(&root);
-    int ret = minica_crt_parse_pem(&chain, cert_pem, err);
+    int ret = minica_crt_parse_pem_first(&chain, cert_pem, err);
     if (ret != 0)
         goto out;
-    if (chain.next != NULL) {
-        mbedtls_x509_crt_free(chain.next);
-        free(chain.next);
-        chain.next = NULL;
-    }
-    if (ctx->chain_pem == NULL || minica_crt_parse_pem(&chain, ctx->chain_pem, NULL) != 0 ||
-        minica_crt_parse_pem(&root, ctx->root_pem, NULL) != 0) {
-        /* No intermediate known yet: the certificate cannot be shown current. */
+    if (minica_crt_parse_pem(&root, ctx->root_pem, NULL) != 0)
         goto out;
-    }
+    /* The chain that follows the leaf: its own file's, the last answer's,
+     * or one of the other certificates' (after a rotation the leaves of a
+     * VM may come from different intermediates, all of them current). */
+    const char *own = strstr(cert_pem + 1, "-----BEGIN CERTIFICATE-----");
+    const char *tries[2 + 64];
+    size_t n_tries = 0;
+    if (own != NULL)
+        tries[n_tries++] = own;
+    if (ctx->chain_pem != NULL)
+        tries[n_tries++] = ctx->chain_pem;
+    for (size_t i = 0; i < ctx->n_certs && n_tries < sizeof(tries) / sizeof(tries[0]); i++)
+        if (ctx->certs[i].chain_pem != NULL)
+            tries[n_tries++] = ctx->certs[i].chain_pem;
     uint32_t flags = 0;
-    mbedtls_x509_crt_verify(&chain, &root, NULL, NULL, &flags, NULL, NULL);
-    flags &= ~(uint32_t)(MBEDTLS_X509_BADCERT_EXPIRED | MBEDTLS_X509_BADCERT_FUTURE |
-                         MBEDTLS_X509_BADCERT_CN_MISMATCH);
-    out->current = flags == 0;
+    for (size_t i = 0; i < n_tries && !out->current; i++) {
+        mbedtls_x509_crt_free(&chain);
+        mbedtls_x509_crt_init(&chain);
+        if (minica_crt_parse_pem_first(&chain, cert_pem, NULL) != 0 ||
+            minica_crt_parse_pem(&chain, tries[i], NULL) != 0)
+            continue;
+        flags = 0;
+        mbedtls_x509_crt_verify(&chain, &root, NULL, NULL, &flags, NULL, NULL);
+        flags &= ~(uint32_t)(MBEDTLS_X509_BADCERT_EXPIRED | MBEDTLS_X509_BADCERT_FUTURE |
+                             MBEDTLS_X509_BADCERT_CN_MISMATCH);
+        out->current = flags == 0;
+        if (out->current && tries[i] != ctx->chain_pem)
+            out->chain_pem = tries[i];
+    }
     if (out->current) {
         load_crl(ctx);
         /* Verified again with the CRLs: each is matched to the leaf's own
@@ -373,10 +390,14 @@ int minica_issuer_open_remote(struct minica_issuer *issuer, const char *ca_url,
             ret = minica_seterr(err, MINICA_ENOMEM, "out of memory");
             goto fail;
         }
-        if (ctx->chain_pem == NULL)
-            ctx->chain_pem = intermediate_from(certs[i].fullchain_file);
-        if (ctx->chain_pem == NULL)
-            ctx->chain_pem = intermediate_from(c->cert_file);
+        c->chain_pem = intermediate_from(certs[i].fullchain_file);
+        if (c->chain_pem == NULL)
+            c->chain_pem = intermediate_from(c->cert_file);
+        if (ctx->chain_pem == NULL && c->chain_pem != NULL &&
+            (ctx->chain_pem = minica_strdup(c->chain_pem)) == NULL) {
+            ret = minica_seterr(err, MINICA_ENOMEM, "out of memory");
+            goto fail;
+        }
     }
     issuer->ops = &remote_ops;
     issuer->ctx = ctx;
