@@ -213,6 +213,8 @@ expect_out "now trusts 1 more root" "the agent says it learnt a root"
 check "the VM's root file holds the new root" holds "$VM/root.crt" "$T/root2.pem"
 check "and still the first root" holds "$VM/root.crt" "$T/root1.pem"
 check "the root file is 0644" test "$(mode_of "$VM/root.crt")" = 644
+check "the same run gave the ca = bundle the new root" holds "$VM/certs/ca.crt" "$T/root2.pem"
+check "beside the first" holds "$VM/certs/ca.crt" "$T/root1.pem"
 agent --force
 expect_ok "the VM renews after the rollover"
 check "its leaf is from the new root's intermediate" issued_by "$VM/certs/$NAME.crt" "$T/int4.pem"

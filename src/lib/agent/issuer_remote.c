@@ -32,7 +32,8 @@ struct remote_ctx {
     int64_t retry_for;   /* the run's budget for waiting on the CA (remote.h) */
     int64_t deadline_ms; /* set by the first request; 0 before */
     char *root_pem;
-    char *chain_pem; /* the intermediate: from the last answer, else from the files */
+    char *root_pem_before; /* what root_pem was before learn_roots: callers may hold it */
+    char *chain_pem;       /* the intermediate: from the last answer, else from the files */
     struct remote_cert *certs;
     size_t n_certs;
     int crl_tried;
@@ -61,6 +62,7 @@ static void remote_close(void *p)
     free(ctx->ca_url);
     free(ctx->root_file);
     free(ctx->root_pem);
+    free(ctx->root_pem_before);
     free(ctx->chain_pem);
     mbedtls_x509_crl_free(&ctx->crl);
     free(ctx);
@@ -206,7 +208,8 @@ static void learn_roots(struct remote_ctx *ctx)
     if (line[0] != '\0' && ctx->say != NULL)
         ctx->say(ctx->say_ctx, u.refused[0] != '\0', line);
     if (u.roots_pem != NULL) {
-        free(ctx->root_pem);
+        free(ctx->root_pem_before);
+        ctx->root_pem_before = ctx->root_pem;
         ctx->root_pem = u.roots_pem;
         u.roots_pem = NULL;
     }
