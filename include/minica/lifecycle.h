@@ -36,6 +36,10 @@ struct minica_ca_cert {
      * sent with the chain during a rollover. */
     int active;
     int retired; /* in ca/retired: no longer sent, trusted or given a CRL */
+    /* Written by a rotation or rollover that stopped before its switch (a
+     * crash): newer than the active one, never issued; neither trusted nor
+     * sent. Run the step again, or retire it. */
+    int staged;
     int revoked; /* by `ca revoke`: listed on its root's CRL */
     int64_t revoked_at;
     int revoke_reason;

@@ -31,6 +31,8 @@ static const char *state_of(const struct minica_ca_cert *c)
         return "retired";
     if (c->revoked)
         return "revoked";
+    if (c->staged)
+        return "staged";
     return c->active ? "active" : "current";
 }
 

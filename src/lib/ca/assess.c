@@ -118,6 +118,12 @@ static void assess_others(const struct minica_ca_cert *certs, size_t n,
         const struct minica_ca_cert *c = &certs[i];
         if (c->retired)
             continue;
+        if (c->role == MINICA_CA_ROOT && c->staged)
+            note(out, MINICA_CA_ATTENTION,
+                 "the root %s (serial %s) was never made active (a rollover stopped before its "
+                 "switch); nothing trusts or sends it: run minica ca rollover again, or retire "
+                 "it: minica ca retire %s",
+                 c->subject, c->serial, c->serial);
         if (c->role == MINICA_CA_CROSS && c->active && !expired(c, now))
             note(out, MINICA_CA_ATTENTION,
                  "rollover in progress: the cross-certificate %s (serial %s, signed by %s) is "
@@ -133,12 +139,14 @@ static void assess_others(const struct minica_ca_cert *certs, size_t n,
                  "renew them under the active one (minica agent --force on their hosts, or "
                  "minica issue)",
                  c->subject, c->serial, (long long)leaves_at(c, now));
-        if (c->not_before > ai->not_before && leaves_at(c, now) == 0 && !c->revoked) {
-            note(out, MINICA_CA_HEALTHY,
-                 "the intermediate %s (serial %s) in %s was never made active (a rotation "
-                 "stopped before its commit point?); run minica ca rotate again, or retire "
-                 "it: minica ca retire %s",
-                 c->subject, c->serial, c->file, c->serial);
+        if (c->staged) {
+            note(
+                out, MINICA_CA_HEALTHY,
+                "the intermediate %s (serial %s) in %s was never made active (a rotation or "
+                "rollover stopped before its switch); run minica ca rotate (or rollover) again, or "
+                "retire it: "
+                "minica ca retire %s",
+                c->subject, c->serial, c->file, c->serial);
             continue;
         }
         if (!c->revoked && leaves_at(c, now) > 0) {

@@ -486,7 +486,7 @@ int minica_ca_verify_issued(struct minica_ca *ca, const unsigned char *der, size
     }
     for (size_t i = 0; i < ca->hier.n; i++) {
         const struct minica_hier_entry *e = &ca->hier.e[i];
-        if (e->retired || ca->hier.info[i].revoked)
+        if (e->retired || ca->hier.info[i].revoked || ca->hier.info[i].staged)
             continue;
         mbedtls_x509_crt *to = e->role == MINICA_CA_ROOT ? &roots : &chain;
         if (minica_crt_parse_der(to, e->crt.raw.p, e->crt.raw.len, NULL) != 0) {

@@ -337,8 +337,7 @@ int minica_hierarchy_load(struct minica_hierarchy *h, struct minica_statedir *sd
     }
     struct minica_hier_entry *ar = &h->e[h->active_root];
     ai->active = ar->active = 1;
-    if ((ret = append(&h->chain_pem, ai->pem, err)) != 0 ||
-        (ret = append(&h->roots_pem, ar->pem, err)) != 0)
+    if ((ret = append(&h->chain_pem, ai->pem, err)) != 0)
         goto out;
     for (size_t i = 0; i < h->n; i++) {
         struct minica_hier_entry *e = &h->e[i];
@@ -351,9 +350,6 @@ int minica_hierarchy_load(struct minica_hierarchy *h, struct minica_statedir *sd
             if ((ret = append(&h->chain_pem, e->pem, err)) != 0)
                 goto out;
         }
-        if (e->role == MINICA_CA_ROOT && (int)i != h->active_root &&
-            (ret = append(&h->roots_pem, e->pem, err)) != 0)
-            goto out;
     }
     if ((h->info = calloc(h->n, sizeof(*h->info))) == NULL) {
         ret = minica_seterr(err, MINICA_ENOMEM, "out of memory");
@@ -397,6 +393,42 @@ static int apply_revocation(const struct minica_ca_revocation *row, void *ctx)
     return 0;
 }
 
+/* Material a rotation or rollover wrote into ca/ before a crash stopped it
+ * short of its switch: newer than what is active, never active (no leaf
+ * ever came from it). It is not trusted or sent; the step can be run again,
+ * or the material retired. An intermediate with leaves was active once
+ * (the previous one copied back, say): it stays current. */
+static void mark_staged(struct minica_hierarchy *h)
+{
+    const struct minica_ca_cert *ai = &h->info[h->active_int], *ar = &h->info[h->active_root];
+    for (size_t i = 0; i < h->n; i++) {
+        struct minica_ca_cert *c = &h->info[i];
+        if (c->role == MINICA_CA_INTERMEDIATE && !c->active && !c->retired &&
+            c->not_before > ai->not_before && c->leaves_unexpired == 0)
+            c->staged = 1;
+    }
+    for (size_t i = 0; i < h->n; i++) {
+        struct minica_ca_cert *r = &h->info[i];
+        if (r->role != MINICA_CA_ROOT || r->active || r->retired || r->not_before <= ar->not_before)
+            continue;
+        int current_below = 0;
+        for (size_t j = 0; j < h->n; j++)
+            if (h->info[j].role == MINICA_CA_INTERMEDIATE && !h->info[j].retired &&
+                !h->info[j].staged && h->e[j].issuer == (int)i)
+                current_below = 1;
+        r->staged = !current_below;
+    }
+    for (size_t i = 0; i < h->n; i++) {
+        struct minica_ca_cert *x = &h->info[i];
+        if (x->role != MINICA_CA_CROSS || x->active || x->retired)
+            continue;
+        for (size_t j = 0; j < h->n; j++)
+            if (h->info[j].staged && h->info[j].role == MINICA_CA_ROOT &&
+                same_name(&h->e[j].crt.subject_raw, &h->e[i].crt.subject_raw))
+                x->staged = 1;
+    }
+}
+
 int minica_hierarchy_apply_store(struct minica_hierarchy *h, struct minica_store *store,
                                  int64_t now, struct minica_err *err)
 {
@@ -404,7 +436,21 @@ int minica_hierarchy_apply_store(struct minica_hierarchy *h, struct minica_store
     int ret = minica_store_issuer_stats(store, now, apply_stats, &ctx, err);
     if (ret == 0)
         ret = minica_store_list_ca_revocations(store, apply_revocation, &ctx, err);
-    return ret;
+    if (ret != 0)
+        return ret;
+    mark_staged(h);
+    /* The trust bundle: the issuing root first, then every other current one. */
+    free(h->roots_pem);
+    h->roots_pem = NULL;
+    if ((ret = append(&h->roots_pem, h->e[h->active_root].pem, err)) != 0)
+        return ret;
+    for (size_t i = 0; i < h->n; i++) {
+        const struct minica_ca_cert *c = &h->info[i];
+        if (c->role == MINICA_CA_ROOT && !c->active && !c->retired && !c->staged &&
+            (ret = append(&h->roots_pem, h->e[i].pem, err)) != 0)
+            return ret;
+    }
+    return MINICA_OK;
 }
 
 int minica_hierarchy_find_serial(const struct minica_hierarchy *h, const char *serial)

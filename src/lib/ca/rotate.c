@@ -442,7 +442,7 @@ static int current_count(const struct minica_hierarchy *h, enum minica_ca_role r
 {
     int n = 0;
     for (size_t i = 0; i < h->n; i++)
-        n += h->e[i].role == role && !h->e[i].retired;
+        n += h->e[i].role == role && !h->e[i].retired && !h->info[i].staged;
     return n;
 }
 
@@ -624,7 +624,7 @@ int minica_ca_drop_cross(const char *dir, int force, struct minica_err *err)
     struct minica_hierarchy *h = &lc.ca->hier;
     int found = -1;
     for (size_t i = 0; i < h->n; i++)
-        if (h->e[i].role == MINICA_CA_CROSS && !h->e[i].retired)
+        if (h->e[i].role == MINICA_CA_CROSS && h->e[i].active)
             found = (int)i;
     if (found < 0) {
         ret = minica_seterr(err, MINICA_ENOENT, "no cross-certificate is in use in %s", dir);
@@ -740,9 +740,13 @@ int minica_ca_retire(const char *dir, const char *serial, struct minica_err *err
     } else {
         for (size_t j = 0; j < h->n; j++) {
             const struct minica_ca_cert *d = &h->info[j];
-            if (d->retired || (int)j == i || strcmp(d->issuer_fingerprint, c->fingerprint) != 0)
+            if (d->retired || (int)j == i)
                 continue;
-            if (d->role == MINICA_CA_CROSS) {
+            /* Its own key's cross-certificate goes with it. */
+            int own_cross = d->role == MINICA_CA_CROSS && strcmp(d->subject, c->subject) == 0;
+            if (!own_cross && strcmp(d->issuer_fingerprint, c->fingerprint) != 0)
+                continue;
+            if (d->role == MINICA_CA_CROSS && !own_cross && !d->staged) {
                 ret = minica_seterr(err, MINICA_EBUSY,
                                     "refusing: root %s signed the cross-certificate %s, which is "
                                     "still sent with every chain; minica ca drop-cross first",
