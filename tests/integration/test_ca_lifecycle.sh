@@ -30,6 +30,15 @@ NGINX_ARGS="-p $P -c $P/nginx.conf -e $P/logs/error.log -g 'pid $P/nginx.pid;'"
 # certificate the same side holds, as two machines' agents would write them.
 UP_TRUST=$C/upstream-trust.crt
 PX_TRUST=$C/proxy-trust.crt
+# The CA certificates of each phase, as the phases find them (a phase that
+# fails early leaves its files missing, and the checks using them fail).
+ROOT1=$T/root1.pem ROOT1_SERIAL=
+INT1=$T/int1.pem
+INT2=$T/int2.pem               # (b) the rotated intermediate, same root
+ROOT2=$T/root2.pem ROOT2_SERIAL= # (d) the new root
+ROOTS=$T/roots-d.pem           # (d) export root: both roots
+INT3=$T/int3.1.pem             # (d) the new root's intermediate
+CROSS=$T/int3.2.pem            # (d) the new root, certified by the old
 
 # ---------------------------------------------------------------- helpers ---
 
@@ -119,6 +128,14 @@ agent_run() {
     check "$what: up.key matches" key_matches "$C/up.key" "$C/up.fullchain.crt"
     check "$what: client.key matches" key_matches "$C/client.key" "$C/client.fullchain.crt"
 }
+# must_ok WHAT: expect_ok, and false when it failed: a phase whose own
+# command failed stops there instead of checking the previous state again.
+must_ok() {
+    expect_ok "$1"
+    [ "$RC" -eq 0 ] && return 0
+    echo "# skipping the rest of this phase"
+    return 1
+}
 # expect_status_rc ALLOWED WHAT: `ca status` exits with one of ALLOWED.
 expect_status_rc() {
     run "$MINICA" ca status --dir "$CA"
@@ -173,10 +190,8 @@ setup() {
     expect_ok "first agent run writes both certs and bundles"
     CONF=$T/agent.conf
     write_conf "$CONF" "nginx $NGINX_ARGS -s reload"
-    ROOT1=$T/root1.pem
     cp "$CA/root.crt" "$ROOT1"
     ROOT1_SERIAL=$(serial_of "$ROOT1")
-    INT1=$T/int1.pem
     cp "$CA/intermediate.crt" "$INT1"
     {
         nginx_conf_head
@@ -246,8 +261,7 @@ phase_renewals() {
 # are no longer from the current intermediate.
 phase_rotate() {
     run "$MINICA" ca rotate --dir "$CA"
-    expect_ok "(b) ca rotate"
-    INT2=$T/int2.pem
+    must_ok "(b) ca rotate" || return
     export_ca intermediate "$INT2"
     check "(b) export intermediate is one certificate" test "$(count_certs "$INT2")" = 1
     check_not "(b) the active intermediate changed" cmp -s "$INT2" "$INT1"
@@ -308,11 +322,9 @@ phase_renewals_rotated() {
 # retiring the old root are refused until the bundles are updated.
 phase_rollover() {
     run "$MINICA" ca rollover --dir "$CA"
-    expect_ok "(d) ca rollover"
-    ROOTS=$T/roots-d.pem
+    must_ok "(d) ca rollover" || return
     export_ca root "$ROOTS"
     check "(d) export root holds two roots" test "$(count_certs "$ROOTS")" = 2
-    ROOT2=$T/root2.pem
     cp "$CA/root.crt" "$ROOT2"
     ROOT2_SERIAL=$(serial_of "$ROOT2")
     check_not "(d) root.crt is a new root" cmp -s "$ROOT2" "$ROOT1"
@@ -323,8 +335,6 @@ phase_rollover() {
     INT3CHAIN=$T/int3-chain.pem
     export_ca intermediate "$INT3CHAIN"
     check "(d) export intermediate is intermediate + cross" test "$(split_pem "$INT3CHAIN" "$T/int3")" = 2
-    INT3=$T/int3.1.pem
-    CROSS=$T/int3.2.pem
     check "(d) the new intermediate is under the new root" issued_by "$INT3" "$ROOT2"
     check "(d) the cross-certificate is signed by the old root" issued_by "$CROSS" "$ROOT1"
     check "(d) the cross-certificate carries the new root's key" sh -c \
@@ -375,7 +385,7 @@ phase_rollover() {
 # is why drop-cross waits).
 phase_drop_cross() {
     run "$MINICA" ca drop-cross --dir "$CA"
-    expect_ok "(e) ca drop-cross after the renewals"
+    must_ok "(e) ca drop-cross after the renewals" || return
     export_ca intermediate "$T/int-e.pem"
     check "(e) export intermediate is the intermediate alone" same_certs "$T/int-e.pem" "$INT3"
     agent_run "(e) agent --force after drop-cross" --force
@@ -408,7 +418,7 @@ phase_retire() {
         expect_ok "(f) retire old intermediate $s once its leaves expired"
     done
     run env MINICA_FAKE_NOW=$later "$MINICA_FAKECLOCK" ca retire "$ROOT1_SERIAL" --dir "$CA"
-    expect_ok "(f) retire the old root once its leaves expired"
+    must_ok "(f) retire the old root once its leaves expired" || return
     export_ca root "$T/roots-f.pem"
     check "(f) export root is the new root alone" same_certs "$T/roots-f.pem" "$ROOT2"
     check "(f) retired/ holds the old root" test -e "$CA/ca/retired/root-$ROOT1_SERIAL.crt"
@@ -451,8 +461,9 @@ crash_safety() {
     # Kill points spread over a whole run, its length measured here.
     for i in 1 2; do
         start=$(date +%s%N)
-        "$MINICA" ca rotate --dir "$K" >/dev/null 2>&1
+        run "$MINICA" ca rotate --dir "$K"
         ms=$((($(date +%s%N) - start) / 1000000))
+        must_ok "crash: an unhurried rotation ($ms ms)" || return
         [ $ms -gt $run_ms ] && run_ms=$ms
     done
     [ $run_ms -ge 20 ] || run_ms=20
