@@ -450,6 +450,23 @@ check_loop() {
     fi
 }
 
+# The control: the same loop does see a broken trust bundle (the upstream
+# trusting an unrelated CA refuses the proxy's client certificate), so its
+# zero above is a measurement, not a blind spot.
+control_loop_sees_failures() {
+    cp "$UP_TRUST" "$T/up-trust.saved"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj "/CN=unrelated" \
+        -keyout "$T/unrelated.key" -out "$UP_TRUST" 2>/dev/null
+    nginx_reload_settled "$P"
+    loadloop_start "http://127.0.0.1:$PX/" 30
+    sleep 1
+    loadloop_stop
+    check "control: the loop counts failures when the upstream distrusts the proxy ($(loadloop_counts))" \
+        test "$(loadloop_failed)" -gt 0
+    cp "$T/up-trust.saved" "$UP_TRUST"
+    nginx_reload_settled "$P"
+}
+
 # SIGKILL during `ca rotate`: after each kill the CA works and the issuer
 # is whole (its certificate and key belong together and chain to the root),
 # old or new. A CA of its own, so that the half-made intermediates of
@@ -522,6 +539,7 @@ phase_rollover
 phase_drop_cross
 phase_retire
 check_loop "$t0"
+control_loop_sees_failures
 check "proxy still answers 200" wait_code 200 "http://127.0.0.1:$PX/"
 nginx_stop "$P"
 crash_safety
