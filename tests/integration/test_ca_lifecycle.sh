@@ -51,7 +51,11 @@ split_pem() {
         END { print n + 0 }' "$1"
 }
 # count_certs FILE
-count_certs() { grep -c -- '-----BEGIN CERTIFICATE-----' "$1" 2>/dev/null || echo 0; }
+count_certs() {
+    local n
+    n=$(grep -c -- '-----BEGIN CERTIFICATE-----' "$1" 2>/dev/null)
+    echo "${n:-0}"
+}
 fp() { openssl x509 -in "$1" -noout -fingerprint -sha256 2>/dev/null | cut -d= -f2; }
 # fps FILE: the fingerprints of every certificate in FILE, sorted, one line.
 fps() {

@@ -35,7 +35,6 @@ holds() {
     for i in $(seq 1 "$n"); do [ "$(fp "$T/.holds.$i.pem")" = "$want" ] && return 0; done
     return 1
 }
-count_certs() { grep -c -- '-----BEGIN CERTIFICATE-----' "$1" 2>/dev/null || echo 0; }
 issued_by() { openssl verify -partial_chain -CAfile "$2" "$1" >/dev/null 2>&1; }
 wait_health() {
     local i
