@@ -35,6 +35,11 @@ int minica_ca_init(const char *dir, const struct minica_init_options *opts, stru
  * Refuses a state directory another user could have written (see
  * minica/statedir.h), and a CA key readable by group or others (like ssh). */
 int minica_ca_open(const char *dir, struct minica_ca **out, struct minica_err *err);
+/* MINICA_CA_OPEN_NO_KEY: the certificates, policy and inventory only, for
+ * what reads the CA (status, metrics) without signing. */
+#define MINICA_CA_OPEN_NO_KEY 0x1
+int minica_ca_open_flags(const char *dir, unsigned flags, struct minica_ca **out,
+                         struct minica_err *err);
 void minica_ca_close(struct minica_ca *ca);
 
 /* Who is acting, for the audit log: command ("issue", "agent", "serve") and
@@ -59,15 +64,16 @@ void minica_ca_audit_refusal(struct minica_ca *ca, const char *summary, const ch
 const char *minica_ca_dir(const struct minica_ca *ca);
 const struct minica_policy *minica_ca_policy(const struct minica_ca *ca);
 struct minica_store *minica_ca_store(struct minica_ca *ca);
-const char *minica_ca_root_pem(const struct minica_ca *ca);
-const char *minica_ca_intermediate_pem(const struct minica_ca *ca);
+/* The chain above a leaf and the trust bundle: see minica/lifecycle.h. */
+const char *minica_ca_chain_pem(const struct minica_ca *ca);
+const char *minica_ca_roots_pem(const struct minica_ca *ca);
 int64_t minica_ca_intermediate_not_after(const struct minica_ca *ca);
 /* SHA-256 (lowercase hex) of the intermediate's and the root's DER. */
 const char *minica_ca_intermediate_fingerprint(const struct minica_ca *ca);
 const char *minica_ca_root_fingerprint(const struct minica_ca *ca);
 
-/* Whether a DER certificate chains to this CA's root, with the current
- * intermediate offered as the link. Validity dates are left to the caller,
+/* Whether a DER certificate chains to one of this CA's current roots,
+ * through any of its current, unrevoked intermediates. Validity dates are left to the caller,
  * who judges them on minica's clock; so is whether it is a leaf at all (the
  * root and intermediate chain too): look the serial up in the inventory.
  * On success serial holds its serial as hex. MINICA_EINVAL: not a

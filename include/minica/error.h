@@ -18,6 +18,7 @@ enum {
     MINICA_ENOMEM = -8,
     MINICA_EFORBIDDEN = -9, /* authentication or authorization failed (tokens, mTLS) */
     MINICA_ENET = -10,      /* a remote CA could not be reached */
+    MINICA_EBUSY = -11,     /* refused: something still depends on it (a CA in use) */
 };
 
 struct minica_err {

@@ -49,6 +49,18 @@ int minica_statedir_open(struct minica_statedir *sd, const char *dir, struct min
 int minica_statedir_read(struct minica_statedir *sd, const char *base, size_t max, char **buf,
                          size_t *len, struct minica_err *err);
 
+/* A subdirectory of an open state directory (the CA archive, "ca"),
+ * opened without following a symlink and held to the directory rule.
+ * MINICA_ENOENT when it does not exist. */
+int minica_statedir_open_sub(struct minica_statedir *sub, const struct minica_statedir *parent,
+                             const char *name, struct minica_err *err);
+
+/* Calls cb with the name of each entry not starting with '.'; a non-zero
+ * return stops the listing and is returned. Files are checked when read. */
+typedef int (*minica_statedir_entry_cb)(const char *name, void *ctx);
+int minica_statedir_list(struct minica_statedir *sd, minica_statedir_entry_cb cb, void *ctx,
+                         struct minica_err *err);
+
 void minica_statedir_close(struct minica_statedir *sd);
 
 /* For init: creates dir 0700 (and missing parents) or adopts an existing

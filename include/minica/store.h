@@ -94,6 +94,40 @@ int minica_store_list_certs(struct minica_store *store, const struct minica_cert
 int minica_store_revoke(struct minica_store *store, const char *serial, int64_t when, int reason,
                         struct minica_err *err);
 
+/* Per issuer (the intermediate's SHA-256 fingerprint), its leaves that
+ * have not expired at now: how many, how many of them are revoked, and
+ * when the last one expires. Issuers without any are not reported. */
+struct minica_issuer_stats {
+    char issuer_fingerprint_sha256[65];
+    int64_t unexpired;
+    int64_t unexpired_revoked;
+    int64_t last_not_after;
+};
+typedef int (*minica_issuer_stats_cb)(const struct minica_issuer_stats *row, void *ctx);
+int minica_store_issuer_stats(struct minica_store *store, int64_t now, minica_issuer_stats_cb cb,
+                              void *ctx, struct minica_err *err);
+
+/* The names whose newest unexpired, unrevoked certificate was issued before
+ * `before`: what still serves (and was delivered with) an older chain. */
+typedef int (*minica_name_cb)(const char *name, void *ctx);
+int minica_store_names_issued_before(struct minica_store *store, int64_t now, int64_t before,
+                                     minica_name_cb cb, void *ctx, struct minica_err *err);
+
+/* A revoked CA certificate (an intermediate), for its root's CRL. */
+struct minica_ca_revocation {
+    char serial[MINICA_SERIAL_HEX_MAX];
+    char fingerprint_sha256[65];
+    char issuer_fingerprint_sha256[65]; /* the root that signed it */
+    int64_t revoked_at;
+    int reason;
+};
+/* Revoking twice keeps the first time and reason. */
+int minica_store_revoke_ca(struct minica_store *store, const struct minica_ca_revocation *row,
+                           struct minica_err *err);
+typedef int (*minica_ca_revocation_cb)(const struct minica_ca_revocation *row, void *ctx);
+int minica_store_list_ca_revocations(struct minica_store *store, minica_ca_revocation_cb cb,
+                                     void *ctx, struct minica_err *err);
+
 /* Allocates the next CRL number for the given issuer ("intermediate" or "root"). */
 int minica_store_next_crl_number(struct minica_store *store, const char *issuer, int64_t *number,
                                  struct minica_err *err);

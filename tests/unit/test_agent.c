@@ -535,7 +535,7 @@ static void test_inspect_sees_each_trigger_on_disk(void **state)
     path_in(fx, p, sizeof(p), "ca.crt");
     write_text(p, saved_up);
     assert_int_equal(reason_of(fx, 0), MINICA_RENEW_FILES_DISAGREE);
-    write_text(p, minica_ca_root_pem(fx->issuer.ctx));
+    write_text(p, minica_ca_roots_pem(fx->issuer.ctx));
     assert_int_equal(reason_of(fx, 0), MINICA_RENEW_NONE);
 
     /* Names and usage changed in the config. */

@@ -136,8 +136,8 @@ static uint32_t verify_flags(struct minica_ca *ca, const char *leaf_pem, mbedtls
     mbedtls_x509_crt chain, root;
     parse_pem(&chain, leaf_pem);
     struct minica_err err;
-    assert_int_equal(minica_crt_parse_pem(&chain, minica_ca_intermediate_pem(ca), &err), 0);
-    parse_pem(&root, minica_ca_root_pem(ca));
+    assert_int_equal(minica_crt_parse_pem(&chain, minica_ca_chain_pem(ca), &err), 0);
+    parse_pem(&root, minica_ca_roots_pem(ca));
     uint32_t flags = 0;
     mbedtls_x509_crt_verify(&chain, &root, crls, NULL, &flags, NULL, NULL);
     mbedtls_x509_crt_free(&chain);
@@ -259,7 +259,7 @@ static void test_crl_issuer_and_aki_match_the_intermediate(void **state)
     mbedtls_x509_crl parsed;
     mbedtls_x509_crt inter;
     make_crl(f->ca, 0, 0, &crl, &parsed);
-    parse_pem(&inter, minica_ca_intermediate_pem(f->ca));
+    parse_pem(&inter, minica_ca_chain_pem(f->ca));
     assert_int_equal(parsed.issuer_raw.len, inter.subject_raw.len);
     assert_memory_equal(parsed.issuer_raw.p, inter.subject_raw.p, inter.subject_raw.len);
     /* AKI keyIdentifier == the intermediate's SKI, byte for byte. */
@@ -290,7 +290,7 @@ static void test_crl_root_is_signed_by_root_and_empty(void **state)
     assert_int_equal(root_crl.n_revoked, 0);
     assert_int_equal(count_entries(&parsed_root), 0);
     mbedtls_x509_crt root;
-    parse_pem(&root, minica_ca_root_pem(f->ca));
+    parse_pem(&root, minica_ca_roots_pem(f->ca));
     assert_int_equal(parsed_root.issuer_raw.len, root.subject_raw.len);
     assert_memory_equal(parsed_root.issuer_raw.p, root.subject_raw.p, root.subject_raw.len);
     /* Both CRLs in one list, as nginx gets them: a bad root CRL signature

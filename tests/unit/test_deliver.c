@@ -500,7 +500,7 @@ static void test_issue_to_dir_does_not_count_a_skipped_ca_crt_as_replaced(void *
     struct stat st;
     assert_int_equal(lstat(p.ca, &st), 0);
     assert_int_equal(st.st_mtime, 1000000000);
-    assert_content(p.ca, minica_ca_root_pem(ca));
+    assert_content(p.ca, minica_ca_roots_pem(ca));
     assert_int_equal(tu_count_temp_files(f->out), 0);
     minica_ca_close(ca);
     tu_free_ca(cadir);

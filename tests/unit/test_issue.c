@@ -197,8 +197,8 @@ static void test_issue_leaf_verifies_against_root(void **state)
     assert_int_equal(out.key_type, MINICA_KEY_EC_P256);
     assert_non_null(out.key_pem);
     assert_int_equal(minica_key_matches_cert(out.key_pem, out.cert_pem, NULL), 1);
-    assert_string_equal(out.root_pem, minica_ca_root_pem(ca));
-    assert_string_equal(out.chain_pem, minica_ca_intermediate_pem(ca));
+    assert_string_equal(out.root_pem, minica_ca_roots_pem(ca));
+    assert_string_equal(out.chain_pem, minica_ca_chain_pem(ca));
 
     mbedtls_x509_crt crt;
     parse_crt(&crt, out.cert_pem);
@@ -468,7 +468,7 @@ static void test_crt_name_constraints_reads_the_extension(void **state)
     mbedtls_x509_crt_init(&inter);
     struct minica_err err;
     static struct minica_name_constraints nc;
-    assert_int_equal(minica_crt_parse_pem(&inter, minica_ca_intermediate_pem(ca), &err), 0);
+    assert_int_equal(minica_crt_parse_pem(&inter, minica_ca_chain_pem(ca), &err), 0);
     assert_int_equal(minica_crt_name_constraints(&inter, &nc, &err), 0);
     assert_false(minica_constraints_present(&nc)); /* no extension at all */
     mbedtls_x509_crt_free(&inter);
@@ -482,7 +482,7 @@ static void test_crt_name_constraints_reads_the_extension(void **state)
     char *dir = tu_make_ca_with(&opts);
     ca = open_ca(dir);
     mbedtls_x509_crt_init(&inter);
-    assert_int_equal(minica_crt_parse_pem(&inter, minica_ca_intermediate_pem(ca), &err), 0);
+    assert_int_equal(minica_crt_parse_pem(&inter, minica_ca_chain_pem(ca), &err), 0);
     assert_int_equal(minica_crt_name_constraints(&inter, &nc, &err), 0);
     assert_true(minica_constraints_cover_dns(&nc));
     assert_int_equal(nc.permit_dns.n, 1);
@@ -510,7 +510,7 @@ static void test_issue_with_name_constraints(void **state)
     mbedtls_x509_crt inter;
     mbedtls_x509_crt_init(&inter);
     struct minica_err err;
-    assert_int_equal(minica_crt_parse_pem(&inter, minica_ca_intermediate_pem(ca), &err), 0);
+    assert_int_equal(minica_crt_parse_pem(&inter, minica_ca_chain_pem(ca), &err), 0);
     HAS_DER(&inter, 0x06, 0x03, 0x55, 0x1d, 0x1e, 0x01, 0x01, 0xff);
     mbedtls_x509_crt_free(&inter);
     const char *sans[] = {"10.0.2.88"};
@@ -678,8 +678,8 @@ static void test_ca_certificates_have_the_ca_profile(void **state)
     (void)state;
     struct minica_ca *ca = open_ca(g_cadir);
     mbedtls_x509_crt root, inter;
-    parse_crt(&root, minica_ca_root_pem(ca));
-    parse_crt(&inter, minica_ca_intermediate_pem(ca));
+    parse_crt(&root, minica_ca_roots_pem(ca));
+    parse_crt(&inter, minica_ca_chain_pem(ca));
     /* Root: CA:TRUE (no pathlen) critical; keyCertSign + cRLSign critical; SKI. */
     HAS_DER(&root, 0x06, 0x03, 0x55, 0x1d, 0x13, 0x01, 0x01, 0xff, 0x04, 0x05, 0x30, 0x03, 0x01,
             0x01, 0xff);
@@ -790,8 +790,8 @@ static void test_signature_algorithm_parameters_follow_the_rfcs(void **state)
         struct minica_init_options opts = {.key_type = cases[i].type};
         char *dir = tu_make_ca_with(&opts);
         struct minica_ca *ca = open_ca(dir);
-        assert_sig_alg(minica_ca_root_pem(ca), cases[i].alg, cases[i].alg_len);
-        assert_sig_alg(minica_ca_intermediate_pem(ca), cases[i].alg, cases[i].alg_len);
+        assert_sig_alg(minica_ca_roots_pem(ca), cases[i].alg, cases[i].alg_len);
+        assert_sig_alg(minica_ca_chain_pem(ca), cases[i].alg, cases[i].alg_len);
         struct minica_issued out;
         issue_ok(ca, "sigalg.internal.svc", NULL, 0, 86400, 0, 0, &out);
         assert_sig_alg(out.cert_pem, cases[i].alg, cases[i].alg_len);
@@ -1110,7 +1110,7 @@ static void test_issue_to_dir_writes_four_files_with_modes(void **state)
          *full = tu_slurp(paths.fullchain), *root = tu_slurp(paths.ca);
     assert_string_equal(cert, out.cert_pem);
     assert_string_equal(key, out.key_pem);
-    assert_string_equal(root, minica_ca_root_pem(ca));
+    assert_string_equal(root, minica_ca_roots_pem(ca));
     char expect_full[16384];
     snprintf(expect_full, sizeof(expect_full), "%s%s", out.cert_pem, out.chain_pem);
     assert_string_equal(full, expect_full);

@@ -165,7 +165,7 @@ static void test_server_health_roots_and_unknown_routes(void **state)
     struct minica_http_response resp;
     call(f, "GET", "/v1/roots", NULL, NULL, 0, &status, &resp);
     assert_int_equal(status, 200);
-    assert_string_equal(resp.body, minica_ca_root_pem(f->admin));
+    assert_string_equal(resp.body, minica_ca_roots_pem(f->admin));
     minica_http_response_free(&resp);
     assert_int_equal(expect_status(f, "GET", "/v1/nope", NULL, NULL, 0), 404);
     assert_int_equal(expect_status(f, "GET", "/v1/health/../roots", NULL, NULL, 0), 404);
@@ -187,7 +187,7 @@ static void test_server_sign_with_token_then_replay_is_403(void **state)
     const char *cert = cJSON_GetObjectItem(j, "certificate")->valuestring;
     assert_non_null(strstr(cert, "BEGIN CERTIFICATE"));
     assert_string_equal(cJSON_GetObjectItem(j, "chain")->valuestring,
-                        minica_ca_intermediate_pem(f->admin));
+                        minica_ca_chain_pem(f->admin));
     const char *serial = cJSON_GetObjectItem(j, "serial")->valuestring;
     assert_true(strlen(serial) > 0);
     const char *not_after = cJSON_GetObjectItem(j, "not_after")->valuestring;

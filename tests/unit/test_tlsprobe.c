@@ -186,7 +186,7 @@ static int setup_with(void **state, const struct minica_init_options *opts)
         print_error("%s\n", err.msg);
         abort();
     }
-    snprintf(s->root_pem, sizeof(s->root_pem), "%s", minica_ca_root_pem(ca));
+    snprintf(s->root_pem, sizeof(s->root_pem), "%s", minica_ca_roots_pem(ca));
     snprintf(s->serial, sizeof(s->serial), "%s", issued.serial);
     s->not_after = issued.not_after;
     snprintf(s->chain, sizeof(s->chain), "%s/chain.crt", s->tmp);

@@ -107,12 +107,12 @@ out:
 
 static const char *local_root(void *ctx)
 {
-    return minica_ca_root_pem(ctx);
+    return minica_ca_roots_pem(ctx);
 }
 
 static const char *local_chain(void *ctx)
 {
-    return minica_ca_intermediate_pem(ctx);
+    return minica_ca_chain_pem(ctx);
 }
 
 static void local_close(void *ctx)

@@ -11,6 +11,7 @@
 #include <mbedtls/platform_util.h>
 
 #include "ca/ca_internal.h"
+#include "minica/lifecycle.h"
 #include "minica/der.h"
 #include "minica/fsutil.h"
 #include "minica/statedir.h"
@@ -214,8 +215,8 @@ out:
     return ret;
 }
 
-static int load_key(struct minica_statedir *sd, const char *base, mbedtls_pk_context *pk,
-                    struct minica_rng *rng, struct minica_err *err)
+int minica_ca_read_key(struct minica_statedir *sd, const char *base, mbedtls_pk_context *pk,
+                       struct minica_rng *rng, struct minica_err *err)
 {
     char *pem = NULL;
     size_t len = 0;
@@ -228,39 +229,6 @@ static int load_key(struct minica_statedir *sd, const char *base, mbedtls_pk_con
         minica_err_prefix(err, "%s/%s", sd->path, base);
     minica_free_secret(pem, len + 1);
     return ret;
-}
-
-int minica_ca_load_key(const char *dir, const char *base, mbedtls_pk_context *pk,
-                       struct minica_rng *rng, struct minica_err *err)
-{
-    struct minica_statedir sd;
-    int ret = minica_statedir_open(&sd, dir, err);
-    if (ret == 0)
-        ret = load_key(&sd, base, pk, rng, err);
-    minica_statedir_close(&sd);
-    return ret;
-}
-
-static int load_cert(struct minica_statedir *sd, const char *base, mbedtls_x509_crt *crt,
-                     char **pem_out, struct minica_err *err)
-{
-    char *pem = NULL;
-    int ret = minica_statedir_read(sd, base, 64 * 1024, &pem, NULL, err);
-    if (ret != 0) {
-        if (ret == MINICA_ENOENT)
-            return minica_seterr(err, MINICA_ENOENT,
-                                 "no CA in %s (%s is missing); create one with: minica init "
-                                 "--dir %s",
-                                 sd->path, base, sd->path);
-        return ret;
-    }
-    if ((ret = minica_crt_parse_pem(crt, pem, err)) != 0) {
-        minica_err_prefix(err, "%s/%s", sd->path, base);
-        free(pem);
-        return ret;
-    }
-    *pem_out = pem;
-    return MINICA_OK;
 }
 
 /* A missing minica.conf is the defaults, as it always was. */
@@ -325,7 +293,8 @@ static void audit_policy_error(const char *dir, const struct minica_err *err)
     minica_store_close(store);
 }
 
-int minica_ca_open(const char *dir, struct minica_ca **out, struct minica_err *err)
+int minica_ca_open_flags(const char *dir, unsigned flags, struct minica_ca **out,
+                         struct minica_err *err)
 {
     *out = NULL;
     struct minica_ca *ca = calloc(1, sizeof(*ca));
@@ -334,8 +303,6 @@ int minica_ca_open(const char *dir, struct minica_ca **out, struct minica_err *e
     snprintf(ca->dir, sizeof(ca->dir), "%s", dir);
     snprintf(ca->command, sizeof(ca->command), "minica");
     snprintf(ca->origin, sizeof(ca->origin), "local");
-    mbedtls_x509_crt_init(&ca->root);
-    mbedtls_x509_crt_init(&ca->intermediate);
     mbedtls_pk_init(&ca->intermediate_key);
     int ret = minica_rng_init(&ca->rng, err);
     if (ret != 0) {
@@ -347,32 +314,28 @@ int minica_ca_open(const char *dir, struct minica_ca **out, struct minica_err *e
     struct minica_statedir sd;
     minica_statedir_init(&sd);
     if ((ret = minica_statedir_open(&sd, dir, err)) != 0 ||
-        (ret = load_cert(&sd, "root.crt", &ca->root, &ca->root_pem, err)) != 0 ||
-        (ret = load_cert(&sd, "intermediate.crt", &ca->intermediate, &ca->intermediate_pem, err)) !=
-            0 ||
-        (ret = load_key(&sd, "intermediate.key", &ca->intermediate_key, &ca->rng, err)) != 0)
+        (ret = minica_hierarchy_load(&ca->hier, &sd, err)) != 0)
         goto fail;
-    if (!minica_pk_same_public(&ca->intermediate.pk, &ca->intermediate_key)) {
-        ret = minica_seterr(err, MINICA_ECRYPTO,
-                            "%s/intermediate.key does not match intermediate.crt", dir);
+    ca->intermediate = &ca->hier.e[ca->hier.active_int].crt;
+    ca->root = &ca->hier.e[ca->hier.active_root].crt;
+    if (!(flags & MINICA_CA_OPEN_NO_KEY) &&
+        (ret = minica_hierarchy_load_key(&ca->hier, (size_t)ca->hier.active_int, &sd,
+                                         &ca->intermediate_key, &ca->rng, err)) != 0)
         goto fail;
-    }
     if ((ret = load_policy(&sd, &ca->policy, err)) != 0) {
         audit_policy_error(sd.real, err);
         goto fail;
     }
-    if ((ret = ca_open_store(dir, sd.real, &ca->store, err)) != 0)
+    if ((ret = ca_open_store(dir, sd.real, &ca->store, err)) != 0 ||
+        (ret = minica_hierarchy_apply_store(&ca->hier, ca->store, minica_now(), err)) != 0)
         goto fail;
+    const struct minica_ca_cert *ai = &ca->hier.info[ca->hier.active_int];
     mbedtls_x509_dn_gets(ca->intermediate_subject, sizeof(ca->intermediate_subject),
-                         &ca->intermediate.subject);
-    mbedtls_x509_dn_gets(ca->root_subject, sizeof(ca->root_subject), &ca->root.subject);
-    minica_sha256_hex(ca->intermediate.raw.p, ca->intermediate.raw.len, ca->intermediate_fp);
-    minica_sha256_hex(ca->root.raw.p, ca->root.raw.len, ca->root_fp);
-    ca->intermediate_not_after = minica_x509_time_to_unix(&ca->intermediate.valid_to);
-    if ((ret = minica_crt_name_constraints(&ca->intermediate, &ca->intermediate_nc, err)) != 0) {
-        minica_err_prefix(err, "%s/intermediate.crt", dir);
-        goto fail;
-    }
+                         &ca->intermediate->subject);
+    memcpy(ca->intermediate_fp, ai->fingerprint, sizeof(ca->intermediate_fp));
+    memcpy(ca->root_fp, ca->hier.info[ca->hier.active_root].fingerprint, sizeof(ca->root_fp));
+    ca->intermediate_not_after = ai->not_after;
+    ca->intermediate_nc = ai->nc;
     minica_statedir_close(&sd);
     *out = ca;
     return MINICA_OK;
@@ -382,16 +345,29 @@ fail:
     return ret;
 }
 
+int minica_ca_load_ca_key(struct minica_ca *ca, size_t i, mbedtls_pk_context *pk,
+                          struct minica_err *err)
+{
+    struct minica_statedir sd;
+    int ret = minica_statedir_open(&sd, ca->dir, err);
+    if (ret == 0)
+        ret = minica_hierarchy_load_key(&ca->hier, i, &sd, pk, &ca->rng, err);
+    minica_statedir_close(&sd);
+    return ret;
+}
+
+int minica_ca_open(const char *dir, struct minica_ca **out, struct minica_err *err)
+{
+    return minica_ca_open_flags(dir, 0, out, err);
+}
+
 void minica_ca_close(struct minica_ca *ca)
 {
     if (ca == NULL)
         return;
-    mbedtls_x509_crt_free(&ca->root);
-    mbedtls_x509_crt_free(&ca->intermediate);
+    minica_hierarchy_free(&ca->hier);
     mbedtls_pk_free(&ca->intermediate_key);
     minica_rng_free(&ca->rng);
-    free(ca->root_pem);
-    free(ca->intermediate_pem);
     minica_store_close(ca->store);
     mbedtls_platform_zeroize(ca, sizeof(*ca));
     free(ca);
@@ -453,13 +429,26 @@ struct minica_store *minica_ca_store(struct minica_ca *ca)
 {
     return ca->store;
 }
-const char *minica_ca_root_pem(const struct minica_ca *ca)
+const char *minica_ca_roots_pem(const struct minica_ca *ca)
 {
-    return ca->root_pem;
+    return ca->hier.roots_pem;
 }
-const char *minica_ca_intermediate_pem(const struct minica_ca *ca)
+const char *minica_ca_chain_pem(const struct minica_ca *ca)
 {
-    return ca->intermediate_pem;
+    return ca->hier.chain_pem;
+}
+void minica_ca_certs(const struct minica_ca *ca, const struct minica_ca_cert **certs, size_t *n)
+{
+    *certs = ca->hier.info;
+    *n = ca->hier.n;
+}
+const struct minica_ca_cert *minica_ca_active_intermediate(const struct minica_ca *ca)
+{
+    return &ca->hier.info[ca->hier.active_int];
+}
+const struct minica_ca_cert *minica_ca_active_root(const struct minica_ca *ca)
+{
+    return &ca->hier.info[ca->hier.active_root];
 }
 int64_t minica_ca_intermediate_not_after(const struct minica_ca *ca)
 {
@@ -477,16 +466,29 @@ const char *minica_ca_root_fingerprint(const struct minica_ca *ca)
 int minica_ca_verify_issued(struct minica_ca *ca, const unsigned char *der, size_t len,
                             char serial[MINICA_SERIAL_HEX_MAX], struct minica_err *err)
 {
-    mbedtls_x509_crt chain;
+    /* Any current intermediate (and cross-certificate) may be the link: a
+     * leaf of the previous intermediate renews over mutual TLS like one of
+     * the active one. Only current roots anchor it. */
+    mbedtls_x509_crt chain, roots;
     mbedtls_x509_crt_init(&chain);
+    mbedtls_x509_crt_init(&roots);
     int ret;
-    if (minica_crt_parse_der(&chain, der, len, NULL) != 0 ||
-        minica_crt_parse_der(&chain, ca->intermediate.raw.p, ca->intermediate.raw.len, NULL) != 0) {
+    if (minica_crt_parse_der(&chain, der, len, NULL) != 0) {
         ret = minica_seterr(err, MINICA_EINVAL, "the certificate cannot be parsed");
         goto out;
     }
+    for (size_t i = 0; i < ca->hier.n; i++) {
+        const struct minica_hier_entry *e = &ca->hier.e[i];
+        if (e->retired || ca->hier.info[i].revoked)
+            continue;
+        mbedtls_x509_crt *to = e->role == MINICA_CA_ROOT ? &roots : &chain;
+        if (minica_crt_parse_der(to, e->crt.raw.p, e->crt.raw.len, NULL) != 0) {
+            ret = minica_seterr(err, MINICA_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
     uint32_t flags = 0;
-    mbedtls_x509_crt_verify(&chain, &ca->root, NULL, NULL, &flags, NULL, NULL);
+    mbedtls_x509_crt_verify(&chain, &roots, NULL, NULL, &flags, NULL, NULL);
     flags &= ~(uint32_t)(MBEDTLS_X509_BADCERT_EXPIRED | MBEDTLS_X509_BADCERT_FUTURE);
     if (flags != 0) {
         ret = minica_seterr(err, MINICA_EFORBIDDEN, "the certificate was not issued by this CA");
@@ -496,5 +498,6 @@ int minica_ca_verify_issued(struct minica_ca *ca, const unsigned char *der, size
     ret = MINICA_OK;
 out:
     mbedtls_x509_crt_free(&chain);
+    mbedtls_x509_crt_free(&roots);
     return ret;
 }

@@ -4,6 +4,7 @@
 #ifndef MINICA_CA_INTERNAL_H
 #define MINICA_CA_INTERNAL_H
 
+#include "ca/hierarchy.h"
 #include "ca/x509.h"
 #include "minica/ca.h"
 #include "minica/constraints.h"
@@ -14,13 +15,11 @@
 struct minica_ca {
     char dir[4096];
     struct minica_rng rng;
-    mbedtls_x509_crt root;
-    mbedtls_x509_crt intermediate;
-    mbedtls_pk_context intermediate_key;
-    char *root_pem;
-    char *intermediate_pem;
+    struct minica_hierarchy hier;
+    const mbedtls_x509_crt *root;         /* the active root, in hier */
+    const mbedtls_x509_crt *intermediate; /* the issuer, in hier */
+    mbedtls_pk_context intermediate_key;  /* empty when opened without keys */
     char intermediate_subject[256];
-    char root_subject[256];
     char intermediate_fp[65];
     char root_fp[65];
     int64_t intermediate_not_after;
@@ -64,8 +63,12 @@ int minica_sign_body(const struct minica_der_part *body, const struct minica_der
                      mbedtls_pk_context *key, struct minica_rng *rng, unsigned char **der,
                      size_t *der_len, struct minica_err *err);
 
-/* Loads DIR/NAME.key refusing group/other-readable files (like ssh). */
-int minica_ca_load_key(const char *dir, const char *base, mbedtls_pk_context *pk,
+/* The private key of the CA certificate hier.e[i], checked against it. */
+int minica_ca_load_ca_key(struct minica_ca *ca, size_t i, mbedtls_pk_context *pk,
+                          struct minica_err *err);
+
+/* Reads the key base in sd, refusing group/other-readable files (like ssh). */
+int minica_ca_read_key(struct minica_statedir *sd, const char *base, mbedtls_pk_context *pk,
                        struct minica_rng *rng, struct minica_err *err);
 
 #endif

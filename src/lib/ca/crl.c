@@ -316,17 +316,12 @@ int minica_ca_crl(struct minica_ca *ca, const struct minica_crl_options *opts,
     unsigned char key_id[20];
     int ret, in_tx = 0;
 
-    const mbedtls_x509_crt *issuer = root ? &ca->root : &ca->intermediate;
+    const mbedtls_x509_crt *issuer = root ? ca->root : ca->intermediate;
     mbedtls_pk_context *key = &ca->intermediate_key;
     if (root) {
         /* The root key may live offline; then only the intermediate's CRL can be made here. */
-        if ((ret = minica_ca_load_key(ca->dir, "root.key", &root_key, &ca->rng, err)) != 0) {
+        if ((ret = minica_ca_load_ca_key(ca, (size_t)ca->hier.active_root, &root_key, err)) != 0) {
             minica_err_prefix(err, "the root CRL needs the root key");
-            goto out;
-        }
-        if (minica_compat_pk_check_pair(&ca->root.pk, &root_key, &ca->rng.drbg) != 0) {
-            ret =
-                minica_seterr(err, MINICA_ECRYPTO, "%s/root.key does not match root.crt", ca->dir);
             goto out;
         }
         key = &root_key;

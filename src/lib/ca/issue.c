@@ -309,8 +309,8 @@ int minica_ca_issue(struct minica_ca *ca, const struct minica_issue_request *req
     out->key_type = key_type;
     out->not_before = row.not_before;
     out->not_after = row.not_after;
-    out->chain_pem = minica_strdup(ca->intermediate_pem);
-    out->root_pem = minica_strdup(ca->root_pem);
+    out->chain_pem = minica_strdup(minica_ca_chain_pem(ca));
+    out->root_pem = minica_strdup(minica_ca_roots_pem(ca));
     if (out->chain_pem == NULL || out->root_pem == NULL)
         ret = minica_seterr(err, MINICA_ENOMEM, "out of memory");
     goto out;

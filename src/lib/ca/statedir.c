@@ -2,6 +2,7 @@
  * key or inventory that another local user could have written is not the
  * CA's, and a root-run `issue` must not obey it. Checks and reads through
  * descriptors; what the files mean is for ca.c, policy.c and the store. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -228,6 +229,57 @@ int minica_statedir_open(struct minica_statedir *sd, const char *dir, struct min
     return MINICA_OK;
 fail:
     minica_statedir_close(sd);
+    return ret;
+}
+
+int minica_statedir_open_sub(struct minica_statedir *sub, const struct minica_statedir *parent,
+                             const char *name, struct minica_err *err)
+{
+    minica_statedir_init(sub);
+    if (minica_path_join(sub->path, sizeof(sub->path), parent->path, name, err) != 0 ||
+        minica_path_join(sub->real, sizeof(sub->real), parent->real, name, err) != 0)
+        return MINICA_EINVAL;
+    sub->fd = openat(parent->fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (sub->fd < 0) {
+        int e = errno;
+        if (e == ENOENT)
+            return minica_seterr(err, MINICA_ENOENT, "%s is missing", sub->path);
+        if (e == ELOOP || e == ENOTDIR)
+            return minica_seterr(err, MINICA_EIO,
+                                 "%s is not a directory of the state directory's own", sub->path);
+        return minica_seterr(err, MINICA_EIO, "cannot open %s: %s", sub->path, strerror(e));
+    }
+    struct stat st;
+    int ret;
+    if (fstat(sub->fd, &st) != 0)
+        ret = minica_seterr(err, MINICA_EIO, "cannot check %s: %s", sub->path, strerror(errno));
+    else
+        ret = minica_statedir_check_stat(sub->path, &st, MINICA_STATEDIR_DIR, err);
+    if (ret != 0)
+        minica_statedir_close(sub);
+    return ret;
+}
+
+int minica_statedir_list(struct minica_statedir *sd, minica_statedir_entry_cb cb, void *ctx,
+                         struct minica_err *err)
+{
+    int fd = dup(sd->fd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (d == NULL) {
+        if (fd >= 0)
+            close(fd);
+        return minica_seterr(err, MINICA_EIO, "cannot list %s: %s", sd->path, strerror(errno));
+    }
+    rewinddir(d);
+    int ret = MINICA_OK;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        if ((ret = cb(e->d_name, ctx)) != 0)
+            break;
+    }
+    closedir(d);
     return ret;
 }
 

@@ -452,7 +452,7 @@ void minica_server_handle(struct minica_server *srv, const struct minica_http_re
         break;
     }
     case 1: {
-        const char *pem = minica_ca_root_pem(srv->ca);
+        const char *pem = minica_ca_roots_pem(srv->ca);
         respond_raw(resp, 200, "application/x-pem-file", pem, strlen(pem));
         break;
     }

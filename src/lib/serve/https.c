@@ -764,11 +764,11 @@ int minica_server_run(struct minica_server *srv, const struct minica_serve_optio
         (ret = server_names(srv, &la, names, sizeof(names), err)) != 0 ||
         (ret = ensure_cert(srv, names, 0, &changed, err)) != 0)
         return ret;
-    size_t a = strlen(minica_ca_root_pem(srv->ca)), b = strlen(minica_ca_intermediate_pem(srv->ca));
+    size_t a = strlen(minica_ca_roots_pem(srv->ca)), b = strlen(minica_ca_chain_pem(srv->ca));
     if ((srv->trust_pem = malloc(a + b + 1)) == NULL)
         return minica_seterr(err, MINICA_ENOMEM, "out of memory");
-    memcpy(srv->trust_pem, minica_ca_intermediate_pem(srv->ca), b);
-    memcpy(srv->trust_pem + b, minica_ca_root_pem(srv->ca), a + 1);
+    memcpy(srv->trust_pem, minica_ca_chain_pem(srv->ca), b);
+    memcpy(srv->trust_pem + b, minica_ca_roots_pem(srv->ca), a + 1);
     if ((ret = open_listener(&la, &fd, err)) != 0)
         return ret;
 

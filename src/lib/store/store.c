@@ -106,6 +106,18 @@ static const char *const migrations[] = {
     "INSERT INTO cert_names (serial, name)"
     "  SELECT serial, name FROM split WHERE name <> ''"
     "  UNION SELECT serial, name FROM certs;",
+    /* 3 -> 4: revoked CA certificates (an intermediate or a cross-certificate
+     * taken out of use), for the root's CRL. Leaves stay in certs; these are
+     * not issued by `issue` and have no row there. The issuer index serves
+     * `ca status`, which counts each issuer's unexpired leaves. */
+    "CREATE TABLE ca_revocations ("
+    "  serial TEXT PRIMARY KEY,"
+    "  fingerprint_sha256 TEXT NOT NULL UNIQUE,"
+    "  issuer_fingerprint_sha256 TEXT NOT NULL,"
+    "  revoked_at INTEGER NOT NULL,"
+    "  reason INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX certs_issuer ON certs(issuer_fingerprint_sha256, not_after);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -539,6 +551,101 @@ int minica_store_revoke(struct minica_store *store, const char *serial, int64_t 
     sqlite3_bind_int(st, 2, reason);
     sqlite3_bind_text(st, 3, serial, -1, SQLITE_STATIC);
     int ret = sqlite3_step(st) == SQLITE_DONE ? MINICA_OK : db_error(store, err, "cannot revoke");
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int minica_store_issuer_stats(struct minica_store *store, int64_t now, minica_issuer_stats_cb cb,
+                              void *ctx, struct minica_err *err)
+{
+    static const char sql[] =
+        "SELECT issuer_fingerprint_sha256, COUNT(*), MAX(not_after), "
+        "SUM(CASE WHEN revoked_at IS NULL THEN 0 ELSE 1 END) FROM certs "
+        "WHERE not_after > ? GROUP BY issuer_fingerprint_sha256 ORDER BY issuer_fingerprint_sha256";
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot read the inventory");
+    sqlite3_bind_int64(st, 1, now);
+    int ret = MINICA_OK, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct minica_issuer_stats row;
+        memset(&row, 0, sizeof(row));
+        copy_text(row.issuer_fingerprint_sha256, sizeof(row.issuer_fingerprint_sha256), st, 0);
+        row.unexpired = sqlite3_column_int64(st, 1);
+        row.last_not_after = sqlite3_column_int64(st, 2);
+        row.unexpired_revoked = sqlite3_column_int64(st, 3);
+        if ((ret = cb(&row, ctx)) != 0)
+            break;
+    }
+    if (ret == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+        ret = db_error(store, err, "cannot read the inventory");
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int minica_store_names_issued_before(struct minica_store *store, int64_t now, int64_t before,
+                                     minica_name_cb cb, void *ctx, struct minica_err *err)
+{
+    /* A name's newest unrevoked, unexpired certificate is what it serves. */
+    static const char sql[] = "SELECT name FROM certs WHERE not_after > ? AND revoked_at IS NULL "
+                              "GROUP BY name HAVING MAX(issued_at) < ? ORDER BY name";
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot read the inventory");
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_int64(st, 2, before);
+    int ret = MINICA_OK, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((ret = cb((const char *)sqlite3_column_text(st, 0), ctx)) != 0)
+            break;
+    }
+    if (ret == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+        ret = db_error(store, err, "cannot read the inventory");
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int minica_store_revoke_ca(struct minica_store *store, const struct minica_ca_revocation *row,
+                           struct minica_err *err)
+{
+    static const char sql[] =
+        "INSERT INTO ca_revocations (serial, fingerprint_sha256, issuer_fingerprint_sha256, "
+        "revoked_at, reason) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING";
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot revoke");
+    sqlite3_bind_text(st, 1, row->serial, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, row->fingerprint_sha256, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, row->issuer_fingerprint_sha256, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, row->revoked_at);
+    sqlite3_bind_int(st, 5, row->reason);
+    int ret = sqlite3_step(st) == SQLITE_DONE ? MINICA_OK : db_error(store, err, "cannot revoke");
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int minica_store_list_ca_revocations(struct minica_store *store, minica_ca_revocation_cb cb,
+                                     void *ctx, struct minica_err *err)
+{
+    static const char sql[] = "SELECT serial, fingerprint_sha256, issuer_fingerprint_sha256, "
+                              "revoked_at, reason FROM ca_revocations ORDER BY revoked_at, serial";
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot read the CA revocations");
+    int ret = MINICA_OK, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct minica_ca_revocation row;
+        memset(&row, 0, sizeof(row));
+        copy_text(row.serial, sizeof(row.serial), st, 0);
+        copy_text(row.fingerprint_sha256, sizeof(row.fingerprint_sha256), st, 1);
+        copy_text(row.issuer_fingerprint_sha256, sizeof(row.issuer_fingerprint_sha256), st, 2);
+        row.revoked_at = sqlite3_column_int64(st, 3);
+        row.reason = sqlite3_column_int(st, 4);
+        if ((ret = cb(&row, ctx)) != 0)
+            break;
+    }
+    if (ret == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+        ret = db_error(store, err, "cannot read the CA revocations");
     sqlite3_finalize(st);
     return ret;
 }
