@@ -147,12 +147,13 @@ phase_rollover() {
     check "a new root" test "$(fp "$ROOT2")" != "$(fp "$ROOT1")"
     "$MINICA" export intermediate --dir "$CA" >"$T/int3-chain.pem"
     split_pem "$T/int3-chain.pem" "$T/int3" >/dev/null
+    kill -HUP "$SERVE_PID"
+    check "after SIGHUP serve sends leaf + intermediate + cross" wait_serve_issuer "$INT3" 3
+    # A client that has only the old root reaches serve through the cross.
     curl -s --max-time 10 --cacert "$ROOT1" "$URL/v1/roots" >"$T/v1roots.pem"
     check "/v1/roots holds the old root" holds "$T/v1roots.pem" "$ROOT1"
     check "/v1/roots holds the new root" holds "$T/v1roots.pem" "$ROOT2"
     check "/v1/roots holds the cross-certificate" holds "$T/v1roots.pem" "$CROSS"
-    kill -HUP "$SERVE_PID"
-    check "after SIGHUP serve sends leaf + intermediate + cross" wait_serve_issuer "$INT3" 3
     vm_agent "$VM" "the VM renews after the rollover" --force
     check "the VM's leaf is from the new root's intermediate" \
         issued_by "$VM/certs/app.internal.fullchain.crt" "$INT3"
