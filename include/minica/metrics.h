@@ -14,6 +14,11 @@
  *   minica_cert_not_after_seconds{name,serial}   per valid cert in the
  *       inventory of state_dir (NULL: no inventory) and per managed cert of
  *       cfg whose files are readable (once per serial);
+ *   minica_ca_cert_not_after_seconds{role,serial,active} and
+ *   minica_ca_cert_unexpired_leaves{role,serial,active} per current CA
+ *       certificate of state_dir, minica_ca_max_ttl_seconds and
+ *       minica_ca_health (0, 3, 4: enum minica_ca_health), when state_dir
+ *       holds a CA;
  *   minica_agent_last_run_timestamp_seconds, _last_success_timestamp_seconds,
  *   minica_agent_renewals_total, minica_agent_failures_total from cfg's
  *       status file (cfg NULL: no agent metrics). */

@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 
 #include "agent_status.h"
+#include "ca_warn.h"
 #include "cli.h"
 #include "minica/agent.h"
 #include "minica/duration.h"
@@ -131,15 +132,23 @@ int cli_agent_status(int argc, char **argv)
         ret = minica_agent_config_resolve(&cfg, dir, &err);
     if (ret == 0)
         ret = minica_agent_status_collect(&cfg, &reports, &n, &err);
-    minica_agent_config_free(&cfg);
-    if (ret != 0)
+    if (ret != 0) {
+        minica_agent_config_free(&cfg);
         return cli_fail("agent", "status: %s", err.msg);
+    }
     int64_t now = minica_time_now();
+    /* With the local CA, its intermediate is what every renewal here hits
+     * first; a remote CA's is for its own host's ca status and metrics. */
+    char warning[1024] = "";
+    int short_ca = cfg.ca_url[0] == '\0' && cli_warn_short_intermediate("agent", cfg.state_dir, now,
+                                                                        warning, sizeof(warning));
+    minica_agent_config_free(&cfg);
     if (json) {
         cJSON *root = cJSON_CreateObject();
         cJSON *certs = cJSON_AddArrayToObject(root, "certs");
         for (size_t i = 0; i < n; i++)
             cJSON_AddItemToArray(certs, report_json(&reports[i]));
+        add_text(root, "ca_warning", warning);
         cli_print_json(root);
     } else {
         for (size_t i = 0; i < n; i++) {
@@ -149,5 +158,5 @@ int cli_agent_status(int argc, char **argv)
         }
     }
     minica_agent_status_reports_free(reports, n);
-    return EXIT_OK;
+    return short_ca ? EXIT_FAIL : EXIT_OK;
 }

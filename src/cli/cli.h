@@ -21,9 +21,13 @@ struct cli_command {
 /* One definition per src/cli/cmd_<name>.c; listed in main.c's table. */
 extern const struct cli_command cmd_init_def, cmd_issue_def, cmd_list_def, cmd_show_def,
     cmd_export_def, cmd_revoke_def, cmd_crl_def, cmd_log_def, cmd_agent_def, cmd_metrics_def,
-    cmd_nginx_def, cmd_token_def, cmd_serve_def, cmd_bootstrap_def;
+    cmd_nginx_def, cmd_token_def, cmd_serve_def, cmd_bootstrap_def, cmd_ca_def;
 
 const struct cli_command *cli_find(const char *name);
+
+/* `minica ca status` (cmd_ca_status.c), dispatched by cmd_ca.c: argv[0] is
+ * "status". Returns the exit code: enum minica_ca_health, or 1 or 2. */
+int cmd_ca_status(int argc, char **argv);
 
 /* Prints "minica: CMD: reason" and returns EXIT_FAIL. */
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -151,4 +151,7 @@ const struct cli_command cmd_agent_def = {
     "\n"
     "'minica agent status' shows, per [cert], the serial on disk, its expiry,\n"
     "the share of its lifetime left, the next renewal, the serial each verify\n"
-    "endpoint serves right now and the last error (--json for machines).\n"};
+    "endpoint serves right now and the last error (--json for machines). With\n"
+    "the local CA, once its intermediate has less than max_ttl left (renewals\n"
+    "are shortened), it also prints a warning line naming 'minica ca rotate'\n"
+    "and exits 1 (--json: ca_warning).\n"};

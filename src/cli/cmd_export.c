@@ -7,20 +7,6 @@
 #include "cli.h"
 #include "minica/ca.h"
 #include "minica/fsutil.h"
-#include "minica/statedir.h"
-
-/* Through the state directory's trust check: an exported root is what
- * every relying party will trust, so one another user could have replaced
- * is refused like a policy they could have edited. */
-static int read_state_file(const char *dir, const char *base, char **out, struct minica_err *err)
-{
-    struct minica_statedir sd;
-    int ret = minica_statedir_open(&sd, dir, err);
-    if (ret == 0)
-        ret = minica_statedir_read(&sd, base, 64 * 1024, out, NULL, err);
-    minica_statedir_close(&sd);
-    return ret;
-}
 
 static int run(int argc, char **argv)
 {
@@ -59,24 +45,21 @@ static int run(int argc, char **argv)
         return cli_usage("export", "unknown '%s' (use root, intermediate or chain)", what);
 
     dir = cli_state_dir(dir);
-    char *root_pem = NULL, *int_pem = NULL;
-    if ((root && read_state_file(dir, "root.crt", &root_pem, &err) != 0) ||
-        (inter && read_state_file(dir, "intermediate.crt", &int_pem, &err) != 0)) {
-        free(root_pem);
-        free(int_pem);
+    /* Through the CA's loader, which holds the state directory to its
+     * trust rule: an exported root is what every relying party will trust. */
+    struct minica_ca *ca = NULL;
+    if (minica_ca_open_flags(dir, MINICA_CA_OPEN_NO_KEY, &ca, &err) != 0)
         return cli_fail("export", "%s", err.msg);
-    }
-    /* A chain file is leaf-most first: intermediate, then root. */
-    size_t len = (int_pem ? strlen(int_pem) : 0) + (root_pem ? strlen(root_pem) : 0);
+    const char *int_pem = inter ? minica_ca_chain_pem(ca) : "";
+    const char *root_pem = root ? minica_ca_roots_pem(ca) : "";
+    size_t len = strlen(int_pem) + strlen(root_pem);
     char *text = malloc(len + 1);
     if (text == NULL) {
-        free(root_pem);
-        free(int_pem);
+        minica_ca_close(ca);
         return cli_fail("export", "out of memory");
     }
-    snprintf(text, len + 1, "%s%s", int_pem ? int_pem : "", root_pem ? root_pem : "");
-    free(root_pem);
-    free(int_pem);
+    snprintf(text, len + 1, "%s%s", int_pem, root_pem);
+    minica_ca_close(ca);
     int ret = EXIT_OK;
     if (out == NULL)
         fputs(text, stdout);
@@ -92,6 +75,8 @@ const struct cli_command cmd_export_def = {
     "\n"
     "Prints a CA certificate in PEM, or writes it atomically to FILE (0644).\n"
     "  root          what clients trust (nginx proxy_ssl_trusted_certificate,\n"
-    "                update-ca-certificates)\n"
-    "  intermediate  the issuing CA\n"
+    "                update-ca-certificates): every current root, so two\n"
+    "                during a rollover (minica ca rollover)\n"
+    "  intermediate  what follows a leaf: the issuing intermediate, and during\n"
+    "                a rollover the cross-certificate after it\n"
     "  chain         intermediate followed by root\n"};

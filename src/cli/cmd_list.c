@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ca_warn.h"
 #include "cli.h"
 #include "minica/ca.h"
 #include "minica/duration.h"
@@ -118,8 +119,12 @@ static int run(int argc, char **argv)
     }
     if (ctx.json)
         cli_print_json(ctx.array);
-    /* --expiring is a monitoring check: anything in the window is a finding. */
-    if (expiring && ctx.count > 0)
+    /* --expiring is a monitoring check: anything in the window is a
+     * finding, and so is an intermediate that shortens every renewal. */
+    char warning[1024];
+    int short_ca = expiring && cli_warn_short_intermediate("list", cli_state_dir(dir), ctx.now,
+                                                           warning, sizeof(warning));
+    if (expiring && (ctx.count > 0 || short_ca))
         return EXIT_FAIL;
     return EXIT_OK;
 }
@@ -136,7 +141,10 @@ const struct cli_command cmd_list_def = {
     "\n"
     "  --status S          which certificates to list (default: valid)\n"
     "  --expiring DURATION only valid certificates expiring within DURATION; exits 1\n"
-    "                      when there is any (for cron and monitoring)\n"
+    "                      when there is any (for cron and monitoring), and also\n"
+    "                      when the CA's intermediate has less than max_ttl left\n"
+    "                      (renewals are shortened: one warning line on stderr;\n"
+    "                      rotate it with minica ca rotate)\n"
     "  --json              an array of objects: serial, name, sans, usage, key_type,\n"
     "                      not_before, not_after (RFC 3339 UTC), status,\n"
     "                      fingerprint_sha256\n"};

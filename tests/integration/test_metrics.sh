@@ -31,6 +31,28 @@ expect_out "^minica_cert_not_after_seconds\{name=\"short.svc\",serial=\"$S\"\} $
 expect_out "# TYPE minica_cert_not_after_seconds gauge" "TYPE line"
 if printf '%s' "$OUT" | grep -q minica_agent_; then fail "agent metrics without an agent config"; else pass "no agent metrics without an agent config"; fi
 
+# The CA's own certificates: expiry as openssl reads it, leaves, health.
+IS=$(serial_of "$T/ca/intermediate.crt")
+RS=$(serial_of "$T/ca/root.crt")
+INA=$(epoch_of "$T/ca/intermediate.crt")
+expect_out "^minica_ca_cert_not_after_seconds\{role=\"intermediate\",serial=\"$IS\",active=\"1\"\} $INA$" \
+    "the active intermediate's not_after matches openssl's"
+expect_out "^minica_ca_cert_not_after_seconds\{role=\"root\",serial=\"$RS\",active=\"1\"\} $(epoch_of "$T/ca/root.crt")$" \
+    "the root's not_after matches openssl's"
+expect_out "^minica_ca_cert_unexpired_leaves\{role=\"intermediate\",serial=\"$IS\",active=\"1\"\} 2$" \
+    "the intermediate's two unexpired leaves"
+expect_out "^minica_ca_max_ttl_seconds 31536000$" "max_ttl (1y)"
+expect_out "^minica_ca_health 0$" "a fresh CA is healthy"
+expect_out "# TYPE minica_ca_health gauge" "TYPE line for the health"
+# Moved to less than max_ttl before the intermediate's end: critical, as ca status says.
+run env MINICA_FAKE_NOW=$((INA - 20 * 86400)) "$MINICA_FAKECLOCK" metrics --dir "$T/ca"
+expect_ok "metrics with 20d left on the intermediate"
+expect_out "^minica_ca_health 4$" "health 4 (renewals shortened)"
+expect_out "^minica_ca_cert_unexpired_leaves\{role=\"intermediate\",serial=\"$IS\",active=\"1\"\} 0$" \
+    "its leaves have expired by then"
+run env MINICA_FAKE_NOW=$((INA - 500 * 86400)) "$MINICA_FAKECLOCK" metrics --dir "$T/ca"
+expect_out "^minica_ca_health 3$" "health 3 (rotation due) under 2 x max_ttl"
+
 # A revoked cert is not a valid one (when revoke is available).
 if "$MINICA" revoke "$(serial_of "$T/out/long.svc.crt")" --dir "$T/ca" >/dev/null 2>&1; then
     run "$MINICA" metrics --dir "$T/ca"

@@ -208,4 +208,39 @@ expect_mode "$VM/var/lib/minica" 700
 check "agent: the lock file is in it" test -e "$VM/var/lib/minica/agent.lock"
 check "agent: the certificate was written" test -s "$VM/certs/app.fullchain.crt"
 
+# 8. The CA archive (issue 15) is held to the same rule: ca/ writable by
+# others, a symlink in its place, or a key in it others can read.
+L=$T/lc
+run "$MINICA" init --dir "$L"
+expect_ok "init a CA for the archive checks"
+run "$MINICA" ca rotate --dir "$L"
+expect_ok "a rotation makes the archive"
+expect_mode "$L/ca" 700
+chmod 777 "$L/ca"
+run "$MINICA" issue a.svc --dir "$L" --out "$T/lc-out"
+expect_rc 1 "issue: a world-writable ca/ is refused"
+expect_err "^minica: issue: .*$L/ca.*chmod" "issue: the refusal names ca/ and the fix"
+chmod 700 "$L/ca"
+key=$(ls "$L"/ca/intermediate-*.key | head -1)
+chmod 644 "$key"
+run "$MINICA" ca status --dir "$L"
+expect_rc 1 "ca status: an archived key others can read is refused"
+expect_err "^minica: ca: .*$key" "ca status: the refusal names the key"
+chmod 600 "$key"
+mv "$L/ca" "$T/lc-archive"
+ln -s "$T/lc-archive" "$L/ca"
+run "$MINICA" issue a.svc --dir "$L" --out "$T/lc-out"
+expect_rc 1 "issue: a symlink in place of ca/ is refused"
+rm "$L/ca"
+mv "$T/lc-archive" "$L/ca"
+run "$MINICA" issue a.svc --dir "$L" --out "$T/lc-out"
+expect_ok "issue: the archive restored, the CA issues again"
+
+# init refuses a directory that still holds another CA's archive.
+mkdir -m 700 "$T/stale"
+cp -a "$L/ca" "$T/stale/ca"
+run "$MINICA" init --dir "$T/stale"
+expect_rc 1 "init: a leftover ca/ is refused"
+expect_err "^minica: init: .*ca" "init: the refusal names it"
+
 done_testing

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "minica/ca.h"
+#include "minica/lifecycle.h"
 #include "minica/metrics.h"
 #include "minica/store.h"
 
@@ -104,6 +105,61 @@ static int inventory_row(const struct minica_cert_row *row, void *p)
     return 0;
 }
 
+/* The CA's own certificates, for alerts before renewals shorten: expiry
+ * and leaf count of each current one, max_ttl to compare the active
+ * intermediate's remaining life with, and minica_ca_assess's verdict. A
+ * state directory with an inventory but no CA certificates has none. */
+static void ca_cert_line(struct sbuf *sb, const char *metric, const struct minica_ca_cert *c,
+                         long long value)
+{
+    sb_printf(sb, "%s{role=\"%s\",serial=\"", metric, minica_ca_role_name(c->role));
+    sb_label(sb, c->serial);
+    sb_printf(sb, "\",active=\"%d\"} %lld\n", c->active ? 1 : 0, value);
+}
+
+static int ca_metrics(struct sbuf *sb, const char *state_dir, int64_t now, struct minica_err *err)
+{
+    struct minica_ca *ca = NULL;
+    int ret = minica_ca_open_flags(state_dir, MINICA_CA_OPEN_NO_KEY, &ca, err);
+    if (ret == MINICA_ENOENT)
+        return MINICA_OK;
+    if (ret != 0)
+        return ret;
+    const struct minica_ca_cert *certs;
+    size_t n;
+    minica_ca_certs(ca, &certs, &n);
+    sb_printf(sb, "# HELP minica_ca_cert_not_after_seconds When each current CA certificate "
+                  "(root, cross, intermediate) expires (UNIX time).\n"
+                  "# TYPE minica_ca_cert_not_after_seconds gauge\n");
+    for (size_t i = 0; i < n; i++)
+        if (!certs[i].retired)
+            ca_cert_line(sb, "minica_ca_cert_not_after_seconds", &certs[i], certs[i].not_after);
+    sb_printf(sb, "# HELP minica_ca_cert_unexpired_leaves Unexpired leaves each current "
+                  "intermediate signed.\n"
+                  "# TYPE minica_ca_cert_unexpired_leaves gauge\n");
+    for (size_t i = 0; i < n; i++) {
+        const struct minica_ca_cert *c = &certs[i];
+        if (!c->retired && c->role == MINICA_CA_INTERMEDIATE)
+            ca_cert_line(sb, "minica_ca_cert_unexpired_leaves", c,
+                         c->last_leaf_not_after > now ? c->leaves_unexpired : 0);
+    }
+    struct minica_ca_findings f;
+    minica_ca_assess(ca, now, &f);
+    sb_printf(sb,
+              "# HELP minica_ca_max_ttl_seconds The policy's max_ttl: renewals are shortened "
+              "once the active intermediate has less left.\n"
+              "# TYPE minica_ca_max_ttl_seconds gauge\n"
+              "minica_ca_max_ttl_seconds %lld\n"
+              "# HELP minica_ca_health What minica ca status concludes: 0 ok, 3 attention "
+              "(rotation due, a step to finish), 4 critical (renewals shortened, a CA "
+              "certificate expired).\n"
+              "# TYPE minica_ca_health gauge\n"
+              "minica_ca_health %d\n",
+              (long long)minica_ca_policy(ca)->max_ttl, (int)f.health);
+    minica_ca_close(ca);
+    return MINICA_OK;
+}
+
 int minica_metrics_render(const char *state_dir, const struct minica_agent_config *cfg, int64_t now,
                           char **out, size_t *len, struct minica_err *err)
 {
@@ -127,6 +183,8 @@ int minica_metrics_render(const char *state_dir, const struct minica_agent_confi
         struct row_ctx ctx = {&sb, &seen};
         ret = minica_store_list_certs(store, &filter, inventory_row, &ctx, err);
         if (ret != 0)
+            goto out;
+        if ((ret = ca_metrics(&sb, state_dir, now, err)) != 0)
             goto out;
     }
     if (cfg != NULL) {

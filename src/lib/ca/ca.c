@@ -16,8 +16,10 @@
 #include "minica/fsutil.h"
 #include "minica/statedir.h"
 
-static const char *const ca_files[] = {"root.key",         "root.crt",  "intermediate.key",
-                                       "intermediate.crt", "minica.db", "minica.conf"};
+/* ca/ too: another CA's archive would join this one's hierarchy. */
+static const char *const ca_files[] = {
+    "root.key",    "root.crt", "intermediate.key", "intermediate.crt", "minica.db",
+    "minica.conf", "ca"};
 
 static int check_ca_name(const char *name, struct minica_err *err)
 {

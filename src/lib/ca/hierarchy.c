@@ -4,9 +4,12 @@
  * matched by name: minica gives every CA certificate it makes its own
  * subject, except a cross-certificate, which is its root's subject on
  * purpose. The files were all checked by the state directory's rule. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "ca/ca_internal.h"
 #include "ca/hierarchy.h"
@@ -128,10 +131,30 @@ struct scan {
     struct minica_err *err;
 };
 
+/* A key in the archive is held to the rule for keys even when nothing
+ * reads it now: it is still a CA key others could read (or swap). */
+static int check_archived_key(struct scan *s, const char *name)
+{
+    char path[MINICA_PATH_MAX];
+    struct stat st;
+    if (minica_path_join(path, sizeof(path), s->sd->path, name, s->err) != 0)
+        return MINICA_EINVAL;
+    if (fstatat(s->sd->fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return minica_seterr(s->err, MINICA_EIO, "cannot check %s: %s", path, strerror(errno));
+    if (S_ISLNK(st.st_mode))
+        return minica_seterr(s->err, MINICA_EIO,
+                             "%s is a symbolic link; the state directory holds only its own files",
+                             path);
+    return minica_statedir_check_stat(path, &st, MINICA_STATEDIR_KEY, s->err);
+}
+
 static int scan_entry(const char *name, void *ctx)
 {
     struct scan *s = ctx;
     enum minica_ca_role role;
+    size_t len = strlen(name);
+    if (len > 4 && strcmp(name + len - 4, ".key") == 0)
+        return check_archived_key(s, name);
     if (!role_of_name(name, &role))
         return 0;
     char file[128];
