@@ -24,6 +24,8 @@ mkdir -p "$P/logs" "$C" "$L"
 UP=$(free_port)
 PX=$(free_port)
 while [ "$PX" = "$UP" ]; do PX=$(free_port); done
+OT=$(free_port) # a server that trusts client certs under the first root only
+while [ "$OT" = "$UP" ] || [ "$OT" = "$PX" ]; do OT=$(free_port); done
 NGINX_ARGS="-p $P -c $P/nginx.conf -e $P/logs/error.log -g 'pid $P/nginx.pid;'"
 # The upstream trusts client certificates under this bundle; the proxy
 # trusts the upstream under its own. Each is the `ca =` file of the
@@ -120,12 +122,19 @@ keep_leaf() {
 # leaf NAME with the chain it came with, against BUNDLE.
 verify_leaf() { check_chain "$2" "$L/$1.chain" "$L/$1.leaf" "$3" "$4"; }
 
-# agent_run WHAT [agent args]: one agent run, which must succeed and leave
-# nginx serving the new upstream certificate.
+# old_trust_code: the answer of the never-updated server to the proxy's
+# client certificate (200 accepted, 400 refused).
+old_trust_code() {
+    http_code "https://up.svc:$OT/" --cacert "$UP_TRUST" --resolve "up.svc:$OT:127.0.0.1" \
+        --cert "$C/client.fullchain.crt" --key "$C/client.key"
+}
+# agent_run WHAT [agent args]: one agent run (of $AGENT_CONF, default the
+# configuration with both certificates), which must succeed and leave nginx
+# serving the upstream certificate on disk.
 agent_run() {
     local what=$1
     shift
-    run "$MINICA" agent --once --config "$CONF" "$@"
+    run "$MINICA" agent --once --config "${AGENT_CONF:-$CONF}" "$@"
     expect_ok "$what"
     [ "$RC" -eq 0 ] || echo "# agent said: $OUT"
     check "$what: nginx serves the upstream cert on disk" wait_served "$(serial_of "$C/up.fullchain.crt")"
@@ -154,15 +163,22 @@ phase_end() {
     echo "# after $1: requests $(loadloop_counts)"
 }
 
-write_conf() { # write_conf FILE RELOAD_COMMAND
-    cat >"$1" <<CONF
+# write_conf FILE RELOAD_COMMAND [up] [px]: an agent configuration for the
+# upstream's certificate (up.svc), the proxy's (client.svc), or both.
+write_conf() {
+    local f=$1 reload=$2 which
+    shift 2
+    which=" ${*:-up px} "
+    cat >"$f" <<CONF
 [agent]
 state_dir = $CA
 check_command = nginx -t -q $NGINX_ARGS
-reload_command = $2
+reload_command = $reload
+CONF
+    # Leaves live a day: the old root's last leaves have expired two days on
+    # (the fake clock of phase f), the new ones are irrelevant to its retirement.
+    case $which in *" up "*) cat >>"$f" <<CONF ;; esac
 
-# Leaves live a day: the old root's last leaves have expired two days on
-# (the fake clock of phase f), the new ones are irrelevant to its retirement.
 [cert up.svc]
 sans = up.svc, 127.0.0.1
 ttl = 1d
@@ -170,6 +186,8 @@ fullchain = $C/up.fullchain.crt
 key = $C/up.key
 ca = $UP_TRUST
 verify = 127.0.0.1:$UP/up.svc
+CONF
+    case $which in *" px "*) cat >>"$f" <<CONF ;; esac
 
 [cert client.svc]
 usage = client
@@ -194,9 +212,14 @@ setup() {
     expect_ok "first agent run writes both certs and bundles"
     CONF=$T/agent.conf
     write_conf "$CONF" "nginx $NGINX_ARGS -s reload"
+    # The upstream's and the proxy's certificates alone: two machines whose
+    # agents run at different times.
+    write_conf "$T/agent-up.conf" "nginx $NGINX_ARGS -s reload" up
+    write_conf "$T/agent-px.conf" "nginx $NGINX_ARGS -s reload" px
     cp "$CA/root.crt" "$ROOT1"
     ROOT1_SERIAL=$(serial_of "$ROOT1")
     cp "$CA/intermediate.crt" "$INT1"
+    cp "$ROOT1" "$C/first-root-only.crt"
     {
         nginx_conf_head
         cat <<NGINX
@@ -211,6 +234,16 @@ http {
         ssl_verify_depth 2;
         ssl_client_certificate $UP_TRUST;
         location / { return 200 "upstream ok\n"; }
+    }
+    # A relying party never updated: client certs under the first root only.
+    server {
+        listen 127.0.0.1:$OT ssl;
+        ssl_certificate $C/up.fullchain.crt;
+        ssl_certificate_key $C/up.key;
+        ssl_verify_client on;
+        ssl_verify_depth 2;
+        ssl_client_certificate $C/first-root-only.crt;
+        location / { return 200 "old trust ok\n"; }
     }
     server {
         listen 127.0.0.1:$PX;
@@ -359,8 +392,21 @@ phase_rollover() {
     expect_rc 1 "(d) retire of the old root refused"
     expect_err "^minica: ca.*cross-certificate $(serial_of "$CROSS")" "(d) the refusal names the cross-certificate"
 
-    agent_run "(d) agent run after rollover"
+    # The upstream's machine renews first: it serves leaf + intermediate +
+    # cross while the proxy, not yet renewed, still trusts only the old root
+    # (the depth-3 path through the cross, inside proxy_ssl_verify_depth 2),
+    # and presents a client cert of the old root, which the upstream's new
+    # bundle still trusts. The loop runs through that mixed state.
+    AGENT_CONF=$T/agent-up.conf agent_run "(d) the upstream's agent after rollover"
+    check "(d) mixed state: the proxy still trusts the old root alone" same_certs "$PX_TRUST" "$ROOT1"
+    check "(d) mixed state: the upstream's bundle holds both roots" same_certs "$UP_TRUST" "$ROOTS"
+    check "(d) mixed state: the proxy gets 200" wait_code 200 "http://127.0.0.1:$PX/"
+    sleep 1
+    echo "# in the mixed state: requests $(loadloop_counts)"
+    AGENT_CONF=$T/agent-px.conf agent_run "(d) the proxy's agent after rollover"
     keep_leaf d
+    code=$(old_trust_code)
+    check "(d) a server trusting only the old root accepts the new client chain via the cross ($code)" test "$code" = 200
     check "(d) upstream bundle holds both roots" same_certs "$UP_TRUST" "$ROOTS"
     check "(d) proxy bundle holds both roots" same_certs "$PX_TRUST" "$ROOTS"
     n=$(served_chain "$T/served-d")
@@ -398,6 +444,8 @@ phase_drop_cross() {
     check "(e) export intermediate is the intermediate alone" same_certs "$T/int-e.pem" "$INT3"
     agent_run "(e) agent --force after drop-cross" --force
     keep_leaf e
+    code=$(old_trust_code)
+    check "(e) without the cross, a server trusting only the old root refuses the client cert ($code)" test "$code" = 400
     local n
     n=$(served_chain "$T/served-e")
     check "(e) served chain is leaf + intermediate ($n certs)" test "$n" = 2
@@ -431,6 +479,8 @@ phase_retire() {
     export_ca root "$T/roots-f.pem"
     check "(f) export root is the new root alone" same_certs "$T/roots-f.pem" "$ROOT2"
     check "(f) retired/ holds the old root" test -e "$CA/ca/retired/root-$ROOT1_SERIAL.crt"
+    check "(f) the old root's retirement is in the audit log" \
+        sh -c '"$1" log --dir "$2" | grep -q "ca retire root=$3"' _ "$MINICA" "$CA" "$ROOT1_SERIAL"
 
     agent_run "(f) agent --force after retire" --force
     keep_leaf f
