@@ -11,8 +11,17 @@
 
 /* What the issuer says about a certificate found on disk. */
 struct minica_issuer_verdict {
-    int current; /* 1: signed by the CA's current intermediate (chain verifies) */
-    int revoked; /* 1: the CA knows it as revoked */
+    /* 1: signed by one of the CA's current intermediates (chain verifies):
+     * after a rotation, the previous intermediate's leaves stay current and
+     * renew on their own schedule. */
+    int current;
+    /* 1: the CA knows it as revoked, or the intermediate that signed it */
+    int revoked;
+    /* The chain that follows this leaf in a fullchain file, when it is not
+     * chain_pem's (a leaf of the previous intermediate); owned by the
+     * issuer until its next verdict, or a part of the PEM judged. NULL:
+     * chain_pem. */
+    const char *chain_pem;
 };
 
 struct minica_issuer_ops {
@@ -32,6 +41,13 @@ struct minica_issuer_ops {
      * (what follows the leaf in a fullchain file), PEM, owned by the issuer. */
     const char *(*root_pem)(void *ctx);
     const char *(*chain_pem)(void *ctx);
+    /* Optional: an agent run that may change files begins (not a dry run).
+     * The issuer may then bring what it trusts up to date at its first
+     * request to the CA (remote: a new root vouched for by a
+     * cross-certificate, minica/remote.h) and says so in one line through
+     * say (is_error: a root was refused). That never fails the run. */
+    void (*begin_run)(void *ctx, void (*say)(void *say_ctx, int is_error, const char *line),
+                      void *say_ctx);
     void (*close)(void *ctx);
 };
 

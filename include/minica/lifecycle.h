@@ -59,6 +59,9 @@ struct minica_ca_cert {
 /* Every CA certificate of an open CA: roots first, then crosses, then
  * intermediates, each group oldest first. Counts are as of the open. */
 void minica_ca_certs(const struct minica_ca *ca, const struct minica_ca_cert **certs, size_t *n);
+/* The PEM of one of minica_ca_certs' entries (what serve's client trust
+ * and the agent's fullchain check need of a previous intermediate). */
+const char *minica_ca_cert_pem(const struct minica_ca *ca, const struct minica_ca_cert *cert);
 const struct minica_ca_cert *minica_ca_active_intermediate(const struct minica_ca *ca);
 const struct minica_ca_cert *minica_ca_active_root(const struct minica_ca *ca);
 /* The PEM a leaf is followed by (the intermediate, then the

@@ -30,12 +30,34 @@ int minica_fingerprint_normalize(const char *text, char out[65], struct minica_e
  * day, or "0" for a single attempt (stored as -1). */
 int minica_remote_retry_for_parse(const char *text, int64_t *retry_for, struct minica_err *err);
 
-/* Fetches CA_URL/v1/roots and accepts it only if its SHA-256 fingerprint
- * equals fingerprint (MINICA_EFORBIDDEN otherwise: nothing is returned).
+/* Fetches CA_URL/v1/roots and accepts the certificate of it whose SHA-256
+ * fingerprint equals fingerprint (MINICA_EFORBIDDEN when none does: nothing
+ * is returned); the others (a second root, cross-certificates) are left to
+ * minica_remote_update_roots.
  * The TLS connection is not trusted for this (there is nothing to trust it
  * with yet): the fingerprint is. *root_pem is malloc'd. */
 int minica_remote_fetch_root(const char *ca_url, const char *fingerprint, int64_t retry_for,
                              char **root_pem, struct minica_err *err);
+
+/* What GET /v1/roots taught (minica_remote_update_roots). */
+struct minica_roots_update {
+    int changed;        /* root_file was rewritten */
+    int added;          /* roots learnt: vouched for by a cross-certificate */
+    int dropped;        /* trusted roots the CA no longer lists */
+    char refused[1024]; /* "" or one line: a root offered that nothing vouched for */
+    char *roots_pem;    /* the roots trusted now (malloc'd) */
+};
+void minica_roots_update_free(struct minica_roots_update *u);
+
+/* Fetches CA_URL/v1/roots over TLS verified by the roots in root_file and
+ * rewrites root_file (atomically, 0644) with the roots trusted from now on:
+ * those the CA lists that root_file has, and a new root only when a
+ * cross-certificate in the answer, signed by a root of root_file, has
+ * exactly its subject and public key (a root rollover). A root nothing
+ * vouches for is never taken (out->refused says so); a root the CA no
+ * longer lists is dropped, but only while another trusted root remains. */
+int minica_remote_update_roots(const char *ca_url, const char *root_file, int64_t retry_for,
+                               struct minica_roots_update *out, struct minica_err *err);
 
 /* Puts root_pem into the OS trust store (Debian: update-ca-certificates). */
 int minica_remote_install_trust(const char *root_pem, struct minica_err *err);
@@ -79,8 +101,14 @@ int minica_remote_issue(const struct minica_remote_request *req, struct minica_i
  * malloc'd: minica_free_secret. */
 int minica_token_file_read(const char *path, char **token, struct minica_err *err);
 
-/* Fetches CA_URL/v1/crl (DER), trusting only root_file. *der is malloc'd. */
+/* Fetches CA_URL/v1/crl (DER: the active intermediate's CRL only),
+ * trusting only root_file. *der is malloc'd. */
 int minica_remote_fetch_crl(const char *ca_url, const char *root_file, int64_t retry_for,
                             unsigned char **der, size_t *len, struct minica_err *err);
+/* Fetches CA_URL/v1/crls: every current intermediate's CRL in one PEM
+ * (NUL-terminated, malloc'd), so that leaves of a previous intermediate are
+ * covered too. A CA that predates it (404) gets /v1/crl, converted. */
+int minica_remote_fetch_crls(const char *ca_url, const char *root_file, int64_t retry_for,
+                             char **pem, struct minica_err *err);
 
 #endif

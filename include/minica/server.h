@@ -45,7 +45,8 @@ int minica_server_open(const char *dir, struct minica_server **out, struct minic
 void minica_server_close(struct minica_server *srv);
 
 /* The whole API: GET /v1/health, GET /v1/roots, POST /v1/sign, POST
- * /v1/renew, GET /v1/crl. Always fills resp (errors are JSON
+ * /v1/renew, GET /v1/crl (the active intermediate's CRL, DER), GET
+ * /v1/crls (every current intermediate's, PEM). Always fills resp (errors are JSON
  * {"error","detail"} with their HTTP status). Safe to call from several
  * threads: CA operations are serialised inside. */
 void minica_server_handle(struct minica_server *srv, const struct minica_http_request *req,

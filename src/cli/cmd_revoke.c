@@ -83,7 +83,7 @@ static int run(int argc, char **argv)
         print_matches(&res, MINICA_REVOKE_EXPIRED);
     }
     if (res.revoked > 0)
-        printf("Publish it with: minica crl --out FILE (then reload nginx)\n");
+        printf("Publish it with: minica crl --all --out FILE (then reload nginx)\n");
     minica_revoke_result_free(&res);
     return EXIT_OK;
 }

@@ -23,6 +23,7 @@
 #include "minica/duration.h"
 #include "minica/fsutil.h"
 #include "minica/issuer.h"
+#include "minica/lifecycle.h"
 #include "minica/remote.h"
 #include "minica/store.h"
 #include "testutil.h"
@@ -971,6 +972,36 @@ static void test_second_run_is_refused_while_locked_and_status_counts(void **sta
     assert_true(st.last_success <= st.last_run);
 }
 
+/* After a rotation the previous intermediate's leaves renew on their own
+ * schedule, not all in the next run; once it is revoked they renew now. */
+static void test_previous_intermediate_leaves_stay_current_until_it_is_revoked(void **state)
+{
+    struct fixture *fx = *state;
+    struct minica_err err;
+    assert_int_equal(run_agent(fx, 0), 0);
+    minica_issuer_close(&fx->issuer);
+    struct minica_rotate_options opts;
+    memset(&opts, 0, sizeof(opts));
+    struct minica_rotate_result res;
+    if (minica_ca_rotate(fx->ca_dir, &opts, &res, &err) != 0)
+        fail_msg("%s", err.msg);
+    if (minica_issuer_open_local(&fx->issuer, fx->ca_dir, "agent", &err) != 0)
+        fail_msg("%s", err.msg);
+    assert_int_equal(reason_of(fx, 0), MINICA_RENEW_NONE); /* fullchain, cert and ca */
+    assert_int_equal(reason_of(fx, 1), MINICA_RENEW_NONE);
+
+    minica_issuer_close(&fx->issuer);
+    if (minica_ca_revoke_intermediate(fx->ca_dir, res.previous_serial, 1, &err) != 0)
+        fail_msg("%s", err.msg);
+    if (minica_issuer_open_local(&fx->issuer, fx->ca_dir, "agent", &err) != 0)
+        fail_msg("%s", err.msg);
+    assert_int_equal(reason_of(fx, 0), MINICA_RENEW_REVOKED);
+    assert_int_equal(reason_of(fx, 1), MINICA_RENEW_REVOKED);
+    assert_int_equal(run_agent(fx, 0), 0);
+    assert_int_equal(reason_of(fx, 0), MINICA_RENEW_NONE);
+    assert_int_equal(reason_of(fx, 1), MINICA_RENEW_NONE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1005,6 +1036,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dry_run_changes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_second_run_is_refused_while_locked_and_status_counts,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_previous_intermediate_leaves_stay_current_until_it_is_revoked, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,6 +19,7 @@
 #include "minica/crl.h"
 #include "minica/fsutil.h"
 #include "minica/issue.h"
+#include "minica/lifecycle.h"
 #include "minica/revoke.h"
 #include "testutil.h"
 
@@ -362,6 +363,360 @@ static void test_crl_write_is_pem_or_der(void **state)
     minica_crl_free(&crl);
 }
 
+/* The CA's state directory changed under the open handle: open it again. */
+static void reopen(struct tu_ca *f)
+{
+    struct minica_err err;
+    minica_ca_close(f->ca);
+    f->ca = NULL;
+    if (minica_ca_open(f->dir, &f->ca, &err) != 0)
+        fail_msg("reopen: %s", err.msg);
+}
+
+/* minica ca rotate: a new intermediate under the same root; returns the
+ * previous one's serial. */
+static void rotate(struct tu_ca *f, char previous[MINICA_SERIAL_HEX_MAX])
+{
+    struct minica_rotate_options opts;
+    struct minica_rotate_result res;
+    struct minica_err err;
+    memset(&opts, 0, sizeof(opts));
+    minica_ca_close(f->ca);
+    f->ca = NULL;
+    if (minica_ca_rotate(f->dir, &opts, &res, &err) != 0)
+        fail_msg("rotate: %s", err.msg);
+    snprintf(previous, MINICA_SERIAL_HEX_MAX, "%s", res.previous_serial);
+    reopen(f);
+}
+
+static const struct minica_ca_cert *ca_cert(struct minica_ca *ca, const char *serial)
+{
+    const struct minica_ca_cert *certs;
+    size_t n;
+    minica_ca_certs(ca, &certs, &n);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(certs[i].serial, serial) == 0)
+            return &certs[i];
+    fail_msg("no CA certificate %s", serial);
+    return NULL;
+}
+
+/* The PEM of a CA certificate of the state directory. */
+static char *ca_cert_pem(struct tu_ca *f, const char *serial)
+{
+    char path[4400];
+    snprintf(path, sizeof(path), "%s/%s", f->dir, ca_cert(f->ca, serial)->file);
+    return tu_slurp(path);
+}
+
+static void make_crls(struct minica_ca *ca, unsigned scope, const char *issuer,
+                      struct minica_crl_set *set)
+{
+    struct minica_crl_options opts = {.scope = scope, .issuer_serial = issuer};
+    struct minica_err err;
+    if (minica_ca_crls(ca, &opts, set, &err) != 0)
+        fail_msg("crls: %s", err.msg);
+}
+
+/* Every CRL of the set's PEM, as nginx loads the file. */
+static void parse_set(const struct minica_crl_set *set, mbedtls_x509_crl *crls)
+{
+    mbedtls_x509_crl_init(crls);
+    assert_int_equal(
+        mbedtls_x509_crl_parse(crls, (const unsigned char *)set->pem, strlen(set->pem) + 1), 0);
+    size_t n = 0;
+    for (const mbedtls_x509_crl *c = crls; c != NULL && c->version; c = c->next)
+        n++;
+    assert_int_equal(n, set->n);
+}
+
+/* leaf + intermediate (by serial), trusting every current root. */
+static uint32_t verify_under(struct tu_ca *f, const char *leaf_pem, const char *int_serial,
+                             mbedtls_x509_crl *crls)
+{
+    mbedtls_x509_crt chain, roots;
+    parse_pem(&chain, leaf_pem);
+    char *inter = ca_cert_pem(f, int_serial);
+    struct minica_err err;
+    assert_int_equal(minica_crt_parse_pem(&chain, inter, &err), 0);
+    parse_pem(&roots, minica_ca_roots_pem(f->ca));
+    uint32_t flags = 0;
+    mbedtls_x509_crt_verify(&chain, &roots, crls, NULL, &flags, NULL, NULL);
+    mbedtls_x509_crt_free(&chain);
+    mbedtls_x509_crt_free(&roots);
+    free(inter);
+    return flags;
+}
+
+static void assert_issued_by(const struct minica_crl *crl, const char *pem)
+{
+    mbedtls_x509_crt crt;
+    mbedtls_x509_crl parsed;
+    parse_pem(&crt, pem);
+    mbedtls_x509_crl_init(&parsed);
+    assert_int_equal(mbedtls_x509_crl_parse_der(&parsed, crl->der, crl->der_len), 0);
+    assert_int_equal(parsed.issuer_raw.len, crt.subject_raw.len);
+    assert_memory_equal(parsed.issuer_raw.p, crt.subject_raw.p, crt.subject_raw.len);
+    mbedtls_x509_crl_free(&parsed);
+    mbedtls_x509_crt_free(&crt);
+}
+
+static int has_entry(const struct minica_crl *crl, const char *serial)
+{
+    mbedtls_x509_crl parsed;
+    mbedtls_x509_crl_init(&parsed);
+    assert_int_equal(mbedtls_x509_crl_parse_der(&parsed, crl->der, crl->der_len), 0);
+    int found = find_entry(&parsed, serial) != NULL;
+    mbedtls_x509_crl_free(&parsed);
+    return found;
+}
+
+static void test_crls_one_per_intermediate_after_rotation(void **state)
+{
+    struct tu_ca *f = *state;
+    char s_old[41], s_keep[41], s_new[41], previous[MINICA_SERIAL_HEX_MAX];
+    char *old_leaf = issue(f->ca, "old.example.svc", 0, s_old);
+    char *keep = issue(f->ca, "keep.example.svc", 0, s_keep);
+    rotate(f, previous);
+    const char *active = minica_ca_active_intermediate(f->ca)->serial;
+    assert_string_not_equal(active, previous);
+    char *new_leaf = issue(f->ca, "new.example.svc", 0, s_new);
+    revoke(f->ca, s_old, MINICA_REASON_KEY_COMPROMISE);
+    revoke(f->ca, s_new, MINICA_REASON_SUPERSEDED);
+
+    struct minica_crl_set set;
+    make_crls(f->ca, 0, NULL, &set);
+    assert_int_equal(set.n, 2);
+    assert_int_equal(set.plan.n_warnings, 0);
+    /* The active intermediate's first, then the previous one's. */
+    assert_string_equal(set.crl[0].issuer_serial, active);
+    assert_true(set.crl[0].issuer_active);
+    assert_int_equal(set.crl[0].issuer_role, MINICA_CA_INTERMEDIATE);
+    assert_string_equal(set.crl[1].issuer_serial, previous);
+    assert_false(set.crl[1].issuer_active);
+    char *prev_pem = ca_cert_pem(f, previous), *active_pem = ca_cert_pem(f, active);
+    assert_issued_by(&set.crl[0], active_pem);
+    assert_issued_by(&set.crl[1], prev_pem);
+    /* Each lists only what its issuer signed. */
+    assert_int_equal(set.crl[0].n_revoked, 1);
+    assert_true(has_entry(&set.crl[0], s_new));
+    assert_false(has_entry(&set.crl[0], s_old));
+    assert_int_equal(set.crl[1].n_revoked, 1);
+    assert_true(has_entry(&set.crl[1], s_old));
+    assert_false(has_entry(&set.crl[1], s_new));
+    /* One counter per kind: distinct, increasing numbers. */
+    assert_true(set.crl[1].number > set.crl[0].number);
+    assert_int_equal(crl_number(set.crl[1].der, set.crl[1].der_len), set.crl[1].number);
+
+    /* The file as a whole, checked the way a relying party does: each CRL's
+     * signature by its own intermediate (a wrong one flags BADCRL_NOT_TRUSTED). */
+    mbedtls_x509_crl crls;
+    parse_set(&set, &crls);
+    assert_true(verify_under(f, old_leaf, previous, &crls) & MBEDTLS_X509_BADCERT_REVOKED);
+    assert_true(verify_under(f, new_leaf, active, &crls) & MBEDTLS_X509_BADCERT_REVOKED);
+    assert_int_equal(verify_under(f, keep, previous, &crls), 0);
+    mbedtls_x509_crl_free(&crls);
+
+    /* --issuer: just the previous intermediate's. */
+    struct minica_crl_set one;
+    make_crls(f->ca, 0, previous, &one);
+    assert_int_equal(one.n, 1);
+    assert_string_equal(one.crl[0].issuer_serial, previous);
+    assert_true(has_entry(&one.crl[0], s_old));
+    minica_crl_set_free(&one);
+
+    minica_crl_set_free(&set);
+    free(prev_pem);
+    free(active_pem);
+    free(old_leaf);
+    free(keep);
+    free(new_leaf);
+}
+
+static void test_crls_skip_an_intermediate_without_unexpired_leaves(void **state)
+{
+    struct tu_ca *f = *state;
+    char s[41], previous[MINICA_SERIAL_HEX_MAX];
+    free(issue(f->ca, "short.example.svc", 3600, s));
+    rotate(f, previous);
+    struct minica_crl_set set;
+    make_crls(f->ca, 0, NULL, &set);
+    assert_int_equal(set.n, 2);
+    minica_crl_set_free(&set);
+    /* Once its last leaf has expired, the previous intermediate needs none. */
+    char later[32];
+    snprintf(later, sizeof(later), "%lld", (long long)minica_now() + 2 * 3600);
+    setenv("MINICA_FAKE_NOW", later, 1);
+    make_crls(f->ca, 0, NULL, &set);
+    assert_int_equal(set.n, 1);
+    assert_true(set.crl[0].issuer_active);
+    minica_crl_set_free(&set);
+    /* Asked for by serial, it still gets one. */
+    make_crls(f->ca, 0, previous, &set);
+    assert_int_equal(set.n, 1);
+    assert_string_equal(set.crl[0].issuer_serial, previous);
+    minica_crl_set_free(&set);
+}
+
+static void test_crl_root_lists_a_revoked_intermediate(void **state)
+{
+    struct tu_ca *f = *state;
+    char s[41], previous[MINICA_SERIAL_HEX_MAX];
+    char *leaf = issue(f->ca, "old.example.svc", 0, s);
+    rotate(f, previous);
+    struct minica_err err;
+    minica_ca_close(f->ca);
+    f->ca = NULL;
+    assert_int_equal(
+        minica_ca_revoke_intermediate(f->dir, previous, MINICA_REASON_KEY_COMPROMISE, &err), 0);
+    reopen(f);
+
+    struct minica_crl_set roots;
+    make_crls(f->ca, MINICA_CRL_ROOTS, NULL, &roots);
+    assert_int_equal(roots.n, 1);
+    assert_int_equal(roots.crl[0].issuer_role, MINICA_CA_ROOT);
+    assert_string_equal(roots.crl[0].issuer_serial, minica_ca_active_root(f->ca)->serial);
+    assert_int_equal(roots.crl[0].n_revoked, 1);
+    assert_true(has_entry(&roots.crl[0], previous));
+    assert_false(has_entry(&roots.crl[0], minica_ca_active_intermediate(f->ca)->serial));
+    assert_issued_by(&roots.crl[0], minica_ca_roots_pem(f->ca));
+
+    /* The revoked intermediate keeps its own CRL while it has leaves, so
+     * that a verifier checking every level gets as far as the revocation. */
+    struct minica_crl_set all;
+    make_crls(f->ca, MINICA_CRL_ALL, NULL, &all);
+    assert_int_equal(all.n, 3);
+    assert_true(all.crl[0].issuer_active);
+    assert_string_equal(all.crl[1].issuer_serial, previous);
+    assert_int_equal(all.crl[2].issuer_role, MINICA_CA_ROOT);
+
+    /* Its leaves: the intermediate itself is revoked by the root's CRL. */
+    mbedtls_x509_crl crls;
+    parse_set(&all, &crls);
+    assert_true(verify_under(f, leaf, previous, &crls) & MBEDTLS_X509_BADCERT_REVOKED);
+    mbedtls_x509_crl_free(&crls);
+    minica_crl_set_free(&all);
+
+    /* Its key deleted after the compromise: no CRL, and nothing to warn of. */
+    char key[4400];
+    const char *file = ca_cert(f->ca, previous)->file;
+    snprintf(key, sizeof(key), "%s/%.*s.key", f->dir, (int)(strlen(file) - 4), file);
+    assert_int_equal(remove(key), 0);
+    reopen(f);
+    make_crls(f->ca, MINICA_CRL_ALL, NULL, &all);
+    assert_int_equal(all.n, 2);
+    assert_int_equal(all.plan.n_warnings, 0);
+    assert_true(all.crl[0].issuer_active);
+    assert_int_equal(all.crl[1].issuer_role, MINICA_CA_ROOT);
+    minica_crl_set_free(&all);
+    minica_crl_set_free(&roots);
+    free(leaf);
+}
+
+static void remove_key_of(struct tu_ca *f, const char *serial, int active)
+{
+    char path[4400];
+    const char *file = ca_cert(f->ca, serial)->file;
+    if (strchr(file, '/') != NULL) {
+        snprintf(path, sizeof(path), "%s/%.*s.key", f->dir, (int)(strlen(file) - 4), file);
+        remove(path);
+    }
+    if (active) {
+        snprintf(path, sizeof(path), "%s/root.key", f->dir);
+        remove(path);
+    }
+}
+
+static void test_crls_every_root_with_its_key_active_first(void **state)
+{
+    struct tu_ca *f = *state;
+    char old_root[MINICA_SERIAL_HEX_MAX];
+    snprintf(old_root, sizeof(old_root), "%s", minica_ca_active_root(f->ca)->serial);
+    struct minica_rollover_options opts;
+    struct minica_rollover_result res;
+    struct minica_err err;
+    memset(&opts, 0, sizeof(opts));
+    minica_ca_close(f->ca);
+    f->ca = NULL;
+    if (minica_ca_rollover(f->dir, &opts, &res, &err) != 0)
+        fail_msg("rollover: %s", err.msg);
+    reopen(f);
+
+    struct minica_crl_set set;
+    make_crls(f->ca, MINICA_CRL_ROOTS, NULL, &set);
+    assert_int_equal(set.n, 2);
+    assert_string_equal(set.crl[0].issuer_serial, res.root_serial);
+    assert_true(set.crl[0].issuer_active);
+    assert_string_equal(set.crl[1].issuer_serial, old_root);
+    assert_true(set.crl[1].number > set.crl[0].number);
+    minica_crl_set_free(&set);
+
+    /* The old root's key taken offline: its CRL is skipped, with a warning. */
+    remove_key_of(f, old_root, 0);
+    reopen(f);
+    make_crls(f->ca, MINICA_CRL_ROOTS, NULL, &set);
+    assert_int_equal(set.n, 1);
+    assert_string_equal(set.crl[0].issuer_serial, res.root_serial);
+    assert_int_equal(set.plan.n_warnings, 1);
+    assert_non_null(strstr(set.plan.warning[0], old_root));
+    minica_crl_set_free(&set);
+
+    /* No root key at all: no root CRL can be made here, and that is an error. */
+    remove_key_of(f, res.root_serial, 1);
+    reopen(f);
+    struct minica_crl_options only_roots = {.scope = MINICA_CRL_ROOTS};
+    assert_int_equal(minica_ca_crls(f->ca, &only_roots, &set, &err), MINICA_ENOENT);
+    assert_non_null(strstr(err.msg, "root"));
+    struct minica_crl_options all = {.scope = MINICA_CRL_ALL};
+    assert_int_equal(minica_ca_crls(f->ca, &all, &set, &err), MINICA_ENOENT);
+    /* The intermediates' CRLs are still made. */
+    make_crls(f->ca, 0, NULL, &set);
+    assert_int_equal(set.n, 1);
+    minica_crl_set_free(&set);
+}
+
+static void test_crls_issuer_refuses_what_gets_none(void **state)
+{
+    struct tu_ca *f = *state;
+    struct minica_crl_set set;
+    struct minica_err err;
+    struct minica_crl_options opts = {.issuer_serial = "0123abcd"};
+    assert_int_equal(minica_ca_crls(f->ca, &opts, &set, &err), MINICA_ENOENT);
+    assert_non_null(strstr(err.msg, "0123abcd"));
+    opts.issuer_serial = "not-hex";
+    assert_int_equal(minica_ca_crls(f->ca, &opts, &set, &err), MINICA_EINVAL);
+    /* Any serial form: upper case with colons finds the root. */
+    char typed[128] = "";
+    const char *serial = minica_ca_active_root(f->ca)->serial;
+    for (size_t i = 0; serial[i]; i += 2)
+        snprintf(typed + strlen(typed), sizeof(typed) - strlen(typed), "%s%c%c", i ? ":" : "",
+                 serial[i] - (serial[i] >= 'a' ? 32 : 0),
+                 serial[i + 1] - (serial[i + 1] >= 'a' ? 32 : 0));
+    opts.issuer_serial = typed;
+    assert_int_equal(minica_ca_crls(f->ca, &opts, &set, &err), 0);
+    assert_int_equal(set.n, 1);
+    assert_int_equal(set.crl[0].issuer_role, MINICA_CA_ROOT);
+    minica_crl_set_free(&set);
+}
+
+static void test_crl_set_writes_der_only_for_one(void **state)
+{
+    struct tu_ca *f = *state;
+    struct minica_crl_set set;
+    struct minica_err err;
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/all.crl", f->dir);
+    make_crls(f->ca, MINICA_CRL_ALL, NULL, &set);
+    assert_int_equal(set.n, 2);
+    assert_int_not_equal(minica_crl_set_write(&set, path, 1, &err), 0);
+    assert_int_equal(minica_crl_set_write(&set, path, 0, &err), 0);
+    char *buf = tu_slurp(path);
+    assert_string_equal(buf, set.pem);
+    assert_string_equal(buf + strlen(set.crl[0].pem), set.crl[1].pem);
+    free(buf);
+    minica_crl_set_free(&set);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -381,6 +736,18 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_crl_without_revocations_has_no_list, tu_ca_setup,
                                         tu_ca_teardown),
         cmocka_unit_test_setup_teardown(test_crl_write_is_pem_or_der, tu_ca_setup, tu_ca_teardown),
+        cmocka_unit_test_setup_teardown(test_crls_one_per_intermediate_after_rotation, tu_ca_setup,
+                                        tu_ca_teardown),
+        cmocka_unit_test_setup_teardown(test_crls_skip_an_intermediate_without_unexpired_leaves,
+                                        tu_ca_setup, tu_ca_teardown),
+        cmocka_unit_test_setup_teardown(test_crl_root_lists_a_revoked_intermediate, tu_ca_setup,
+                                        tu_ca_teardown),
+        cmocka_unit_test_setup_teardown(test_crls_every_root_with_its_key_active_first, tu_ca_setup,
+                                        tu_ca_teardown),
+        cmocka_unit_test_setup_teardown(test_crls_issuer_refuses_what_gets_none, tu_ca_setup,
+                                        tu_ca_teardown),
+        cmocka_unit_test_setup_teardown(test_crl_set_writes_der_only_for_one, tu_ca_setup,
+                                        tu_ca_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -233,6 +233,19 @@ static void test_rotation_when_due_only(void **state)
     assert_true(res.rotated);
 }
 
+struct audit_find {
+    const char *prefix;
+    int found;
+};
+
+static int find_audit(const struct minica_audit_row *row, void *ctx)
+{
+    struct audit_find *f = ctx;
+    if (strncmp(row->summary, f->prefix, strlen(f->prefix)) == 0)
+        f->found = 1;
+    return 0;
+}
+
 static void test_rollover_cross_signs_and_finishes_in_steps(void **state)
 {
     struct tu_ca *t = *state;
@@ -322,6 +335,12 @@ static void test_rollover_cross_signs_and_finishes_in_steps(void **state)
     assert_int_equal(ret, 0);
     unsetenv("MINICA_FAKE_NOW");
     ca = open_ca(t->dir);
+    /* The audit row names the root (it was written from freed memory once). */
+    char want[128];
+    snprintf(want, sizeof(want), "ca retire root=%s with=", old_root);
+    struct audit_find find = {want, 0};
+    assert_int_equal(minica_store_list_audit(minica_ca_store(ca), 0, find_audit, &find, &err), 0);
+    assert_true(find.found);
     const struct minica_ca_cert *certs;
     size_t n;
     minica_ca_certs(ca, &certs, &n);

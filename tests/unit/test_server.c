@@ -23,8 +23,10 @@
 #include "minica/der.h"
 #include "minica/issue.h"
 #include "minica/key.h"
+#include "minica/lifecycle.h"
 #include "minica/names.h"
 #include "minica/remote.h"
+#include "minica/revoke.h"
 #include "minica/server.h"
 #include "minica/token.h"
 #include "testutil.h"
@@ -577,6 +579,129 @@ static void test_server_crl_is_der(void **state)
     minica_http_response_free(&resp);
 }
 
+static size_t count_crls(const mbedtls_x509_crl *crl)
+{
+    size_t n = 0;
+    for (; crl != NULL && crl->version; crl = crl->next)
+        n++;
+    return n;
+}
+
+/* After a rotation, /v1/crls is every current intermediate's CRL (the
+ * active one first) in PEM, so a remote agent holding a leaf of the
+ * previous intermediate can find it revoked; /v1/crl stays the active
+ * intermediate's alone, in DER, for agents that predate it. */
+static void test_server_crls_cover_every_intermediate(void **state)
+{
+    struct fixture *f = *state;
+    struct minica_err err;
+    struct minica_issue_request ireq;
+    struct minica_issued old;
+    memset(&ireq, 0, sizeof(ireq));
+    ireq.name = "old.example.svc";
+    assert_int_equal(minica_ca_issue(f->admin, &ireq, &old, &err), 0);
+    minica_server_close(f->srv);
+    minica_ca_close(f->admin);
+    f->srv = NULL;
+    f->admin = NULL;
+    struct minica_rotate_options ropts;
+    struct minica_rotate_result rres;
+    memset(&ropts, 0, sizeof(ropts));
+    assert_int_equal(minica_ca_rotate(f->dir, &ropts, &rres, &err), 0);
+    assert_int_equal(minica_server_open(f->dir, &f->srv, &err), 0);
+    assert_int_equal(minica_ca_open(f->dir, &f->admin, &err), 0);
+    assert_true(minica_ca_revoke(f->admin, old.serial, MINICA_REASON_KEY_COMPROMISE, NULL, &err) >
+                0);
+
+    struct minica_http_response resp;
+    int status;
+    call(f, "GET", "/v1/crls", NULL, NULL, 0, &status, &resp);
+    assert_int_equal(status, 200);
+    assert_string_equal(resp.content_type, "application/x-pem-file");
+    mbedtls_x509_crl crls;
+    mbedtls_x509_crl_init(&crls);
+    assert_int_equal(mbedtls_x509_crl_parse(&crls, (unsigned char *)resp.body, resp.body_len + 1),
+                     0);
+    assert_int_equal(count_crls(&crls), 2);
+    /* The previous intermediate's (second) lists the old leaf. */
+    const mbedtls_x509_crl *prev = crls.next;
+    char hex[41];
+    assert_true(prev->entry.serial.len > 0);
+    minica_serial_to_hex(prev->entry.serial.p, prev->entry.serial.len, hex, sizeof(hex));
+    assert_string_equal(hex, old.serial);
+    assert_int_equal(crls.entry.serial.len, 0);
+    mbedtls_x509_crl_free(&crls);
+    minica_http_response_free(&resp);
+
+    /* The same set: /v1/crl is its first CRL, the active intermediate's. */
+    call(f, "GET", "/v1/crl", NULL, NULL, 0, &status, &resp);
+    assert_int_equal(status, 200);
+    assert_string_equal(resp.content_type, "application/pkix-crl");
+    mbedtls_x509_crl one;
+    mbedtls_x509_crl_init(&one);
+    assert_int_equal(mbedtls_x509_crl_parse_der(&one, (unsigned char *)resp.body, resp.body_len),
+                     0);
+    mbedtls_x509_crt inter;
+    mbedtls_x509_crt_init(&inter);
+    assert_int_equal(minica_crt_parse_pem(&inter, minica_ca_chain_pem(f->admin), &err), 0);
+    assert_int_equal(one.issuer_raw.len, inter.subject_raw.len);
+    assert_memory_equal(one.issuer_raw.p, inter.subject_raw.p, inter.subject_raw.len);
+    assert_int_equal(one.entry.serial.len, 0);
+    mbedtls_x509_crt_free(&inter);
+    mbedtls_x509_crl_free(&one);
+    minica_http_response_free(&resp);
+    minica_issued_free(&old);
+}
+
+/* During a root rollover /v1/roots is every current root, then the
+ * cross-certificate: what a client pinned to the old root learns the new
+ * one from. */
+static void test_server_roots_carry_the_cross_certificate(void **state)
+{
+    struct fixture *f = *state;
+    struct minica_err err;
+    minica_server_close(f->srv);
+    minica_ca_close(f->admin);
+    f->srv = NULL;
+    f->admin = NULL;
+    struct minica_rollover_options opts;
+    struct minica_rollover_result res;
+    memset(&opts, 0, sizeof(opts));
+    assert_int_equal(minica_ca_rollover(f->dir, &opts, &res, &err), 0);
+    assert_int_equal(minica_server_open(f->dir, &f->srv, &err), 0);
+    assert_int_equal(minica_ca_open(f->dir, &f->admin, &err), 0);
+
+    struct minica_http_response resp;
+    int status;
+    call(f, "GET", "/v1/roots", NULL, NULL, 0, &status, &resp);
+    assert_int_equal(status, 200);
+    const char *roots = minica_ca_roots_pem(f->admin);
+    assert_memory_equal(resp.body, roots, strlen(roots)); /* the roots first */
+    mbedtls_x509_crt all;
+    mbedtls_x509_crt_init(&all);
+    assert_int_equal(minica_crt_parse_pem(&all, resp.body, &err), 0);
+    const mbedtls_x509_crt *r2 = &all, *r1 = all.next, *x = r1 ? r1->next : NULL;
+    assert_non_null(x);
+    assert_null(x->next);
+    /* The third is the cross: the new root's name and key, the old root's signature. */
+    assert_int_equal(x->subject_raw.len, r2->subject_raw.len);
+    assert_memory_equal(x->subject_raw.p, r2->subject_raw.p, r2->subject_raw.len);
+    assert_int_equal(x->issuer_raw.len, r1->subject_raw.len);
+    assert_memory_equal(x->issuer_raw.p, r1->subject_raw.p, r1->subject_raw.len);
+    char fp[65];
+    minica_sha256_hex(x->raw.p, x->raw.len, fp);
+    const struct minica_ca_cert *certs;
+    size_t n;
+    int found = 0;
+    minica_ca_certs(f->admin, &certs, &n);
+    for (size_t i = 0; i < n; i++)
+        found |= certs[i].role == MINICA_CA_CROSS && certs[i].active &&
+                 strcmp(certs[i].fingerprint, fp) == 0;
+    assert_true(found);
+    mbedtls_x509_crt_free(&all);
+    minica_http_response_free(&resp);
+}
+
 /* As openssl x509 -fingerprint prints it, bare, lower case, with spaces:
  * all the same 64 digits; anything else is refused. */
 static void test_fingerprint_normalize_accepts_any_case_and_colons(void **state)
@@ -627,6 +752,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_server_renew_with_client_cert, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_renew_refuses_other_ca, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_crl_is_der, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_server_crls_cover_every_intermediate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_server_roots_carry_the_cross_certificate, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_server_forged_cn_is_quoted_and_escaped, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_server_bad_token_flood_is_counted_not_logged, setup,

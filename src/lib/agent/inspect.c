@@ -140,12 +140,6 @@ int minica_agent_inspect(struct minica_issuer *issuer, const struct minica_agent
         goto out;
     }
     const mbedtls_x509_crt *lc = leaf_file != NULL ? &leaf : &chain;
-    const char *root_pem = issuer->ops->root_pem(issuer->ctx);
-    int ca_is_root = ca != NULL && root_pem != NULL && strcmp(ca, root_pem) == 0;
-    if (ca != NULL && !ca_is_root && parse_pem_chain(&cafile, ca) != 0) {
-        unreadable(facts, cert->ca, "holds no readable certificate");
-        goto out;
-    }
     struct minica_err kerr;
     int match = minica_key_matches_crt(key, lc, &kerr);
     if (match < 0) {
@@ -170,6 +164,14 @@ int minica_agent_inspect(struct minica_issuer *issuer, const struct minica_agent
         goto out;
     facts->current_ca = verdict.current;
     facts->revoked = verdict.revoked;
+    /* After the verdict: the first request to a remote CA may have taught
+     * the issuer a new root (issuer.h, begin_run). */
+    const char *root_pem = issuer->ops->root_pem(issuer->ctx);
+    int ca_is_root = ca != NULL && root_pem != NULL && strcmp(ca, root_pem) == 0;
+    if (ca != NULL && !ca_is_root && parse_pem_chain(&cafile, ca) != 0) {
+        unreadable(facts, cert->ca, "holds no readable certificate");
+        goto out;
+    }
 
     /* The files must tell one story: the cert file's leaf is the
      * fullchain's, the fullchain goes on with the CA's intermediate, ca is the
@@ -179,7 +181,8 @@ int minica_agent_inspect(struct minica_issuer *issuer, const struct minica_agent
         snprintf(facts->disagreement, sizeof(facts->disagreement),
                  "%s and %s hold different certificates", cert->cert, cert->fullchain);
     } else if (fullchain != NULL && facts->current_ca) {
-        const char *inter = issuer->ops->chain_pem(issuer->ctx);
+        const char *inter =
+            verdict.chain_pem != NULL ? verdict.chain_pem : issuer->ops->chain_pem(issuer->ctx);
         /* minica writes fullchain = leaf PEM + the CA's intermediate PEM, so
          * the text usually matches; only a reformatted file needs parsing. */
         const char *second = strstr(fullchain + 1, "-----BEGIN CERTIFICATE-----");

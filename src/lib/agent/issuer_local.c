@@ -9,6 +9,7 @@
 #include "ca/x509.h"
 #include "minica/ca.h"
 #include "minica/issuer.h"
+#include "minica/lifecycle.h"
 #include "minica/store.h"
 
 static int local_issue(void *ctx, const struct minica_issue_request *req, struct minica_issued *out,
@@ -44,6 +45,19 @@ static int copy_inventory_row(const struct minica_cert_row *row, void *p)
     return 0;
 }
 
+/* The current (not retired) intermediate with this fingerprint, or NULL. */
+static const struct minica_ca_cert *current_issuer(const struct minica_ca *ca, const char *fp)
+{
+    const struct minica_ca_cert *certs;
+    size_t n;
+    minica_ca_certs(ca, &certs, &n);
+    for (size_t i = 0; i < n; i++)
+        if (certs[i].role == MINICA_CA_INTERMEDIATE && !certs[i].retired &&
+            strcmp(certs[i].fingerprint, fp) == 0)
+            return &certs[i];
+    return NULL;
+}
+
 static int local_verdict(void *ctx, const char *cert_pem, struct minica_issuer_verdict *out,
                          struct minica_err *err)
 {
@@ -56,10 +70,10 @@ static int local_verdict(void *ctx, const char *cert_pem, struct minica_issuer_v
     if (ret != 0)
         goto out;
     /* Fast path, what the agent meets for every healthy certificate: the
-     * inventory holds the exact bytes the current intermediate signed (same
-     * SHA-256), so no signature needs checking. Two ECDSA verifications per
-     * certificate made a no-op agent run over 1,000 certificates take
-     * seconds (docs/performance.md). */
+     * inventory holds the exact bytes one of the current intermediates
+     * signed (same SHA-256), so no signature needs checking. Two ECDSA
+     * verifications per certificate made a no-op agent run over 1,000
+     * certificates take seconds (docs/performance.md). */
     {
         char serial[MINICA_SERIAL_HEX_MAX], fp[65];
         struct inventory_row row;
@@ -74,10 +88,16 @@ static int local_verdict(void *ctx, const char *cert_pem, struct minica_issuer_v
         if ((ret = minica_store_list_certs(minica_ca_store(ca), &filter, copy_inventory_row, &row,
                                            err)) != 0)
             goto out;
-        if (row.found && strcmp(row.fingerprint, fp) == 0 &&
-            strcmp(row.issuer_fingerprint, minica_ca_intermediate_fingerprint(ca)) == 0) {
+        const struct minica_ca_cert *by = row.found && strcmp(row.fingerprint, fp) == 0
+                                              ? current_issuer(ca, row.issuer_fingerprint)
+                                              : NULL;
+        if (by != NULL) {
             out->current = 1;
-            out->revoked = row.revoked;
+            /* Its intermediate revoked (a compromise): every leaf of it
+             * renews now, from the active one. */
+            out->revoked = row.revoked || by->revoked;
+            if (!by->active)
+                out->chain_pem = minica_ca_cert_pem(ca, by);
             goto out;
         }
     }

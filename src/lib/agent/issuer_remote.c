@@ -23,6 +23,7 @@ struct remote_cert {
     char *cert_file;
     char *key_file;
     char *token_file;
+    char *chain_pem; /* what follows the leaf in its files at open, or NULL */
 };
 
 struct remote_ctx {
@@ -31,12 +32,18 @@ struct remote_ctx {
     int64_t retry_for;   /* the run's budget for waiting on the CA (remote.h) */
     int64_t deadline_ms; /* set by the first request; 0 before */
     char *root_pem;
-    char *chain_pem; /* the intermediate: from the last answer, else from the files */
+    char *root_pem_before; /* what root_pem was before learn_roots: callers may hold it */
+    char *chain_pem;       /* the intermediate: from the last answer, else from the files */
     struct remote_cert *certs;
     size_t n_certs;
     int crl_tried;
     int crl_ok;
     mbedtls_x509_crl crl;
+    /* Roots from /v1/roots: once per run that may change files. */
+    int learn;
+    int learnt;
+    void (*say)(void *say_ctx, int is_error, const char *line);
+    void *say_ctx;
 };
 
 static void remote_close(void *p)
@@ -49,11 +56,13 @@ static void remote_close(void *p)
         free(ctx->certs[i].cert_file);
         free(ctx->certs[i].key_file);
         free(ctx->certs[i].token_file);
+        free(ctx->certs[i].chain_pem);
     }
     free(ctx->certs);
     free(ctx->ca_url);
     free(ctx->root_file);
     free(ctx->root_pem);
+    free(ctx->root_pem_before);
     free(ctx->chain_pem);
     mbedtls_x509_crl_free(&ctx->crl);
     free(ctx);
@@ -107,6 +116,8 @@ static int64_t retry_left(struct remote_ctx *ctx)
     return left > 0 ? left : -1;
 }
 
+static void learn_roots(struct remote_ctx *ctx);
+
 static int remote_issue(void *p, const struct minica_issue_request *req, struct minica_issued *out,
                         struct minica_err *err)
 {
@@ -130,6 +141,7 @@ static int remote_issue(void *p, const struct minica_issue_request *req, struct 
     if (c != NULL && usable_cert(c)) {
         r.client_cert_file = c->cert_file;
         r.client_key_file = c->key_file;
+        learn_roots(ctx);
         r.retry_for = retry_left(ctx);
         ret = minica_remote_issue(&r, out, err);
         /* A revoked certificate cannot renew; a token still can. */
@@ -150,6 +162,7 @@ static int remote_issue(void *p, const struct minica_issue_request *req, struct 
     if ((ret = read_token(c->token_file, &token, err)) != 0)
         return ret;
     r.token = token;
+    learn_roots(ctx);
     r.retry_for = retry_left(ctx);
     ret = minica_remote_issue(&r, out, err);
     minica_free_secret(token, strlen(token));
@@ -169,20 +182,62 @@ done:
     return ret;
 }
 
-/* The CRL is fetched once per run; without it nothing is called revoked
- * (an unreachable CA must not make good certificates look bad). */
+/* Learns the CA's roots (GET /v1/roots, over TLS verified by the roots
+ * trusted now) before the run's first request to the CA, so that the
+ * answers are checked, and the ca = files written, with what it leaves in
+ * root_file. A CA that cannot be reached changes nothing: the request
+ * that follows reports it. */
+static void learn_roots(struct remote_ctx *ctx)
+{
+    if (!ctx->learn || ctx->learnt)
+        return;
+    ctx->learnt = 1;
+    struct minica_roots_update u;
+    struct minica_err e;
+    char line[2048];
+    line[0] = '\0';
+    if (minica_remote_update_roots(ctx->ca_url, ctx->root_file, retry_left(ctx), &u, &e) != 0)
+        return;
+    if (u.refused[0] != '\0')
+        snprintf(line, sizeof(line), "%s: %s", ctx->root_file, u.refused);
+    else if (u.changed)
+        snprintf(line, sizeof(line),
+                 "%s: now trusts %d more root%s of the CA (vouched for by a cross-certificate), "
+                 "%d fewer (no longer listed)",
+                 ctx->root_file, u.added, u.added == 1 ? "" : "s", u.dropped);
+    if (line[0] != '\0' && ctx->say != NULL)
+        ctx->say(ctx->say_ctx, u.refused[0] != '\0', line);
+    if (u.roots_pem != NULL) {
+        free(ctx->root_pem_before);
+        ctx->root_pem_before = ctx->root_pem;
+        ctx->root_pem = u.roots_pem;
+        u.roots_pem = NULL;
+    }
+    minica_roots_update_free(&u);
+}
+
+static void remote_begin_run(void *p, void (*say)(void *, int, const char *), void *say_ctx)
+{
+    struct remote_ctx *ctx = p;
+    ctx->learn = 1;
+    ctx->say = say;
+    ctx->say_ctx = say_ctx;
+}
+
+/* The CRLs are fetched once per run; without them nothing is called
+ * revoked (an unreachable CA must not make good certificates look bad).
+ * Every current intermediate's: after a rotation a leaf may be the
+ * previous intermediate's, and the active one's CRL says nothing of it. */
 static void load_crl(struct remote_ctx *ctx)
 {
     if (ctx->crl_tried)
         return;
     ctx->crl_tried = 1;
-    unsigned char *der = NULL;
-    size_t len = 0;
-    if (minica_remote_fetch_crl(ctx->ca_url, ctx->root_file, retry_left(ctx), &der, &len, NULL) ==
-            0 &&
-        mbedtls_x509_crl_parse_der(&ctx->crl, der, len) == 0)
+    char *pem = NULL;
+    if (minica_remote_fetch_crls(ctx->ca_url, ctx->root_file, retry_left(ctx), &pem, NULL) == 0 &&
+        mbedtls_x509_crl_parse(&ctx->crl, (const unsigned char *)pem, strlen(pem) + 1) == 0)
         ctx->crl_ok = 1;
-    free(der);
+    free(pem);
 }
 
 static int remote_verdict(void *p, const char *cert_pem, struct minica_issuer_verdict *out,
@@ -190,31 +245,53 @@ static int remote_verdict(void *p, const char *cert_pem, struct minica_issuer_ve
 {
     struct remote_ctx *ctx = p;
     memset(out, 0, sizeof(*out));
+    learn_roots(ctx);
     mbedtls_x509_crt chain, root;
     mbedtls_x509_crt_init(&chain);
     mbedtls_x509_crt_init(&root);
-    int ret = minica_crt_parse_pem(&chain, cert_pem, err);
+    int ret = minica_crt_parse_pem_first(&chain, cert_pem, err);
     if (ret != 0)
         goto out;
-    if (chain.next != NULL) {
-        mbedtls_x509_crt_free(chain.next);
-        free(chain.next);
-        chain.next = NULL;
-    }
-    if (ctx->chain_pem == NULL || minica_crt_parse_pem(&chain, ctx->chain_pem, NULL) != 0 ||
-        minica_crt_parse_pem(&root, ctx->root_pem, NULL) != 0) {
-        /* No intermediate known yet: the certificate cannot be shown current. */
+    if (minica_crt_parse_pem(&root, ctx->root_pem, NULL) != 0)
         goto out;
-    }
+    /* The chain that follows the leaf: its own file's, the last answer's,
+     * or one of the other certificates' (after a rotation the leaves of a
+     * VM may come from different intermediates, all of them current). */
+    const char *own = strstr(cert_pem + 1, "-----BEGIN CERTIFICATE-----");
+    const char *tries[2 + 64];
+    size_t n_tries = 0;
+    if (own != NULL)
+        tries[n_tries++] = own;
+    if (ctx->chain_pem != NULL)
+        tries[n_tries++] = ctx->chain_pem;
+    for (size_t i = 0; i < ctx->n_certs && n_tries < sizeof(tries) / sizeof(tries[0]); i++)
+        if (ctx->certs[i].chain_pem != NULL)
+            tries[n_tries++] = ctx->certs[i].chain_pem;
     uint32_t flags = 0;
-    mbedtls_x509_crt_verify(&chain, &root, NULL, NULL, &flags, NULL, NULL);
-    flags &= ~(uint32_t)(MBEDTLS_X509_BADCERT_EXPIRED | MBEDTLS_X509_BADCERT_FUTURE |
-                         MBEDTLS_X509_BADCERT_CN_MISMATCH);
-    out->current = flags == 0;
+    for (size_t i = 0; i < n_tries && !out->current; i++) {
+        mbedtls_x509_crt_free(&chain);
+        mbedtls_x509_crt_init(&chain);
+        if (minica_crt_parse_pem_first(&chain, cert_pem, NULL) != 0 ||
+            minica_crt_parse_pem(&chain, tries[i], NULL) != 0)
+            continue;
+        flags = 0;
+        mbedtls_x509_crt_verify(&chain, &root, NULL, NULL, &flags, NULL, NULL);
+        flags &= ~(uint32_t)(MBEDTLS_X509_BADCERT_EXPIRED | MBEDTLS_X509_BADCERT_FUTURE |
+                             MBEDTLS_X509_BADCERT_CN_MISMATCH);
+        out->current = flags == 0;
+        if (out->current && tries[i] != ctx->chain_pem)
+            out->chain_pem = tries[i];
+    }
     if (out->current) {
         load_crl(ctx);
-        if (ctx->crl_ok)
-            out->revoked = mbedtls_x509_crt_is_revoked(&chain, &ctx->crl) != 0;
+        /* Verified again with the CRLs: each is matched to the leaf's own
+         * issuer by name and checked against its key, so a serial on
+         * another intermediate's CRL does not count. */
+        if (ctx->crl_ok) {
+            flags = 0;
+            mbedtls_x509_crt_verify(&chain, &root, &ctx->crl, NULL, &flags, NULL, NULL);
+            out->revoked = (flags & MBEDTLS_X509_BADCERT_REVOKED) != 0;
+        }
     }
 out:
     mbedtls_x509_crt_free(&chain);
@@ -238,6 +315,7 @@ static const struct minica_issuer_ops remote_ops = {
     .verdict = remote_verdict,
     .root_pem = remote_root,
     .chain_pem = remote_chain,
+    .begin_run = remote_begin_run,
     .close = remote_close,
 };
 
@@ -246,7 +324,8 @@ static char *dup_or_null(const char *s)
     return s != NULL && s[0] != '\0' ? minica_strdup(s) : NULL;
 }
 
-/* The intermediate in a fullchain file on disk (its second certificate). */
+/* The chain in a fullchain file on disk: every certificate after the leaf
+ * (the intermediate, and the cross-certificate during a root rollover). */
 static char *intermediate_from(const char *path)
 {
     char *pem = NULL, *result = NULL;
@@ -254,8 +333,22 @@ static char *intermediate_from(const char *path)
         return NULL;
     mbedtls_x509_crt crt;
     mbedtls_x509_crt_init(&crt);
-    if (minica_crt_parse_pem(&crt, pem, NULL) == 0 && crt.next != NULL)
-        minica_der_to_pem(crt.next->raw.p, crt.next->raw.len, "CERTIFICATE", &result, NULL);
+    size_t len = 0;
+    if (minica_crt_parse_pem(&crt, pem, NULL) == 0)
+        for (const mbedtls_x509_crt *x = crt.next; x != NULL && x->raw.len > 0; x = x->next) {
+            char *one = NULL;
+            if (minica_der_to_pem(x->raw.p, x->raw.len, "CERTIFICATE", &one, NULL) != 0)
+                break;
+            char *grown = realloc(result, len + strlen(one) + 1);
+            if (grown == NULL) {
+                free(one);
+                break;
+            }
+            memcpy(grown + len, one, strlen(one) + 1);
+            result = grown;
+            len += strlen(one);
+            free(one);
+        }
     mbedtls_x509_crt_free(&crt);
     free(pem);
     return result;
@@ -300,10 +393,14 @@ int minica_issuer_open_remote(struct minica_issuer *issuer, const char *ca_url,
             ret = minica_seterr(err, MINICA_ENOMEM, "out of memory");
             goto fail;
         }
-        if (ctx->chain_pem == NULL)
-            ctx->chain_pem = intermediate_from(certs[i].fullchain_file);
-        if (ctx->chain_pem == NULL)
-            ctx->chain_pem = intermediate_from(c->cert_file);
+        c->chain_pem = intermediate_from(certs[i].fullchain_file);
+        if (c->chain_pem == NULL)
+            c->chain_pem = intermediate_from(c->cert_file);
+        if (ctx->chain_pem == NULL && c->chain_pem != NULL &&
+            (ctx->chain_pem = minica_strdup(c->chain_pem)) == NULL) {
+            ret = minica_seterr(err, MINICA_ENOMEM, "out of memory");
+            goto fail;
+        }
     }
     issuer->ops = &remote_ops;
     issuer->ctx = ctx;

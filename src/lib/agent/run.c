@@ -255,6 +255,8 @@ int minica_agent_run_with(const struct minica_agent_config *cfg, struct minica_i
 
     if (!run->dry_run)
         minica_agent_sweep_stale_temps(cfg);
+    if (!run->dry_run && issuer->ops->begin_run != NULL)
+        issuer->ops->begin_run(issuer->ctx, run->report, run->report_ctx);
     for (size_t i = 0; i < cfg->n_certs; i++) {
         const struct minica_agent_cert *c = &cfg->certs[i];
         /* A certificate born inside its renewal window would be renewed,

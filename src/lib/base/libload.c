@@ -110,6 +110,7 @@ static void load_gnutls(void)
         SYMBOL(api, certificate_allocate_credentials, gnutls_certificate_allocate_credentials),
         SYMBOL(api, certificate_free_credentials, gnutls_certificate_free_credentials),
         SYMBOL(api, certificate_set_x509_trust_mem, gnutls_certificate_set_x509_trust_mem),
+        SYMBOL(api, certificate_set_retrieve_function2, gnutls_certificate_set_retrieve_function2),
         SYMBOL(api, certificate_verify_peers3, gnutls_certificate_verify_peers3),
         SYMBOL(api, certificate_verification_status_print,
                gnutls_certificate_verification_status_print),

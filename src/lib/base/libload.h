@@ -51,6 +51,8 @@ struct minica_gnutls {
     void (*certificate_free_credentials)(gnutls_certificate_credentials_t sc);
     int (*certificate_set_x509_trust_mem)(gnutls_certificate_credentials_t res,
                                           const gnutls_datum_t *ca, gnutls_x509_crt_fmt_t type);
+    void (*certificate_set_retrieve_function2)(gnutls_certificate_credentials_t cred,
+                                               gnutls_certificate_retrieve_function2 *func);
     int (*certificate_verify_peers3)(gnutls_session_t session, const char *hostname,
                                      unsigned int *status);
     int (*certificate_verification_status_print)(unsigned int status,

@@ -159,6 +159,39 @@ static void assess_others(const struct minica_ca_cert *certs, size_t n,
              previous == 1 ? "it stays" : "they stay");
 }
 
+/* Whether c's signatureAlgorithm is ecdsa-with-SHA* followed by NULL, as
+ * minica wrote it before issue 13: Chromium and rustls refuse every chain
+ * through such a CA certificate (a trusted root's own signature they never
+ * check). The outer field follows the TBS in the DER. */
+static int legacy_ecdsa_encoding(const mbedtls_x509_crt *c)
+{
+    static const unsigned char ecdsa_with[] = {0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03};
+    const unsigned char *p = c->tbs.p + c->tbs.len, *end = c->raw.p + c->raw.len;
+    if (end - p < 4 || p[0] != 0x30 || p[1] >= 0x80 || p[2] != 0x06)
+        return 0;
+    size_t oid_len = p[3];
+    const unsigned char *oid = p + 4;
+    if ((size_t)(end - oid) < oid_len + 2 || oid_len < sizeof(ecdsa_with) ||
+        memcmp(oid, ecdsa_with, sizeof(ecdsa_with)) != 0)
+        return 0;
+    return oid[oid_len] == 0x05 && oid[oid_len + 1] == 0x00;
+}
+
+static void assess_encoding(const struct minica_ca *ca, struct minica_ca_findings *out)
+{
+    const struct minica_hierarchy *h = &ca->hier;
+    for (size_t i = 0; i < h->n; i++) {
+        const struct minica_hier_entry *e = &h->e[i];
+        if (!e->active || e->role == MINICA_CA_ROOT || !legacy_ecdsa_encoding(&e->crt))
+            continue;
+        note(out, MINICA_CA_ATTENTION,
+             "the %s %s (serial %s) is signed with the old ECDSA encoding (a NULL after the "
+             "algorithm) that Chromium and rustls refuse; rotate it: minica ca rotate, then "
+             "renew every leaf",
+             minica_ca_role_name(e->role), h->info[i].subject, h->info[i].serial);
+    }
+}
+
 void minica_ca_assess(const struct minica_ca *ca, int64_t now, struct minica_ca_findings *out)
 {
     memset(out, 0, sizeof(*out));
@@ -173,6 +206,7 @@ void minica_ca_assess(const struct minica_ca *ca, int64_t now, struct minica_ca_
     assess_chain(certs, n, now, out);
     assess_issuer(ai, max_ttl, now, out);
     assess_root(ar, max_ttl, now, out);
+    assess_encoding(ca, out);
     assess_others(certs, n, ai, now, out);
     if (!ar->has_key)
         note(out, MINICA_CA_HEALTHY,

@@ -444,6 +444,11 @@ void minica_ca_certs(const struct minica_ca *ca, const struct minica_ca_cert **c
     *certs = ca->hier.info;
     *n = ca->hier.n;
 }
+const char *minica_ca_cert_pem(const struct minica_ca *ca, const struct minica_ca_cert *cert)
+{
+    size_t i = (size_t)(cert - ca->hier.info);
+    return i < ca->hier.n ? ca->hier.e[i].pem : NULL;
+}
 const struct minica_ca_cert *minica_ca_active_intermediate(const struct minica_ca *ca)
 {
     return &ca->hier.info[ca->hier.active_int];

@@ -1,7 +1,10 @@
 /* X.509 v2 CRLs (RFC 5280 section 5), which mbedTLS 2.28 can parse but not
  * write: the TBSCertList is built with mbedtls_asn1_write_* (backwards, as
- * those functions write) and signed through the compat layer. Not a CRL
- * distribution point or OCSP responder. */
+ * those functions write) and signed through the compat layer. Which issuers
+ * get one (every current intermediate with unexpired leaves, every root
+ * whose key is here) is decided here too. Not a CRL distribution point or
+ * OCSP responder. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -238,15 +241,8 @@ static int hex_to_bytes(const char *hex, unsigned char *out, size_t outlen, size
     return 0;
 }
 
-static int collect_revoked(const struct minica_cert_row *row, void *ctx)
+static int add_entry(struct entries *e, const char *serial, int64_t revoked_at, int reason)
 {
-    struct entries *e = ctx;
-    /* Expired certificates fail on their own; RFC 5280 5.1.2.6 lets them go. */
-    if (row->not_after < e->now)
-        return 0;
-    /* Only what this intermediate signed belongs on its CRL. */
-    if (strcmp(row->issuer_fingerprint_sha256, e->issuer_fp) != 0)
-        return 0;
     if (e->n == e->cap) {
         size_t ncap = e->cap ? e->cap * 2 : 16;
         struct crl_entry *items = realloc(e->items, ncap * sizeof(*items));
@@ -257,12 +253,53 @@ static int collect_revoked(const struct minica_cert_row *row, void *ctx)
     }
     struct crl_entry *it = &e->items[e->n];
     memset(it, 0, sizeof(*it));
-    if (hex_to_bytes(row->serial, it->serial, sizeof(it->serial), &it->serial_len) != 0)
+    if (hex_to_bytes(serial, it->serial, sizeof(it->serial), &it->serial_len) != 0)
         return MINICA_EINVAL;
-    it->revoked_at = row->revoked_at;
-    it->reason = row->revoke_reason;
+    it->revoked_at = revoked_at;
+    it->reason = reason;
     e->n++;
     return 0;
+}
+
+static int collect_revoked(const struct minica_cert_row *row, void *ctx)
+{
+    struct entries *e = ctx;
+    /* Expired certificates fail on their own; RFC 5280 5.1.2.6 lets them go. */
+    if (row->not_after < e->now)
+        return 0;
+    /* Only what this intermediate signed belongs on its CRL. */
+    if (strcmp(row->issuer_fingerprint_sha256, e->issuer_fp) != 0)
+        return 0;
+    return add_entry(e, row->serial, row->revoked_at, row->revoke_reason);
+}
+
+static int index_of_fp(const struct minica_hierarchy *h, const char *fp)
+{
+    for (size_t i = 0; i < h->n; i++)
+        if (strcmp(h->e[i].fp, fp) == 0)
+            return (int)i;
+    return -1;
+}
+
+struct ca_entries {
+    struct entries *e;
+    const struct minica_hierarchy *h;
+    int root; /* index of the root whose CRL this is */
+};
+
+/* A root's CRL lists the intermediates it signed that were revoked. */
+static int collect_revoked_ca(const struct minica_ca_revocation *row, void *ctx)
+{
+    struct ca_entries *c = ctx;
+    int i = index_of_fp(c->h, row->fingerprint_sha256);
+    int signed_by_this =
+        strcmp(row->issuer_fingerprint_sha256, c->e->issuer_fp) == 0 ||
+        (row->issuer_fingerprint_sha256[0] == '\0' && i >= 0 && c->h->e[i].issuer == c->root);
+    if (!signed_by_this)
+        return 0;
+    if (i >= 0 && c->h->info[i].not_after < c->e->now)
+        return 0;
+    return add_entry(c->e, row->serial, row->revoked_at, row->reason);
 }
 
 void minica_crl_init(struct minica_crl *crl)
@@ -277,6 +314,36 @@ void minica_crl_free(struct minica_crl *crl)
     free(crl->der);
     free(crl->pem);
     memset(crl, 0, sizeof(*crl));
+}
+
+void minica_crl_plan_init(struct minica_crl_plan *plan)
+{
+    memset(plan, 0, sizeof(*plan));
+}
+
+void minica_crl_plan_free(struct minica_crl_plan *plan)
+{
+    if (plan == NULL)
+        return;
+    free(plan->issuer);
+    memset(plan, 0, sizeof(*plan));
+}
+
+void minica_crl_set_init(struct minica_crl_set *set)
+{
+    memset(set, 0, sizeof(*set));
+}
+
+void minica_crl_set_free(struct minica_crl_set *set)
+{
+    if (set == NULL)
+        return;
+    for (size_t i = 0; i < set->n; i++)
+        minica_crl_free(&set->crl[i]);
+    free(set->crl);
+    free(set->pem);
+    minica_crl_plan_free(&set->plan);
+    memset(set, 0, sizeof(*set));
 }
 
 static int sign_crl(const struct tbs_params *t, mbedtls_pk_context *key, struct minica_rng *rng,
@@ -304,61 +371,276 @@ out:
     return ret;
 }
 
-int minica_ca_crl(struct minica_ca *ca, const struct minica_crl_options *opts,
-                  struct minica_crl *out, struct minica_err *err)
-{
-    minica_crl_init(out);
-    int root = opts && opts->root;
-    int64_t next = opts && opts->next_update ? opts->next_update : MINICA_CRL_DEFAULT_NEXT_UPDATE;
-    struct entries entries = {.now = minica_now(), .issuer_fp = ca->intermediate_fp};
-    mbedtls_pk_context root_key;
-    mbedtls_pk_init(&root_key);
-    unsigned char key_id[20];
-    int ret, in_tx = 0;
+/* What the store says now, not when the CA was opened: serve keeps its CA
+ * open for days, and a CRL must follow revocations made meanwhile. */
+struct fresh {
+    int64_t now;
+    int64_t *unexpired; /* per hierarchy entry: unexpired leaves it signed */
+    int *revoked;       /* per hierarchy entry: revoked by `ca revoke` */
+    const struct minica_hierarchy *h;
+};
 
-    const mbedtls_x509_crt *issuer = root ? ca->root : ca->intermediate;
-    mbedtls_pk_context *key = &ca->intermediate_key;
-    if (root) {
-        /* The root key may live offline; then only the intermediate's CRL can be made here. */
-        if ((ret = minica_ca_load_ca_key(ca, (size_t)ca->hier.active_root, &root_key, err)) != 0) {
-            minica_err_prefix(err, "the root CRL needs the root key");
-            goto out;
+static int fresh_stats(const struct minica_issuer_stats *row, void *ctx)
+{
+    struct fresh *f = ctx;
+    int i = index_of_fp(f->h, row->issuer_fingerprint_sha256);
+    if (i >= 0)
+        f->unexpired[i] = row->unexpired;
+    return 0;
+}
+
+static int fresh_revocation(const struct minica_ca_revocation *row, void *ctx)
+{
+    struct fresh *f = ctx;
+    int i = index_of_fp(f->h, row->fingerprint_sha256);
+    if (i >= 0)
+        f->revoked[i] = 1;
+    return 0;
+}
+
+static int fresh_load(struct minica_ca *ca, struct fresh *f, struct minica_err *err)
+{
+    memset(f, 0, sizeof(*f));
+    f->now = minica_now();
+    f->h = &ca->hier;
+    f->unexpired = calloc(ca->hier.n, sizeof(*f->unexpired));
+    f->revoked = calloc(ca->hier.n, sizeof(*f->revoked));
+    if (f->unexpired == NULL || f->revoked == NULL)
+        return minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    int ret = minica_store_issuer_stats(ca->store, f->now, fresh_stats, f, err);
+    if (ret == 0)
+        ret = minica_store_list_ca_revocations(ca->store, fresh_revocation, f, err);
+    return ret;
+}
+
+static void fresh_free(struct fresh *f)
+{
+    free(f->unexpired);
+    free(f->revoked);
+}
+
+static int plan_add(struct minica_ca *ca, struct minica_crl_plan *plan, size_t i,
+                    struct minica_err *err)
+{
+    struct minica_crl_issuer *n = realloc(plan->issuer, (plan->n + 1) * sizeof(*n));
+    if (n == NULL)
+        return minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    plan->issuer = n;
+    const struct minica_ca_cert *info = &ca->hier.info[i];
+    struct minica_crl_issuer *it = &n[plan->n++];
+    memset(it, 0, sizeof(*it));
+    it->index = i;
+    it->role = info->role;
+    it->active = info->active;
+    snprintf(it->serial, sizeof(it->serial), "%s", info->serial);
+    snprintf(it->subject, sizeof(it->subject), "%s", info->subject);
+    return MINICA_OK;
+}
+
+static void plan_warn(struct minica_crl_plan *plan, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void plan_warn(struct minica_crl_plan *plan, const char *fmt, ...)
+{
+    if (plan->n_warnings == MINICA_CRL_WARNINGS_MAX)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(plan->warning[plan->n_warnings++], sizeof(plan->warning[0]), fmt, ap);
+    va_end(ap);
+}
+
+/* Whether the key of entry i can be read here: MINICA_ENOENT (with the
+ * file in err) is an issuer to skip; any other error (a key others can
+ * read, one that does not match) stops the run. */
+static int key_present(struct minica_ca *ca, size_t i, struct minica_err *err)
+{
+    if ((int)i == ca->hier.active_int &&
+        mbedtls_pk_get_type(&ca->intermediate_key) != MBEDTLS_PK_NONE)
+        return MINICA_OK;
+    mbedtls_pk_context pk;
+    mbedtls_pk_init(&pk);
+    int ret = minica_ca_load_ca_key(ca, i, &pk, err);
+    mbedtls_pk_free(&pk);
+    return ret;
+}
+
+static int plan_one(struct minica_ca *ca, const char *text, struct minica_crl_plan *plan,
+                    struct minica_err *err)
+{
+    char serial[MINICA_SERIAL_HEX_MAX];
+    int ret = minica_serial_normalize(text, serial, sizeof(serial), err);
+    if (ret != 0)
+        return ret;
+    int i = minica_hierarchy_find_serial(&ca->hier, serial);
+    if (i < 0)
+        return minica_seterr(err, MINICA_ENOENT,
+                             "no CA certificate with serial %s in %s (see minica ca status)",
+                             serial, ca->dir);
+    const struct minica_ca_cert *info = &ca->hier.info[i];
+    if (info->role == MINICA_CA_CROSS)
+        return minica_seterr(err, MINICA_EINVAL,
+                             "%s is a cross-certificate; its root's CRL is made with --issuer "
+                             "and the root's serial",
+                             serial);
+    if (info->retired)
+        return minica_seterr(err, MINICA_EINVAL, "%s %s is retired: it gets no CRL",
+                             minica_ca_role_name(info->role), serial);
+    if ((ret = key_present(ca, (size_t)i, err)) != 0) {
+        minica_err_prefix(err, "the CRL of %s %s needs its key", minica_ca_role_name(info->role),
+                          serial);
+        return ret;
+    }
+    return plan_add(ca, plan, (size_t)i, err);
+}
+
+static int plan_intermediates(struct minica_ca *ca, const struct fresh *f,
+                              struct minica_crl_plan *plan, struct minica_err *err)
+{
+    /* The active one always: nginx needs a CRL for it from its first leaf. */
+    int ret = key_present(ca, (size_t)ca->hier.active_int, err);
+    if (ret != 0 || (ret = plan_add(ca, plan, (size_t)ca->hier.active_int, err)) != 0)
+        return ret;
+    for (size_t i = 0; i < ca->hier.n; i++) {
+        const struct minica_ca_cert *info = &ca->hier.info[i];
+        if (info->role != MINICA_CA_INTERMEDIATE || (int)i == ca->hier.active_int ||
+            info->retired || f->unexpired[i] == 0)
+            continue;
+        /* A revoked intermediate gets one too, while its key is here: its
+         * leaves are rejected through the root's CRL either way, but a
+         * verifier checking every level reports the leaf's missing CRL
+         * (OpenSSL: "unable to get certificate CRL") before the revoked
+         * intermediate, which hides the reason. Once its key is gone
+         * nothing is lost, so that says nothing. */
+        struct minica_err why;
+        ret = key_present(ca, i, &why);
+        if (ret == MINICA_ENOENT && f->revoked[i])
+            continue;
+        if (ret == MINICA_ENOENT) {
+            plan_warn(plan,
+                      "no CRL for intermediate %s (%s), which still has %lld unexpired leaves: "
+                      "%s; a relying party that checks CRLs rejects its leaves",
+                      info->serial, info->subject, (long long)f->unexpired[i], why.msg);
+            continue;
         }
-        key = &root_key;
+        if (ret != 0) {
+            *err = why;
+            return ret;
+        }
+        if ((ret = plan_add(ca, plan, i, err)) != 0)
+            return ret;
+    }
+    return MINICA_OK;
+}
+
+static int plan_roots(struct minica_ca *ca, struct minica_crl_plan *plan, struct minica_err *err)
+{
+    size_t before = plan->n, active = (size_t)ca->hier.active_root;
+    struct minica_err why;
+    char first_missing[sizeof(why.msg)] = "";
+    for (size_t k = 0; k <= ca->hier.n; k++) {
+        /* The active root first, then the others in the hierarchy's order. */
+        size_t i = k == 0 ? active : k - 1;
+        const struct minica_ca_cert *info = &ca->hier.info[i];
+        if (k > 0 && i == active)
+            continue;
+        if (info->role != MINICA_CA_ROOT || info->retired)
+            continue;
+        int ret = key_present(ca, i, &why);
+        if (ret == MINICA_ENOENT) {
+            if (first_missing[0] == '\0')
+                snprintf(first_missing, sizeof(first_missing), "%s", why.msg);
+            plan_warn(plan,
+                      "no CRL for root %s (%s): %s (kept offline?); make it where the key is: "
+                      "minica crl --issuer %s",
+                      info->serial, info->subject, why.msg, info->serial);
+            continue;
+        }
+        if (ret != 0) {
+            *err = why;
+            return ret;
+        }
+        if ((ret = plan_add(ca, plan, i, err)) != 0)
+            return ret;
+    }
+    if (plan->n == before)
+        return minica_seterr(err, MINICA_ENOENT,
+                             "the root CRL needs a root's key and none is here (%s); make it "
+                             "where the root key is kept",
+                             first_missing);
+    return MINICA_OK;
+}
+
+int minica_ca_crl_plan(struct minica_ca *ca, const struct minica_crl_options *opts,
+                       struct minica_crl_plan *plan, struct minica_err *err)
+{
+    minica_crl_plan_init(plan);
+    struct fresh f;
+    int ret = fresh_load(ca, &f, err);
+    if (ret == 0) {
+        unsigned scope = opts && opts->scope ? opts->scope : MINICA_CRL_INTERMEDIATES;
+        if (opts && opts->issuer_serial)
+            ret = plan_one(ca, opts->issuer_serial, plan, err);
+        else if (scope & MINICA_CRL_INTERMEDIATES)
+            ret = plan_intermediates(ca, &f, plan, err);
+        if (ret == 0 && !(opts && opts->issuer_serial) && (scope & MINICA_CRL_ROOTS))
+            ret = plan_roots(ca, plan, err);
+    }
+    fresh_free(&f);
+    if (ret != 0)
+        minica_crl_plan_free(plan);
+    return ret;
+}
+
+/* Signs the CRL of one issuer; the caller holds the transaction. */
+static int sign_one(struct minica_ca *ca, const struct minica_crl_issuer *is, int64_t now,
+                    int64_t next, struct minica_crl *out, struct minica_err *err)
+{
+    const struct minica_hier_entry *e = &ca->hier.e[is->index];
+    int root = is->role == MINICA_CA_ROOT;
+    struct entries entries = {.now = now, .issuer_fp = e->fp};
+    mbedtls_pk_context loaded;
+    mbedtls_pk_init(&loaded);
+    mbedtls_pk_context *key = &loaded;
+    unsigned char key_id[20];
+    int ret;
+
+    if ((int)is->index == ca->hier.active_int &&
+        mbedtls_pk_get_type(&ca->intermediate_key) != MBEDTLS_PK_NONE)
+        key = &ca->intermediate_key;
+    else if ((ret = minica_ca_load_ca_key(ca, is->index, &loaded, err)) != 0)
+        goto out;
+
+    if (root) {
+        struct ca_entries c = {&entries, &ca->hier, (int)is->index};
+        ret = minica_store_list_ca_revocations(ca->store, collect_revoked_ca, &c, err);
     } else {
-        /* No intermediate revocation exists yet, so the root's list stays empty. */
         struct minica_cert_filter filter;
         memset(&filter, 0, sizeof(filter));
         filter.status_mask = MINICA_STATUS_REVOKED;
-        filter.now = entries.now;
+        filter.now = now;
         ret = minica_store_list_certs(ca->store, &filter, collect_revoked, &entries, err);
-        if (ret == MINICA_ENOMEM || ret == MINICA_EINVAL) {
-            ret = minica_seterr(err, ret,
-                                ret == MINICA_ENOMEM ? "out of memory"
-                                                     : "a serial in the inventory is malformed");
-            goto out;
-        }
-        if (ret != 0)
-            goto out;
     }
-    if ((ret = key_id_of(issuer, key_id, err)) != 0)
+    if (ret == MINICA_ENOMEM || ret == MINICA_EINVAL) {
+        ret = minica_seterr(err, ret,
+                            ret == MINICA_ENOMEM ? "out of memory"
+                                                 : "a serial in the inventory is malformed");
+        goto out;
+    }
+    if (ret != 0 || (ret = key_id_of(&e->crt, key_id, err)) != 0)
         goto out;
 
-    if ((ret = minica_store_begin(ca->store, err)) != 0)
-        goto out;
-    in_tx = 1;
     int64_t number = 0;
     if ((ret = minica_store_next_crl_number(ca->store, root ? "root" : "intermediate", &number,
                                             err)) != 0)
         goto out;
     struct tbs_params t = {
-        .issuer = issuer,
+        .issuer = &e->crt,
         .key_id = key_id,
         .key_id_len = sizeof(key_id),
         .pk = mbedtls_pk_can_do(key, MBEDTLS_PK_ECDSA) ? MBEDTLS_PK_ECDSA : MBEDTLS_PK_RSA,
         .md = minica_key_md(key),
-        .this_update = entries.now,
-        .next_update = entries.now + next,
+        .this_update = now,
+        .next_update = now + next,
         .number = number,
         .entries = &entries,
     };
@@ -368,22 +650,85 @@ int minica_ca_crl(struct minica_ca *ca, const struct minica_crl_options *opts,
     out->n_revoked = entries.n;
     out->this_update = t.this_update;
     out->next_update = t.next_update;
+    out->issuer_role = is->role;
+    out->issuer_active = is->active;
+    snprintf(out->issuer_serial, sizeof(out->issuer_serial), "%s", is->serial);
+    snprintf(out->issuer_subject, sizeof(out->issuer_subject), "%s", is->subject);
 
-    char summary[256], next_text[64];
+    char summary[512], next_text[64];
     minica_duration_format(next, next_text, sizeof(next_text));
-    snprintf(summary, sizeof(summary), "crl %s number=%lld revoked=%zu next_update=%s",
-             root ? "root" : "intermediate", (long long)number, entries.n, next_text);
-    if ((ret = minica_ca_audit(ca, summary, err)) != 0 ||
-        (ret = minica_store_commit(ca->store, err)) != 0)
+    snprintf(summary, sizeof(summary), "crl %s number=%lld revoked=%zu next_update=%s issuer=%s%s",
+             root ? "root" : "intermediate", (long long)number, entries.n, next_text, is->serial,
+             is->active ? " (active)" : "");
+    ret = minica_ca_audit(ca, summary, err);
+out:
+    free(entries.items);
+    mbedtls_pk_free(&loaded);
+    return ret;
+}
+
+int minica_ca_crls(struct minica_ca *ca, const struct minica_crl_options *opts,
+                   struct minica_crl_set *out, struct minica_err *err)
+{
+    minica_crl_set_init(out);
+    int64_t next = opts && opts->next_update ? opts->next_update : MINICA_CRL_DEFAULT_NEXT_UPDATE;
+    int ret = minica_ca_crl_plan(ca, opts, &out->plan, err), in_tx = 0;
+    if (ret != 0)
+        goto out;
+    if ((out->crl = calloc(out->plan.n, sizeof(*out->crl))) == NULL) {
+        ret = minica_seterr(err, MINICA_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((ret = minica_store_begin(ca->store, err)) != 0)
+        goto out;
+    in_tx = 1;
+    /* One thisUpdate for the whole file: its CRLs were made together. */
+    int64_t now = minica_now();
+    size_t pem_len = 0;
+    for (size_t k = 0; k < out->plan.n; k++) {
+        if ((ret = sign_one(ca, &out->plan.issuer[k], now, next, &out->crl[k], err)) != 0)
+            goto out;
+        out->n++;
+        pem_len += strlen(out->crl[k].pem);
+    }
+    if ((out->pem = malloc(pem_len + 1)) == NULL) {
+        ret = minica_seterr(err, MINICA_ENOMEM, "out of memory");
+        goto out;
+    }
+    out->pem[0] = '\0';
+    for (size_t k = 0, at = 0; k < out->n; k++) {
+        size_t len = strlen(out->crl[k].pem);
+        memcpy(out->pem + at, out->crl[k].pem, len + 1);
+        at += len;
+    }
+    if ((ret = minica_store_commit(ca->store, err)) != 0)
         goto out;
     in_tx = 0;
 out:
     if (in_tx)
         minica_store_rollback(ca->store);
     if (ret != 0)
-        minica_crl_free(out);
-    free(entries.items);
-    mbedtls_pk_free(&root_key);
+        minica_crl_set_free(out);
+    return ret;
+}
+
+int minica_ca_crl(struct minica_ca *ca, const struct minica_crl_options *opts,
+                  struct minica_crl *out, struct minica_err *err)
+{
+    minica_crl_init(out);
+    int root = opts && opts->root;
+    struct minica_crl_options one;
+    memset(&one, 0, sizeof(one));
+    one.next_update = opts ? opts->next_update : 0;
+    one.issuer_serial =
+        root ? minica_ca_active_root(ca)->serial : minica_ca_active_intermediate(ca)->serial;
+    struct minica_crl_set set;
+    int ret = minica_ca_crls(ca, &one, &set, err);
+    if (ret == 0) {
+        *out = set.crl[0];
+        minica_crl_init(&set.crl[0]);
+    }
+    minica_crl_set_free(&set);
     return ret;
 }
 
@@ -393,4 +738,18 @@ int minica_crl_write(const struct minica_crl *crl, const char *path, int der,
     if (der)
         return minica_write_file_atomic(path, crl->der, crl->der_len, 0644, 0, err);
     return minica_write_file_atomic(path, crl->pem, strlen(crl->pem), 0644, 0, err);
+}
+
+int minica_crl_set_write(const struct minica_crl_set *set, const char *path, int der,
+                         struct minica_err *err)
+{
+    if (der) {
+        if (set->n != 1)
+            return minica_seterr(err, MINICA_EINVAL,
+                                 "DER holds one CRL and there are %zu; write PEM or pick one "
+                                 "issuer",
+                                 set->n);
+        return minica_crl_write(&set->crl[0], path, 1, err);
+    }
+    return minica_write_file_atomic(path, set->pem, strlen(set->pem), 0644, 0, err);
 }

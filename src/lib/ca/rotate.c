@@ -345,13 +345,6 @@ static int activate(struct lifecycle *lc, const struct made *inter, const char *
     return ret;
 }
 
-static void format_time(int64_t t, char *out, size_t outlen)
-{
-    char x[15];
-    minica_unix_to_x509_string(t, x);
-    snprintf(out, outlen, "%.4s-%.2s-%.2sT%.2s:%.2s:%.2sZ", x, x + 4, x + 6, x + 8, x + 10, x + 12);
-}
-
 int minica_ca_rotate(const char *dir, const struct minica_rotate_options *opts,
                      struct minica_rotate_result *out, struct minica_err *err)
 {
@@ -430,7 +423,7 @@ int minica_ca_rotate(const char *dir, const struct minica_rotate_options *opts,
     out->previous_leaves = ai->leaves_unexpired;
 
     char summary[1024], until[32];
-    format_time(m.not_after, until, sizeof(until));
+    minica_time_rfc3339(m.not_after, until);
     snprintf(summary, sizeof(summary),
              "ca rotate intermediate=%s subject=\"%s\" not_after=%s previous=%s "
              "previous_unexpired_leaves=%lld",
@@ -691,7 +684,7 @@ static int intermediate_in_use(const struct minica_ca_cert *c, struct minica_err
     if (c->leaves_unexpired == 0)
         return MINICA_OK;
     char until[32];
-    format_time(c->last_leaf_not_after, until, sizeof(until));
+    minica_time_rfc3339(c->last_leaf_not_after, until);
     return minica_seterr(err, MINICA_EBUSY,
                          "refusing: %lld unexpired leaf certificate(s) (%lld revoked) still chain "
                          "to intermediate %s, and the last expires at %s; their CRL must stay "
@@ -762,15 +755,16 @@ int minica_ca_retire(const char *dir, const char *serial, struct minica_err *err
     for (size_t k = nv; k-- > 0;)
         if ((ret = move_to_retired(&lc, &h->e[victims[k]], err)) != 0)
             goto out;
+    /* Written now: reopening frees the hierarchy c points into. */
+    char summary[256];
+    snprintf(summary, sizeof(summary), "ca retire %s=%s with=%zu", minica_ca_role_name(c->role),
+             c->serial, nv - 1);
     if (c->role == MINICA_CA_ROOT) {
         /* root.crt now holds only the roots that remain. */
         if ((ret = reopen(&lc, err)) != 0 ||
             (ret = write_state_file(&lc, "root.crt", lc.ca->hier.roots_pem, 0644, 0, err)) != 0)
             goto out;
     }
-    char summary[256];
-    snprintf(summary, sizeof(summary), "ca retire %s=%s with=%zu", minica_ca_role_name(c->role),
-             c->serial, nv - 1);
     minica_ca_audit(lc.ca, summary, NULL);
 out:
     lifecycle_end(&lc);

@@ -382,7 +382,11 @@ unlock:
     free(row);
 }
 
-static void handle_crl(struct minica_server *srv, const struct minica_http_request *req,
+/* GET /v1/crl: the active intermediate's CRL in DER, as agents before
+ * the CA could rotate read it. GET /v1/crls: every current intermediate's
+ * in one PEM, so that a leaf of the previous intermediate is found revoked
+ * too. Both come from the one set signed per minute. */
+static void handle_crl(struct minica_server *srv, const struct minica_http_request *req, int pem,
                        struct minica_http_response *resp)
 {
     struct minica_err err;
@@ -391,25 +395,31 @@ static void handle_crl(struct minica_server *srv, const struct minica_http_reque
     snprintf(origin, sizeof(origin), "remote %s", req->remote_addr);
     pthread_mutex_lock(&srv->ca_lock);
     int64_t now = minica_now();
-    /* Signing a CRL per request would let anyone burn CRL numbers and fill
-     * the audit log; one a minute is fresh enough for revocations. */
+    /* Signing CRLs per request would let anyone burn CRL numbers and fill
+     * the audit log; once a minute is fresh enough for revocations. */
     if (srv->crl_der == NULL || now - srv->crl_at >= CRL_CACHE_SECONDS || now < srv->crl_at) {
-        struct minica_crl crl;
+        struct minica_crl_set set;
         struct minica_crl_options copts;
         memset(&copts, 0, sizeof(copts));
-        minica_crl_init(&crl);
+        copts.scope = MINICA_CRL_INTERMEDIATES;
         minica_ca_set_actor(srv->ca, "serve", origin);
-        ret = minica_ca_crl(srv->ca, &copts, &crl, &err);
+        ret = minica_ca_crls(srv->ca, &copts, &set, &err);
+        /* The active intermediate's comes first. */
         if (ret == 0) {
             free(srv->crl_der);
-            srv->crl_der = crl.der;
-            srv->crl_len = crl.der_len;
-            crl.der = NULL;
+            free(srv->crl_pem);
+            srv->crl_der = set.crl[0].der;
+            srv->crl_len = set.crl[0].der_len;
+            srv->crl_pem = set.pem;
+            set.crl[0].der = NULL;
+            set.pem = NULL;
             srv->crl_at = now;
         }
-        minica_crl_free(&crl);
+        minica_crl_set_free(&set);
     }
-    if (ret == 0)
+    if (ret == 0 && pem)
+        respond_raw(resp, 200, "application/x-pem-file", srv->crl_pem, strlen(srv->crl_pem));
+    else if (ret == 0)
         respond_raw(resp, 200, "application/pkix-crl", srv->crl_der, srv->crl_len);
     pthread_mutex_unlock(&srv->ca_lock);
     if (ret != 0)
@@ -426,7 +436,7 @@ void minica_server_handle(struct minica_server *srv, const struct minica_http_re
         const char *method;
     } routes[] = {
         {"/v1/health", "GET"}, {"/v1/roots", "GET"}, {"/v1/sign", "POST"},
-        {"/v1/renew", "POST"}, {"/v1/crl", "GET"},
+        {"/v1/renew", "POST"}, {"/v1/crl", "GET"},   {"/v1/crls", "GET"},
     };
     const char *path = req->path ? req->path : "";
     const char *method = req->method ? req->method : "";
@@ -451,11 +461,13 @@ void minica_server_handle(struct minica_server *srv, const struct minica_http_re
         respond_json(resp, 200, o);
         break;
     }
-    case 1: {
-        const char *pem = minica_ca_roots_pem(srv->ca);
-        respond_raw(resp, 200, "application/x-pem-file", pem, strlen(pem));
+    case 1:
+        /* No CA lock: a bootstrap behind a busy CA is answered at once. */
+        pthread_mutex_lock(&srv->tls_lock);
+        respond_raw(resp, 200, "application/x-pem-file", srv->roots_answer,
+                    strlen(srv->roots_answer));
+        pthread_mutex_unlock(&srv->tls_lock);
         break;
-    }
     case 2:
         handle_sign(srv, req, resp);
         break;
@@ -463,7 +475,7 @@ void minica_server_handle(struct minica_server *srv, const struct minica_http_re
         handle_renew(srv, req, resp);
         break;
     default:
-        handle_crl(srv, req, resp);
+        handle_crl(srv, req, i == 5, resp);
         break;
     }
 }

@@ -21,6 +21,7 @@
 #include "ca/x509.h"
 #include "minica/fsutil.h"
 #include "minica/issue.h"
+#include "minica/lifecycle.h"
 #include "minica/server.h"
 #include "serve/admit.h"
 #include "serve/serve_internal.h"
@@ -54,7 +55,16 @@ struct tls_cert {
     int64_t not_before;
     int64_t not_after;
     char serial[MINICA_SERIAL_HEX_MAX];
+    char *chain; /* what follows the leaf, as minica_ca_chain_pem gave it */
     struct tls_cert *older;
+};
+
+/* The credentials a new connection gets: the trust for the
+ * CertificateRequest, and cert_callback for the server's certificate. Kept,
+ * like retired certificates, until the server closes. */
+struct tls_trust {
+    gnutls_certificate_credentials_t cred;
+    struct tls_trust *older;
 };
 
 int minica_server_open(const char *dir, struct minica_server **out, struct minica_err *err)
@@ -68,7 +78,9 @@ int minica_server_open(const char *dir, struct minica_server **out, struct minic
         free(srv);
         return ret;
     }
-    if ((ret = minica_refusals_open(dir, &srv->refusals, err)) != 0) {
+    if ((ret = minica_serve_roots_answer(srv->ca, &srv->roots_answer, err)) != 0 ||
+        (ret = minica_refusals_open(dir, &srv->refusals, err)) != 0) {
+        free(srv->roots_answer);
         minica_ca_close(srv->ca);
         free(srv);
         return ret;
@@ -89,8 +101,20 @@ static void tls_cert_free(const struct minica_gnutls *tls, struct tls_cert *c)
             tls->pcert_deinit(&c->pcerts[i]);
         if (c->key)
             tls->privkey_deinit(c->key);
+        free(c->chain);
         free(c);
         c = older;
+    }
+}
+
+static void tls_trust_free(const struct minica_gnutls *tls, struct tls_trust *t)
+{
+    while (t != NULL) {
+        struct tls_trust *older = t->older;
+        if (t->cred)
+            tls->certificate_free_credentials(t->cred);
+        free(t);
+        t = older;
     }
 }
 
@@ -102,7 +126,11 @@ void minica_server_close(struct minica_server *srv)
     minica_ca_close(srv->ca);
     if (srv->cert != NULL)
         tls_cert_free(srv->tls, srv->cert);
+    if (srv->trust != NULL)
+        tls_trust_free(srv->tls, srv->trust);
+    free(srv->roots_answer);
     free(srv->crl_der);
+    free(srv->crl_pem);
     free(srv->trust_pem);
     minica_admit_free(srv->admit);
     pthread_mutex_destroy(&srv->ca_lock);
@@ -215,10 +243,10 @@ static int open_listener(struct listen_addr *la, int *fd_out, struct minica_err 
 }
 
 /* The names the server certificate must carry, canonical, comma-separated. */
-static int server_names(struct minica_server *srv, const struct listen_addr *la, char *out,
-                        size_t outlen, struct minica_err *err)
+static int server_names(const struct minica_serve_options *o, const struct minica_policy *policy,
+                        const struct listen_addr *la, char *out, size_t outlen,
+                        struct minica_err *err)
 {
-    const struct minica_serve_options *o = srv->opts;
     struct minica_name name;
     int ret;
     out[0] = '\0';
@@ -232,7 +260,7 @@ static int server_names(struct minica_server *srv, const struct listen_addr *la,
     } while (0)
     for (size_t i = 0; i < o->n_sans; i++) {
         if ((ret = minica_name_parse(o->sans[i], &name, err)) != 0 ||
-            (ret = minica_policy_check_name(minica_ca_policy(srv->ca), &name, err)) != 0) {
+            (ret = minica_policy_check_name(policy, &name, err)) != 0) {
             minica_err_prefix(err, "--san");
             return ret;
         }
@@ -243,10 +271,10 @@ static int server_names(struct minica_server *srv, const struct listen_addr *la,
      * how an operator adds names the policy accepts. */
     memset(host, 0, sizeof(host));
     if (gethostname(host, sizeof(host) - 1) == 0 && minica_name_parse(host, &name, NULL) == 0 &&
-        minica_policy_check_name(minica_ca_policy(srv->ca), &name, NULL) == 0)
+        minica_policy_check_name(policy, &name, NULL) == 0)
         ADD_NAME(name.text);
     if (la->ip[0] && minica_name_parse(la->ip, &name, NULL) == 0 &&
-        minica_policy_check_name(minica_ca_policy(srv->ca), &name, NULL) == 0)
+        minica_policy_check_name(policy, &name, NULL) == 0)
         ADD_NAME(name.text);
 #undef ADD_NAME
     if (out[0] == '\0')
@@ -298,9 +326,10 @@ static int load_tls_cert(const struct minica_gnutls *tls, const char *chain_pem,
     return MINICA_OK;
 }
 
-/* Keeps the current certificate when it is for the same names and has more
- * than a third of its life left; otherwise issues a new one into
- * DIR/serve.crt (leaf + intermediate) and DIR/serve.key (0600). */
+/* Keeps the current certificate when it is for the same names, comes with
+ * the CA's chain of now (after a rotation it is another intermediate's) and
+ * has more than a third of its life left; otherwise issues a new one into
+ * DIR/serve.crt (leaf + chain) and DIR/serve.key (0600). */
 static int ensure_cert(struct minica_server *srv, const char *names, int force, int *changed,
                        struct minica_err *err)
 {
@@ -312,7 +341,9 @@ static int ensure_cert(struct minica_server *srv, const char *names, int force, 
         (ret = minica_path_join(key_path, sizeof(key_path), dir, "serve.key", err)) != 0)
         return ret;
     int64_t now = minica_now();
-    if (srv->cert != NULL && !force) {
+    const char *ca_chain = minica_ca_chain_pem(srv->ca);
+    if (srv->cert != NULL && !force && srv->cert->chain != NULL &&
+        strcmp(srv->cert->chain, ca_chain) == 0) {
         int64_t life = srv->cert->not_after - srv->cert->not_before - 60;
         if (life < 3)
             life = 3;
@@ -351,12 +382,19 @@ static int ensure_cert(struct minica_server *srv, const char *names, int force, 
                 life = 3;
             /* A shorter --cert-ttl than the kept certificate's takes effect now. */
             int ttl_ok = srv->opts->cert_ttl == 0 || life <= srv->opts->cert_ttl + 120;
-            if (found.found && ttl_ok && strcmp(found.row.sans, names) == 0 &&
+            /* Written by an earlier run under another issuer: not kept. */
+            const char *chain = strstr(crt + 1, "-----BEGIN CERTIFICATE-----");
+            int chain_ok = chain != NULL && strcmp(chain, ca_chain) == 0;
+            if (found.found && ttl_ok && chain_ok && strcmp(found.row.sans, names) == 0 &&
                 minica_cert_row_status(&found.row, now) == MINICA_STATUS_VALID &&
                 na - now > life / 3 && load_tls_cert(srv->tls, crt, key, &loaded, NULL) == 0) {
                 loaded->not_before = nb;
                 loaded->not_after = na;
                 snprintf(loaded->serial, sizeof(loaded->serial), "%s", serial);
+                if ((loaded->chain = minica_strdup(chain)) == NULL) {
+                    tls_cert_free(srv->tls, loaded);
+                    loaded = NULL;
+                }
             }
         }
         mbedtls_x509_crt_free(&x);
@@ -414,6 +452,11 @@ static int ensure_cert(struct minica_server *srv, const char *names, int force, 
             loaded->not_before = issued.not_before;
             loaded->not_after = issued.not_after;
             snprintf(loaded->serial, sizeof(loaded->serial), "%s", issued.serial);
+            if ((loaded->chain = minica_strdup(issued.chain_pem)) == NULL) {
+                tls_cert_free(srv->tls, loaded);
+                loaded = NULL;
+                ret = minica_seterr(err, MINICA_ENOMEM, "out of memory");
+            }
         }
         free(chain);
         minica_issued_free(&issued);
@@ -454,6 +497,28 @@ static int cert_callback(gnutls_session_t session, const gnutls_datum_t *req_ca_
     *pcert_length = c->n_pcerts;
     *privkey = c->key;
     return 0;
+}
+
+/* Credentials for new connections that name every CA certificate of
+ * trust_pem in the CertificateRequest and answer with cert_callback. */
+static int make_trust(const struct minica_gnutls *tls, const char *trust_pem,
+                      struct tls_trust **out, struct minica_err *err)
+{
+    struct tls_trust *t = calloc(1, sizeof(*t));
+    if (t == NULL)
+        return minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    gnutls_datum_t pem = {(unsigned char *)trust_pem, (unsigned)strlen(trust_pem)};
+    int g = tls->certificate_allocate_credentials(&t->cred);
+    if (g >= 0)
+        g = tls->certificate_set_x509_trust_mem(t->cred, &pem, GNUTLS_X509_FMT_PEM);
+    if (g < 0) {
+        tls_trust_free(tls, t);
+        return minica_seterr(err, MINICA_ECRYPTO, "GnuTLS cannot load the CA certificates: %s",
+                             tls->strerror(g));
+    }
+    tls->certificate_set_retrieve_function2(t->cred, cert_callback);
+    *out = t;
+    return MINICA_OK;
 }
 
 /* ---- connection slots (admit.h; docs/design.md "Connection slots") ---- */
@@ -498,8 +563,16 @@ static void notify_connection(void *cls, struct MHD_Connection *connection, void
         return;
     const union MHD_ConnectionInfo *ci =
         srv->mhd->get_connection_info(connection, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-    if (ci != NULL && ci->tls_session != NULL)
-        srv->tls->session_set_ptr((gnutls_session_t)ci->tls_session, cls);
+    if (ci != NULL && ci->tls_session != NULL) {
+        gnutls_session_t session = (gnutls_session_t)ci->tls_session;
+        srv->tls->session_set_ptr(session, cls);
+        /* libmicrohttpd's credentials carry the trust of the start; the
+         * handshake, in the connection's thread, has not begun yet. */
+        pthread_mutex_lock(&srv->tls_lock);
+        if (srv->trust != NULL)
+            srv->tls->credentials_set(session, GNUTLS_CRD_CERTIFICATE, srv->trust->cred);
+        pthread_mutex_unlock(&srv->tls_lock);
+    }
     /* Until its request's headers are in, every connection has the short
      * deadline: idle handshakes give their slot back early. */
     srv->mhd->set_connection_option(connection, MHD_CONNECTION_OPTION_TIMEOUT,
@@ -744,6 +817,51 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
     return r;
 }
 
+/* SIGHUP: the CA as its state directory holds it now (`ca rotate` or `ca
+ * rollover` made another intermediate the issuer). Everything is built
+ * before anything is switched, so a failure leaves the running CA in
+ * place; requests in flight finish under the handle they started with
+ * (ca_lock), connections already past their handshake keep their trust.
+ * The server's certificate follows at the next ensure_cert. */
+static int reload(struct minica_server *srv, const struct listen_addr *la, char *names,
+                  size_t nameslen, struct minica_err *err)
+{
+    struct minica_ca *ca = NULL, *old;
+    char *roots = NULL, *trust_pem = NULL, fresh[MINICA_SANS_MAX];
+    struct tls_trust *trust = NULL;
+    int ret = minica_ca_open(minica_ca_dir(srv->ca), &ca, err);
+    if (ret == 0 && (ret = minica_serve_roots_answer(ca, &roots, err)) == 0 &&
+        (ret = minica_serve_trust_pem(ca, &trust_pem, err)) == 0 &&
+        (ret = make_trust(srv->tls, trust_pem, &trust, err)) == 0)
+        ret = server_names(srv->opts, minica_ca_policy(ca), la, fresh, sizeof(fresh), err);
+    free(trust_pem);
+    if (ret != 0) {
+        if (trust != NULL)
+            tls_trust_free(srv->tls, trust);
+        free(roots);
+        minica_ca_close(ca);
+        return ret;
+    }
+    minica_ca_set_actor(ca, "serve", "local");
+    pthread_mutex_lock(&srv->ca_lock);
+    old = srv->ca;
+    srv->ca = ca;
+    /* The CRL cache was signed by the previous issuer. */
+    free(srv->crl_der);
+    srv->crl_der = NULL;
+    srv->crl_len = 0;
+    pthread_mutex_unlock(&srv->ca_lock);
+    pthread_mutex_lock(&srv->tls_lock);
+    free(srv->roots_answer);
+    srv->roots_answer = roots;
+    trust->older = srv->trust;
+    srv->trust = trust;
+    pthread_mutex_unlock(&srv->tls_lock);
+    minica_ca_close(old);
+    snprintf(names, nameslen, "%s", fresh);
+    return MINICA_OK;
+}
+
 int minica_server_run(struct minica_server *srv, const struct minica_serve_options *opts,
                       struct minica_err *err)
 {
@@ -756,19 +874,18 @@ int minica_server_run(struct minica_server *srv, const struct minica_serve_optio
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
 
     if ((srv->tls = minica_gnutls_load(err)) == NULL || (srv->mhd = minica_mhd_load(err)) == NULL)
         return MINICA_ENET;
     if ((ret = parse_listen(opts->listen ? opts->listen : MINICA_SERVE_DEFAULT_LISTEN, &la, err)) !=
             0 ||
-        (ret = server_names(srv, &la, names, sizeof(names), err)) != 0 ||
-        (ret = ensure_cert(srv, names, 0, &changed, err)) != 0)
+        (ret = server_names(opts, minica_ca_policy(srv->ca), &la, names, sizeof(names), err)) !=
+            0 ||
+        (ret = ensure_cert(srv, names, 0, &changed, err)) != 0 ||
+        (ret = minica_serve_trust_pem(srv->ca, &srv->trust_pem, err)) != 0 ||
+        (ret = make_trust(srv->tls, srv->trust_pem, &srv->trust, err)) != 0)
         return ret;
-    size_t a = strlen(minica_ca_roots_pem(srv->ca)), b = strlen(minica_ca_chain_pem(srv->ca));
-    if ((srv->trust_pem = malloc(a + b + 1)) == NULL)
-        return minica_seterr(err, MINICA_ENOMEM, "out of memory");
-    memcpy(srv->trust_pem, minica_ca_chain_pem(srv->ca), b);
-    memcpy(srv->trust_pem + b, minica_ca_roots_pem(srv->ca), a + 1);
     if ((ret = open_listener(&la, &fd, err)) != 0)
         return ret;
 
@@ -793,7 +910,7 @@ int minica_server_run(struct minica_server *srv, const struct minica_serve_optio
         srv->timeout < HANDSHAKE_TIMEOUT ? srv->timeout : (unsigned)HANDSHAKE_TIMEOUT;
 
     /* Threads started from here on inherit the mask: only this thread
-     * takes SIGTERM and SIGINT, in sigtimedwait below. */
+     * takes SIGTERM, SIGINT and SIGHUP, in sigtimedwait below. */
     pthread_sigmask(SIG_BLOCK, &set, &old);
     /* libmicrohttpd's own cap is the held total: past it, it closes new
      * connections itself. Its per-address cap is not used: the accept
@@ -836,6 +953,17 @@ int minica_server_run(struct minica_server *srv, const struct minica_serve_optio
             ret = minica_seterr(err, MINICA_EIO, "sigtimedwait: %s", strerror(errno));
             break;
         }
+        struct minica_err e;
+        if (sig == SIGHUP) {
+            if (reload(srv, &la, names, sizeof(names), &e) != 0) {
+                serve_log(srv, "SIGHUP: cannot reload the CA, serving on with the one loaded: %s",
+                          e.msg);
+            } else {
+                const struct minica_ca_cert *ai = minica_ca_active_intermediate(srv->ca);
+                serve_log(srv, "SIGHUP: reloaded the CA: issuing intermediate serial %s (%s)",
+                          ai != NULL ? ai->serial : "?", ai != NULL ? ai->subject : "?");
+            }
+        }
         /* Counts of refusals whose minute ended while no request came. */
         minica_refusals_sweep(srv->refusals);
         pthread_mutex_lock(&srv->admit_lock);
@@ -846,7 +974,6 @@ int minica_server_run(struct minica_server *srv, const struct minica_serve_optio
          * flood the log. */
         if (dropped > 0)
             serve_log(srv, "closed %lu new connections over their network's share", dropped);
-        struct minica_err e;
         if (ensure_cert(srv, names, 0, &changed, &e) != 0) {
             serve_log(srv, "cannot renew the server certificate (will retry): %s", e.msg);
         } else if (changed) {

@@ -23,6 +23,7 @@
 #include "base/command.h"
 #include "base/libload.h"
 #include "base/trustfile.h"
+#include "base/util.h"
 #include "ca/x509.h"
 #include "minica/der.h"
 #include "minica/duration.h"
@@ -365,19 +366,205 @@ int minica_remote_fetch_root(const char *ca_url, const char *fingerprint, int64_
         ret = minica_seterr(err, MINICA_EINVAL, "%s did not return a PEM certificate", url);
         goto out;
     }
-    char got[65];
-    minica_sha256_hex(crt.raw.p, crt.raw.len, got);
-    if (strcmp(got, want) != 0) {
-        ret = minica_seterr(err, MINICA_EFORBIDDEN,
-                            "the root served by %s has fingerprint %s, not the expected %s; "
-                            "refusing it (wrong fingerprint or a man in the middle)",
-                            ca_url, got, want);
+    /* During a root rollover the answer holds both roots and the
+     * cross-certificate: the pinned one is looked for among them. */
+    char got[65] = "";
+    const mbedtls_x509_crt *x;
+    for (x = &crt; x != NULL && x->raw.len > 0; x = x->next) {
+        minica_sha256_hex(x->raw.p, x->raw.len, got);
+        if (strcmp(got, want) == 0)
+            break;
+    }
+    if (x == NULL || x->raw.len == 0) {
+        ret = crt.next == NULL
+                  ? minica_seterr(err, MINICA_EFORBIDDEN,
+                                  "the root served by %s has fingerprint %s, not the expected %s; "
+                                  "refusing it (wrong fingerprint or a man in the middle)",
+                                  ca_url, got, want)
+                  : minica_seterr(err, MINICA_EFORBIDDEN,
+                                  "none of the certificates served by %s has fingerprint %s; "
+                                  "refusing them (wrong fingerprint or a man in the middle)",
+                                  ca_url, want);
         goto out;
     }
-    ret = minica_der_to_pem(crt.raw.p, crt.raw.len, "CERTIFICATE", root_pem, err);
+    ret = minica_der_to_pem(x->raw.p, x->raw.len, "CERTIFICATE", root_pem, err);
 out:
     mbedtls_x509_crt_free(&crt);
     free(b.data);
+    return ret;
+}
+
+void minica_roots_update_free(struct minica_roots_update *u)
+{
+    free(u->roots_pem);
+    memset(u, 0, sizeof(*u));
+}
+
+static int self_signed(const mbedtls_x509_crt *x)
+{
+    if (x->subject_raw.len != x->issuer_raw.len ||
+        memcmp(x->subject_raw.p, x->issuer_raw.p, x->subject_raw.len) != 0 || !x->ca_istrue)
+        return 0;
+    mbedtls_x509_crt one;
+    mbedtls_x509_crt_init(&one);
+    uint32_t flags = 1;
+    if (minica_crt_parse_der(&one, x->raw.p, x->raw.len, NULL) == 0)
+        mbedtls_x509_crt_verify(&one, &one, NULL, NULL, &flags, NULL, NULL);
+    mbedtls_x509_crt_free(&one);
+    return flags == 0;
+}
+
+static int in_list(const mbedtls_x509_crt *list, const mbedtls_x509_crt *x)
+{
+    for (const mbedtls_x509_crt *c = list; c != NULL && c->raw.len > 0; c = c->next)
+        if (c->raw.len == x->raw.len && memcmp(c->raw.p, x->raw.p, x->raw.len) == 0)
+            return 1;
+    return 0;
+}
+
+/* 1 when a cross-certificate in answer certifies root's name and key and
+ * is signed by (and valid under) a root of trusted: the old root vouches
+ * for the new one. A root's name alone proves nothing. */
+static int vouched(const mbedtls_x509_crt *answer, const mbedtls_x509_crt *root,
+                   mbedtls_x509_crt *trusted)
+{
+    for (const mbedtls_x509_crt *x = answer; x != NULL && x->raw.len > 0; x = x->next) {
+        if (x == root || x->subject_raw.len != root->subject_raw.len ||
+            memcmp(x->subject_raw.p, root->subject_raw.p, x->subject_raw.len) != 0 ||
+            !minica_pk_same_public(&x->pk, &root->pk))
+            continue;
+        mbedtls_x509_crt one;
+        mbedtls_x509_crt_init(&one);
+        uint32_t flags = 1;
+        if (minica_crt_parse_der(&one, x->raw.p, x->raw.len, NULL) == 0)
+            mbedtls_x509_crt_verify(&one, trusted, NULL, NULL, &flags, NULL, NULL);
+        mbedtls_x509_crt_free(&one);
+        if (flags == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static void subject_cn(const mbedtls_x509_crt *x, char *out, size_t outlen)
+{
+    char dn[512], safe[4 * 200 + 1];
+    if (mbedtls_x509_dn_gets(dn, sizeof(dn), &x->subject) < 0)
+        snprintf(dn, sizeof(dn), "?");
+    escape_detail(dn, safe, sizeof(safe));
+    snprintf(out, outlen, "%s", safe);
+}
+
+int minica_remote_update_roots(const char *ca_url, const char *root_file, int64_t retry_for,
+                               struct minica_roots_update *out, struct minica_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    char url[2048], *cur = NULL, *pem = NULL;
+    size_t len = 0;
+    struct buf b;
+    memset(&b, 0, sizeof(b));
+    mbedtls_x509_crt trusted, answer;
+    mbedtls_x509_crt_init(&trusted);
+    mbedtls_x509_crt_init(&answer);
+    long status;
+    int ret;
+    if ((ret = build_url(url, sizeof(url), ca_url, "/v1/roots", err)) != 0 ||
+        (ret = minica_read_trusted_file(root_file, 256 * 1024, "root certificate", 0, &cur, NULL,
+                                        err)) != 0)
+        goto out;
+    if (minica_crt_parse_pem(&trusted, cur, NULL) != 0) {
+        ret = minica_seterr(err, MINICA_EINVAL, "%s holds no certificate", root_file);
+        goto out;
+    }
+    /* Over TLS verified by the roots trusted so far (serve's chain carries
+     * the cross-certificate during a rollover). */
+    struct call c = {.ca_url = ca_url, .url = url, .root_file = root_file, .retry_for = retry_for};
+    if ((ret = http_call(&c, &status, &b, err)) != 0)
+        goto out;
+    if (status != 200) {
+        ret = server_refusal(status, &b, err);
+        goto out;
+    }
+    if (minica_crt_parse_pem(&answer, b.data, NULL) != 0) {
+        ret = minica_seterr(err, MINICA_EINVAL, "%s did not return PEM certificates", url);
+        goto out;
+    }
+    /* The roots the CA lists that are trusted already or vouched for, in
+     * the CA's order (its issuing root first). */
+    size_t kept = 0, refused = 0;
+    for (const mbedtls_x509_crt *x = &answer; x != NULL && x->raw.len > 0; x = x->next) {
+        if (!self_signed(x))
+            continue; /* a cross-certificate: evidence, not an anchor */
+        int known = in_list(&trusted, x);
+        if (!known && !vouched(&answer, x, &trusted)) {
+            if (refused++ == 0) {
+                char fp[65], name[4 * 200 + 1];
+                minica_sha256_hex(x->raw.p, x->raw.len, fp);
+                subject_cn(x, name, sizeof(name));
+                snprintf(out->refused, sizeof(out->refused),
+                         "refused the root \"%.300s\" (SHA-256 %s) offered by %s: no "
+                         "cross-certificate signed by a trusted root vouches for it",
+                         name, fp, url);
+            }
+            continue;
+        }
+        char *one = NULL;
+        if ((ret = minica_der_to_pem(x->raw.p, x->raw.len, "CERTIFICATE", &one, err)) != 0)
+            goto out;
+        char *grown = realloc(pem, len + strlen(one) + 1);
+        if (grown == NULL) {
+            free(one);
+            ret = minica_seterr(err, MINICA_ENOMEM, "out of memory");
+            goto out;
+        }
+        memcpy(grown + len, one, strlen(one) + 1);
+        pem = grown;
+        len += strlen(one);
+        free(one);
+        kept++;
+        out->added += !known;
+    }
+    /* A CA that lists none of the trusted roots teaches nothing: the ones
+     * we have stay. Otherwise a root it stopped listing (retired) goes. */
+    if (kept > 0) {
+        mbedtls_x509_crt now;
+        mbedtls_x509_crt_init(&now);
+        size_t n_old = 0, same = 0;
+        int order_same = 1;
+        const mbedtls_x509_crt *o = &trusted;
+        if (minica_crt_parse_pem(&now, pem, NULL) == 0)
+            for (const mbedtls_x509_crt *x = &now; x != NULL && x->raw.len > 0; x = x->next) {
+                if (o == NULL || o->raw.len != x->raw.len ||
+                    memcmp(o->raw.p, x->raw.p, x->raw.len) != 0)
+                    order_same = 0;
+                o = o != NULL ? o->next : NULL;
+            }
+        for (const mbedtls_x509_crt *x = &trusted; x != NULL && x->raw.len > 0; x = x->next) {
+            n_old++;
+            same += in_list(&now, x);
+        }
+        mbedtls_x509_crt_free(&now);
+        out->dropped = (int)(n_old - same);
+        if (!order_same || o != NULL || n_old != kept) {
+            if ((ret = minica_write_file_atomic(root_file, pem, len, 0644, 0, err)) != 0)
+                goto out;
+            out->changed = 1;
+        }
+    }
+    if (out->changed) {
+        out->roots_pem = pem;
+        pem = NULL;
+    } else {
+        out->roots_pem = cur;
+        cur = NULL;
+        out->added = out->dropped = 0;
+    }
+    ret = MINICA_OK;
+out:
+    mbedtls_x509_crt_free(&trusted);
+    mbedtls_x509_crt_free(&answer);
+    free(b.data);
+    free(pem);
+    free(cur);
     return ret;
 }
 
@@ -412,6 +599,41 @@ int minica_remote_fetch_crl(const char *ca_url, const char *root_file, int64_t r
     }
     *der = (unsigned char *)b.data;
     *len = b.len;
+    return MINICA_OK;
+}
+
+int minica_remote_fetch_crls(const char *ca_url, const char *root_file, int64_t retry_for,
+                             char **pem, struct minica_err *err)
+{
+    *pem = NULL;
+    char url[2048];
+    int ret = build_url(url, sizeof(url), ca_url, "/v1/crls", err);
+    if (ret != 0)
+        return ret;
+    struct call c = {.ca_url = ca_url, .url = url, .root_file = root_file, .retry_for = retry_for};
+    struct buf b;
+    long status;
+    if ((ret = http_call(&c, &status, &b, err)) != 0)
+        return ret;
+    if (status == 404) {
+        /* A CA from before rotation existed: its one CRL, in DER. */
+        free(b.data);
+        unsigned char *der = NULL;
+        size_t len = 0;
+        if ((ret = minica_remote_fetch_crl(ca_url, root_file, retry_for, &der, &len, err)) != 0)
+            return ret;
+        ret = minica_der_to_pem(der, len, "X509 CRL", pem, err);
+        free(der);
+        return ret;
+    }
+    if (status != 200) {
+        ret = server_refusal(status, &b, err);
+        free(b.data);
+        return ret;
+    }
+    if (b.data == NULL)
+        return minica_seterr(err, MINICA_ENET, "%s: the CA sent no CRL", url);
+    *pem = b.data;
     return MINICA_OK;
 }
 

@@ -15,20 +15,30 @@ struct minica_admit;
 struct minica_gnutls;
 struct minica_mhd;
 struct tls_cert;
+struct tls_trust;
 struct minica_refusals;
 
 struct minica_server {
+    /* Replaced by a reload (SIGHUP) under ca_lock; the old handle is closed
+     * once no request holds the lock. */
     struct minica_ca *ca;
     /* Loaded by minica_server_run: the request handler alone needs neither. */
     const struct minica_gnutls *tls;
     const struct minica_mhd *mhd;
-    pthread_mutex_t ca_lock; /* the CA handle (RNG, SQLite) is not thread-safe */
-    pthread_mutex_t tls_lock;
-    struct tls_cert *cert; /* current; ->older chains the retired ones */
+    pthread_mutex_t ca_lock;  /* the CA handle (RNG, SQLite) is not thread-safe */
+    pthread_mutex_t tls_lock; /* cert, trust and roots_answer */
+    struct tls_cert *cert;    /* current; ->older chains the retired ones */
+    /* The client-certificate trust of new connections; ->older as cert's. */
+    struct tls_trust *trust;
+    char *roots_answer; /* what GET /v1/roots sends */
+    /* The CRLs, made at most once a minute (crl_at): the active
+     * intermediate's in DER (GET /v1/crl) and every current intermediate's
+     * in one PEM (GET /v1/crls). */
     unsigned char *crl_der;
     size_t crl_len;
+    char *crl_pem;
     int64_t crl_at;
-    char *trust_pem; /* root + intermediate, for the CertificateRequest */
+    char *trust_pem; /* the trust at start, for libmicrohttpd's own credentials */
     const struct minica_serve_options *opts;
     struct minica_refusals *refusals; /* the audit rows of refused requests */
     /* Connection slots (admit.h), under admit_lock: libmicrohttpd's
@@ -39,6 +49,13 @@ struct minica_server {
     unsigned timeout;      /* seconds idle, once a request has arrived */
     unsigned handshake_timeout;
 };
+
+/* From the CA's certificates (trust.c): the /v1/roots answer (every
+ * current root, then the cross-certificates in use) and the trust for the
+ * CertificateRequest (every current root, cross-certificate and unrevoked
+ * intermediate). *out is malloc'd. */
+int minica_serve_roots_answer(const struct minica_ca *ca, char **out, struct minica_err *err);
+int minica_serve_trust_pem(const struct minica_ca *ca, char **out, struct minica_err *err);
 
 /* Fills resp with the JSON error {"error": code, "detail": ...}. */
 void minica_serve_respond_error(struct minica_http_response *resp, int status, const char *code,

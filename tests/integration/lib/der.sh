@@ -119,3 +119,16 @@ sig_alg_check() {
     echo
     return 1
 }
+
+# legacy_encode CERT KEY: rewrites the EC certificate CERT (PEM, in place) in
+# the encoding minica wrote before issue 13's fix: ecdsa-with-SHA256 followed
+# by NULL in both AlgorithmIdentifiers, signed again by KEY (its issuer's
+# key) so that the signature still holds. See legacy_sig.py.
+legacy_encode() {
+    local cert=$1 key=$2 tmp
+    tmp=$(mktemp "$T/legacy.XXXXXX")
+    openssl x509 -in "$cert" -outform DER -out "$tmp.in" &&
+        python3 "$SRCDIR/tests/integration/lib/legacy_sig.py" "$tmp.in" "$key" "$tmp.out" &&
+        openssl x509 -inform DER -in "$tmp.out" -out "$tmp.pem" &&
+        cat "$tmp.pem" >"$cert" # keeps its mode
+}
