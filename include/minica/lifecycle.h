@@ -138,8 +138,9 @@ int minica_ca_rollover(const char *dir, const struct minica_rollover_options *op
                        struct minica_rollover_result *out, struct minica_err *err);
 
 /* Stops sending the cross-certificate. Refused (MINICA_EBUSY) while a name's
- * newest leaf predates the new root, so its trust bundle may lack it;
- * force skips that check. */
+ * live leaves all come from before the new root (none from an
+ * intermediate under it), so its trust bundle may lack it; force skips
+ * that check. */
 int minica_ca_drop_cross(const char *dir, int force, struct minica_err *err);
 
 /* Retires a root or an intermediate. Refused (MINICA_EBUSY) while it is

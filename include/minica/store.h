@@ -107,10 +107,12 @@ typedef int (*minica_issuer_stats_cb)(const struct minica_issuer_stats *row, voi
 int minica_store_issuer_stats(struct minica_store *store, int64_t now, minica_issuer_stats_cb cb,
                               void *ctx, struct minica_err *err);
 
-/* The names whose newest unexpired, unrevoked certificate was issued before
- * `before`: what still serves (and was delivered with) an older chain. */
+/* The names with an unexpired, unrevoked certificate but none from any of
+ * issuers (intermediates' fingerprints, 1 to 64): what still serves, and
+ * was delivered with, an older chain and trust bundle. */
 typedef int (*minica_name_cb)(const char *name, void *ctx);
-int minica_store_names_issued_before(struct minica_store *store, int64_t now, int64_t before,
+int minica_store_names_not_issued_by(struct minica_store *store, int64_t now,
+                                     const char *const *issuers, size_t n_issuers,
                                      minica_name_cb cb, void *ctx, struct minica_err *err);
 
 /* A revoked CA certificate (an intermediate), for its root's CRL. */

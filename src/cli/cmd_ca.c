@@ -280,7 +280,7 @@ const struct cli_command cmd_ca_def = {
     "            trust bundle (export root, the agent's ca = files, /v1/roots)\n"
     "            carry both roots.\n"
     "drop-cross  stops sending the cross-certificate, once every name has been\n"
-    "            renewed since the rollover (refused before; --force skips it).\n"
+    "            renewed under the new root (refused before; --force skips it).\n"
     "retire      takes a root or a previous intermediate out of use (moved to\n"
     "            ca/retired). Refused while it issues, while unexpired leaves\n"
     "            chain to it, or for a root while its cross-certificate is sent.\n"

@@ -632,21 +632,26 @@ int minica_ca_drop_cross(const char *dir, int force, struct minica_err *err)
     }
     const struct minica_ca_cert *x = &h->info[found];
     if (!force) {
-        /* A leaf issued since the rollover came with a bundle holding the
-         * new root (local issue, the agent, serve); one from before may sit
+        /* A leaf from an intermediate under the new root came with a
+         * bundle that holds the new root (local issue, the agent, serve
+         * answer from one loaded hierarchy); a name with none may sit
          * beside a bundle with only the old root, which then needs the
-         * cross-certificate to verify anything newer. Leaves from the
-         * rollover's own second count as older: erring that way only
-         * delays the step. */
+         * cross-certificate to verify anything newer. */
+        const char *under_new[64];
+        size_t n_new = 0;
+        for (size_t i = 0; i < h->n && n_new < 64; i++)
+            if (h->e[i].role == MINICA_CA_INTERMEDIATE && !h->e[i].retired &&
+                h->e[i].issuer == h->active_root)
+                under_new[n_new++] = h->e[i].fp;
         struct stale_names stale;
         memset(&stale, 0, sizeof(stale));
-        if ((ret = minica_store_names_issued_before(lc.ca->store, minica_now(), x->not_before + 61,
+        if ((ret = minica_store_names_not_issued_by(lc.ca->store, minica_now(), under_new, n_new,
                                                     collect_stale, &stale, err)) != 0)
             goto out;
         if (stale.n > 0) {
             ret = minica_seterr(err, MINICA_EBUSY,
-                                "refusing: %zu name(s) still serve a certificate issued before "
-                                "the new root existed, so their trust bundles may lack it: %s%s; "
+                                "refusing: %zu name(s) still serve only certificates from "
+                                "before the new root, so their trust bundles may lack it: %s%s; "
                                 "renew them first (minica agent --force on their hosts), or give "
                                 "--force",
                                 stale.n, stale.list, stale.n > 5 ? ", ..." : "");

@@ -583,17 +583,28 @@ int minica_store_issuer_stats(struct minica_store *store, int64_t now, minica_is
     return ret;
 }
 
-int minica_store_names_issued_before(struct minica_store *store, int64_t now, int64_t before,
+int minica_store_names_not_issued_by(struct minica_store *store, int64_t now,
+                                     const char *const *issuers, size_t n_issuers,
                                      minica_name_cb cb, void *ctx, struct minica_err *err)
 {
-    /* A name's newest unrevoked, unexpired certificate is what it serves. */
-    static const char sql[] = "SELECT name FROM certs WHERE not_after > ? AND revoked_at IS NULL "
-                              "GROUP BY name HAVING MAX(issued_at) < ? ORDER BY name";
+    /* Names with a live certificate but none live from these issuers. One
+     * placeholder per issuer: a CA has a handful of intermediates. */
+    if (n_issuers == 0 || n_issuers > 64)
+        return minica_seterr(err, MINICA_EINVAL, "between 1 and 64 issuers, not %zu", n_issuers);
+    char sql[1024 + 64 * 3];
+    int len = snprintf(sql, sizeof(sql),
+                       "SELECT DISTINCT name FROM certs WHERE not_after > ?1 AND revoked_at IS "
+                       "NULL AND name NOT IN (SELECT name FROM certs WHERE not_after > ?1 AND "
+                       "revoked_at IS NULL AND issuer_fingerprint_sha256 IN (?2");
+    for (size_t i = 1; i < n_issuers; i++)
+        len += snprintf(sql + len, sizeof(sql) - (size_t)len, ", ?%zu", i + 2);
+    snprintf(sql + len, sizeof(sql) - (size_t)len, ")) ORDER BY name");
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
         return db_error(store, err, "cannot read the inventory");
     sqlite3_bind_int64(st, 1, now);
-    sqlite3_bind_int64(st, 2, before);
+    for (size_t i = 0; i < n_issuers; i++)
+        sqlite3_bind_text(st, (int)i + 2, issuers[i], -1, SQLITE_STATIC);
     int ret = MINICA_OK, rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if ((ret = cb((const char *)sqlite3_column_text(st, 0), ctx)) != 0)
