@@ -12,6 +12,7 @@ VM=$T/vm   # the VM that follows the CA through every phase
 VM2=$T/vm2 # the VM the rogue server tries to fool
 # The CA certificates of each phase (missing while a phase failed early).
 ROOT1=$T/root1.pem
+INT1=$T/int1.pem   # the first intermediate
 INT2=$T/int2.pem   # the rotated intermediate
 ROOT2=$T/root2.pem # the new root
 INT3=$T/int3.1.pem # its intermediate
@@ -100,9 +101,12 @@ setup() {
     run "$MINICA" init --dir "$CA"
     expect_ok "init the CA"
     cp "$CA/root.crt" "$ROOT1"
+    cp "$CA/intermediate.crt" "$INT1"
     PORT=$(free_port)
     URL=https://127.0.0.1:$PORT
-    "$MINICA" serve --dir "$CA" --listen "127.0.0.1:$PORT" 2>"$T/serve.log" &
+    # serve's own certificates live a day like the VMs': two days on (the
+    # fake clock of the retirement) none under the old root is unexpired.
+    "$MINICA" serve --dir "$CA" --listen "127.0.0.1:$PORT" --cert-ttl 1d 2>"$T/serve.log" &
     SERVE_PID=$!
     track_pid "$SERVE_PID"
     check "serve answers /v1/health" wait_health "$URL"
@@ -225,6 +229,8 @@ phase_rogue_roots() {
     run "$MINICA" agent --once --config "$VM2/agent.conf" --force
     expect_rc 1 "the VM refuses the rogue server's renewal"
     echo "# the agent said: $ERR"
+    check "the refusal says no cross-certificate vouches for the offered root" \
+        sh -c 'printf "%s" "$1" | grep -q "vouch"' _ "$ERR"
     echo "# the rogue server was asked: $(tr '\n' ';' <"$R/log" 2>/dev/null)"
     check "the rogue server was asked for /v1/roots" grep -q '^GET /v1/roots' "$R/log"
     check "the VM's root file is the pinned root alone" cmp -s "$VM2/root.crt" "$ROOT1"
@@ -255,11 +261,37 @@ phase_drop_cross() {
     check "the VM ends trusting the new root" holds "$VM/root.crt" "$ROOT2"
 }
 
+# The old root goes once nothing under it is unexpired (two days on: every
+# leaf here, serve's own included, lives a day). serve, reloaded, sends the
+# new root alone, and the VM's bundle ends with the new root alone.
+phase_retire() {
+    local later=$(($(date +%s) + 2 * 86400)) s
+    for s in "$(serial_of "$INT1")" "$(serial_of "$INT2")" "$(serial_of "$ROOT1")"; do
+        run env MINICA_FAKE_NOW=$later "$MINICA_FAKECLOCK" ca retire "$s" --dir "$CA"
+        must_ok "retire $s (two days on)" || return
+    done
+    kill -HUP "$SERVE_PID"
+    check "after SIGHUP serve sends leaf + intermediate" wait_serve_issuer "$INT3" 2
+    curl -s --max-time 10 --cacert "$ROOT2" "$URL/v1/roots" >"$T/v1roots-retired.pem"
+    check "/v1/roots holds the new root" holds "$T/v1roots-retired.pem" "$ROOT2"
+    check_not "/v1/roots no longer holds the old root" holds "$T/v1roots-retired.pem" "$ROOT1"
+    vm_agent "$VM" "the VM renews after the old root's retirement" --force
+    check "the VM's ca = bundle is the new root alone" sh -c \
+        '[ "$(grep -c BEGIN "$1")" = 1 ]' _ "$VM/certs/ca.crt"
+    check "the VM's ca = bundle holds the new root" holds "$VM/certs/ca.crt" "$ROOT2"
+    check "the VM's root file holds the new root" holds "$VM/root.crt" "$ROOT2"
+    local n i
+    n=$(split_pem "$VM/certs/ca.crt" "$T/cab")
+    echo "# the VM's root file holds $(grep -c BEGIN "$VM/root.crt") certificate(s); its ca = bundle $n:"
+    for i in $(seq 1 "$n"); do echo "#   $(openssl x509 -in "$T/cab.$i.pem" -noout -subject -serial | tr '\n' ' ')"; done
+}
+
 setup
 phase_rotate
 phase_rollover
 phase_rogue_roots
 phase_drop_cross
+phase_retire
 kill -TERM "$SERVE_PID"
 wait "$SERVE_PID"
 check "serve stops cleanly" test $? = 0
