@@ -37,7 +37,7 @@ PX_TRUST=$C/proxy-trust.crt
 ROOT1=$T/root1.pem ROOT1_SERIAL=
 INT1=$T/int1.pem
 INT2=$T/int2.pem               # (b) the rotated intermediate, same root
-ROOT2=$T/root2.pem ROOT2_SERIAL= # (d) the new root
+ROOT2=$T/root2.pem # (d) the new root
 ROOTS=$T/roots-d.pem           # (d) export root: both roots
 INT3=$T/int3.1.pem             # (d) the new root's intermediate
 CROSS=$T/int3.2.pem            # (d) the new root, certified by the old
@@ -374,7 +374,6 @@ phase_rollover() {
     for i in $(seq 1 "$n"); do
         [ "$(fp "$T/roots-d.$i.pem")" = "$(fp "$ROOT1")" ] || cp "$T/roots-d.$i.pem" "$ROOT2"
     done
-    ROOT2_SERIAL=$(serial_of "$ROOT2")
     cat "$ROOT1" "$ROOT2" >"$T/both-roots.pem"
     check "(d) export root is the old root and the new one" same_certs "$ROOTS" "$T/both-roots.pem"
     check "(d) root.crt is the trust bundle of both roots" same_certs "$CA/root.crt" "$ROOTS"
