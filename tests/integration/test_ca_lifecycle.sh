@@ -26,6 +26,8 @@ PX=$(free_port)
 while [ "$PX" = "$UP" ]; do PX=$(free_port); done
 OT=$(free_port) # a server that trusts client certs under the first root only
 while [ "$OT" = "$UP" ] || [ "$OT" = "$PX" ]; do OT=$(free_port); done
+CR=$(free_port) # a server that checks client certs against minica's CRLs
+while [ "$CR" = "$UP" ] || [ "$CR" = "$PX" ] || [ "$CR" = "$OT" ]; do CR=$(free_port); done
 NGINX_ARGS="-p $P -c $P/nginx.conf -e $P/logs/error.log -g 'pid $P/nginx.pid;'"
 # The upstream trusts client certificates under this bundle; the proxy
 # trusts the upstream under its own. Each is the `ca =` file of the
@@ -128,6 +130,18 @@ old_trust_code() {
     http_code "https://up.svc:$OT/" --cacert "$UP_TRUST" --resolve "up.svc:$OT:127.0.0.1" \
         --cert "$C/client.fullchain.crt" --key "$C/client.key"
 }
+# publish_crl WHAT: minica crl --all into the CRL-checking server's file,
+# and a reload that has taken effect.
+publish_crl() {
+    run "$MINICA" crl --all --out "$C/crl.pem" --dir "$CA"
+    expect_ok "$1: crl --all"
+    check "$1: nginx reloads with the new CRLs" nginx_reload_settled "$P"
+}
+# crl_code: the CRL-checking server's answer to the proxy's client cert.
+crl_code() {
+    http_code "https://up.svc:$CR/" --cacert "$UP_TRUST" --resolve "up.svc:$CR:127.0.0.1" \
+        --cert "$C/client.fullchain.crt" --key "$C/client.key"
+}
 # agent_run WHAT [agent args]: one agent run (of $AGENT_CONF, default the
 # configuration with both certificates), which must succeed and leave nginx
 # serving the upstream certificate on disk.
@@ -140,6 +154,9 @@ agent_run() {
     check "$what: nginx serves the upstream cert on disk" wait_served "$(serial_of "$C/up.fullchain.crt")"
     check "$what: up.key matches" key_matches "$C/up.key" "$C/up.fullchain.crt"
     check "$what: client.key matches" key_matches "$C/client.key" "$C/client.fullchain.crt"
+    local code
+    code=$(crl_code)
+    check "$what: the CRL-checking server accepts the client cert ($code)" test "$code" = 200
 }
 # must_ok WHAT: expect_ok, and false when it failed: a phase whose own
 # command failed stops there instead of checking the previous state again.
@@ -220,6 +237,8 @@ setup() {
     ROOT1_SERIAL=$(serial_of "$ROOT1")
     cp "$CA/intermediate.crt" "$INT1"
     cp "$ROOT1" "$C/first-root-only.crt"
+    run "$MINICA" crl --all --out "$C/crl.pem" --dir "$CA"
+    expect_ok "the first CRLs"
     {
         nginx_conf_head
         cat <<NGINX
@@ -244,6 +263,18 @@ http {
         ssl_verify_depth 2;
         ssl_client_certificate $C/first-root-only.crt;
         location / { return 200 "old trust ok\n"; }
+    }
+    # A relying party with CRL checks: nginx wants a CRL for every CA of
+    # the chain in ssl_crl, so each step that adds a CA must publish first.
+    server {
+        listen 127.0.0.1:$CR ssl;
+        ssl_certificate $C/up.fullchain.crt;
+        ssl_certificate_key $C/up.key;
+        ssl_verify_client on;
+        ssl_verify_depth 2;
+        ssl_client_certificate $UP_TRUST;
+        ssl_crl $C/crl.pem;
+        location / { return 200 "crl ok\n"; }
     }
     server {
         listen 127.0.0.1:$PX;
@@ -314,6 +345,8 @@ phase_rotate() {
     expect_status_rc "0" "(b) after rotate"
     run "$MINICA" ca status --dir "$CA" --json
     check "(b) ca status --json is JSON" sh -c 'printf "%s" "$1" | jq -e . >/dev/null' _ "$OUT"
+    check "(b) ca status --json: active_intermediate is the new one" \
+        test "$(printf '%s' "$OUT" | jq -r .active_intermediate)" = "$(serial_of "$INT2")"
     check "(b) ca status names the active intermediate's serial" \
         sh -c 'printf "%s" "$1" | grep -qi "$2"' _ "$OUT" "$(serial_of "$INT2")"
 
@@ -328,6 +361,9 @@ phase_rotate() {
     expect_rc 1 "(b) revoke of the active intermediate refused"
     expect_err "^minica: ca.*active" "(b) the refusal says it is the active one"
 
+    # The new intermediate's CRL is out before any leaf of it is: a
+    # CRL-checking nginx refuses a chain with a CA it has no CRL for.
+    publish_crl "(b) after rotate"
     # Leaves of the previous intermediate are still current: the agent
     # leaves them to their own schedule (no fleet-wide renewal the night of
     # a rotation); --force moves them now, as the runbook says.
@@ -387,6 +423,11 @@ phase_rollover() {
     check "(d) the cross-certificate carries the new root's key" sh -c \
         '[ "$(openssl x509 -in "$1" -noout -pubkey)" = "$(openssl x509 -in "$2" -noout -pubkey)" ]' _ "$CROSS" "$ROOT2"
     expect_status_rc "0 3" "(d) after rollover"
+    run "$MINICA" ca status --dir "$CA" --json
+    check "(d) ca status --json: active_root is the new root" \
+        test "$(printf '%s' "$OUT" | jq -r .active_root)" = "$(serial_of "$ROOT2")"
+    check "(d) ca status --json: active_intermediate is the new root's" \
+        test "$(printf '%s' "$OUT" | jq -r .active_intermediate)" = "$(serial_of "$INT3")"
 
     # The agent's leaves still chain to the old root and its bundles hold
     # only that root: nothing may be dropped or retired yet.
@@ -397,6 +438,7 @@ phase_rollover() {
     expect_rc 1 "(d) retire of the old root refused"
     expect_err "^minica: ca.*cross-certificate $(serial_of "$CROSS")" "(d) the refusal names the cross-certificate"
 
+    publish_crl "(d) after rollover"
     # The upstream's machine renews first: it serves leaf + intermediate +
     # cross while the proxy, not yet renewed, still trusts only the old root
     # (the depth-3 path through the cross, inside proxy_ssl_verify_depth 2),
@@ -487,6 +529,7 @@ phase_retire() {
     check "(f) the old root's retirement is in the audit log" \
         sh -c '"$1" log --dir "$2" | grep -q "ca retire root=$3"' _ "$MINICA" "$CA" "$ROOT1_SERIAL"
 
+    publish_crl "(f) after retire"
     agent_run "(f) agent --force after retire" --force
     keep_leaf f
     check "(f) upstream bundle is the new root alone" same_certs "$UP_TRUST" "$ROOT2"
@@ -529,6 +572,20 @@ control_loop_sees_failures() {
         test "$(loadloop_failed)" -gt 0
     cp "$T/up-trust.saved" "$UP_TRUST"
     nginx_reload_settled "$P"
+}
+
+# The CRL-checking server's 200s above mean something only if it does read
+# the CRLs: revoke the proxy's client cert (the loop is over) and publish.
+control_crl_revokes() {
+    run "$MINICA" revoke client.svc --dir "$CA"
+    expect_ok "control: revoke client.svc"
+    publish_crl "control"
+    local code
+    code=$(crl_code)
+    check "control: the CRL-checking server refuses the revoked client cert ($code)" test "$code" = 400
+    check "control: openssl verify -crl_check_all says revoked" sh -c \
+        'openssl verify -crl_check_all -CAfile "$1" -CRLfile "$2" -untrusted "$3" "$3" 2>&1 | grep -q "certificate revoked"' \
+        _ "$PX_TRUST" "$C/crl.pem" "$C/client.fullchain.crt"
 }
 
 # SIGKILL during `ca rotate`: after each kill the CA works and the issuer
@@ -609,6 +666,7 @@ phase_drop_cross
 phase_retire
 check_loop "$t0"
 control_loop_sees_failures
+control_crl_revokes
 check "proxy still answers 200" wait_code 200 "http://127.0.0.1:$PX/"
 nginx_stop "$P"
 crash_safety
