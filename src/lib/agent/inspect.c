@@ -75,6 +75,17 @@ static int same_der(const mbedtls_x509_crt *a, const mbedtls_x509_crt *b)
            memcmp(a->raw.p, b->raw.p, a->raw.len) == 0;
 }
 
+/* Every certificate of a equals b's, in order, and neither has more: a
+ * fullchain that still sends a dropped cross-certificate, or a ca file
+ * that still trusts a retired root, differs only after the first. */
+static int same_chain(const mbedtls_x509_crt *a, const mbedtls_x509_crt *b)
+{
+    for (; a != NULL && a->raw.len > 0; a = a->next, b = b->next)
+        if (!same_der(a, b))
+            return 0;
+    return b == NULL || b->raw.len == 0;
+}
+
 /* Through minica_crt_parse_pem: a name-constrained intermediate in a
  * fullchain file must parse (plain mbedtls_x509_crt_parse refuses it). */
 static int parse_pem_chain(mbedtls_x509_crt *crt, const char *pem)
@@ -190,7 +201,8 @@ int minica_agent_inspect(struct minica_issuer *issuer, const struct minica_agent
         mbedtls_x509_crt full;
         mbedtls_x509_crt_init(&full);
         int agree = same_text || (inter != NULL && parse_pem_chain(&full, fullchain) == 0 &&
-                                  parse_pem_chain(&want, inter) == 0 && same_der(full.next, &want));
+                                  parse_pem_chain(&want, inter) == 0 && full.next != NULL &&
+                                  same_chain(full.next, &want));
         mbedtls_x509_crt_free(&full);
         if (!agree) {
             facts->files_agree = 0;
@@ -208,10 +220,10 @@ int minica_agent_inspect(struct minica_issuer *issuer, const struct minica_agent
         mbedtls_x509_crt_free(&want);
         mbedtls_x509_crt_init(&want);
         if (!ca_is_root && (root_pem == NULL || parse_pem_chain(&want, root_pem) != 0 ||
-                            !same_der(&cafile, &want))) {
+                            !same_chain(&cafile, &want))) {
             facts->files_agree = 0;
-            snprintf(facts->disagreement, sizeof(facts->disagreement), "%s is not the CA's root",
-                     cert->ca);
+            snprintf(facts->disagreement, sizeof(facts->disagreement),
+                     "%s does not hold the CA's current roots", cert->ca);
         }
     }
 out:
