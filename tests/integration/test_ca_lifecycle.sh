@@ -3,12 +3,15 @@
 # mutual TLS to a real nginx upstream, both certificates and both trust
 # bundles kept by the agent, while the CA rotates its intermediate, rolls
 # its root over (cross-signed), drops the cross-certificate and retires the
-# old root. A request loop runs through the proxy across every phase and no
+# old root. A request loop runs through the proxy across every phase, the
+# rollover's mixed state (upstream renewed, proxy not yet) included, and no
 # request may fail. At each phase the old and the new leaves are checked
-# with OpenSSL and GnuTLS against that phase's trust bundle, the refusals
-# (retire or revoke what is still in use) are checked, and at the end
-# `ca rotate` is killed with SIGKILL at random moments: the issuer is then
-# the old or the new one, never half of each.
+# with OpenSSL and GnuTLS against that phase's trust bundle; two more
+# relying parties, a server that trusts only the first root and one that
+# checks CRLs, take the client certificate; the refusals (retire or revoke
+# what is still in use) are checked; and at the end `ca rotate` is killed
+# with SIGKILL at random moments: the issuer is then the old or the new
+# one, never half of each.
 source "$SRCDIR/tests/integration/lib/common.sh"
 source "$SRCDIR/tests/integration/lib/verifiers.sh"
 source "$SRCDIR/tests/integration/lib/loadloop.sh"
