@@ -274,6 +274,16 @@ struct made {
     int64_t not_after;
 };
 
+/* A minute back, for clocks a little behind; and always later than what
+ * it replaces, so that the loader can tell material a crash left unused
+ * (newer than the active one, and never issued) from a previous one even
+ * when both were made within one second. */
+static int64_t newer_than(int64_t now, int64_t active_not_before)
+{
+    int64_t t = now - 60;
+    return t > active_not_before ? t : active_not_before + 1;
+}
+
 static void made_free(struct made *m)
 {
     mbedtls_pk_free(&m->key);
@@ -300,8 +310,8 @@ static int archive_made(const struct lifecycle *lc, const struct made *m, const 
 
 static int make_intermediate(struct lifecycle *lc, struct made *m, mbedtls_pk_context *issuer_key,
                              const char *issuer_subject, enum minica_key_type type,
-                             int64_t not_after, const struct minica_name_constraints *nc,
-                             struct minica_err *err)
+                             int64_t not_before, int64_t not_after,
+                             const struct minica_name_constraints *nc, struct minica_err *err)
 {
     struct minica_ca *ca = lc->ca;
     mbedtls_pk_init(&m->key);
@@ -311,7 +321,7 @@ static int make_intermediate(struct lifecycle *lc, struct made *m, mbedtls_pk_co
         .issuer = issuer_subject,
         .subject_key = &m->key,
         .issuer_key = issuer_key,
-        .not_before = minica_now() - 60,
+        .not_before = not_before,
         .not_after = not_after,
         .is_ca = 1,
         .pathlen = 0,
@@ -412,7 +422,8 @@ int minica_ca_rotate(const char *dir, const struct minica_rotate_options *opts,
         minica_err_prefix(err, "a new intermediate needs the root key");
         goto out;
     }
-    if ((ret = make_intermediate(&lc, &m, &root_key, ar->subject, type, now + ttl, nc, err)) != 0 ||
+    if ((ret = make_intermediate(&lc, &m, &root_key, ar->subject, type,
+                                 newer_than(now, ai->not_before), now + ttl, nc, err)) != 0 ||
         (ret = archive_made(&lc, &m, "intermediate", err)) != 0 ||
         (ret = activate(&lc, &m, NULL, NULL, err)) != 0)
         goto out;
@@ -504,7 +515,7 @@ int minica_ca_rollover(const char *dir, const struct minica_rollover_options *op
         .issuer = root.subject,
         .subject_key = &root.key,
         .issuer_key = &root.key,
-        .not_before = now - 60,
+        .not_before = newer_than(now, ar->not_before),
         .not_after = root.not_after,
         .is_ca = 1,
         .pathlen = -1,
@@ -526,8 +537,11 @@ int minica_ca_rollover(const char *dir, const struct minica_rollover_options *op
     /* The new intermediate keeps the name constraints; the next_subject
      * count sees the new root only once it is in the hierarchy, so the
      * intermediate's name is taken now. */
-    if ((ret = make_intermediate(&lc, &inter, &root.key, root.subject, type, now + int_ttl, &ai->nc,
-                                 err)) != 0)
+    int64_t int_nb = newer_than(now, ai->not_before);
+    if (int_nb < rt.not_before)
+        int_nb = rt.not_before;
+    if ((ret = make_intermediate(&lc, &inter, &root.key, root.subject, type, int_nb, now + int_ttl,
+                                 &ai->nc, err)) != 0)
         goto out;
     char rel[160];
     snprintf(rel, sizeof(rel), MINICA_CA_ARCHIVE "/cross-%s.crt", cross_serial);
