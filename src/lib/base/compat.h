@@ -39,6 +39,11 @@ static inline int minica_compat_pk_check_pair(const mbedtls_pk_context *pub,
 {
     return mbedtls_pk_check_pair(pub, prv, mbedtls_ctr_drbg_random, drbg);
 }
+/* basicConstraints cA: a private field in 3.6, with an accessor 2.28 lacks. */
+static inline int minica_compat_crt_is_ca(const mbedtls_x509_crt *crt)
+{
+    return mbedtls_x509_crt_get_ca_istrue(crt) == 1;
+}
 static inline int minica_compat_sha256(const unsigned char *in, size_t len, unsigned char out[32])
 {
     return mbedtls_sha256(in, len, out, 0);
@@ -103,6 +108,10 @@ static inline int minica_compat_pk_check_pair(const mbedtls_pk_context *pub,
 {
     (void)drbg;
     return mbedtls_pk_check_pair(pub, prv);
+}
+static inline int minica_compat_crt_is_ca(const mbedtls_x509_crt *crt)
+{
+    return crt->ca_istrue;
 }
 static inline int minica_compat_sha256(const unsigned char *in, size_t len, unsigned char out[32])
 {

@@ -403,7 +403,8 @@ void minica_roots_update_free(struct minica_roots_update *u)
 static int self_signed(const mbedtls_x509_crt *x)
 {
     if (x->subject_raw.len != x->issuer_raw.len ||
-        memcmp(x->subject_raw.p, x->issuer_raw.p, x->subject_raw.len) != 0 || !x->ca_istrue)
+        memcmp(x->subject_raw.p, x->issuer_raw.p, x->subject_raw.len) != 0 ||
+        !minica_compat_crt_is_ca(x))
         return 0;
     mbedtls_x509_crt one;
     mbedtls_x509_crt_init(&one);
