@@ -209,7 +209,7 @@ phase_rogue_roots() {
     while :; do
         fport=$(free_port)
         python3 "$SRCDIR/tests/integration/lib/fake_roots.py" "$fport" "$R/tls.crt" "$T/serve-old.key" \
-            "$R/roots.pem" "$R/int.pem" "$R/int.key" "$R/chain.pem" "$R/log" >"$R/out" 2>&1 &
+            "$R/roots.pem" "$R/log" "$R/int.pem" "$R/int.key" "$R/chain.pem" >"$R/out" 2>&1 &
         FAKE=$!
         track_pid "$FAKE"
         local i

@@ -2,7 +2,7 @@
 # What a remote agent takes from GET /v1/roots (issue 15): a new root only
 # when a cross-certificate in the answer, signed by a root it trusts, has
 # exactly that root's subject and public key. A stand-in server
-# (lib/roots_stub.py, with a TLS certificate from the real CA so the
+# (lib/fake_roots.py, with a TLS certificate from the real CA so the
 # connection verifies) offers roots nobody vouched for, a forged
 # cross-certificate and one for another key: each is refused in one line
 # and the root file stays as it was; the genuine cross-certificate gets its
@@ -54,7 +54,7 @@ cat "$T/root1.pem" >"$S/roots.pem"
 tries=0
 while :; do
     PORT=$(free_port)
-    python3 "$SRCDIR/tests/integration/lib/roots_stub.py" "$PORT" "$S/127.0.0.1.fullchain.crt" \
+    python3 "$SRCDIR/tests/integration/lib/fake_roots.py" "$PORT" "$S/127.0.0.1.fullchain.crt" \
         "$S/127.0.0.1.key" "$S/roots.pem" "$S/log" >"$S/out" 2>&1 &
     STUB=$!
     track_pid "$STUB"

@@ -1,18 +1,20 @@
 #!/usr/bin/env python3
 # A stand-in for `minica serve` that tries to sneak a root past a client:
 # GET /v1/roots answers a PEM bundle the test made (a root nobody vouched
-# for, a forged cross-certificate), POST /v1/sign and /v1/renew answer a
-# certificate for the client's CSR signed by the test's rogue CA, with the
-# rogue chain. GET /v1/health answers ok; other paths 404. A client that
-# pins the real root must accept none of it. Not a CA; loopback only.
+# for, a forged cross-certificate), read at each request so the test may
+# rewrite it between runs. With a signer, POST /v1/sign and /v1/renew
+# answer a certificate for the client's CSR signed by the test's rogue CA,
+# with the rogue chain; without one, every POST is refused (403). GET
+# /v1/health answers ok; other paths 404. A client that pins the real root
+# must accept none of it. Not a CA; loopback only.
 #
-# Usage: fake_roots.py PORT CERT KEY ROOTS_PEM SIGN_CRT SIGN_KEY CHAIN_PEM LOG
-#   CERT, KEY    the server's TLS chain and key (the real serve.crt/.key, so
+# Usage: fake_roots.py PORT CERT KEY ROOTS_PEM LOG [SIGN_CRT SIGN_KEY CHAIN_PEM]
+#   CERT, KEY    the server's TLS chain and key (issued by the real CA, so
 #                the client connects: the trick is in the answers)
 #   ROOTS_PEM    what /v1/roots answers
+#   LOG          one line per request: METHOD PATH
 #   SIGN_CRT/KEY the rogue intermediate that signs CSRs (openssl x509 -req)
 #   CHAIN_PEM    the "chain" member of the answer
-#   LOG          one line per request: METHOD PATH
 #   Exits 98 when PORT is taken.
 import http.server
 import json
@@ -22,7 +24,8 @@ import subprocess
 import sys
 import tempfile
 
-port, cert, key, roots, sign_crt, sign_key, chain, log = sys.argv[1:9]
+port, cert, key, roots, log = sys.argv[1:6]
+sign_crt, sign_key, chain = (sys.argv[6:9] + [None, None, None])[:3]
 
 
 def record(line):
@@ -52,6 +55,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         record("POST " + self.path)
         n = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(min(n, 1 << 20))
+        if sign_crt is None:
+            self.answer(403, b'{"error":"forbidden","detail":"fake"}', "application/json")
+            return
         try:
             csr = json.loads(body)["csr"]
         except (ValueError, KeyError, TypeError):
