@@ -19,6 +19,7 @@
 #include "base/util.h"
 #include "ca/x509.h"
 #include "serve/jws.h"
+#include "testutil.h"
 
 /* RFC 7638 section 3.1. */
 static const char rfc7638_n[] =
@@ -219,6 +220,100 @@ static enum minica_acme_problem_type outcome(const char *body)
         assert_true(prob.detail[0] != '\0');
     minica_jws_free(&jws);
     return prob.type;
+}
+
+/* stdout of a shell command into out; fails the test unless it exits 0. */
+static size_t run(const char *cmd, unsigned char *out, size_t cap)
+{
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, cap, p);
+    assert_int_equal(pclose(p), 0);
+    return n;
+}
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* A request signed by OpenSSL (key, JWK and signature all made by its
+ * command line tool), so that the verifier is not only checked against
+ * mbedTLS's own signer. */
+static void accepts_openssl_request(const char *alg)
+{
+    char *dir = tu_tempdir();
+    char cmd[1024], jwk[900];
+    unsigned char buf[4096];
+    int rsa = strcmp(alg, "RS256") == 0;
+    size_t coord = strcmp(alg, "ES384") == 0 ? 48 : 32;
+    snprintf(cmd, sizeof(cmd),
+             rsa ? "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out %s/k.pem "
+                   "2>/dev/null"
+                 : "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:%s -out %s/k.pem",
+             rsa ? dir : (coord == 48 ? "P-384" : "P-256"), dir);
+    run(cmd, buf, sizeof(buf));
+    if (rsa) {
+        snprintf(cmd, sizeof(cmd),
+                 "openssl pkey -in %s/k.pem -pubout | openssl rsa -pubin -noout -modulus", dir);
+        size_t n = run(cmd, buf, sizeof(buf) - 1);
+        buf[n] = '\0';
+        char *hex = strchr((char *)buf, '=');
+        assert_non_null(hex);
+        unsigned char mod[256];
+        for (size_t i = 0; i < sizeof(mod); i++)
+            assert_int_equal(sscanf(hex + 1 + 2 * i, "%2hhx", &mod[i]), 1);
+        char nb[400];
+        b64_into(mod, sizeof(mod), nb, sizeof(nb));
+        snprintf(jwk, sizeof(jwk), "{\"e\":\"AQAB\",\"kty\":\"RSA\",\"n\":\"%s\"}", nb);
+    } else {
+        snprintf(cmd, sizeof(cmd), "openssl pkey -in %s/k.pem -pubout -outform DER", dir);
+        size_t n = run(cmd, buf, sizeof(buf));
+        assert_true(n > 2 * coord);
+        char x[80], y[80];
+        b64_into(buf + n - 2 * coord, coord, x, sizeof(x));
+        b64_into(buf + n - coord, coord, y, sizeof(y));
+        snprintf(jwk, sizeof(jwk), "{\"crv\":\"%s\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}",
+                 coord == 48 ? "P-384" : "P-256", x, y);
+    }
+    char *hdr = header_jwk(alg, jwk);
+    char *p64 = b64(hdr, strlen(hdr));
+    char *y64 = b64("{}", 2);
+    char input[2048], path[512];
+    snprintf(input, sizeof(input), "%s.%s", p64, y64);
+    snprintf(path, sizeof(path), "%s/in", dir);
+    write_text(path, input);
+    snprintf(cmd, sizeof(cmd), "openssl dgst -%s -sign %s/k.pem %s",
+             coord == 48 ? "sha384" : "sha256", dir, path);
+    size_t sig_len = run(cmd, buf, sizeof(buf));
+    unsigned char raw[96];
+    const unsigned char *sig = buf;
+    if (!rsa) {
+        sig_len = ecdsa_raw(buf, sig_len, coord, raw);
+        sig = raw;
+    }
+    char *s64 = b64(sig, sig_len);
+    char body[4096];
+    snprintf(body, sizeof(body), "{\"protected\":\"%s\",\"payload\":\"%s\",\"signature\":\"%s\"}",
+             p64, y64, s64);
+    assert_int_equal(outcome(body), MINICA_ACME_PROBLEM_NONE);
+    free(s64);
+    free(y64);
+    free(p64);
+    free(hdr);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void test_jws_accepts_requests_signed_by_openssl(void **state)
+{
+    (void)state;
+    accepts_openssl_request("ES256");
+    accepts_openssl_request("ES384");
+    accepts_openssl_request("RS256");
 }
 
 static void test_jwk_thumbprint_rfc7638_example(void **state)
@@ -492,7 +587,13 @@ static void test_jwk_refuses_private_and_unusable_keys(void **state)
         assert_int_equal(minica_jwk_parse(jwk, strlen(jwk), &pk, NULL, &prob), MINICA_EINVAL);
         assert_int_equal(prob.type, MINICA_ACME_PROBLEM_BAD_PUBLIC_KEY);
     }
-    snprintf(jwk, sizeof(jwk), "{\"kty\":\"RSA\",\"n\":\"AA%s\",\"e\":\"AQAB\"}", rfc7638_n);
+    /* The RFC 7638 modulus with one 00 octet in front: the same key, another spelling. */
+    size_t nl = 0;
+    assert_int_equal(minica_b64url_decode(rfc7638_n, strlen(rfc7638_n), n + 1, sizeof(n) - 1, &nl),
+                     0);
+    n[0] = 0;
+    b64_into(n, nl + 1, nb, sizeof(nb));
+    snprintf(jwk, sizeof(jwk), "{\"kty\":\"RSA\",\"n\":\"%s\",\"e\":\"AQAB\"}", nb);
     assert_int_equal(minica_jwk_parse(jwk, strlen(jwk), &pk, NULL, &prob), MINICA_EINVAL);
     assert_int_equal(prob.type, MINICA_ACME_PROBLEM_BAD_PUBLIC_KEY);
     /* An even exponent is no RSA key mbedTLS will take. */
@@ -699,6 +800,7 @@ int main(void)
         cmocka_unit_test(test_jwk_thumbprint_rfc7638_example),
         cmocka_unit_test(test_jws_rfc7515_a3_es256_verifies),
         cmocka_unit_test(test_jws_accepts_es256_es384_rs256_with_jwk),
+        cmocka_unit_test(test_jws_accepts_requests_signed_by_openssl),
         cmocka_unit_test(test_jws_kid_request_verifies_with_the_account_key_only),
         cmocka_unit_test(test_jws_refuses_a_jwk_that_did_not_sign),
         cmocka_unit_test(test_jws_refuses_tampered_payload_and_header),

@@ -252,9 +252,9 @@ static int jwk_rsa(const cJSON *jwk, mbedtls_pk_context *pk, char *canon, size_t
     /* RFC 7518 6.3.1: minimal octets, so one key has one thumbprint. */
     if (nb[0] == 0 || eb[0] == 0)
         return BAD_KEY(prob, "the RSA jwk's \"n\" or \"e\" has leading zero octets");
-    size_t bits = nl * 8;
-    for (unsigned char top = nb[0]; !(top & 0x80); top <<= 1)
-        bits--;
+    size_t bits = (nl - 1) * 8;
+    for (unsigned top = nb[0]; top != 0; top >>= 1)
+        bits++;
     if (bits < MINICA_JWS_RSA_MIN_BITS)
         return BAD_KEY(prob, "the RSA key has %zu bits, fewer than %d", bits,
                        MINICA_JWS_RSA_MIN_BITS);
