@@ -25,7 +25,9 @@
 
 /* Status and type columns are the RFC's own strings ("valid", "http-01").
  * The table's CHECK constraint refuses any other (MINICA_EINVAL), so a
- * typo in a caller fails at the first write rather than being stored. */
+ * typo in a caller fails at the first write rather than being stored.
+ * A string argument longer than the row field it is read back into is
+ * refused the same way, rather than stored and read back cut short. */
 
 /* Nonces (RFC 8555 7.2). Stored as given: a nonce is public (sent in
  * Replay-Nonce) and worth nothing without the account key's signature. */

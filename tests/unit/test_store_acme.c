@@ -328,6 +328,13 @@ static void test_store_acme_account_key_change(void **state)
     assert_string_equal(got.thumbprint, "thumb2");
     REFUSED(MINICA_ENOENT,
             minica_store_acme_account_key_change(f->store, "nobody", "thumb1", "thumbX", "{}", E));
+    /* A JWK that would be read back cut short is refused, not stored. */
+    static char big[MINICA_ACME_JWK_MAX + 1];
+    memset(big, 'k', sizeof(big) - 1);
+    REFUSED(MINICA_EINVAL,
+            minica_store_acme_account_key_change(f->store, "acct1", "thumbN", "thumbZ", big, E));
+    OK(minica_store_acme_account_get(f->store, "acct1", &got, E));
+    assert_string_equal(got.thumbprint, "thumbN");
     OK(minica_store_acme_account_update(f->store, "acct2", NULL, "revoked", E));
     REFUSED(MINICA_EBUSY,
             minica_store_acme_account_key_change(f->store, "acct2", "thumb2", "thumbX", "{}", E));
@@ -609,6 +616,15 @@ static void test_store_acme_authz_and_challenge_transitions(void **state)
     REFUSED(MINICA_ENOENT, minica_store_acme_challenge_transition(f->store, "nope", "pending",
                                                                   "processing", 0, NULL, E));
     REFUSED(MINICA_ENOENT, minica_store_acme_challenge_set_error(f->store, "nope", "{}", E));
+    static char big[MINICA_ACME_ERROR_MAX + 1];
+    memset(big, 'e', sizeof(big) - 1);
+    REFUSED(MINICA_EINVAL, minica_store_acme_challenge_set_error(f->store, "ord1-z1-c1", big, E));
+    REFUSED(MINICA_EINVAL, minica_store_acme_order_transition(f->store, "ord1", "pending",
+                                                              "invalid", NULL, big, E));
+    big[MINICA_ACME_ERROR_MAX - 1] = '\0'; /* the longest that fits */
+    OK(minica_store_acme_challenge_set_error(f->store, "ord1-z1-c1", big, E));
+    OK(minica_store_acme_challenge_get(f->store, "ord1-z1-c1", &ch, E));
+    assert_int_equal(strlen(ch.error), MINICA_ACME_ERROR_MAX - 1);
 
     struct minica_acme_authz az;
     OK(minica_store_acme_authz_transition(f->store, "ord1-z1", "pending", "invalid", E));

@@ -1001,6 +1001,15 @@ static int acme_write_error(struct minica_store *s, struct minica_err *err, cons
     }
 }
 
+/* A value given as a string must fit the row field it is read back into:
+ * a JWK or a problem document cut short would be read back as broken JSON. */
+static int acme_fits(const char *text, size_t size, const char *what, struct minica_err *err)
+{
+    if (text != NULL && strlen(text) >= size)
+        return minica_seterr(err, MINICA_EINVAL, "%s is longer than %zu bytes", what, size - 1);
+    return MINICA_OK;
+}
+
 static void bind_opt_text(sqlite3_stmt *st, int i, const char *text)
 {
     if (text != NULL && text[0] != '\0')
@@ -1196,6 +1205,9 @@ int minica_store_acme_account_update(struct minica_store *store, const char *id,
                                      const char *contact, const char *status,
                                      struct minica_err *err)
 {
+    int ret = acme_fits(contact, MINICA_ACME_CONTACT_MAX, "the contact list", err);
+    if (ret != 0)
+        return ret;
     /* A flag (?2) says whether contact is set, as "" sets it to NULL:
      * one statement for every combination. */
     static const char sql[] = "UPDATE acme_accounts SET contact = CASE WHEN ?2 = 1 THEN ?3 ELSE "
@@ -1217,6 +1229,11 @@ int minica_store_acme_account_key_change(struct minica_store *store, const char 
                                          const char *old_thumbprint, const char *new_thumbprint,
                                          const char *new_jwk, struct minica_err *err)
 {
+    int ret = acme_fits(new_thumbprint, MINICA_ACME_THUMBPRINT_MAX, "the thumbprint", err);
+    if (ret == 0)
+        ret = acme_fits(new_jwk, MINICA_ACME_JWK_MAX, "the JWK", err);
+    if (ret != 0)
+        return ret;
     static const char sql[] = "UPDATE acme_accounts SET thumbprint = ?3, jwk = ?4 "
                               "WHERE id = ?1 AND thumbprint = ?2 AND status = 'valid'";
     sqlite3_stmt *st;
@@ -1226,8 +1243,8 @@ int minica_store_acme_account_key_change(struct minica_store *store, const char 
     sqlite3_bind_text(st, 2, old_thumbprint, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, new_thumbprint, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, new_jwk, -1, SQLITE_STATIC);
-    int ret = acme_step_transition(store, st, "acme_accounts", id,
-                                   "cannot change the ACME account's key", err);
+    ret = acme_step_transition(store, st, "acme_accounts", id,
+                               "cannot change the ACME account's key", err);
     if (ret == MINICA_EBUSY)
         minica_err_prefix(err, "the account is not valid or its key changed meanwhile");
     return ret;
@@ -1395,6 +1412,11 @@ int minica_store_acme_order_transition(struct minica_store *store, const char *i
                                        const char *to, const char *cert_serial, const char *error,
                                        struct minica_err *err)
 {
+    int ret = acme_fits(cert_serial, MINICA_SERIAL_HEX_MAX, "the serial", err);
+    if (ret == 0)
+        ret = acme_fits(error, MINICA_ACME_ERROR_MAX, "the problem document", err);
+    if (ret != 0)
+        return ret;
     static const char sql[] =
         "UPDATE acme_orders SET status = ?3, "
         "cert_serial = CASE WHEN ?6 = 1 THEN ?4 ELSE cert_serial END, "
@@ -1575,6 +1597,9 @@ int minica_store_acme_challenge_transition(struct minica_store *store, const cha
                                            const char *from, const char *to, int64_t validated_at,
                                            const char *error, struct minica_err *err)
 {
+    int ret = acme_fits(error, MINICA_ACME_ERROR_MAX, "the problem document", err);
+    if (ret != 0)
+        return ret;
     static const char sql[] =
         "UPDATE acme_challenges SET status = ?3, validated_at = COALESCE(?4, validated_at), "
         "error = CASE WHEN ?6 = 1 THEN ?5 ELSE error END WHERE id = ?1 AND status = ?2";
@@ -1594,6 +1619,9 @@ int minica_store_acme_challenge_transition(struct minica_store *store, const cha
 int minica_store_acme_challenge_set_error(struct minica_store *store, const char *id,
                                           const char *error, struct minica_err *err)
 {
+    int ret = acme_fits(error, MINICA_ACME_ERROR_MAX, "the problem document", err);
+    if (ret != 0)
+        return ret;
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(store->db, "UPDATE acme_challenges SET error = ?2 WHERE id = ?1", -1,
                            &st, NULL) != SQLITE_OK)
