@@ -154,7 +154,9 @@ int minica_store_acme_order_list(struct minica_store *store, const char *account
  * when not NULL, are set in the same statement ("processing" -> "valid"
  * with the serial, or -> "invalid" with the problem; "" clears). MINICA_EBUSY when the
  * order is not in status from, MINICA_ENOENT when there is no such order
- * or no such certificate, MINICA_EINVAL for an unknown status. */
+ * or no such certificate, MINICA_EINVAL for an unknown status. Once an
+ * order names a certificate, minica_store_delete_cert refuses to remove it
+ * (MINICA_EDB): withdraw a failed issuance by rolling back instead. */
 int minica_store_acme_order_transition(struct minica_store *store, const char *id, const char *from,
                                        const char *to, const char *cert_serial, const char *error,
                                        struct minica_err *err);

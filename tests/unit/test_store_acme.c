@@ -566,6 +566,8 @@ static void test_store_acme_order_transitions_are_conditional(void **state)
     OK(minica_store_acme_order_get(f->store, "ord1", &got, E));
     assert_string_equal(got.status, "valid");
     assert_string_equal(got.cert_serial, "0abc");
+    /* The order's certificate URL must keep answering. */
+    REFUSED(MINICA_EDB, minica_store_delete_cert(f->store, "0abc", E));
     REFUSED(MINICA_ENOENT, minica_store_acme_order_transition(f->store, "nope", "ready",
                                                               "processing", NULL, NULL, E));
 
