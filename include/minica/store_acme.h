@@ -161,9 +161,13 @@ int minica_store_acme_order_transition(struct minica_store *store, const char *i
                                        const char *to, const char *cert_serial, const char *error,
                                        struct minica_err *err);
 /* "pending" -> "ready" when every authorization of the order is valid, in
- * one statement (RFC 8555 7.1.6), so a validation finishing on each of
- * two replicas cannot leave a fully authorized order pending. *moved is 1
- * when this call moved it, else 0 (still pending, or not pending). */
+ * one statement (RFC 8555 7.1.6). Call it after the authorization's own
+ * transition has committed, not in the same transaction: then of two
+ * validations finishing at once (two replicas), the later check sees both
+ * and the order cannot stay pending. (In one transaction each, a
+ * PostgreSQL READ COMMITTED check would not see the other's uncommitted
+ * row: write skew.) *moved is 1 when this call moved it, else 0 (still
+ * pending, not pending, or no such order). */
 int minica_store_acme_order_ready_if_authorized(struct minica_store *store, const char *id,
                                                 int *moved, struct minica_err *err);
 /* Deletes orders (with their authorizations and challenges) that expired
