@@ -744,6 +744,40 @@ static void test_store_acme_finalize_race_has_one_winner(void **state)
     }
 }
 
+/* The order racers work on; set before the fork, so every child has it. */
+static char race_order[MINICA_ACME_ID_MAX];
+
+static int validate_and_check(struct minica_store *store, int i, struct minica_err *err)
+{
+    /* Two racers each finish one authorization's validation; all check. */
+    if (i < 2) {
+        char authz[MINICA_ACME_ID_MAX + 8];
+        snprintf(authz, sizeof(authz), "%s-z%d", race_order, i);
+        int ret = minica_store_acme_authz_transition(store, authz, "pending", "valid", err);
+        if (ret != 0)
+            return ret;
+    }
+    int moved = 0;
+    int ret = minica_store_acme_order_ready_if_authorized(store, race_order, &moved, err);
+    if (ret != 0)
+        return ret;
+    return moved ? 0 : MINICA_EBUSY;
+}
+
+static void test_store_acme_ready_race_moves_the_order_once(void **state)
+{
+    struct fixture *f = *state;
+    add_account(f->store, "acct1", "thumb1");
+    for (int round = 0; round < 5; round++) {
+        snprintf(race_order, sizeof(race_order), "ord%d", round);
+        add_order(f->store, race_order, "acct1");
+        assert_int_equal(race(f->path, validate_and_check, MINICA_EBUSY), 1);
+        struct minica_acme_order got;
+        OK(minica_store_acme_order_get(f->store, race_order, &got, E));
+        assert_string_equal(got.status, "ready");
+    }
+}
+
 /* Two connections in one process, the interleaving spelled out: the
  * second one read "ready" before the first committed its finalize, and
  * still cannot finalize again. The UPDATE decides, not the earlier read. */
@@ -796,6 +830,7 @@ int main(void)
         T(test_store_acme_order_sweep_keeps_valid_orders),
         T(test_store_acme_nonce_race_has_one_winner),
         T(test_store_acme_finalize_race_has_one_winner),
+        T(test_store_acme_ready_race_moves_the_order_once),
         T(test_store_acme_finalize_after_a_stale_read_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
