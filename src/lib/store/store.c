@@ -1,5 +1,6 @@
 /* The SQLite inventory. All of minica's SQL is in this file: schema and
- * migrations (PRAGMA user_version), certificates, the audit log, counters.
+ * migrations (PRAGMA user_version), certificates, the audit log, counters,
+ * tokens, the ACME tables.
  * WAL + busy timeout + BEGIN IMMEDIATE so several processes (parallel
  * `minica issue`, the agent, the server) can write without "database is
  * locked" reaching the operator. */
@@ -125,8 +126,9 @@ static const char *const migrations[] = {
      * 0/1 under a CHECK, every status and type is a CHECKed TEXT. The
      * (account_id, id) index serves the keyset-paged orders list; the
      * expires_at indexes serve the sweeps. An order's certificate is a
-     * certs row, so a serial cannot point at nothing; authorizations and
-     * challenges go with their order. */
+     * certs row, so a serial cannot point at nothing (its index keeps that
+     * check, made on every delete from certs, from scanning the orders);
+     * authorizations and challenges go with their order. */
     "CREATE TABLE acme_nonces ("
     "  value TEXT PRIMARY KEY,"
     "  expires_at BIGINT NOT NULL"
@@ -156,6 +158,7 @@ static const char *const migrations[] = {
     ");"
     "CREATE INDEX acme_orders_account ON acme_orders(account_id, id);"
     "CREATE INDEX acme_orders_expires_at ON acme_orders(expires_at);"
+    "CREATE INDEX acme_orders_cert_serial ON acme_orders(cert_serial);"
     "CREATE TABLE acme_authz ("
     "  id TEXT PRIMARY KEY,"
     "  order_id TEXT NOT NULL REFERENCES acme_orders(id) ON DELETE CASCADE,"
