@@ -976,10 +976,9 @@ static int tls_alpn01(struct minica_acme_validator *v, const struct minica_gnutl
     }
     /* The certificate is self-signed by design (RFC 8737 3): nothing to
      * verify it against; its extension is the proof. */
-    int last_errno = ETIMEDOUT;
+    int last_errno = ETIMEDOUT, tried = 0;
     ret = MINICA_ENET;
     *problem = MINICA_ACME_VP_CONNECTION;
-    minica_seterr(err, MINICA_ENET, "%s: cannot connect", id->text);
     for (size_t i = 0; i < t.n; i++) {
         int64_t left = deadline - monotonic_ms();
         if (left <= 0)
@@ -989,6 +988,7 @@ static int tls_alpn01(struct minica_acme_validator *v, const struct minica_gnutl
         snprintf(where, sizeof(where), "%s%s%s:%u", t.addr[i].len == 16 ? "[" : "", text,
                  t.addr[i].len == 16 ? "]" : "", t.port);
         int fd = -1;
+        tried = 1;
         int cto = (int)(left < s->connect_timeout_ms ? left : s->connect_timeout_ms);
         if (connect_addr(&t.addr[i], t.port, cto, &fd, &last_errno) != 0) {
             minica_seterr(err, MINICA_ENET, "%s: cannot connect: %s", where, strerror(last_errno));
@@ -1000,6 +1000,9 @@ static int tls_alpn01(struct minica_acme_validator *v, const struct minica_gnutl
         close(fd);
         break; /* an address that answered has given its answer */
     }
+    if (!tried)
+        minica_seterr(err, MINICA_ENET, "%s: no connection within %d ms", id->text,
+                      s->total_timeout_ms);
     tls->certificate_free_credentials(cred);
     return ret;
 }
