@@ -70,6 +70,7 @@ static const char SERVERS_PY[] =
     "                return self.send(302, b'', 'http://evil.test:%d/target/%s' % (port, t))\n"
     "            if t.startswith('redirftp'): return self.send(302, b'', 'ftp://127.0.0.1/x')\n"
     "            if t.startswith('redirloop'): return self.send(302, b'', p)\n"
+    "            if t.startswith('redirlong'): return self.send(302, b'', here + 'x' * 3000)\n"
     "            return self.send(404, b'')\n"
     "    srv = ThreadingHTTPServer(('127.0.0.1', 0), H)\n"
     "    srv.daemon_threads = True\n"
@@ -563,6 +564,8 @@ static void test_http01_follows_no_redirect_outside_policy(void **state)
                    MINICA_ACME_VP_CONNECTION, "redirect");
     http01_refused("127.0.0.0/8", "good.test", "redirloop", MINICA_EPOLICY,
                    MINICA_ACME_VP_CONNECTION, "more than 10 redirects");
+    http01_refused("127.0.0.0/8", "good.test", "redirlong", MINICA_EPOLICY,
+                   MINICA_ACME_VP_CONNECTION, "a redirect longer than");
 }
 
 static void test_http01_gives_up_on_a_slow_server(void **state)

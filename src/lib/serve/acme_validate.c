@@ -734,8 +734,11 @@ static int http01(struct minica_acme_validator *v, const struct minica_curl *cu,
         cu->easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
         if (cc == CURLE_OK && is_redirect(code))
             cu->easy_getinfo(c, CURLINFO_REDIRECT_URL, &next);
+        /* A cut URL would still be checked as it is dialed, but it is not
+         * what the server asked for: refuse rather than guess. */
         char next_url[sizeof(url)] = "";
-        if (next != NULL)
+        int next_too_long = next != NULL && strlen(next) >= sizeof(next_url);
+        if (next != NULL && !next_too_long)
             snprintf(next_url, sizeof(next_url), "%s", next);
         cu->easy_cleanup(c);
         cu->slist_free_all(pin);
@@ -762,6 +765,12 @@ static int http01(struct minica_acme_validator *v, const struct minica_curl *cu,
             break;
         }
         if (is_redirect(code)) {
+            if (next_too_long) {
+                *problem = MINICA_ACME_VP_CONNECTION;
+                ret = minica_seterr(err, MINICA_EPOLICY, "%.200s: a redirect longer than %zu bytes",
+                                    url, sizeof(url) - 1);
+                break;
+            }
             if (next_url[0] == '\0') {
                 *problem = MINICA_ACME_VP_INCORRECT_RESPONSE;
                 ret = minica_seterr(err, MINICA_EFORBIDDEN, "%.200s: HTTP %ld without a Location",
