@@ -521,6 +521,26 @@ static void test_http01_accepts_the_key_authorization(void **state)
     http01_valid("127.0.0.0/8", "good.test", "redirrel");
 }
 
+/* A proxy from the environment would be a way around every check here: it
+ * is never used, and the socket callback refuses to dial it. */
+static void test_http01_ignores_an_environment_proxy(void **state)
+{
+    (void)state;
+    setenv("http_proxy", "http://10.9.9.9:3128", 1);
+    setenv("HTTP_PROXY", "http://10.9.9.9:3128", 1);
+    setenv("ALL_PROXY", "http://10.9.9.9:3128", 1);
+    http01_valid("127.0.0.0/8", "good.test", "goodproxy");
+}
+
+static int unset_proxy(void **state)
+{
+    (void)state;
+    unsetenv("http_proxy");
+    unsetenv("HTTP_PROXY");
+    unsetenv("ALL_PROXY");
+    return 0;
+}
+
 static void test_http01_refuses_a_wrong_answer(void **state)
 {
     (void)state;
@@ -699,6 +719,7 @@ int main(void)
         cmocka_unit_test(test_tls_alpn01_cert_rules),
         cmocka_unit_test(test_validator_refuses_bad_settings),
         cmocka_unit_test(test_http01_accepts_the_key_authorization),
+        cmocka_unit_test_teardown(test_http01_ignores_an_environment_proxy, unset_proxy),
         cmocka_unit_test(test_http01_refuses_a_wrong_answer),
         cmocka_unit_test(test_http01_dials_nothing_outside_permit_ip),
         cmocka_unit_test(test_http01_follows_no_redirect_outside_policy),
