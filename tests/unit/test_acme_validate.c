@@ -3,6 +3,7 @@
  * dialed, the RFC 8738 reverse name, the tls-alpn-01 certificate rules on
  * certificates openssl makes), and both challenges against python3 stand-in
  * servers on loopback, including every refusal the SSRF rules ask for. */
+#include <netinet/in.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -72,7 +74,9 @@ static const char SERVERS_PY[] =
     "            if t.startswith('redirloop'): return self.send(302, b'', p)\n"
     "            if t.startswith('redirlong'): return self.send(302, b'', here + 'x' * 3000)\n"
     "            return self.send(404, b'')\n"
-    "    srv = ThreadingHTTPServer(('127.0.0.1', 0), H)\n"
+    "    class S(ThreadingHTTPServer):\n"
+    "        address_family = socket.AF_INET6 if sys.argv[3] == '6' else socket.AF_INET\n"
+    "    srv = S(('::1' if sys.argv[3] == '6' else '127.0.0.1', 0), H)\n"
     "    srv.daemon_threads = True\n"
     "    ready(srv.server_address[1]); srv.serve_forever()\n"
     "ls = socket.socket(); ls.bind(('127.0.0.1', 0)); ls.listen(64)\n"
@@ -100,7 +104,7 @@ struct server {
 struct fixture {
     char *tmp;
     char script[4200];
-    struct server http, tls_good, tls_digest, tls_noalpn, tls_ip, silent;
+    struct server http, http6, tls_good, tls_digest, tls_noalpn, tls_ip, silent;
 };
 
 static struct fixture fx;
@@ -212,6 +216,17 @@ static void cert_path(const char *name, const char *ext, char *out, size_t outle
 
 #define TLS_KA "tlstoken." THUMB
 
+/* Some CI containers have no ::1; the IPv6 test is skipped there. */
+static int have_ipv6_loopback(void)
+{
+    int fd = socket(AF_INET6, SOCK_STREAM, 0);
+    struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    int ok = fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -239,7 +254,9 @@ static int group_setup(void **state)
     make_cert("notoctet", "DNS:good.test", "1.3.6.1.5.5.7.1.31=critical,DER:05:00");
 
     char c[4200], k[4200];
-    start_server(&fx.http, "http", THUMB, "", "");
+    start_server(&fx.http, "http", THUMB, "4", "");
+    if (have_ipv6_loopback())
+        start_server(&fx.http6, "http", THUMB, "6", "");
     cert_path("good", "pem", c, sizeof(c));
     cert_path("good", "key", k, sizeof(k));
     start_server(&fx.tls_good, "tls", c, k, "alpn");
@@ -258,6 +275,7 @@ static int group_teardown(void **state)
 {
     (void)state;
     stop_server(&fx.http);
+    stop_server(&fx.http6);
     stop_server(&fx.tls_good);
     stop_server(&fx.tls_digest);
     stop_server(&fx.tls_noalpn);
@@ -436,6 +454,8 @@ static int test_resolve(void *arg, const char *host, struct minica_acme_addr *ou
         list = "10.9.9.9";
     else if (strcmp(host, "rebind.test") == 0)
         list = "10.9.9.9,127.0.0.1";
+    else if (strcmp(host, "v6.test") == 0)
+        list = "::1";
     else if (strcmp(host, "mapped.test") == 0)
         list = "::ffff:127.0.0.1";
     else
@@ -464,14 +484,14 @@ static void settings_for(struct minica_acme_validate_settings *s, unsigned http_
     s->resolve = test_resolve;
 }
 
-/* One http-01 validation of token against the stand-in http server. */
-static int http01(const char *permit_ip, const char *id, const char *token,
-                  enum minica_acme_vproblem *problem, struct minica_err *err)
+/* One http-01 validation of token against a stand-in http server. */
+static int http01_on(unsigned port, const char *permit_ip, const char *id, const char *token,
+                     enum minica_acme_vproblem *problem, struct minica_err *err)
 {
     struct minica_policy p;
     policy_with(&p, permit_ip);
     struct minica_acme_validate_settings s;
-    settings_for(&s, fx.http.port, fx.tls_good.port);
+    settings_for(&s, port, fx.tls_good.port);
     struct minica_acme_validator v;
     assert_int_equal(minica_acme_validator_init(&v, &p, &s, err), 0);
     char ka[512];
@@ -481,6 +501,12 @@ static int http01(const char *permit_ip, const char *id, const char *token,
     int ret = minica_acme_validate_http01(&v, &n, token, ka, problem, err);
     minica_acme_validator_free(&v);
     return ret;
+}
+
+static int http01(const char *permit_ip, const char *id, const char *token,
+                  enum minica_acme_vproblem *problem, struct minica_err *err)
+{
+    return http01_on(fx.http.port, permit_ip, id, token, problem, err);
 }
 
 static void http01_refused(const char *permit_ip, const char *id, const char *token, int code,
@@ -539,6 +565,28 @@ static int unset_proxy(void **state)
     unsetenv("HTTP_PROXY");
     unsetenv("ALL_PROXY");
     return 0;
+}
+
+/* IPv6: the literal in the URL, and a name pinned to a bracketed address. */
+static void test_http01_over_ipv6(void **state)
+{
+    (void)state;
+    if (fx.http6.port == 0)
+        skip();
+    const char *ids[] = {"::1", "v6.test"};
+    for (size_t i = 0; i < 2; i++) {
+        enum minica_acme_vproblem problem = MINICA_ACME_VP_CONNECTION;
+        struct minica_err err;
+        int ret = http01_on(fx.http6.port, "::1/128", ids[i], "good6", &problem, &err);
+        if (ret != 0)
+            print_error("%s: %s\n", ids[i], err.msg);
+        assert_int_equal(ret, 0);
+    }
+    enum minica_acme_vproblem problem;
+    struct minica_err err;
+    assert_int_equal(http01_on(fx.http6.port, "127.0.0.0/8", "v6.test", "good6", &problem, &err),
+                     MINICA_EPOLICY);
+    assert_int_equal(problem, MINICA_ACME_VP_REJECTED_IDENTIFIER);
 }
 
 static void test_http01_refuses_a_wrong_answer(void **state)
@@ -720,6 +768,7 @@ int main(void)
         cmocka_unit_test(test_validator_refuses_bad_settings),
         cmocka_unit_test(test_http01_accepts_the_key_authorization),
         cmocka_unit_test_teardown(test_http01_ignores_an_environment_proxy, unset_proxy),
+        cmocka_unit_test(test_http01_over_ipv6),
         cmocka_unit_test(test_http01_refuses_a_wrong_answer),
         cmocka_unit_test(test_http01_dials_nothing_outside_permit_ip),
         cmocka_unit_test(test_http01_follows_no_redirect_outside_policy),
