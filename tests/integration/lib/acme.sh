@@ -1,0 +1,239 @@
+# Helpers for driving real ACME clients (certbot, lego, uacme from Debian)
+# against `minica serve`'s /acme/ (issue 16). Source after common.sh. Every
+# client keeps its state under $T, trusts minica's root only for the ACME
+# connection (the way its users would give it a CA bundle), and is run with
+# a time limit; servers started here are tracked and stopped at exit.
+
+# ASSUMPTION, until acme-handler lands its test-only setting: the validator
+# dials http-01 and tls-alpn-01 on 80 and 443; the test build moves them
+# with these two environment variables, read by `serve` only in the test
+# build (minica-fakeclock) and ignored by the installed binary. Change this
+# one function when the handler names them otherwise.
+acme_validator_env() { # acme_validator_env HTTP_PORT TLS_PORT: NAME=VALUE words for env(1)
+    echo "MINICA_ACME_TEST_HTTP_PORT=$1 MINICA_ACME_TEST_TLS_PORT=$2"
+}
+# The binary that serves ACME with the moved ports (see above).
+ACME_SERVE_BIN=${MINICA_FAKECLOCK:-$MINICA}
+
+# A client run gets this long; a hung client is a failure, not a hung test.
+ACME_CLIENT_TIMEOUT=${ACME_CLIENT_TIMEOUT:-180}
+
+# acme_serve_start CA_DIR NAME [SAN]: starts `minica serve` for CA_DIR on a
+# free port with its own TLS certificate (for 127.0.0.1 and SAN, default
+# localhost) and the validator's ports moved to free ones. Sets, prefixed NAME_: PORT, URL,
+# DIRECTORY (the ACME directory URL), HTTP_PORT (http-01), TLS_PORT
+# (tls-alpn-01), LOG (serve's stderr), PID. Retries on a port race.
+acme_serve_start() {
+    local ca=$1 name=$2 san=${3:-localhost} port http tls log pid
+    for _ in 1 2 3; do
+        port=$(free_port)
+        http=$(free_port)
+        tls=$(free_port)
+        log=$T/serve-$name.log
+        # shellcheck disable=SC2046
+        env $(acme_validator_env "$http" "$tls") "$ACME_SERVE_BIN" serve --dir "$ca" \
+            --listen "127.0.0.1:$port" --san "$san" --timeout 10s 2>"$log" &
+        pid=$!
+        track_pid "$pid"
+        for _ in $(seq 1 100); do
+            if [ "$(http_code "https://127.0.0.1:$port/v1/health" --cacert "$ca/root.crt")" = 200 ]; then
+                printf -v "${name}_PORT" %s "$port"
+                printf -v "${name}_URL" %s "https://127.0.0.1:$port"
+                printf -v "${name}_DIRECTORY" %s "https://127.0.0.1:$port/acme/directory"
+                printf -v "${name}_HTTP_PORT" %s "$http"
+                printf -v "${name}_TLS_PORT" %s "$tls"
+                printf -v "${name}_LOG" %s "$log"
+                printf -v "${name}_PID" %s "$pid"
+                return 0
+            fi
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+        grep -q "in use" "$log" || break
+    done
+    echo "# serve did not start: $(tail -n 3 "$log" | tr '\n' ' ')"
+    return 1
+}
+
+# acme_directory_url NAME: the directory URL of the server started as NAME.
+acme_directory_url() {
+    local v=${1}_DIRECTORY
+    echo "${!v}"
+}
+
+# acme_directory_ok ROOT URL: the directory answers 200 with JSON naming
+# newNonce, newAccount and newOrder.
+acme_directory_ok() {
+    local body
+    body=$(curl -sf --max-time 10 --cacert "$1" "$2") || return 1
+    printf '%s' "$body" | jq -e '.newNonce and .newAccount and .newOrder' >/dev/null
+}
+
+# acme_log_mark LOG: the current length of a serve log, for acme_log_since.
+acme_log_mark() { wc -l <"$1"; }
+# acme_log_since LOG MARK: the ACME requests logged after MARK, one
+# "METHOD PATH STATUS" a line with the ids cut to their kind: which
+# endpoint a client got to and what it was answered.
+acme_log_since() {
+    tail -n "+$(($2 + 1))" "$1" | grep -Eo '(GET|POST|HEAD) /acme/[^ ]* [0-9]{3}' |
+        sed -E 's#(/acme/[a-z-]+)/[^ ]*#\1/ID#' | uniq -c | sed 's/^ *//'
+}
+# acme_reached LOG MARK: the last ACME request logged after MARK, e.g.
+# "POST /acme/new-order 404" (or "no ACME request").
+acme_reached() {
+    local last
+    last=$(acme_log_since "$1" "$2" | tail -n 1 | cut -d' ' -f2-)
+    echo "${last:-no ACME request}"
+}
+
+# --- certbot: the CA bundle in REQUESTS_CA_BUNDLE (python-requests), as a
+# certbot user with a private CA sets it, for every run including renew.
+# certbot_run ROOT STATE ARGS...: every directory certbot writes is in STATE.
+certbot_run() {
+    local root=$1 state=$2
+    shift 2
+    mkdir -p "$state"
+    REQUESTS_CA_BUNDLE=$root timeout "$ACME_CLIENT_TIMEOUT" certbot --non-interactive \
+        --config-dir "$state/config" --work-dir "$state/work" --logs-dir "$state/logs" "$@"
+}
+
+# --- lego: the CA bundle in LEGO_CA_CERTIFICATES; state in --path.
+# lego_run ROOT STATE ARGS...
+lego_run() {
+    local root=$1 state=$2
+    shift 2
+    mkdir -p "$state"
+    LEGO_CA_CERTIFICATES=$root timeout "$ACME_CLIENT_TIMEOUT" lego --path "$state" "$@"
+}
+
+# --- uacme: it has no CA-file option and its libcurl (GnuTLS) reads only
+# the compiled-in bundle, /etc/ssl/certs/ca-certificates.crt; a uacme user
+# adds the root to the system store. Here that store is replaced by
+# minica's root in a private mount namespace, so the host's is untouched.
+acme_can_unshare() { unshare -m true 2>/dev/null; }
+# uacme_run ROOT CONFDIR ARGS...
+uacme_run() {
+    local root=$1 confdir=$2
+    shift 2
+    mkdir -p "$confdir"
+    # shellcheck disable=SC2016 # expanded by the inner sh
+    timeout "$ACME_CLIENT_TIMEOUT" unshare -m sh -c \
+        'mount --bind "$1" /etc/ssl/certs/ca-certificates.crt && shift && exec "$@"' \
+        sh "$root" uacme --confdir "$confdir" "$@"
+}
+# acme_uacme_hook FILE WEBROOT: writes uacme's hook (uacme(1) "hook"): for
+# http-01 it puts the key authorization where the webroot server serves
+# it; other challenge types are declined (exit 1), so uacme picks http-01.
+acme_uacme_hook() {
+    local file=$1 webroot=$2
+    mkdir -p "$webroot/.well-known/acme-challenge"
+    cat >"$file" <<HOOK
+#!/bin/sh
+# uacme hook: METHOD TYPE IDENT TOKEN AUTH
+[ "\$2" = http-01 ] || exit 1
+f="$webroot/.well-known/acme-challenge/\$4"
+case "\$1" in
+begin) printf '%s' "\$5" >"\$f" ;;
+done | failed) rm -f "\$f" ;;
+*) exit 1 ;;
+esac
+HOOK
+    chmod 755 "$file"
+}
+# acme_webroot_start WEBROOT PORT: a python3 http server for WEBROOT on
+# 127.0.0.1:PORT (tracked); fails when it does not answer within 10 s.
+acme_webroot_start() {
+    local webroot=$1 port=$2
+    python3 -m http.server "$port" --bind 127.0.0.1 --directory "$webroot" \
+        >"$T/webroot-$port.log" 2>&1 &
+    ACME_WEBROOT_PID=$!
+    track_pid "$ACME_WEBROOT_PID"
+    for _ in $(seq 1 100); do
+        [ "$(http_code "http://127.0.0.1:$port/")" = 200 ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+acme_webroot_stop() {
+    kill "$ACME_WEBROOT_PID" 2>/dev/null
+    wait "$ACME_WEBROOT_PID" 2>/dev/null
+}
+
+# --- checks of what a client got, with tools we did not write
+
+# acme_leaf CHAIN OUT: the first certificate of a PEM chain.
+acme_leaf() { openssl x509 -in "$1" -out "$2" 2>/dev/null; }
+# acme_verify ROOT CHAIN NAME: the chain's leaf verifies under ROOT with the
+# rest as intermediates, for NAME (a DNS name or an IP address).
+acme_verify() {
+    local root=$1 chain=$2 name=$3 leaf
+    leaf=$(mktemp "$T/leaf.XXXXXX")
+    acme_leaf "$chain" "$leaf" || return 1
+    case $name in
+    *[!0-9.]* | '') openssl verify -CAfile "$root" -untrusted "$chain" -verify_hostname "$name" "$leaf" ;;
+    *) openssl verify -CAfile "$root" -untrusted "$chain" -verify_ip "$name" "$leaf" ;;
+    esac
+}
+# acme_serial CHAIN: the leaf's serial as minica list prints it.
+acme_serial() {
+    local leaf
+    leaf=$(mktemp "$T/leaf.XXXXXX")
+    acme_leaf "$1" "$leaf" && serial_of "$leaf"
+}
+# acme_status CA SERIAL: the inventory's status for SERIAL (valid, revoked,
+# ...), empty when minica never issued it.
+acme_status() {
+    "$MINICA" list --dir "$1" --status all --json |
+        jq -r --arg s "$2" '.[] | select((.serial | ascii_downcase | sub("^0+"; "")) == ($s | sub("^0+"; ""))) | .status'
+}
+# acme_nothing_issued CA NAME: no certificate in the inventory carries NAME.
+acme_nothing_issued() {
+    [ "$("$MINICA" list "$2" --dir "$1" --status all --json | jq length)" = 0 ]
+}
+
+# acme_nginx_proxy ROOT CHAIN KEY NAME: nginx serves CHAIN/KEY on TLS and a
+# second nginx server proxies to it with proxy_ssl_verify on, trusting only
+# ROOT and checking NAME; succeeds when a request through the proxy is 200.
+acme_nginx_proxy() {
+    local root=$1 chain=$2 key=$3 name=$4 np up px code
+    np=$(mktemp -d "$T/nginx.XXXXXX")
+    up=$(free_port)
+    px=$(free_port)
+    {
+        nginx_conf_head
+        cat <<NGINX
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:$up ssl;
+        ssl_certificate $chain;
+        ssl_certificate_key $key;
+        location / { return 200 "upstream ok\n"; }
+    }
+    server {
+        listen 127.0.0.1:$px;
+        location / {
+            proxy_pass https://127.0.0.1:$up;
+            proxy_ssl_verify on;
+            proxy_ssl_verify_depth 2;
+            proxy_ssl_trusted_certificate $root;
+            proxy_ssl_server_name on;
+            proxy_ssl_name $name;
+        }
+    }
+}
+NGINX
+    } >"$np/nginx.conf"
+    nginx_start "$np" || {
+        echo "# nginx: $(tail -n 3 "$np/logs/error.log" | tr '\n' ' ')"
+        return 1
+    }
+    code=$(http_code "http://127.0.0.1:$px/")
+    nginx_stop "$np"
+    [ "$code" = 200 ] || {
+        echo "# nginx proxy answered $code: $(tail -n 2 "$np/logs/error.log" | tr '\n' ' ')"
+        return 1
+    }
+}
