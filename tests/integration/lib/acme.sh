@@ -78,7 +78,7 @@ acme_log_mark() { wc -l <"$1"; }
 # endpoint a client got to and what it was answered.
 acme_log_since() {
     tail -n "+$(($2 + 1))" "$1" | grep -Eo '(GET|POST|HEAD) /acme/[^ ]* [0-9]{3}' |
-        sed -E 's#(/acme/[a-z-]+)/[^ ]*#\1/ID#' | uniq -c | sed 's/^ *//'
+        sed -E 's#(/acme/[a-z-]+/)[A-Za-z0-9_-]+#\1ID#' | uniq -c | sed 's/^ *//'
 }
 # acme_reached LOG MARK: the last ACME request logged after MARK, e.g.
 # "POST /acme/new-order 404" (or "no ACME request").
