@@ -86,6 +86,7 @@ int minica_server_open(const char *dir, struct minica_server **out, struct minic
         return ret;
     }
     minica_ca_set_actor(srv->ca, "serve", "local");
+    minica_acme_validate_settings_init(&srv->acme_validate);
     pthread_mutex_init(&srv->ca_lock, NULL);
     pthread_mutex_init(&srv->tls_lock, NULL);
     pthread_mutex_init(&srv->admit_lock, NULL);
@@ -696,6 +697,8 @@ static enum MHD_Result queue(struct minica_server *srv, struct MHD_Connection *c
     mhd->add_response_header(r, "Cache-Control", "no-store");
     if (resp->allow != NULL)
         mhd->add_response_header(r, MHD_HTTP_HEADER_ALLOW, resp->allow);
+    for (size_t i = 0; i < resp->n_headers && i < MINICA_HTTP_MAX_HEADERS; i++)
+        mhd->add_response_header(r, resp->headers[i].name, resp->headers[i].value);
     enum MHD_Result ret = mhd->queue_response(connection, (unsigned)resp->status, r);
     mhd->destroy_response(r);
     serve_log(srv, "%s %.16s %.200s %d%s%s", addr, method, url, resp->status,
@@ -809,6 +812,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
             .client_cert_der = peer,
             .client_cert_len = peer_len,
             .remote_addr = addr,
+            .host = srv->mhd->lookup_connection_value(connection, MHD_HEADER_KIND,
+                                                      MHD_HTTP_HEADER_HOST),
         };
         minica_server_handle(srv, &req, &resp);
     }

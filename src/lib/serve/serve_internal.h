@@ -10,6 +10,7 @@
 #include "minica/ca.h"
 #include "minica/server.h"
 #include "minica/store.h"
+#include "serve/acme_validate.h"
 
 struct minica_admit;
 struct minica_gnutls;
@@ -48,6 +49,8 @@ struct minica_server {
     unsigned long dropped; /* connections closed by the limits since the last log line */
     unsigned timeout;      /* seconds idle, once a request has arrived */
     unsigned handshake_timeout;
+    /* How ACME challenges are validated (tests move the ports). */
+    struct minica_acme_validate_settings acme_validate;
 };
 
 /* From the CA's certificates (trust.c): the /v1/roots answer (every

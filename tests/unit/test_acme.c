@@ -1,0 +1,725 @@
+/* ACME in minica serve (serve/acme.c) through the pure handler: directory
+ * and nonces, accounts, orders with policy-checked identifiers, http-01
+ * validation against a loopback server in a thread, finalize through the
+ * CA and the certificate chain, and each refusal with its problem type.
+ * JWS bodies are signed here with mbedTLS keys. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <cmocka.h>
+#include <mbedtls/asn1.h>
+#include <mbedtls/md.h>
+#include <mbedtls/x509_crt.h>
+#include <mbedtls/x509_csr.h>
+
+#include "base/b64url.h"
+#include "base/compat.h"
+#include "base/util.h"
+#include "ca/x509.h"
+#include "minica/key.h"
+#include "minica/server.h"
+#include "serve/acme.h"
+#include "serve/jws.h"
+#include "testutil.h"
+
+#define HOST "ca.internal:9443"
+#define BASE "https://" HOST
+
+struct fixture {
+    char *dir;
+    struct minica_server *srv;
+    struct minica_rng rng;
+    mbedtls_pk_context key, key2;
+    char jwk[256], jwk2[256];
+    char nonce[64]; /* the last Replay-Nonce */
+    char location[600];
+    char link[600];
+    char kid[600];
+};
+
+static char *b64(const void *data, size_t len)
+{
+    size_t n = minica_b64url_encoded_len(len) + 1;
+    char *out = malloc(n);
+    assert_non_null(out);
+    assert_int_equal(minica_b64url_encode(data, len, out, n), 0);
+    return out;
+}
+
+/* The public JWK of a P-256 key. */
+static void jwk_of(mbedtls_pk_context *pk, char *out, size_t size)
+{
+    unsigned char der[200];
+    int len = mbedtls_pk_write_pubkey_der(pk, der, sizeof(der));
+    assert_true(len > 0);
+    const unsigned char *pt = der + sizeof(der) - 64;
+    char *x = b64(pt, 32), *y = b64(pt + 32, 32);
+    snprintf(out, size, "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\"}", x, y);
+    free(x);
+    free(y);
+}
+
+static size_t ecdsa_raw(const unsigned char *der, size_t len, unsigned char *out)
+{
+    unsigned char *p = (unsigned char *)der, *end = p + len;
+    size_t l;
+    assert_int_equal(
+        mbedtls_asn1_get_tag(&p, end, &l, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE), 0);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(mbedtls_asn1_get_tag(&p, end, &l, MBEDTLS_ASN1_INTEGER), 0);
+        while (l > 32) {
+            p++;
+            l--;
+        }
+        memset(out + i * 32, 0, 32 - l);
+        memcpy(out + i * 32 + 32 - l, p, l);
+        p += l;
+    }
+    return 64;
+}
+
+/* A flattened ES256 JWS; malloc'd. */
+static char *sign_jws(struct fixture *f, mbedtls_pk_context *pk, const char *protected_json,
+                      const char *payload)
+{
+    char *p64 = b64(protected_json, strlen(protected_json));
+    char *y64 = b64(payload, strlen(payload));
+    size_t in_len = strlen(p64) + 1 + strlen(y64);
+    char *input = malloc(in_len + 1);
+    snprintf(input, in_len + 1, "%s.%s", p64, y64);
+    const mbedtls_md_info_t *info = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
+    unsigned char hash[32], sig[MBEDTLS_PK_SIGNATURE_MAX_SIZE], raw[64];
+    assert_int_equal(minica_compat_md(info, (const unsigned char *)input, in_len, hash), 0);
+    size_t sig_len = 0;
+    assert_int_equal(minica_compat_pk_sign(pk, MBEDTLS_MD_SHA256, hash, 32, sig, sizeof(sig),
+                                           &sig_len, &f->rng.drbg),
+                     0);
+    sig_len = ecdsa_raw(sig, sig_len, raw);
+    char *s64 = b64(raw, sig_len);
+    size_t n = strlen(p64) + strlen(y64) + strlen(s64) + 64;
+    char *body = malloc(n);
+    snprintf(body, n, "{\"protected\":\"%s\",\"payload\":\"%s\",\"signature\":\"%s\"}", p64, y64,
+             s64);
+    free(p64);
+    free(y64);
+    free(s64);
+    free(input);
+    return body;
+}
+
+static const char *header(const struct minica_http_response *resp, const char *name)
+{
+    for (size_t i = 0; i < resp->n_headers; i++)
+        if (strcmp(resp->headers[i].name, name) == 0)
+            return resp->headers[i].value;
+    return NULL;
+}
+
+/* One request; keeps the Replay-Nonce, Location and Link it answers with.
+ * Returns the JSON body (or NULL). */
+static cJSON *request(struct fixture *f, const char *method, const char *path, const char *body,
+                      int *status, struct minica_http_response *keep)
+{
+    struct minica_http_request req = {
+        .method = method,
+        .path = path,
+        .body = body,
+        .body_len = body ? strlen(body) : 0,
+        .remote_addr = "192.0.2.10",
+        .host = HOST,
+    };
+    struct minica_http_response resp;
+    minica_server_handle(f->srv, &req, &resp);
+    *status = resp.status;
+    const char *nonce = header(&resp, "Replay-Nonce");
+    /* Every ACME answer carries a fresh nonce, refusals included. */
+    assert_non_null(nonce);
+    assert_true(strcmp(nonce, f->nonce) != 0);
+    snprintf(f->nonce, sizeof(f->nonce), "%s", nonce);
+    const char *loc = header(&resp, "Location");
+    snprintf(f->location, sizeof(f->location), "%s", loc ? loc : "");
+    const char *link = header(&resp, "Link");
+    snprintf(f->link, sizeof(f->link), "%s", link ? link : "");
+    cJSON *json = NULL;
+    if (resp.body_len > 0 && (strcmp(resp.content_type, "application/json") == 0 ||
+                              strcmp(resp.content_type, "application/problem+json") == 0)) {
+        json = cJSON_ParseWithLength(resp.body, resp.body_len);
+        assert_non_null(json);
+    }
+    if (resp.status >= 400) {
+        assert_string_equal(resp.content_type, "application/problem+json");
+        assert_true(cJSON_IsString(cJSON_GetObjectItem(json, "detail")));
+        assert_int_equal(cJSON_GetObjectItem(json, "status")->valueint, resp.status);
+    }
+    if (keep != NULL)
+        *keep = resp;
+    else
+        minica_http_response_free(&resp);
+    return json;
+}
+
+static void fresh_nonce(struct fixture *f)
+{
+    int status;
+    cJSON_Delete(request(f, "HEAD", "/acme/new-nonce", NULL, &status, NULL));
+    assert_int_equal(status, 200);
+}
+
+/* POST path signed by pk, with jwk (kid NULL) or kid; payload "" is
+ * POST-as-GET. */
+static cJSON *post(struct fixture *f, mbedtls_pk_context *pk, const char *jwk, const char *kid,
+                   const char *path, const char *payload, int *status)
+{
+    char protected_json[2048];
+    if (kid != NULL)
+        snprintf(protected_json, sizeof(protected_json),
+                 "{\"alg\":\"ES256\",\"kid\":\"%s\",\"nonce\":\"%s\",\"url\":\"%s%s\"}", kid,
+                 f->nonce, BASE, path);
+    else
+        snprintf(protected_json, sizeof(protected_json),
+                 "{\"alg\":\"ES256\",\"jwk\":%s,\"nonce\":\"%s\",\"url\":\"%s%s\"}", jwk, f->nonce,
+                 BASE, path);
+    char *body = sign_jws(f, pk, protected_json, payload);
+    cJSON *json = request(f, "POST", path, body, status, NULL);
+    free(body);
+    return json;
+}
+
+/* The problem type's last part ("badNonce"), or "" when not a problem. */
+static const char *ptype(const cJSON *json)
+{
+    const char *t = cJSON_GetStringValue(cJSON_GetObjectItem(json, "type"));
+    static const char urn[] = "urn:ietf:params:acme:error:";
+    if (t == NULL || strncmp(t, urn, sizeof(urn) - 1) != 0)
+        return "";
+    return t + sizeof(urn) - 1;
+}
+
+static void expect_problem(cJSON *json, const int *statusp, int want_status, const char *want_type)
+{
+    int status = *statusp;
+    if (status != want_status || strcmp(ptype(json), want_type) != 0) {
+        char *t = cJSON_PrintUnformatted(json);
+        fail_msg("wanted %d %s, got %d %s", want_status, want_type, status, t ? t : "(no body)");
+    }
+    cJSON_Delete(json);
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    f->dir = tu_make_ca();
+    tu_write_policy(f->dir, "[policy]\npermit_dns = internal\npermit_ip = 127.0.0.0/8\n");
+    struct minica_err err;
+    assert_int_equal(minica_server_open(f->dir, &f->srv, &err), 0);
+    assert_int_equal(minica_rng_init(&f->rng, &err), 0);
+    mbedtls_pk_init(&f->key);
+    mbedtls_pk_init(&f->key2);
+    assert_int_equal(minica_key_generate(&f->key, MINICA_KEY_EC_P256, &f->rng, &err), 0);
+    assert_int_equal(minica_key_generate(&f->key2, MINICA_KEY_EC_P256, &f->rng, &err), 0);
+    jwk_of(&f->key, f->jwk, sizeof(f->jwk));
+    jwk_of(&f->key2, f->jwk2, sizeof(f->jwk2));
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    minica_server_close(f->srv);
+    mbedtls_pk_free(&f->key);
+    mbedtls_pk_free(&f->key2);
+    minica_rng_free(&f->rng);
+    tu_free_ca(f->dir);
+    free(f);
+    return 0;
+}
+
+/* Makes the account of f->key; f->kid is its URL. */
+static void new_account(struct fixture *f)
+{
+    int status;
+    fresh_nonce(f);
+    cJSON *a =
+        post(f, &f->key, f->jwk, NULL, "/acme/new-account",
+             "{\"termsOfServiceAgreed\":true,\"contact\":[\"mailto:ops@example.com\"]}", &status);
+    assert_int_equal(status, 201);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(a, "status")), "valid");
+    assert_true(strncmp(f->location, BASE "/acme/acct/", strlen(BASE "/acme/acct/")) == 0);
+    snprintf(f->kid, sizeof(f->kid), "%s", f->location);
+    cJSON_Delete(a);
+}
+
+static void test_directory_and_nonces(void **state)
+{
+    struct fixture *f = *state;
+    int status;
+    cJSON *d = request(f, "GET", "/acme/directory", NULL, &status, NULL);
+    assert_int_equal(status, 200);
+    static const char *const want[][2] = {
+        {"newNonce", BASE "/acme/new-nonce"},   {"newAccount", BASE "/acme/new-account"},
+        {"newOrder", BASE "/acme/new-order"},   {"revokeCert", BASE "/acme/revoke-cert"},
+        {"keyChange", BASE "/acme/key-change"},
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(d, want[i][0])), want[i][1]);
+    cJSON_Delete(d);
+
+    struct minica_http_response resp;
+    cJSON_Delete(request(f, "GET", "/acme/new-nonce", NULL, &status, &resp));
+    assert_int_equal(status, 204);
+    assert_int_equal(resp.body_len, 0);
+    minica_http_response_free(&resp);
+    cJSON_Delete(request(f, "HEAD", "/acme/new-nonce", NULL, &status, NULL));
+    assert_int_equal(status, 200);
+    expect_problem(request(f, "POST", "/acme/new-nonce", NULL, &status, NULL), &status, 405,
+                   "malformed");
+    expect_problem(request(f, "GET", "/acme/new-account", NULL, &status, NULL), &status, 405,
+                   "malformed");
+
+    /* No usable Host: no URL to compare with. */
+    struct minica_http_request req = {
+        .method = "GET", .path = "/acme/directory", .remote_addr = "192.0.2.10", .host = "a/b"};
+    minica_server_handle(f->srv, &req, &resp);
+    assert_int_equal(resp.status, 400);
+    assert_string_equal(resp.content_type, "application/problem+json");
+    minica_http_response_free(&resp);
+}
+
+static void test_bad_nonce_and_url(void **state)
+{
+    struct fixture *f = *state;
+    int status;
+    fresh_nonce(f);
+    char used[64];
+    snprintf(used, sizeof(used), "%s", f->nonce);
+    cJSON_Delete(post(f, &f->key, f->jwk, NULL, "/acme/new-account", "{}", &status));
+    assert_int_equal(status, 201);
+    /* The same nonce again: badNonce, and the answer brings a fresh one. */
+    snprintf(f->nonce, sizeof(f->nonce), "%s", used);
+    expect_problem(post(f, &f->key, f->jwk, NULL, "/acme/new-account", "{}", &status), &status, 400,
+                   "badNonce");
+    assert_true(strcmp(f->nonce, used) != 0);
+    cJSON_Delete(post(f, &f->key, f->jwk, NULL, "/acme/new-account", "{}", &status));
+    assert_int_equal(status, 200);
+    /* A made-up nonce. */
+    snprintf(f->nonce, sizeof(f->nonce), "AAAAAAAAAAAAAAAAAAAAAA");
+    expect_problem(post(f, &f->key, f->jwk, NULL, "/acme/new-account", "{}", &status), &status, 400,
+                   "badNonce");
+
+    /* The url must be this request's: a JWS for new-order sent to new-account. */
+    char protected_json[1024];
+    snprintf(protected_json, sizeof(protected_json),
+             "{\"alg\":\"ES256\",\"jwk\":%s,\"nonce\":\"%s\",\"url\":\"%s/acme/new-order\"}",
+             f->jwk, f->nonce, BASE);
+    char *body = sign_jws(f, &f->key, protected_json, "{}");
+    expect_problem(request(f, "POST", "/acme/new-account", body, &status, NULL), &status, 401,
+                   "unauthorized");
+    free(body);
+    /* Signed by another key than the jwk. */
+    snprintf(protected_json, sizeof(protected_json),
+             "{\"alg\":\"ES256\",\"jwk\":%s,\"nonce\":\"%s\",\"url\":\"%s/acme/new-account\"}",
+             f->jwk, f->nonce, BASE);
+    body = sign_jws(f, &f->key2, protected_json, "{}");
+    expect_problem(request(f, "POST", "/acme/new-account", body, &status, NULL), &status, 400,
+                   "malformed");
+    free(body);
+    expect_problem(request(f, "POST", "/acme/new-account", "{", &status, NULL), &status, 400,
+                   "malformed");
+}
+
+static void test_accounts(void **state)
+{
+    struct fixture *f = *state;
+    int status;
+    fresh_nonce(f);
+    expect_problem(post(f, &f->key, f->jwk, NULL, "/acme/new-account",
+                        "{\"onlyReturnExisting\":true}", &status),
+                   &status, 400, "accountDoesNotExist");
+    expect_problem(post(f, &f->key, f->jwk, NULL, "/acme/new-account",
+                        "{\"contact\":[\"tel:+15551234\"]}", &status),
+                   &status, 400, "unsupportedContact");
+    expect_problem(post(f, &f->key, f->jwk, NULL, "/acme/new-account",
+                        "{\"contact\":[\"mailto:a@b.example?subject=x\"]}", &status),
+                   &status, 400, "invalidContact");
+    new_account(f);
+    /* The same key again: the same account, 200. */
+    cJSON *a = post(f, &f->key, f->jwk, NULL, "/acme/new-account", "{\"onlyReturnExisting\":true}",
+                    &status);
+    assert_int_equal(status, 200);
+    assert_string_equal(f->location, f->kid);
+    cJSON_Delete(a);
+    /* newAccount takes a jwk, not a kid. */
+    expect_problem(post(f, &f->key, NULL, f->kid, "/acme/new-account", "{}", &status), &status, 400,
+                   "malformed");
+
+    const char *path = f->kid + strlen(BASE);
+    char acct_path[256];
+    snprintf(acct_path, sizeof(acct_path), "%s", path);
+    a = post(f, &f->key, NULL, f->kid, acct_path, "", &status);
+    assert_int_equal(status, 200);
+    assert_string_equal(
+        cJSON_GetStringValue(cJSON_GetArrayItem(cJSON_GetObjectItem(a, "contact"), 0)),
+        "mailto:ops@example.com");
+    cJSON_Delete(a);
+    /* The kid with another key's signature. */
+    expect_problem(post(f, &f->key2, NULL, f->kid, acct_path, "", &status), &status, 400,
+                   "malformed");
+    /* An unknown account. */
+    expect_problem(post(f, &f->key, NULL, BASE "/acme/acct/nosuch", "/acme/new-order", "", &status),
+                   &status, 400, "accountDoesNotExist");
+
+    a = post(f, &f->key, NULL, f->kid, acct_path, "{\"contact\":[\"mailto:pki@example.com\"]}",
+             &status);
+    assert_int_equal(status, 200);
+    assert_string_equal(
+        cJSON_GetStringValue(cJSON_GetArrayItem(cJSON_GetObjectItem(a, "contact"), 0)),
+        "mailto:pki@example.com");
+    cJSON_Delete(a);
+    a = post(f, &f->key, NULL, f->kid, acct_path, "{\"status\":\"deactivated\"}", &status);
+    assert_int_equal(status, 200);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(a, "status")), "deactivated");
+    cJSON_Delete(a);
+    /* A deactivated account signs nothing any more. */
+    expect_problem(post(f, &f->key, NULL, f->kid, acct_path, "", &status), &status, 401,
+                   "unauthorized");
+}
+
+static void test_new_order_checks_identifiers(void **state)
+{
+    struct fixture *f = *state;
+    int status;
+    new_account(f);
+    expect_problem(post(f, &f->key, NULL, f->kid, "/acme/new-order",
+                        "{\"identifiers\":[{\"type\":\"dns\",\"value\":\"www.example.com\"}]}",
+                        &status),
+                   &status, 400, "rejectedIdentifier");
+    expect_problem(post(f, &f->key, NULL, f->kid, "/acme/new-order",
+                        "{\"identifiers\":[{\"type\":\"ip\",\"value\":\"10.1.2.3\"}]}", &status),
+                   &status, 400, "rejectedIdentifier");
+    expect_problem(post(f, &f->key, NULL, f->kid, "/acme/new-order",
+                        "{\"identifiers\":[{\"type\":\"ip\",\"value\":\"web.internal\"}]}",
+                        &status),
+                   &status, 400, "rejectedIdentifier");
+    expect_problem(post(f, &f->key, NULL, f->kid, "/acme/new-order",
+                        "{\"identifiers\":[{\"type\":\"email\",\"value\":\"a@b.internal\"}]}",
+                        &status),
+                   &status, 400, "unsupportedIdentifier");
+    expect_problem(
+        post(f, &f->key, NULL, f->kid, "/acme/new-order", "{\"identifiers\":[]}", &status), &status,
+        400, "malformed");
+    /* newOrder needs an account: a jwk is refused. */
+    expect_problem(post(f, &f->key, f->jwk, NULL, "/acme/new-order",
+                        "{\"identifiers\":[{\"type\":\"dns\",\"value\":\"web.internal\"}]}",
+                        &status),
+                   &status, 400, "malformed");
+
+    cJSON *o = post(f, &f->key, NULL, f->kid, "/acme/new-order",
+                    "{\"identifiers\":[{\"type\":\"dns\",\"value\":\"Web.Internal\"},"
+                    "{\"type\":\"ip\",\"value\":\"127.0.0.1\"}]}",
+                    &status);
+    assert_int_equal(status, 201);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(o, "status")), "pending");
+    assert_true(strncmp(f->location, BASE "/acme/order/", strlen(BASE "/acme/order/")) == 0);
+    cJSON *ids = cJSON_GetObjectItem(o, "identifiers");
+    assert_int_equal(cJSON_GetArraySize(ids), 2);
+    assert_string_equal(
+        cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(ids, 0), "value")),
+        "web.internal");
+    cJSON *authz = cJSON_GetObjectItem(o, "authorizations");
+    assert_int_equal(cJSON_GetArraySize(authz), 2);
+    for (int i = 0; i < 2; i++) {
+        const char *url = cJSON_GetStringValue(cJSON_GetArrayItem(authz, i));
+        cJSON *a = post(f, &f->key, NULL, f->kid, url + strlen(BASE), "", &status);
+        assert_int_equal(status, 200);
+        assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(a, "status")), "pending");
+        cJSON *ch = cJSON_GetObjectItem(a, "challenges");
+        assert_int_equal(cJSON_GetArraySize(ch), 2);
+        int http = 0, alpn = 0;
+        for (int k = 0; k < 2; k++) {
+            const char *t =
+                cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(ch, k), "type"));
+            http += strcmp(t, "http-01") == 0;
+            alpn += strcmp(t, "tls-alpn-01") == 0;
+            const char *tok =
+                cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(ch, k), "token"));
+            assert_true(strlen(tok) >= 43);
+        }
+        assert_int_equal(http, 1);
+        assert_int_equal(alpn, 1);
+        cJSON_Delete(a);
+    }
+    /* POST-as-GET of the order; another account may not read it. */
+    char order_path[256];
+    snprintf(order_path, sizeof(order_path), "%s", f->location + strlen(BASE));
+    cJSON *again = post(f, &f->key, NULL, f->kid, order_path, "", &status);
+    assert_int_equal(status, 200);
+    cJSON_Delete(again);
+    cJSON_Delete(post(f, &f->key2, f->jwk2, NULL, "/acme/new-account", "{}", &status));
+    assert_int_equal(status, 201);
+    char kid2[600];
+    snprintf(kid2, sizeof(kid2), "%s", f->location);
+    expect_problem(post(f, &f->key2, NULL, kid2, order_path, "", &status), &status, 403,
+                   "unauthorized");
+    /* Finalize before the authorizations are valid. */
+    char fin[300];
+    snprintf(fin, sizeof(fin), "%s/finalize", order_path);
+    expect_problem(post(f, &f->key, NULL, f->kid, fin, "{\"csr\":\"AAAA\"}", &status), &status, 403,
+                   "orderNotReady");
+    cJSON_Delete(o);
+}
+
+/* ---- a loopback http-01 responder ---- */
+
+struct responder {
+    int fd;
+    unsigned port;
+    pthread_t thread;
+    char body[512];
+    char path[512]; /* the last request's */
+    int stop;
+};
+
+static void *respond_loop(void *arg)
+{
+    struct responder *r = arg;
+    for (;;) {
+        int c = accept(r->fd, NULL, NULL);
+        if (c < 0 || r->stop) {
+            if (c >= 0)
+                close(c);
+            return NULL;
+        }
+        char buf[2048];
+        ssize_t n = recv(c, buf, sizeof(buf) - 1, 0);
+        if (n > 0) {
+            buf[n] = '\0';
+            sscanf(buf, "GET %511s", r->path);
+        }
+        char out[1024];
+        int len = snprintf(out, sizeof(out),
+                           "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: "
+                           "%zu\r\nConnection: close\r\n\r\n%s",
+                           strlen(r->body), r->body);
+        send(c, out, (size_t)len, MSG_NOSIGNAL);
+        close(c);
+    }
+}
+
+static void responder_start(struct responder *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(r->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(r->fd, 8), 0);
+    socklen_t sl = sizeof(sa);
+    getsockname(r->fd, (struct sockaddr *)&sa, &sl);
+    r->port = ntohs(sa.sin_port);
+    assert_int_equal(pthread_create(&r->thread, NULL, respond_loop, r), 0);
+}
+
+static void responder_stop(struct responder *r)
+{
+    r->stop = 1;
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)r->port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connect(c, (struct sockaddr *)&sa, sizeof(sa));
+    close(c);
+    pthread_join(r->thread, NULL);
+    close(r->fd);
+}
+
+/* An order for 127.0.0.1; fills its path and its http-01 challenge's. */
+static void order_for_loopback(struct fixture *f, char *order_path, char *chall_path, char *token)
+{
+    int status;
+    cJSON *o = post(f, &f->key, NULL, f->kid, "/acme/new-order",
+                    "{\"identifiers\":[{\"type\":\"ip\",\"value\":\"127.0.0.1\"}]}", &status);
+    assert_int_equal(status, 201);
+    snprintf(order_path, 256, "%s", f->location + strlen(BASE));
+    const char *url =
+        cJSON_GetStringValue(cJSON_GetArrayItem(cJSON_GetObjectItem(o, "authorizations"), 0));
+    cJSON *a = post(f, &f->key, NULL, f->kid, url + strlen(BASE), "", &status);
+    assert_int_equal(status, 200);
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(a, "challenges"))
+    {
+        if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(c, "type")), "http-01") != 0)
+            continue;
+        snprintf(chall_path, 256, "%s",
+                 cJSON_GetStringValue(cJSON_GetObjectItem(c, "url")) + strlen(BASE));
+        snprintf(token, 64, "%s", cJSON_GetStringValue(cJSON_GetObjectItem(c, "token")));
+    }
+    cJSON_Delete(a);
+    cJSON_Delete(o);
+}
+
+static void use_responder(struct fixture *f, const struct responder *r)
+{
+    struct minica_acme_validate_settings s;
+    minica_acme_validate_settings_init(&s);
+    s.http_port = r->port;
+    s.connect_timeout_ms = 2000;
+    s.total_timeout_ms = 4000;
+    minica_acme_set_validate_settings(f->srv, &s);
+}
+
+/* A CSR's DER, base64url, for names. */
+static char *csr_b64(const char *names)
+{
+    char *pem = tu_make_csr(names, 0);
+    mbedtls_x509_csr csr;
+    mbedtls_x509_csr_init(&csr);
+    assert_int_equal(mbedtls_x509_csr_parse(&csr, (const unsigned char *)pem, strlen(pem) + 1), 0);
+    char *out = b64(csr.raw.p, csr.raw.len);
+    mbedtls_x509_csr_free(&csr);
+    free(pem);
+    return out;
+}
+
+static void test_http01_finalize_and_certificate(void **state)
+{
+    struct fixture *f = *state;
+    int status;
+    new_account(f);
+    char order_path[256], chall_path[256], token[64];
+    order_for_loopback(f, order_path, chall_path, token);
+    struct responder r;
+    responder_start(&r);
+    use_responder(f, &r);
+    unsigned char tp[32];
+    mbedtls_pk_context pk;
+    mbedtls_pk_init(&pk);
+    struct minica_acme_problem prob;
+    assert_int_equal(minica_jwk_parse(f->jwk, strlen(f->jwk), &pk, tp, &prob), 0);
+    mbedtls_pk_free(&pk);
+    assert_int_equal(minica_acme_key_authorization(token, tp, r.body, sizeof(r.body)), 0);
+
+    cJSON *c = post(f, &f->key, NULL, f->kid, chall_path, "{}", &status);
+    responder_stop(&r);
+    assert_int_equal(status, 200);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(c, "status")), "valid");
+    assert_non_null(cJSON_GetObjectItem(c, "validated"));
+    assert_true(strstr(f->link, "rel=\"up\"") != NULL);
+    cJSON_Delete(c);
+    char want_path[128];
+    snprintf(want_path, sizeof(want_path), "/.well-known/acme-challenge/%s", token);
+    assert_string_equal(r.path, want_path);
+
+    cJSON *o = post(f, &f->key, NULL, f->kid, order_path, "", &status);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(o, "status")), "ready");
+    cJSON_Delete(o);
+
+    char fin[300], payload[4096];
+    snprintf(fin, sizeof(fin), "%s/finalize", order_path);
+    /* Other names than the order's: badCSR, and the order stays ready. */
+    char *csr = csr_b64("127.0.0.1,web.internal");
+    snprintf(payload, sizeof(payload), "{\"csr\":\"%s\"}", csr);
+    free(csr);
+    expect_problem(post(f, &f->key, NULL, f->kid, fin, payload, &status), &status, 400, "badCSR");
+    csr = csr_b64("127.0.0.2");
+    snprintf(payload, sizeof(payload), "{\"csr\":\"%s\"}", csr);
+    free(csr);
+    expect_problem(post(f, &f->key, NULL, f->kid, fin, payload, &status), &status, 400, "badCSR");
+    expect_problem(post(f, &f->key, NULL, f->kid, fin, "{\"csr\":\"!!\"}", &status), &status, 400,
+                   "badCSR");
+
+    csr = csr_b64("127.0.0.1");
+    snprintf(payload, sizeof(payload), "{\"csr\":\"%s\"}", csr);
+    free(csr);
+    o = post(f, &f->key, NULL, f->kid, fin, payload, &status);
+    assert_int_equal(status, 200);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(o, "status")), "valid");
+    const char *cert_url = cJSON_GetStringValue(cJSON_GetObjectItem(o, "certificate"));
+    assert_non_null(cert_url);
+    char cert_path[256];
+    snprintf(cert_path, sizeof(cert_path), "%s", cert_url + strlen(BASE));
+    cJSON_Delete(o);
+    /* Once valid, finalize is refused. */
+    expect_problem(post(f, &f->key, NULL, f->kid, fin, payload, &status), &status, 403,
+                   "orderNotReady");
+
+    /* The chain: the leaf for 127.0.0.1, then the CA's. */
+    char protected_json[1024];
+    snprintf(protected_json, sizeof(protected_json),
+             "{\"alg\":\"ES256\",\"kid\":\"%s\",\"nonce\":\"%s\",\"url\":\"%s%s\"}", f->kid,
+             f->nonce, BASE, cert_path);
+    char *body = sign_jws(f, &f->key, protected_json, "");
+    struct minica_http_response resp;
+    cJSON_Delete(request(f, "POST", cert_path, body, &status, &resp));
+    free(body);
+    assert_int_equal(status, 200);
+    assert_string_equal(resp.content_type, "application/pem-certificate-chain");
+    mbedtls_x509_crt chain;
+    mbedtls_x509_crt_init(&chain);
+    assert_int_equal(
+        mbedtls_x509_crt_parse(&chain, (const unsigned char *)resp.body, resp.body_len + 1), 0);
+    assert_non_null(chain.next);
+    char info[2048];
+    mbedtls_x509_crt_info(info, sizeof(info), "", &chain);
+    assert_non_null(strstr(info, "127.0.0.1"));
+    mbedtls_x509_crt_free(&chain);
+    minica_http_response_free(&resp);
+
+    /* The account's orders list it. */
+    char orders[300];
+    snprintf(orders, sizeof(orders), "%s/orders", f->kid + strlen(BASE));
+    cJSON *l = post(f, &f->key, NULL, f->kid, orders, "", &status);
+    assert_int_equal(status, 200);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(l, "orders")), 1);
+    cJSON_Delete(l);
+}
+
+static void test_failed_challenge_invalidates_the_order(void **state)
+{
+    struct fixture *f = *state;
+    int status;
+    new_account(f);
+    char order_path[256], chall_path[256], token[64];
+    order_for_loopback(f, order_path, chall_path, token);
+    struct responder r;
+    responder_start(&r);
+    use_responder(f, &r);
+    snprintf(r.body, sizeof(r.body), "%s.not-the-thumbprint", token);
+    cJSON *c = post(f, &f->key, NULL, f->kid, chall_path, "{}", &status);
+    responder_stop(&r);
+    assert_int_equal(status, 200);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(c, "status")), "invalid");
+    assert_string_equal(ptype(cJSON_GetObjectItem(c, "error")), "incorrectResponse");
+    cJSON_Delete(c);
+    cJSON *o = post(f, &f->key, NULL, f->kid, order_path, "", &status);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(o, "status")), "invalid");
+    cJSON_Delete(o);
+    /* A second POST does not validate again. */
+    c = post(f, &f->key, NULL, f->kid, chall_path, "{}", &status);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(c, "status")), "invalid");
+    cJSON_Delete(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_directory_and_nonces, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_nonce_and_url, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_accounts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_new_order_checks_identifiers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_http01_finalize_and_certificate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_challenge_invalidates_the_order, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
