@@ -18,6 +18,21 @@ ACME_SERVE_BIN=${MINICA_FAKECLOCK:-$MINICA}
 # A client run gets this long; a hung client is a failure, not a hung test.
 ACME_CLIENT_TIMEOUT=${ACME_CLIENT_TIMEOUT:-180}
 
+# ACME_HOSTS: "ADDRESS NAME" lines the validator (serve) resolves, for
+# clients that refuse a dotless name like localhost (uacme). They are added
+# to /etc/hosts in serve's own mount namespace only: the host's file is
+# untouched and no other process sees them. Empty, or without unshare:
+# serve runs as it is.
+ACME_HOSTS=${ACME_HOSTS:-}
+acme_with_hosts() { # acme_with_hosts CMD...: exec CMD, with ACME_HOSTS if set
+    if [ -z "$ACME_HOSTS" ] || ! acme_can_unshare; then
+        exec "$@"
+    fi
+    { cat /etc/hosts; printf '%s\n' "$ACME_HOSTS"; } >"$T/hosts"
+    # shellcheck disable=SC2016 # expanded by the inner sh
+    exec unshare -m sh -c 'mount --bind "$1" /etc/hosts && shift && exec "$@"' sh "$T/hosts" "$@"
+}
+
 # acme_serve_start CA_DIR NAME [SAN]: starts `minica serve` for CA_DIR on a
 # free port with its own TLS certificate (for 127.0.0.1 and SAN, default
 # localhost) and the validator's ports moved to free ones. Sets, prefixed NAME_: PORT, URL,
@@ -31,8 +46,8 @@ acme_serve_start() {
         tls=$(free_port)
         log=$T/serve-$name.log
         # shellcheck disable=SC2046
-        env $(acme_validator_env "$http" "$tls") "$ACME_SERVE_BIN" serve --dir "$ca" \
-            --listen "127.0.0.1:$port" --san "$san" --timeout 10s 2>"$log" &
+        acme_with_hosts env $(acme_validator_env "$http" "$tls") "$ACME_SERVE_BIN" serve \
+            --dir "$ca" --listen "127.0.0.1:$port" --san "$san" --timeout 10s 2>"$log" &
         pid=$!
         track_pid "$pid"
         for _ in $(seq 1 100); do
