@@ -43,6 +43,9 @@ step() {
 client_said() {
     local all
     all=$(printf '%s\n%s\n' "$OUT" "$ERR" | grep -v '^$')
+    # certbot keeps the server's problem document in its log only.
+    [ -n "${CLIENT_LOG:-}" ] && [ -f "$CLIENT_LOG" ] &&
+        all=$(grep -E '"(type|detail)"' "$CLIENT_LOG" | tail -n 2; printf '%s\n' "$all")
     { printf '%s\n' "$all" | grep -E 'urn:ietf|[Dd]etail|"type"' | head -n 4
       printf '%s\n' "$all" | tail -n 2; } | tr '\n' ' '
 }
@@ -75,6 +78,7 @@ check "the directory is JSON naming newNonce, newAccount and newOrder" acme_dire
 certbot_flow() {
     local st=$T/certbot live serial renewed
     live=$st/config/live/localhost
+    CLIENT_LOG=$st/logs/letsencrypt.log
     MARK=$(acme_log_mark "$LOG")
     REACHED[certbot]="nothing"
     run certbot_run "$ROOT" "$st" register --server "$DIR_URL" --agree-tos \
@@ -105,10 +109,11 @@ certbot_flow() {
     need certbot "the first certificate is still valid" test "$(acme_status "$CA" "$serial")" = valid
 }
 certbot_flow
+CLIENT_LOG=
 
 # --- lego: http-01 and tls-alpn-01, the CA bundle in LEGO_CA_CERTIFICATES -------
 lego_flow() {
-    local st=$T/lego c serial renewed tlsserial
+    local st=$T/lego c serial renewed
     local common=(--server "$DIR_URL" --accept-tos --email lego@example.com)
     c=$st/certificates
     MARK=$(acme_log_mark "$LOG")
@@ -133,21 +138,28 @@ lego_flow() {
     renewed=$(acme_serial "$c/localhost.crt")
     need lego "renewal is a new certificate" test -n "$renewed" -a "$renewed" != "$serial" || return
     need lego "the renewed certificate verifies" acme_verify "$ROOT" "$c/localhost.crt" localhost || return
-    # A second lego state for tls-alpn-01, so its certificate for localhost
-    # does not replace the http-01 one revoked below.
-    run lego_run "$ROOT" "$st-tls" "${common[@]}" --tls --tls.port "127.0.0.1:$S_TLS_PORT" -d localhost run
-    step lego "issue for localhost (tls-alpn-01)" || return
-    need lego "the tls-alpn-01 certificate verifies for localhost" \
-        acme_verify "$ROOT" "$st-tls/certificates/localhost.crt" localhost || return
-    tlsserial=$(acme_serial "$st-tls/certificates/localhost.crt")
-    need lego "minica list has the tls-alpn-01 certificate valid" \
-        test "$(acme_status "$CA" "$tlsserial")" = valid || return
     run lego_run "$ROOT" "$st" "${common[@]}" -d localhost revoke --keep --reason 4
     step lego "revoke" || return
     need lego "minica list has the renewed certificate revoked" \
         test "$(acme_status "$CA" "$renewed")" = revoked
 }
 lego_flow
+
+# tls-alpn-01 in a lego state of its own, so that its certificate for
+# localhost does not replace the http-01 one.
+lego_tls_flow() {
+    local st=$T/lego-tls serial
+    local common=(--server "$DIR_URL" --accept-tos --email lego@example.com)
+    MARK=$(acme_log_mark "$LOG")
+    REACHED[lego-tls-alpn]="nothing"
+    run lego_run "$ROOT" "$st" "${common[@]}" --tls --tls.port "127.0.0.1:$S_TLS_PORT" -d localhost run
+    step lego-tls-alpn "issue for localhost (tls-alpn-01)" || return
+    need lego-tls-alpn "the certificate verifies for localhost" \
+        acme_verify "$ROOT" "$st/certificates/localhost.crt" localhost || return
+    serial=$(acme_serial "$st/certificates/localhost.crt")
+    need lego-tls-alpn "minica list has it valid" test "$(acme_status "$CA" "$serial")" = valid
+}
+lego_tls_flow
 
 # --- uacme: a hook writes the token, python3 serves it; the root in the
 # system store of a private mount namespace (uacme has no CA option) ----------
@@ -241,7 +253,7 @@ else
     fail "minica serve starts for the internal.svc CA"
 fi
 
-for c in certbot lego uacme certbot-refusal uacme-refusal; do
+for c in certbot lego lego-tls-alpn uacme certbot-refusal uacme-refusal; do
     echo "# $c reached: ${REACHED[$c]:-nothing}"
 done
 done_testing
