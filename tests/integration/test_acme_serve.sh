@@ -23,6 +23,7 @@ wait_up() {
     return 1
 }
 check "server answers /v1/health" wait_up
+check "serve logs its ACME directory URL" grep -q "ACME directory: https://ca.test:$PORT/acme/directory" "$T/serve.log"
 
 "${CURL[@]}" -D "$T/dir.h" -o "$T/dir.json" "$URL/acme/directory"
 check "directory: newAccount on the Host used" python3 -c '
