@@ -21,6 +21,7 @@
 #include <mbedtls/asn1.h>
 #include <mbedtls/md.h>
 #include <mbedtls/x509_crt.h>
+#include <mbedtls/ctr_drbg.h>
 #include <mbedtls/x509_csr.h>
 
 #include "base/b64url.h"
@@ -40,8 +41,8 @@ struct fixture {
     char *dir;
     struct minica_server *srv;
     struct minica_rng rng;
-    mbedtls_pk_context key, key2;
-    char jwk[256], jwk2[256];
+    mbedtls_pk_context key, key2, key3;
+    char jwk[256], jwk2[256], jwk3[256];
     char nonce[64]; /* the last Replay-Nonce */
     char location[600];
     char link[600];
@@ -226,6 +227,9 @@ static int setup(void **state)
     assert_int_equal(minica_rng_init(&f->rng, &err), 0);
     mbedtls_pk_init(&f->key);
     mbedtls_pk_init(&f->key2);
+    mbedtls_pk_init(&f->key3);
+    assert_int_equal(minica_key_generate(&f->key3, MINICA_KEY_EC_P256, &f->rng, &err), 0);
+    jwk_of(&f->key3, f->jwk3, sizeof(f->jwk3));
     assert_int_equal(minica_key_generate(&f->key, MINICA_KEY_EC_P256, &f->rng, &err), 0);
     assert_int_equal(minica_key_generate(&f->key2, MINICA_KEY_EC_P256, &f->rng, &err), 0);
     jwk_of(&f->key, f->jwk, sizeof(f->jwk));
@@ -240,6 +244,7 @@ static int teardown(void **state)
     minica_server_close(f->srv);
     mbedtls_pk_free(&f->key);
     mbedtls_pk_free(&f->key2);
+    mbedtls_pk_free(&f->key3);
     minica_rng_free(&f->rng);
     tu_free_ca(f->dir);
     free(f);
@@ -710,6 +715,167 @@ static void test_failed_challenge_invalidates_the_order(void **state)
     cJSON_Delete(c);
 }
 
+/* A CSR for CN=cn (no SANs) signed by pk, DER base64url. */
+static char *csr_of_key(struct fixture *f, mbedtls_pk_context *pk, const char *cn)
+{
+    mbedtls_x509write_csr w;
+    mbedtls_x509write_csr_init(&w);
+    char subject[128];
+    snprintf(subject, sizeof(subject), "CN=%s", cn);
+    assert_int_equal(mbedtls_x509write_csr_set_subject_name(&w, subject), 0);
+    mbedtls_x509write_csr_set_key(&w, pk);
+    mbedtls_x509write_csr_set_md_alg(&w, MBEDTLS_MD_SHA256);
+    unsigned char der[1024];
+    int len =
+        mbedtls_x509write_csr_der(&w, der, sizeof(der), mbedtls_ctr_drbg_random, &f->rng.drbg);
+    assert_true(len > 0);
+    mbedtls_x509write_csr_free(&w);
+    return b64(der + sizeof(der) - len, (size_t)len);
+}
+
+/* Account, order for 127.0.0.1, http-01, finalize with a CSR of f->key3;
+ * returns the leaf's DER, base64url. */
+static char *issue_for_loopback(struct fixture *f)
+{
+    int status;
+    char order_path[256], chall_path[256], token[64];
+    order_for_loopback(f, order_path, chall_path, token);
+    struct responder r;
+    responder_start(&r);
+    use_responder(f, &r);
+    unsigned char tp[32];
+    mbedtls_pk_context pk;
+    mbedtls_pk_init(&pk);
+    struct minica_acme_problem prob;
+    assert_int_equal(minica_jwk_parse(f->jwk, strlen(f->jwk), &pk, tp, &prob), 0);
+    mbedtls_pk_free(&pk);
+    assert_int_equal(minica_acme_key_authorization(token, tp, r.body, sizeof(r.body)), 0);
+    cJSON *c = post(f, &f->key, NULL, f->kid, chall_path, "{}", &status);
+    responder_stop(&r);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(c, "status")), "valid");
+    cJSON_Delete(c);
+    char fin[300], payload[2048];
+    snprintf(fin, sizeof(fin), "%s/finalize", order_path);
+    char *csr = csr_of_key(f, &f->key3, "127.0.0.1");
+    snprintf(payload, sizeof(payload), "{\"csr\":\"%s\"}", csr);
+    free(csr);
+    cJSON *o = post(f, &f->key, NULL, f->kid, fin, payload, &status);
+    assert_int_equal(status, 200);
+    char cert_path[256];
+    snprintf(cert_path, sizeof(cert_path), "%s",
+             cJSON_GetStringValue(cJSON_GetObjectItem(o, "certificate")) + strlen(BASE));
+    cJSON_Delete(o);
+    char protected_json[1024];
+    snprintf(protected_json, sizeof(protected_json),
+             "{\"alg\":\"ES256\",\"kid\":\"%s\",\"nonce\":\"%s\",\"url\":\"%s%s\"}", f->kid,
+             f->nonce, BASE, cert_path);
+    char *body = sign_jws(f, &f->key, protected_json, "");
+    struct minica_http_response resp;
+    cJSON_Delete(request(f, "POST", cert_path, body, &status, &resp));
+    free(body);
+    assert_int_equal(status, 200);
+    mbedtls_x509_crt chain;
+    mbedtls_x509_crt_init(&chain);
+    assert_int_equal(
+        mbedtls_x509_crt_parse(&chain, (const unsigned char *)resp.body, resp.body_len + 1), 0);
+    char *der = b64(chain.raw.p, chain.raw.len);
+    mbedtls_x509_crt_free(&chain);
+    minica_http_response_free(&resp);
+    return der;
+}
+
+static void test_revoke_cert(void **state)
+{
+    struct fixture *f = *state;
+    int status;
+    new_account(f);
+    char *der = issue_for_loopback(f);
+    char payload[4096];
+    /* Another account, and a key that is not the certificate's. */
+    cJSON_Delete(post(f, &f->key2, f->jwk2, NULL, "/acme/new-account", "{}", &status));
+    assert_int_equal(status, 201);
+    char kid2[600];
+    snprintf(kid2, sizeof(kid2), "%s", f->location);
+    snprintf(payload, sizeof(payload), "{\"certificate\":\"%s\"}", der);
+    expect_problem(post(f, &f->key2, NULL, kid2, "/acme/revoke-cert", payload, &status), &status,
+                   403, "unauthorized");
+    expect_problem(post(f, &f->key2, f->jwk2, NULL, "/acme/revoke-cert", payload, &status), &status,
+                   403, "unauthorized");
+    snprintf(payload, sizeof(payload), "{\"certificate\":\"%s\",\"reason\":2}", der);
+    expect_problem(post(f, &f->key, NULL, f->kid, "/acme/revoke-cert", payload, &status), &status,
+                   400, "badRevocationReason");
+    expect_problem(
+        post(f, &f->key, NULL, f->kid, "/acme/revoke-cert", "{\"certificate\":\"MIIB\"}", &status),
+        &status, 400, "malformed");
+    /* By the certificate's own key. */
+    snprintf(payload, sizeof(payload), "{\"certificate\":\"%s\",\"reason\":1}", der);
+    cJSON_Delete(post(f, &f->key3, f->jwk3, NULL, "/acme/revoke-cert", payload, &status));
+    assert_int_equal(status, 200);
+    expect_problem(post(f, &f->key, NULL, f->kid, "/acme/revoke-cert", payload, &status), &status,
+                   400, "alreadyRevoked");
+    free(der);
+}
+
+static void test_revoke_by_account(void **state)
+{
+    struct fixture *f = *state;
+    int status;
+    new_account(f);
+    char *der = issue_for_loopback(f);
+    char payload[4096];
+    snprintf(payload, sizeof(payload), "{\"certificate\":\"%s\"}", der);
+    cJSON_Delete(post(f, &f->key, NULL, f->kid, "/acme/revoke-cert", payload, &status));
+    assert_int_equal(status, 200);
+    free(der);
+}
+
+/* The keyChange body: the inner JWS by new_key over {account, oldKey}. */
+static char *key_change_payload(struct fixture *f, mbedtls_pk_context *new_key, const char *new_jwk,
+                                const char *old_jwk, const char *account)
+{
+    char protected_json[1024], inner_payload[1024];
+    snprintf(protected_json, sizeof(protected_json),
+             "{\"alg\":\"ES256\",\"jwk\":%s,\"url\":\"%s/acme/key-change\"}", new_jwk, BASE);
+    snprintf(inner_payload, sizeof(inner_payload), "{\"account\":\"%s\",\"oldKey\":%s}", account,
+             old_jwk);
+    return sign_jws(f, new_key, protected_json, inner_payload);
+}
+
+static void test_key_change(void **state)
+{
+    struct fixture *f = *state;
+    int status;
+    fresh_nonce(f);
+    cJSON_Delete(post(f, &f->key2, f->jwk2, NULL, "/acme/new-account", "{}", &status));
+    assert_int_equal(status, 201);
+    new_account(f);
+    const char *acct_path = f->kid + strlen(BASE);
+    /* The new key is another account's: 409. */
+    char *inner = key_change_payload(f, &f->key2, f->jwk2, f->jwk, f->kid);
+    expect_problem(post(f, &f->key, NULL, f->kid, "/acme/key-change", inner, &status), &status, 409,
+                   "malformed");
+    free(inner);
+    /* oldKey is not the account's. */
+    inner = key_change_payload(f, &f->key3, f->jwk3, f->jwk2, f->kid);
+    expect_problem(post(f, &f->key, NULL, f->kid, "/acme/key-change", inner, &status), &status, 400,
+                   "malformed");
+    free(inner);
+    inner = key_change_payload(f, &f->key3, f->jwk3, f->jwk, f->kid);
+    cJSON_Delete(post(f, &f->key, NULL, f->kid, "/acme/key-change", inner, &status));
+    assert_int_equal(status, 200);
+    free(inner);
+    char path[256];
+    snprintf(path, sizeof(path), "%s", acct_path);
+    /* The old key no longer signs for the account; the new one does. */
+    expect_problem(post(f, &f->key, NULL, f->kid, path, "", &status), &status, 400, "malformed");
+    cJSON_Delete(post(f, &f->key3, NULL, f->kid, path, "", &status));
+    assert_int_equal(status, 200);
+    cJSON_Delete(post(f, &f->key3, f->jwk3, NULL, "/acme/new-account",
+                      "{\"onlyReturnExisting\":true}", &status));
+    assert_int_equal(status, 200);
+    assert_string_equal(f->location, f->kid);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -720,6 +886,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_http01_finalize_and_certificate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_challenge_invalidates_the_order, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_revoke_cert, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_revoke_by_account, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_change, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@
 
 #include <cjson/cJSON.h>
 #include <mbedtls/pem.h>
+#include <mbedtls/x509_crt.h>
 
 #include "base/b64url.h"
 #include "base/util.h"
@@ -18,6 +19,7 @@
 #include "minica/issue.h"
 #include "minica/lifecycle.h"
 #include "minica/names.h"
+#include "minica/revoke.h"
 #include "minica/store_acme.h"
 #include "serve/acme.h"
 #include "serve/jws.h"
@@ -1117,6 +1119,209 @@ static void handle_cert(struct minica_server *srv, const char *id, struct post *
     set_body(resp, 200, "application/pem-certificate-chain", body);
 }
 
+/* ---- revocation and key change ---- */
+
+struct owned {
+    const char *serial;
+    int found;
+};
+
+static int find_serial(const struct minica_acme_order *row, void *ctx)
+{
+    struct owned *o = ctx;
+    if (strcmp(row->cert_serial, o->serial) == 0) {
+        o->found = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* Whether the certificate's key is the one that signed (RFC 8555 7.6). */
+static int same_public_key(const unsigned char *der, size_t len, const mbedtls_pk_context *key)
+{
+    mbedtls_x509_crt crt;
+    mbedtls_x509_crt_init(&crt);
+    unsigned char a[2048], b[2048];
+    int same = 0;
+    if (mbedtls_x509_crt_parse_der(&crt, der, len) == 0) {
+        int la = mbedtls_pk_write_pubkey_der(&crt.pk, a, sizeof(a));
+        int lb = mbedtls_pk_write_pubkey_der((mbedtls_pk_context *)key, b, sizeof(b));
+        same =
+            la > 0 && la == lb && memcmp(a + sizeof(a) - la, b + sizeof(b) - lb, (size_t)la) == 0;
+    }
+    mbedtls_x509_crt_free(&crt);
+    return same;
+}
+
+static void handle_revoke(struct minica_server *srv, struct post *p,
+                          struct minica_http_response *resp)
+{
+    const char *cert64 =
+        p->payload
+            ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p->payload, "certificate"))
+            : NULL;
+    if (cert64 == NULL) {
+        problem(resp, 400, "malformed", "revokeCert needs {\"certificate\": base64url DER}");
+        return;
+    }
+    int reason = 0;
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(p->payload, "reason");
+    if (r != NULL) {
+        reason = cJSON_IsNumber(r) ? r->valueint : -1;
+        if (!cJSON_IsNumber(r) || (double)reason != r->valuedouble ||
+            !(reason == MINICA_REASON_UNSPECIFIED || reason == MINICA_REASON_KEY_COMPROMISE ||
+              reason == MINICA_REASON_AFFILIATION_CHANGED || reason == MINICA_REASON_SUPERSEDED ||
+              reason == MINICA_REASON_CESSATION_OF_OPERATION)) {
+            problem(resp, 400, "badRevocationReason", "reasons are 0, 1, 3, 4 and 5");
+            return;
+        }
+    }
+    unsigned char *der = malloc(MAX_CSR_DER);
+    size_t der_len = 0;
+    struct minica_err err;
+    char serial[MINICA_SERIAL_HEX_MAX], fp[65];
+    if (der == NULL ||
+        minica_b64url_decode(cert64, strlen(cert64), der, MAX_CSR_DER, &der_len) != 0 ||
+        minica_ca_verify_issued(srv->ca, der, der_len, serial, &err) != 0) {
+        free(der);
+        problem(resp, 400, "malformed", "the certificate is not one this CA issued");
+        return;
+    }
+    /* A leaf of the inventory, this very certificate (not one with its serial). */
+    minica_sha256_hex(der, der_len, fp);
+    struct minica_serve_row found;
+    memset(&found, 0, sizeof(found));
+    struct minica_cert_filter filter;
+    memset(&filter, 0, sizeof(filter));
+    filter.serial = serial;
+    struct minica_store *store = minica_ca_store(srv->ca);
+    int ret = minica_store_list_certs(store, &filter, minica_serve_copy_row, &found, &err);
+    if (ret < 0) {
+        free(der);
+        internal(resp, &err);
+        return;
+    }
+    if (!found.found || strcmp(found.row.fingerprint_sha256, fp) != 0) {
+        free(der);
+        problem(resp, 400, "malformed", "the certificate is not in this CA's inventory");
+        return;
+    }
+    int allowed;
+    if (p->has_acct) {
+        struct owned o = {serial, 0};
+        ret = minica_store_acme_order_list(store, p->acct.id, NULL, 100000, find_serial, &o, &err);
+        if (ret < 0) {
+            free(der);
+            internal(resp, &err);
+            return;
+        }
+        allowed = o.found;
+    } else {
+        allowed = same_public_key(der, der_len, &p->jws.jwk_key);
+    }
+    free(der);
+    if (!allowed) {
+        problem(resp, 403, "unauthorized",
+                p->has_acct ? "the account did not order this certificate"
+                            : "the jwk is not the certificate's key");
+        return;
+    }
+    if (minica_cert_row_status(&found.row, minica_now()) == MINICA_STATUS_REVOKED) {
+        problem(resp, 400, "alreadyRevoked", "certificate %s is already revoked", serial);
+        return;
+    }
+    char origin[256];
+    snprintf(origin, sizeof(origin), "acme %s revokeCert",
+             p->has_acct ? p->acct.id : "certificate-key");
+    minica_ca_set_actor(srv->ca, "serve", origin);
+    struct minica_revoke_result result;
+    memset(&result, 0, sizeof(result));
+    ret = minica_ca_revoke(srv->ca, serial, (enum minica_revoke_reason)reason, &result, &err);
+    size_t newly = result.revoked;
+    minica_revoke_result_free(&result);
+    if (ret < 0) {
+        internal(resp, &err);
+        return;
+    }
+    if (newly == 0) {
+        problem(resp, 400, "alreadyRevoked", "certificate %s is already revoked", serial);
+        return;
+    }
+    set_body(resp, 200, "application/json", NULL);
+    snprintf(resp->log, sizeof(resp->log), "acme revoked serial %s", serial);
+}
+
+/* RFC 8555 7.3.5: the outer JWS by the account's key, the inner by the new
+ * one, naming the account and the old key. */
+static void handle_key_change(struct minica_server *srv, const char *base, struct post *p,
+                              struct minica_http_response *resp)
+{
+    if (p->payload == NULL) {
+        problem(resp, 400, "malformed", "keyChange needs the inner JWS as payload");
+        return;
+    }
+    struct minica_jws inner;
+    struct minica_acme_problem prob;
+    struct minica_err err;
+    minica_jws_init(&inner);
+    mbedtls_pk_context old;
+    mbedtls_pk_init(&old);
+    if (minica_jws_parse((const char *)p->jws.payload, p->jws.payload_len,
+                         MINICA_JWS_KEYCHANGE_INNER, &inner, &prob) != 0 ||
+        minica_jws_verify(&inner, &inner.jwk_key, &prob) != 0) {
+        jws_problem(resp, &prob);
+        goto out;
+    }
+    if (strcmp(inner.url, p->jws.url) != 0) {
+        problem(resp, 400, "malformed", "the inner JWS url differs from the outer one");
+        goto out;
+    }
+    cJSON *ip = cJSON_ParseWithLength((const char *)inner.payload, inner.payload_len);
+    const char *account = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ip, "account"));
+    const cJSON *old_key = cJSON_GetObjectItemCaseSensitive(ip, "oldKey");
+    char *old_text = old_key ? cJSON_PrintUnformatted(old_key) : NULL;
+    unsigned char old_tp[32];
+    int ok_account = account != NULL && strcmp(account, p->jws.kid) == 0;
+    int ok_old = old_text != NULL &&
+                 minica_jwk_parse(old_text, strlen(old_text), &old, old_tp, &prob) == 0 &&
+                 memcmp(old_tp, p->thumbprint, 32) == 0;
+    free(old_text);
+    cJSON_Delete(ip);
+    if (!ok_account) {
+        problem(resp, 400, "malformed", "the inner payload's account is not the outer kid");
+        goto out;
+    }
+    if (!ok_old) {
+        problem(resp, 400, "malformed", "the inner payload's oldKey is not the account's key");
+        goto out;
+    }
+    char new_tp[MINICA_ACME_THUMBPRINT_MAX];
+    minica_b64url_encode(inner.jwk_thumbprint, 32, new_tp, sizeof(new_tp));
+    struct minica_store *store = minica_ca_store(srv->ca);
+    int ret = minica_store_acme_account_key_change(store, p->acct.id, p->acct.thumbprint, new_tp,
+                                                   inner.jwk_json, &err);
+    if (ret == MINICA_EEXIST) {
+        struct minica_acme_account other;
+        if (minica_store_acme_account_by_thumbprint(store, new_tp, &other, NULL) == 0)
+            add_header(resp, "Location", "%s/acme/acct/%s", base, other.id);
+        problem(resp, 409, "malformed", "another account has the new key");
+        goto out;
+    }
+    if (ret == MINICA_EBUSY) {
+        problem(resp, 409, "malformed", "the account's key changed meanwhile");
+        goto out;
+    }
+    if (ret != 0 || (ret = minica_store_acme_account_get(store, p->acct.id, &p->acct, &err)) != 0) {
+        internal(resp, &err);
+        goto out;
+    }
+    respond_account(base, &p->acct, 200, resp);
+    snprintf(resp->log, sizeof(resp->log), "acme account %s changed its key", p->acct.id);
+out:
+    mbedtls_pk_free(&old);
+    minica_jws_free(&inner);
+}
+
 /* ---- routing ---- */
 
 static void handle_post(struct minica_server *srv, const struct minica_http_request *req,
@@ -1125,11 +1330,27 @@ static void handle_post(struct minica_server *srv, const struct minica_http_requ
     const char *path = req->path;
     char id[MINICA_ACME_ID_MAX];
     const char *rest = "";
-    enum { NEW_ACCOUNT, ACCOUNT, NEW_ORDER, ORDER, FINALIZE, AUTHZ, CHALL, CERT, NONE } r = NONE;
+    enum {
+        NEW_ACCOUNT,
+        ACCOUNT,
+        NEW_ORDER,
+        ORDER,
+        FINALIZE,
+        AUTHZ,
+        CHALL,
+        CERT,
+        REVOKE,
+        KEY_CHANGE,
+        NONE
+    } r = NONE;
     if (strcmp(path, "/acme/new-account") == 0)
         r = NEW_ACCOUNT;
     else if (strcmp(path, "/acme/new-order") == 0)
         r = NEW_ORDER;
+    else if (strcmp(path, "/acme/revoke-cert") == 0)
+        r = REVOKE;
+    else if (strcmp(path, "/acme/key-change") == 0)
+        r = KEY_CHANGE;
     else if (path_id(path, "/acme/acct/", id, &rest) == 0)
         r = ACCOUNT;
     else if (path_id(path, "/acme/order/", id, &rest) == 0 && rest[0] == '\0')
@@ -1150,7 +1371,8 @@ static void handle_post(struct minica_server *srv, const struct minica_http_requ
     memset(&p, 0, sizeof(p));
     minica_jws_init(&p.jws);
     mbedtls_pk_init(&p.acct_key);
-    if (check_post(srv, req, base, r == NEW_ACCOUNT ? KEY_JWK : KEY_KID, &p, resp) == 0) {
+    enum key_kind kind = r == NEW_ACCOUNT ? KEY_JWK : r == REVOKE ? KEY_EITHER : KEY_KID;
+    if (check_post(srv, req, base, kind, &p, resp) == 0) {
         switch (r) {
         case NEW_ACCOUNT:
             handle_new_account(srv, base, &p, resp);
@@ -1175,6 +1397,12 @@ static void handle_post(struct minica_server *srv, const struct minica_http_requ
             break;
         case CHALL:
             handle_challenge(srv, base, id, &p, resp);
+            break;
+        case REVOKE:
+            handle_revoke(srv, &p, resp);
+            break;
+        case KEY_CHANGE:
+            handle_key_change(srv, base, &p, resp);
             break;
         default:
             handle_cert(srv, id, &p, resp);

@@ -940,6 +940,11 @@ int minica_server_run(struct minica_server *srv, const struct minica_serve_optio
     serve_log(srv, "listening on %s (certificate %s for %s, valid until %s)",
               opts->listen ? opts->listen : MINICA_SERVE_DEFAULT_LISTEN, srv->cert->serial, names,
               na);
+    /* ACME clients need one URL; the server certificate's first name is one
+     * they can verify. */
+    const char *lp = strrchr(opts->listen ? opts->listen : MINICA_SERVE_DEFAULT_LISTEN, ':');
+    serve_log(srv, "ACME directory: https://%.*s:%s/acme/directory", (int)strcspn(names, ","),
+              names, lp ? lp + 1 : "9443");
 
     for (;;) {
         int64_t life = srv->cert->not_after - srv->cert->not_before - 60;
