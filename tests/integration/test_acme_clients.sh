@@ -45,7 +45,8 @@ client_said() {
     all=$(printf '%s\n%s\n' "$OUT" "$ERR" | grep -v '^$')
     # certbot keeps the server's problem document in its log only.
     [ -n "${CLIENT_LOG:-}" ] && [ -f "$CLIENT_LOG" ] &&
-        all=$(grep -E '"(type|detail)"' "$CLIENT_LOG" | tail -n 2; printf '%s\n' "$all")
+        all=$(grep -Eo '\{"type": ?"urn:ietf:params:acme:error:[^}]*\}' "$CLIENT_LOG" | tail -n 1
+            printf '%s\n' "$all")
     { printf '%s\n' "$all" | grep -E 'urn:ietf|[Dd]etail|"type"' | head -n 4
       printf '%s\n' "$all" | tail -n 2; } | tr '\n' ' '
 }
@@ -72,6 +73,7 @@ fi
 LOG=$S_LOG
 DIR_URL=$(acme_directory_url S)
 echo "# ACME directory: $DIR_URL; validator ports http-01 $S_HTTP_PORT, tls-alpn-01 $S_TLS_PORT"
+check "serve logs an ACME directory URL on its port" grep -Eq "ACME directory: https://[^ ]*:$S_PORT/acme/directory" "$LOG"
 check "the directory is JSON naming newNonce, newAccount and newOrder" acme_directory_ok "$ROOT" "$DIR_URL"
 
 # --- certbot: standalone http-01, the CA bundle in REQUESTS_CA_BUNDLE ---------
