@@ -248,6 +248,7 @@ static int teardown(void **state)
     minica_rng_free(&f->rng);
     tu_free_ca(f->dir);
     free(f);
+    unsetenv("MINICA_FAKE_NOW");
     return 0;
 }
 
@@ -876,6 +877,30 @@ static void test_key_change(void **state)
     assert_string_equal(f->location, f->kid);
 }
 
+static void test_expired_order_is_invalid(void **state)
+{
+    struct fixture *f = *state;
+    int status;
+    new_account(f);
+    char order_path[256], chall_path[256], token[64];
+    order_for_loopback(f, order_path, chall_path, token);
+    char now[32];
+    snprintf(now, sizeof(now), "%lld", (long long)minica_now() + MINICA_ACME_ORDER_TTL + 1);
+    setenv("MINICA_FAKE_NOW", now, 1);
+    /* The last nonce expired with the clock: a fresh one. */
+    fresh_nonce(f);
+    cJSON *o = post(f, &f->key, NULL, f->kid, order_path, "", &status);
+    assert_int_equal(status, 200);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(o, "status")), "invalid");
+    assert_non_null(cJSON_GetObjectItem(o, "error"));
+    cJSON_Delete(o);
+    /* Its challenge is not validated any more. */
+    cJSON *c = post(f, &f->key, NULL, f->kid, chall_path, "{}", &status);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(c, "status")), "pending");
+    cJSON_Delete(c);
+    unsetenv("MINICA_FAKE_NOW");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -889,6 +914,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_revoke_cert, setup, teardown),
         cmocka_unit_test_setup_teardown(test_revoke_by_account, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_change, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expired_order_is_invalid, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -730,6 +730,20 @@ static int own_order(struct minica_server *srv, const struct post *p, const char
         problem(resp, 403, "unauthorized", "the order belongs to another account");
         return -1;
     }
+    /* RFC 8555 7.1.6: an order not finalized in time becomes invalid; the
+     * first request that sees it so moves it. */
+    if ((strcmp(o->status, "pending") == 0 || strcmp(o->status, "ready") == 0) &&
+        o->expires_at <= minica_now()) {
+        char error[MINICA_ACME_ERROR_MAX];
+        problem_text(error, sizeof(error), "malformed", "the order expired");
+        ret = minica_store_acme_order_transition(minica_ca_store(srv->ca), id, o->status, "invalid",
+                                                 NULL, error, &err);
+        if ((ret == 0 || ret == MINICA_EBUSY) &&
+            (ret = minica_store_acme_order_get(minica_ca_store(srv->ca), id, o, &err)) == 0)
+            return 0;
+        internal(resp, &err);
+        return -1;
+    }
     return 0;
 }
 
@@ -786,6 +800,10 @@ static void handle_authz(struct minica_server *srv, const char *base, const char
     struct minica_err err;
     if (own_authz(srv, p, id, &a, &o, resp) != 0)
         return;
+    if (strcmp(a.status, "pending") == 0 && a.expires_at <= minica_now() &&
+        minica_store_acme_authz_transition(minica_ca_store(srv->ca), id, "pending", "expired",
+                                           &err) == 0)
+        snprintf(a.status, sizeof(a.status), "expired");
     if (p->payload != NULL) {
         const cJSON *status = cJSON_GetObjectItemCaseSensitive(p->payload, "status");
         if (status != NULL) {
