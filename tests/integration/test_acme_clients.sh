@@ -21,10 +21,12 @@
 # Each client's steps run in order and a client stops at its first failure;
 # the summary at the end says which step each one reached and the last ACME
 # request the server answered for it.
-source "$SRCDIR/tests/integration/lib/common.sh"
+: "${SRCDIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 source "$SRCDIR/tests/integration/lib/acme.sh"
+acme_isolate "$0" "$@"
+source "$SRCDIR/tests/integration/lib/common.sh"
 
-declare -A REACHED
+declare -A REACHED STOPPED
 # step CLIENT WHAT: passes when the last run (RC) succeeded and records WHAT
 # as reached; otherwise fails with the client's last words and the last ACME
 # request the server logged since MARK, and returns 1.
@@ -35,6 +37,7 @@ step() {
         REACHED[$client]="$what"
         return 0
     fi
+    STOPPED[$client]="$what (server last answered: $(acme_reached "$LOG" "$MARK"))"
     fail "$client: $what: exit $RC; server last answered '$(acme_reached "$LOG" "$MARK")'; client: $(client_said)"
     return 1
 }
@@ -72,7 +75,8 @@ if ! acme_serve_start "$CA" S; then
 fi
 LOG=$S_LOG
 DIR_URL=$(acme_directory_url S)
-echo "# ACME directory: $DIR_URL; validator ports http-01 $S_HTTP_PORT, tls-alpn-01 $S_TLS_PORT"
+echo "# ACME directory: $DIR_URL; validator ports http-01 $S_HTTP_PORT, tls-alpn-01 $S_TLS_PORT;" \
+    "$([ "${ACME_NETNS:-}" = 1 ] && echo "a network namespace of its own, ")serve is $ACME_SERVE_BIN"
 check "serve logs an ACME directory URL on its port" grep -Eq "ACME directory: https://[^ ]*:$S_PORT/acme/directory" "$LOG"
 check "the directory is JSON naming newNonce, newAccount and newOrder" acme_directory_ok "$ROOT" "$DIR_URL"
 
@@ -256,6 +260,6 @@ else
 fi
 
 for c in certbot lego lego-tls-alpn uacme certbot-refusal uacme-refusal; do
-    echo "# $c reached: ${REACHED[$c]:-nothing}"
+    echo "# $c reached: ${REACHED[$c]:-nothing}${STOPPED[$c]:+; failed at: ${STOPPED[$c]}}"
 done
 done_testing

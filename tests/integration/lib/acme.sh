@@ -1,19 +1,43 @@
 # Helpers for driving real ACME clients (certbot, lego, uacme from Debian)
-# against `minica serve`'s /acme/ (issue 16). Source after common.sh. Every
+# against `minica serve`'s /acme/ (issue 16). Source it, call acme_isolate,
+# then source common.sh (its helpers are used here at call time). Every
 # client keeps its state under $T, trusts minica's root only for the ACME
 # connection (the way its users would give it a CA bundle), and is run with
 # a time limit; servers started here are tracked and stopped at exit.
 
-# ASSUMPTION, until acme-handler lands its test-only setting: the validator
-# dials http-01 and tls-alpn-01 on 80 and 443; the test build moves them
-# with these two environment variables, read by `serve` only in the test
-# build (minica-fakeclock) and ignored by the installed binary. Change this
-# one function when the handler names them otherwise.
+# The validator dials http-01 on port 80 and tls-alpn-01 on 443 (RFC 8555
+# 8.3, RFC 8737 3). Two ways to let a test's clients answer there:
+#
+# 1. A network namespace of its own (root with unshare -n, see
+#    acme_isolate): only this test's loopback, where 80 and 443 are free and
+#    no other test's ports clash. The installed binary ($MINICA) is tested,
+#    with the ports a real deployment has. Used whenever it is possible.
+# 2. Otherwise the validator's test-only port setting (ACME.md: settings
+#    http_port/tls_port). ASSUMPTION, until acme-handler wires it: the test
+#    build (minica-fakeclock, $MINICA_FAKECLOCK) reads these two environment
+#    variables in serve; the installed binary ignores them. Change this one
+#    function when the handler names them otherwise.
 acme_validator_env() { # acme_validator_env HTTP_PORT TLS_PORT: NAME=VALUE words for env(1)
     echo "MINICA_ACME_TEST_HTTP_PORT=$1 MINICA_ACME_TEST_TLS_PORT=$2"
 }
-# The binary that serves ACME with the moved ports (see above).
-ACME_SERVE_BIN=${MINICA_FAKECLOCK:-$MINICA}
+# acme_isolate SCRIPT ARGS...: re-runs the test in a network namespace of
+# its own with loopback up (way 1); returns when that is not possible, or
+# with ACME_NETNS=no (to run way 2). Call before common.sh, with "$0" "$@".
+acme_isolate() {
+    case ${ACME_NETNS:-} in 1 | no) return 0 ;; esac
+    [ "$(id -u)" = 0 ] && unshare -n true 2>/dev/null || return 0
+    # shellcheck disable=SC2016 # expanded by the inner bash
+    ACME_NETNS=1 exec unshare -n bash -c 'ip link set lo up && exec bash "$@"' bash "$@"
+}
+if [ "${ACME_NETNS:-}" = 1 ]; then
+    ACME_SERVE_BIN=$MINICA
+    ACME_CHALLENGE_HTTP_PORT=80
+    ACME_CHALLENGE_TLS_PORT=443
+else
+    ACME_SERVE_BIN=${MINICA_FAKECLOCK:-$MINICA}
+    ACME_CHALLENGE_HTTP_PORT=
+    ACME_CHALLENGE_TLS_PORT=
+fi
 
 # A client run gets this long; a hung client is a failure, not a hung test.
 ACME_CLIENT_TIMEOUT=${ACME_CLIENT_TIMEOUT:-180}
@@ -42,8 +66,8 @@ acme_serve_start() {
     local ca=$1 name=$2 san=${3:-localhost} port http tls log pid
     for _ in 1 2 3; do
         port=$(free_port)
-        http=$(free_port)
-        tls=$(free_port)
+        http=${ACME_CHALLENGE_HTTP_PORT:-$(free_port)}
+        tls=${ACME_CHALLENGE_TLS_PORT:-$(free_port)}
         log=$T/serve-$name.log
         # shellcheck disable=SC2046
         acme_with_hosts env $(acme_validator_env "$http" "$tls") "$ACME_SERVE_BIN" serve \
