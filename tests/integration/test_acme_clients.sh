@@ -18,6 +18,10 @@
 # identifier 127.0.0.1 (RFC 8738), which it supports. nginx checks the DNS
 # name (it ignores IP SANs, see test_nginx_ip_name.sh).
 #
+# Ports: as root the test runs in a network namespace of its own, where the
+# validator dials the real 80 and 443 of a loopback nobody else shares, and
+# the installed binary is tested; otherwise it moves them (lib/acme.sh).
+#
 # Each client's steps run in order and a client stops at its first failure;
 # the summary at the end says which step each one reached and the last ACME
 # request the server answered for it.
