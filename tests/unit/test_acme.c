@@ -32,6 +32,7 @@
 #include "minica/server.h"
 #include "serve/acme.h"
 #include "serve/jws.h"
+#include "serve/serve_internal.h"
 #include "testutil.h"
 
 #define HOST "ca.internal:9443"
@@ -901,6 +902,44 @@ static void test_expired_order_is_invalid(void **state)
     unsetenv("MINICA_FAKE_NOW");
 }
 
+/* Validations over the server's cap wait, then give up without failing
+ * the challenge: it stays pending for the client's next POST. */
+static void test_validation_cap_leaves_the_challenge_pending(void **state)
+{
+    struct fixture *f = *state;
+    int status;
+    new_account(f);
+    char order_path[256], chall_path[256], token[64];
+    order_for_loopback(f, order_path, chall_path, token);
+    struct responder r;
+    responder_start(&r);
+    struct minica_acme_validate_settings s;
+    minica_acme_validate_settings_init(&s);
+    s.http_port = r.port;
+    s.max_concurrent = 1;
+    s.total_timeout_ms = 200;
+    minica_acme_set_validate_settings(f->srv, &s);
+    unsigned char tp[32];
+    mbedtls_pk_context pk;
+    mbedtls_pk_init(&pk);
+    struct minica_acme_problem prob;
+    assert_int_equal(minica_jwk_parse(f->jwk, strlen(f->jwk), &pk, tp, &prob), 0);
+    mbedtls_pk_free(&pk);
+    assert_int_equal(minica_acme_key_authorization(token, tp, r.body, sizeof(r.body)), 0);
+    /* The one slot is taken (as by a validation in another thread). */
+    f->srv->acme_active = 1;
+    expect_problem(post(f, &f->key, NULL, f->kid, chall_path, "{}", &status), &status, 503,
+                   "rateLimited");
+    cJSON *c = post(f, &f->key, NULL, f->kid, chall_path, "", &status);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(c, "status")), "pending");
+    cJSON_Delete(c);
+    f->srv->acme_active = 0;
+    c = post(f, &f->key, NULL, f->kid, chall_path, "{}", &status);
+    responder_stop(&r);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(c, "status")), "valid");
+    cJSON_Delete(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -915,6 +954,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_revoke_by_account, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_change, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expired_order_is_invalid, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_validation_cap_leaves_the_challenge_pending, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

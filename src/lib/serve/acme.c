@@ -2,12 +2,14 @@
  * POST shares (url, account key, nonce), the resources as JSON and their
  * state moves in the store. Signatures and JWKs are serve/jws.c, dialing
  * the client is serve/acme_validate.c, issuance is minica_ca_issue. */
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 #include <mbedtls/pem.h>
@@ -840,13 +842,46 @@ static void handle_authz(struct minica_server *srv, const char *base, const char
     respond_json(resp, 200, j);
 }
 
+/* At most max_concurrent validations at once across the server's threads
+ * (each request makes its own validator, so the validator's own gate does
+ * not span them); a request waits as long as one validation may take. */
+static int gate_enter(struct minica_server *srv, const struct minica_acme_validate_settings *s)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += s->total_timeout_ms / 1000;
+    until.tv_nsec += (long)(s->total_timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    int ret = 0;
+    pthread_mutex_lock(&srv->acme_gate);
+    while (ret == 0 && srv->acme_active >= s->max_concurrent)
+        if (pthread_cond_timedwait(&srv->acme_freed, &srv->acme_gate, &until) == ETIMEDOUT)
+            ret = -1;
+    if (ret == 0)
+        srv->acme_active++;
+    pthread_mutex_unlock(&srv->acme_gate);
+    return ret;
+}
+
+static void gate_leave(struct minica_server *srv)
+{
+    pthread_mutex_lock(&srv->acme_gate);
+    srv->acme_active--;
+    pthread_cond_signal(&srv->acme_freed);
+    pthread_mutex_unlock(&srv->acme_gate);
+}
+
 /* Runs the validation of c (now "processing") with the CA lock released:
  * dialing the client can take the validator's whole timeout. Returns 0
  * when valid, else fills error with the problem document. */
 static int run_validation(struct minica_server *srv, const struct minica_acme_authz *a,
                           const struct minica_acme_challenge *c, const char *key_authz, char *error,
-                          size_t error_size)
+                          size_t error_size, int *busy)
 {
+    *busy = 0;
     struct minica_err err;
     enum minica_acme_vproblem vp = MINICA_ACME_VP_SERVER_INTERNAL;
     /* The policy is the CA handle's, which a reload may replace while the
@@ -863,10 +898,17 @@ static int run_validation(struct minica_server *srv, const struct minica_acme_au
     minica_seterr(&err, MINICA_ENOMEM, "out of memory");
     if (policy != NULL && (ret = minica_name_parse(a->value, &name, &err)) == 0 &&
         (ret = minica_acme_validator_init(&v, policy, &settings, &err)) == 0) {
-        if (strcmp(c->type, "http-01") == 0)
-            ret = minica_acme_validate_http01(&v, &name, c->token, key_authz, &vp, &err);
-        else
-            ret = minica_acme_validate_tls_alpn01(&v, &name, key_authz, &vp, &err);
+        if (gate_enter(srv, &settings) != 0) {
+            ret = minica_seterr(&err, MINICA_EBUSY, "too many validations in flight (%u)",
+                                settings.max_concurrent);
+            *busy = 1;
+        } else {
+            if (strcmp(c->type, "http-01") == 0)
+                ret = minica_acme_validate_http01(&v, &name, c->token, key_authz, &vp, &err);
+            else
+                ret = minica_acme_validate_tls_alpn01(&v, &name, key_authz, &vp, &err);
+            gate_leave(srv);
+        }
         minica_acme_validator_free(&v);
     }
     free(policy);
@@ -910,8 +952,18 @@ static void handle_challenge(struct minica_server *srv, const char *base, const 
             problem(resp, 500, "serverInternal", "key authorization");
             return;
         }
-        ret = run_validation(srv, &a, &c, key_authz, error, sizeof(error));
+        int busy;
+        ret = run_validation(srv, &a, &c, key_authz, error, sizeof(error), &busy);
         struct minica_store *store = minica_ca_store(srv->ca);
+        if (busy) {
+            /* Our limit, not the client's failure: the challenge waits for
+             * the client's next POST. */
+            minica_store_acme_challenge_transition(store, id, "processing", "pending", 0, NULL,
+                                                   NULL);
+            problem(resp, 503, "rateLimited", "too many validations in flight; retry");
+            add_header(resp, "Retry-After", "1");
+            return;
+        }
         if (ret == 0) {
             ret = minica_store_acme_challenge_transition(store, id, "processing", "valid",
                                                          minica_now(), "", &err);

@@ -87,6 +87,12 @@ int minica_server_open(const char *dir, struct minica_server **out, struct minic
     }
     minica_ca_set_actor(srv->ca, "serve", "local");
     minica_acme_validate_settings_init(&srv->acme_validate);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&srv->acme_freed, &attr);
+    pthread_condattr_destroy(&attr);
+    pthread_mutex_init(&srv->acme_gate, NULL);
     pthread_mutex_init(&srv->ca_lock, NULL);
     pthread_mutex_init(&srv->tls_lock, NULL);
     pthread_mutex_init(&srv->admit_lock, NULL);
@@ -137,6 +143,8 @@ void minica_server_close(struct minica_server *srv)
     pthread_mutex_destroy(&srv->ca_lock);
     pthread_mutex_destroy(&srv->tls_lock);
     pthread_mutex_destroy(&srv->admit_lock);
+    pthread_mutex_destroy(&srv->acme_gate);
+    pthread_cond_destroy(&srv->acme_freed);
     free(srv);
 }
 

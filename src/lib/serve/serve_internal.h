@@ -49,8 +49,13 @@ struct minica_server {
     unsigned long dropped; /* connections closed by the limits since the last log line */
     unsigned timeout;      /* seconds idle, once a request has arrived */
     unsigned handshake_timeout;
-    /* How ACME challenges are validated (tests move the ports). */
+    /* How ACME challenges are validated (tests move the ports), and how
+     * many validations are in flight (acme_active, at most
+     * acme_validate.max_concurrent, under acme_gate). */
     struct minica_acme_validate_settings acme_validate;
+    pthread_mutex_t acme_gate;
+    pthread_cond_t acme_freed; /* CLOCK_MONOTONIC */
+    unsigned acme_active;
 };
 
 /* From the CA's certificates (trust.c): the /v1/roots answer (every
