@@ -102,6 +102,7 @@ certbot_flow() {
     need certbot "its key is the one certbot made" key_matches "$live/privkey.pem" "$live/cert.pem" || return
     serial=$(acme_serial "$live/cert.pem")
     need certbot "minica list has it valid" test "$(acme_status "$CA" "$serial")" = valid || return
+    need certbot "audited as an ACME order" acme_audited "$CA" "$serial" "acme [^ ]+ order " || return
     need certbot "nginx serves it and a verifying proxy gets 200" \
         acme_nginx_proxy "$ROOT" "$live/fullchain.pem" "$live/privkey.pem" localhost || return
     # renew reads the server and port from certbot's renewal file; the CA
@@ -116,6 +117,7 @@ certbot_flow() {
     step certbot "revoke" || return
     need certbot "minica list has the renewed certificate revoked" \
         test "$(acme_status "$CA" "$renewed")" = revoked || return
+    need certbot "the revocation is audited as ACME's" acme_audited "$CA" "$renewed" "acme .*revokeCert" || return
     need certbot "the first certificate is still valid" test "$(acme_status "$CA" "$serial")" = valid
 }
 certbot_flow
@@ -140,6 +142,7 @@ lego_flow() {
     need lego "its key is the one lego made" key_matches "$c/localhost.key" "$c/localhost.crt" || return
     serial=$(acme_serial "$c/localhost.crt")
     need lego "minica list has it valid" test "$(acme_status "$CA" "$serial")" = valid || return
+    need lego "audited as an ACME order" acme_audited "$CA" "$serial" "acme [^ ]+ order " || return
     need lego "nginx serves it and a verifying proxy gets 200" \
         acme_nginx_proxy "$ROOT" "$c/localhost.crt" "$c/localhost.key" localhost || return
     run lego_run "$ROOT" "$st" "${common[@]}" --http --http.port "127.0.0.1:$S_HTTP_PORT" \
@@ -151,7 +154,8 @@ lego_flow() {
     run lego_run "$ROOT" "$st" "${common[@]}" -d localhost revoke --keep --reason 4
     step lego "revoke" || return
     need lego "minica list has the renewed certificate revoked" \
-        test "$(acme_status "$CA" "$renewed")" = revoked
+        test "$(acme_status "$CA" "$renewed")" = revoked || return
+    need lego "the revocation is audited as ACME's" acme_audited "$CA" "$renewed" "acme .*revokeCert"
 }
 lego_flow
 
@@ -187,6 +191,7 @@ uacme_flow() {
     need uacme "its key is the one uacme made" key_matches "$conf/private/$UNAME/key.pem" "$conf/$UNAME/cert.pem" || return
     serial=$(acme_serial "$conf/$UNAME/cert.pem")
     need uacme "minica list has it valid" test "$(acme_status "$CA" "$serial")" = valid || return
+    need uacme "audited as an ACME order" acme_audited "$CA" "$serial" "acme [^ ]+ order " || return
     need uacme "nginx serves it and a verifying proxy gets 200" \
         acme_nginx_proxy "$ROOT" "$conf/$UNAME/cert.pem" "$conf/private/$UNAME/key.pem" "$UNAME" || return
     run uacme_run "$ROOT" "$conf" "${common[@]}" --hook "$hook" --force issue "$UNAME" 127.0.0.1
@@ -197,7 +202,8 @@ uacme_flow() {
     run uacme_run "$ROOT" "$conf" "${common[@]}" --reason 5 revoke "$conf/$UNAME/cert.pem"
     step uacme "revoke" || return
     need uacme "minica list has the renewed certificate revoked" \
-        test "$(acme_status "$CA" "$renewed")" = revoked
+        test "$(acme_status "$CA" "$renewed")" = revoked || return
+    need uacme "the revocation is audited as ACME's" acme_audited "$CA" "$renewed" "acme .*revokeCert"
 }
 if ! acme_can_unshare; then
     echo "skip - uacme: needs a private mount namespace (root with CAP_SYS_ADMIN) to trust the root"

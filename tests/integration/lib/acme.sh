@@ -227,6 +227,11 @@ acme_status() {
     "$MINICA" list --dir "$1" --status all --json |
         jq -r --arg s "$2" '.[] | select((.serial | ascii_downcase | sub("^0+"; "")) == ($s | sub("^0+"; ""))) | .status'
 }
+# acme_audited CA SERIAL WORDS: an audit row names SERIAL and WORDS (the
+# origin serve gives ACME: "acme ACCOUNT order ID", "acme ... revokeCert").
+acme_audited() {
+    "$MINICA" log --dir "$1" | grep -F -- "$2" | grep -Eq -- "$3"
+}
 # acme_nothing_issued CA NAME: no certificate in the inventory carries NAME.
 acme_nothing_issued() {
     [ "$("$MINICA" list "$2" --dir "$1" --status all --json | jq length)" = 0 ]
