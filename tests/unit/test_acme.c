@@ -151,8 +151,19 @@ static cJSON *request(struct fixture *f, const char *method, const char *path, c
     snprintf(f->nonce, sizeof(f->nonce), "%s", nonce);
     const char *loc = header(&resp, "Location");
     snprintf(f->location, sizeof(f->location), "%s", loc ? loc : "");
-    const char *link = header(&resp, "Link");
-    snprintf(f->link, sizeof(f->link), "%s", link ? link : "");
+    /* f->link: the Link other than rel="index", which every answer but
+     * the directory's has. */
+    int index = 0;
+    f->link[0] = '\0';
+    for (size_t i = 0; i < resp.n_headers; i++) {
+        if (strcmp(resp.headers[i].name, "Link") != 0)
+            continue;
+        if (strcmp(resp.headers[i].value, "<" BASE "/acme/directory>;rel=\"index\"") == 0)
+            index = 1;
+        else
+            snprintf(f->link, sizeof(f->link), "%s", resp.headers[i].value);
+    }
+    assert_int_equal(index, strcmp(path, "/acme/directory") != 0);
     cJSON *json = NULL;
     if (resp.body_len > 0 && (strcmp(resp.content_type, "application/json") == 0 ||
                               strcmp(resp.content_type, "application/problem+json") == 0)) {

@@ -1546,6 +1546,9 @@ void minica_acme_handle(struct minica_server *srv, const struct minica_http_requ
     }
     add_nonce_locked(srv, resp);
     pthread_mutex_unlock(&srv->ca_lock);
+    /* RFC 8555 7.1: every resource but the directory links to it. */
+    if (strcmp(path, "/acme/directory") != 0 && base_url(req, base, sizeof(base)) == 0)
+        add_header(resp, "Link", "<%s/acme/directory>;rel=\"index\"", base);
 }
 
 void minica_acme_set_validate_settings(struct minica_server *srv,
