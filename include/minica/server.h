@@ -34,7 +34,7 @@ struct minica_http_request {
 
 /* Headers beyond Content-Type and Allow (ACME: Replay-Nonce, Location,
  * Link, Retry-After). */
-#define MINICA_HTTP_MAX_HEADERS 4
+#define MINICA_HTTP_MAX_HEADERS 6
 struct minica_http_header {
     const char *name; /* static */
     char value[600];

@@ -151,8 +151,19 @@ static cJSON *request(struct fixture *f, const char *method, const char *path, c
     snprintf(f->nonce, sizeof(f->nonce), "%s", nonce);
     const char *loc = header(&resp, "Location");
     snprintf(f->location, sizeof(f->location), "%s", loc ? loc : "");
-    const char *link = header(&resp, "Link");
-    snprintf(f->link, sizeof(f->link), "%s", link ? link : "");
+    /* f->link: the Link other than rel="index", which every answer but
+     * the directory's has. */
+    int index = 0;
+    f->link[0] = '\0';
+    for (size_t i = 0; i < resp.n_headers; i++) {
+        if (strcmp(resp.headers[i].name, "Link") != 0)
+            continue;
+        if (strcmp(resp.headers[i].value, "<" BASE "/acme/directory>;rel=\"index\"") == 0)
+            index = 1;
+        else
+            snprintf(f->link, sizeof(f->link), "%s", resp.headers[i].value);
+    }
+    assert_int_equal(index, strcmp(path, "/acme/directory") != 0);
     cJSON *json = NULL;
     if (resp.body_len > 0 && (strcmp(resp.content_type, "application/json") == 0 ||
                               strcmp(resp.content_type, "application/problem+json") == 0)) {
@@ -940,6 +951,40 @@ static void test_validation_cap_leaves_the_challenge_pending(void **state)
     cJSON_Delete(c);
 }
 
+/* The orders list comes in pages linked by rel="next", without invalid orders. */
+static void test_orders_list_pages(void **state)
+{
+    struct fixture *f = *state;
+    int status;
+    new_account(f);
+    for (int i = 0; i < MINICA_ACME_ORDERS_PAGE + 5; i++) {
+        cJSON_Delete(post(f, &f->key, NULL, f->kid, "/acme/new-order",
+                          "{\"identifiers\":[{\"type\":\"dns\",\"value\":\"web.internal\"}]}",
+                          &status));
+        assert_int_equal(status, 201);
+    }
+    char path[600];
+    snprintf(path, sizeof(path), "%s/orders", f->kid + strlen(BASE));
+    size_t total = 0;
+    int pages = 0;
+    for (;;) {
+        cJSON *l = post(f, &f->key, NULL, f->kid, path, "", &status);
+        assert_int_equal(status, 200);
+        total += (size_t)cJSON_GetArraySize(cJSON_GetObjectItem(l, "orders"));
+        cJSON_Delete(l);
+        pages++;
+        if (f->link[0] == '\0')
+            break;
+        assert_non_null(strstr(f->link, ";rel=\"next\""));
+        assert_true(f->link[0] == '<' && strncmp(f->link + 1, BASE, strlen(BASE)) == 0);
+        snprintf(path, sizeof(path), "%.*s",
+                 (int)(strchr(f->link, '>') - f->link - 1 - strlen(BASE)),
+                 f->link + 1 + strlen(BASE));
+    }
+    assert_int_equal(pages, 2);
+    assert_int_equal(total, MINICA_ACME_ORDERS_PAGE + 5);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -954,6 +999,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_revoke_by_account, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_change, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expired_order_is_invalid, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_orders_list_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_validation_cap_leaves_the_challenge_pending, setup,
                                         teardown),
     };

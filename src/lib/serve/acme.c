@@ -452,30 +452,54 @@ static void handle_new_account(struct minica_server *srv, const char *base, stru
     snprintf(resp->log, sizeof(resp->log), "acme account %s created", a.id);
 }
 
+/* One page of an account's orders (RFC 8555 7.1.2.1): a
+ * minica_acme_order_cb. Invalid orders are left out, as the RFC advises. */
+struct order_page {
+    cJSON *arr;
+    const char *base;
+    size_t seen;
+    char last[MINICA_ACME_ID_MAX]; /* the last id of this page */
+    int more;                      /* a row beyond the page exists */
+};
+
 static int list_order_url(const struct minica_acme_order *row, void *ctx)
 {
-    cJSON **arr = ctx;
+    struct order_page *pg = ctx;
+    if (pg->seen == MINICA_ACME_ORDERS_PAGE) {
+        pg->more = 1;
+        return 1;
+    }
+    pg->seen++;
+    snprintf(pg->last, sizeof(pg->last), "%s", row->id);
+    if (strcmp(row->status, "invalid") == 0)
+        return 0;
     char url[MAX_BASE + 128];
-    snprintf(url, sizeof(url), "%s/acme/order/%s", cJSON_GetStringValue(arr[1]), row->id);
-    cJSON_AddItemToArray(arr[0], cJSON_CreateString(url));
+    snprintf(url, sizeof(url), "%s/acme/order/%s", pg->base, row->id);
+    cJSON_AddItemToArray(pg->arr, cJSON_CreateString(url));
     return 0;
 }
 
+/* rest: "/orders" or "/orders/AFTER" (the next page's URL). */
 static void handle_orders_list(struct minica_server *srv, const char *base, struct post *p,
-                               struct minica_http_response *resp)
+                               const char *after, struct minica_http_response *resp)
 {
     struct minica_err err;
     cJSON *o = cJSON_CreateObject();
-    cJSON *ctx[2] = {cJSON_AddArrayToObject(o, "orders"), cJSON_CreateString(base)};
-    int ret = minica_store_acme_order_list(minica_ca_store(srv->ca), p->acct.id, NULL, 1000,
-                                           list_order_url, ctx, &err);
-    cJSON_Delete(ctx[1]);
-    if (ret != 0) {
+    struct order_page pg;
+    memset(&pg, 0, sizeof(pg));
+    pg.arr = cJSON_AddArrayToObject(o, "orders");
+    pg.base = base;
+    int ret = minica_store_acme_order_list(minica_ca_store(srv->ca), p->acct.id, after,
+                                           MINICA_ACME_ORDERS_PAGE + 1, list_order_url, &pg, &err);
+    if (ret < 0) {
         cJSON_Delete(o);
         internal(resp, &err);
         return;
     }
     respond_json(resp, 200, o);
+    if (pg.more)
+        add_header(resp, "Link", "<%s/acme/acct/%s/orders/%s>;rel=\"next\"", base, p->acct.id,
+                   pg.last);
 }
 
 /* POST /acme/acct/ID: POST-as-GET, contact update, deactivation. */
@@ -486,8 +510,14 @@ static void handle_account(struct minica_server *srv, const char *base, const ch
         problem(resp, 401, "unauthorized", "the kid is not this account");
         return;
     }
+    char after[MINICA_ACME_ID_MAX];
+    const char *tail;
     if (strcmp(rest, "/orders") == 0) {
-        handle_orders_list(srv, base, p, resp);
+        handle_orders_list(srv, base, p, NULL, resp);
+        return;
+    }
+    if (path_id(rest, "/orders/", after, &tail) == 0 && tail[0] == '\0') {
+        handle_orders_list(srv, base, p, after, resp);
         return;
     }
     if (rest[0] != '\0') {
@@ -1516,6 +1546,9 @@ void minica_acme_handle(struct minica_server *srv, const struct minica_http_requ
     }
     add_nonce_locked(srv, resp);
     pthread_mutex_unlock(&srv->ca_lock);
+    /* RFC 8555 7.1: every resource but the directory links to it. */
+    if (strcmp(path, "/acme/directory") != 0 && base_url(req, base, sizeof(base)) == 0)
+        add_header(resp, "Link", "<%s/acme/directory>;rel=\"index\"", base);
 }
 
 void minica_acme_set_validate_settings(struct minica_server *srv,

@@ -13,6 +13,8 @@
 /* How long a nonce may wait to be used, and an order to be finalized. */
 #define MINICA_ACME_NONCE_TTL 3600
 #define MINICA_ACME_ORDER_TTL (7 * 24 * 3600)
+/* Orders per page of an account's orders list. */
+#define MINICA_ACME_ORDERS_PAGE 100
 
 /* Answers every request whose path starts with /acme/. Thread-safe like
  * minica_server_handle: the CA and its store under srv->ca_lock, which a
