@@ -59,9 +59,10 @@ acme_with_hosts() { # acme_with_hosts CMD...: exec CMD, with ACME_HOSTS if set
 
 # acme_serve_start CA_DIR NAME [SAN]: starts `minica serve` for CA_DIR on a
 # free port with its own TLS certificate (for 127.0.0.1 and SAN, default
-# localhost) and the validator's ports moved to free ones. Sets, prefixed NAME_: PORT, URL,
-# DIRECTORY (the ACME directory URL), HTTP_PORT (http-01), TLS_PORT
-# (tls-alpn-01), LOG (serve's stderr), PID. Retries on a port race.
+# localhost); the validator dials the ports chosen above. Sets, prefixed
+# NAME_: PORT, URL, DIRECTORY (the ACME directory URL), HTTP_PORT (where
+# http-01 is dialed), TLS_PORT (tls-alpn-01), LOG (serve's stderr), PID.
+# Retries on a port race.
 acme_serve_start() {
     local ca=$1 name=$2 san=${3:-localhost} port http tls log pid
     for _ in 1 2 3; do
