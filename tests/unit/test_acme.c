@@ -985,6 +985,26 @@ static void test_orders_list_pages(void **state)
     assert_int_equal(total, MINICA_ACME_ORDERS_PAGE + 5);
 }
 
+/* The test build's port hook (tests/support/acme_test_ports.c), as
+ * integration tests with real clients use it. */
+static void test_validation_ports_from_the_test_environment(void **state)
+{
+    struct fixture *f = *state;
+    setenv("MINICA_ACME_TEST_HTTP_PORT", "5002", 1);
+    setenv("MINICA_ACME_TEST_TLS_PORT", "5001", 1);
+    struct minica_server *srv;
+    struct minica_err err;
+    assert_int_equal(minica_server_open(f->dir, &srv, &err), 0);
+    unsetenv("MINICA_ACME_TEST_HTTP_PORT");
+    unsetenv("MINICA_ACME_TEST_TLS_PORT");
+    assert_int_equal(srv->acme_validate.http_port, 5002);
+    assert_int_equal(srv->acme_validate.tls_port, 5001);
+    minica_server_close(srv);
+    /* Without them: the RFC's. */
+    assert_int_equal(f->srv->acme_validate.http_port, 80);
+    assert_int_equal(f->srv->acme_validate.tls_port, 443);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1000,6 +1020,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_key_change, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expired_order_is_invalid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_orders_list_pages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_validation_ports_from_the_test_environment, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_validation_cap_leaves_the_challenge_pending, setup,
                                         teardown),
     };
