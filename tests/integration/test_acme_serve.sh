@@ -51,6 +51,10 @@ check "a broken JWS: problem+json" grep -qi '^content-type: application/problem+
 check "a broken JWS: an RFC 8555 type" grep -q '"type":"urn:ietf:params:acme:error:' "$T/bad.json"
 check "a broken JWS: a fresh nonce" grep -qi '^replay-nonce: ' "$T/bad.h"
 
+# The validation-port hook is the test build's alone (tests/support/acme_test_ports.c).
+check_not "the installed binary has no validation-port hook" grep -q MINICA_ACME_TEST_HTTP_PORT "$MINICA"
+check "minica-fakeclock has it" grep -q MINICA_ACME_TEST_HTTP_PORT "$MINICA_FAKECLOCK"
+
 kill -TERM "$SERVE_PID"
 wait "$SERVE_PID"
 check "SIGTERM: exit 0" test "$?" = 0

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 #include <mbedtls/asn1.h>
 #include <mbedtls/md.h>
+#include <mbedtls/rsa.h>
 #include <mbedtls/x509_crt.h>
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/x509_csr.h>
@@ -28,7 +29,9 @@
 #include "base/compat.h"
 #include "base/util.h"
 #include "ca/x509.h"
+#include "minica/ca.h"
 #include "minica/key.h"
+#include "minica/store.h"
 #include "minica/server.h"
 #include "serve/acme.h"
 #include "serve/jws.h"
@@ -107,8 +110,13 @@ static char *sign_jws(struct fixture *f, mbedtls_pk_context *pk, const char *pro
     assert_int_equal(minica_compat_pk_sign(pk, MBEDTLS_MD_SHA256, hash, 32, sig, sizeof(sig),
                                            &sig_len, &f->rng.drbg),
                      0);
-    sig_len = ecdsa_raw(sig, sig_len, raw);
-    char *s64 = b64(raw, sig_len);
+    /* RS256 signatures go as they are; ES256 ones as r||s. */
+    const unsigned char *out = sig;
+    if (mbedtls_pk_get_type(pk) != MBEDTLS_PK_RSA) {
+        sig_len = ecdsa_raw(sig, sig_len, raw);
+        out = raw;
+    }
+    char *s64 = b64(out, sig_len);
     size_t n = strlen(p64) + strlen(y64) + strlen(s64) + 64;
     char *body = malloc(n);
     snprintf(body, n, "{\"protected\":\"%s\",\"payload\":\"%s\",\"signature\":\"%s\"}", p64, y64,
@@ -596,6 +604,19 @@ static void use_responder(struct fixture *f, const struct responder *r)
     minica_acme_set_validate_settings(f->srv, &s);
 }
 
+struct audit_search {
+    const char *needle;
+    int found;
+};
+
+static int find_audit(const struct minica_audit_row *row, void *ctx)
+{
+    struct audit_search *s = ctx;
+    if (strstr(row->summary, s->needle) != NULL)
+        s->found++;
+    return 0;
+}
+
 /* A CSR's DER, base64url, for names. */
 static char *csr_b64(const char *names)
 {
@@ -667,6 +688,15 @@ static void test_http01_finalize_and_certificate(void **state)
     char cert_path[256];
     snprintf(cert_path, sizeof(cert_path), "%s", cert_url + strlen(BASE));
     cJSON_Delete(o);
+    /* Audited like any issuance, naming the account and the order. */
+    char needle[300];
+    snprintf(needle, sizeof(needle), "acme %s order %s", f->kid + strlen(BASE "/acme/acct/"),
+             order_path + strlen("/acme/order/"));
+    struct audit_search as = {.needle = needle};
+    struct minica_err err;
+    assert_int_equal(minica_store_list_audit(minica_ca_store(f->srv->ca), 0, find_audit, &as, &err),
+                     0);
+    assert_int_equal(as.found, 1);
     /* Once valid, finalize is refused. */
     expect_problem(post(f, &f->key, NULL, f->kid, fin, payload, &status), &status, 403,
                    "orderNotReady");
@@ -985,6 +1015,64 @@ static void test_orders_list_pages(void **state)
     assert_int_equal(total, MINICA_ACME_ORDERS_PAGE + 5);
 }
 
+/* The test build's port hook (tests/support/acme_test_ports.c), as
+ * integration tests with real clients use it. */
+static void test_validation_ports_from_the_test_environment(void **state)
+{
+    struct fixture *f = *state;
+    setenv("MINICA_ACME_TEST_HTTP_PORT", "5002", 1);
+    setenv("MINICA_ACME_TEST_TLS_PORT", "5001", 1);
+    struct minica_server *srv;
+    struct minica_err err;
+    assert_int_equal(minica_server_open(f->dir, &srv, &err), 0);
+    unsetenv("MINICA_ACME_TEST_HTTP_PORT");
+    unsetenv("MINICA_ACME_TEST_TLS_PORT");
+    assert_int_equal(srv->acme_validate.http_port, 5002);
+    assert_int_equal(srv->acme_validate.tls_port, 5001);
+    minica_server_close(srv);
+    /* Without them: the RFC's. */
+    assert_int_equal(f->srv->acme_validate.http_port, 80);
+    assert_int_equal(f->srv->acme_validate.tls_port, 443);
+}
+
+/* certbot's account key is RSA: RS256 with a jwk, then kid. */
+static void test_rsa_account(void **state)
+{
+    struct fixture *f = *state;
+    int status;
+    struct minica_err err;
+    mbedtls_pk_context rsa;
+    mbedtls_pk_init(&rsa);
+    assert_int_equal(minica_key_generate(&rsa, MINICA_KEY_RSA_2048, &f->rng, &err), 0);
+    unsigned char n[256], e[3];
+    assert_int_equal(
+        mbedtls_rsa_export_raw(mbedtls_pk_rsa(rsa), n, 256, NULL, 0, NULL, 0, NULL, 0, e, 3), 0);
+    char *n64 = b64(n, 256), *e64 = b64(e + (e[0] == 0 ? 1 : 0), e[0] == 0 ? 2 : 3), jwk[800];
+    snprintf(jwk, sizeof(jwk), "{\"e\":\"%s\",\"kty\":\"RSA\",\"n\":\"%s\"}", e64, n64);
+    free(n64);
+    free(e64);
+    fresh_nonce(f);
+    char protected_json[2048];
+    snprintf(protected_json, sizeof(protected_json),
+             "{\"alg\":\"RS256\",\"jwk\":%s,\"nonce\":\"%s\",\"url\":\"%s/acme/new-account\"}", jwk,
+             f->nonce, BASE);
+    char *body = sign_jws(f, &rsa, protected_json, "{\"termsOfServiceAgreed\":true}");
+    cJSON_Delete(request(f, "POST", "/acme/new-account", body, &status, NULL));
+    free(body);
+    assert_int_equal(status, 201);
+    char kid[600];
+    snprintf(kid, sizeof(kid), "%s", f->location);
+    snprintf(protected_json, sizeof(protected_json),
+             "{\"alg\":\"RS256\",\"kid\":\"%s\",\"nonce\":\"%s\",\"url\":\"%s/acme/new-order\"}",
+             kid, f->nonce, BASE);
+    body = sign_jws(f, &rsa, protected_json,
+                    "{\"identifiers\":[{\"type\":\"dns\",\"value\":\"web.internal\"}]}");
+    cJSON_Delete(request(f, "POST", "/acme/new-order", body, &status, NULL));
+    free(body);
+    assert_int_equal(status, 201);
+    mbedtls_pk_free(&rsa);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1000,6 +1088,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_key_change, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expired_order_is_invalid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_orders_list_pages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rsa_account, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_validation_ports_from_the_test_environment, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_validation_cap_leaves_the_challenge_pending, setup,
                                         teardown),
     };

@@ -68,6 +68,10 @@ struct minica_acme_validator {
 };
 
 void minica_acme_validate_settings_init(struct minica_acme_validate_settings *s);
+/* Release builds: nothing. The test build's (tests/support/acme_test_ports.c)
+ * reads MINICA_ACME_TEST_HTTP_PORT and MINICA_ACME_TEST_TLS_PORT into s;
+ * serve applies it once at open. */
+void minica_acme_test_ports(struct minica_acme_validate_settings *s);
 /* settings NULL: the defaults. */
 int minica_acme_validator_init(struct minica_acme_validator *v, const struct minica_policy *policy,
                                const struct minica_acme_validate_settings *settings,

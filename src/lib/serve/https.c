@@ -87,6 +87,7 @@ int minica_server_open(const char *dir, struct minica_server **out, struct minic
     }
     minica_ca_set_actor(srv->ca, "serve", "local");
     minica_acme_validate_settings_init(&srv->acme_validate);
+    minica_acme_test_ports(&srv->acme_validate);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
