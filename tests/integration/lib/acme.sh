@@ -12,11 +12,10 @@
 #    acme_isolate): only this test's loopback, where 80 and 443 are free and
 #    no other test's ports clash. The installed binary ($MINICA) is tested,
 #    with the ports a real deployment has. Used whenever it is possible.
-# 2. Otherwise the validator's test-only port setting (ACME.md: settings
-#    http_port/tls_port). ASSUMPTION, until acme-handler wires it: the test
-#    build (minica-fakeclock, $MINICA_FAKECLOCK) reads these two environment
-#    variables in serve; the installed binary ignores them. Change this one
-#    function when the handler names them otherwise.
+# 2. Otherwise the validator's test-only port setting: the test build
+#    (minica-fakeclock, $MINICA_FAKECLOCK) reads these two environment
+#    variables in serve (tests/support/acme_test_ports.c); the installed
+#    binary has no such hook and dials 80 and 443 whatever they say.
 acme_validator_env() { # acme_validator_env HTTP_PORT TLS_PORT: NAME=VALUE words for env(1)
     echo "MINICA_ACME_TEST_HTTP_PORT=$1 MINICA_ACME_TEST_TLS_PORT=$2"
 }
