@@ -29,21 +29,19 @@
  * A string argument longer than the row field it is read back into is
  * refused the same way, rather than stored and read back cut short. */
 
-/* Nonces (RFC 8555 7.2). Stored as given: a nonce is public (sent in
- * Replay-Nonce) and worth nothing without the account key's signature. */
+/* Spent nonces (RFC 8555 6.5). serve/acme_nonce.c makes and checks them
+ * without the store; the store only remembers which were spent, until
+ * they expire. A nonce is public (sent in Replay-Nonce) and worth nothing
+ * without the account key's signature. */
 
-/* Records a fresh nonce valid until expires_at. MINICA_EEXIST if the value
- * is already outstanding. */
-int minica_store_acme_nonce_put(struct minica_store *store, const char *value, int64_t expires_at,
-                                struct minica_err *err);
-/* Spends a nonce: of any number of concurrent spends (connections,
- * processes, replicas), exactly one returns 0. The row is deleted by the
- * same statement that finds it, so an expired nonce is removed too, and
- * refused. MINICA_EFORBIDDEN for unknown, already spent or expired
- * (expires_at <= now): all of them are RFC 8555 badNonce. */
-int minica_store_acme_nonce_spend(struct minica_store *store, const char *value, int64_t now,
+/* Records value as spent; it would have expired at expires_at. Of any
+ * number of concurrent spends (connections, processes, replicas), exactly
+ * one returns 0; the others, and every later one, MINICA_EFORBIDDEN
+ * (RFC 8555 badNonce). */
+int minica_store_acme_nonce_spend(struct minica_store *store, const char *value, int64_t expires_at,
                                   struct minica_err *err);
-/* Deletes every nonce with expires_at <= now; *swept (may be NULL) is how many. */
+/* Forgets every spent nonce with expires_at <= now (the check refuses
+ * those anyway); *swept (may be NULL) is how many. */
 int minica_store_acme_nonce_sweep(struct minica_store *store, int64_t now, int64_t *swept,
                                   struct minica_err *err);
 

@@ -204,35 +204,24 @@ static void test_store_acme_migration_upgrades_a_v4_db(void **state)
 static void test_store_acme_nonce_is_spent_exactly_once(void **state)
 {
     struct fixture *f = *state;
-    OK(minica_store_acme_nonce_put(f->store, "n1", NOW + 60, E));
-    REFUSED(MINICA_EEXIST, minica_store_acme_nonce_put(f->store, "n1", NOW + 60, E));
-    OK(minica_store_acme_nonce_spend(f->store, "n1", NOW, E));
-    REFUSED(MINICA_EFORBIDDEN, minica_store_acme_nonce_spend(f->store, "n1", NOW, E));
-    REFUSED(MINICA_EFORBIDDEN, minica_store_acme_nonce_spend(f->store, "never", NOW, E));
+    OK(minica_store_acme_nonce_spend(f->store, "n1", NOW + 60, E));
+    REFUSED(MINICA_EFORBIDDEN, minica_store_acme_nonce_spend(f->store, "n1", NOW + 60, E));
+    OK(minica_store_acme_nonce_spend(f->store, "n2", NOW + 60, E));
 }
 
-static void test_store_acme_nonce_expired_is_refused_and_removed(void **state)
+static void test_store_acme_nonce_sweep_forgets_only_expired(void **state)
 {
     struct fixture *f = *state;
-    OK(minica_store_acme_nonce_put(f->store, "old", NOW, E));
-    /* expires_at is the first second it is no longer good. */
-    REFUSED(MINICA_EFORBIDDEN, minica_store_acme_nonce_spend(f->store, "old", NOW, E));
-    assert_int_equal(count_rows(f->path, "SELECT count(*) FROM acme_nonces"), 0);
-    OK(minica_store_acme_nonce_put(f->store, "edge", NOW + 1, E));
-    OK(minica_store_acme_nonce_spend(f->store, "edge", NOW, E));
-}
-
-static void test_store_acme_nonce_sweep_removes_only_expired(void **state)
-{
-    struct fixture *f = *state;
-    OK(minica_store_acme_nonce_put(f->store, "a", NOW - 10, E));
-    OK(minica_store_acme_nonce_put(f->store, "b", NOW, E));
-    OK(minica_store_acme_nonce_put(f->store, "c", NOW + 10, E));
+    OK(minica_store_acme_nonce_spend(f->store, "a", NOW - 10, E));
+    OK(minica_store_acme_nonce_spend(f->store, "b", NOW, E));
+    OK(minica_store_acme_nonce_spend(f->store, "c", NOW + 10, E));
     int64_t swept = -1;
     OK(minica_store_acme_nonce_sweep(f->store, NOW, &swept, E));
     assert_int_equal(swept, 2);
+    assert_int_equal(count_rows(f->path, "SELECT count(*) FROM acme_nonces"), 1);
     OK(minica_store_acme_nonce_sweep(f->store, NOW, NULL, E));
-    OK(minica_store_acme_nonce_spend(f->store, "c", NOW, E));
+    /* Still remembered until it would have expired. */
+    REFUSED(MINICA_EFORBIDDEN, minica_store_acme_nonce_spend(f->store, "c", NOW + 10, E));
 }
 
 static void test_store_acme_account_insert_and_lookups(void **state)
@@ -706,19 +695,22 @@ static int race(const char *path, race_fn fn, int refused)
     return wins;
 }
 
-static int spend_n1(struct minica_store *store, int i, struct minica_err *err)
+static char race_nonce[16];
+
+static int spend_race_nonce(struct minica_store *store, int i, struct minica_err *err)
 {
     (void)i;
-    return minica_store_acme_nonce_spend(store, "n1", NOW, err);
+    return minica_store_acme_nonce_spend(store, race_nonce, NOW + 60, err);
 }
 
 static void test_store_acme_nonce_race_has_one_winner(void **state)
 {
     struct fixture *f = *state;
     for (int round = 0; round < 5; round++) {
-        OK(minica_store_acme_nonce_put(f->store, "n1", NOW + 60, E));
-        assert_int_equal(race(f->path, spend_n1, MINICA_EFORBIDDEN), 1);
-        REFUSED(MINICA_EFORBIDDEN, minica_store_acme_nonce_spend(f->store, "n1", NOW, E));
+        snprintf(race_nonce, sizeof(race_nonce), "n%d", round);
+        assert_int_equal(race(f->path, spend_race_nonce, MINICA_EFORBIDDEN), 1);
+        REFUSED(MINICA_EFORBIDDEN,
+                minica_store_acme_nonce_spend(f->store, race_nonce, NOW + 60, E));
     }
 }
 
@@ -802,10 +794,9 @@ static void test_store_acme_finalize_after_a_stale_read_is_refused(void **state)
 
     REFUSED(MINICA_EBUSY, minica_store_acme_order_transition(other, "ord1", "ready", "processing",
                                                              NULL, NULL, E));
-    /* A nonce put by one connection is spent once across both. */
-    OK(minica_store_acme_nonce_put(other, "n2", NOW + 60, E));
-    OK(minica_store_acme_nonce_spend(f->store, "n2", NOW, E));
-    REFUSED(MINICA_EFORBIDDEN, minica_store_acme_nonce_spend(other, "n2", NOW, E));
+    /* A nonce is spent once across both connections. */
+    OK(minica_store_acme_nonce_spend(other, "n2", NOW + 60, E));
+    REFUSED(MINICA_EFORBIDDEN, minica_store_acme_nonce_spend(f->store, "n2", NOW + 60, E));
     minica_store_close(other);
 }
 
@@ -816,8 +807,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_store_acme_migration_upgrades_a_v4_db),
         T(test_store_acme_nonce_is_spent_exactly_once),
-        T(test_store_acme_nonce_expired_is_refused_and_removed),
-        T(test_store_acme_nonce_sweep_removes_only_expired),
+        T(test_store_acme_nonce_sweep_forgets_only_expired),
         T(test_store_acme_account_insert_and_lookups),
         T(test_store_acme_account_refuses_duplicates_and_bad_status),
         T(test_store_acme_account_update_until_deactivated),

@@ -24,6 +24,7 @@
 #include "minica/revoke.h"
 #include "minica/store_acme.h"
 #include "serve/acme.h"
+#include "serve/acme_nonce.h"
 #include "serve/jws.h"
 #include "serve/serve_internal.h"
 
@@ -121,26 +122,30 @@ static int random_id(size_t n, char *out, size_t out_size, struct minica_err *er
     return MINICA_OK;
 }
 
-/* A fresh nonce into the store and the Replay-Nonce header (RFC 8555 6.5:
- * every response carries one). Call with the CA lock held. */
-static void add_nonce_locked(struct minica_server *srv, struct minica_http_response *resp)
+/* A fresh nonce in the Replay-Nonce header (RFC 8555 6.5: every response
+ * carries one). Made, not stored: see serve/acme_nonce.h. */
+static void add_nonce(struct minica_server *srv, struct minica_http_response *resp)
+{
+    struct minica_err err;
+    char nonce[MINICA_ACME_NONCE_TEXT_MAX];
+    if (minica_acme_nonce_make(srv->acme_nonce_key, minica_now() + MINICA_ACME_NONCE_TTL, nonce,
+                               sizeof(nonce), &err) == 0)
+        add_header(resp, "Replay-Nonce", "%s", nonce);
+}
+
+/* Spends the request's nonce. Call with the CA lock held. */
+static int spend_nonce(struct minica_server *srv, const char *nonce, struct minica_err *err)
 {
     struct minica_store *store = minica_ca_store(srv->ca);
-    struct minica_err err;
-    char nonce[32];
-    int64_t now = minica_now();
-    /* Spent nonces are deleted; the ones never used are swept now and then. */
+    int64_t now = minica_now(), expires_at;
+    int ret = minica_acme_nonce_check(srv->acme_nonce_key, nonce, now, &expires_at, err);
+    if (ret != 0)
+        return ret;
+    /* The spent ones are forgotten once they would have expired anyway. */
     static unsigned counter;
     if ((++counter & 255) == 0)
         minica_store_acme_nonce_sweep(store, now, NULL, NULL);
-    for (int tries = 0; tries < 2; tries++) {
-        if (random_id(16, nonce, sizeof(nonce), &err) != 0)
-            return;
-        if (minica_store_acme_nonce_put(store, nonce, now + MINICA_ACME_NONCE_TTL, &err) == 0) {
-            add_header(resp, "Replay-Nonce", "%s", nonce);
-            return;
-        }
-    }
+    return minica_store_acme_nonce_spend(store, nonce, expires_at, err);
 }
 
 /* "https://HOST": the Host header must be a plain host[:port] (RFC 3986
@@ -248,10 +253,13 @@ static int check_post(struct minica_server *srv, const struct minica_http_reques
         return -1;
     }
     /* After the signature: only the key's holder can spend a nonce. */
-    if (minica_store_acme_nonce_spend(store, p->jws.nonce, minica_now(), &err) != 0) {
-        problem(resp, 400, "badNonce",
-                "the nonce is unknown, used or expired; retry with the "
-                "Replay-Nonce of this answer");
+    int spent = spend_nonce(srv, p->jws.nonce, &err);
+    if (spent == MINICA_EFORBIDDEN) {
+        problem(resp, 400, "badNonce", "%s; retry with the Replay-Nonce of this answer", err.msg);
+        return -1;
+    }
+    if (spent != 0) {
+        internal(resp, &err);
         return -1;
     }
     if (p->jws.payload_len > 0) {
@@ -1544,8 +1552,8 @@ void minica_acme_handle(struct minica_server *srv, const struct minica_http_requ
     } else {
         handle_post(srv, req, base, resp);
     }
-    add_nonce_locked(srv, resp);
     pthread_mutex_unlock(&srv->ca_lock);
+    add_nonce(srv, resp);
     /* RFC 8555 7.1: every resource but the directory links to it. */
     if (strcmp(path, "/acme/directory") != 0 && base_url(req, base, sizeof(base)) == 0)
         add_header(resp, "Link", "<%s/acme/directory>;rel=\"index\"", base);

@@ -73,6 +73,11 @@ int minica_server_open(const char *dir, struct minica_server **out, struct minic
     struct minica_server *srv = calloc(1, sizeof(*srv));
     if (srv == NULL)
         return minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    if (getrandom(srv->acme_nonce_key, sizeof(srv->acme_nonce_key), 0) !=
+        (ssize_t)sizeof(srv->acme_nonce_key)) {
+        free(srv);
+        return minica_seterr(err, MINICA_EIO, "no random bytes for the ACME nonce key");
+    }
     int ret = minica_ca_open(dir, &srv->ca, err);
     if (ret != 0) {
         free(srv);

@@ -56,6 +56,8 @@ struct minica_server {
     pthread_mutex_t acme_gate;
     pthread_cond_t acme_freed; /* CLOCK_MONOTONIC */
     unsigned acme_active;
+    /* Makes and checks ACME nonces (serve/acme_nonce.h). */
+    unsigned char acme_nonce_key[32];
 };
 
 /* From the CA's certificates (trust.c): the /v1/roots answer (every

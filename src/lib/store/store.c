@@ -1076,46 +1076,21 @@ static int acme_step_transition(struct minica_store *s, sqlite3_stmt *st, const 
     return changed == 1 ? MINICA_OK : acme_unchanged(s, table, what, id, err);
 }
 
-int minica_store_acme_nonce_put(struct minica_store *store, const char *value, int64_t expires_at,
-                                struct minica_err *err)
+/* The primary key decides: of any number of concurrent spends of one
+ * value (threads, processes, replicas on one database), exactly one insert
+ * commits; the rest meet the constraint. */
+int minica_store_acme_nonce_spend(struct minica_store *store, const char *value, int64_t expires_at,
+                                  struct minica_err *err)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(store->db, "INSERT INTO acme_nonces (value, expires_at) VALUES (?, ?)",
                            -1, &st, NULL) != SQLITE_OK)
-        return db_error(store, err, "cannot record the nonce");
-    sqlite3_bind_text(st, 1, value, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, expires_at);
-    return acme_step_write(store, st, err, "cannot record the nonce");
-}
-
-/* DELETE ... RETURNING finds and removes in one statement (SQLite 3.35,
- * PostgreSQL alike): there is no window between "seen" and "spent" for a
- * second spender. Expiry is judged on the returned row, so an expired
- * nonce goes with its refusal instead of waiting for the sweep. */
-int minica_store_acme_nonce_spend(struct minica_store *store, const char *value, int64_t now,
-                                  struct minica_err *err)
-{
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(store->db,
-                           "DELETE FROM acme_nonces WHERE value = ? RETURNING expires_at", -1, &st,
-                           NULL) != SQLITE_OK)
         return db_error(store, err, "cannot spend the nonce");
     sqlite3_bind_text(st, 1, value, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st), ret;
-    if (rc == SQLITE_ROW) {
-        int64_t expires_at = sqlite3_column_int64(st, 0);
-        ret = expires_at > now ? MINICA_OK
-                               : minica_seterr(err, MINICA_EFORBIDDEN, "the nonce has expired");
-        /* Step to the end, or the delete would not be complete. */
-        rc = sqlite3_step(st);
-        if (rc != SQLITE_DONE)
-            ret = db_error(store, err, "cannot spend the nonce");
-    } else if (rc == SQLITE_DONE) {
-        ret = minica_seterr(err, MINICA_EFORBIDDEN, "the nonce is unknown or already used");
-    } else {
-        ret = db_error(store, err, "cannot spend the nonce");
-    }
-    sqlite3_finalize(st);
+    sqlite3_bind_int64(st, 2, expires_at);
+    int ret = acme_step_write(store, st, err, "cannot spend the nonce");
+    if (ret == MINICA_EEXIST)
+        return minica_seterr(err, MINICA_EFORBIDDEN, "the nonce was already used");
     return ret;
 }
 
