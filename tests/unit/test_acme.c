@@ -946,6 +946,15 @@ static void test_expired_order_is_invalid(void **state)
     cJSON *c = post(f, &f->key, NULL, f->kid, chall_path, "{}", &status);
     assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(c, "status")), "pending");
     cJSON_Delete(c);
+    /* A day after it expired it is gone, with its authorizations. */
+    snprintf(now, sizeof(now), "%lld", (long long)minica_now() + MINICA_ACME_ORDER_KEEP + 61);
+    setenv("MINICA_FAKE_NOW", now, 1);
+    fresh_nonce(f);
+    expect_problem(post(f, &f->key, NULL, f->kid, order_path, "", &status), &status, 404,
+                   "malformed");
+    c = post(f, &f->key, NULL, f->kid, chall_path, "", &status);
+    assert_int_equal(status, 404);
+    cJSON_Delete(c);
     unsetenv("MINICA_FAKE_NOW");
 }
 

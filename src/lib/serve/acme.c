@@ -133,6 +133,21 @@ static void add_nonce(struct minica_server *srv, struct minica_http_response *re
         add_header(resp, "Replay-Nonce", "%s", nonce);
 }
 
+/* At most once a minute, from signed requests only: forgets the spent
+ * nonces that would have expired anyway, and deletes the orders (with
+ * their authorizations and challenges) that expired more than
+ * MINICA_ACME_ORDER_KEEP ago without a certificate. Call with the CA lock
+ * held. */
+static void sweep(struct minica_server *srv, int64_t now)
+{
+    if (now >= srv->acme_swept_at && now - srv->acme_swept_at < 60)
+        return;
+    srv->acme_swept_at = now;
+    struct minica_store *store = minica_ca_store(srv->ca);
+    minica_store_acme_nonce_sweep(store, now, NULL, NULL);
+    minica_store_acme_order_sweep(store, now - MINICA_ACME_ORDER_KEEP, NULL, NULL);
+}
+
 /* Spends the request's nonce. Call with the CA lock held. */
 static int spend_nonce(struct minica_server *srv, const char *nonce, struct minica_err *err)
 {
@@ -141,10 +156,7 @@ static int spend_nonce(struct minica_server *srv, const char *nonce, struct mini
     int ret = minica_acme_nonce_check(srv->acme_nonce_key, nonce, now, &expires_at, err);
     if (ret != 0)
         return ret;
-    /* The spent ones are forgotten once they would have expired anyway. */
-    static unsigned counter;
-    if ((++counter & 255) == 0)
-        minica_store_acme_nonce_sweep(store, now, NULL, NULL);
+    sweep(srv, now);
     return minica_store_acme_nonce_spend(store, nonce, expires_at, err);
 }
 

@@ -13,6 +13,9 @@
 /* How long a nonce may wait to be used, and an order to be finalized. */
 #define MINICA_ACME_NONCE_TTL 3600
 #define MINICA_ACME_ORDER_TTL (7 * 24 * 3600)
+/* How long an order that expired without a certificate can still be read
+ * (as invalid) before it is deleted. */
+#define MINICA_ACME_ORDER_KEEP (24 * 3600)
 /* Orders per page of an account's orders list. */
 #define MINICA_ACME_ORDERS_PAGE 100
 
