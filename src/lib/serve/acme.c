@@ -24,6 +24,7 @@
 #include "minica/revoke.h"
 #include "minica/store_acme.h"
 #include "serve/acme.h"
+#include "serve/acme_ari.h"
 #include "serve/jws.h"
 #include "serve/serve_internal.h"
 
@@ -324,8 +325,9 @@ static void problem_text(char *out, size_t size, const char *type, const char *d
 static void handle_directory(const char *base, struct minica_http_response *resp)
 {
     static const char *const members[][2] = {
-        {"newNonce", "new-nonce"},     {"newAccount", "new-account"}, {"newOrder", "new-order"},
-        {"revokeCert", "revoke-cert"}, {"keyChange", "key-change"},
+        {"newNonce", "new-nonce"},   {"newAccount", "new-account"},
+        {"newOrder", "new-order"},   {"revokeCert", "revoke-cert"},
+        {"keyChange", "key-change"}, {"renewalInfo", "renewal-info"}, /* RFC 9773 3 */
     };
     cJSON *o = cJSON_CreateObject();
     char url[MAX_BASE + 64];
@@ -599,6 +601,12 @@ static void respond_order(struct minica_server *srv, const char *base,
         snprintf(url, sizeof(url), "%s/acme/cert/%s", base, o->id);
         cJSON_AddStringToObject(j, "certificate", url);
     }
+    if (o->replaces[0] != '\0') {
+        char certid[MINICA_ARI_CERTID_MAX];
+        minica_acme_ari_certid_of_serial(srv, o->replaces, certid, sizeof(certid));
+        if (certid[0] != '\0')
+            cJSON_AddStringToObject(j, "replaces", certid); /* RFC 9773 5 */
+    }
     add_error(j, o->error);
     respond_json(resp, status, j);
     add_header(resp, "Location", "%s/acme/order/%s", base, o->id);
@@ -730,8 +738,23 @@ static void handle_new_order(struct minica_server *srv, const char *base, struct
     }
     snprintf(o->identifiers, sizeof(o->identifiers), "%s", text);
     free(text);
-    if (minica_store_acme_order_insert(minica_ca_store(srv->ca), o, az, (size_t)n, ch,
-                                       (size_t)n * NT, &err) != 0) {
+    struct minica_ari_problem ari;
+    int ret = minica_acme_ari_replaces(srv, p->acct.id, p->payload, o->replaces, &ari, &err);
+    if (ret != 0) {
+        if (ret == 1)
+            problem(resp, ari.status, ari.type, "%s", ari.detail);
+        else
+            internal(resp, &err);
+        goto out;
+    }
+    ret = minica_store_acme_order_insert(minica_ca_store(srv->ca), o, az, (size_t)n, ch,
+                                         (size_t)n * NT, &err);
+    if (ret == MINICA_EBUSY && o->replaces[0] != '\0') {
+        problem(resp, 409, "alreadyReplaced", "certificate %s is already replaced by an order",
+                o->replaces);
+        goto out;
+    }
+    if (ret != 0) {
         internal(resp, &err);
         goto out;
     }
@@ -1422,6 +1445,27 @@ out:
     minica_jws_free(&inner);
 }
 
+/* ---- renewal information (RFC 9773, serve/acme_ari.c) ---- */
+
+static void handle_renewal_info(struct minica_server *srv, const char *certid,
+                                struct minica_http_response *resp)
+{
+    char *json = NULL;
+    struct minica_ari_problem prob;
+    struct minica_err err;
+    int ret = minica_acme_ari_info(srv, certid, minica_now(), &json, &prob, &err);
+    if (ret == 1) {
+        problem(resp, prob.status, prob.type, "%s", prob.detail);
+        return;
+    }
+    if (ret != 0) {
+        internal(resp, &err);
+        return;
+    }
+    set_body(resp, 200, "application/json", json);
+    add_header(resp, "Retry-After", "%d", MINICA_ARI_RETRY_AFTER);
+}
+
 /* ---- routing ---- */
 
 static void handle_post(struct minica_server *srv, const struct minica_http_request *req,
@@ -1441,6 +1485,7 @@ static void handle_post(struct minica_server *srv, const struct minica_http_requ
         CERT,
         REVOKE,
         KEY_CHANGE,
+        RENEWAL_INFO,
         NONE
     } r = NONE;
     if (strcmp(path, "/acme/new-account") == 0)
@@ -1463,6 +1508,8 @@ static void handle_post(struct minica_server *srv, const struct minica_http_requ
         r = CHALL;
     else if (path_id(path, "/acme/cert/", id, &rest) == 0 && rest[0] == '\0')
         r = CERT;
+    else if (strncmp(path, MINICA_ARI_PATH, strlen(MINICA_ARI_PATH)) == 0)
+        r = RENEWAL_INFO;
     if (r == NONE) {
         problem(resp, 404, "malformed", "no such ACME resource");
         return;
@@ -1504,6 +1551,9 @@ static void handle_post(struct minica_server *srv, const struct minica_http_requ
         case KEY_CHANGE:
             handle_key_change(srv, base, &p, resp);
             break;
+        case RENEWAL_INFO: /* RFC 9773 4.1 allows POST-as-GET too */
+            handle_renewal_info(srv, path + strlen(MINICA_ARI_PATH), resp);
+            break;
         default:
             handle_cert(srv, id, &p, resp);
             break;
@@ -1538,6 +1588,9 @@ void minica_acme_handle(struct minica_server *srv, const struct minica_http_requ
             problem(resp, 405, "malformed", "new-nonce takes HEAD or GET");
             resp->allow = "HEAD, GET";
         }
+    } else if (get && strncmp(path, MINICA_ARI_PATH, strlen(MINICA_ARI_PATH)) == 0) {
+        /* RFC 9773 4.1: renewalInfo is an unauthenticated GET. */
+        handle_renewal_info(srv, path + strlen(MINICA_ARI_PATH), resp);
     } else if (!post) {
         problem(resp, 405, "malformed", "ACME resources take POST (POST-as-GET to read them)");
         resp->allow = "POST";
