@@ -54,7 +54,8 @@ struct fixture {
     char location[600];
     char link[600];
     char kid[600];
-    char cert_path[256]; /* issue_for_loopback's certificate URL, path only */
+    char cert_path[256];      /* issue_for_loopback's certificate URL, path only */
+    const char *content_type; /* of the next POSTs; NULL: application/jose+json */
 };
 
 static char *b64(const void *data, size_t len)
@@ -152,6 +153,9 @@ static cJSON *request(struct fixture *f, const char *method, const char *path, c
         .body_len = body ? strlen(body) : 0,
         .remote_addr = "192.0.2.10",
         .host = HOST,
+        .content_type = strcmp(method, "POST") != 0 ? NULL
+                        : f->content_type           ? f->content_type
+                                                    : "application/jose+json",
     };
     struct minica_http_response resp;
     minica_server_handle(f->srv, &req, &resp);
@@ -1242,6 +1246,34 @@ static void test_new_order_replaces(void **state)
     free(der);
 }
 
+/* RFC 8555 6.2: a POST that is not application/jose+json gets 415. */
+static void test_post_needs_jose_json(void **state)
+{
+    struct fixture *f = *state;
+    int status;
+    static const char *const bad[] = {"application/json", "text/plain", "application/jose+jsonx",
+                                      "application/jose"};
+    fresh_nonce(f);
+    f->content_type = "";
+    expect_problem(post(f, &f->key, f->jwk, NULL, "/acme/new-account", "{}", &status), &status, 415,
+                   "malformed");
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        f->content_type = bad[i];
+        expect_problem(post(f, &f->key, f->jwk, NULL, "/acme/new-account", "{}", &status), &status,
+                       415, "malformed");
+    }
+    /* Nothing was made: the account still does not exist. */
+    f->content_type = NULL;
+    expect_problem(post(f, &f->key, f->jwk, NULL, "/acme/new-account",
+                        "{\"onlyReturnExisting\":true}", &status),
+                   &status, 400, "accountDoesNotExist");
+    /* Parameters and another case are fine. */
+    f->content_type = "Application/JOSE+JSON; charset=utf-8";
+    cJSON_Delete(post(f, &f->key, f->jwk, NULL, "/acme/new-account", "{}", &status));
+    assert_int_equal(status, 201);
+    f->content_type = NULL;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1260,6 +1292,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rsa_account, setup, teardown),
         cmocka_unit_test_setup_teardown(test_renewal_info, setup, teardown),
         cmocka_unit_test_setup_teardown(test_new_order_replaces, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_post_needs_jose_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_validation_ports_from_the_test_environment, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_validation_cap_leaves_the_challenge_pending, setup,

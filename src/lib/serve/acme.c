@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -1468,6 +1469,20 @@ static void handle_renewal_info(struct minica_server *srv, const char *certid,
 
 /* ---- routing ---- */
 
+/* RFC 8555 6.2: application/jose+json, parameters allowed after it. */
+static int is_jose_json(const char *ct)
+{
+    static const char want[] = "application/jose+json";
+    if (ct == NULL)
+        return 0;
+    ct += strspn(ct, " \t");
+    if (strncasecmp(ct, want, sizeof(want) - 1) != 0)
+        return 0;
+    ct += sizeof(want) - 1;
+    ct += strspn(ct, " \t");
+    return *ct == '\0' || *ct == ';';
+}
+
 static void handle_post(struct minica_server *srv, const struct minica_http_request *req,
                         const char *base, struct minica_http_response *resp)
 {
@@ -1594,6 +1609,9 @@ void minica_acme_handle(struct minica_server *srv, const struct minica_http_requ
     } else if (!post) {
         problem(resp, 405, "malformed", "ACME resources take POST (POST-as-GET to read them)");
         resp->allow = "POST";
+    } else if (!is_jose_json(req->content_type)) {
+        problem(resp, 415, "malformed",
+                "an ACME request's Content-Type must be application/jose+json (RFC 8555 6.2)");
     } else {
         handle_post(srv, req, base, resp);
     }
