@@ -1196,6 +1196,61 @@ static void test_renewal_info(void **state)
     free(der);
 }
 
+/* After `ca rotate`: the old certificate's renewalInfo says renew now, and
+ * its certificate URL still sends the intermediate that signed it. */
+static void test_rotation_renew_now_and_own_chain(void **state)
+{
+    struct fixture *f = *state;
+    int status;
+    int64_t start, end;
+    new_account(f);
+    char *der = issue_for_loopback(f);
+    char certid[MINICA_ARI_CERTID_MAX];
+    certid_of(der, certid, sizeof(certid));
+    char old_fp[65];
+    snprintf(old_fp, sizeof(old_fp), "%s", minica_ca_active_intermediate(f->srv->ca)->fingerprint);
+
+    struct minica_rotate_options opts;
+    memset(&opts, 0, sizeof(opts));
+    struct minica_rotate_result res;
+    struct minica_err err;
+    assert_int_equal(minica_ca_rotate(f->dir, &opts, &res, &err), 0);
+    /* What SIGHUP does: serve opens the CA again. */
+    minica_server_close(f->srv);
+    assert_int_equal(minica_server_open(f->dir, &f->srv, &err), 0);
+    assert_string_not_equal(minica_ca_active_intermediate(f->srv->ca)->fingerprint, old_fp);
+
+    cJSON_Delete(renewal_info(f, certid, &status, &start, &end));
+    assert_int_equal(status, 200);
+    assert_true(end < minica_now());
+
+    char protected_json[1024];
+    snprintf(protected_json, sizeof(protected_json),
+             "{\"alg\":\"ES256\",\"kid\":\"%s\",\"nonce\":\"%s\",\"url\":\"%s%s\"}", f->kid,
+             f->nonce, BASE, f->cert_path);
+    char *body = sign_jws(f, &f->key, protected_json, "");
+    struct minica_http_response resp;
+    cJSON_Delete(request(f, "POST", f->cert_path, body, &status, &resp));
+    free(body);
+    assert_int_equal(status, 200);
+    mbedtls_x509_crt chain;
+    mbedtls_x509_crt_init(&chain);
+    assert_int_equal(
+        mbedtls_x509_crt_parse(&chain, (const unsigned char *)resp.body, resp.body_len + 1), 0);
+    assert_non_null(chain.next);
+    assert_null(chain.next->next);
+    char fp[65];
+    minica_sha256_hex(chain.next->raw.p, chain.next->raw.len, fp);
+    assert_string_equal(fp, old_fp);
+    /* And that intermediate signed the leaf. */
+    uint32_t flags = 0;
+    assert_int_equal(mbedtls_x509_crt_verify(&chain, chain.next, NULL, NULL, &flags, NULL, NULL),
+                     0);
+    mbedtls_x509_crt_free(&chain);
+    minica_http_response_free(&resp);
+    free(der);
+}
+
 static cJSON *order_replacing(struct fixture *f, mbedtls_pk_context *pk, const char *kid,
                               const char *replaces, int *status)
 {
@@ -1291,6 +1346,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_orders_list_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rsa_account, setup, teardown),
         cmocka_unit_test_setup_teardown(test_renewal_info, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rotation_renew_now_and_own_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_new_order_replaces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_post_needs_jose_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_validation_ports_from_the_test_environment, setup,

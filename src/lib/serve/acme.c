@@ -1198,10 +1198,16 @@ out:
     free(der);
 }
 
+struct cert_pem {
+    char *pem;
+    char issuer_fp[65];
+};
+
 static int copy_pem(const struct minica_cert_row *row, void *ctx)
 {
-    char **out = ctx;
-    *out = minica_strdup(row->pem ? row->pem : "");
+    struct cert_pem *out = ctx;
+    out->pem = minica_strdup(row->pem ? row->pem : "");
+    snprintf(out->issuer_fp, sizeof(out->issuer_fp), "%s", row->issuer_fingerprint_sha256);
     return 1;
 }
 
@@ -1219,27 +1225,33 @@ static void handle_cert(struct minica_server *srv, const char *id, struct post *
     struct minica_cert_filter filter;
     memset(&filter, 0, sizeof(filter));
     filter.serial = o.cert_serial;
-    char *leaf = NULL;
+    struct cert_pem leaf = {NULL, ""};
     int ret = minica_store_list_certs(minica_ca_store(srv->ca), &filter, copy_pem, &leaf, &err);
-    if (ret < 0 || leaf == NULL) {
-        free(leaf);
+    char *chain = NULL;
+    /* The chain of the intermediate that signed it, which may no longer be
+     * the active one: after `ca rotate`, today's chain would not verify it. */
+    if (ret >= 0 && leaf.pem != NULL)
+        ret = minica_ca_chain_pem_of(srv->ca, leaf.issuer_fp, &chain, &err);
+    if (ret < 0 || leaf.pem == NULL) {
+        free(leaf.pem);
         if (ret >= 0)
             minica_seterr(&err, MINICA_ENOENT, "certificate %s is not in the inventory",
                           o.cert_serial);
         internal(resp, &err);
         return;
     }
-    const char *chain = minica_ca_chain_pem(srv->ca);
-    size_t len = strlen(leaf) + strlen(chain) + 2;
+    size_t len = strlen(leaf.pem) + strlen(chain) + 2;
     char *body = malloc(len);
     if (body == NULL) {
-        free(leaf);
+        free(leaf.pem);
+        free(chain);
         minica_seterr(&err, MINICA_ENOMEM, "out of memory");
         internal(resp, &err);
         return;
     }
-    snprintf(body, len, "%s%s", leaf, chain);
-    free(leaf);
+    snprintf(body, len, "%s%s", leaf.pem, chain);
+    free(leaf.pem);
+    free(chain);
     set_body(resp, 200, "application/pem-certificate-chain", body);
 }
 
