@@ -1291,6 +1291,13 @@ static void test_new_order_replaces(void **state)
                         &status),
                    &status, 400, "malformed");
 
+    /* Nor an order sharing no name with it (RFC 9773 5). */
+    char payload[1024];
+    snprintf(payload, sizeof(payload),
+             "{\"identifiers\":[{\"type\":\"ip\",\"value\":\"127.0.0.2\"}],\"replaces\":\"%s\"}",
+             certid);
+    expect_problem(post(f, &f->key, NULL, f->kid, "/acme/new-order", payload, &status), &status,
+                   400, "malformed");
     /* Its own account may, once; the order says what it replaces. */
     cJSON *o = order_replacing(f, &f->key, f->kid, certid, &status);
     assert_int_equal(status, 201);

@@ -740,7 +740,8 @@ static void handle_new_order(struct minica_server *srv, const char *base, struct
     snprintf(o->identifiers, sizeof(o->identifiers), "%s", text);
     free(text);
     struct minica_ari_problem ari;
-    int ret = minica_acme_ari_replaces(srv, p->acct.id, p->payload, o->replaces, &ari, &err);
+    int ret = minica_acme_ari_replaces(srv, p->acct.id, p->payload, o->identifiers, o->replaces,
+                                       &ari, &err);
     if (ret != 0) {
         if (ret == 1)
             problem(resp, ari.status, ari.type, "%s", ari.detail);

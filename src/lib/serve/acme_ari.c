@@ -243,9 +243,27 @@ int minica_acme_ari_info(struct minica_server *srv, const char *text, int64_t no
     return 0;
 }
 
+/* Whether one of the order's identifiers is among sans (comma-joined). */
+static int shares_a_name(const char *identifiers, const char *sans)
+{
+    cJSON *ids = cJSON_Parse(identifiers);
+    const cJSON *id;
+    int shared = 0;
+    cJSON_ArrayForEach(id, ids)
+    {
+        const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(id, "value"));
+        size_t n = v ? strlen(v) : 0;
+        for (const char *s = sans; n > 0 && *s && !shared; s += strcspn(s, ","), s += *s == ',')
+            shared = strncmp(s, v, n) == 0 && (s[n] == ',' || s[n] == '\0');
+    }
+    cJSON_Delete(ids);
+    return shared;
+}
+
 int minica_acme_ari_replaces(struct minica_server *srv, const char *account_id,
-                             const cJSON *payload, char serial[MINICA_SERIAL_HEX_MAX],
-                             struct minica_ari_problem *prob, struct minica_err *err)
+                             const cJSON *payload, const char *identifiers,
+                             char serial[MINICA_SERIAL_HEX_MAX], struct minica_ari_problem *prob,
+                             struct minica_err *err)
 {
     serial[0] = '\0';
     const cJSON *r = payload ? cJSON_GetObjectItemCaseSensitive(payload, "replaces") : NULL;
@@ -276,6 +294,12 @@ int minica_acme_ari_replaces(struct minica_server *srv, const char *account_id,
      * else's certificate replaced (and so keep its owner from doing so). */
     if (strcmp(by.account_id, account_id) != 0) {
         refuse(prob, 403, "unauthorized", "certificate %s was ordered by another account",
+               f.row.serial);
+        return 1;
+    }
+    /* RFC 9773 5: at least one identifier in common. */
+    if (!shares_a_name(identifiers, f.row.sans)) {
+        refuse(prob, 400, "malformed", "the order shares no name with certificate %s",
                f.row.serial);
         return 1;
     }

@@ -75,12 +75,14 @@ int minica_acme_ari_info(struct minica_server *srv, const char *text, int64_t no
 
 /* newOrder's "replaces" (RFC 9773 5), from payload: with none, serial is
  * "". Else it must name a certificate of this CA that account_id got
- * through ACME and that no other live order replaces; serial gets its
- * serial. 0; 1 with prob filled; or a negative MINICA_E* (err). Call with
- * the CA lock held. */
+ * through ACME, sharing a name with the order's identifiers (the JSON
+ * array, canonical, as the order stores it), that no other live order
+ * replaces; serial gets its serial. 0; 1 with prob filled; or a negative
+ * MINICA_E* (err). Call with the CA lock held. */
 int minica_acme_ari_replaces(struct minica_server *srv, const char *account_id,
-                             const cJSON *payload, char serial[MINICA_SERIAL_HEX_MAX],
-                             struct minica_ari_problem *prob, struct minica_err *err);
+                             const cJSON *payload, const char *identifiers,
+                             char serial[MINICA_SERIAL_HEX_MAX], struct minica_ari_problem *prob,
+                             struct minica_err *err);
 
 /* The certID of the inventory's certificate serial, for an order's
  * "replaces" member; "" when it cannot be made. */
