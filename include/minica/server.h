@@ -30,6 +30,9 @@ struct minica_http_request {
     /* The Host header as sent, or NULL: ACME's URLs are built on it (serve
      * has no configured public URL; a client reaches it by this name). */
     const char *host;
+    /* The Content-Type header as sent, or NULL (ACME POSTs must be
+     * application/jose+json, RFC 8555 6.2). */
+    const char *content_type;
 };
 
 /* Headers beyond Content-Type and Allow (ACME: Replay-Nonce, Location,

@@ -100,6 +100,7 @@ struct minica_acme_order {
     char cert_serial[MINICA_SERIAL_HEX_MAX]; /* "" until valid; a certs row */
     char error[MINICA_ACME_ERROR_MAX];       /* problem JSON, or "" */
     int64_t created_at;
+    char replaces[MINICA_SERIAL_HEX_MAX]; /* RFC 9773 5: a certs row, or "" */
 };
 
 struct minica_acme_authz {
@@ -128,7 +129,11 @@ struct minica_acme_challenge {
  * transaction if one is open. MINICA_ENOENT for an unknown account (or a
  * challenge of an authorization not in the list), MINICA_EEXIST for a
  * taken id or challenge token, MINICA_EINVAL for an unknown status or type.
- * The authz and challenge order_id / authz_id fields are used as given. */
+ * The authz and challenge order_id / authz_id fields are used as given.
+ * An order with replaces set goes in only while no other order that is not
+ * "invalid" replaces the same certificate, decided by the insert itself
+ * (RFC 9773 5): MINICA_EBUSY when one does, MINICA_ENOENT when no such
+ * certificate. */
 int minica_store_acme_order_insert(struct minica_store *store,
                                    const struct minica_acme_order *order,
                                    const struct minica_acme_authz *authz, size_t n_authz,
@@ -137,6 +142,15 @@ int minica_store_acme_order_insert(struct minica_store *store,
 /* MINICA_ENOENT when there is no such order. */
 int minica_store_acme_order_get(struct minica_store *store, const char *id,
                                 struct minica_acme_order *row, struct minica_err *err);
+/* The order whose certificate is serial (the first, should two name it).
+ * MINICA_ENOENT when no order issued it (a certificate from `minica
+ * issue`, or serve's /v1/). */
+int minica_store_acme_order_by_cert(struct minica_store *store, const char *serial,
+                                    struct minica_acme_order *row, struct minica_err *err);
+/* The order, not "invalid", that replaces certificate serial (RFC 9773 5).
+ * MINICA_ENOENT when none does. */
+int minica_store_acme_order_replacement(struct minica_store *store, const char *serial,
+                                        struct minica_acme_order *row, struct minica_err *err);
 /* The account's orders (RFC 8555 7.1.2.1), by id, one page at a time: at
  * most limit rows with id > after ("" or NULL: from the start). Keyset
  * paging, so a page costs the same however deep: ask for limit + 1 to know

@@ -125,6 +125,7 @@ static void handle(const char *method, const char *path, const char *body, size_
     req.body_len = len;
     req.remote_addr = "127.0.0.1";
     req.host = HOST;
+    req.content_type = "application/jose+json";
     minica_server_handle(server, &req, resp);
     FUZZ_ASSERT(resp->status >= 200 && resp->status < 600);
     FUZZ_ASSERT(resp->content_type != NULL);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -34,7 +35,9 @@
 #include "minica/store.h"
 #include "minica/store_acme.h"
 #include "minica/server.h"
+#include "minica/lifecycle.h"
 #include "serve/acme.h"
+#include "serve/acme_ari.h"
 #include "serve/jws.h"
 #include "serve/serve_internal.h"
 #include "testutil.h"
@@ -52,6 +55,8 @@ struct fixture {
     char location[600];
     char link[600];
     char kid[600];
+    char cert_path[256];      /* issue_for_loopback's certificate URL, path only */
+    const char *content_type; /* of the next POSTs; NULL: application/jose+json */
 };
 
 static char *b64(const void *data, size_t len)
@@ -149,6 +154,9 @@ static cJSON *request(struct fixture *f, const char *method, const char *path, c
         .body_len = body ? strlen(body) : 0,
         .remote_addr = "192.0.2.10",
         .host = HOST,
+        .content_type = strcmp(method, "POST") != 0 ? NULL
+                        : f->content_type           ? f->content_type
+                                                    : "application/jose+json",
     };
     struct minica_http_response resp;
     minica_server_handle(f->srv, &req, &resp);
@@ -297,7 +305,7 @@ static void test_directory_and_nonces(void **state)
     static const char *const want[][2] = {
         {"newNonce", BASE "/acme/new-nonce"},   {"newAccount", BASE "/acme/new-account"},
         {"newOrder", BASE "/acme/new-order"},   {"revokeCert", BASE "/acme/revoke-cert"},
-        {"keyChange", BASE "/acme/key-change"},
+        {"keyChange", BASE "/acme/key-change"}, {"renewalInfo", BASE "/acme/renewal-info"},
     };
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
         assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(d, want[i][0])), want[i][1]);
@@ -810,8 +818,8 @@ static char *issue_for_loopback(struct fixture *f)
     free(csr);
     cJSON *o = post(f, &f->key, NULL, f->kid, fin, payload, &status);
     assert_int_equal(status, 200);
-    char cert_path[256];
-    snprintf(cert_path, sizeof(cert_path), "%s",
+    char *cert_path = f->cert_path;
+    snprintf(f->cert_path, sizeof(f->cert_path), "%s",
              cJSON_GetStringValue(cJSON_GetObjectItem(o, "certificate")) + strlen(BASE));
     cJSON_Delete(o);
     char protected_json[1024];
@@ -1088,6 +1096,261 @@ static void test_rsa_account(void **state)
     mbedtls_pk_free(&rsa);
 }
 
+/* ---- ARI (RFC 9773) ---- */
+
+/* The certID of a leaf given as base64url DER. */
+static void certid_of(const char *der64, char *out, size_t size)
+{
+    unsigned char der[4096];
+    size_t len;
+    assert_int_equal(minica_b64url_decode(der64, strlen(der64), der, sizeof(der), &len), 0);
+    mbedtls_x509_crt crt;
+    mbedtls_x509_crt_init(&crt);
+    assert_int_equal(mbedtls_x509_crt_parse_der(&crt, der, len), 0);
+    struct minica_ari_certid id;
+    assert_int_equal(minica_ari_certid_of_crt(&crt, &id, NULL), 0);
+    assert_int_equal(minica_ari_certid_format(&id, out, size), 0);
+    mbedtls_x509_crt_free(&crt);
+}
+
+/* "2027-01-15T10:00:00Z" as Unix time. */
+static int64_t parse_time(const char *text)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    assert_int_equal(sscanf(text, "%d-%d-%dT%d:%d:%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                            &tm.tm_hour, &tm.tm_min, &tm.tm_sec),
+                     6);
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return (int64_t)timegm(&tm);
+}
+
+/* GET renewal-info/CERTID: 200 with the window in start and end, and
+ * Retry-After; or the problem. */
+static cJSON *renewal_info(struct fixture *f, const char *certid, int *status, int64_t *start,
+                           int64_t *end)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "/acme/renewal-info/%s", certid);
+    struct minica_http_response resp;
+    cJSON *j = request(f, "GET", path, NULL, status, &resp);
+    if (*status == 200) {
+        assert_string_equal(header(&resp, "Retry-After"), "21600");
+        cJSON *w = cJSON_GetObjectItem(j, "suggestedWindow");
+        const char *a = cJSON_GetStringValue(cJSON_GetObjectItem(w, "start"));
+        const char *b = cJSON_GetStringValue(cJSON_GetObjectItem(w, "end"));
+        assert_non_null(a);
+        assert_non_null(b);
+        *start = parse_time(a);
+        *end = parse_time(b);
+        assert_true(*end > *start);
+    }
+    minica_http_response_free(&resp);
+    return j;
+}
+
+static void cert_dates(const char *der64, int64_t *nb, int64_t *na)
+{
+    unsigned char der[4096];
+    size_t len;
+    assert_int_equal(minica_b64url_decode(der64, strlen(der64), der, sizeof(der), &len), 0);
+    mbedtls_x509_crt crt;
+    mbedtls_x509_crt_init(&crt);
+    assert_int_equal(mbedtls_x509_crt_parse_der(&crt, der, len), 0);
+    *nb = minica_x509_time_to_unix(&crt.valid_from);
+    *na = minica_x509_time_to_unix(&crt.valid_to);
+    mbedtls_x509_crt_free(&crt);
+}
+
+static void test_renewal_info(void **state)
+{
+    struct fixture *f = *state;
+    int status;
+    int64_t start, end, nb, na;
+    new_account(f);
+    char *der = issue_for_loopback(f);
+    char certid[MINICA_ARI_CERTID_MAX];
+    certid_of(der, certid, sizeof(certid));
+    cert_dates(der, &nb, &na);
+
+    /* Valid: 2/3 to 5/6 of its life. */
+    cJSON_Delete(renewal_info(f, certid, &status, &start, &end));
+    assert_int_equal(status, 200);
+    assert_int_equal(start, nb + (na - nb) * 2 / 3);
+    assert_int_equal(end, nb + (na - nb) * 5 / 6);
+    /* POST-as-GET is answered the same. */
+    char path[512];
+    snprintf(path, sizeof(path), "/acme/renewal-info/%s", certid);
+    cJSON *j = post(f, &f->key, NULL, f->kid, path, "", &status);
+    assert_int_equal(status, 200);
+    assert_non_null(cJSON_GetObjectItem(j, "suggestedWindow"));
+    cJSON_Delete(j);
+
+    /* Unknown: another serial, or the same serial under another AKI. */
+    char other[MINICA_ARI_CERTID_MAX];
+    snprintf(other, sizeof(other), "%s", certid);
+    char *dot = strchr(other, '.');
+    dot[1] = dot[1] == 'A' ? 'B' : 'A';
+    expect_problem(renewal_info(f, other, &status, &start, &end), &status, 404, "malformed");
+    snprintf(other, sizeof(other), "%s", certid);
+    other[0] = other[0] == 'A' ? 'B' : 'A';
+    expect_problem(renewal_info(f, other, &status, &start, &end), &status, 404, "malformed");
+    expect_problem(renewal_info(f, "not-a-certid", &status, &start, &end), &status, 400,
+                   "malformed");
+    expect_problem(renewal_info(f, "", &status, &start, &end), &status, 400, "malformed");
+
+    /* Revoked: renew now (the whole window has passed). */
+    char payload[4096];
+    snprintf(payload, sizeof(payload), "{\"certificate\":\"%s\"}", der);
+    cJSON_Delete(post(f, &f->key, NULL, f->kid, "/acme/revoke-cert", payload, &status));
+    assert_int_equal(status, 200);
+    cJSON_Delete(renewal_info(f, certid, &status, &start, &end));
+    assert_int_equal(status, 200);
+    assert_true(end < minica_now());
+    free(der);
+}
+
+/* After `ca rotate`: the old certificate's renewalInfo says renew now, and
+ * its certificate URL still sends the intermediate that signed it. */
+static void test_rotation_renew_now_and_own_chain(void **state)
+{
+    struct fixture *f = *state;
+    int status;
+    int64_t start, end;
+    new_account(f);
+    char *der = issue_for_loopback(f);
+    char certid[MINICA_ARI_CERTID_MAX];
+    certid_of(der, certid, sizeof(certid));
+    char old_fp[65];
+    snprintf(old_fp, sizeof(old_fp), "%s", minica_ca_active_intermediate(f->srv->ca)->fingerprint);
+
+    struct minica_rotate_options opts;
+    memset(&opts, 0, sizeof(opts));
+    struct minica_rotate_result res;
+    struct minica_err err;
+    assert_int_equal(minica_ca_rotate(f->dir, &opts, &res, &err), 0);
+    /* What SIGHUP does: serve opens the CA again. */
+    minica_server_close(f->srv);
+    assert_int_equal(minica_server_open(f->dir, &f->srv, &err), 0);
+    assert_string_not_equal(minica_ca_active_intermediate(f->srv->ca)->fingerprint, old_fp);
+
+    cJSON_Delete(renewal_info(f, certid, &status, &start, &end));
+    assert_int_equal(status, 200);
+    assert_true(end < minica_now());
+
+    char protected_json[1024];
+    snprintf(protected_json, sizeof(protected_json),
+             "{\"alg\":\"ES256\",\"kid\":\"%s\",\"nonce\":\"%s\",\"url\":\"%s%s\"}", f->kid,
+             f->nonce, BASE, f->cert_path);
+    char *body = sign_jws(f, &f->key, protected_json, "");
+    struct minica_http_response resp;
+    cJSON_Delete(request(f, "POST", f->cert_path, body, &status, &resp));
+    free(body);
+    assert_int_equal(status, 200);
+    mbedtls_x509_crt chain;
+    mbedtls_x509_crt_init(&chain);
+    assert_int_equal(
+        mbedtls_x509_crt_parse(&chain, (const unsigned char *)resp.body, resp.body_len + 1), 0);
+    assert_non_null(chain.next);
+    assert_null(chain.next->next);
+    char fp[65];
+    minica_sha256_hex(chain.next->raw.p, chain.next->raw.len, fp);
+    assert_string_equal(fp, old_fp);
+    /* And that intermediate signed the leaf. */
+    uint32_t flags = 0;
+    assert_int_equal(mbedtls_x509_crt_verify(&chain, chain.next, NULL, NULL, &flags, NULL, NULL),
+                     0);
+    mbedtls_x509_crt_free(&chain);
+    minica_http_response_free(&resp);
+    free(der);
+}
+
+static cJSON *order_replacing(struct fixture *f, mbedtls_pk_context *pk, const char *kid,
+                              const char *replaces, int *status)
+{
+    char payload[1024];
+    snprintf(payload, sizeof(payload),
+             "{\"identifiers\":[{\"type\":\"ip\",\"value\":\"127.0.0.1\"}],\"replaces\":\"%s\"}",
+             replaces);
+    return post(f, pk, NULL, kid, "/acme/new-order", payload, status);
+}
+
+static void test_new_order_replaces(void **state)
+{
+    struct fixture *f = *state;
+    int status;
+    new_account(f);
+    char *der = issue_for_loopback(f);
+    char certid[MINICA_ARI_CERTID_MAX];
+    certid_of(der, certid, sizeof(certid));
+
+    /* Another account may not replace it. */
+    cJSON_Delete(post(f, &f->key2, f->jwk2, NULL, "/acme/new-account", "{}", &status));
+    assert_int_equal(status, 201);
+    char kid2[600];
+    snprintf(kid2, sizeof(kid2), "%s", f->location);
+    expect_problem(order_replacing(f, &f->key2, kid2, certid, &status), &status, 403,
+                   "unauthorized");
+    /* Nor can anyone name what this CA did not issue, or a malformed id. */
+    char other[MINICA_ARI_CERTID_MAX];
+    snprintf(other, sizeof(other), "%s", certid);
+    char *dot = strchr(other, '.');
+    dot[1] = dot[1] == 'A' ? 'B' : 'A';
+    expect_problem(order_replacing(f, &f->key, f->kid, other, &status), &status, 400, "malformed");
+    expect_problem(order_replacing(f, &f->key, f->kid, "x.y.z", &status), &status, 400,
+                   "malformed");
+    expect_problem(post(f, &f->key, NULL, f->kid, "/acme/new-order",
+                        "{\"identifiers\":[{\"type\":\"ip\",\"value\":\"127.0.0.1\"}],"
+                        "\"replaces\":7}",
+                        &status),
+                   &status, 400, "malformed");
+
+    /* Nor an order sharing no name with it (RFC 9773 5). */
+    char payload[1024];
+    snprintf(payload, sizeof(payload),
+             "{\"identifiers\":[{\"type\":\"ip\",\"value\":\"127.0.0.2\"}],\"replaces\":\"%s\"}",
+             certid);
+    expect_problem(post(f, &f->key, NULL, f->kid, "/acme/new-order", payload, &status), &status,
+                   400, "malformed");
+    /* Its own account may, once; the order says what it replaces. */
+    cJSON *o = order_replacing(f, &f->key, f->kid, certid, &status);
+    assert_int_equal(status, 201);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(o, "replaces")), certid);
+    cJSON_Delete(o);
+    expect_problem(order_replacing(f, &f->key, f->kid, certid, &status), &status, 409,
+                   "alreadyReplaced");
+    free(der);
+}
+
+/* RFC 8555 6.2: a POST that is not application/jose+json gets 415. */
+static void test_post_needs_jose_json(void **state)
+{
+    struct fixture *f = *state;
+    int status;
+    static const char *const bad[] = {"application/json", "text/plain", "application/jose+jsonx",
+                                      "application/jose"};
+    fresh_nonce(f);
+    f->content_type = "";
+    expect_problem(post(f, &f->key, f->jwk, NULL, "/acme/new-account", "{}", &status), &status, 415,
+                   "malformed");
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        f->content_type = bad[i];
+        expect_problem(post(f, &f->key, f->jwk, NULL, "/acme/new-account", "{}", &status), &status,
+                       415, "malformed");
+    }
+    /* Nothing was made: the account still does not exist. */
+    f->content_type = NULL;
+    expect_problem(post(f, &f->key, f->jwk, NULL, "/acme/new-account",
+                        "{\"onlyReturnExisting\":true}", &status),
+                   &status, 400, "accountDoesNotExist");
+    /* Parameters and another case are fine. */
+    f->content_type = "Application/JOSE+JSON; charset=utf-8";
+    cJSON_Delete(post(f, &f->key, f->jwk, NULL, "/acme/new-account", "{}", &status));
+    assert_int_equal(status, 201);
+    f->content_type = NULL;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1104,6 +1367,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_expired_order_is_invalid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_orders_list_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rsa_account, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_renewal_info, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rotation_renew_now_and_own_chain, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_new_order_replaces, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_post_needs_jose_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_validation_ports_from_the_test_environment, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_validation_cap_leaves_the_challenge_pending, setup,

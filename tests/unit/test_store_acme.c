@@ -192,13 +192,88 @@ static void test_store_acme_migration_upgrades_a_v4_db(void **state)
     sqlite3_close(db);
 
     OK(minica_store_open(f->path, &f->store, E));
-    assert_int_equal(minica_store_schema_version(f->store), 5);
+    assert_int_equal(minica_store_schema_version(f->store), 7);
     add_account(f->store, "acct1", "thumb1");
     add_order(f->store, "ord1", "acct1");
     OK(minica_store_acme_order_transition(f->store, "ord1", "pending", "valid", "01", NULL, E));
     struct minica_acme_order o;
     OK(minica_store_acme_order_get(f->store, "ord1", &o, E));
     assert_string_equal(o.cert_serial, "01");
+}
+
+/* A database of schema 5 (the first ACME release: no acme_orders.replaces)
+ * with a valid order upgrades; the order reads back replacing nothing and a
+ * new one can replace its certificate. */
+static void test_store_acme_migration_adds_replaces_to_a_v5_db(void **state)
+{
+    struct fixture *f = *state;
+    add_cert(f->store, "01");
+    add_account(f->store, "acct1", "thumb1");
+    add_order(f->store, "ord1", "acct1");
+    OK(minica_store_acme_order_transition(f->store, "ord1", "pending", "valid", "01", NULL, E));
+    minica_store_close(f->store);
+    f->store = NULL;
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "DROP INDEX acme_orders_replaces; "
+                                  "ALTER TABLE acme_orders DROP COLUMN replaces; "
+                                  "PRAGMA user_version = 5",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+
+    OK(minica_store_open(f->path, &f->store, E));
+    assert_int_equal(minica_store_schema_version(f->store), 7);
+    struct minica_acme_order o;
+    OK(minica_store_acme_order_get(f->store, "ord1", &o, E));
+    assert_string_equal(o.replaces, "");
+    struct order_set n;
+    make_order(&n, "ord2", "acct1");
+    snprintf(n.order.replaces, sizeof(n.order.replaces), "01");
+    OK(insert_order(f->store, &n, E));
+    OK(minica_store_acme_order_get(f->store, "ord2", &o, E));
+    assert_string_equal(o.replaces, "01");
+}
+
+/* RFC 9773 5: one live replacement per certificate, decided by the insert;
+ * once that order is invalid, another may replace the certificate. */
+static void test_store_acme_replaces_once_unless_invalid(void **state)
+{
+    struct fixture *f = *state;
+    add_cert(f->store, "01");
+    add_account(f->store, "acct1", "thumb1");
+    add_order(f->store, "ord1", "acct1");
+    OK(minica_store_acme_order_transition(f->store, "ord1", "pending", "valid", "01", NULL, E));
+    struct minica_acme_order o;
+    OK(minica_store_acme_order_by_cert(f->store, "01", &o, E));
+    assert_string_equal(o.id, "ord1");
+    REFUSED(MINICA_ENOENT, minica_store_acme_order_by_cert(f->store, "02", &o, E));
+    REFUSED(MINICA_ENOENT, minica_store_acme_order_replacement(f->store, "01", &o, E));
+
+    struct order_set n;
+    make_order(&n, "ord2", "acct1");
+    snprintf(n.order.replaces, sizeof(n.order.replaces), "01");
+    OK(insert_order(f->store, &n, E));
+    OK(minica_store_acme_order_replacement(f->store, "01", &o, E));
+    assert_string_equal(o.id, "ord2");
+    make_order(&n, "ord3", "acct1");
+    snprintf(n.order.replaces, sizeof(n.order.replaces), "01");
+    REFUSED(MINICA_EBUSY, insert_order(f->store, &n, E));
+    /* Nothing of the refused order was kept. */
+    REFUSED(MINICA_ENOENT, minica_store_acme_order_get(f->store, "ord3", &o, E));
+    REFUSED(MINICA_ENOENT, minica_store_acme_authz_get(f->store, "ord3-z0", &n.authz[0], E));
+
+    OK(minica_store_acme_order_transition(f->store, "ord2", "pending", "invalid", NULL, NULL, E));
+    REFUSED(MINICA_ENOENT, minica_store_acme_order_replacement(f->store, "01", &o, E));
+    OK(insert_order(f->store, &n, E));
+    OK(minica_store_acme_order_replacement(f->store, "01", &o, E));
+    assert_string_equal(o.id, "ord3");
+
+    /* Only a certificate of the inventory can be replaced. */
+    make_order(&n, "ord4", "acct1");
+    snprintf(n.order.replaces, sizeof(n.order.replaces), "99");
+    REFUSED(MINICA_ENOENT, insert_order(f->store, &n, E));
 }
 
 static void test_store_acme_nonce_is_spent_exactly_once(void **state)
@@ -806,6 +881,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_store_acme_migration_upgrades_a_v4_db),
+        T(test_store_acme_migration_adds_replaces_to_a_v5_db),
+        T(test_store_acme_replaces_once_unless_invalid),
         T(test_store_acme_nonce_is_spent_exactly_once),
         T(test_store_acme_nonce_sweep_forgets_only_expired),
         T(test_store_acme_account_insert_and_lookups),

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -24,6 +25,7 @@
 #include "minica/revoke.h"
 #include "minica/store_acme.h"
 #include "serve/acme.h"
+#include "serve/acme_ari.h"
 #include "serve/acme_nonce.h"
 #include "serve/jws.h"
 #include "serve/serve_internal.h"
@@ -344,8 +346,9 @@ static void problem_text(char *out, size_t size, const char *type, const char *d
 static void handle_directory(const char *base, struct minica_http_response *resp)
 {
     static const char *const members[][2] = {
-        {"newNonce", "new-nonce"},     {"newAccount", "new-account"}, {"newOrder", "new-order"},
-        {"revokeCert", "revoke-cert"}, {"keyChange", "key-change"},
+        {"newNonce", "new-nonce"},   {"newAccount", "new-account"},
+        {"newOrder", "new-order"},   {"revokeCert", "revoke-cert"},
+        {"keyChange", "key-change"}, {"renewalInfo", "renewal-info"}, /* RFC 9773 3 */
     };
     cJSON *o = cJSON_CreateObject();
     char url[MAX_BASE + 64];
@@ -619,6 +622,12 @@ static void respond_order(struct minica_server *srv, const char *base,
         snprintf(url, sizeof(url), "%s/acme/cert/%s", base, o->id);
         cJSON_AddStringToObject(j, "certificate", url);
     }
+    if (o->replaces[0] != '\0') {
+        char certid[MINICA_ARI_CERTID_MAX];
+        minica_acme_ari_certid_of_serial(srv, o->replaces, certid, sizeof(certid));
+        if (certid[0] != '\0')
+            cJSON_AddStringToObject(j, "replaces", certid); /* RFC 9773 5 */
+    }
     add_error(j, o->error);
     respond_json(resp, status, j);
     add_header(resp, "Location", "%s/acme/order/%s", base, o->id);
@@ -750,8 +759,24 @@ static void handle_new_order(struct minica_server *srv, const char *base, struct
     }
     snprintf(o->identifiers, sizeof(o->identifiers), "%s", text);
     free(text);
-    if (minica_store_acme_order_insert(minica_ca_store(srv->ca), o, az, (size_t)n, ch,
-                                       (size_t)n * NT, &err) != 0) {
+    struct minica_ari_problem ari;
+    int ret = minica_acme_ari_replaces(srv, p->acct.id, p->payload, o->identifiers, o->replaces,
+                                       &ari, &err);
+    if (ret != 0) {
+        if (ret == 1)
+            problem(resp, ari.status, ari.type, "%s", ari.detail);
+        else
+            internal(resp, &err);
+        goto out;
+    }
+    ret = minica_store_acme_order_insert(minica_ca_store(srv->ca), o, az, (size_t)n, ch,
+                                         (size_t)n * NT, &err);
+    if (ret == MINICA_EBUSY && o->replaces[0] != '\0') {
+        problem(resp, 409, "alreadyReplaced", "certificate %s is already replaced by an order",
+                o->replaces);
+        goto out;
+    }
+    if (ret != 0) {
         internal(resp, &err);
         goto out;
     }
@@ -1194,10 +1219,16 @@ out:
     free(der);
 }
 
+struct cert_pem {
+    char *pem;
+    char issuer_fp[65];
+};
+
 static int copy_pem(const struct minica_cert_row *row, void *ctx)
 {
-    char **out = ctx;
-    *out = minica_strdup(row->pem ? row->pem : "");
+    struct cert_pem *out = ctx;
+    out->pem = minica_strdup(row->pem ? row->pem : "");
+    snprintf(out->issuer_fp, sizeof(out->issuer_fp), "%s", row->issuer_fingerprint_sha256);
     return 1;
 }
 
@@ -1215,27 +1246,33 @@ static void handle_cert(struct minica_server *srv, const char *id, struct post *
     struct minica_cert_filter filter;
     memset(&filter, 0, sizeof(filter));
     filter.serial = o.cert_serial;
-    char *leaf = NULL;
+    struct cert_pem leaf = {NULL, ""};
     int ret = minica_store_list_certs(minica_ca_store(srv->ca), &filter, copy_pem, &leaf, &err);
-    if (ret < 0 || leaf == NULL) {
-        free(leaf);
+    char *chain = NULL;
+    /* The chain of the intermediate that signed it, which may no longer be
+     * the active one: after `ca rotate`, today's chain would not verify it. */
+    if (ret >= 0 && leaf.pem != NULL)
+        ret = minica_ca_chain_pem_of(srv->ca, leaf.issuer_fp, &chain, &err);
+    if (ret < 0 || leaf.pem == NULL) {
+        free(leaf.pem);
         if (ret >= 0)
             minica_seterr(&err, MINICA_ENOENT, "certificate %s is not in the inventory",
                           o.cert_serial);
         internal(resp, &err);
         return;
     }
-    const char *chain = minica_ca_chain_pem(srv->ca);
-    size_t len = strlen(leaf) + strlen(chain) + 2;
+    size_t len = strlen(leaf.pem) + strlen(chain) + 2;
     char *body = malloc(len);
     if (body == NULL) {
-        free(leaf);
+        free(leaf.pem);
+        free(chain);
         minica_seterr(&err, MINICA_ENOMEM, "out of memory");
         internal(resp, &err);
         return;
     }
-    snprintf(body, len, "%s%s", leaf, chain);
-    free(leaf);
+    snprintf(body, len, "%s%s", leaf.pem, chain);
+    free(leaf.pem);
+    free(chain);
     set_body(resp, 200, "application/pem-certificate-chain", body);
 }
 
@@ -1442,7 +1479,42 @@ out:
     minica_jws_free(&inner);
 }
 
+/* ---- renewal information (RFC 9773, serve/acme_ari.c) ---- */
+
+static void handle_renewal_info(struct minica_server *srv, const char *certid,
+                                struct minica_http_response *resp)
+{
+    char *json = NULL;
+    struct minica_ari_problem prob;
+    struct minica_err err;
+    int ret = minica_acme_ari_info(srv, certid, minica_now(), &json, &prob, &err);
+    if (ret == 1) {
+        problem(resp, prob.status, prob.type, "%s", prob.detail);
+        return;
+    }
+    if (ret != 0) {
+        internal(resp, &err);
+        return;
+    }
+    set_body(resp, 200, "application/json", json);
+    add_header(resp, "Retry-After", "%d", MINICA_ARI_RETRY_AFTER);
+}
+
 /* ---- routing ---- */
+
+/* RFC 8555 6.2: application/jose+json, parameters allowed after it. */
+static int is_jose_json(const char *ct)
+{
+    static const char want[] = "application/jose+json";
+    if (ct == NULL)
+        return 0;
+    ct += strspn(ct, " \t");
+    if (strncasecmp(ct, want, sizeof(want) - 1) != 0)
+        return 0;
+    ct += sizeof(want) - 1;
+    ct += strspn(ct, " \t");
+    return *ct == '\0' || *ct == ';';
+}
 
 static void handle_post(struct minica_server *srv, const struct minica_http_request *req,
                         const char *base, struct minica_http_response *resp)
@@ -1461,6 +1533,7 @@ static void handle_post(struct minica_server *srv, const struct minica_http_requ
         CERT,
         REVOKE,
         KEY_CHANGE,
+        RENEWAL_INFO,
         NONE
     } r = NONE;
     if (strcmp(path, "/acme/new-account") == 0)
@@ -1483,6 +1556,8 @@ static void handle_post(struct minica_server *srv, const struct minica_http_requ
         r = CHALL;
     else if (path_id(path, "/acme/cert/", id, &rest) == 0 && rest[0] == '\0')
         r = CERT;
+    else if (strncmp(path, MINICA_ARI_PATH, strlen(MINICA_ARI_PATH)) == 0)
+        r = RENEWAL_INFO;
     if (r == NONE) {
         problem(resp, 404, "malformed", "no such ACME resource");
         return;
@@ -1524,6 +1599,9 @@ static void handle_post(struct minica_server *srv, const struct minica_http_requ
         case KEY_CHANGE:
             handle_key_change(srv, base, &p, resp);
             break;
+        case RENEWAL_INFO: /* RFC 9773 4.1 allows POST-as-GET too */
+            handle_renewal_info(srv, path + strlen(MINICA_ARI_PATH), resp);
+            break;
         default:
             handle_cert(srv, id, &p, resp);
             break;
@@ -1558,9 +1636,15 @@ void minica_acme_handle(struct minica_server *srv, const struct minica_http_requ
             problem(resp, 405, "malformed", "new-nonce takes HEAD or GET");
             resp->allow = "HEAD, GET";
         }
+    } else if (get && strncmp(path, MINICA_ARI_PATH, strlen(MINICA_ARI_PATH)) == 0) {
+        /* RFC 9773 4.1: renewalInfo is an unauthenticated GET. */
+        handle_renewal_info(srv, path + strlen(MINICA_ARI_PATH), resp);
     } else if (!post) {
         problem(resp, 405, "malformed", "ACME resources take POST (POST-as-GET to read them)");
         resp->allow = "POST";
+    } else if (!is_jose_json(req->content_type)) {
+        problem(resp, 415, "malformed",
+                "an ACME request's Content-Type must be application/jose+json (RFC 8555 6.2)");
     } else {
         handle_post(srv, req, base, resp);
     }

@@ -828,6 +828,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
             .remote_addr = addr,
             .host = srv->mhd->lookup_connection_value(connection, MHD_HEADER_KIND,
                                                       MHD_HTTP_HEADER_HOST),
+            .content_type = srv->mhd->lookup_connection_value(connection, MHD_HEADER_KIND,
+                                                              MHD_HTTP_HEADER_CONTENT_TYPE),
         };
         minica_server_handle(srv, &req, &resp);
     }

@@ -180,6 +180,14 @@ static const char *const migrations[] = {
     "  error TEXT"
     ");"
     "CREATE INDEX acme_challenges_authz ON acme_challenges(authz_id, id);",
+    /* 5 -> 6: reserved for External Account Binding (branch h-eab, issue
+     * 16), merged in its place; this placeholder only keeps ARI's number. */
+    "SELECT 1;",
+    /* 6 -> 7: ARI (RFC 9773 5): the certificate an order replaces, a certs
+     * row like cert_serial; the index answers "is it replaced already?"
+     * at every newOrder naming one, and keeps deletes from certs cheap. */
+    "ALTER TABLE acme_orders ADD COLUMN replaces TEXT REFERENCES certs(serial);"
+    "CREATE INDEX acme_orders_replaces ON acme_orders(replaces);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -1233,9 +1241,14 @@ static int acme_order_insert_rows(struct minica_store *s, const struct minica_ac
                                   const struct minica_acme_challenge *chall, size_t n_chall,
                                   struct minica_err *err)
 {
+    /* An order that replaces a certificate goes in only while no other
+     * order, unless invalid, replaces it (RFC 9773 5): decided by this one
+     * statement, so two newOrders racing for one certificate cannot both. */
     static const char order_sql[] =
         "INSERT INTO acme_orders (id, account_id, status, identifiers, not_before, not_after, "
-        "expires_at, cert_serial, error, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+        "expires_at, cert_serial, error, created_at, replaces) "
+        "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 WHERE ?11 IS NULL OR NOT EXISTS "
+        "(SELECT 1 FROM acme_orders WHERE replaces = ?11 AND status <> 'invalid')";
     static const char authz_sql[] = "INSERT INTO acme_authz (id, order_id, type, value, wildcard, "
                                     "status, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)";
     static const char chall_sql[] =
@@ -1254,9 +1267,13 @@ static int acme_order_insert_rows(struct minica_store *s, const struct minica_ac
     bind_opt_text(st, 8, o->cert_serial);
     bind_opt_text(st, 9, o->error);
     sqlite3_bind_int64(st, 10, o->created_at);
+    bind_opt_text(st, 11, o->replaces);
     int ret = acme_step_write(s, st, err, "cannot record the ACME order");
     if (ret != 0)
         return ret;
+    if (sqlite3_changes(s->db) == 0)
+        return minica_seterr(err, MINICA_EBUSY, "certificate %s is already replaced by an order",
+                             o->replaces);
 
     if (n_authz > 0 && sqlite3_prepare_v2(s->db, authz_sql, -1, &st, NULL) != SQLITE_OK)
         return db_error(s, err, "cannot record the ACME authorization");
@@ -1320,7 +1337,8 @@ int minica_store_acme_order_insert(struct minica_store *store,
 
 #define ACME_ORDER_COLUMNS                                                                         \
     "id, account_id, status, identifiers, COALESCE(not_before, 0), COALESCE(not_after, 0), "       \
-    "expires_at, COALESCE(cert_serial, ''), COALESCE(error, ''), created_at"
+    "expires_at, COALESCE(cert_serial, ''), COALESCE(error, ''), created_at, "                     \
+    "COALESCE(replaces, '')"
 
 static void acme_order_from(sqlite3_stmt *st, struct minica_acme_order *row)
 {
@@ -1335,6 +1353,7 @@ static void acme_order_from(sqlite3_stmt *st, struct minica_acme_order *row)
     copy_text(row->cert_serial, sizeof(row->cert_serial), st, 7);
     copy_text(row->error, sizeof(row->error), st, 8);
     row->created_at = sqlite3_column_int64(st, 9);
+    copy_text(row->replaces, sizeof(row->replaces), st, 10);
 }
 
 int minica_store_acme_order_get(struct minica_store *store, const char *id,
@@ -1354,6 +1373,43 @@ int minica_store_acme_order_get(struct minica_store *store, const char *id,
         ret = db_error(store, err, "cannot read the ACME orders");
     sqlite3_finalize(st);
     return ret;
+}
+
+/* The one order a query on a serial finds (?1), or MINICA_ENOENT. */
+static int acme_order_by(struct minica_store *store, const char *sql, const char *serial,
+                         struct minica_acme_order *row, struct minica_err *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot read the ACME orders");
+    sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), ret = MINICA_OK;
+    if (rc == SQLITE_ROW)
+        acme_order_from(st, row);
+    else if (rc == SQLITE_DONE)
+        ret = minica_seterr(err, MINICA_ENOENT, "no ACME order for certificate %s", serial);
+    else
+        ret = db_error(store, err, "cannot read the ACME orders");
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int minica_store_acme_order_by_cert(struct minica_store *store, const char *serial,
+                                    struct minica_acme_order *row, struct minica_err *err)
+{
+    return acme_order_by(store,
+                         "SELECT " ACME_ORDER_COLUMNS " FROM acme_orders WHERE cert_serial = ? "
+                         "ORDER BY created_at, id LIMIT 1",
+                         serial, row, err);
+}
+
+int minica_store_acme_order_replacement(struct minica_store *store, const char *serial,
+                                        struct minica_acme_order *row, struct minica_err *err)
+{
+    return acme_order_by(store,
+                         "SELECT " ACME_ORDER_COLUMNS " FROM acme_orders WHERE replaces = ? AND "
+                         "status <> 'invalid' ORDER BY created_at, id LIMIT 1",
+                         serial, row, err);
 }
 
 int minica_store_acme_order_list(struct minica_store *store, const char *account_id,
