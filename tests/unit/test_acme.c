@@ -241,7 +241,8 @@ static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
     f->dir = tu_make_ca();
-    tu_write_policy(f->dir, "[policy]\npermit_dns = internal\npermit_ip = 127.0.0.0/8\n");
+    tu_write_policy(f->dir, "[policy]\npermit_dns = internal\npermit_ip = 127.0.0.0/8\n"
+                            "[acme]\nenabled = yes\neab = optional\n");
     struct minica_err err;
     assert_int_equal(minica_server_open(f->dir, &f->srv, &err), 0);
     assert_int_equal(minica_rng_init(&f->rng, &err), 0);
@@ -270,6 +271,15 @@ static int teardown(void **state)
     free(f);
     unsetenv("MINICA_FAKE_NOW");
     return 0;
+}
+
+/* Rewrites minica.conf and opens the server again on it. */
+static void reopen(struct fixture *f, const char *conf)
+{
+    struct minica_err err;
+    tu_write_policy(f->dir, conf);
+    minica_server_close(f->srv);
+    assert_int_equal(minica_server_open(f->dir, &f->srv, &err), 0);
 }
 
 /* Makes the account of f->key; f->kid is its URL. */
@@ -943,6 +953,71 @@ static void test_expired_order_is_invalid(void **state)
     unsetenv("MINICA_FAKE_NOW");
 }
 
+/* Without [acme] enabled = yes every ACME URL is a 404 problem saying so. */
+static void test_acme_disabled_answers_404(void **state)
+{
+    struct fixture *f = *state;
+    reopen(f, "[policy]\npermit_ip = 127.0.0.0/8\n");
+    const char *paths[] = {"/acme/directory", "/acme/new-nonce", "/acme/new-account"};
+    for (size_t i = 0; i < 3; i++) {
+        struct minica_http_request req = {.method = i == 2 ? "POST" : "GET",
+                                          .path = paths[i],
+                                          .body = "{}",
+                                          .body_len = 2,
+                                          .remote_addr = "192.0.2.10",
+                                          .host = HOST};
+        struct minica_http_response resp;
+        minica_server_handle(f->srv, &req, &resp);
+        assert_int_equal(resp.status, 404);
+        assert_string_equal(resp.content_type, "application/problem+json");
+        cJSON *j = cJSON_ParseWithLength(resp.body, resp.body_len);
+        assert_string_equal(ptype(j), "malformed");
+        assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(j, "detail")),
+                            "ACME is not enabled in minica.conf ([acme] enabled = yes)");
+        cJSON_Delete(j);
+        minica_http_response_free(&resp);
+    }
+}
+
+/* The directory says whether EAB is required, as [acme] eab does. */
+static void test_directory_announces_eab_requirement(void **state)
+{
+    struct fixture *f = *state;
+    int status;
+    cJSON *d = request(f, "GET", "/acme/directory", NULL, &status, NULL);
+    assert_false(cJSON_IsTrue(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(d, "meta"), "externalAccountRequired")));
+    cJSON_Delete(d);
+    reopen(f, "[policy]\npermit_ip = 127.0.0.0/8\n[acme]\nenabled = yes\n");
+    d = request(f, "GET", "/acme/directory", NULL, &status, NULL);
+    assert_true(cJSON_IsTrue(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(d, "meta"), "externalAccountRequired")));
+    cJSON_Delete(d);
+}
+
+/* validate_ip, not permit_ip, is what the validator may dial: 127.0.0.1
+ * may be issued but not dialed, so the responder is never asked. */
+static void test_validation_dials_only_validate_ip(void **state)
+{
+    struct fixture *f = *state;
+    int status;
+    reopen(f, "[policy]\npermit_dns = internal\npermit_ip = 127.0.0.0/8\n"
+              "[acme]\nenabled = yes\neab = optional\nvalidate_ip = 10.0.0.0/8\n");
+    new_account(f);
+    char order_path[256], chall_path[256], token[64];
+    order_for_loopback(f, order_path, chall_path, token);
+    struct responder r;
+    responder_start(&r);
+    use_responder(f, &r);
+    snprintf(r.body, sizeof(r.body), "%s", "anything");
+    cJSON *c = post(f, &f->key, NULL, f->kid, chall_path, "{}", &status);
+    responder_stop(&r);
+    assert_int_equal(status, 200);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(c, "status")), "invalid");
+    assert_string_equal(r.path, "");
+    cJSON_Delete(c);
+}
+
 /* Validations over the server's cap wait, then give up without failing
  * the challenge: it stays pending for the client's next POST. */
 static void test_validation_cap_leaves_the_challenge_pending(void **state)
@@ -1089,6 +1164,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_expired_order_is_invalid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_orders_list_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rsa_account, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_acme_disabled_answers_404, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_directory_announces_eab_requirement, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_validation_dials_only_validate_ip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_validation_ports_from_the_test_environment, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_validation_cap_leaves_the_challenge_pending, setup,

@@ -321,7 +321,7 @@ static void problem_text(char *out, size_t size, const char *type, const char *d
 
 /* ---- directory, nonces ---- */
 
-static void handle_directory(const char *base, struct minica_http_response *resp)
+static void handle_directory(const char *base, int eab_required, struct minica_http_response *resp)
 {
     static const char *const members[][2] = {
         {"newNonce", "new-nonce"},     {"newAccount", "new-account"}, {"newOrder", "new-order"},
@@ -334,7 +334,7 @@ static void handle_directory(const char *base, struct minica_http_response *resp
         cJSON_AddStringToObject(o, members[i][0], url);
     }
     cJSON *meta = cJSON_AddObjectToObject(o, "meta");
-    cJSON_AddBoolToObject(meta, "externalAccountRequired", 0);
+    cJSON_AddBoolToObject(meta, "externalAccountRequired", eab_required);
     respond_json(resp, 200, o);
 }
 
@@ -922,8 +922,12 @@ static int run_validation(struct minica_server *srv, const struct minica_acme_au
     struct minica_name name;
     int ret = MINICA_ENOMEM;
     memset(&v, 0, sizeof(v));
-    if (policy != NULL)
+    if (policy != NULL) {
         *policy = *minica_ca_policy(srv->ca);
+        /* The validator dials within [acme] validate_ip (default permit_ip). */
+        memcpy(policy->permit_ip, policy->acme.validate_ip, sizeof(policy->permit_ip));
+        policy->n_permit_ip = policy->acme.n_validate_ip;
+    }
     pthread_mutex_unlock(&srv->ca_lock);
     minica_seterr(&err, MINICA_ENOMEM, "out of memory");
     if (policy != NULL && (ret = minica_name_parse(a->value, &name, &err)) == 0 &&
@@ -1521,11 +1525,19 @@ void minica_acme_handle(struct minica_server *srv, const struct minica_http_requ
     int post = strcmp(method, "POST") == 0;
     int get = strcmp(method, "GET") == 0, head = strcmp(method, "HEAD") == 0;
     pthread_mutex_lock(&srv->ca_lock);
+    if (!minica_ca_policy(srv->ca)->acme.enabled) {
+        /* Read under the lock: a reload may switch it. No nonce: nothing
+         * here will take one. */
+        pthread_mutex_unlock(&srv->ca_lock);
+        problem(resp, 404, "malformed",
+                "ACME is not enabled in minica.conf ([acme] enabled = yes)");
+        return;
+    }
     if (base_url(req, base, sizeof(base)) != 0) {
         problem(resp, 400, "malformed", "the request needs a plain Host header");
     } else if (strcmp(path, "/acme/directory") == 0) {
         if (get)
-            handle_directory(base, resp);
+            handle_directory(base, minica_ca_policy(srv->ca)->acme.eab_required, resp);
         else {
             problem(resp, 405, "malformed", "the directory takes GET");
             resp->allow = "GET";
