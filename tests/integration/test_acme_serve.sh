@@ -80,6 +80,24 @@ check "a broken JWS: a fresh nonce" grep -qi '^replay-nonce: ' "$T/bad.h"
 check_not "the installed binary has no validation-port hook" grep -q MINICA_ACME_TEST_HTTP_PORT "$MINICA"
 check "minica-fakeclock has it" grep -q MINICA_ACME_TEST_HTTP_PORT "$MINICA_FAKECLOCK"
 
+# A reload onto a minica.conf without a validation range is refused; the
+# running configuration stays.
+cp "$T/minica.conf.orig" "$CA/minica.conf"
+printf '[acme]\nenabled = yes\n' >>"$CA/minica.conf"
+kill -HUP "$SERVE_PID"
+reload_refused() {
+    for _ in $(seq 1 100); do
+        grep -q 'SIGHUP: cannot reload the CA.*\[acme\] needs validate_ip or \[policy\] permit_ip' \
+            "$T/serve.log" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+check "SIGHUP onto ACME without a validation range: refused, logged" reload_refused
+CODE=$("${CURL[@]}" -o "$T/dir2.json" -w '%{http_code}' "$URL/acme/directory")
+check "after the refused reload ACME still answers" test "$CODE" = 200
+check "and still with eab optional" jq -e '.meta.externalAccountRequired == false' "$T/dir2.json"
+
 kill -TERM "$SERVE_PID"
 wait "$SERVE_PID"
 check "SIGTERM: exit 0" test "$?" = 0
