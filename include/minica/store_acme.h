@@ -59,9 +59,48 @@ struct minica_acme_account {
 
 /* MINICA_EEXIST when the id or the thumbprint is taken (the caller answers
  * newAccount with the existing account); MINICA_EINVAL for a status the
- * table does not know. */
+ * table does not know. With eab_kid set, the External Account Binding key
+ * is bound to the new account in the same transaction, only if it is
+ * unbound, unrevoked and unexpired at created_at: else MINICA_EFORBIDDEN
+ * and no account (of concurrent first uses of one key, one wins). */
 int minica_store_acme_account_insert(struct minica_store *store,
                                      const struct minica_acme_account *row, struct minica_err *err);
+/* Every account, by creation; orders is how many orders it has. */
+typedef int (*minica_acme_account_cb)(const struct minica_acme_account *row, int64_t orders,
+                                      void *ctx);
+int minica_store_acme_account_list(struct minica_store *store, minica_acme_account_cb cb, void *ctx,
+                                   struct minica_err *err);
+
+/* External Account Binding keys (RFC 8555 7.3.4). No MAC key here: it is
+ * derived from a secret outside the database (ca/acme_eab.c), so a copy
+ * of the database binds nothing. The lists narrow what the bound account
+ * may order: comma-separated DNS suffixes and CIDRs, "" for no narrowing. */
+#define MINICA_ACME_EAB_LABEL_MAX 256
+#define MINICA_ACME_EAB_LIST_MAX 2048
+struct minica_acme_eab_key {
+    char kid[MINICA_ACME_ID_MAX];
+    char label[MINICA_ACME_EAB_LABEL_MAX];
+    char permit_dns[MINICA_ACME_EAB_LIST_MAX];
+    char permit_ip[MINICA_ACME_EAB_LIST_MAX];
+    int64_t created_at;
+    int64_t expires_at;
+    int64_t revoked_at;                  /* 0 when not revoked */
+    char account_id[MINICA_ACME_ID_MAX]; /* "" until first used */
+};
+/* MINICA_EEXIST when the kid is taken. */
+int minica_store_acme_eab_insert(struct minica_store *store, const struct minica_acme_eab_key *row,
+                                 struct minica_err *err);
+/* MINICA_ENOENT when there is no such key. */
+int minica_store_acme_eab_get(struct minica_store *store, const char *kid,
+                              struct minica_acme_eab_key *row, struct minica_err *err);
+/* Every key, by creation. */
+typedef int (*minica_acme_eab_cb)(const struct minica_acme_eab_key *row, void *ctx);
+int minica_store_acme_eab_list(struct minica_store *store, minica_acme_eab_cb cb, void *ctx,
+                               struct minica_err *err);
+/* Sets revoked_at = when, once: MINICA_EBUSY when already revoked,
+ * MINICA_ENOENT when there is no such key. */
+int minica_store_acme_eab_revoke(struct minica_store *store, const char *kid, int64_t when,
+                                 struct minica_err *err);
 /* MINICA_ENOENT when there is no such account. */
 int minica_store_acme_account_get(struct minica_store *store, const char *id,
                                   struct minica_acme_account *row, struct minica_err *err);

@@ -172,7 +172,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     opts.permit_ip = ips;
     opts.n_permit_ip = 1;
     mbedtls_pk_init(&key);
-    if (minica_ca_init(ca_dir, &opts, &err) != 0 ||
+    char conf[160];
+    snprintf(conf, sizeof(conf), "%s/minica.conf", ca_dir);
+    FILE *cf = NULL;
+    if (minica_ca_init(ca_dir, &opts, &err) != 0 || (cf = fopen(conf, "a")) == NULL ||
+        fputs("[acme]\nenabled = yes\neab = optional\n", cf) < 0 || fclose(cf) != 0 ||
         minica_server_open(ca_dir, &server, &err) != 0 || minica_rng_init(&rng, &err) != 0 ||
         minica_key_generate(&key, MINICA_KEY_EC_P256, &rng, &err) != 0) {
         fprintf(stderr, "fuzz_acme_request: %s\n", err.msg);

@@ -9,9 +9,6 @@ CA=$T/ca
 run "$MINICA" init --dir "$CA"
 expect_ok "init the CA"
 PORT=$(free_port)
-"$MINICA" serve --dir "$CA" --listen "127.0.0.1:$PORT" --san ca.test 2>"$T/serve.log" &
-SERVE_PID=$!
-track_pid "$SERVE_PID"
 CURL=(curl -s --max-time 10 --cacert "$CA/root.crt" --resolve "ca.test:$PORT:127.0.0.1")
 URL=https://ca.test:$PORT
 wait_up() {
@@ -22,6 +19,34 @@ wait_up() {
     done
     return 1
 }
+
+# Without [acme] enabled = yes: no ACME, and nothing announced.
+"$MINICA" serve --dir "$CA" --listen "127.0.0.1:$PORT" --san ca.test 2>"$T/serve-off.log" &
+SERVE_PID=$!
+track_pid "$SERVE_PID"
+check "ACME off: server answers /v1/health" wait_up
+CODE=$("${CURL[@]}" -D "$T/off.h" -o "$T/off.json" -w '%{http_code}' "$URL/acme/directory")
+check "ACME off: the directory is 404" test "$CODE" = 404
+check "ACME off: problem+json" grep -qi '^content-type: application/problem+json' "$T/off.h"
+check "ACME off: malformed, saying how to enable it" jq -e \
+    '.type == "urn:ietf:params:acme:error:malformed" and
+     .detail == "ACME is not enabled in minica.conf ([acme] enabled = yes)"' "$T/off.json"
+check_not "ACME off: no directory URL in the log" grep -q "ACME directory" "$T/serve-off.log"
+kill -TERM "$SERVE_PID"
+wait "$SERVE_PID"
+
+# Enabled with nothing the validator may dial: serve refuses to start.
+cp "$CA/minica.conf" "$T/minica.conf.orig"
+printf '[acme]\nenabled = yes\neab = optional\n' >>"$CA/minica.conf"
+run "$MINICA" serve --dir "$CA" --listen "127.0.0.1:$PORT" --san ca.test
+expect_rc 1 "ACME with no validation range: serve refuses"
+expect_err '^minica: serve: \[acme\] needs validate_ip or \[policy\] permit_ip: the validator must not dial just anything$' \
+    "ACME with no validation range: the message names both keys"
+printf 'validate_ip = 127.0.0.0/8\n' >>"$CA/minica.conf"
+
+"$MINICA" serve --dir "$CA" --listen "127.0.0.1:$PORT" --san ca.test 2>"$T/serve.log" &
+SERVE_PID=$!
+track_pid "$SERVE_PID"
 check "server answers /v1/health" wait_up
 check "serve logs its ACME directory URL" grep -q "ACME directory: https://ca.test:$PORT/acme/directory" "$T/serve.log"
 
@@ -54,6 +79,24 @@ check "a broken JWS: a fresh nonce" grep -qi '^replay-nonce: ' "$T/bad.h"
 # The validation-port hook is the test build's alone (tests/support/acme_test_ports.c).
 check_not "the installed binary has no validation-port hook" grep -q MINICA_ACME_TEST_HTTP_PORT "$MINICA"
 check "minica-fakeclock has it" grep -q MINICA_ACME_TEST_HTTP_PORT "$MINICA_FAKECLOCK"
+
+# A reload onto a minica.conf without a validation range is refused; the
+# running configuration stays.
+cp "$T/minica.conf.orig" "$CA/minica.conf"
+printf '[acme]\nenabled = yes\n' >>"$CA/minica.conf"
+kill -HUP "$SERVE_PID"
+reload_refused() {
+    for _ in $(seq 1 100); do
+        grep -q 'SIGHUP: cannot reload the CA.*\[acme\] needs validate_ip or \[policy\] permit_ip' \
+            "$T/serve.log" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+check "SIGHUP onto ACME without a validation range: refused, logged" reload_refused
+CODE=$("${CURL[@]}" -o "$T/dir2.json" -w '%{http_code}' "$URL/acme/directory")
+check "after the refused reload ACME still answers" test "$CODE" = 200
+check "and still with eab optional" jq -e '.meta.externalAccountRequired == false' "$T/dir2.json"
 
 kill -TERM "$SERVE_PID"
 wait "$SERVE_PID"

@@ -30,8 +30,10 @@
 #include "base/compat.h"
 #include "base/util.h"
 #include "ca/x509.h"
+#include "minica/acme_eab.h"
 #include "minica/ca.h"
 #include "minica/key.h"
+#include "minica/store_acme.h"
 #include "minica/store.h"
 #include "minica/store_acme.h"
 #include "minica/server.h"
@@ -250,7 +252,8 @@ static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
     f->dir = tu_make_ca();
-    tu_write_policy(f->dir, "[policy]\npermit_dns = internal\npermit_ip = 127.0.0.0/8\n");
+    tu_write_policy(f->dir, "[policy]\npermit_dns = internal\npermit_ip = 127.0.0.0/8\n"
+                            "[acme]\nenabled = yes\neab = optional\n");
     struct minica_err err;
     assert_int_equal(minica_server_open(f->dir, &f->srv, &err), 0);
     assert_int_equal(minica_rng_init(&f->rng, &err), 0);
@@ -279,6 +282,15 @@ static int teardown(void **state)
     free(f);
     unsetenv("MINICA_FAKE_NOW");
     return 0;
+}
+
+/* Rewrites minica.conf and opens the server again on it. */
+static void reopen(struct fixture *f, const char *conf)
+{
+    struct minica_err err;
+    tu_write_policy(f->dir, conf);
+    minica_server_close(f->srv);
+    assert_int_equal(minica_server_open(f->dir, &f->srv, &err), 0);
 }
 
 /* Makes the account of f->key; f->kid is its URL. */
@@ -966,6 +978,316 @@ static void test_expired_order_is_invalid(void **state)
     unsetenv("MINICA_FAKE_NOW");
 }
 
+/* Without [acme] enabled = yes every ACME URL is a 404 problem saying so. */
+static void test_acme_disabled_answers_404(void **state)
+{
+    struct fixture *f = *state;
+    reopen(f, "[policy]\npermit_ip = 127.0.0.0/8\n");
+    const char *paths[] = {"/acme/directory", "/acme/new-nonce", "/acme/new-account"};
+    for (size_t i = 0; i < 3; i++) {
+        struct minica_http_request req = {.method = i == 2 ? "POST" : "GET",
+                                          .path = paths[i],
+                                          .body = "{}",
+                                          .body_len = 2,
+                                          .remote_addr = "192.0.2.10",
+                                          .host = HOST};
+        struct minica_http_response resp;
+        minica_server_handle(f->srv, &req, &resp);
+        assert_int_equal(resp.status, 404);
+        assert_string_equal(resp.content_type, "application/problem+json");
+        cJSON *j = cJSON_ParseWithLength(resp.body, resp.body_len);
+        assert_string_equal(ptype(j), "malformed");
+        assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(j, "detail")),
+                            "ACME is not enabled in minica.conf ([acme] enabled = yes)");
+        cJSON_Delete(j);
+        minica_http_response_free(&resp);
+    }
+}
+
+/* The directory says whether EAB is required, as [acme] eab does. */
+static void test_directory_announces_eab_requirement(void **state)
+{
+    struct fixture *f = *state;
+    int status;
+    cJSON *d = request(f, "GET", "/acme/directory", NULL, &status, NULL);
+    assert_false(cJSON_IsTrue(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(d, "meta"), "externalAccountRequired")));
+    cJSON_Delete(d);
+    reopen(f, "[policy]\npermit_ip = 127.0.0.0/8\n[acme]\nenabled = yes\n");
+    d = request(f, "GET", "/acme/directory", NULL, &status, NULL);
+    assert_true(cJSON_IsTrue(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(d, "meta"), "externalAccountRequired")));
+    cJSON_Delete(d);
+}
+
+/* validate_ip, not permit_ip, is what the validator may dial: 127.0.0.1
+ * may be issued but not dialed, so the responder is never asked. */
+static void test_validation_dials_only_validate_ip(void **state)
+{
+    struct fixture *f = *state;
+    int status;
+    reopen(f, "[policy]\npermit_dns = internal\npermit_ip = 127.0.0.0/8\n"
+              "[acme]\nenabled = yes\neab = optional\nvalidate_ip = 10.0.0.0/8\n");
+    new_account(f);
+    char order_path[256], chall_path[256], token[64];
+    order_for_loopback(f, order_path, chall_path, token);
+    struct responder r;
+    responder_start(&r);
+    use_responder(f, &r);
+    snprintf(r.body, sizeof(r.body), "%s", "anything");
+    cJSON *c = post(f, &f->key, NULL, f->kid, chall_path, "{}", &status);
+    responder_stop(&r);
+    assert_int_equal(status, 200);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(c, "status")), "invalid");
+    assert_string_equal(r.path, "");
+    cJSON_Delete(c);
+}
+
+/* ---- External Account Binding ---- */
+
+#define EAB_CONF "[policy]\npermit_dns = internal\npermit_ip = 127.0.0.0/8\n[acme]\nenabled = yes\n"
+
+struct eab {
+    char kid[MINICA_ACME_ID_MAX];
+    unsigned char mac_key[32];
+};
+
+/* A key made the way `minica acme eab create` makes one. */
+static void eab_create(struct fixture *f, struct eab *k, const char *permit_dns, int64_t expires_in)
+{
+    struct minica_acme_eab_request req;
+    memset(&req, 0, sizeof(req));
+    const char *dns[1] = {permit_dns};
+    req.permit_dns = dns;
+    req.n_permit_dns = permit_dns != NULL;
+    req.expires_in = expires_in;
+    struct minica_acme_eab_key row;
+    char hmac[MINICA_ACME_EAB_HMAC_TEXT_MAX];
+    struct minica_err err;
+    if (minica_acme_eab_create(f->srv->ca, &req, &row, hmac, sizeof(hmac), &err) != 0)
+        fail_msg("eab create: %s", err.msg);
+    snprintf(k->kid, sizeof(k->kid), "%s", row.kid);
+    size_t n = 0;
+    assert_int_equal(minica_b64url_decode(hmac, strlen(hmac), k->mac_key, 32, &n), 0);
+    assert_int_equal(n, 32);
+}
+
+/* The externalAccountBinding member: an alg JWS by kid over jwk, for url. */
+static char *eab_binding(const char *alg, const char *kid, const unsigned char *mac_key,
+                         const char *url, const char *jwk)
+{
+    char protected_json[512];
+    snprintf(protected_json, sizeof(protected_json),
+             "{\"alg\":\"%s\",\"kid\":\"%s\",\"url\":\"%s\"}", alg, kid, url);
+    char *p64 = b64(protected_json, strlen(protected_json)), *y64 = b64(jwk, strlen(jwk));
+    size_t in_len = strlen(p64) + 1 + strlen(y64);
+    char *input = malloc(in_len + 1);
+    snprintf(input, in_len + 1, "%s.%s", p64, y64);
+    unsigned char mac[32];
+    assert_int_equal(mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), mac_key, 32,
+                                     (const unsigned char *)input, in_len, mac),
+                     0);
+    char *s64 = b64(mac, 32);
+    size_t n = strlen(p64) + strlen(y64) + strlen(s64) + 64;
+    char *out = malloc(n);
+    snprintf(out, n, "{\"protected\":\"%s\",\"payload\":\"%s\",\"signature\":\"%s\"}", p64, y64,
+             s64);
+    free(p64);
+    free(y64);
+    free(s64);
+    free(input);
+    return out;
+}
+
+/* newAccount for pk/jwk with binding (NULL: none); the answer's status. */
+static int eab_new_account(struct fixture *f, mbedtls_pk_context *pk, const char *jwk,
+                           char *binding, const char *want_type)
+{
+    char payload[4096];
+    if (binding != NULL)
+        snprintf(payload, sizeof(payload),
+                 "{\"termsOfServiceAgreed\":true,\"externalAccountBinding\":%s}", binding);
+    else
+        snprintf(payload, sizeof(payload), "{\"termsOfServiceAgreed\":true}");
+    free(binding);
+    fresh_nonce(f);
+    int status;
+    cJSON *j = post(f, pk, jwk, NULL, "/acme/new-account", payload, &status);
+    if (strcmp(ptype(j), want_type) != 0) {
+        char *t = cJSON_PrintUnformatted(j);
+        fail_msg("wanted '%s', got %d %s", want_type, status, t ? t : "");
+    }
+    cJSON_Delete(j);
+    return status;
+}
+
+static int count_account(const struct minica_acme_account *row, int64_t orders, void *ctx)
+{
+    (void)row;
+    (void)orders;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static int accounts(struct fixture *f)
+{
+    int n = 0;
+    struct minica_err err;
+    assert_int_equal(
+        minica_store_acme_account_list(minica_ca_store(f->srv->ca), count_account, &n, &err), 0);
+    return n;
+}
+
+static void test_eab_required_and_missing(void **state)
+{
+    struct fixture *f = *state;
+    reopen(f, EAB_CONF);
+    assert_int_equal(eab_new_account(f, &f->key, f->jwk, NULL, "externalAccountRequired"), 403);
+    assert_int_equal(accounts(f), 0);
+}
+
+/* A good binding makes the account and binds the key to it; the key then
+ * opens no other account. */
+static void test_eab_binds_the_first_account_only(void **state)
+{
+    struct fixture *f = *state;
+    reopen(f, EAB_CONF);
+    struct eab k;
+    eab_create(f, &k, NULL, 0);
+    const char *url = BASE "/acme/new-account";
+    assert_int_equal(eab_new_account(f, &f->key, f->jwk,
+                                     eab_binding("HS256", k.kid, k.mac_key, url, f->jwk), ""),
+                     201);
+    struct minica_acme_account a;
+    struct minica_acme_eab_key row;
+    struct minica_err err;
+    const char *id = f->location + strlen(BASE "/acme/acct/");
+    assert_int_equal(minica_store_acme_account_get(minica_ca_store(f->srv->ca), id, &a, &err), 0);
+    assert_string_equal(a.eab_kid, k.kid);
+    assert_int_equal(minica_store_acme_eab_get(minica_ca_store(f->srv->ca), k.kid, &row, &err), 0);
+    assert_string_equal(row.account_id, id);
+    /* The same key again: the existing account (RFC 8555 7.3.1). */
+    assert_int_equal(eab_new_account(f, &f->key, f->jwk, NULL, ""), 200);
+    /* Another account key with this kid: refused, nothing stored. */
+    assert_int_equal(eab_new_account(f, &f->key2, f->jwk2,
+                                     eab_binding("HS256", k.kid, k.mac_key, url, f->jwk2),
+                                     "unauthorized"),
+                     403);
+    assert_int_equal(accounts(f), 1);
+}
+
+static void test_eab_refusals_store_nothing(void **state)
+{
+    struct fixture *f = *state;
+    reopen(f, EAB_CONF);
+    struct eab k, other;
+    eab_create(f, &k, NULL, 0);
+    eab_create(f, &other, NULL, 0);
+    const char *url = BASE "/acme/new-account";
+    unsigned char wrong[32];
+    memcpy(wrong, k.mac_key, 32);
+    wrong[0] ^= 1;
+    /* A bad MAC, another key's MAC, an unknown kid, the wrong url, a
+     * binding of another jwk, alg none or RS256. */
+    eab_new_account(f, &f->key, f->jwk, eab_binding("HS256", k.kid, wrong, url, f->jwk),
+                    "unauthorized");
+    eab_new_account(f, &f->key, f->jwk, eab_binding("HS256", k.kid, other.mac_key, url, f->jwk),
+                    "unauthorized");
+    eab_new_account(f, &f->key, f->jwk,
+                    eab_binding("HS256", "0000000000000000", k.mac_key, url, f->jwk),
+                    "unauthorized");
+    eab_new_account(f, &f->key, f->jwk,
+                    eab_binding("HS256", k.kid, k.mac_key, BASE "/acme/new-order", f->jwk),
+                    "unauthorized");
+    eab_new_account(f, &f->key, f->jwk, eab_binding("HS256", k.kid, k.mac_key, url, f->jwk2),
+                    "unauthorized");
+    eab_new_account(f, &f->key, f->jwk, eab_binding("none", k.kid, k.mac_key, url, f->jwk),
+                    "malformed");
+    eab_new_account(f, &f->key, f->jwk, eab_binding("RS256", k.kid, k.mac_key, url, f->jwk),
+                    "malformed");
+    eab_new_account(f, &f->key, f->jwk, minica_strdup("\"not an object\""), "malformed");
+    /* A revoked key; an expired one. */
+    struct minica_err err;
+    assert_int_equal(minica_acme_eab_revoke(f->srv->ca, other.kid, &err), 0);
+    eab_new_account(f, &f->key, f->jwk, eab_binding("HS256", other.kid, other.mac_key, url, f->jwk),
+                    "unauthorized");
+    char now[32];
+    snprintf(now, sizeof(now), "%lld", (long long)minica_now() + MINICA_ACME_EAB_DEFAULT_EXPIRY);
+    setenv("MINICA_FAKE_NOW", now, 1);
+    eab_new_account(f, &f->key, f->jwk, eab_binding("HS256", k.kid, k.mac_key, url, f->jwk),
+                    "unauthorized");
+    unsetenv("MINICA_FAKE_NOW");
+    assert_int_equal(accounts(f), 0);
+    struct minica_acme_eab_key row;
+    assert_int_equal(minica_store_acme_eab_get(minica_ca_store(f->srv->ca), k.kid, &row, &err), 0);
+    assert_string_equal(row.account_id, "");
+    /* With eab = optional a binding is still checked when sent. */
+    reopen(f, "[policy]\npermit_ip = 127.0.0.0/8\n[acme]\nenabled = yes\neab = optional\n");
+    eab_new_account(f, &f->key, f->jwk, eab_binding("HS256", k.kid, wrong, url, f->jwk),
+                    "unauthorized");
+    assert_int_equal(accounts(f), 0);
+}
+
+/* After its key is revoked the account may not order, finalize or ask
+ * for validation; it may still read itself. */
+static void test_eab_revoked_key_stops_its_account(void **state)
+{
+    struct fixture *f = *state;
+    reopen(f, EAB_CONF);
+    struct eab k;
+    eab_create(f, &k, NULL, 0);
+    assert_int_equal(
+        eab_new_account(f, &f->key, f->jwk,
+                        eab_binding("HS256", k.kid, k.mac_key, BASE "/acme/new-account", f->jwk),
+                        ""),
+        201);
+    snprintf(f->kid, sizeof(f->kid), "%s", f->location);
+    char order_path[256], chall_path[256], token[64], fin[300];
+    order_for_loopback(f, order_path, chall_path, token);
+    struct minica_err err;
+    assert_int_equal(minica_acme_eab_revoke(f->srv->ca, k.kid, &err), 0);
+    int status;
+    cJSON *j = post(f, &f->key, NULL, f->kid, "/acme/new-order",
+                    "{\"identifiers\":[{\"type\":\"ip\",\"value\":\"127.0.0.1\"}]}", &status);
+    assert_non_null(strstr(cJSON_GetStringValue(cJSON_GetObjectItem(j, "detail")), k.kid));
+    expect_problem(j, &status, 403, "unauthorized");
+    expect_problem(post(f, &f->key, NULL, f->kid, chall_path, "{}", &status), &status, 403,
+                   "unauthorized");
+    snprintf(fin, sizeof(fin), "%s/finalize", order_path);
+    expect_problem(post(f, &f->key, NULL, f->kid, fin, "{\"csr\":\"AAAA\"}", &status), &status, 403,
+                   "unauthorized");
+    cJSON_Delete(post(f, &f->key, NULL, f->kid, f->kid + strlen(BASE), "", &status));
+    assert_int_equal(status, 200);
+}
+
+/* The key's own list narrows what its account may order. */
+static void test_eab_key_lists_narrow_orders(void **state)
+{
+    struct fixture *f = *state;
+    reopen(f, EAB_CONF);
+    struct eab k;
+    eab_create(f, &k, "web.internal", 0);
+    assert_int_equal(
+        eab_new_account(f, &f->key, f->jwk,
+                        eab_binding("HS256", k.kid, k.mac_key, BASE "/acme/new-account", f->jwk),
+                        ""),
+        201);
+    snprintf(f->kid, sizeof(f->kid), "%s", f->location);
+    int status;
+    cJSON *j = post(f, &f->key, NULL, f->kid, "/acme/new-order",
+                    "{\"identifiers\":[{\"type\":\"dns\",\"value\":\"db.internal\"}]}", &status);
+    assert_non_null(strstr(cJSON_GetStringValue(cJSON_GetObjectItem(j, "detail")), "web.internal"));
+    expect_problem(j, &status, 400, "rejectedIdentifier");
+    /* Not an IP either: the key names DNS suffixes only. */
+    expect_problem(post(f, &f->key, NULL, f->kid, "/acme/new-order",
+                        "{\"identifiers\":[{\"type\":\"ip\",\"value\":\"127.0.0.1\"}]}", &status),
+                   &status, 400, "rejectedIdentifier");
+    cJSON_Delete(post(f, &f->key, NULL, f->kid, "/acme/new-order",
+                      "{\"identifiers\":[{\"type\":\"dns\",\"value\":\"a.web.internal\"}]}",
+                      &status));
+    assert_int_equal(status, 201);
+}
+
 /* Validations over the server's cap wait, then give up without failing
  * the challenge: it stays pending for the client's next POST. */
 static void test_validation_cap_leaves_the_challenge_pending(void **state)
@@ -1371,6 +1693,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rotation_renew_now_and_own_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_new_order_replaces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_post_needs_jose_json, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_acme_disabled_answers_404, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_directory_announces_eab_requirement, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_validation_dials_only_validate_ip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_eab_required_and_missing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_eab_binds_the_first_account_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_eab_refusals_store_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_eab_revoked_key_stops_its_account, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_eab_key_lists_narrow_orders, setup, teardown),
         cmocka_unit_test_setup_teardown(test_validation_ports_from_the_test_environment, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_validation_cap_leaves_the_challenge_pending, setup,

@@ -778,6 +778,108 @@ static void test_jws_caps_input_sizes(void **state)
     free(longurl);
 }
 
+/* RFC 7515 appendix A.1: the HS256 example, checked by the EAB MAC check. */
+static void test_jws_hmac_rfc7515_a1_hs256(void **state)
+{
+    (void)state;
+    static const char k64[] =
+        "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hc"
+        "gUuTwjAzZr1Z9CAow";
+    static const char input[] =
+        "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9."
+        "eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cn"
+        "VlfQ";
+    static const char sig64[] = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    unsigned char key[64], sig[32];
+    size_t key_len = 0, sig_len = 0;
+    assert_int_equal(minica_b64url_decode(k64, strlen(k64), key, sizeof(key), &key_len), 0);
+    assert_int_equal(minica_b64url_decode(sig64, strlen(sig64), sig, sizeof(sig), &sig_len), 0);
+    struct minica_jws jws;
+    struct minica_acme_problem prob;
+    minica_jws_init(&jws);
+    jws.alg = MINICA_JWS_HS256;
+    jws.signing_input = (char *)input;
+    jws.signing_input_len = strlen(input);
+    jws.signature = sig;
+    jws.signature_len = sig_len;
+    assert_int_equal(minica_jws_verify_hmac(&jws, key, key_len, &prob), 0);
+    sig[31] ^= 1;
+    assert_int_equal(minica_jws_verify_hmac(&jws, key, key_len, &prob), MINICA_EFORBIDDEN);
+    assert_int_equal(prob.type, MINICA_ACME_PROBLEM_UNAUTHORIZED);
+    jws.signature_len = 31;
+    assert_int_equal(minica_jws_verify_hmac(&jws, key, key_len, &prob), MINICA_EINVAL);
+    assert_int_equal(prob.type, MINICA_ACME_PROBLEM_MALFORMED);
+    /* An account JWS is never checked as a MAC, nor a MAC as a signature. */
+    jws.signature_len = 32;
+    jws.alg = MINICA_JWS_ES256;
+    assert_int_equal(minica_jws_verify_hmac(&jws, key, key_len, &prob), MINICA_EINVAL);
+    mbedtls_pk_context pk;
+    mbedtls_pk_init(&pk);
+    assert_int_equal(minica_jws_verify_signature(MINICA_JWS_HS256, &pk,
+                                                 (const unsigned char *)input, strlen(input), sig,
+                                                 32, &prob),
+                     MINICA_EINVAL);
+    assert_int_equal(prob.type, MINICA_ACME_PROBLEM_BAD_SIGNATURE_ALGORITHM);
+}
+
+/* A flattened JWS with protected_json and payload, any signature. */
+static char *unsigned_jws(const char *protected_json, const char *payload)
+{
+    char *p = b64(protected_json, strlen(protected_json)), *y = b64(payload, strlen(payload));
+    char *out = malloc(strlen(p) + strlen(y) + 128);
+    sprintf(out, "{\"protected\":\"%s\",\"payload\":\"%s\",\"signature\":\"%s\"}", p, y,
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    free(p);
+    free(y);
+    return out;
+}
+
+static enum minica_acme_problem_type eab_outcome(const char *protected_json)
+{
+    char *body = unsigned_jws(protected_json, "{\"kty\":\"EC\"}");
+    struct minica_jws jws;
+    struct minica_acme_problem prob;
+    minica_jws_init(&jws);
+    int ret = minica_jws_parse(body, strlen(body), MINICA_JWS_EAB_INNER, &jws, &prob);
+    free(body);
+    if (ret == 0) {
+        assert_int_equal(jws.alg, MINICA_JWS_HS256);
+        assert_string_equal(jws.kid, "0123456789abcdef");
+        assert_string_equal(jws.url, url);
+        prob.type = MINICA_ACME_PROBLEM_NONE;
+    }
+    minica_jws_free(&jws);
+    return prob.type;
+}
+
+static void test_jws_eab_inner_header(void **state)
+{
+    (void)state;
+    char h[1024];
+    snprintf(h, sizeof(h), "{\"alg\":\"HS256\",\"kid\":\"0123456789abcdef\",\"url\":\"%s\"}", url);
+    assert_int_equal(eab_outcome(h), MINICA_ACME_PROBLEM_NONE);
+    static const char *const bad_algs[] = {"none", "RS256", "ES256", "HS512", "hs256"};
+    for (size_t i = 0; i < sizeof(bad_algs) / sizeof(bad_algs[0]); i++) {
+        snprintf(h, sizeof(h), "{\"alg\":\"%s\",\"kid\":\"0123456789abcdef\",\"url\":\"%s\"}",
+                 bad_algs[i], url);
+        assert_int_equal(eab_outcome(h), MINICA_ACME_PROBLEM_MALFORMED);
+    }
+    snprintf(h, sizeof(h),
+             "{\"alg\":\"HS256\",\"kid\":\"0123456789abcdef\",\"nonce\":\"%s\",\"url\":\"%s\"}",
+             nonce, url);
+    assert_int_equal(eab_outcome(h), MINICA_ACME_PROBLEM_MALFORMED);
+    snprintf(h, sizeof(h), "{\"alg\":\"HS256\",\"url\":\"%s\"}", url);
+    assert_int_equal(eab_outcome(h), MINICA_ACME_PROBLEM_MALFORMED);
+    assert_int_equal(eab_outcome("{\"alg\":\"HS256\",\"kid\":\"0123456789abcdef\"}"),
+                     MINICA_ACME_PROBLEM_MALFORMED);
+    /* HS256 is no alg for a request. */
+    snprintf(h, sizeof(h), "{\"alg\":\"HS256\",\"kid\":\"x\",\"nonce\":\"%s\",\"url\":\"%s\"}",
+             nonce, url);
+    char *body = unsigned_jws(h, "{}");
+    assert_int_equal(outcome(body), MINICA_ACME_PROBLEM_BAD_SIGNATURE_ALGORITHM);
+    free(body);
+}
+
 static void test_acme_problem_urns(void **state)
 {
     (void)state;
@@ -811,6 +913,8 @@ int main(void)
         cmocka_unit_test(test_jws_refuses_malformed_bodies),
         cmocka_unit_test(test_jws_caps_input_sizes),
         cmocka_unit_test(test_acme_problem_urns),
+        cmocka_unit_test(test_jws_hmac_rfc7515_a1_hs256),
+        cmocka_unit_test(test_jws_eab_inner_header),
     };
     return cmocka_run_group_tests(tests, keys_setup, keys_teardown);
 }

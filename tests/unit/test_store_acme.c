@@ -91,6 +91,18 @@ static void add_account(struct minica_store *store, const char *id, const char *
     OK(minica_store_acme_account_insert(store, &a, E));
 }
 
+static void add_eab(struct minica_store *store, const char *kid, int64_t expires_at)
+{
+    struct minica_acme_eab_key k;
+    memset(&k, 0, sizeof(k));
+    snprintf(k.kid, sizeof(k.kid), "%s", kid);
+    snprintf(k.label, sizeof(k.label), "web team");
+    snprintf(k.permit_dns, sizeof(k.permit_dns), "web.internal");
+    k.created_at = NOW - 10;
+    k.expires_at = expires_at;
+    OK(minica_store_acme_eab_insert(store, &k, E));
+}
+
 /* An order of two names, one wildcard, each with an http-01 and a
  * tls-alpn-01 challenge: ids derived from the order's. */
 struct order_set {
@@ -184,6 +196,7 @@ static void test_store_acme_migration_upgrades_a_v4_db(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
+                                  "DROP TABLE acme_eab_keys; "
                                   "DROP TABLE acme_challenges; DROP TABLE acme_authz; "
                                   "DROP TABLE acme_orders; DROP TABLE acme_accounts; "
                                   "DROP TABLE acme_nonces; PRAGMA user_version = 4",
@@ -204,7 +217,7 @@ static void test_store_acme_migration_upgrades_a_v4_db(void **state)
 /* A database of schema 5 (the first ACME release: no acme_orders.replaces)
  * with a valid order upgrades; the order reads back replacing nothing and a
  * new one can replace its certificate. */
-static void test_store_acme_migration_adds_replaces_to_a_v5_db(void **state)
+static void test_store_acme_migration_upgrades_a_v5_db(void **state)
 {
     struct fixture *f = *state;
     add_cert(f->store, "01");
@@ -218,7 +231,7 @@ static void test_store_acme_migration_adds_replaces_to_a_v5_db(void **state)
     assert_int_equal(sqlite3_exec(db,
                                   "DROP INDEX acme_orders_replaces; "
                                   "ALTER TABLE acme_orders DROP COLUMN replaces; "
-                                  "PRAGMA user_version = 5",
+                                  "DROP TABLE acme_eab_keys; PRAGMA user_version = 5",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
@@ -306,6 +319,7 @@ static void test_store_acme_account_insert_and_lookups(void **state)
     make_account(&a, "acct1", "thumb1");
     snprintf(a.contact, sizeof(a.contact), "[\"mailto:ops@example.org\"]");
     snprintf(a.eab_kid, sizeof(a.eab_kid), "kid-7");
+    add_eab(f->store, "kid-7", NOW + 60);
     OK(minica_store_acme_account_insert(f->store, &a, E));
     add_account(f->store, "acct2", "thumb2");
 
@@ -875,13 +889,89 @@ static void test_store_acme_finalize_after_a_stale_read_is_refused(void **state)
     minica_store_close(other);
 }
 
+static void test_store_acme_eab_insert_get_list_revoke(void **state)
+{
+    struct fixture *f = *state;
+    add_eab(f->store, "k1", NOW + 60);
+    add_eab(f->store, "k2", NOW + 60);
+    struct minica_acme_eab_key k;
+    memset(&k, 0, sizeof(k));
+    snprintf(k.kid, sizeof(k.kid), "k1");
+    REFUSED(MINICA_EEXIST, minica_store_acme_eab_insert(f->store, &k, E));
+    OK(minica_store_acme_eab_get(f->store, "k1", &k, E));
+    assert_string_equal(k.label, "web team");
+    assert_string_equal(k.permit_dns, "web.internal");
+    assert_string_equal(k.permit_ip, "");
+    assert_int_equal(k.expires_at, NOW + 60);
+    assert_int_equal(k.revoked_at, 0);
+    assert_string_equal(k.account_id, "");
+    REFUSED(MINICA_ENOENT, minica_store_acme_eab_get(f->store, "nope", &k, E));
+    OK(minica_store_acme_eab_revoke(f->store, "k1", NOW, E));
+    REFUSED(MINICA_EBUSY, minica_store_acme_eab_revoke(f->store, "k1", NOW + 1, E));
+    REFUSED(MINICA_ENOENT, minica_store_acme_eab_revoke(f->store, "nope", NOW, E));
+    OK(minica_store_acme_eab_get(f->store, "k1", &k, E));
+    assert_int_equal(k.revoked_at, NOW);
+    assert_int_equal(count_rows(f->path, "SELECT count(*) FROM acme_eab_keys"), 2);
+}
+
+/* The key binds the first account, in the account's own insert; an
+ * unusable key leaves no account behind. */
+static void test_store_acme_eab_binds_once_with_the_account(void **state)
+{
+    struct fixture *f = *state;
+    add_eab(f->store, "k1", NOW + 60);
+    add_eab(f->store, "old", NOW);
+    add_eab(f->store, "gone", NOW + 60);
+    OK(minica_store_acme_eab_revoke(f->store, "gone", NOW, E));
+    struct minica_acme_account a;
+    make_account(&a, "acct1", "thumb1");
+    snprintf(a.eab_kid, sizeof(a.eab_kid), "k1");
+    OK(minica_store_acme_account_insert(f->store, &a, E));
+    struct minica_acme_eab_key k;
+    OK(minica_store_acme_eab_get(f->store, "k1", &k, E));
+    assert_string_equal(k.account_id, "acct1");
+    const char *refused[] = {"k1", "old", "gone", "unknown"};
+    for (size_t i = 0; i < 4; i++) {
+        make_account(&a, "acct2", "thumb2");
+        snprintf(a.eab_kid, sizeof(a.eab_kid), "%s", refused[i]);
+        REFUSED(MINICA_EFORBIDDEN, minica_store_acme_account_insert(f->store, &a, E));
+    }
+    REFUSED(MINICA_ENOENT, minica_store_acme_account_get(f->store, "acct2", &a, E));
+    assert_int_equal(count_rows(f->path, "SELECT count(*) FROM acme_accounts"), 1);
+}
+
+static int seen_account(const struct minica_acme_account *row, int64_t orders, void *p)
+{
+    char *out = p;
+    char line[128];
+    snprintf(line, sizeof(line), "%s:%s:%lld;", row->id, row->eab_kid, (long long)orders);
+    strcat(out, line);
+    return 0;
+}
+
+static void test_store_acme_account_list_counts_orders(void **state)
+{
+    struct fixture *f = *state;
+    add_eab(f->store, "k1", NOW + 60);
+    struct minica_acme_account a;
+    make_account(&a, "acct1", "thumb1");
+    snprintf(a.eab_kid, sizeof(a.eab_kid), "k1");
+    OK(minica_store_acme_account_insert(f->store, &a, E));
+    add_account(f->store, "acct2", "thumb2");
+    add_order(f->store, "o1", "acct2");
+    add_order(f->store, "o2", "acct2");
+    char out[512] = "";
+    OK(minica_store_acme_account_list(f->store, seen_account, out, E));
+    assert_string_equal(out, "acct1:k1:0;acct2::2;");
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_store_acme_migration_upgrades_a_v4_db),
-        T(test_store_acme_migration_adds_replaces_to_a_v5_db),
+        T(test_store_acme_migration_upgrades_a_v5_db),
         T(test_store_acme_replaces_once_unless_invalid),
         T(test_store_acme_nonce_is_spent_exactly_once),
         T(test_store_acme_nonce_sweep_forgets_only_expired),
@@ -899,6 +989,9 @@ int main(void)
         T(test_store_acme_finalize_race_has_one_winner),
         T(test_store_acme_ready_race_moves_the_order_once),
         T(test_store_acme_finalize_after_a_stale_read_is_refused),
+        T(test_store_acme_eab_insert_get_list_revoke),
+        T(test_store_acme_eab_binds_once_with_the_account),
+        T(test_store_acme_account_list_counts_orders),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

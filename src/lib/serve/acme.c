@@ -14,11 +14,13 @@
 
 #include <cjson/cJSON.h>
 #include <mbedtls/pem.h>
+#include <mbedtls/platform_util.h>
 #include <mbedtls/x509_crt.h>
 
 #include "base/b64url.h"
 #include "base/util.h"
 #include "ca/x509.h"
+#include "minica/acme_eab.h"
 #include "minica/issue.h"
 #include "minica/lifecycle.h"
 #include "minica/names.h"
@@ -343,7 +345,7 @@ static void problem_text(char *out, size_t size, const char *type, const char *d
 
 /* ---- directory, nonces ---- */
 
-static void handle_directory(const char *base, struct minica_http_response *resp)
+static void handle_directory(const char *base, int eab_required, struct minica_http_response *resp)
 {
     static const char *const members[][2] = {
         {"newNonce", "new-nonce"},   {"newAccount", "new-account"},
@@ -357,7 +359,7 @@ static void handle_directory(const char *base, struct minica_http_response *resp
         cJSON_AddStringToObject(o, members[i][0], url);
     }
     cJSON *meta = cJSON_AddObjectToObject(o, "meta");
-    cJSON_AddBoolToObject(meta, "externalAccountRequired", 0);
+    cJSON_AddBoolToObject(meta, "externalAccountRequired", eab_required);
     respond_json(resp, 200, o);
 }
 
@@ -417,6 +419,145 @@ static int check_contact(const cJSON *contact, char *out, size_t size,
     return 0;
 }
 
+/* ---- External Account Binding (RFC 8555 7.3.4) ---- */
+
+/* newAccount's externalAccountBinding: an HS256 JWS over this request's
+ * jwk, by a key `minica acme eab create` made, for this URL. kid gets the
+ * EAB key id ("" without a binding, when [acme] eab = optional). The MAC
+ * is checked before the key's state is told, so only its holder learns
+ * it. 0, or -1 with resp filled. */
+static int check_eab(struct minica_server *srv, const char *base, const struct post *p,
+                     char kid[MINICA_ACME_ID_MAX], struct minica_http_response *resp)
+{
+    kid[0] = '\0';
+    const cJSON *eab = cJSON_GetObjectItemCaseSensitive(p->payload, "externalAccountBinding");
+    if (eab == NULL) {
+        if (!minica_ca_policy(srv->ca)->acme.eab_required)
+            return 0;
+        problem(resp, 403, "externalAccountRequired",
+                "this CA requires an external account binding: a kid and MAC key from "
+                "'minica acme eab create'");
+        return -1;
+    }
+    if (!cJSON_IsObject(eab)) {
+        problem(resp, 400, "malformed", "externalAccountBinding must be a JWS object");
+        return -1;
+    }
+    struct minica_jws inner;
+    struct minica_acme_problem prob;
+    struct minica_acme_eab_key *row = malloc(sizeof(*row));
+    struct minica_err err;
+    unsigned char key[MINICA_ACME_EAB_HMAC_LEN], tp[32];
+    mbedtls_pk_context pk;
+    char *text = cJSON_PrintUnformatted(eab), want[MAX_BASE + 32];
+    int ret = -1;
+    minica_jws_init(&inner);
+    mbedtls_pk_init(&pk);
+    memset(&prob, 0, sizeof(prob));
+    if (text == NULL || row == NULL) {
+        minica_seterr(&err, MINICA_ENOMEM, "out of memory");
+        internal(resp, &err);
+        goto out;
+    }
+    if (minica_jws_parse(text, strlen(text), MINICA_JWS_EAB_INNER, &inner, &prob) != 0) {
+        jws_problem(resp, &prob);
+        goto out;
+    }
+    snprintf(want, sizeof(want), "%s/acme/new-account", base);
+    if (strcmp(inner.url, want) != 0) {
+        problem(resp, 403, "unauthorized",
+                "the external account binding's url is not the newAccount URL (%s)", want);
+        goto out;
+    }
+    if (minica_jwk_parse((const char *)inner.payload, inner.payload_len, &pk, tp, &prob) != 0) {
+        problem(resp, 400, "malformed", "the external account binding's payload is not a JWK");
+        goto out;
+    }
+    if (memcmp(tp, p->thumbprint, sizeof(tp)) != 0) {
+        problem(resp, 403, "unauthorized",
+                "the external account binding is for another key than this request's jwk");
+        goto out;
+    }
+    int r = strlen(inner.kid) < MINICA_ACME_ID_MAX
+                ? minica_store_acme_eab_get(minica_ca_store(srv->ca), inner.kid, row, &err)
+                : MINICA_ENOENT;
+    if (r == MINICA_ENOENT) {
+        problem(resp, 403, "unauthorized", "no such external account binding key");
+        goto out;
+    }
+    if (r != 0 || (r = minica_acme_eab_mac_key(srv->ca, row->kid, key, &err)) != 0) {
+        internal(resp, &err);
+        goto out;
+    }
+    r = minica_jws_verify_hmac(&inner, key, sizeof(key), &prob);
+    mbedtls_platform_zeroize(key, sizeof(key));
+    if (r != 0) {
+        jws_problem(resp, &prob);
+        goto out;
+    }
+    enum minica_acme_eab_state st = minica_acme_eab_state(row, minica_now());
+    if (st != MINICA_ACME_EAB_VALID) {
+        problem(resp, 403, "unauthorized", "the external account binding key %s is %s%s", row->kid,
+                st == MINICA_ACME_EAB_BOUND ? "bound to another account" : "",
+                st == MINICA_ACME_EAB_BOUND ? "" : minica_acme_eab_state_name(st));
+        goto out;
+    }
+    snprintf(kid, MINICA_ACME_ID_MAX, "%s", row->kid);
+    ret = 0;
+out:
+    mbedtls_pk_free(&pk);
+    minica_jws_free(&inner);
+    free(row);
+    free(text);
+    return ret;
+}
+
+/* Whether the requesting account may act (newOrder, finalize,
+ * challenges): not when its EAB key was revoked. With ids (an
+ * identifiers array), each must be in the key's lists too, on top of the
+ * CA's policy. 0, or -1 with resp filled. */
+static int check_eab_account(struct minica_server *srv, const struct post *p, const cJSON *ids,
+                             struct minica_http_response *resp)
+{
+    if (p->acct.eab_kid[0] == '\0')
+        return 0;
+    struct minica_acme_eab_key *row = malloc(sizeof(*row));
+    struct minica_err err;
+    int ret = -1;
+    if (row == NULL) {
+        minica_seterr(&err, MINICA_ENOMEM, "out of memory");
+        internal(resp, &err);
+        return -1;
+    }
+    int r = minica_store_acme_eab_get(minica_ca_store(srv->ca), p->acct.eab_kid, row, &err);
+    if (r != 0) {
+        internal(resp, &err);
+        goto out;
+    }
+    if (row->revoked_at != 0) {
+        problem(resp, 403, "unauthorized", "its external account binding key %s was revoked",
+                row->kid);
+        goto out;
+    }
+    const cJSON *id;
+    cJSON_ArrayForEach(id, ids)
+    {
+        const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(id, "value"));
+        struct minica_name name;
+        /* What does not parse is check_identifier's to refuse. */
+        if (v == NULL || minica_name_parse(v, &name, &err) != 0)
+            continue;
+        if (minica_acme_eab_check_name(row, &name, &err) != 0) {
+            problem(resp, 400, "rejectedIdentifier", "%s", err.msg);
+            goto out;
+        }
+    }
+    ret = 0;
+out:
+    free(row);
+    return ret;
+}
+
 static void handle_new_account(struct minica_server *srv, const char *base, struct post *p,
                                struct minica_http_response *resp)
 {
@@ -455,10 +596,8 @@ static void handle_new_account(struct minica_server *srv, const char *base, stru
     const cJSON *contact = cJSON_GetObjectItemCaseSensitive(p->payload, "contact");
     if (contact != NULL && check_contact(contact, a.contact, sizeof(a.contact), resp) != 0)
         return;
-    if (cJSON_GetObjectItemCaseSensitive(p->payload, "externalAccountBinding") != NULL) {
-        problem(resp, 400, "malformed", "this CA does not use external account binding yet");
+    if (check_eab(srv, base, p, a.eab_kid, resp) != 0)
         return;
-    }
     if (strlen(p->jws.jwk_json) >= sizeof(a.jwk)) {
         problem(resp, 400, "badPublicKey", "the jwk is too long");
         return;
@@ -468,11 +607,16 @@ static void handle_new_account(struct minica_server *srv, const char *base, stru
     a.created_at = minica_now();
     if ((ret = random_id(12, a.id, sizeof(a.id), &err)) != 0 ||
         (ret = minica_store_acme_account_insert(store, &a, &err)) != 0) {
-        internal(resp, &err);
+        /* The key was bound, revoked or expired since check_eab. */
+        if (ret == MINICA_EFORBIDDEN)
+            problem(resp, 403, "unauthorized", "%s", err.msg);
+        else
+            internal(resp, &err);
         return;
     }
     respond_account(base, &a, 201, resp);
-    snprintf(resp->log, sizeof(resp->log), "acme account %s created", a.id);
+    snprintf(resp->log, sizeof(resp->log), "acme account %s created%s%s", a.id,
+             a.eab_kid[0] ? " with eab key " : "", a.eab_kid);
 }
 
 /* One page of an account's orders (RFC 8555 7.1.2.1): a
@@ -686,6 +830,8 @@ static void handle_new_order(struct minica_server *srv, const char *base, struct
         problem(resp, 400, "rejectedIdentifier", "at most %d identifiers", MINICA_MAX_SANS);
         return;
     }
+    if (check_eab_account(srv, p, ids, resp) != 0)
+        return;
     if (cJSON_GetObjectItemCaseSensitive(p->payload, "notBefore") != NULL ||
         cJSON_GetObjectItemCaseSensitive(p->payload, "notAfter") != NULL) {
         problem(resp, 400, "malformed",
@@ -967,8 +1113,12 @@ static int run_validation(struct minica_server *srv, const struct minica_acme_au
     struct minica_name name;
     int ret = MINICA_ENOMEM;
     memset(&v, 0, sizeof(v));
-    if (policy != NULL)
+    if (policy != NULL) {
         *policy = *minica_ca_policy(srv->ca);
+        /* The validator dials within [acme] validate_ip (default permit_ip). */
+        memcpy(policy->permit_ip, policy->acme.validate_ip, sizeof(policy->permit_ip));
+        policy->n_permit_ip = policy->acme.n_validate_ip;
+    }
     pthread_mutex_unlock(&srv->ca_lock);
     minica_seterr(&err, MINICA_ENOMEM, "out of memory");
     if (policy != NULL && (ret = minica_name_parse(a->value, &name, &err)) == 0 &&
@@ -1013,7 +1163,8 @@ static void handle_challenge(struct minica_server *srv, const char *base, const 
         internal(resp, &err);
         return;
     }
-    if (own_authz(srv, p, c.authz_id, &a, &o, resp) != 0)
+    if (own_authz(srv, p, c.authz_id, &a, &o, resp) != 0 ||
+        check_eab_account(srv, p, NULL, resp) != 0)
         return;
     /* POST {} asks for validation (RFC 8555 7.5.1); POST-as-GET only looks.
      * Only one request moves a pending challenge: a repeat just looks. */
@@ -1115,6 +1266,12 @@ static void handle_finalize(struct minica_server *srv, const char *base, const c
     struct minica_acme_order o;
     struct minica_err err;
     if (own_order(srv, p, id, &o, resp) != 0)
+        return;
+    /* Again at finalize: the key may have been revoked since newOrder. */
+    cJSON *ids = cJSON_Parse(o.identifiers);
+    int refused = check_eab_account(srv, p, ids, resp);
+    cJSON_Delete(ids);
+    if (refused)
         return;
     if (strcmp(o.status, "ready") != 0) {
         problem(resp, 403, "orderNotReady", "the order is %s, not ready", o.status);
@@ -1619,11 +1776,19 @@ void minica_acme_handle(struct minica_server *srv, const struct minica_http_requ
     int post = strcmp(method, "POST") == 0;
     int get = strcmp(method, "GET") == 0, head = strcmp(method, "HEAD") == 0;
     pthread_mutex_lock(&srv->ca_lock);
+    if (!minica_ca_policy(srv->ca)->acme.enabled) {
+        /* Read under the lock: a reload may switch it. No nonce: nothing
+         * here will take one. */
+        pthread_mutex_unlock(&srv->ca_lock);
+        problem(resp, 404, "malformed",
+                "ACME is not enabled in minica.conf ([acme] enabled = yes)");
+        return;
+    }
     if (base_url(req, base, sizeof(base)) != 0) {
         problem(resp, 400, "malformed", "the request needs a plain Host header");
     } else if (strcmp(path, "/acme/directory") == 0) {
         if (get)
-            handle_directory(base, resp);
+            handle_directory(base, minica_ca_policy(srv->ca)->acme.eab_required, resp);
         else {
             problem(resp, 405, "malformed", "the directory takes GET");
             resp->allow = "GET";

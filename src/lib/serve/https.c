@@ -851,7 +851,8 @@ static int reload(struct minica_server *srv, const struct listen_addr *la, char 
     char *roots = NULL, *trust_pem = NULL, fresh[MINICA_SANS_MAX];
     struct tls_trust *trust = NULL;
     int ret = minica_ca_open(minica_ca_dir(srv->ca), &ca, err);
-    if (ret == 0 && (ret = minica_serve_roots_answer(ca, &roots, err)) == 0 &&
+    if (ret == 0 && (ret = minica_policy_check_acme(minica_ca_policy(ca), err)) == 0 &&
+        (ret = minica_serve_roots_answer(ca, &roots, err)) == 0 &&
         (ret = minica_serve_trust_pem(ca, &trust_pem, err)) == 0 &&
         (ret = make_trust(srv->tls, trust_pem, &trust, err)) == 0)
         ret = server_names(srv->opts, minica_ca_policy(ca), la, fresh, sizeof(fresh), err);
@@ -899,7 +900,8 @@ int minica_server_run(struct minica_server *srv, const struct minica_serve_optio
 
     if ((srv->tls = minica_gnutls_load(err)) == NULL || (srv->mhd = minica_mhd_load(err)) == NULL)
         return MINICA_ENET;
-    if ((ret = parse_listen(opts->listen ? opts->listen : MINICA_SERVE_DEFAULT_LISTEN, &la, err)) !=
+    if ((ret = minica_policy_check_acme(minica_ca_policy(srv->ca), err)) != 0 ||
+        (ret = parse_listen(opts->listen ? opts->listen : MINICA_SERVE_DEFAULT_LISTEN, &la, err)) !=
             0 ||
         (ret = server_names(opts, minica_ca_policy(srv->ca), &la, names, sizeof(names), err)) !=
             0 ||
@@ -959,8 +961,9 @@ int minica_server_run(struct minica_server *srv, const struct minica_serve_optio
     /* ACME clients need one URL; the server certificate's first name is one
      * they can verify. */
     const char *lp = strrchr(opts->listen ? opts->listen : MINICA_SERVE_DEFAULT_LISTEN, ':');
-    serve_log(srv, "ACME directory: https://%.*s:%s/acme/directory", (int)strcspn(names, ","),
-              names, lp ? lp + 1 : "9443");
+    if (minica_ca_policy(srv->ca)->acme.enabled)
+        serve_log(srv, "ACME directory: https://%.*s:%s/acme/directory", (int)strcspn(names, ","),
+                  names, lp ? lp + 1 : "9443");
 
     for (;;) {
         int64_t life = srv->cert->not_after - srv->cert->not_before - 60;

@@ -12,6 +12,7 @@
 
 #include <cjson/cJSON.h>
 #include <mbedtls/md.h>
+#include <mbedtls/platform_util.h>
 
 #include "base/b64url.h"
 #include "base/compat.h"
@@ -429,7 +430,15 @@ static int parse_protected(const cJSON *hdr, enum minica_jws_kind kind, struct m
     const char *alg = string_member(hdr, "alg");
     if (alg == NULL)
         return MALFORMED(prob, "the protected header has no \"alg\"");
-    if (strcmp(alg, "ES256") == 0) {
+    if (kind == MINICA_JWS_EAB_INNER) {
+        /* RFC 8555 7.3.4: a MAC algorithm; HS256 is the one clients use. */
+        if (strcmp(alg, "HS256") != 0) {
+            char quoted[40];
+            minica_quote_text(alg, 16, quoted, sizeof(quoted));
+            return MALFORMED(prob, "the external account binding's alg %s is not HS256", quoted);
+        }
+        jws->alg = MINICA_JWS_HS256;
+    } else if (strcmp(alg, "ES256") == 0) {
         jws->alg = MINICA_JWS_ES256;
     } else if (strcmp(alg, "ES384") == 0) {
         jws->alg = MINICA_JWS_ES384;
@@ -446,9 +455,11 @@ static int parse_protected(const cJSON *hdr, enum minica_jws_kind kind, struct m
         return MALFORMED(prob, "the protected header has \"crit\", which is not supported");
 
     const cJSON *nonce = cJSON_GetObjectItemCaseSensitive(hdr, "nonce");
-    if (kind == MINICA_JWS_KEYCHANGE_INNER) {
+    if (kind == MINICA_JWS_KEYCHANGE_INNER || kind == MINICA_JWS_EAB_INNER) {
         if (nonce != NULL)
-            return MALFORMED(prob, "the inner keyChange JWS must not have a nonce");
+            return MALFORMED(prob, "the inner %s JWS must not have a nonce",
+                             kind == MINICA_JWS_EAB_INNER ? "external account binding"
+                                                          : "keyChange");
     } else {
         unsigned char raw[MINICA_JWS_MAX_NONCE];
         size_t raw_len;
@@ -480,6 +491,8 @@ static int parse_protected(const cJSON *hdr, enum minica_jws_kind kind, struct m
         return MALFORMED(prob, "the protected header has neither \"jwk\" nor \"kid\"");
     if (kind == MINICA_JWS_KEYCHANGE_INNER && jwk == NULL)
         return MALFORMED(prob, "the inner keyChange JWS must carry a \"jwk\"");
+    if (kind == MINICA_JWS_EAB_INNER && kid == NULL)
+        return MALFORMED(prob, "the external account binding must carry a \"kid\"");
     if (kid != NULL) {
         if (!cJSON_IsString(kid) || kid->valuestring[0] == '\0' ||
             strlen(kid->valuestring) > MINICA_JWS_MAX_URL)
@@ -583,6 +596,30 @@ out:
             MALFORMED(prob, "the JWS is malformed");
     }
     return ret;
+}
+
+int minica_jws_verify_hmac(const struct minica_jws *jws, const unsigned char *key, size_t key_len,
+                           struct minica_acme_problem *prob)
+{
+    if (jws->alg != MINICA_JWS_HS256 || jws->signing_input == NULL || jws->signature == NULL)
+        return MALFORMED(prob, "the external account binding is not an HS256 JWS");
+    if (jws->signature_len != 32)
+        return MALFORMED(prob, "the external account binding's MAC is not 32 octets");
+    unsigned char mac[32];
+    if (mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), key, key_len,
+                        (const unsigned char *)jws->signing_input, jws->signing_input_len,
+                        mac) != 0)
+        return refuse(prob, MINICA_ACME_PROBLEM_SERVER_INTERNAL, MINICA_ECRYPTO,
+                      "cannot compute the MAC");
+    /* Constant time: a timing probe must not find the MAC byte by byte. */
+    unsigned char diff = 0;
+    for (size_t i = 0; i < sizeof(mac); i++)
+        diff |= (unsigned char)(mac[i] ^ jws->signature[i]);
+    mbedtls_platform_zeroize(mac, sizeof(mac));
+    if (diff != 0)
+        return refuse(prob, MINICA_ACME_PROBLEM_UNAUTHORIZED, MINICA_EFORBIDDEN,
+                      "the external account binding's MAC does not verify");
+    return MINICA_OK;
 }
 
 int minica_acme_key_authorization(const char *token, const unsigned char thumbprint[32], char *out,

@@ -46,6 +46,9 @@ enum minica_jws_alg {
     MINICA_JWS_ES256,
     MINICA_JWS_ES384,
     MINICA_JWS_RS256,
+    /* External Account Binding's inner JWS only (RFC 8555 7.3.4): never
+     * accepted for a request or for minica_jws_verify_signature. */
+    MINICA_JWS_HS256,
 };
 
 /* What a request must and must not carry in its protected header. */
@@ -54,6 +57,9 @@ enum minica_jws_kind {
     MINICA_JWS_REQUEST = 0,
     /* keyChange's inner JWS (RFC 8555 7.3.5): jwk, no nonce. */
     MINICA_JWS_KEYCHANGE_INNER,
+    /* newAccount's externalAccountBinding (RFC 8555 7.3.4): alg HS256, a
+     * kid (the EAB key id, not an account URL), url, no nonce, no jwk. */
+    MINICA_JWS_EAB_INNER,
 };
 
 /* A parsed request. Strings are NUL-terminated and malloc'd; kid and
@@ -101,6 +107,12 @@ int minica_jws_verify_signature(enum minica_jws_alg alg, const mbedtls_pk_contex
                                 const unsigned char *input, size_t input_len,
                                 const unsigned char *sig, size_t sig_len,
                                 struct minica_acme_problem *prob);
+
+/* Checks an MINICA_JWS_EAB_INNER jws's HS256 MAC with key, in constant
+ * time. malformed for another alg or a MAC of the wrong size,
+ * unauthorized for a MAC that does not verify. */
+int minica_jws_verify_hmac(const struct minica_jws *jws, const unsigned char *key, size_t key_len,
+                           struct minica_acme_problem *prob);
 
 /* A public JWK as JSON text -> pk (initialised by the caller) and its
  * RFC 7638 thumbprint (thumbprint may be NULL). EC P-256/P-384 (point on

@@ -180,9 +180,19 @@ static const char *const migrations[] = {
     "  error TEXT"
     ");"
     "CREATE INDEX acme_challenges_authz ON acme_challenges(authz_id, id);",
-    /* 5 -> 6: reserved for External Account Binding (branch h-eab, issue
-     * 16), merged in its place; this placeholder only keeps ARI's number. */
-    "SELECT 1;",
+    /* 5 -> 6: External Account Binding keys (RFC 8555 7.3.4). Only the kid
+     * and what it allows: the MAC key is derived from DIR/acme-eab.key,
+     * never stored. account_id is UNIQUE: one key binds one account. */
+    "CREATE TABLE acme_eab_keys ("
+    "  kid TEXT PRIMARY KEY,"
+    "  label TEXT NOT NULL,"
+    "  permit_dns TEXT NOT NULL,"
+    "  permit_ip TEXT NOT NULL,"
+    "  created_at BIGINT NOT NULL,"
+    "  expires_at BIGINT NOT NULL,"
+    "  revoked_at BIGINT,"
+    "  account_id TEXT UNIQUE REFERENCES acme_accounts(id)"
+    ");",
     /* 6 -> 7: ARI (RFC 9773 5): the certificate an order replaces, a certs
      * row like cert_serial; the index answers "is it replaced already?"
      * at every newOrder naming one, and keeps deletes from certs cheap. */
@@ -1128,8 +1138,8 @@ int minica_store_acme_nonce_sweep(struct minica_store *store, int64_t now, int64
 #define ACME_ACCOUNT_COLUMNS                                                                       \
     "id, thumbprint, jwk, status, COALESCE(contact, ''), COALESCE(eab_kid, ''), created_at"
 
-int minica_store_acme_account_insert(struct minica_store *store,
-                                     const struct minica_acme_account *row, struct minica_err *err)
+static int acme_account_insert_row(struct minica_store *store,
+                                   const struct minica_acme_account *row, struct minica_err *err)
 {
     static const char sql[] = "INSERT INTO acme_accounts (id, thumbprint, jwk, status, contact, "
                               "eab_kid, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)";
@@ -1144,6 +1154,186 @@ int minica_store_acme_account_insert(struct minica_store *store,
     bind_opt_text(st, 6, row->eab_kid);
     sqlite3_bind_int64(st, 7, row->created_at);
     return acme_step_write(store, st, err, "cannot record the ACME account");
+}
+
+/* One conditional UPDATE: of concurrent first uses of a key, one binds. */
+static int acme_eab_bind(struct minica_store *store, const char *kid, const char *account_id,
+                         int64_t now, struct minica_err *err)
+{
+    static const char sql[] = "UPDATE acme_eab_keys SET account_id = ?2 WHERE kid = ?1 AND "
+                              "account_id IS NULL AND revoked_at IS NULL AND expires_at > ?3";
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot bind the external account binding key");
+    sqlite3_bind_text(st, 1, kid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, account_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, now);
+    int ret = MINICA_OK;
+    if (sqlite3_step(st) != SQLITE_DONE)
+        ret = acme_write_error(store, err, "cannot bind the external account binding key");
+    else if (sqlite3_changes(store->db) != 1)
+        ret = minica_seterr(err, MINICA_EFORBIDDEN,
+                            "the external account binding key %s is unknown, revoked, expired or "
+                            "bound to another account",
+                            kid);
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int minica_store_acme_account_insert(struct minica_store *store,
+                                     const struct minica_acme_account *row, struct minica_err *err)
+{
+    if (row->eab_kid[0] == '\0')
+        return acme_account_insert_row(store, row, err);
+    int ret = exec(store, "SAVEPOINT acme_account", err);
+    if (ret != 0)
+        return ret;
+    ret = acme_account_insert_row(store, row, err);
+    if (ret == 0)
+        ret = acme_eab_bind(store, row->eab_kid, row->id, row->created_at, err);
+    if (ret != 0)
+        sqlite3_exec(store->db, "ROLLBACK TO acme_account", NULL, NULL, NULL);
+    if (exec(store, "RELEASE acme_account", ret == 0 ? err : NULL) != 0 && ret == 0)
+        ret = MINICA_EDB;
+    return ret;
+}
+
+int minica_store_acme_account_list(struct minica_store *store, minica_acme_account_cb cb, void *ctx,
+                                   struct minica_err *err)
+{
+    static const char sql[] =
+        "SELECT " ACME_ACCOUNT_COLUMNS ", (SELECT COUNT(*) FROM acme_orders o WHERE "
+        "o.account_id = acme_accounts.id) FROM acme_accounts ORDER BY created_at, id";
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot read the ACME accounts");
+    struct minica_acme_account *row = malloc(sizeof(*row));
+    if (row == NULL) {
+        sqlite3_finalize(st);
+        return minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    }
+    int rc, ret = MINICA_OK;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        memset(row, 0, sizeof(*row));
+        copy_text(row->id, sizeof(row->id), st, 0);
+        copy_text(row->thumbprint, sizeof(row->thumbprint), st, 1);
+        copy_text(row->jwk, sizeof(row->jwk), st, 2);
+        copy_text(row->status, sizeof(row->status), st, 3);
+        copy_text(row->contact, sizeof(row->contact), st, 4);
+        copy_text(row->eab_kid, sizeof(row->eab_kid), st, 5);
+        row->created_at = sqlite3_column_int64(st, 6);
+        if ((ret = cb(row, sqlite3_column_int64(st, 7), ctx)) != 0)
+            break;
+    }
+    if (ret == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+        ret = db_error(store, err, "cannot read the ACME accounts");
+    free(row);
+    sqlite3_finalize(st);
+    return ret;
+}
+
+#define ACME_EAB_COLUMNS                                                                           \
+    "kid, label, permit_dns, permit_ip, created_at, expires_at, COALESCE(revoked_at, 0), "         \
+    "COALESCE(account_id, '')"
+
+static void acme_eab_from(sqlite3_stmt *st, struct minica_acme_eab_key *row)
+{
+    memset(row, 0, sizeof(*row));
+    copy_text(row->kid, sizeof(row->kid), st, 0);
+    copy_text(row->label, sizeof(row->label), st, 1);
+    copy_text(row->permit_dns, sizeof(row->permit_dns), st, 2);
+    copy_text(row->permit_ip, sizeof(row->permit_ip), st, 3);
+    row->created_at = sqlite3_column_int64(st, 4);
+    row->expires_at = sqlite3_column_int64(st, 5);
+    row->revoked_at = sqlite3_column_int64(st, 6);
+    copy_text(row->account_id, sizeof(row->account_id), st, 7);
+}
+
+int minica_store_acme_eab_insert(struct minica_store *store, const struct minica_acme_eab_key *row,
+                                 struct minica_err *err)
+{
+    static const char sql[] = "INSERT INTO acme_eab_keys (kid, label, permit_dns, permit_ip, "
+                              "created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)";
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot record the external account binding key");
+    sqlite3_bind_text(st, 1, row->kid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, row->label, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, row->permit_dns, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, row->permit_ip, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, row->created_at);
+    sqlite3_bind_int64(st, 6, row->expires_at);
+    return acme_step_write(store, st, err, "cannot record the external account binding key");
+}
+
+int minica_store_acme_eab_get(struct minica_store *store, const char *kid,
+                              struct minica_acme_eab_key *row, struct minica_err *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db,
+                           "SELECT " ACME_EAB_COLUMNS " FROM acme_eab_keys WHERE kid = ?", -1, &st,
+                           NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot read the external account binding keys");
+    sqlite3_bind_text(st, 1, kid, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), ret = MINICA_OK;
+    if (rc == SQLITE_ROW)
+        acme_eab_from(st, row);
+    else if (rc == SQLITE_DONE)
+        ret = minica_seterr(err, MINICA_ENOENT, "no external account binding key %s", kid);
+    else
+        ret = db_error(store, err, "cannot read the external account binding keys");
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int minica_store_acme_eab_list(struct minica_store *store, minica_acme_eab_cb cb, void *ctx,
+                               struct minica_err *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(
+            store->db, "SELECT " ACME_EAB_COLUMNS " FROM acme_eab_keys ORDER BY created_at, kid",
+            -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot read the external account binding keys");
+    struct minica_acme_eab_key *row = malloc(sizeof(*row));
+    if (row == NULL) {
+        sqlite3_finalize(st);
+        return minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    }
+    int rc, ret = MINICA_OK;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        acme_eab_from(st, row);
+        if ((ret = cb(row, ctx)) != 0)
+            break;
+    }
+    if (ret == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+        ret = db_error(store, err, "cannot read the external account binding keys");
+    free(row);
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int minica_store_acme_eab_revoke(struct minica_store *store, const char *kid, int64_t when,
+                                 struct minica_err *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db,
+                           "UPDATE acme_eab_keys SET revoked_at = ?2 WHERE kid = ?1 AND "
+                           "revoked_at IS NULL",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot revoke the external account binding key");
+    sqlite3_bind_text(st, 1, kid, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, when);
+    int ret = MINICA_OK;
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        ret = db_error(store, err, "cannot revoke the external account binding key");
+    } else if (sqlite3_changes(store->db) != 1) {
+        struct minica_acme_eab_key row;
+        ret = minica_store_acme_eab_get(store, kid, &row, err);
+        if (ret == 0)
+            ret = minica_seterr(err, MINICA_EBUSY, "%s is already revoked", kid);
+    }
+    sqlite3_finalize(st);
+    return ret;
 }
 
 static int acme_account_where(struct minica_store *s, const char *where, const char *key,

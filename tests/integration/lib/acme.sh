@@ -62,8 +62,13 @@ acme_with_hosts() { # acme_with_hosts CMD...: exec CMD, with ACME_HOSTS if set
 # NAME_: PORT, URL, DIRECTORY (the ACME directory URL), HTTP_PORT (where
 # http-01 is dialed), TLS_PORT (tls-alpn-01), LOG (serve's stderr), PID.
 # Retries on a port race.
+# ACME is switched on in CA_DIR/minica.conf unless it already has an [acme]
+# section: EAB optional, the validator allowed to dial loopback only.
 acme_serve_start() {
     local ca=$1 name=$2 san=${3:-localhost} port http tls log pid
+    grep -q '^\[acme\]' "$ca/minica.conf" ||
+        printf '[acme]\nenabled = yes\neab = optional\nvalidate_ip = 127.0.0.0/8, ::1/128\n' \
+            >>"$ca/minica.conf"
     for _ in 1 2 3; do
         port=$(free_port)
         http=${ACME_CHALLENGE_HTTP_PORT:-$(free_port)}
