@@ -27,7 +27,8 @@
 
 /* The stand-in servers. http: /.well-known/acme-challenge/T answers by T's
  * prefix (good, wrong, huge, slow, redir*); /target/T answers T.THUMB.
- * tls: a TLS server with the given cert, ALPN acme-tls/1 or none. silent:
+ * tls: a TLS server with the given cert, ALPN acme-tls/1 or none (alpn12:
+ * acme-tls/1 and at most TLS 1.2, which ECDHE then signs). silent:
  * accepts and never says a word. Each prints its port once it listens. */
 static const char SERVERS_PY[] =
     "import socket, ssl, sys, threading, time\n"
@@ -91,7 +92,8 @@ static const char SERVERS_PY[] =
     "    while True: held.append(ls.accept()[0])\n"
     "ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n"
     "ctx.load_cert_chain(sys.argv[2], sys.argv[3])\n"
-    "if sys.argv[4] == 'alpn': ctx.set_alpn_protocols(['acme-tls/1'])\n"
+    "if sys.argv[4].startswith('alpn'): ctx.set_alpn_protocols(['acme-tls/1'])\n"
+    "if sys.argv[4] == 'alpn12': ctx.maximum_version = ssl.TLSVersion.TLSv1_2\n"
     "def serve(c):\n"
     "    try:\n"
     "        c.settimeout(10); s = ctx.wrap_socket(c, server_side=True); s.recv(1)\n"
@@ -110,7 +112,8 @@ struct server {
 struct fixture {
     char *tmp;
     char script[4200];
-    struct server http, http6, tls_good, tls_digest, tls_noalpn, tls_ip, silent;
+    struct server http, http6, tls_good, tls_digest, tls_noalpn, tls_ip, tls_rsa_ke, tls_rsa_ke12,
+        silent;
 };
 
 static struct fixture fx;
@@ -172,18 +175,25 @@ static void stop_server(struct server *s)
     }
 }
 
-/* A tls-alpn-01 certificate made by openssl: SAN san, and extension ext
- * ("" for none) as an -addext value. */
-static void make_cert(const char *name, const char *san, const char *ext)
+/* A tls-alpn-01 certificate made by openssl with a key as newkey says
+ * (-newkey options): SAN san, and extensions ext ("" for none) as -addext
+ * values. */
+static void make_cert_with(const char *name, const char *newkey, const char *san, const char *ext,
+                           const char *ext2)
 {
     char cmd[4096];
     snprintf(cmd, sizeof(cmd),
-             "cd %s && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+             "cd %s && openssl req -x509 -newkey %s -nodes "
              "-keyout %s.key -out %s.pem -days 1 -subj /CN=acme -addext 'subjectAltName=%s' "
-             "%s%s%s 2>/dev/null && openssl x509 -in %s.pem -outform DER -out %s.der",
-             fx.tmp, name, name, san, ext[0] ? "-addext '" : "", ext, ext[0] ? "'" : "", name,
-             name);
+             "%s%s%s %s%s%s 2>/dev/null && openssl x509 -in %s.pem -outform DER -out %s.der",
+             fx.tmp, newkey, name, name, san, ext[0] ? "-addext '" : "", ext, ext[0] ? "'" : "",
+             ext2[0] ? "-addext '" : "", ext2, ext2[0] ? "'" : "", name, name);
     run(cmd);
+}
+
+static void make_cert(const char *name, const char *san, const char *ext)
+{
+    make_cert_with(name, "ec -pkeyopt ec_paramgen_curve:P-256", san, ext, "");
 }
 
 /* "critical,DER:04:20:<SHA-256 of key_authz, colon-separated>", hashed by openssl. */
@@ -258,6 +268,9 @@ static int group_setup(void **state)
     snprintf(full, sizeof(full), "1.3.6.1.5.5.7.1.31=%s", plain);
     make_cert("noncritical", "DNS:good.test", full);
     make_cert("notoctet", "DNS:good.test", "1.3.6.1.5.5.7.1.31=critical,DER:05:00");
+    /* As lego makes it: RSA, keyUsage keyEncipherment alone. */
+    snprintf(full, sizeof(full), "1.3.6.1.5.5.7.1.31=%s", ext);
+    make_cert_with("rsake", "rsa:2048", "DNS:good.test", full, "keyUsage=critical,keyEncipherment");
 
     char c[4200], k[4200];
     start_server(&fx.http, "http", THUMB, "4", "");
@@ -273,6 +286,10 @@ static int group_setup(void **state)
     cert_path("ip", "pem", c, sizeof(c));
     cert_path("ip", "key", k, sizeof(k));
     start_server(&fx.tls_ip, "tls", c, k, "alpn");
+    cert_path("rsake", "pem", c, sizeof(c));
+    cert_path("rsake", "key", k, sizeof(k));
+    start_server(&fx.tls_rsa_ke, "tls", c, k, "alpn");
+    start_server(&fx.tls_rsa_ke12, "tls", c, k, "alpn12");
     start_server(&fx.silent, "silent", "", "", "");
     return 0;
 }
@@ -286,6 +303,8 @@ static int group_teardown(void **state)
     stop_server(&fx.tls_digest);
     stop_server(&fx.tls_noalpn);
     stop_server(&fx.tls_ip);
+    stop_server(&fx.tls_rsa_ke);
+    stop_server(&fx.tls_rsa_ke12);
     stop_server(&fx.silent);
     tu_rmtree(fx.tmp);
     free(fx.tmp);
@@ -697,6 +716,23 @@ static void test_tls_alpn01_accepts_the_acme_certificate(void **state)
     assert_int_equal(ret, 0);
 }
 
+/* RFC 8737 judges the certificate by its SAN and acmeIdentifier only: its
+ * key usage is none of the validator's business, in TLS 1.3 or 1.2. */
+static void test_tls_alpn01_ignores_the_key_usage(void **state)
+{
+    (void)state;
+    const struct server *servers[] = {&fx.tls_rsa_ke, &fx.tls_rsa_ke12};
+    for (size_t i = 0; i < 2; i++) {
+        enum minica_acme_vproblem problem = MINICA_ACME_VP_CONNECTION;
+        struct minica_err err;
+        int ret = tls_alpn01(servers[i], "127.0.0.0/8", "good.test", &problem, &err);
+        if (ret != 0)
+            print_error("%s: %s\n", i == 0 ? "TLS 1.3" : "TLS 1.2", err.msg);
+        assert_int_equal(ret, 0);
+        assert_int_equal(problem, MINICA_ACME_VP_NONE);
+    }
+}
+
 static void test_tls_alpn01_refusals(void **state)
 {
     (void)state;
@@ -783,6 +819,7 @@ int main(void)
         cmocka_unit_test(test_http01_follows_no_redirect_outside_policy),
         cmocka_unit_test(test_http01_gives_up_on_a_slow_server),
         cmocka_unit_test(test_tls_alpn01_accepts_the_acme_certificate),
+        cmocka_unit_test(test_tls_alpn01_ignores_the_key_usage),
         cmocka_unit_test(test_tls_alpn01_refusals),
         cmocka_unit_test(test_validations_beyond_the_cap_wait_then_give_up),
     };

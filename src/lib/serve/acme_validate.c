@@ -910,10 +910,19 @@ static int alpn_handshake(const struct minica_gnutls *tls, gnutls_certificate_cr
         return minica_seterr(err, MINICA_EINVAL, "cannot form the reverse name of %s", id->text);
     const char *pos = NULL;
     gnutls_datum_t alpn = {(unsigned char *)ACME_TLS_ALPN, (unsigned)strlen(ACME_TLS_ALPN)};
-    /* RFC 8737 4: TLS 1.2 or later, and only acme-tls/1 offered. */
+    /* RFC 8737 4: TLS 1.2 or later, and only acme-tls/1 offered. The
+     * certificate is judged by its SAN and acmeIdentifier alone (RFC 8737 3),
+     * yet GnuTLS refuses a peer whose keyUsage lacks digitalSignature when
+     * the key signs the handshake (TLS 1.3, ECDHE), as lego's RSA
+     * keyEncipherment-only certificate does. %COMPAT is the only priority
+     * keyword that lifts the peer key usage check (%DEBUG_ALLOW_KEY_USAGE_
+     * VIOLATIONS is for the local certificate); its other relaxations only
+     * loosen a handshake that carries no secret and whose result is trusted
+     * for nothing but that certificate. */
     if ((gret = tls->init(&session, GNUTLS_CLIENT | GNUTLS_NO_SIGNAL)) != GNUTLS_E_SUCCESS ||
-        (gret = tls->priority_set_direct(session, "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
-                                         &pos)) != GNUTLS_E_SUCCESS ||
+        (gret =
+             tls->priority_set_direct(session, "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%COMPAT",
+                                      &pos)) != GNUTLS_E_SUCCESS ||
         (gret = tls->credentials_set(session, GNUTLS_CRD_CERTIFICATE, cred)) != GNUTLS_E_SUCCESS ||
         (gret = tls->server_name_set(session, GNUTLS_NAME_DNS, sni, strlen(sni))) !=
             GNUTLS_E_SUCCESS ||
