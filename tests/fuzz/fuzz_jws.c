@@ -1,7 +1,8 @@
 /* libFuzzer harness for ACME's JWS (src/lib/serve/jws.h): the request body
  * parser, the JWK import and the signature check behind them. The first
- * input byte picks the entry point (byte % 3): a request, keyChange's inner
- * JWS, or a bare JWK; the rest is the text. Invariants: every refusal has
+ * input byte picks the entry point (byte % 4): a request, keyChange's inner
+ * JWS, a bare JWK, or newAccount's External Account Binding (HS256); the
+ * rest is the text. Invariants: every refusal has
  * a problem type and a detail, every success fills what jws.h promises,
  * and the stored form of an accepted jwk parses back to its thumbprint. */
 #include <stdint.h>
@@ -36,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0 || size > MINICA_JWS_MAX_BODY + 16)
         return 0;
-    unsigned mode = data[0] % 3;
+    unsigned mode = data[0] % 4;
     const char *text = (const char *)data + 1;
     size_t len = size - 1;
     struct minica_acme_problem prob;
@@ -52,11 +53,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     struct minica_jws jws;
     minica_jws_init(&jws);
-    int ret = minica_jws_parse(
-        text, len, mode == 0 ? MINICA_JWS_REQUEST : MINICA_JWS_KEYCHANGE_INNER, &jws, &prob);
+    static const enum minica_jws_kind kinds[] = {MINICA_JWS_REQUEST, MINICA_JWS_KEYCHANGE_INNER,
+                                                 MINICA_JWS_REQUEST /* unused: a JWK */,
+                                                 MINICA_JWS_EAB_INNER};
+    int ret = minica_jws_parse(text, len, kinds[mode], &jws, &prob);
     if (ret != 0) {
         check_refusal(ret, &prob);
         FUZZ_ASSERT(jws.url == NULL && jws.payload == NULL && jws.signature == NULL);
+        return 0;
+    }
+    if (mode == 3) {
+        static const unsigned char key[32] = {1};
+        FUZZ_ASSERT(jws.alg == MINICA_JWS_HS256 && jws.kid != NULL && jws.jwk_json == NULL);
+        FUZZ_ASSERT(jws.nonce == NULL && jws.url != NULL);
+        ret = minica_jws_verify_hmac(&jws, key, sizeof(key), &prob);
+        if (ret != 0)
+            check_refusal(ret, &prob);
+        minica_jws_free(&jws);
         return 0;
     }
     FUZZ_ASSERT(jws.alg != MINICA_JWS_ALG_NONE && jws.url != NULL && jws.signing_input != NULL);

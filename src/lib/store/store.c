@@ -196,8 +196,8 @@ static const char *const migrations[] = {
     /* 6 -> 7: ARI (RFC 9773 5): the certificate an order replaces, a certs
      * row like cert_serial; the index answers "is it replaced already?"
      * at every newOrder naming one, and keeps deletes from certs cheap. */
-    "ALTER TABLE acme_orders ADD COLUMN replaces TEXT REFERENCES certs(serial);"
-    "CREATE INDEX acme_orders_replaces ON acme_orders(replaces);",
+    ("ALTER TABLE acme_orders ADD COLUMN replaces TEXT REFERENCES certs(serial);"
+     "CREATE INDEX acme_orders_replaces ON acme_orders(replaces);"),
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
