@@ -387,6 +387,18 @@ static void test_bad_nonce_and_url(void **state)
     expect_problem(request(f, "POST", "/acme/new-account", body, &status, NULL), &status, 400,
                    "malformed");
     free(body);
+    /* An alg not taken: RFC 8555 6.2 wants the problem to list those taken. */
+    snprintf(protected_json, sizeof(protected_json),
+             "{\"alg\":\"HS256\",\"jwk\":%s,\"nonce\":\"%s\",\"url\":\"%s/acme/new-account\"}",
+             f->jwk, f->nonce, BASE);
+    body = sign_jws(f, &f->key, protected_json, "{}");
+    cJSON *p = request(f, "POST", "/acme/new-account", body, &status, NULL);
+    free(body);
+    cJSON *algs = cJSON_GetObjectItemCaseSensitive(p, "algorithms");
+    assert_true(cJSON_IsArray(algs));
+    assert_int_equal(cJSON_GetArraySize(algs), 3);
+    assert_string_equal(cJSON_GetArrayItem(algs, 0)->valuestring, "ES256");
+    expect_problem(p, &status, 400, "badSignatureAlgorithm");
     expect_problem(request(f, "POST", "/acme/new-account", "{", &status, NULL), &status, 400,
                    "malformed");
 }

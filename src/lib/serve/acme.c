@@ -75,26 +75,43 @@ static void respond_json(struct minica_http_response *resp, int status, cJSON *j
     set_body(resp, status, "application/json", text);
 }
 
-/* An RFC 7807 problem document with an RFC 8555 type ("malformed"). */
-static void problem(struct minica_http_response *resp, int status, const char *type,
-                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static void problem(struct minica_http_response *resp, int status, const char *type,
-                    const char *fmt, ...)
+/* An RFC 7807 problem document with an RFC 8555 type ("malformed"), and
+ * the "algorithms" member when algorithms is not NULL. */
+static void problem_doc(struct minica_http_response *resp, int status, const char *type,
+                        const char *detail, const char *const *algorithms)
 {
-    char detail[1024], urn[96];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(detail, sizeof(detail), fmt, ap);
-    va_end(ap);
+    char urn[96];
     snprintf(urn, sizeof(urn), URN "%s", type);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "type", urn);
     cJSON_AddStringToObject(o, "detail", detail);
     cJSON_AddNumberToObject(o, "status", status);
+    if (algorithms != NULL) {
+        cJSON *algs = cJSON_AddArrayToObject(o, "algorithms");
+        for (; *algorithms != NULL; algorithms++)
+            cJSON_AddItemToArray(algs, cJSON_CreateString(*algorithms));
+    }
     respond_json(resp, status, o);
     resp->content_type = "application/problem+json";
     snprintf(resp->log, sizeof(resp->log), "%s: %s", type, detail);
 }
+
+static void problem(struct minica_http_response *resp, int status, const char *type,
+                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void problem(struct minica_http_response *resp, int status, const char *type,
+                    const char *fmt, ...)
+{
+    char detail[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    problem_doc(resp, status, type, detail, NULL);
+}
+
+/* What serve/jws.c verifies: RFC 8555 6.2 makes a badSignatureAlgorithm
+ * problem list them, so a client can pick another key type. */
+static const char *const jws_algorithms[] = {"ES256", "ES384", "RS256", NULL};
 
 /* A refusal from serve/jws.c. */
 static void jws_problem(struct minica_http_response *resp, const struct minica_acme_problem *p)
@@ -104,7 +121,8 @@ static void jws_problem(struct minica_http_response *resp, const struct minica_a
     int status = p->type == MINICA_ACME_PROBLEM_UNAUTHORIZED      ? 403
                  : p->type == MINICA_ACME_PROBLEM_SERVER_INTERNAL ? 500
                                                                   : 400;
-    problem(resp, status, type, "%s", p->detail);
+    problem_doc(resp, status, type, p->detail,
+                p->type == MINICA_ACME_PROBLEM_BAD_SIGNATURE_ALGORITHM ? jws_algorithms : NULL);
 }
 
 static void internal(struct minica_http_response *resp, const struct minica_err *err)
