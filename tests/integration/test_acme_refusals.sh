@@ -14,9 +14,15 @@
 # JWS under account A's kid signed by another key; finalize CSRs with other
 # names, fewer names, or a CN outside the order (badCSR); a validation
 # target outside the policy: a name that resolves (/etc/hosts: localhost)
-# to an address outside permit_ip is never dialed, and an http-01 redirect
-# to an address outside the policy is not followed. The responder records
-# every TCP connection it accepts, which proves "not dialed".
+# to an address outside permit_ip is never dialed, neither for http-01 nor
+# for tls-alpn-01, and an http-01 redirect to an address outside the policy
+# is not followed. The responder records every TCP connection it accepts,
+# which proves "not dialed".
+#
+# ACME on: `[acme] enabled = yes, eab = optional` is appended to each CA's
+# minica.conf when the binary reads that section; one that refuses unknown
+# sections (ACME always on) gets its file back unchanged. validate_ip is
+# left unset, so the validator dials what [policy] permit_ip permits.
 #
 # Addresses: 127.0.0.0/28 is the main CA's permit_ip and every scenario has
 # its own address in it (all of 127/8 is loopback on Linux), so "nothing
@@ -125,6 +131,14 @@ ask authorize --key a "$ORDER" --port "$HP" --listen 127.0.0.1
 jqok "control: localhost is resolved and dialed on 127.0.0.1 under CA A" \
     '.order.body.status == "ready" and ([.hits[] | select(.connect_from)] | length > 0)'
 
+# The listener that stands in for tls-alpn-01 records a validator that
+# connects (the handshake then fails: it is no TLS server).
+ask order --key a ip:127.0.0.3
+ORDER=$(jq -r '.location // empty' <<<"$J")
+ask authorize --key a "$ORDER" --type tls-alpn-01 --port "$S_TLS_PORT" --listen 127.0.0.3
+jqok "control: tls-alpn-01 to 127.0.0.3 connects to the listener there" \
+    '.challenge[0].body.status == "invalid" and (.hits | length > 0)'
+
 # --- names outside the policy ---------------------------------------------
 ask order --key a dns:example.org
 problem "newOrder for a DNS name outside permit_dns" 400 rejectedIdentifier
@@ -141,6 +155,8 @@ nothing_issued "$CA" 127.0.0.4 "an order with one name outside the policy"
 # --- a failed challenge ---------------------------------------------------
 ask order --key a ip:127.0.0.5
 ORDER=$(jq -r '.location // empty' <<<"$J")
+ask finalize --key a "$ORDER" --names 127.0.0.5 --cn 127.0.0.5
+problem "finalize before any challenge" 403 orderNotReady
 ask authorize --key a "$ORDER" --port "$HP" --listen 127.0.0.5 --answer wrong
 jqok "wrong key authorization: the validator fetched it" '[.hits[] | select(.path)] | length > 0'
 jqok "wrong key authorization: the challenge is invalid with incorrectResponse or unauthorized" \
@@ -289,6 +305,7 @@ serve_b_start() {
                 --resolve "localhost:$port:127.0.0.1")" = 200 ]; then
                 SB_DIRECTORY=https://localhost:$port/acme/directory
                 SB_HTTP_PORT=$http
+                SB_TLS_PORT=$tls
                 return 0
             fi
             kill -0 "$pid" 2>/dev/null || break
@@ -325,6 +342,14 @@ jqok "CA B: the error is rejectedIdentifier, not dialing localhost" \
 jqok "CA B: no connection reached the responder on 127.0.0.1" '.hits | length == 0'
 ask finalize --key a "$ORDER" --names localhost --cn localhost
 problem "CA B: finalize after the refused validation" 403 orderNotReady
+# The same for tls-alpn-01: the validator must not connect to the TLS port.
+ask order --key a dns:localhost
+ORDER=$(jq -r '.location // empty' <<<"$J")
+ask authorize --key a "$ORDER" --type tls-alpn-01 --port "$SB_TLS_PORT" --listen 127.0.0.1
+jqok "CA B: tls-alpn-01 for localhost is invalid, rejectedIdentifier" \
+    '.challenge[0].body.status == "invalid" and
+     .challenge[0].body.error.type == "urn:ietf:params:acme:error:rejectedIdentifier"'
+jqok "CA B: no connection reached 127.0.0.1's TLS validation port" '.hits | length == 0'
 check "CA B: a validation target outside the policy: no certificate for localhost but serve's own" \
     test "$(names_count "$CB" localhost)" = "$B_LOCALHOST"
 

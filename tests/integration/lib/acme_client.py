@@ -13,11 +13,14 @@ so a test can chain commands and look at the CA between them.
     account [--key NAME]                 newAccount (key made on first use)
     order [--key NAME] ID...             newOrder; ID is dns:NAME or ip:ADDR
     authorize [--key NAME] ORDER_URL --port P --listen ADDR... [--answer MODE]
+        [--type tls-alpn-01]
         answers every authorization's http-01 with a responder on each ADDR:P
         (MODE good | wrong | redirect=URL, URL may hold {token}; a redirect
         is answered on the first ADDR only, the others answer good) and
         reports the challenges, authorizations, order and every TCP
-        connection the responder accepted
+        connection the responder accepted. --type tls-alpn-01 asks for that
+        challenge instead, with only a listener that records connections
+        and closes them (for checking that nothing is dialed)
     finalize [--key NAME] ORDER_URL --names N,... [--cn CN] [--out CHAIN]
     post [--key NAME] URL [--payload JSON] [--sign-key NAME] [--nonce N]
         [--save FILE] [--alg ALG] [--jws-url URL]
@@ -303,7 +306,42 @@ class Responder:
             s.server_close()
 
 
-def authorize(c, name, order_url, port, listen, mode):
+class Trap:
+    """A TCP listener on each address that records and closes every
+    connection: where no validator may connect at all."""
+
+    def __init__(self, addrs, port):
+        self.hits = []
+        self.socks = []
+        for addr in addrs:
+            s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((addr, port))
+            s.listen(16)
+            s.settimeout(0.2)
+            self.socks.append(s)
+        self.done = False
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    def loop(self):
+        while not self.done:
+            for s in self.socks:
+                try:
+                    conn, peer = s.accept()
+                except (socket.timeout, OSError):
+                    continue
+                self.hits.append({"local": conn.getsockname()[0], "connect_from": peer[0]})
+                conn.close()
+
+    def stop(self):
+        self.done = True
+        self.thread.join()
+        for s in self.socks:
+            s.close()
+
+
+def authorize(c, name, order_url, port, listen, mode, ctype="http-01"):
     key = c.key(name)
     order = c.post(name, order_url, None)
     out = {"order_before": order.report(), "authz": [], "challenge": [], "hits": []}
@@ -312,7 +350,7 @@ def authorize(c, name, order_url, port, listen, mode):
     todo = []
     for url in order.json.get("authorizations", []):
         az = c.post(name, url, None)
-        ch = [x for x in (az.json or {}).get("challenges", []) if x.get("type") == "http-01"]
+        ch = [x for x in (az.json or {}).get("challenges", []) if x.get("type") == ctype]
         if az.status != 200 or not ch:
             out["authz"].append(az.report())
             continue
@@ -327,7 +365,10 @@ def authorize(c, name, order_url, port, listen, mode):
         redirect = mode[len("redirect="):]
     elif mode not in ("good", "wrong"):
         raise SystemExit("acme_client: --answer is good, wrong or redirect=URL")
-    resp = Responder(listen, port, answers, redirect)
+    if ctype == "http-01":
+        resp = Responder(listen, port, answers, redirect)
+    else:
+        resp = Trap(listen, port)
     try:
         for url, ch in todo:
             r = c.post(name, ch["url"], {})
@@ -389,6 +430,7 @@ def main():
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--listen", action="append", required=True)
     p.add_argument("--answer", default="good")
+    p.add_argument("--type", default="http-01", choices=["http-01", "tls-alpn-01"])
     p = sub.add_parser("finalize")
     p.add_argument("--key", default="a")
     p.add_argument("order_url")
@@ -417,7 +459,7 @@ def main():
         out = c.post(a.key, c.dir["newOrder"],
                      {"identifiers": [identifier(i) for i in a.ids]}).report()
     elif a.cmd == "authorize":
-        out = authorize(c, a.key, a.order_url, a.port, a.listen, a.answer)
+        out = authorize(c, a.key, a.order_url, a.port, a.listen, a.answer, a.type)
     elif a.cmd == "finalize":
         out = finalize(c, a.key, a.order_url, a.names.split(","), a.cn, a.out)
     elif a.cmd == "post":
