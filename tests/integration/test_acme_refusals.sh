@@ -11,8 +11,12 @@
 # (rejectedIdentifier); a challenge answered with a wrong key authorization
 # (challenge, authorization and order invalid, finalize orderNotReady); a
 # replayed nonce (badNonce, with a fresh Replay-Nonce that then works); a
-# JWS under account A's kid signed by another key; finalize CSRs with other
-# names, fewer names, or a CN outside the order (badCSR); a validation
+# JWS under account A's kid signed by another key (malformed), with an alg
+# not taken (badSignatureAlgorithm listing the algorithms), naming another
+# url (unauthorized) or a kid that is no account (accountDoesNotExist);
+# another account's order read or finalized, and a deactivated account's
+# newOrder (unauthorized); finalize CSRs with other names, fewer names, or
+# a CN outside the order (badCSR); a validation
 # target outside the policy: a name that resolves (/etc/hosts: localhost)
 # to an address outside permit_ip is never dialed, neither for http-01 nor
 # for tls-alpn-01, and an http-01 redirect to an address outside the policy
@@ -213,6 +217,10 @@ jqok "badSignatureAlgorithm lists the algorithms taken (RFC 8555 6.2)" \
 ask post --key w newOrder --payload '{"identifiers":[{"type":"ip","value":"127.0.0.7"}]}' --jws-url revokeCert
 jqok "a JWS whose url is another resource's: unauthorized (RFC 8555 6.4)" \
     '.type == "unauthorized" and .status >= 400 and .status < 500'
+# A kid that names no account of this CA (RFC 8555 6.7 accountDoesNotExist).
+ask post --key w newOrder --payload '{"identifiers":[{"type":"ip","value":"127.0.0.7"}]}' \
+    --kid "${W_ORDERS%/orders}x"
+problem "a kid that is no account" 400 accountDoesNotExist
 ask post --key w "$W_ORDERS"
 jqok "the refused requests made no order for W" '.status == 200 and (.body.orders | length == 0)'
 ask post --key b "$B_ORDERS"
@@ -234,6 +242,28 @@ ask finalize --key a "$ORDER" --names 127.0.0.8 --cn 127.0.0.9
 problem "a CSR whose CN is not in the order" 400 badCSR
 nothing_issued "$CA" 127.0.0.8 "CSRs with other names"
 nothing_issued "$CA" 127.0.0.9 "CSRs with other names"
+# The order is still ready; another account's right key is not its owner's.
+ask post --key b "$ORDER"
+problem "account B reads account A's order" 403 unauthorized
+ask finalize --key b "$ORDER" --names 127.0.0.8 --cn 127.0.0.8
+jqok "account B finalizes account A's order: refused, unauthorized" \
+    '.order_before.status == 403 and .order_before.type == "unauthorized"'
+CSR8=$(openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null \
+    -subj /CN=127.0.0.8 -addext subjectAltName=IP:127.0.0.8 -outform DER 2>/dev/null |
+    base64 -w0 | tr '+/' '-_' | tr -d =)
+ask post --key b "${ORDER}/finalize" --payload "{\"csr\":\"$CSR8\"}"
+problem "account B posts a right CSR (openssl) to account A's finalize URL" 403 unauthorized
+nothing_issued "$CA" 127.0.0.8 "another account's finalize"
+
+# A deactivated account's key authorizes nothing more (RFC 8555 7.3.6).
+ask account --key d
+D_ACCT=$(jq -r '.location // empty' <<<"$J")
+ask post --key d "$D_ACCT" --payload '{"status":"deactivated"}'
+jqok "account D deactivates itself" '.status == 200 and .body.status == "deactivated"'
+ask order --key d ip:127.0.0.9
+problem "newOrder by a deactivated account" 401 unauthorized
+nothing_issued "$CA" 127.0.0.9 "a deactivated account"
+
 ask order --key a ip:127.0.0.10 ip:127.0.0.11
 ORDER2=$(jq -r '.location // empty' <<<"$J")
 ask authorize --key a "$ORDER2" --port "$HP" --listen 127.0.0.10 --listen 127.0.0.11
@@ -243,6 +273,8 @@ problem "a CSR with fewer names than the order" 400 badCSR
 nothing_issued "$CA" 127.0.0.10 "a CSR with fewer names"
 nothing_issued "$CA" 127.0.0.11 "a CSR with fewer names"
 check "no refused CSR added a certificate to the inventory" test "$(inventory_size "$CA")" = "$BEFORE"
+ask post --key a "${ORDER}/finalize" --payload "{\"csr\":\"$CSR8\"}"
+jqok "control: the CSR account B sent, from account A, is issued" '.status == 200 and (.body.status | IN("valid", "processing"))'
 # A refused CSR leaves the order ready for a right one.
 ask finalize --key a "$ORDER2" --names 127.0.0.10,127.0.0.11 --cn 127.0.0.10 --out "$T/two.pem"
 jqok "after the refusals, the order's own names are issued" '.status == 200 and .order.body.status == "valid"'

@@ -23,12 +23,13 @@ so a test can chain commands and look at the CA between them.
         and closes them (for checking that nothing is dialed)
     finalize [--key NAME] ORDER_URL --names N,... [--cn CN] [--out CHAIN]
     post [--key NAME] URL [--payload JSON] [--sign-key NAME] [--nonce N]
-        [--save FILE] [--alg ALG] [--jws-url URL]
+        [--save FILE] [--alg ALG] [--jws-url URL] [--kid URL]
                                          one signed POST (no payload:
                                          POST-as-GET); --sign-key signs with
                                          another key under NAME's kid, --alg
                                          names another alg in the header,
-                                         --jws-url another url (URL: a
+                                         --jws-url another url, --kid
+                                         another kid (URL: a
                                          directory member's name or a URL)
     send URL FILE                        sends FILE's bytes as the body (a replay)
     nonce                                a fresh nonce from newNonce
@@ -198,10 +199,11 @@ class Client:
         return json.dumps({"protected": p64, "payload": pay64, "signature": b64u(sig)}).encode()
 
     def post(self, name, url, payload, signer=None, nonce=None, save=None, use_jwk=False,
-             alg="ES256", jws_url=None):
-        """jws_url: the url the JWS names, if not the one it is sent to."""
+             alg="ES256", jws_url=None, kid=None):
+        """jws_url: the url the JWS names, if not the one it is sent to;
+        kid: another kid than NAME's account URL."""
         key = self.key(name)
-        kid = None if use_jwk else self.kid(name)
+        kid = None if use_jwk else kid or self.kid(name)
         body = self.jws(jws_url or url, payload, key, kid=kid, signer=signer, nonce=nonce,
                         alg=alg)
         if save:
@@ -446,6 +448,7 @@ def main():
     p.add_argument("--save")
     p.add_argument("--alg", default="ES256")
     p.add_argument("--jws-url")
+    p.add_argument("--kid")
     p = sub.add_parser("send")
     p.add_argument("url")
     p.add_argument("file")
@@ -467,7 +470,8 @@ def main():
         payload = None if a.payload is None else json.loads(a.payload)
         signer = c.key(a.sign_key) if a.sign_key else None
         out = c.post(a.key, url, payload, signer=signer, nonce=a.nonce, save=a.save,
-                     alg=a.alg, jws_url=c.dir.get(a.jws_url, a.jws_url)).report()
+                     alg=a.alg, jws_url=c.dir.get(a.jws_url, a.jws_url),
+                     kid=a.kid).report()
     elif a.cmd == "send":
         with open(a.file, "rb") as f:
             out = c.request("POST", c.dir.get(a.url, a.url), f.read()).report()
