@@ -154,6 +154,14 @@ ask order --key a ip:10.9.9.9
 problem "newOrder for an IP outside permit_ip" 400 rejectedIdentifier
 jqok "the refusal names the address" '.detail | test("10.9.9.9")'
 nothing_issued "$CA" 10.9.9.9 "IP outside the policy"
+# An address sent as a dns identifier (lego does) or a name as an ip one,
+# and a wildcard, which needs dns-01 (not offered).
+ask order --key a dns:127.0.0.4
+problem "newOrder with an address as a dns identifier" 400 rejectedIdentifier
+ask order --key a ip:localhost
+problem "newOrder with a name as an ip identifier" 400 rejectedIdentifier
+ask order --key a 'dns:*.localhost'
+problem "newOrder for a wildcard" 400 rejectedIdentifier
 ask order --key a ip:127.0.0.4 dns:example.org
 problem "newOrder with one name inside and one outside" 400 rejectedIdentifier
 nothing_issued "$CA" 127.0.0.4 "an order with one name outside the policy"
