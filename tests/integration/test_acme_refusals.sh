@@ -20,13 +20,15 @@
 # target outside the policy: a name that resolves (/etc/hosts: localhost)
 # to an address outside permit_ip is never dialed, neither for http-01 nor
 # for tls-alpn-01, and an http-01 redirect to an address outside the policy
-# is not followed. The responder records every TCP connection it accepts,
-# which proves "not dialed".
+# is not followed; where [acme] exists, neither is an address inside
+# permit_ip but outside [acme] validate_ip. The responder records every TCP
+# connection it accepts, which proves "not dialed".
 #
 # ACME on: `[acme] enabled = yes, eab = optional` is appended to each CA's
 # minica.conf when the binary reads that section; one that refuses unknown
 # sections (ACME always on) gets its file back unchanged. validate_ip is
-# left unset, so the validator dials what [policy] permit_ip permits.
+# left unset (CA C aside), so the validator dials what [policy] permit_ip
+# permits.
 #
 # Addresses: 127.0.0.0/28 is the main CA's permit_ip and every scenario has
 # its own address in it (all of 127/8 is loopback on Linux), so "nothing
@@ -396,5 +398,44 @@ jqok "CA B: tls-alpn-01 for localhost is invalid, rejectedIdentifier" \
 jqok "CA B: no connection reached 127.0.0.1's TLS validation port" '.hits | length == 0'
 check "CA B: a validation target outside the policy: no certificate for localhost but serve's own" \
     test "$(names_count "$CB" localhost)" = "$B_LOCALHOST"
+
+# --- CA C: [acme] validate_ip narrower than permit_ip ----------------------
+# Where the binary reads [acme]: the validator dials only validate_ip, even
+# for an address the policy would issue for.
+if [ "$ACME_SECTION" = yes ]; then
+    CC=$T/cc
+    run "$MINICA" init --dir "$CC" --permit-dns localhost --permit-ip 127.0.0.0/28
+    expect_ok "init CA C (permit_ip 127.0.0.0/28)"
+    printf '[acme]\nenabled = yes\neab = optional\nvalidate_ip = 127.0.0.2/32\n' >>"$CC/minica.conf"
+    if ! acme_serve_start "$CC" SC; then
+        fail "minica serve starts for CA C (validate_ip 127.0.0.2/32)"
+        done_testing
+    fi
+    DIR_URL=$SC_DIRECTORY
+    ROOT=$CC/root.crt
+    ST=$T/client-c
+    ask account --key a
+    ask order --key a ip:127.0.0.2
+    ORDER=$(jq -r '.location // empty' <<<"$J")
+    ask authorize --key a "$ORDER" --port "$SC_HTTP_PORT" --listen 127.0.0.2
+    jqok "CA C: control: 127.0.0.2, inside validate_ip, is dialed and valid" \
+        '.order.body.status == "ready" and (.hits | length > 0)'
+    ask order --key a ip:127.0.0.3
+    ORDER=$(jq -r '.location // empty' <<<"$J")
+    jqok "CA C: newOrder for 127.0.0.3 (inside permit_ip) is 201" '.status == 201'
+    ask authorize --key a "$ORDER" --port "$SC_HTTP_PORT" --listen 127.0.0.3
+    jqok "CA C: 127.0.0.3, outside validate_ip, is not dialed: rejectedIdentifier" \
+        '.challenge[0].body.status == "invalid" and
+         .challenge[0].body.error.type == "urn:ietf:params:acme:error:rejectedIdentifier" and
+         (.hits | length == 0)'
+    ask order --key a ip:127.0.0.2
+    ORDER=$(jq -r '.location // empty' <<<"$J")
+    ask authorize --key a "$ORDER" --port "$SC_HTTP_PORT" --listen 127.0.0.2 --listen 127.0.0.3 \
+        --answer "redirect=http://127.0.0.3:$SC_HTTP_PORT/.well-known/acme-challenge/{token}"
+    jqok "CA C: a redirect to 127.0.0.3 (outside validate_ip) is not followed" \
+        '.challenge[0].body.status == "invalid" and
+         ([.hits[] | select(.local == "127.0.0.3")] | length == 0)'
+    nothing_issued "$CC" 127.0.0.3 "CA C: outside validate_ip"
+fi
 
 done_testing
