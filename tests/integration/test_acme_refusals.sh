@@ -273,9 +273,8 @@ D_ACCT=$(jq -r '.location // empty' <<<"$J")
 ask post --key d "$D_ACCT" --payload '{"status":"deactivated"}'
 jqok "account D deactivates itself" '.status == 200 and .body.status == "deactivated"'
 ask order --key d ip:127.0.0.9
-# RFC 8555 names the type, not the status: serve answers 401 here (which
-# HTTP pairs with WWW-Authenticate), 403 for another account's order.
-problem "newOrder by a deactivated account" "401, 403" unauthorized
+# 403, as for another account's order: a 401 would need WWW-Authenticate.
+problem "newOrder by a deactivated account" "403" unauthorized
 nothing_issued "$CA" 127.0.0.9 "a deactivated account"
 
 ask order --key a ip:127.0.0.10 ip:127.0.0.11

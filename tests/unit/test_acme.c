@@ -376,7 +376,7 @@ static void test_bad_nonce_and_url(void **state)
              "{\"alg\":\"ES256\",\"jwk\":%s,\"nonce\":\"%s\",\"url\":\"%s/acme/new-order\"}",
              f->jwk, f->nonce, BASE);
     char *body = sign_jws(f, &f->key, protected_json, "{}");
-    expect_problem(request(f, "POST", "/acme/new-account", body, &status, NULL), &status, 401,
+    expect_problem(request(f, "POST", "/acme/new-account", body, &status, NULL), &status, 403,
                    "unauthorized");
     free(body);
     /* Signed by another key than the jwk. */
@@ -456,7 +456,7 @@ static void test_accounts(void **state)
     assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(a, "status")), "deactivated");
     cJSON_Delete(a);
     /* A deactivated account signs nothing any more. */
-    expect_problem(post(f, &f->key, NULL, f->kid, acct_path, "", &status), &status, 401,
+    expect_problem(post(f, &f->key, NULL, f->kid, acct_path, "", &status), &status, 403,
                    "unauthorized");
 }
 

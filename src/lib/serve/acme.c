@@ -235,7 +235,7 @@ static int check_post(struct minica_server *srv, const struct minica_http_reques
     char want[MAX_BASE + 1024];
     snprintf(want, sizeof(want), "%s%s", base, req->path);
     if (strcmp(p->jws.url, want) != 0) {
-        problem(resp, 401, "unauthorized", "the JWS url is not this request's URL (%s)", want);
+        problem(resp, 403, "unauthorized", "the JWS url is not this request's URL (%s)", want);
         return -1;
     }
     if (kind == KEY_JWK && p->jws.jwk_json == NULL) {
@@ -269,7 +269,7 @@ static int check_post(struct minica_server *srv, const struct minica_http_reques
             return -1;
         }
         if (strcmp(p->acct.status, "valid") != 0) {
-            problem(resp, 401, "unauthorized", "the account is %s", p->acct.status);
+            problem(resp, 403, "unauthorized", "the account is %s", p->acct.status);
             return -1;
         }
         if (minica_jwk_parse(p->acct.jwk, strlen(p->acct.jwk), &p->acct_key, p->thumbprint,
@@ -692,7 +692,7 @@ static void handle_account(struct minica_server *srv, const char *base, const ch
                            const char *rest, struct post *p, struct minica_http_response *resp)
 {
     if (strcmp(p->acct.id, id) != 0) {
-        problem(resp, 401, "unauthorized", "the kid is not this account");
+        problem(resp, 403, "unauthorized", "the kid is not this account");
         return;
     }
     char after[MINICA_ACME_ID_MAX];
@@ -731,7 +731,7 @@ static void handle_account(struct minica_server *srv, const char *base, const ch
         if (new_status != NULL || new_contact != NULL) {
             int ret = minica_store_acme_account_update(store, id, new_contact, new_status, &err);
             if (ret == MINICA_EBUSY) {
-                problem(resp, 401, "unauthorized", "the account is no longer valid");
+                problem(resp, 403, "unauthorized", "the account is no longer valid");
                 return;
             }
             if (ret != 0 || (ret = minica_store_acme_account_get(store, id, &p->acct, &err)) != 0) {
