@@ -15,6 +15,7 @@
 #include <mbedtls/rsa.h>
 
 #include "base/b64url.h"
+#include "base/libload.h"
 #include "base/compat.h"
 #include "base/util.h"
 #include "ca/x509.h"
@@ -384,6 +385,50 @@ static void test_jws_rfc7515_a3_es256_verifies(void **state)
                      MINICA_EINVAL);
     assert_int_equal(prob.type, MINICA_ACME_PROBLEM_BAD_SIGNATURE_ALGORITHM);
     mbedtls_pk_free(&pk);
+}
+
+/* r or s zero, or r = s = n: no library may take these for a signature. */
+static void test_jws_refuses_degenerate_ecdsa_values(void **state)
+{
+    (void)state;
+    mbedtls_pk_context pk;
+    mbedtls_pk_init(&pk);
+    struct minica_acme_problem prob;
+    assert_int_equal(minica_jwk_parse(a3_jwk, strlen(a3_jwk), &pk, NULL, &prob), 0);
+    unsigned char good[64], sig[64];
+    size_t sig_len;
+    assert_int_equal(minica_b64url_decode(a3_sig, strlen(a3_sig), good, sizeof(good), &sig_len), 0);
+    static const unsigned char n[32] = {0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00,
+                                        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                        0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84,
+                                        0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51};
+    for (int c = 0; c < 3; c++) {
+        memcpy(sig, good, sizeof(sig));
+        if (c == 0)
+            memset(sig, 0, 32);
+        else if (c == 1)
+            memset(sig + 32, 0, 32);
+        else {
+            memcpy(sig, n, 32);
+            memcpy(sig + 32, n, 32);
+        }
+        assert_int_equal(minica_jws_verify_signature(MINICA_JWS_ES256, &pk,
+                                                     (const unsigned char *)a3_input,
+                                                     strlen(a3_input), sig, sig_len, &prob),
+                         MINICA_EINVAL);
+        assert_int_equal(prob.type, MINICA_ACME_PROBLEM_MALFORMED);
+    }
+    mbedtls_pk_free(&pk);
+}
+
+/* The suite runs twice, the second time on mbedTLS alone: the first run
+ * must really have taken the GnuTLS path. */
+static void test_jws_gnutls_path_is_available(void **state)
+{
+    (void)state;
+    struct minica_err err;
+    if (minica_gnutls_load(&err) == NULL)
+        fail_msg("GnuTLS (libgnutls30) is needed for the fast path: %s", err.msg);
 }
 
 static void accepts_jwk_request(struct keys *k, mbedtls_pk_context *pk, const char *alg,
@@ -915,6 +960,12 @@ int main(void)
         cmocka_unit_test(test_acme_problem_urns),
         cmocka_unit_test(test_jws_hmac_rfc7515_a1_hs256),
         cmocka_unit_test(test_jws_eab_inner_header),
+        cmocka_unit_test(test_jws_refuses_degenerate_ecdsa_values),
     };
-    return cmocka_run_group_tests(tests, keys_setup, keys_teardown);
+    const struct CMUnitTest fast[] = {cmocka_unit_test(test_jws_gnutls_path_is_available)};
+    int failed = cmocka_run_group_tests_name("GnuTLS path", fast, NULL, NULL);
+    failed += cmocka_run_group_tests_name("ECDSA by GnuTLS", tests, keys_setup, keys_teardown);
+    minica_jws_force_mbedtls(1);
+    failed += cmocka_run_group_tests_name("ECDSA by mbedTLS", tests, keys_setup, keys_teardown);
+    return failed;
 }

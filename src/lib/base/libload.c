@@ -139,6 +139,10 @@ static void load_gnutls(void)
         SYMBOL(api, priority_set_direct, gnutls_priority_set_direct),
         SYMBOL(api, alpn_set_protocols, gnutls_alpn_set_protocols),
         SYMBOL(api, alpn_get_selected_protocol, gnutls_alpn_get_selected_protocol),
+        SYMBOL(api, pubkey_init, gnutls_pubkey_init),
+        SYMBOL(api, pubkey_deinit, gnutls_pubkey_deinit),
+        SYMBOL(api, pubkey_import, gnutls_pubkey_import),
+        SYMBOL(api, pubkey_verify_data2, gnutls_pubkey_verify_data2),
     };
     load(&gnutls_lib, LIBGNUTLS_SONAME, "libgnutls30", symbols,
          sizeof(symbols) / sizeof(symbols[0]));

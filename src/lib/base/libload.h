@@ -91,6 +91,14 @@ struct minica_gnutls {
     int (*alpn_set_protocols)(gnutls_session_t session, const gnutls_datum_t *protocols,
                               unsigned protocols_size, unsigned int flags);
     int (*alpn_get_selected_protocol)(gnutls_session_t session, gnutls_datum_t *protocol);
+    /* serve/jws.c: ACME request signatures. */
+    int (*pubkey_init)(gnutls_pubkey_t *key);
+    void (*pubkey_deinit)(gnutls_pubkey_t key);
+    int (*pubkey_import)(gnutls_pubkey_t key, const gnutls_datum_t *data,
+                         gnutls_x509_crt_fmt_t format);
+    int (*pubkey_verify_data2)(gnutls_pubkey_t pubkey, gnutls_sign_algorithm_t algo,
+                               unsigned int flags, const gnutls_datum_t *data,
+                               const gnutls_datum_t *signature);
 };
 
 /* The libmicrohttpd calls serve/https.c makes. */

@@ -108,6 +108,11 @@ int minica_jws_verify_signature(enum minica_jws_alg alg, const mbedtls_pk_contex
                                 const unsigned char *sig, size_t sig_len,
                                 struct minica_acme_problem *prob);
 
+/* ES256 and ES384 are verified with GnuTLS when it can be loaded (it is
+ * several times faster than mbedTLS 2.28), else with mbedTLS. TEST ONLY:
+ * on = 1 makes every verification take the mbedTLS path. */
+void minica_jws_force_mbedtls(int on);
+
 /* Checks an MINICA_JWS_EAB_INNER jws's HS256 MAC with key, in constant
  * time. malformed for another alg or a MAC of the wrong size,
  * unauthorized for a MAC that does not verify. */
