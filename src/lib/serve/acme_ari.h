@@ -1,8 +1,8 @@
 /* ACME Renewal Information (RFC 9773) for serve's ACME server: the
  * certificate identifier (certID), the suggested renewal window, the
  * renewalInfo resource and newOrder's "replaces". Not the routing or the
- * JWS checks (serve/acme.c), nor storage (minica/store_acme.h). Internal to
- * src/lib/serve. */
+ * JWS checks (serve/acme.c, serve/acme_reply.c), nor storage
+ * (minica/store_acme.h). Internal to src/lib/serve. */
 #ifndef MINICA_SERVE_ACME_ARI_H
 #define MINICA_SERVE_ACME_ARI_H
 
@@ -60,7 +60,8 @@ void minica_ari_certid_serial_hex(const struct minica_ari_certid *id,
 void minica_ari_window(int64_t not_before, int64_t not_after, int revoked, int issuer_active,
                        int64_t now, int64_t *start, int64_t *end);
 
-/* A refusal, for acme.c to answer as a problem document. */
+/* A refusal, for acme_order.c and acme_cert.c to answer as a problem
+ * document. */
 struct minica_ari_problem {
     int status;
     const char *type; /* RFC 8555 / 9773 error type without the URN prefix */

@@ -58,7 +58,7 @@ struct minica_server {
     unsigned acme_active;
     /* Makes and checks ACME nonces (serve/acme_nonce.h). */
     unsigned char acme_nonce_key[32];
-    int64_t acme_swept_at; /* under ca_lock; see acme.c's sweep */
+    int64_t acme_swept_at; /* under ca_lock; see acme_reply.c's sweep */
 };
 
 /* From the CA's certificates (trust.c): the /v1/roots answer (every
