@@ -2,6 +2,7 @@
  * and problem documents (RFC 7807, RFC 8555 types), ids, the base URL from
  * the Host header, nonces, and the JWS (url, account key, signature, nonce,
  * payload). No resource is handled here; see serve/acme_internal.h. */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,6 +196,31 @@ void minica_acme_post_free(struct minica_acme_post *p)
  * newAccount, kid of a valid account otherwise), the signature and the
  * nonce (6.5), the payload (a JSON object, or empty for POST-as-GET).
  * Call with the CA lock held. 0, or -1 with resp filled. */
+/* Whether the account p->acct was read as is no longer what the store has
+ * (its key or status changed while the lock was released): 1, with resp
+ * filled, or 0. Call with the CA lock held. */
+static int account_changed(struct minica_server *srv, struct minica_acme_post *p,
+                           struct minica_http_response *resp)
+{
+    struct minica_acme_account *now = malloc(sizeof(*now));
+    struct minica_err err;
+    int ret = now == NULL
+                  ? minica_seterr(&err, MINICA_ENOMEM, "out of memory")
+                  : minica_store_acme_account_get(minica_ca_store(srv->ca), p->acct.id, now, &err);
+    int changed = 1;
+    if (ret != 0)
+        minica_acme_internal_reply(resp, &err);
+    else if (strcmp(now->status, "valid") != 0)
+        minica_acme_problem_reply(resp, 403, "unauthorized", "the account is %s", now->status);
+    else if (strcmp(now->jwk, p->acct.jwk) != 0)
+        minica_acme_problem_reply(resp, 403, "unauthorized",
+                                  "the account's key changed during the request");
+    else
+        changed = 0;
+    free(now);
+    return changed;
+}
+
 int minica_acme_check_post(struct minica_server *srv, const struct minica_http_request *req,
                            const char *base, enum minica_acme_key_kind kind,
                            struct minica_acme_post *p, struct minica_http_response *resp)
@@ -223,10 +249,10 @@ int minica_acme_check_post(struct minica_server *srv, const struct minica_http_r
                                   "this request must carry a kid, not a jwk");
         return -1;
     }
-    struct minica_store *store = minica_ca_store(srv->ca);
     struct minica_err err;
     const mbedtls_pk_context *key = &p->jws.jwk_key;
     if (p->jws.kid != NULL) {
+        struct minica_store *store = minica_ca_store(srv->ca);
         char prefix[MINICA_ACME_MAX_BASE + 16];
         snprintf(prefix, sizeof(prefix), "%s/acme/acct/", base);
         size_t pl = strlen(prefix);
@@ -262,10 +288,19 @@ int minica_acme_check_post(struct minica_server *srv, const struct minica_http_r
     } else {
         memcpy(p->thumbprint, p->jws.jwk_thumbprint, sizeof(p->thumbprint));
     }
-    if (minica_jws_verify(&p->jws, key, &prob) != 0) {
+    /* The signature check is most of a request's CPU: made with the CA lock
+     * released, so that requests verify on every core. The key is this
+     * request's own copy; what else was read under the lock is read again
+     * after it (a keyChange or a deactivation may have come in between). */
+    pthread_mutex_unlock(&srv->ca_lock);
+    int verified = minica_jws_verify(&p->jws, key, &prob);
+    pthread_mutex_lock(&srv->ca_lock);
+    if (verified != 0) {
         minica_acme_jws_problem_reply(resp, &prob);
         return -1;
     }
+    if (p->has_acct && account_changed(srv, p, resp))
+        return -1;
     /* After the signature: only the key's holder can spend a nonce. */
     int spent = spend_nonce(srv, p->jws.nonce, &err);
     if (spent == MINICA_EFORBIDDEN) {
