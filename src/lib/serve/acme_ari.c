@@ -76,39 +76,47 @@ static int aki_key_id(unsigned char *p, const unsigned char *end, struct minica_
     return 0;
 }
 
+/* The keyIdentifier of the authorityKeyIdentifier among ext, the [3]
+ * content (SEQUENCE OF Extension), which mbedTLS 2.28 keeps but does not
+ * parse for this extension: 0 with out->aki filled, else -1. */
+static int find_aki(const mbedtls_x509_buf *ext, struct minica_ari_certid *out)
+{
+    if (ext->p == NULL)
+        return -1;
+    unsigned char *p = ext->p;
+    const unsigned char *end = p + ext->len;
+    size_t len;
+    int found = -1;
+    if (mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0)
+        return -1;
+    end = p + len;
+    while (p < end && found < 0) {
+        if (mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) !=
+            0)
+            break;
+        unsigned char *ext_end = p + len;
+        size_t oid_len;
+        if (mbedtls_asn1_get_tag(&p, ext_end, &oid_len, MBEDTLS_ASN1_OID) != 0)
+            break;
+        int is_aki = oid_len == MBEDTLS_OID_SIZE(MBEDTLS_OID_AUTHORITY_KEY_IDENTIFIER) &&
+                     memcmp(p, MBEDTLS_OID_AUTHORITY_KEY_IDENTIFIER, oid_len) == 0;
+        p += oid_len;
+        int critical; /* DEFAULT FALSE: absent, and then p stays */
+        (void)mbedtls_asn1_get_bool(&p, ext_end, &critical);
+        if (mbedtls_asn1_get_tag(&p, ext_end, &len, MBEDTLS_ASN1_OCTET_STRING) != 0)
+            break;
+        if (is_aki)
+            found = aki_key_id(p, p + len, out);
+        p = ext_end;
+    }
+    return found;
+}
+
 int minica_ari_certid_of_crt(const mbedtls_x509_crt *crt, struct minica_ari_certid *out,
                              struct minica_err *err)
 {
     memset(out, 0, sizeof(*out));
-    /* mbedTLS 2.28 keeps the extensions but does not parse this one:
-     * v3_ext is the [3] content, SEQUENCE OF Extension. */
-    unsigned char *p = crt->v3_ext.p;
-    const unsigned char *end = p + crt->v3_ext.len;
-    size_t len;
-    int found = -1;
-    if (p != NULL && mbedtls_asn1_get_tag(&p, end, &len,
-                                          MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) == 0) {
-        end = p + len;
-        while (p < end && found < 0) {
-            if (mbedtls_asn1_get_tag(&p, end, &len,
-                                     MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0)
-                break;
-            unsigned char *ext_end = p + len;
-            size_t oid_len;
-            if (mbedtls_asn1_get_tag(&p, ext_end, &oid_len, MBEDTLS_ASN1_OID) != 0)
-                break;
-            int is_aki = oid_len == MBEDTLS_OID_SIZE(MBEDTLS_OID_AUTHORITY_KEY_IDENTIFIER) &&
-                         memcmp(p, MBEDTLS_OID_AUTHORITY_KEY_IDENTIFIER, oid_len) == 0;
-            p += oid_len;
-            int critical; /* DEFAULT FALSE: absent, and then p stays */
-            (void)mbedtls_asn1_get_bool(&p, ext_end, &critical);
-            if (mbedtls_asn1_get_tag(&p, ext_end, &len, MBEDTLS_ASN1_OCTET_STRING) != 0)
-                break;
-            if (is_aki)
-                found = aki_key_id(p, p + len, out);
-            p = ext_end;
-        }
-    }
+    int found = find_aki(&crt->v3_ext, out);
     if (found != 0)
         return minica_seterr(err, MINICA_EINVAL,
                              "the certificate has no authorityKeyIdentifier keyIdentifier");
