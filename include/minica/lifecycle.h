@@ -73,6 +73,13 @@ const struct minica_ca_cert *minica_ca_active_root(const struct minica_ca *ca);
  * what relying parties trust (ca = files, /v1/roots, export root). */
 const char *minica_ca_chain_pem(const struct minica_ca *ca);
 const char *minica_ca_roots_pem(const struct minica_ca *ca);
+/* The same for a leaf of the intermediate with fingerprint issuer_fp (a
+ * certs row's issuer_fingerprint_sha256), active or not: a leaf issued
+ * before a rotation is sent with the intermediate that signed it, which
+ * verifies it, not with today's. malloc'd into *out; MINICA_ENOENT when no
+ * intermediate of the CA has that fingerprint. */
+int minica_ca_chain_pem_of(const struct minica_ca *ca, const char *issuer_fp, char **out,
+                           struct minica_err *err);
 
 /* A rotation is due once the active intermediate's remaining life is below
  * this many times max_ttl: from then on there is still room for one full

@@ -13,6 +13,16 @@
 
 #define MINICA_POLICY_MAX_ENTRIES 64
 
+/* The [acme] section: whether serve answers ACME, whether newAccount needs
+ * an External Account Binding, and the addresses the challenge validator
+ * may dial (a private CA's validator is an SSRF tool otherwise). */
+struct minica_acme_conf {
+    int enabled;      /* default no */
+    int eab_required; /* eab = required (default) | optional */
+    struct minica_cidr validate_ip[MINICA_POLICY_MAX_ENTRIES];
+    size_t n_validate_ip; /* without validate_ip: [policy] permit_ip's */
+};
+
 struct minica_policy {
     char permit_dns[MINICA_POLICY_MAX_ENTRIES][MINICA_NAME_MAX + 1];
     size_t n_permit_dns;
@@ -22,9 +32,11 @@ struct minica_policy {
     int64_t default_ttl;
     int64_t max_ttl;
     enum minica_key_type default_key_type;
+    struct minica_acme_conf acme;
 };
 
-/* The defaults: no name restrictions, no wildcards, 90d / 1y, ec-p256. */
+/* The defaults: no name restrictions, no wildcards, 90d / 1y, ec-p256;
+ * ACME off, EAB required. */
 void minica_policy_init(struct minica_policy *policy);
 
 /* Loads path; a missing file gives the defaults. Unknown sections or keys and
@@ -36,6 +48,10 @@ int minica_policy_load_text(struct minica_policy *policy, const char *name, cons
 
 /* The commented default minica.conf written by `minica init`. Malloc'd. */
 char *minica_policy_render(const struct minica_policy *policy);
+
+/* With ACME enabled, the validator needs a range to dial (validate_ip or
+ * permit_ip): MINICA_EINVAL naming both keys when there is none. */
+int minica_policy_check_acme(const struct minica_policy *policy, struct minica_err *err);
 
 /* Checks one name (already parsed). */
 int minica_policy_check_name(const struct minica_policy *policy, const struct minica_name *name,

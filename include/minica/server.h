@@ -27,6 +27,20 @@ struct minica_http_request {
     const unsigned char *client_cert_der; /* the TLS peer's leaf, or NULL */
     size_t client_cert_len;
     const char *remote_addr; /* for the audit log and the request log */
+    /* The Host header as sent, or NULL: ACME's URLs are built on it (serve
+     * has no configured public URL; a client reaches it by this name). */
+    const char *host;
+    /* The Content-Type header as sent, or NULL (ACME POSTs must be
+     * application/jose+json, RFC 8555 6.2). */
+    const char *content_type;
+};
+
+/* Headers beyond Content-Type and Allow (ACME: Replay-Nonce, Location,
+ * Link, Retry-After). */
+#define MINICA_HTTP_MAX_HEADERS 6
+struct minica_http_header {
+    const char *name; /* static */
+    char value[600];
 };
 
 struct minica_http_response {
@@ -36,6 +50,8 @@ struct minica_http_response {
     char *body;               /* malloc'd */
     size_t body_len;
     char log[512]; /* one-line reason for the request log ("" when nothing to add) */
+    struct minica_http_header headers[MINICA_HTTP_MAX_HEADERS];
+    size_t n_headers;
 };
 
 void minica_http_response_free(struct minica_http_response *resp);
@@ -44,7 +60,8 @@ void minica_http_response_free(struct minica_http_response *resp);
 int minica_server_open(const char *dir, struct minica_server **out, struct minica_err *err);
 void minica_server_close(struct minica_server *srv);
 
-/* The whole API: GET /v1/health, GET /v1/roots, POST /v1/sign, POST
+/* The whole API: under /acme/ the ACME server (RFC 8555, serve/acme.h);
+ * GET /v1/health, GET /v1/roots, POST /v1/sign, POST
  * /v1/renew, GET /v1/crl (the active intermediate's CRL, DER), GET
  * /v1/crls (every current intermediate's, PEM). Always fills resp (errors are JSON
  * {"error","detail"} with their HTTP status). Safe to call from several

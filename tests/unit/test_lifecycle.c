@@ -126,6 +126,41 @@ static void test_rotation_switches_the_issuer_and_keeps_the_previous(void **stat
     minica_issued_free(&after);
 }
 
+/* A leaf is sent with the chain of the intermediate that signed it (the
+ * ACME certificate URL), not today's: after a rotation, the old one's. */
+static void test_chain_of_an_issuer_is_the_one_it_had(void **state)
+{
+    struct tu_ca *t = *state;
+    struct minica_issued before;
+    memset(&before, 0, sizeof(before));
+    issue_leaf(t->dir, "old.svc", 86400, &before);
+    char old_fp[65];
+    memcpy(old_fp, minica_ca_active_intermediate(t->ca)->fingerprint, sizeof(old_fp));
+    struct minica_rotate_result res;
+    rotate_ok(t->dir, &res);
+
+    struct minica_ca *ca = open_ca(t->dir);
+    struct minica_err err;
+    char *chain = NULL;
+    assert_int_equal(minica_ca_chain_pem_of(ca, old_fp, &chain, &err), 0);
+    assert_string_equal(chain, before.chain_pem);
+    assert_string_not_equal(chain, minica_ca_chain_pem(ca));
+    free(chain);
+    assert_int_equal(
+        minica_ca_chain_pem_of(ca, minica_ca_active_intermediate(ca)->fingerprint, &chain, &err),
+        0);
+    assert_string_equal(chain, minica_ca_chain_pem(ca));
+    free(chain);
+    /* A root is no intermediate; nor is a fingerprint nothing has. */
+    assert_int_equal(
+        minica_ca_chain_pem_of(ca, minica_ca_active_root(ca)->fingerprint, &chain, &err),
+        MINICA_ENOENT);
+    assert_null(chain);
+    assert_int_equal(minica_ca_chain_pem_of(ca, "00", &chain, &err), MINICA_ENOENT);
+    minica_ca_close(ca);
+    minica_issued_free(&before);
+}
+
 static void copy_file(const char *from, const char *to)
 {
     char *data = tu_slurp(from);
@@ -256,6 +291,8 @@ static void test_rollover_cross_signs_and_finishes_in_steps(void **state)
     char old_root[MINICA_SERIAL_HEX_MAX], old_int[MINICA_SERIAL_HEX_MAX];
     snprintf(old_root, sizeof(old_root), "%s", minica_ca_active_root(t->ca)->serial);
     snprintf(old_int, sizeof(old_int), "%s", minica_ca_active_intermediate(t->ca)->serial);
+    char old_int_fp[65];
+    memcpy(old_int_fp, minica_ca_active_intermediate(t->ca)->fingerprint, sizeof(old_int_fp));
 
     struct minica_rollover_options opts;
     memset(&opts, 0, sizeof(opts));
@@ -282,6 +319,11 @@ static void test_rollover_cross_signs_and_finishes_in_steps(void **state)
     assert_non_null(list.next); /* intermediate, cross */
     assert_null(list.next->next);
     mbedtls_x509_crt_free(&list);
+    /* The old root's intermediate goes without the new root's cross. */
+    char *old_chain = NULL;
+    assert_int_equal(minica_ca_chain_pem_of(ca, old_int_fp, &old_chain, &err), 0);
+    assert_string_equal(old_chain, old_leaf.chain_pem);
+    free(old_chain);
     mbedtls_x509_crt_init(&list);
     assert_int_equal(minica_crt_parse_pem(&list, minica_ca_roots_pem(ca), NULL), 0);
     assert_non_null(list.next); /* both roots */
@@ -415,6 +457,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rotation_refuses_constraints_the_policy_exceeds,
                                         tu_ca_setup, tu_ca_teardown),
         cmocka_unit_test_setup_teardown(test_rotation_when_due_only, tu_ca_setup, tu_ca_teardown),
+        cmocka_unit_test_setup_teardown(test_chain_of_an_issuer_is_the_one_it_had, tu_ca_setup,
+                                        tu_ca_teardown),
         cmocka_unit_test_setup_teardown(test_rollover_cross_signs_and_finishes_in_steps,
                                         tu_ca_setup, tu_ca_teardown),
         cmocka_unit_test_setup_teardown(test_active_ca_certificates_are_not_retired_or_revoked,

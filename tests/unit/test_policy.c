@@ -218,6 +218,80 @@ static void test_policy_config_errors_name_file_and_line(void **state)
                     "unknown section [issuance]");
 }
 
+static void test_policy_acme_defaults_off_eab_required_validate_permit_ip(void **state)
+{
+    (void)state;
+    struct minica_policy p;
+    load_ok(&p, "[policy]\npermit_ip = 10.0.0.0/8, fd00::/8\n");
+    assert_int_equal(p.acme.enabled, 0);
+    assert_int_equal(p.acme.eab_required, 1);
+    assert_int_equal(p.acme.n_validate_ip, 2);
+    assert_string_equal(p.acme.validate_ip[0].text, "10.0.0.0/8");
+    assert_string_equal(p.acme.validate_ip[1].text, "fd00::/8");
+    struct minica_policy d;
+    minica_policy_init(&d);
+    assert_int_equal(d.acme.enabled, 0);
+    assert_int_equal(d.acme.eab_required, 1);
+}
+
+static void test_policy_acme_section_parsed(void **state)
+{
+    (void)state;
+    struct minica_policy p;
+    load_ok(&p, "[policy]\npermit_ip = 10.0.0.0/8\n[acme]\nenabled = yes\neab = optional\n"
+                "validate_ip = 127.0.0.0/8, 10.20.0.0/16\n");
+    assert_int_equal(p.acme.enabled, 1);
+    assert_int_equal(p.acme.eab_required, 0);
+    assert_int_equal(p.acme.n_validate_ip, 2);
+    assert_string_equal(p.acme.validate_ip[0].text, "127.0.0.0/8");
+    assert_string_equal(p.acme.validate_ip[1].text, "10.20.0.0/16");
+    /* validate_ip narrows the validator only, not issuance. */
+    assert_int_equal(p.n_permit_ip, 1);
+    struct minica_err err;
+    assert_int_equal(minica_policy_check_acme(&p, &err), 0);
+}
+
+static void test_policy_acme_enabled_without_any_range_refused(void **state)
+{
+    (void)state;
+    struct minica_policy p;
+    struct minica_err err;
+    load_ok(&p, "[acme]\nenabled = yes\n");
+    assert_int_equal(minica_policy_check_acme(&p, &err), MINICA_EINVAL);
+    assert_string_equal(err.msg, "[acme] needs validate_ip or [policy] permit_ip: the validator "
+                                 "must not dial just anything");
+    load_ok(&p, "[acme]\nenabled = no\n");
+    assert_int_equal(minica_policy_check_acme(&p, &err), 0);
+    load_ok(&p, "[acme]\nenabled = yes\nvalidate_ip = ::1/128\n");
+    assert_int_equal(minica_policy_check_acme(&p, &err), 0);
+}
+
+static void test_policy_acme_errors_name_file_and_line(void **state)
+{
+    (void)state;
+    expect_error_at("[acme]\nenabled = yes\ncolour = blue\n", 3, "unknown key 'colour' in [acme]");
+    expect_error_at("[acme]\nenabled = perhaps\n", 2, "enabled: expected yes or no");
+    expect_error_at("[acme]\neab = sometimes\n", 2, "eab: expected required or optional");
+    expect_error_at("[acme]\n\nvalidate_ip = 10.0.0.1/8\n", 3, "validate_ip");
+    /* [policy]'s keys are not [acme]'s. */
+    expect_error_at("[acme]\npermit_ip = 10.0.0.0/8\n", 2, "unknown key 'permit_ip' in [acme]");
+}
+
+static void test_policy_render_has_commented_acme_example(void **state)
+{
+    (void)state;
+    struct minica_policy p;
+    minica_policy_init(&p);
+    char *text = minica_policy_render(&p);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "# [acme]\n# enabled = yes\n# eab = required\n"));
+    /* What init writes loads back, with ACME still off. */
+    struct minica_policy q;
+    load_ok(&q, text);
+    assert_int_equal(q.acme.enabled, 0);
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -230,6 +304,11 @@ int main(void)
         cmocka_unit_test(test_policy_ttl_default_and_max),
         cmocka_unit_test(test_policy_default_ttl_above_max_is_an_error),
         cmocka_unit_test(test_policy_config_errors_name_file_and_line),
+        cmocka_unit_test(test_policy_acme_defaults_off_eab_required_validate_permit_ip),
+        cmocka_unit_test(test_policy_acme_section_parsed),
+        cmocka_unit_test(test_policy_acme_enabled_without_any_range_refused),
+        cmocka_unit_test(test_policy_acme_errors_name_file_and_line),
+        cmocka_unit_test(test_policy_render_has_commented_acme_example),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,7 @@
 
 #include <mbedtls/version.h>
 #include <mbedtls/ctr_drbg.h>
+#include <mbedtls/pem.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/sha256.h>
 #include <mbedtls/x509_crt.h>
@@ -81,6 +82,11 @@ static inline int minica_compat_csr_set_extension(mbedtls_x509write_csr *ctx, co
 {
     return mbedtls_x509write_csr_set_extension(ctx, oid, oid_len, 0, val, len);
 }
+/* The DER a PEM block decoded to: 3.x made the context's fields private. */
+static inline const unsigned char *minica_compat_pem_der(mbedtls_pem_context *ctx, size_t *len)
+{
+    return mbedtls_pem_get_buffer(ctx, len);
+}
 
 #else /* mbedTLS 2.28 */
 
@@ -144,6 +150,11 @@ static inline int minica_compat_csr_set_extension(mbedtls_x509write_csr *ctx, co
                                                   size_t len)
 {
     return mbedtls_x509write_csr_set_extension(ctx, oid, oid_len, val, len);
+}
+static inline const unsigned char *minica_compat_pem_der(mbedtls_pem_context *ctx, size_t *len)
+{
+    *len = ctx->buflen;
+    return ctx->buf;
 }
 
 #endif

@@ -1,6 +1,6 @@
 /* Loading libcurl, GnuTLS and libmicrohttpd on demand (see libload.h for
- * why). Nothing else: the calls themselves are serve/remote.c's, agent/tlsprobe.c's
- * and serve/https.c's. */
+ * why). Nothing else: the calls themselves are serve/remote.c's, agent/tlsprobe.c's,
+ * serve/https.c's and serve/acme_validate.c's. */
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -83,6 +83,11 @@ static void load_curl(void)
         SYMBOL(api, easy_strerror, curl_easy_strerror),
         SYMBOL(api, slist_append, curl_slist_append),
         SYMBOL(api, slist_free_all, curl_slist_free_all),
+        SYMBOL(api, free_mem, curl_free),
+        SYMBOL(api, url, curl_url),
+        SYMBOL(api, url_cleanup, curl_url_cleanup),
+        SYMBOL(api, url_set, curl_url_set),
+        SYMBOL(api, url_get, curl_url_get),
     };
     load(&curl_lib, LIBCURL_SONAME, "libcurl3-gnutls", symbols,
          sizeof(symbols) / sizeof(symbols[0]));
@@ -131,6 +136,13 @@ static void load_gnutls(void)
         SYMBOL(api, privkey_init, gnutls_privkey_init),
         SYMBOL(api, privkey_deinit, gnutls_privkey_deinit),
         SYMBOL(api, privkey_import_x509_raw, gnutls_privkey_import_x509_raw),
+        SYMBOL(api, priority_set_direct, gnutls_priority_set_direct),
+        SYMBOL(api, alpn_set_protocols, gnutls_alpn_set_protocols),
+        SYMBOL(api, alpn_get_selected_protocol, gnutls_alpn_get_selected_protocol),
+        SYMBOL(api, pubkey_init, gnutls_pubkey_init),
+        SYMBOL(api, pubkey_deinit, gnutls_pubkey_deinit),
+        SYMBOL(api, pubkey_import, gnutls_pubkey_import),
+        SYMBOL(api, pubkey_verify_data2, gnutls_pubkey_verify_data2),
     };
     load(&gnutls_lib, LIBGNUTLS_SONAME, "libgnutls30", symbols,
          sizeof(symbols) / sizeof(symbols[0]));

@@ -18,7 +18,7 @@
 
 #include "minica/error.h"
 
-/* The libcurl calls serve/remote.c makes. */
+/* The libcurl calls serve/remote.c and serve/acme_validate.c make. */
 struct minica_curl {
     CURLcode (*global_init)(long flags);
     void (*global_cleanup)(void);
@@ -30,6 +30,11 @@ struct minica_curl {
     const char *(*easy_strerror)(CURLcode code);
     struct curl_slist *(*slist_append)(struct curl_slist *list, const char *text);
     void (*slist_free_all)(struct curl_slist *list);
+    void (*free_mem)(void *p); /* curl_free */
+    CURLU *(*url)(void);
+    void (*url_cleanup)(CURLU *handle);
+    CURLUcode (*url_set)(CURLU *handle, CURLUPart what, const char *part, unsigned int flags);
+    CURLUcode (*url_get)(CURLU *handle, CURLUPart what, char **part, unsigned int flags);
 };
 
 /* GnuTLS declares gnutls_strerror and gnutls_error_is_fatal const (the
@@ -42,7 +47,7 @@ struct minica_curl {
 #define MINICA_GNUTLS_CONST
 #endif
 
-/* The GnuTLS calls agent/tlsprobe.c and serve/https.c make. */
+/* The GnuTLS calls agent/tlsprobe.c, serve/https.c and serve/acme_validate.c make. */
 struct minica_gnutls {
     const char *(*strerror)(int error)MINICA_GNUTLS_CONST;
     int (*error_is_fatal)(int error) MINICA_GNUTLS_CONST;
@@ -81,6 +86,19 @@ struct minica_gnutls {
     int (*privkey_import_x509_raw)(gnutls_privkey_t pkey, const gnutls_datum_t *data,
                                    gnutls_x509_crt_fmt_t format, const char *password,
                                    unsigned int flags);
+    int (*priority_set_direct)(gnutls_session_t session, const char *priorities,
+                               const char **err_pos);
+    int (*alpn_set_protocols)(gnutls_session_t session, const gnutls_datum_t *protocols,
+                              unsigned protocols_size, unsigned int flags);
+    int (*alpn_get_selected_protocol)(gnutls_session_t session, gnutls_datum_t *protocol);
+    /* serve/jws.c: ACME request signatures. */
+    int (*pubkey_init)(gnutls_pubkey_t *key);
+    void (*pubkey_deinit)(gnutls_pubkey_t key);
+    int (*pubkey_import)(gnutls_pubkey_t key, const gnutls_datum_t *data,
+                         gnutls_x509_crt_fmt_t format);
+    int (*pubkey_verify_data2)(gnutls_pubkey_t pubkey, gnutls_sign_algorithm_t algo,
+                               unsigned int flags, const gnutls_datum_t *data,
+                               const gnutls_datum_t *signature);
 };
 
 /* The libmicrohttpd calls serve/https.c makes. */

@@ -439,6 +439,17 @@ const char *minica_ca_chain_pem(const struct minica_ca *ca)
 {
     return ca->hier.chain_pem;
 }
+int minica_ca_chain_pem_of(const struct minica_ca *ca, const char *issuer_fp, char **out,
+                           struct minica_err *err)
+{
+    *out = NULL;
+    for (size_t i = 0; i < ca->hier.n; i++)
+        if (ca->hier.e[i].role == MINICA_CA_INTERMEDIATE &&
+            strcmp(ca->hier.e[i].fp, issuer_fp) == 0)
+            return minica_hierarchy_chain_of(&ca->hier, i, out, err);
+    return minica_seterr(err, MINICA_ENOENT, "no intermediate of this CA has fingerprint %.64s",
+                         issuer_fp);
+}
 void minica_ca_certs(const struct minica_ca *ca, const struct minica_ca_cert **certs, size_t *n)
 {
     *certs = ca->hier.info;

@@ -30,6 +30,9 @@ struct minica_ca {
     char origin[256];
     minica_refusal_sink refusal_sink; /* NULL: refusals go to the store */
     void *refusal_ctx;
+    /* DIR/acme-eab.key, read at first use (acme_eab.c); wiped by close. */
+    unsigned char eab_secret[32];
+    int has_eab_secret;
 };
 
 /* What a certificate to be signed looks like. */

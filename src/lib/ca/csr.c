@@ -1,30 +1,135 @@
 /* Certificate signing requests: parse, check the self-signature (mbedTLS
  * parses CSRs without verifying them), and read the names asked for. Uses
- * only CSR fields that mbedTLS 3.6 keeps public (raw, cri, sig_oid, subject, pk). */
+ * only CSR fields that mbedTLS 3.6 keeps public (sig_oid, subject, pk).
+ *
+ * An empty subject (a SEQUENCE of no RDNs, with the names only in the SAN)
+ * is what certbot sends and what RFC 5280 4.1.2.6 allows, but mbedTLS (2.28
+ * and 3.6) refuses to parse it. Such a CSR is handed to mbedTLS with a
+ * one-RDN placeholder in place of the empty Name, only for parsing; the
+ * signature is verified, and the names are read, over the original bytes. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <mbedtls/asn1.h>
 #include <mbedtls/md.h>
 #include <mbedtls/oid.h>
+#include <mbedtls/pem.h>
 
+#include "base/compat.h"
 #include "ca/x509.h"
 #include "minica/der.h"
 #include "minica/names.h"
 
-static int csr_signature(const mbedtls_x509_csr *csr, const unsigned char **sig, size_t *sig_len)
+/* The CSR as it was sent, and where its parts are in it (RFC 2986 4):
+ * SEQUENCE { info SEQUENCE { version, subject Name, subjectPKInfo,
+ * [0] attributes }, signatureAlgorithm, signature BIT STRING }. */
+struct csr_der {
+    unsigned char *der;
+    size_t len;
+    struct minica_der_signed outer;                       /* outer.body is the signed info */
+    struct minica_der_part version, subject, spki, attrs; /* the info's four */
+};
+
+/* CN=? (a UTF8String), what mbedTLS and OpenSSL write for it: stands in for
+ * an empty subject while mbedTLS parses; never signed, verified or read. */
+static const unsigned char placeholder_name[] = {0x30, 0x0c, 0x31, 0x0a, 0x30, 0x08, 0x06,
+                                                 0x03, 0x55, 0x04, 0x03, 0x0c, 0x01, '?'};
+
+static int csr_der_split(struct csr_der *d, struct minica_err *err)
 {
-    unsigned char *p = csr->raw.p;
-    const unsigned char *end = csr->raw.p + csr->raw.len;
+    if (minica_der_split_signed(d->der, d->len, &d->outer, err) != 0)
+        return minica_seterr(err, MINICA_EINVAL, "cannot parse the CSR: malformed DER");
+    unsigned char *p = (unsigned char *)d->outer.body.p;
+    const unsigned char *end = d->outer.body.p + d->outer.body.len;
     size_t len;
     if (mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0)
-        return -1;
-    p = csr->cri.p + csr->cri.len; /* skip CertificationRequestInfo */
-    if (mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0)
-        return -1;
-    p += len; /* skip signatureAlgorithm */
+        return minica_seterr(err, MINICA_EINVAL, "cannot parse the CSR: malformed DER");
+    const unsigned char *q = p;
+    if (minica_der_next_tlv(&q, end, &d->version) != 0 ||
+        minica_der_next_tlv(&q, end, &d->subject) != 0 ||
+        minica_der_next_tlv(&q, end, &d->spki) != 0 ||
+        minica_der_next_tlv(&q, end, &d->attrs) != 0 || q != end ||
+        d->version.p[0] != MBEDTLS_ASN1_INTEGER ||
+        d->subject.p[0] != (MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) ||
+        d->spki.p[0] != (MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) ||
+        d->attrs.p[0] != (MBEDTLS_ASN1_CONTEXT_SPECIFIC | MBEDTLS_ASN1_CONSTRUCTED))
+        return minica_seterr(err, MINICA_EINVAL, "cannot parse the CSR: malformed DER");
+    return MINICA_OK;
+}
+
+/* The first CERTIFICATE REQUEST block of pem, as mbedtls_x509_csr_parse
+ * reads it, into d->der. */
+static int csr_der_from_pem(struct csr_der *d, const char *pem, struct minica_err *err)
+{
+    static const char *const labels[][2] = {
+        {"-----BEGIN CERTIFICATE REQUEST-----", "-----END CERTIFICATE REQUEST-----"},
+        {"-----BEGIN NEW CERTIFICATE REQUEST-----", "-----END NEW CERTIFICATE REQUEST-----"},
+    };
+    int ret = MBEDTLS_ERR_PEM_NO_HEADER_FOOTER_PRESENT;
+    for (size_t i = 0; i < 2 && ret == MBEDTLS_ERR_PEM_NO_HEADER_FOOTER_PRESENT; i++) {
+        mbedtls_pem_context ctx;
+        mbedtls_pem_init(&ctx);
+        size_t used = 0, len = 0;
+        ret = mbedtls_pem_read_buffer(&ctx, labels[i][0], labels[i][1], (const unsigned char *)pem,
+                                      NULL, 0, &used);
+        const unsigned char *der = ret == 0 ? minica_compat_pem_der(&ctx, &len) : NULL;
+        if (der != NULL && (d->der = malloc(len > 0 ? len : 1)) == NULL) {
+            mbedtls_pem_free(&ctx);
+            return minica_seterr(err, MINICA_ENOMEM, "out of memory");
+        }
+        if (der != NULL) {
+            memcpy(d->der, der, len);
+            d->len = len;
+        }
+        mbedtls_pem_free(&ctx);
+    }
+    if (ret != 0)
+        return minica_seterr_mbedtls(err, MINICA_EINVAL, ret, "cannot parse the CSR");
+    return MINICA_OK;
+}
+
+/* Parses pem into csr (for its key and subject) and d (for the bytes that
+ * were signed). */
+static int csr_load(mbedtls_x509_csr *csr, struct csr_der *d, const char *pem,
+                    struct minica_err *err)
+{
+    memset(d, 0, sizeof(*d));
+    int ret;
+    if ((ret = csr_der_from_pem(d, pem, err)) != 0 || (ret = csr_der_split(d, err)) != 0)
+        return ret;
+    if (d->subject.len != 2) { /* not 30 00 */
+        if ((ret = mbedtls_x509_csr_parse_der(csr, d->der, d->len)) != 0)
+            return minica_seterr_mbedtls(err, MINICA_EINVAL, ret, "cannot parse the CSR");
+        return MINICA_OK;
+    }
+    struct minica_der_part info_parts[4] = {
+        d->version, {placeholder_name, sizeof(placeholder_name)}, d->spki, d->attrs};
+    unsigned char *info = NULL, *whole = NULL;
+    size_t info_len = 0, whole_len = 0;
+    if ((ret = minica_der_sequence(info_parts, 4, &info, &info_len, err)) != 0)
+        return ret;
+    struct minica_der_part parts[3] = {{info, info_len}, d->outer.alg, d->outer.sig};
+    ret = minica_der_sequence(parts, 3, &whole, &whole_len, err);
+    free(info);
+    if (ret != 0)
+        return ret;
+    ret = mbedtls_x509_csr_parse_der(csr, whole, whole_len); /* takes a copy */
+    free(whole);
+    if (ret != 0)
+        return minica_seterr_mbedtls(err, MINICA_EINVAL, ret, "cannot parse the CSR");
+    /* The placeholder is one RDN of one attribute: nothing chained to free. */
+    memset(&csr->subject, 0, sizeof(csr->subject));
+    memset(&csr->subject_raw, 0, sizeof(csr->subject_raw));
+    return MINICA_OK;
+}
+
+static int csr_signature(const struct csr_der *d, const unsigned char **sig, size_t *sig_len)
+{
+    unsigned char *p = (unsigned char *)d->outer.sig.p;
     mbedtls_asn1_bitstring bs;
-    if (mbedtls_asn1_get_bitstring(&p, end, &bs) != 0 || bs.unused_bits != 0)
+    if (mbedtls_asn1_get_bitstring(&p, d->outer.sig.p + d->outer.sig.len, &bs) != 0 ||
+        bs.unused_bits != 0)
         return -1;
     *sig = bs.p;
     *sig_len = bs.len;
@@ -32,25 +137,12 @@ static int csr_signature(const mbedtls_x509_csr *csr, const unsigned char **sig,
 }
 
 /* Finds the subjectAltName in the extensionRequest attribute (PKCS#9). */
-static int csr_sans(const mbedtls_x509_csr *csr, char *out, size_t outlen, struct minica_err *err)
+static int csr_sans(const struct csr_der *d, char *out, size_t outlen, struct minica_err *err)
 {
-    unsigned char *p = csr->cri.p;
-    const unsigned char *end = csr->cri.p + csr->cri.len;
+    unsigned char *p = (unsigned char *)d->attrs.p;
+    const unsigned char *end = d->attrs.p + d->attrs.len;
     size_t len;
-    int version;
     out[0] = '\0';
-    if (mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) !=
-            0 ||
-        mbedtls_asn1_get_int(&p, end, &version) != 0)
-        return minica_seterr(err, MINICA_EINVAL, "malformed CSR");
-    for (int i = 0; i < 2; i++) { /* subject, subjectPKInfo */
-        if (mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) !=
-            0)
-            return minica_seterr(err, MINICA_EINVAL, "malformed CSR");
-        p += len;
-    }
-    if (p == end)
-        return MINICA_OK;
     if (mbedtls_asn1_get_tag(&p, end, &len,
                              MBEDTLS_ASN1_CONTEXT_SPECIFIC | MBEDTLS_ASN1_CONSTRUCTED) != 0)
         return minica_seterr(err, MINICA_EINVAL, "malformed CSR attributes");
@@ -85,8 +177,8 @@ static int csr_sans(const mbedtls_x509_csr *csr, char *out, size_t outlen, struc
     return MINICA_OK;
 }
 
-static int csr_names(const mbedtls_x509_csr *csr, char *cn, size_t cnlen, char *sans,
-                     size_t sanslen, struct minica_err *err)
+static int csr_names(const mbedtls_x509_csr *csr, const struct csr_der *d, char *cn, size_t cnlen,
+                     char *sans, size_t sanslen, struct minica_err *err)
 {
     cn[0] = '\0';
     for (const mbedtls_x509_name *n = &csr->subject; n != NULL; n = n->next) {
@@ -98,22 +190,17 @@ static int csr_names(const mbedtls_x509_csr *csr, char *cn, size_t cnlen, char *
             cn[n->val.len] = '\0';
         }
     }
-    return csr_sans(csr, sans, sanslen, err);
+    return csr_sans(d, sans, sanslen, err);
 }
 
-int minica_csr_parse_verified(mbedtls_x509_csr *csr, const char *pem, char *cn, size_t cnlen,
-                              char *sans, size_t sanslen, struct minica_err *err)
+static int csr_verify(mbedtls_x509_csr *csr, const struct csr_der *d, struct minica_err *err)
 {
-    int ret = mbedtls_x509_csr_parse(csr, (const unsigned char *)pem, strlen(pem) + 1);
-    if (ret != 0)
-        return minica_seterr_mbedtls(err, MINICA_EINVAL, ret, "cannot parse the CSR");
-
     mbedtls_md_type_t md;
     mbedtls_pk_type_t pk_alg;
     const unsigned char *sig;
     size_t sig_len;
     if (mbedtls_oid_get_sig_alg(&csr->sig_oid, &md, &pk_alg) != 0 ||
-        csr_signature(csr, &sig, &sig_len) != 0)
+        csr_signature(d, &sig, &sig_len) != 0)
         return minica_seterr(err, MINICA_EINVAL, "the CSR's signature is malformed");
     if (!mbedtls_pk_can_do(&csr->pk, pk_alg))
         return minica_seterr(err, MINICA_EINVAL,
@@ -122,7 +209,9 @@ int minica_csr_parse_verified(mbedtls_x509_csr *csr, const char *pem, char *cn, 
     unsigned char hash[MBEDTLS_MD_MAX_SIZE];
     if (info == NULL || md == MBEDTLS_MD_SHA1 || md == MBEDTLS_MD_MD5)
         return minica_seterr(err, MINICA_EINVAL, "the CSR uses an unsupported or weak digest");
-    if ((ret = minica_compat_md(info, csr->cri.p, csr->cri.len, hash)) != 0)
+    /* The info exactly as the client signed it, never the placeholder. */
+    int ret = minica_compat_md(info, d->outer.body.p, d->outer.body.len, hash);
+    if (ret != 0)
         return minica_seterr_mbedtls(err, MINICA_ECRYPTO, ret, "cannot hash the CSR");
     ret = mbedtls_pk_verify(&csr->pk, md, hash, mbedtls_md_get_size(info), sig, sig_len);
     if (ret != 0)
@@ -132,8 +221,20 @@ int minica_csr_parse_verified(mbedtls_x509_csr *csr, const char *pem, char *cn, 
         minica_err_prefix(err, "the CSR's key");
         return ret;
     }
+    return MINICA_OK;
+}
 
-    return csr_names(csr, cn, cnlen, sans, sanslen, err);
+int minica_csr_parse_verified(mbedtls_x509_csr *csr, const char *pem, char *cn, size_t cnlen,
+                              char *sans, size_t sanslen, struct minica_err *err)
+{
+    struct csr_der d;
+    int ret = csr_load(csr, &d, pem, err);
+    if (ret == 0)
+        ret = csr_verify(csr, &d, err);
+    if (ret == 0)
+        ret = csr_names(csr, &d, cn, cnlen, sans, sanslen, err);
+    free(d.der);
+    return ret;
 }
 
 int minica_csr_names_unverified(const char *pem, char *cn, size_t cnlen, char *sans, size_t sanslen,
@@ -141,11 +242,11 @@ int minica_csr_names_unverified(const char *pem, char *cn, size_t cnlen, char *s
 {
     mbedtls_x509_csr csr;
     mbedtls_x509_csr_init(&csr);
-    int ret = mbedtls_x509_csr_parse(&csr, (const unsigned char *)pem, strlen(pem) + 1);
-    if (ret != 0)
-        ret = minica_seterr_mbedtls(err, MINICA_EINVAL, ret, "cannot parse the CSR");
-    else
-        ret = csr_names(&csr, cn, cnlen, sans, sanslen, err);
+    struct csr_der d;
+    int ret = csr_load(&csr, &d, pem, err);
+    if (ret == 0)
+        ret = csr_names(&csr, &d, cn, cnlen, sans, sanslen, err);
+    free(d.der);
     mbedtls_x509_csr_free(&csr);
     return ret;
 }

@@ -232,6 +232,32 @@ static int append(char **buf, const char *pem, struct minica_err *err)
     return MINICA_OK;
 }
 
+/* A cross-certificate that travels with the chains of root's intermediates:
+ * the root's key certified by an older root, during a rollover. */
+static int is_cross_of(const struct minica_hier_entry *e, const struct minica_hier_entry *root)
+{
+    return e->role == MINICA_CA_CROSS && !e->retired &&
+           same_name(&e->crt.subject_raw, &root->crt.subject_raw) &&
+           minica_pk_same_public(&e->crt.pk, &root->crt.pk);
+}
+
+int minica_hierarchy_chain_of(const struct minica_hierarchy *h, size_t i, char **out,
+                              struct minica_err *err)
+{
+    *out = NULL;
+    const struct minica_hier_entry *ie = &h->e[i];
+    int ret = append(out, ie->pem, err);
+    const struct minica_hier_entry *root = ie->issuer >= 0 ? &h->e[ie->issuer] : NULL;
+    for (size_t k = 0; ret == 0 && root != NULL && k < h->n; k++)
+        if (is_cross_of(&h->e[k], root))
+            ret = append(out, h->e[k].pem, err);
+    if (ret != 0) {
+        free(*out);
+        *out = NULL;
+    }
+    return ret;
+}
+
 static void describe(struct minica_hierarchy *h, size_t i, struct minica_ca_cert *out)
 {
     const struct minica_hier_entry *e = &h->e[i];
@@ -337,20 +363,12 @@ int minica_hierarchy_load(struct minica_hierarchy *h, struct minica_statedir *sd
     }
     struct minica_hier_entry *ar = &h->e[h->active_root];
     ai->active = ar->active = 1;
-    if ((ret = append(&h->chain_pem, ai->pem, err)) != 0)
+    if ((ret = minica_hierarchy_chain_of(h, (size_t)h->active_int, &h->chain_pem, err)) != 0)
         goto out;
-    for (size_t i = 0; i < h->n; i++) {
-        struct minica_hier_entry *e = &h->e[i];
-        if (e->retired)
-            continue;
-        /* The cross-certificate of the issuing root travels with the chain. */
-        if (e->role == MINICA_CA_CROSS && same_name(&e->crt.subject_raw, &ar->crt.subject_raw) &&
-            minica_pk_same_public(&e->crt.pk, &ar->crt.pk)) {
-            e->active = 1;
-            if ((ret = append(&h->chain_pem, e->pem, err)) != 0)
-                goto out;
-        }
-    }
+    /* The cross-certificate of the issuing root travels with the chain. */
+    for (size_t i = 0; i < h->n; i++)
+        if (is_cross_of(&h->e[i], ar))
+            h->e[i].active = 1;
     if ((h->info = calloc(h->n, sizeof(*h->info))) == NULL) {
         ret = minica_seterr(err, MINICA_ENOMEM, "out of memory");
         goto out;

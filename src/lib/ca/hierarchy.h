@@ -43,6 +43,10 @@ int minica_hierarchy_load(struct minica_hierarchy *h, struct minica_statedir *sd
 int minica_hierarchy_apply_store(struct minica_hierarchy *h, struct minica_store *store,
                                  int64_t now, struct minica_err *err);
 void minica_hierarchy_free(struct minica_hierarchy *h);
+/* What follows a leaf of intermediate e[i] (malloc'd): it, then the
+ * cross-certificates of its root in use. chain_pem is the active one's. */
+int minica_hierarchy_chain_of(const struct minica_hierarchy *h, size_t i, char **out,
+                              struct minica_err *err);
 /* Index of the certificate with this (normalized) serial, or -1. */
 int minica_hierarchy_find_serial(const struct minica_hierarchy *h, const char *serial);
 /* The private key of e[i], checked against its certificate. */

@@ -1,5 +1,6 @@
 /* The issuance policy in DIR/minica.conf: which names and IPs may be issued,
- * wildcards, TTL limits, default key type. Refusals name the rule. */
+ * wildcards, TTL limits, default key type; and its [acme] section. Refusals
+ * name the rule. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,61 @@ void minica_policy_init(struct minica_policy *policy)
     policy->default_ttl = 90 * 86400LL;
     policy->max_ttl = 365 * 86400LL;
     policy->default_key_type = MINICA_KEY_EC_P256;
+    policy->acme.eab_required = 1;
+}
+
+/* Parses a comma-separated CIDR list into out (appending). 0, or the
+ * message in ctx. */
+static int parse_cidrs(struct minica_ini_ctx *ctx, const char *key, const char *value,
+                       struct minica_cidr *out, size_t *n)
+{
+    char copy[8192];
+    snprintf(copy, sizeof(copy), "%s", value);
+    char *items[MINICA_POLICY_MAX_ENTRIES];
+    int count = minica_ini_split_list(copy, items, MINICA_POLICY_MAX_ENTRIES);
+    if (count < 0) {
+        snprintf(ctx->msg, sizeof(ctx->msg), "%s: more than %d entries", key,
+                 MINICA_POLICY_MAX_ENTRIES);
+        return -1;
+    }
+    for (int i = 0; i < count; i++) {
+        struct minica_err e;
+        if (*n == MINICA_POLICY_MAX_ENTRIES) {
+            snprintf(ctx->msg, sizeof(ctx->msg), "%s: too many entries", key);
+            return -1;
+        }
+        if (minica_cidr_parse(items[i], &out[*n], &e) != 0) {
+            snprintf(ctx->msg, sizeof(ctx->msg), "%s: %s", key, e.msg);
+            return -1;
+        }
+        (*n)++;
+    }
+    return 0;
+}
+
+static int acme_handler(struct minica_ini_ctx *ctx, struct minica_acme_conf *a, const char *key,
+                        const char *value)
+{
+    if (strcmp(key, "enabled") == 0) {
+        if (minica_ini_bool(value, &a->enabled) != 0) {
+            snprintf(ctx->msg, sizeof(ctx->msg), "enabled: expected yes or no, not '%s'", value);
+            return 0;
+        }
+        return 1;
+    }
+    if (strcmp(key, "eab") == 0) {
+        if (strcmp(value, "required") == 0 || strcmp(value, "optional") == 0) {
+            a->eab_required = value[0] == 'r';
+            return 1;
+        }
+        snprintf(ctx->msg, sizeof(ctx->msg), "eab: expected required or optional, not '%s'", value);
+        return 0;
+    }
+    if (strcmp(key, "validate_ip") == 0)
+        return parse_cidrs(ctx, key, value, a->validate_ip, &a->n_validate_ip) == 0;
+    snprintf(ctx->msg, sizeof(ctx->msg),
+             "unknown key '%s' in [acme] (known: enabled, eab, validate_ip)", key);
+    return 0;
 }
 
 static int policy_handler(struct minica_ini_ctx *ctx, const char *section, const char *key,
@@ -21,8 +77,11 @@ static int policy_handler(struct minica_ini_ctx *ctx, const char *section, const
 {
     struct minica_policy *p = ctx->user;
     struct minica_err e;
+    if (strcmp(section, "acme") == 0)
+        return acme_handler(ctx, &p->acme, key, value);
     if (strcmp(section, "policy") != 0) {
-        snprintf(ctx->msg, sizeof(ctx->msg), "unknown section [%s] (expected [policy])", section);
+        snprintf(ctx->msg, sizeof(ctx->msg), "unknown section [%s] (expected [policy] or [acme])",
+                 section);
         return 0;
     }
     if (strcmp(key, "permit_dns") == 0 || strcmp(key, "permit_ip") == 0) {
@@ -100,6 +159,11 @@ static int policy_parse(struct minica_policy *policy, const char *path, const ch
     int ret = minica_ini_parse(path, text, (minica_ini_handler)policy_handler, policy, err);
     if (ret != 0)
         return ret;
+    /* The validator dials what issuance may name, unless told narrower. */
+    if (policy->acme.n_validate_ip == 0) {
+        memcpy(policy->acme.validate_ip, policy->permit_ip, sizeof(policy->permit_ip));
+        policy->acme.n_validate_ip = policy->n_permit_ip;
+    }
     if (policy->default_ttl > policy->max_ttl) {
         char a[64], b[64];
         minica_duration_format(policy->default_ttl, a, sizeof(a));
@@ -200,7 +264,27 @@ char *minica_policy_render(const struct minica_policy *policy)
              policy->allow_wildcards ? "yes" : "no", ttl, max,
              minica_key_type_name(policy->default_key_type));
     append(&buf, &len, &cap, entry);
+    append(&buf, &len, &cap,
+           "\n"
+           "# ACME (RFC 8555) on 'minica serve', under /acme/directory. Off unless\n"
+           "# enabled. eab = required: every account needs an External Account Binding\n"
+           "# key made by 'minica acme eab create'. validate_ip: the addresses the\n"
+           "# challenge validator may dial (default: permit_ip; with neither, serve\n"
+           "# refuses to start with ACME enabled).\n"
+           "# [acme]\n"
+           "# enabled = yes\n"
+           "# eab = required\n"
+           "# validate_ip = 10.0.0.0/8, fd00::/8\n");
     return buf;
+}
+
+int minica_policy_check_acme(const struct minica_policy *policy, struct minica_err *err)
+{
+    if (policy->acme.enabled && policy->acme.n_validate_ip == 0)
+        return minica_seterr(err, MINICA_EINVAL,
+                             "[acme] needs validate_ip or [policy] permit_ip: the validator must "
+                             "not dial just anything");
+    return MINICA_OK;
 }
 
 static void join_dns(const struct minica_policy *p, char *out, size_t outlen)

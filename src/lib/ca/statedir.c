@@ -33,6 +33,8 @@ static const struct {
     /* minica serve's own TLS identity, written on its first start. */
     {"serve.key", MINICA_STATEDIR_KEY},
     {"serve.crt", MINICA_STATEDIR_FILE},
+    /* The secret ACME EAB MAC keys are derived from (ca/acme_eab.c). */
+    {"acme-eab.key", MINICA_STATEDIR_KEY},
 };
 
 static void user_name(uid_t uid, char *out, size_t outlen)

@@ -14,6 +14,7 @@
 #include "minica/issue.h"
 #include "minica/server.h"
 #include "minica/token.h"
+#include "serve/acme.h"
 #include "serve/serve_internal.h"
 
 #define CRL_CACHE_SECONDS 60
@@ -440,6 +441,10 @@ void minica_server_handle(struct minica_server *srv, const struct minica_http_re
     };
     const char *path = req->path ? req->path : "";
     const char *method = req->method ? req->method : "";
+    if (strncmp(path, MINICA_ACME_PREFIX, strlen(MINICA_ACME_PREFIX)) == 0) {
+        minica_acme_handle(srv, req, resp);
+        return;
+    }
     size_t i, n = sizeof(routes) / sizeof(routes[0]);
     for (i = 0; i < n; i++)
         if (strcmp(path, routes[i].path) == 0)

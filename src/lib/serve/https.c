@@ -73,6 +73,11 @@ int minica_server_open(const char *dir, struct minica_server **out, struct minic
     struct minica_server *srv = calloc(1, sizeof(*srv));
     if (srv == NULL)
         return minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    if (getrandom(srv->acme_nonce_key, sizeof(srv->acme_nonce_key), 0) !=
+        (ssize_t)sizeof(srv->acme_nonce_key)) {
+        free(srv);
+        return minica_seterr(err, MINICA_EIO, "no random bytes for the ACME nonce key");
+    }
     int ret = minica_ca_open(dir, &srv->ca, err);
     if (ret != 0) {
         free(srv);
@@ -86,6 +91,14 @@ int minica_server_open(const char *dir, struct minica_server **out, struct minic
         return ret;
     }
     minica_ca_set_actor(srv->ca, "serve", "local");
+    minica_acme_validate_settings_init(&srv->acme_validate);
+    minica_acme_test_ports(&srv->acme_validate);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&srv->acme_freed, &attr);
+    pthread_condattr_destroy(&attr);
+    pthread_mutex_init(&srv->acme_gate, NULL);
     pthread_mutex_init(&srv->ca_lock, NULL);
     pthread_mutex_init(&srv->tls_lock, NULL);
     pthread_mutex_init(&srv->admit_lock, NULL);
@@ -136,6 +149,8 @@ void minica_server_close(struct minica_server *srv)
     pthread_mutex_destroy(&srv->ca_lock);
     pthread_mutex_destroy(&srv->tls_lock);
     pthread_mutex_destroy(&srv->admit_lock);
+    pthread_mutex_destroy(&srv->acme_gate);
+    pthread_cond_destroy(&srv->acme_freed);
     free(srv);
 }
 
@@ -696,6 +711,8 @@ static enum MHD_Result queue(struct minica_server *srv, struct MHD_Connection *c
     mhd->add_response_header(r, "Cache-Control", "no-store");
     if (resp->allow != NULL)
         mhd->add_response_header(r, MHD_HTTP_HEADER_ALLOW, resp->allow);
+    for (size_t i = 0; i < resp->n_headers && i < MINICA_HTTP_MAX_HEADERS; i++)
+        mhd->add_response_header(r, resp->headers[i].name, resp->headers[i].value);
     enum MHD_Result ret = mhd->queue_response(connection, (unsigned)resp->status, r);
     mhd->destroy_response(r);
     serve_log(srv, "%s %.16s %.200s %d%s%s", addr, method, url, resp->status,
@@ -809,6 +826,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
             .client_cert_der = peer,
             .client_cert_len = peer_len,
             .remote_addr = addr,
+            .host = srv->mhd->lookup_connection_value(connection, MHD_HEADER_KIND,
+                                                      MHD_HTTP_HEADER_HOST),
+            .content_type = srv->mhd->lookup_connection_value(connection, MHD_HEADER_KIND,
+                                                              MHD_HTTP_HEADER_CONTENT_TYPE),
         };
         minica_server_handle(srv, &req, &resp);
     }
@@ -830,7 +851,8 @@ static int reload(struct minica_server *srv, const struct listen_addr *la, char 
     char *roots = NULL, *trust_pem = NULL, fresh[MINICA_SANS_MAX];
     struct tls_trust *trust = NULL;
     int ret = minica_ca_open(minica_ca_dir(srv->ca), &ca, err);
-    if (ret == 0 && (ret = minica_serve_roots_answer(ca, &roots, err)) == 0 &&
+    if (ret == 0 && (ret = minica_policy_check_acme(minica_ca_policy(ca), err)) == 0 &&
+        (ret = minica_serve_roots_answer(ca, &roots, err)) == 0 &&
         (ret = minica_serve_trust_pem(ca, &trust_pem, err)) == 0 &&
         (ret = make_trust(srv->tls, trust_pem, &trust, err)) == 0)
         ret = server_names(srv->opts, minica_ca_policy(ca), la, fresh, sizeof(fresh), err);
@@ -878,7 +900,8 @@ int minica_server_run(struct minica_server *srv, const struct minica_serve_optio
 
     if ((srv->tls = minica_gnutls_load(err)) == NULL || (srv->mhd = minica_mhd_load(err)) == NULL)
         return MINICA_ENET;
-    if ((ret = parse_listen(opts->listen ? opts->listen : MINICA_SERVE_DEFAULT_LISTEN, &la, err)) !=
+    if ((ret = minica_policy_check_acme(minica_ca_policy(srv->ca), err)) != 0 ||
+        (ret = parse_listen(opts->listen ? opts->listen : MINICA_SERVE_DEFAULT_LISTEN, &la, err)) !=
             0 ||
         (ret = server_names(opts, minica_ca_policy(srv->ca), &la, names, sizeof(names), err)) !=
             0 ||
@@ -935,6 +958,12 @@ int minica_server_run(struct minica_server *srv, const struct minica_serve_optio
     serve_log(srv, "listening on %s (certificate %s for %s, valid until %s)",
               opts->listen ? opts->listen : MINICA_SERVE_DEFAULT_LISTEN, srv->cert->serial, names,
               na);
+    /* ACME clients need one URL; the server certificate's first name is one
+     * they can verify. */
+    const char *lp = strrchr(opts->listen ? opts->listen : MINICA_SERVE_DEFAULT_LISTEN, ':');
+    if (minica_ca_policy(srv->ca)->acme.enabled)
+        serve_log(srv, "ACME directory: https://%.*s:%s/acme/directory", (int)strcspn(names, ","),
+                  names, lp ? lp + 1 : "9443");
 
     for (;;) {
         int64_t life = srv->cert->not_after - srv->cert->not_before - 60;

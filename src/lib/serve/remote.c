@@ -698,9 +698,10 @@ static int make_csr(mbedtls_pk_context *pk, const struct minica_name *names, siz
     mbedtls_x509write_csr_init(&csr);
     unsigned char ext[8192], *der = NULL, *buf = NULL;
     size_t der_len = 0;
-    /* The CA writes the certificate's subject itself; a CSR needs one CN
-     * because mbedTLS (2.28 and 3.6) cannot parse an empty subject. The
-     * first name within RFC 5280's ub-common-name (64), else the first. */
+    /* The CA writes the certificate's subject itself. minica reads a CSR
+     * with an empty subject (csr.c works around mbedTLS, which cannot parse
+     * one), but a server of an earlier minica refuses it: one CN, the first
+     * name within RFC 5280's ub-common-name (64), else the first. */
     const char *cn = names[0].text;
     for (size_t i = n; i-- > 0;)
         if (strlen(names[i].text) <= MINICA_CN_MAX)

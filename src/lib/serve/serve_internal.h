@@ -10,6 +10,7 @@
 #include "minica/ca.h"
 #include "minica/server.h"
 #include "minica/store.h"
+#include "serve/acme_validate.h"
 
 struct minica_admit;
 struct minica_gnutls;
@@ -48,6 +49,16 @@ struct minica_server {
     unsigned long dropped; /* connections closed by the limits since the last log line */
     unsigned timeout;      /* seconds idle, once a request has arrived */
     unsigned handshake_timeout;
+    /* How ACME challenges are validated (tests move the ports), and how
+     * many validations are in flight (acme_active, at most
+     * acme_validate.max_concurrent, under acme_gate). */
+    struct minica_acme_validate_settings acme_validate;
+    pthread_mutex_t acme_gate;
+    pthread_cond_t acme_freed; /* CLOCK_MONOTONIC */
+    unsigned acme_active;
+    /* Makes and checks ACME nonces (serve/acme_nonce.h). */
+    unsigned char acme_nonce_key[32];
+    int64_t acme_swept_at; /* under ca_lock; see acme_reply.c's sweep */
 };
 
 /* From the CA's certificates (trust.c): the /v1/roots answer (every

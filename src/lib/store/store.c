@@ -1,5 +1,6 @@
 /* The SQLite inventory. All of minica's SQL is in this file: schema and
- * migrations (PRAGMA user_version), certificates, the audit log, counters.
+ * migrations (PRAGMA user_version), certificates, the audit log, counters,
+ * tokens, the ACME tables.
  * WAL + busy timeout + BEGIN IMMEDIATE so several processes (parallel
  * `minica issue`, the agent, the server) can write without "database is
  * locked" reaching the operator. */
@@ -18,6 +19,7 @@
 #include "base/util.h"
 #include "minica/escape.h"
 #include "minica/store.h"
+#include "minica/store_acme.h"
 #include "store/store_internal.h"
 
 struct minica_store {
@@ -118,6 +120,84 @@ static const char *const migrations[] = {
     "  reason INTEGER NOT NULL"
     ");"
     "CREATE INDEX certs_issuer ON certs(issuer_fingerprint_sha256, not_after);",
+    /* 4 -> 5: ACME (RFC 8555, store_acme.h). Written to run unchanged on
+     * PostgreSQL too: times are BIGINT (SQLite reads it as INTEGER; a
+     * PostgreSQL INTEGER is 32 bits and ends in 2038), flags are INTEGER
+     * 0/1 under a CHECK, every status and type is a CHECKed TEXT. The
+     * (account_id, id) index serves the keyset-paged orders list; the
+     * expires_at indexes serve the sweeps. An order's certificate is a
+     * certs row, so a serial cannot point at nothing (its index keeps that
+     * check, made on every delete from certs, from scanning the orders);
+     * authorizations and challenges go with their order. */
+    "CREATE TABLE acme_nonces ("
+    "  value TEXT PRIMARY KEY,"
+    "  expires_at BIGINT NOT NULL"
+    ");"
+    "CREATE INDEX acme_nonces_expires_at ON acme_nonces(expires_at);"
+    "CREATE TABLE acme_accounts ("
+    "  id TEXT PRIMARY KEY,"
+    "  thumbprint TEXT NOT NULL UNIQUE,"
+    "  jwk TEXT NOT NULL,"
+    "  status TEXT NOT NULL CHECK (status IN ('valid', 'deactivated', 'revoked')),"
+    "  contact TEXT,"
+    "  eab_kid TEXT,"
+    "  created_at BIGINT NOT NULL"
+    ");"
+    "CREATE TABLE acme_orders ("
+    "  id TEXT PRIMARY KEY,"
+    "  account_id TEXT NOT NULL REFERENCES acme_accounts(id),"
+    "  status TEXT NOT NULL"
+    "    CHECK (status IN ('pending', 'ready', 'processing', 'valid', 'invalid')),"
+    "  identifiers TEXT NOT NULL,"
+    "  not_before BIGINT,"
+    "  not_after BIGINT,"
+    "  expires_at BIGINT NOT NULL,"
+    "  cert_serial TEXT REFERENCES certs(serial),"
+    "  error TEXT,"
+    "  created_at BIGINT NOT NULL"
+    ");"
+    "CREATE INDEX acme_orders_account ON acme_orders(account_id, id);"
+    "CREATE INDEX acme_orders_expires_at ON acme_orders(expires_at);"
+    "CREATE INDEX acme_orders_cert_serial ON acme_orders(cert_serial);"
+    "CREATE TABLE acme_authz ("
+    "  id TEXT PRIMARY KEY,"
+    "  order_id TEXT NOT NULL REFERENCES acme_orders(id) ON DELETE CASCADE,"
+    "  type TEXT NOT NULL CHECK (type IN ('dns', 'ip')),"
+    "  value TEXT NOT NULL,"
+    "  wildcard INTEGER NOT NULL CHECK (wildcard IN (0, 1)),"
+    "  status TEXT NOT NULL CHECK (status IN ('pending', 'valid', 'invalid', 'deactivated',"
+    "    'expired', 'revoked')),"
+    "  expires_at BIGINT NOT NULL"
+    ");"
+    "CREATE INDEX acme_authz_order ON acme_authz(order_id, id);"
+    "CREATE TABLE acme_challenges ("
+    "  id TEXT PRIMARY KEY,"
+    "  authz_id TEXT NOT NULL REFERENCES acme_authz(id) ON DELETE CASCADE,"
+    "  type TEXT NOT NULL CHECK (type IN ('http-01', 'tls-alpn-01', 'dns-01')),"
+    "  token TEXT NOT NULL UNIQUE,"
+    "  status TEXT NOT NULL CHECK (status IN ('pending', 'processing', 'valid', 'invalid')),"
+    "  validated_at BIGINT,"
+    "  error TEXT"
+    ");"
+    "CREATE INDEX acme_challenges_authz ON acme_challenges(authz_id, id);",
+    /* 5 -> 6: External Account Binding keys (RFC 8555 7.3.4). Only the kid
+     * and what it allows: the MAC key is derived from DIR/acme-eab.key,
+     * never stored. account_id is UNIQUE: one key binds one account. */
+    "CREATE TABLE acme_eab_keys ("
+    "  kid TEXT PRIMARY KEY,"
+    "  label TEXT NOT NULL,"
+    "  permit_dns TEXT NOT NULL,"
+    "  permit_ip TEXT NOT NULL,"
+    "  created_at BIGINT NOT NULL,"
+    "  expires_at BIGINT NOT NULL,"
+    "  revoked_at BIGINT,"
+    "  account_id TEXT UNIQUE REFERENCES acme_accounts(id)"
+    ");",
+    /* 6 -> 7: ARI (RFC 9773 5): the certificate an order replaces, a certs
+     * row like cert_serial; the index answers "is it replaced already?"
+     * at every newOrder naming one, and keeps deletes from certs cheap. */
+    ("ALTER TABLE acme_orders ADD COLUMN replaces TEXT REFERENCES certs(serial);"
+     "CREATE INDEX acme_orders_replaces ON acme_orders(replaces);"),
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -915,4 +995,863 @@ int minica_store_revoke_token(struct minica_store *store, const char *id, int64_
         ret = minica_seterr(err, MINICA_ENOENT, "no token with id %s", id);
     sqlite3_finalize(st);
     return ret;
+}
+
+/* ACME (store_acme.h). Every status change is one UPDATE ... WHERE status
+ * = expected: SQLite's writer lock (PostgreSQL's row lock) lets exactly one
+ * of concurrent callers see its row change, whatever connection or host
+ * each runs on. */
+
+/* A failed write's reason, by the constraint it broke: a taken key is the
+ * caller's EEXIST, a CHECK its typo, a foreign key a row that is not there. */
+static int acme_write_error(struct minica_store *s, struct minica_err *err, const char *what)
+{
+    switch (sqlite3_extended_errcode(s->db)) {
+    case SQLITE_CONSTRAINT_PRIMARYKEY:
+    case SQLITE_CONSTRAINT_UNIQUE:
+        return minica_seterr(err, MINICA_EEXIST, "%s: already taken (%s)", what,
+                             sqlite3_errmsg(s->db));
+    case SQLITE_CONSTRAINT_CHECK:
+    case SQLITE_CONSTRAINT_NOTNULL:
+        return minica_seterr(err, MINICA_EINVAL, "%s: a value the table does not allow (%s)", what,
+                             sqlite3_errmsg(s->db));
+    case SQLITE_CONSTRAINT_FOREIGNKEY:
+        return minica_seterr(err, MINICA_ENOENT, "%s: refers to a row that does not exist", what);
+    default:
+        return db_error(s, err, what);
+    }
+}
+
+/* A value given as a string must fit the row field it is read back into:
+ * a JWK or a problem document cut short would be read back as broken JSON. */
+static int acme_fits(const char *text, size_t size, const char *what, struct minica_err *err)
+{
+    if (text != NULL && strlen(text) >= size)
+        return minica_seterr(err, MINICA_EINVAL, "%s is longer than %zu bytes", what, size - 1);
+    return MINICA_OK;
+}
+
+static void bind_opt_text(sqlite3_stmt *st, int i, const char *text)
+{
+    if (text != NULL && text[0] != '\0')
+        sqlite3_bind_text(st, i, text, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static void bind_opt_int64(sqlite3_stmt *st, int i, int64_t v)
+{
+    if (v != 0)
+        sqlite3_bind_int64(st, i, v);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+/* Runs a prepared write of one row and finalizes it. */
+static int acme_step_write(struct minica_store *s, sqlite3_stmt *st, struct minica_err *err,
+                           const char *what)
+{
+    int ret = sqlite3_step(st) == SQLITE_DONE ? MINICA_OK : acme_write_error(s, err, what);
+    sqlite3_finalize(st);
+    return ret;
+}
+
+/* After a conditional UPDATE of table's row id changed nothing: was there
+ * no such row (ENOENT), or was it not in the expected state (EBUSY)? Read
+ * after the fact, for the message only: the UPDATE alone decided. */
+static int acme_unchanged(struct minica_store *s, const char *table, const char *what,
+                          const char *id, struct minica_err *err)
+{
+    char sql[128];
+    snprintf(sql, sizeof(sql), "SELECT status FROM %s WHERE id = ?", table);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(s, err, what);
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), ret;
+    if (rc == SQLITE_ROW)
+        ret = minica_seterr(err, MINICA_EBUSY, "%s: %s is %s now", what, id,
+                            (const char *)sqlite3_column_text(st, 0));
+    else if (rc == SQLITE_DONE)
+        ret = minica_seterr(err, MINICA_ENOENT, "%s: no %s", what, id);
+    else
+        ret = db_error(s, err, what);
+    sqlite3_finalize(st);
+    return ret;
+}
+
+/* Steps a conditional UPDATE of one row of table and finalizes it. */
+static int acme_step_transition(struct minica_store *s, sqlite3_stmt *st, const char *table,
+                                const char *id, const char *what, struct minica_err *err)
+{
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        int ret = acme_write_error(s, err, what);
+        sqlite3_finalize(st);
+        return ret;
+    }
+    int changed = sqlite3_changes(s->db);
+    sqlite3_finalize(st);
+    return changed == 1 ? MINICA_OK : acme_unchanged(s, table, what, id, err);
+}
+
+/* The primary key decides: of any number of concurrent spends of one
+ * value (threads, processes, replicas on one database), exactly one insert
+ * commits; the rest meet the constraint. */
+int minica_store_acme_nonce_spend(struct minica_store *store, const char *value, int64_t expires_at,
+                                  struct minica_err *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db, "INSERT INTO acme_nonces (value, expires_at) VALUES (?, ?)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot spend the nonce");
+    sqlite3_bind_text(st, 1, value, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, expires_at);
+    int ret = acme_step_write(store, st, err, "cannot spend the nonce");
+    if (ret == MINICA_EEXIST)
+        return minica_seterr(err, MINICA_EFORBIDDEN, "the nonce was already used");
+    return ret;
+}
+
+static int acme_sweep(struct minica_store *s, const char *sql, int64_t now, int64_t *swept,
+                      const char *what, struct minica_err *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(s, err, what);
+    sqlite3_bind_int64(st, 1, now);
+    int ret = MINICA_OK;
+    if (sqlite3_step(st) != SQLITE_DONE)
+        ret = db_error(s, err, what);
+    else if (swept != NULL)
+        *swept = sqlite3_changes(s->db);
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int minica_store_acme_nonce_sweep(struct minica_store *store, int64_t now, int64_t *swept,
+                                  struct minica_err *err)
+{
+    return acme_sweep(store, "DELETE FROM acme_nonces WHERE expires_at <= ?", now, swept,
+                      "cannot sweep the nonces", err);
+}
+
+#define ACME_ACCOUNT_COLUMNS                                                                       \
+    "id, thumbprint, jwk, status, COALESCE(contact, ''), COALESCE(eab_kid, ''), created_at"
+
+static int acme_account_insert_row(struct minica_store *store,
+                                   const struct minica_acme_account *row, struct minica_err *err)
+{
+    static const char sql[] = "INSERT INTO acme_accounts (id, thumbprint, jwk, status, contact, "
+                              "eab_kid, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)";
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot record the ACME account");
+    sqlite3_bind_text(st, 1, row->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, row->thumbprint, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, row->jwk, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, row->status, -1, SQLITE_STATIC);
+    bind_opt_text(st, 5, row->contact);
+    bind_opt_text(st, 6, row->eab_kid);
+    sqlite3_bind_int64(st, 7, row->created_at);
+    return acme_step_write(store, st, err, "cannot record the ACME account");
+}
+
+/* One conditional UPDATE: of concurrent first uses of a key, one binds. */
+static int acme_eab_bind(struct minica_store *store, const char *kid, const char *account_id,
+                         int64_t now, struct minica_err *err)
+{
+    static const char sql[] = "UPDATE acme_eab_keys SET account_id = ?2 WHERE kid = ?1 AND "
+                              "account_id IS NULL AND revoked_at IS NULL AND expires_at > ?3";
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot bind the external account binding key");
+    sqlite3_bind_text(st, 1, kid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, account_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, now);
+    int ret = MINICA_OK;
+    if (sqlite3_step(st) != SQLITE_DONE)
+        ret = acme_write_error(store, err, "cannot bind the external account binding key");
+    else if (sqlite3_changes(store->db) != 1)
+        ret = minica_seterr(err, MINICA_EFORBIDDEN,
+                            "the external account binding key %s is unknown, revoked, expired or "
+                            "bound to another account",
+                            kid);
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int minica_store_acme_account_insert(struct minica_store *store,
+                                     const struct minica_acme_account *row, struct minica_err *err)
+{
+    if (row->eab_kid[0] == '\0')
+        return acme_account_insert_row(store, row, err);
+    int ret = exec(store, "SAVEPOINT acme_account", err);
+    if (ret != 0)
+        return ret;
+    ret = acme_account_insert_row(store, row, err);
+    if (ret == 0)
+        ret = acme_eab_bind(store, row->eab_kid, row->id, row->created_at, err);
+    if (ret != 0)
+        sqlite3_exec(store->db, "ROLLBACK TO acme_account", NULL, NULL, NULL);
+    if (exec(store, "RELEASE acme_account", ret == 0 ? err : NULL) != 0 && ret == 0)
+        ret = MINICA_EDB;
+    return ret;
+}
+
+int minica_store_acme_account_list(struct minica_store *store, minica_acme_account_cb cb, void *ctx,
+                                   struct minica_err *err)
+{
+    static const char sql[] =
+        "SELECT " ACME_ACCOUNT_COLUMNS ", (SELECT COUNT(*) FROM acme_orders o WHERE "
+        "o.account_id = acme_accounts.id) FROM acme_accounts ORDER BY created_at, id";
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot read the ACME accounts");
+    struct minica_acme_account *row = malloc(sizeof(*row));
+    if (row == NULL) {
+        sqlite3_finalize(st);
+        return minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    }
+    int rc, ret = MINICA_OK;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        memset(row, 0, sizeof(*row));
+        copy_text(row->id, sizeof(row->id), st, 0);
+        copy_text(row->thumbprint, sizeof(row->thumbprint), st, 1);
+        copy_text(row->jwk, sizeof(row->jwk), st, 2);
+        copy_text(row->status, sizeof(row->status), st, 3);
+        copy_text(row->contact, sizeof(row->contact), st, 4);
+        copy_text(row->eab_kid, sizeof(row->eab_kid), st, 5);
+        row->created_at = sqlite3_column_int64(st, 6);
+        if ((ret = cb(row, sqlite3_column_int64(st, 7), ctx)) != 0)
+            break;
+    }
+    if (ret == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+        ret = db_error(store, err, "cannot read the ACME accounts");
+    free(row);
+    sqlite3_finalize(st);
+    return ret;
+}
+
+#define ACME_EAB_COLUMNS                                                                           \
+    "kid, label, permit_dns, permit_ip, created_at, expires_at, COALESCE(revoked_at, 0), "         \
+    "COALESCE(account_id, '')"
+
+static void acme_eab_from(sqlite3_stmt *st, struct minica_acme_eab_key *row)
+{
+    memset(row, 0, sizeof(*row));
+    copy_text(row->kid, sizeof(row->kid), st, 0);
+    copy_text(row->label, sizeof(row->label), st, 1);
+    copy_text(row->permit_dns, sizeof(row->permit_dns), st, 2);
+    copy_text(row->permit_ip, sizeof(row->permit_ip), st, 3);
+    row->created_at = sqlite3_column_int64(st, 4);
+    row->expires_at = sqlite3_column_int64(st, 5);
+    row->revoked_at = sqlite3_column_int64(st, 6);
+    copy_text(row->account_id, sizeof(row->account_id), st, 7);
+}
+
+int minica_store_acme_eab_insert(struct minica_store *store, const struct minica_acme_eab_key *row,
+                                 struct minica_err *err)
+{
+    static const char sql[] = "INSERT INTO acme_eab_keys (kid, label, permit_dns, permit_ip, "
+                              "created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)";
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot record the external account binding key");
+    sqlite3_bind_text(st, 1, row->kid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, row->label, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, row->permit_dns, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, row->permit_ip, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, row->created_at);
+    sqlite3_bind_int64(st, 6, row->expires_at);
+    return acme_step_write(store, st, err, "cannot record the external account binding key");
+}
+
+int minica_store_acme_eab_get(struct minica_store *store, const char *kid,
+                              struct minica_acme_eab_key *row, struct minica_err *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db,
+                           "SELECT " ACME_EAB_COLUMNS " FROM acme_eab_keys WHERE kid = ?", -1, &st,
+                           NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot read the external account binding keys");
+    sqlite3_bind_text(st, 1, kid, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), ret = MINICA_OK;
+    if (rc == SQLITE_ROW)
+        acme_eab_from(st, row);
+    else if (rc == SQLITE_DONE)
+        ret = minica_seterr(err, MINICA_ENOENT, "no external account binding key %s", kid);
+    else
+        ret = db_error(store, err, "cannot read the external account binding keys");
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int minica_store_acme_eab_list(struct minica_store *store, minica_acme_eab_cb cb, void *ctx,
+                               struct minica_err *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(
+            store->db, "SELECT " ACME_EAB_COLUMNS " FROM acme_eab_keys ORDER BY created_at, kid",
+            -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot read the external account binding keys");
+    struct minica_acme_eab_key *row = malloc(sizeof(*row));
+    if (row == NULL) {
+        sqlite3_finalize(st);
+        return minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    }
+    int rc, ret = MINICA_OK;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        acme_eab_from(st, row);
+        if ((ret = cb(row, ctx)) != 0)
+            break;
+    }
+    if (ret == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+        ret = db_error(store, err, "cannot read the external account binding keys");
+    free(row);
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int minica_store_acme_eab_revoke(struct minica_store *store, const char *kid, int64_t when,
+                                 struct minica_err *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db,
+                           "UPDATE acme_eab_keys SET revoked_at = ?2 WHERE kid = ?1 AND "
+                           "revoked_at IS NULL",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot revoke the external account binding key");
+    sqlite3_bind_text(st, 1, kid, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, when);
+    int ret = MINICA_OK;
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        ret = db_error(store, err, "cannot revoke the external account binding key");
+    } else if (sqlite3_changes(store->db) != 1) {
+        struct minica_acme_eab_key row;
+        ret = minica_store_acme_eab_get(store, kid, &row, err);
+        if (ret == 0)
+            ret = minica_seterr(err, MINICA_EBUSY, "%s is already revoked", kid);
+    }
+    sqlite3_finalize(st);
+    return ret;
+}
+
+static int acme_account_where(struct minica_store *s, const char *where, const char *key,
+                              struct minica_acme_account *row, struct minica_err *err)
+{
+    char sql[256];
+    snprintf(sql, sizeof(sql), "SELECT " ACME_ACCOUNT_COLUMNS " FROM acme_accounts WHERE %s = ?",
+             where);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(s, err, "cannot read the ACME accounts");
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), ret = MINICA_OK;
+    if (rc == SQLITE_ROW) {
+        memset(row, 0, sizeof(*row));
+        copy_text(row->id, sizeof(row->id), st, 0);
+        copy_text(row->thumbprint, sizeof(row->thumbprint), st, 1);
+        copy_text(row->jwk, sizeof(row->jwk), st, 2);
+        copy_text(row->status, sizeof(row->status), st, 3);
+        copy_text(row->contact, sizeof(row->contact), st, 4);
+        copy_text(row->eab_kid, sizeof(row->eab_kid), st, 5);
+        row->created_at = sqlite3_column_int64(st, 6);
+    } else if (rc == SQLITE_DONE) {
+        ret = minica_seterr(err, MINICA_ENOENT, "no ACME account with %s %s", where, key);
+    } else {
+        ret = db_error(s, err, "cannot read the ACME accounts");
+    }
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int minica_store_acme_account_get(struct minica_store *store, const char *id,
+                                  struct minica_acme_account *row, struct minica_err *err)
+{
+    return acme_account_where(store, "id", id, row, err);
+}
+
+int minica_store_acme_account_by_thumbprint(struct minica_store *store, const char *thumbprint,
+                                            struct minica_acme_account *row, struct minica_err *err)
+{
+    return acme_account_where(store, "thumbprint", thumbprint, row, err);
+}
+
+int minica_store_acme_account_update(struct minica_store *store, const char *id,
+                                     const char *contact, const char *status,
+                                     struct minica_err *err)
+{
+    int ret = acme_fits(contact, MINICA_ACME_CONTACT_MAX, "the contact list", err);
+    if (ret != 0)
+        return ret;
+    /* A flag (?2) says whether contact is set, as "" sets it to NULL:
+     * one statement for every combination. */
+    static const char sql[] = "UPDATE acme_accounts SET contact = CASE WHEN ?2 = 1 THEN ?3 ELSE "
+                              "contact END, status = COALESCE(?4, status) "
+                              "WHERE id = ?1 AND status = 'valid'";
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot update the ACME account");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, contact != NULL);
+    bind_opt_text(st, 3, contact);
+    if (status != NULL)
+        sqlite3_bind_text(st, 4, status, -1, SQLITE_STATIC);
+    return acme_step_transition(store, st, "acme_accounts", id, "cannot update the ACME account",
+                                err);
+}
+
+int minica_store_acme_account_key_change(struct minica_store *store, const char *id,
+                                         const char *old_thumbprint, const char *new_thumbprint,
+                                         const char *new_jwk, struct minica_err *err)
+{
+    int ret = acme_fits(new_thumbprint, MINICA_ACME_THUMBPRINT_MAX, "the thumbprint", err);
+    if (ret == 0)
+        ret = acme_fits(new_jwk, MINICA_ACME_JWK_MAX, "the JWK", err);
+    if (ret != 0)
+        return ret;
+    static const char sql[] = "UPDATE acme_accounts SET thumbprint = ?3, jwk = ?4 "
+                              "WHERE id = ?1 AND thumbprint = ?2 AND status = 'valid'";
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot change the ACME account's key");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, old_thumbprint, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, new_thumbprint, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, new_jwk, -1, SQLITE_STATIC);
+    ret = acme_step_transition(store, st, "acme_accounts", id,
+                               "cannot change the ACME account's key", err);
+    if (ret == MINICA_EBUSY)
+        minica_err_prefix(err, "the account is not valid or its key changed meanwhile");
+    return ret;
+}
+
+static int acme_order_insert_rows(struct minica_store *s, const struct minica_acme_order *o,
+                                  const struct minica_acme_authz *authz, size_t n_authz,
+                                  const struct minica_acme_challenge *chall, size_t n_chall,
+                                  struct minica_err *err)
+{
+    /* An order that replaces a certificate goes in only while no other
+     * order, unless invalid, replaces it (RFC 9773 5): decided by this one
+     * statement, so two newOrders racing for one certificate cannot both. */
+    static const char order_sql[] =
+        "INSERT INTO acme_orders (id, account_id, status, identifiers, not_before, not_after, "
+        "expires_at, cert_serial, error, created_at, replaces) "
+        "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 WHERE ?11 IS NULL OR NOT EXISTS "
+        "(SELECT 1 FROM acme_orders WHERE replaces = ?11 AND status <> 'invalid')";
+    static const char authz_sql[] = "INSERT INTO acme_authz (id, order_id, type, value, wildcard, "
+                                    "status, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)";
+    static const char chall_sql[] =
+        "INSERT INTO acme_challenges (id, authz_id, type, token, status, validated_at, error) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)";
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, order_sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(s, err, "cannot record the ACME order");
+    sqlite3_bind_text(st, 1, o->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, o->account_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, o->status, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, o->identifiers, -1, SQLITE_STATIC);
+    bind_opt_int64(st, 5, o->not_before);
+    bind_opt_int64(st, 6, o->not_after);
+    sqlite3_bind_int64(st, 7, o->expires_at);
+    bind_opt_text(st, 8, o->cert_serial);
+    bind_opt_text(st, 9, o->error);
+    sqlite3_bind_int64(st, 10, o->created_at);
+    bind_opt_text(st, 11, o->replaces);
+    int ret = acme_step_write(s, st, err, "cannot record the ACME order");
+    if (ret != 0)
+        return ret;
+    if (sqlite3_changes(s->db) == 0)
+        return minica_seterr(err, MINICA_EBUSY, "certificate %s is already replaced by an order",
+                             o->replaces);
+
+    if (n_authz > 0 && sqlite3_prepare_v2(s->db, authz_sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(s, err, "cannot record the ACME authorization");
+    for (size_t i = 0; i < n_authz && ret == 0; i++) {
+        const struct minica_acme_authz *a = &authz[i];
+        sqlite3_bind_text(st, 1, a->id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, a->order_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, a->type, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, a->value, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 5, a->wildcard);
+        sqlite3_bind_text(st, 6, a->status, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 7, a->expires_at);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            ret = acme_write_error(s, err, "cannot record the ACME authorization");
+        sqlite3_reset(st);
+    }
+    if (n_authz > 0)
+        sqlite3_finalize(st);
+    if (ret != 0)
+        return ret;
+
+    if (n_chall > 0 && sqlite3_prepare_v2(s->db, chall_sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(s, err, "cannot record the ACME challenge");
+    for (size_t i = 0; i < n_chall && ret == 0; i++) {
+        const struct minica_acme_challenge *c = &chall[i];
+        sqlite3_bind_text(st, 1, c->id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, c->authz_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, c->type, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, c->token, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, c->status, -1, SQLITE_STATIC);
+        bind_opt_int64(st, 6, c->validated_at);
+        bind_opt_text(st, 7, c->error);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            ret = acme_write_error(s, err, "cannot record the ACME challenge");
+        sqlite3_reset(st);
+    }
+    if (n_chall > 0)
+        sqlite3_finalize(st);
+    return ret;
+}
+
+int minica_store_acme_order_insert(struct minica_store *store,
+                                   const struct minica_acme_order *order,
+                                   const struct minica_acme_authz *authz, size_t n_authz,
+                                   const struct minica_acme_challenge *chall, size_t n_chall,
+                                   struct minica_err *err)
+{
+    /* A savepoint nests in the caller's transaction or is one, as in
+     * minica_store_insert_cert. (PostgreSQL accepts SAVEPOINT only inside
+     * a transaction: its backend opens one when none is.) */
+    int ret = exec(store, "SAVEPOINT acme_order", err);
+    if (ret != 0)
+        return ret;
+    ret = acme_order_insert_rows(store, order, authz, n_authz, chall, n_chall, err);
+    if (ret != 0)
+        sqlite3_exec(store->db, "ROLLBACK TO acme_order", NULL, NULL, NULL);
+    if (exec(store, "RELEASE acme_order", ret == 0 ? err : NULL) != 0 && ret == 0)
+        ret = MINICA_EDB;
+    return ret;
+}
+
+#define ACME_ORDER_COLUMNS                                                                         \
+    "id, account_id, status, identifiers, COALESCE(not_before, 0), COALESCE(not_after, 0), "       \
+    "expires_at, COALESCE(cert_serial, ''), COALESCE(error, ''), created_at, "                     \
+    "COALESCE(replaces, '')"
+
+static void acme_order_from(sqlite3_stmt *st, struct minica_acme_order *row)
+{
+    memset(row, 0, sizeof(*row));
+    copy_text(row->id, sizeof(row->id), st, 0);
+    copy_text(row->account_id, sizeof(row->account_id), st, 1);
+    copy_text(row->status, sizeof(row->status), st, 2);
+    copy_text(row->identifiers, sizeof(row->identifiers), st, 3);
+    row->not_before = sqlite3_column_int64(st, 4);
+    row->not_after = sqlite3_column_int64(st, 5);
+    row->expires_at = sqlite3_column_int64(st, 6);
+    copy_text(row->cert_serial, sizeof(row->cert_serial), st, 7);
+    copy_text(row->error, sizeof(row->error), st, 8);
+    row->created_at = sqlite3_column_int64(st, 9);
+    copy_text(row->replaces, sizeof(row->replaces), st, 10);
+}
+
+int minica_store_acme_order_get(struct minica_store *store, const char *id,
+                                struct minica_acme_order *row, struct minica_err *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db, "SELECT " ACME_ORDER_COLUMNS " FROM acme_orders WHERE id = ?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot read the ACME orders");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), ret = MINICA_OK;
+    if (rc == SQLITE_ROW)
+        acme_order_from(st, row);
+    else if (rc == SQLITE_DONE)
+        ret = minica_seterr(err, MINICA_ENOENT, "no ACME order %s", id);
+    else
+        ret = db_error(store, err, "cannot read the ACME orders");
+    sqlite3_finalize(st);
+    return ret;
+}
+
+/* The one order a query on a serial finds (?1), or MINICA_ENOENT. */
+static int acme_order_by(struct minica_store *store, const char *sql, const char *serial,
+                         struct minica_acme_order *row, struct minica_err *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot read the ACME orders");
+    sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), ret = MINICA_OK;
+    if (rc == SQLITE_ROW)
+        acme_order_from(st, row);
+    else if (rc == SQLITE_DONE)
+        ret = minica_seterr(err, MINICA_ENOENT, "no ACME order for certificate %s", serial);
+    else
+        ret = db_error(store, err, "cannot read the ACME orders");
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int minica_store_acme_order_by_cert(struct minica_store *store, const char *serial,
+                                    struct minica_acme_order *row, struct minica_err *err)
+{
+    return acme_order_by(store,
+                         "SELECT " ACME_ORDER_COLUMNS " FROM acme_orders WHERE cert_serial = ? "
+                         "ORDER BY created_at, id LIMIT 1",
+                         serial, row, err);
+}
+
+int minica_store_acme_order_replacement(struct minica_store *store, const char *serial,
+                                        struct minica_acme_order *row, struct minica_err *err)
+{
+    return acme_order_by(store,
+                         "SELECT " ACME_ORDER_COLUMNS " FROM acme_orders WHERE replaces = ? AND "
+                         "status <> 'invalid' ORDER BY created_at, id LIMIT 1",
+                         serial, row, err);
+}
+
+int minica_store_acme_order_list(struct minica_store *store, const char *account_id,
+                                 const char *after, size_t limit, minica_acme_order_cb cb,
+                                 void *ctx, struct minica_err *err)
+{
+    static const char sql[] = "SELECT " ACME_ORDER_COLUMNS " FROM acme_orders "
+                              "WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?";
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot read the ACME orders");
+    sqlite3_bind_text(st, 1, account_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, after != NULL ? after : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, limit > INT64_MAX ? INT64_MAX : (sqlite3_int64)limit);
+    int rc, ret = MINICA_OK;
+    struct minica_acme_order *row = malloc(sizeof(*row));
+    if (row == NULL) {
+        sqlite3_finalize(st);
+        return minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        acme_order_from(st, row);
+        if ((ret = cb(row, ctx)) != 0)
+            break;
+    }
+    if (ret == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+        ret = db_error(store, err, "cannot read the ACME orders");
+    free(row);
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int minica_store_acme_order_transition(struct minica_store *store, const char *id, const char *from,
+                                       const char *to, const char *cert_serial, const char *error,
+                                       struct minica_err *err)
+{
+    int ret = acme_fits(cert_serial, MINICA_SERIAL_HEX_MAX, "the serial", err);
+    if (ret == 0)
+        ret = acme_fits(error, MINICA_ACME_ERROR_MAX, "the problem document", err);
+    if (ret != 0)
+        return ret;
+    static const char sql[] =
+        "UPDATE acme_orders SET status = ?3, "
+        "cert_serial = CASE WHEN ?6 = 1 THEN ?4 ELSE cert_serial END, "
+        "error = CASE WHEN ?7 = 1 THEN ?5 ELSE error END WHERE id = ?1 AND status = ?2";
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot update the ACME order");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, from, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, to, -1, SQLITE_STATIC);
+    bind_opt_text(st, 4, cert_serial);
+    bind_opt_text(st, 5, error);
+    sqlite3_bind_int(st, 6, cert_serial != NULL);
+    sqlite3_bind_int(st, 7, error != NULL);
+    return acme_step_transition(store, st, "acme_orders", id, "cannot update the ACME order", err);
+}
+
+int minica_store_acme_order_ready_if_authorized(struct minica_store *store, const char *id,
+                                                int *moved, struct minica_err *err)
+{
+    static const char sql[] =
+        "UPDATE acme_orders SET status = 'ready' WHERE id = ?1 AND status = 'pending' AND "
+        "EXISTS (SELECT 1 FROM acme_authz WHERE order_id = ?1) AND NOT EXISTS "
+        "(SELECT 1 FROM acme_authz WHERE order_id = ?1 AND status <> 'valid')";
+    *moved = 0;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot update the ACME order");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int ret = MINICA_OK;
+    if (sqlite3_step(st) != SQLITE_DONE)
+        ret = db_error(store, err, "cannot update the ACME order");
+    else
+        *moved = sqlite3_changes(store->db) == 1;
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int minica_store_acme_order_sweep(struct minica_store *store, int64_t now, int64_t *swept,
+                                  struct minica_err *err)
+{
+    /* The cascade takes authorizations and challenges; a connection
+     * without foreign keys is not minica's (store_open turns them on). */
+    return acme_sweep(store, "DELETE FROM acme_orders WHERE expires_at <= ? AND status <> 'valid'",
+                      now, swept, "cannot sweep the ACME orders", err);
+}
+
+#define ACME_AUTHZ_COLUMNS "id, order_id, type, value, wildcard, status, expires_at"
+
+static void acme_authz_from(sqlite3_stmt *st, struct minica_acme_authz *row)
+{
+    memset(row, 0, sizeof(*row));
+    copy_text(row->id, sizeof(row->id), st, 0);
+    copy_text(row->order_id, sizeof(row->order_id), st, 1);
+    copy_text(row->type, sizeof(row->type), st, 2);
+    copy_text(row->value, sizeof(row->value), st, 3);
+    row->wildcard = sqlite3_column_int(st, 4);
+    copy_text(row->status, sizeof(row->status), st, 5);
+    row->expires_at = sqlite3_column_int64(st, 6);
+}
+
+int minica_store_acme_authz_get(struct minica_store *store, const char *id,
+                                struct minica_acme_authz *row, struct minica_err *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db, "SELECT " ACME_AUTHZ_COLUMNS " FROM acme_authz WHERE id = ?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot read the ACME authorizations");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), ret = MINICA_OK;
+    if (rc == SQLITE_ROW)
+        acme_authz_from(st, row);
+    else if (rc == SQLITE_DONE)
+        ret = minica_seterr(err, MINICA_ENOENT, "no ACME authorization %s", id);
+    else
+        ret = db_error(store, err, "cannot read the ACME authorizations");
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int minica_store_acme_authz_list(struct minica_store *store, const char *order_id,
+                                 minica_acme_authz_cb cb, void *ctx, struct minica_err *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db,
+                           "SELECT " ACME_AUTHZ_COLUMNS
+                           " FROM acme_authz WHERE order_id = ? ORDER BY id",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot read the ACME authorizations");
+    sqlite3_bind_text(st, 1, order_id, -1, SQLITE_STATIC);
+    int rc, ret = MINICA_OK;
+    struct minica_acme_authz row;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        acme_authz_from(st, &row);
+        if ((ret = cb(&row, ctx)) != 0)
+            break;
+    }
+    if (ret == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+        ret = db_error(store, err, "cannot read the ACME authorizations");
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int minica_store_acme_authz_transition(struct minica_store *store, const char *id, const char *from,
+                                       const char *to, struct minica_err *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db,
+                           "UPDATE acme_authz SET status = ?3 WHERE id = ?1 AND status = ?2", -1,
+                           &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot update the ACME authorization");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, from, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, to, -1, SQLITE_STATIC);
+    return acme_step_transition(store, st, "acme_authz", id, "cannot update the ACME authorization",
+                                err);
+}
+
+#define ACME_CHALLENGE_COLUMNS                                                                     \
+    "id, authz_id, type, token, status, COALESCE(validated_at, 0), COALESCE(error, '')"
+
+static void acme_challenge_from(sqlite3_stmt *st, struct minica_acme_challenge *row)
+{
+    memset(row, 0, sizeof(*row));
+    copy_text(row->id, sizeof(row->id), st, 0);
+    copy_text(row->authz_id, sizeof(row->authz_id), st, 1);
+    copy_text(row->type, sizeof(row->type), st, 2);
+    copy_text(row->token, sizeof(row->token), st, 3);
+    copy_text(row->status, sizeof(row->status), st, 4);
+    row->validated_at = sqlite3_column_int64(st, 5);
+    copy_text(row->error, sizeof(row->error), st, 6);
+}
+
+int minica_store_acme_challenge_get(struct minica_store *store, const char *id,
+                                    struct minica_acme_challenge *row, struct minica_err *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db,
+                           "SELECT " ACME_CHALLENGE_COLUMNS " FROM acme_challenges WHERE id = ?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot read the ACME challenges");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), ret = MINICA_OK;
+    if (rc == SQLITE_ROW)
+        acme_challenge_from(st, row);
+    else if (rc == SQLITE_DONE)
+        ret = minica_seterr(err, MINICA_ENOENT, "no ACME challenge %s", id);
+    else
+        ret = db_error(store, err, "cannot read the ACME challenges");
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int minica_store_acme_challenge_list(struct minica_store *store, const char *authz_id,
+                                     minica_acme_challenge_cb cb, void *ctx, struct minica_err *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db,
+                           "SELECT " ACME_CHALLENGE_COLUMNS
+                           " FROM acme_challenges WHERE authz_id = ? ORDER BY id",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot read the ACME challenges");
+    sqlite3_bind_text(st, 1, authz_id, -1, SQLITE_STATIC);
+    int rc, ret = MINICA_OK;
+    struct minica_acme_challenge row;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        acme_challenge_from(st, &row);
+        if ((ret = cb(&row, ctx)) != 0)
+            break;
+    }
+    if (ret == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+        ret = db_error(store, err, "cannot read the ACME challenges");
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int minica_store_acme_challenge_transition(struct minica_store *store, const char *id,
+                                           const char *from, const char *to, int64_t validated_at,
+                                           const char *error, struct minica_err *err)
+{
+    int ret = acme_fits(error, MINICA_ACME_ERROR_MAX, "the problem document", err);
+    if (ret != 0)
+        return ret;
+    static const char sql[] =
+        "UPDATE acme_challenges SET status = ?3, validated_at = COALESCE(?4, validated_at), "
+        "error = CASE WHEN ?6 = 1 THEN ?5 ELSE error END WHERE id = ?1 AND status = ?2";
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot update the ACME challenge");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, from, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, to, -1, SQLITE_STATIC);
+    bind_opt_int64(st, 4, validated_at);
+    bind_opt_text(st, 5, error);
+    sqlite3_bind_int(st, 6, error != NULL);
+    return acme_step_transition(store, st, "acme_challenges", id,
+                                "cannot update the ACME challenge", err);
+}
+
+int minica_store_acme_challenge_set_error(struct minica_store *store, const char *id,
+                                          const char *error, struct minica_err *err)
+{
+    int ret = acme_fits(error, MINICA_ACME_ERROR_MAX, "the problem document", err);
+    if (ret != 0)
+        return ret;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db, "UPDATE acme_challenges SET error = ?2 WHERE id = ?1", -1,
+                           &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "cannot record the validation error");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    bind_opt_text(st, 2, error);
+    return acme_step_transition(store, st, "acme_challenges", id,
+                                "cannot record the validation error", err);
 }
