@@ -581,6 +581,61 @@ static int own_cluster_teardown(void **state)
     return 0;
 }
 
+/* A primary and its hot standby, both of their own. */
+struct pair {
+    char *primary;
+    char *standby;
+};
+
+static int standby_setup(void **state)
+{
+    struct pair *p = calloc(1, sizeof(*p));
+    *state = p;
+    p->primary = pgcluster("new");
+    char args[4200];
+    snprintf(args, sizeof(args), "standby '%s'", p->primary);
+    p->standby = pgcluster(args);
+    return 0;
+}
+
+static int standby_teardown(void **state)
+{
+    struct pair *p = *state;
+    char args[4200];
+    for (int i = 0; i < 2; i++) {
+        char *dir = i == 0 ? p->standby : p->primary;
+        if (dir == NULL)
+            continue;
+        snprintf(args, sizeof(args), "destroy '%s'", dir);
+        free(pgcluster(args));
+        free(dir);
+    }
+    free(p);
+    return 0;
+}
+
+/* Every write would fail on a standby: refused at open, by name. */
+static void test_pg_refuses_a_hot_standby(void **state)
+{
+    struct pair *p = *state;
+    char args[4200];
+    snprintf(args, sizeof(args), "uri '%s'", p->standby);
+    char *uri = pgcluster(args);
+    struct minica_db *db = NULL;
+    struct minica_err err;
+    assert_true(minica_db_open(uri, &db, &err) < 0);
+    assert_null(db);
+    assert_non_null(strstr(err.msg, "hot standby"));
+    assert_non_null(strstr(err.msg, p->standby));
+    free(uri);
+    /* The primary it follows opens. */
+    snprintf(args, sizeof(args), "uri '%s'", p->primary);
+    uri = pgcluster(args);
+    assert_int_equal(minica_db_open(uri, &db, &err), 0);
+    minica_db_close(db);
+    free(uri);
+}
+
 /* The server dies under an open connection: the next statement says
  * MINICA_DB_UNAVAILABLE (serve's 503), an open fails while it is down and
  * works once it is back. */
@@ -629,6 +684,8 @@ int main(void)
                                         db_teardown),
         cmocka_unit_test(test_pg_refuses_a_read_only_server),
         cmocka_unit_test(test_pg_keeps_the_password_out_of_names),
+        cmocka_unit_test_setup_teardown(test_pg_refuses_a_hot_standby, standby_setup,
+                                        standby_teardown),
         cmocka_unit_test_setup_teardown(test_pg_reports_a_server_gone_as_unavailable,
                                         own_cluster_setup, own_cluster_teardown),
     };
