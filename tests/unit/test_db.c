@@ -636,9 +636,35 @@ static void test_pg_refuses_a_hot_standby(void **state)
     free(uri);
 }
 
+static void insert_t(struct minica_db *db, int64_t x, int want_ok)
+{
+    struct minica_db_stmt *st = prepare(db, "INSERT INTO t (x) VALUES (?)");
+    assert_int_equal(minica_db_bind_int64(st, 1, x), 0);
+    struct minica_err err;
+    int rc = minica_db_step(st, &err);
+    if (want_ok) {
+        if (rc != MINICA_DB_DONE)
+            fail_msg("insert %d: %s", (int)x, err.msg);
+    } else {
+        assert_true(rc < 0);
+        assert_int_equal(minica_db_last_error(db), MINICA_DB_UNAVAILABLE);
+    }
+    minica_db_finalize(st);
+}
+
+static void cluster(const char *verb, const char *dir)
+{
+    char args[4200];
+    snprintf(args, sizeof(args), "%s '%s'%s", verb, dir,
+             strcmp(verb, "stop") == 0 ? " immediate" : "");
+    free(pgcluster(args));
+}
+
 /* The server dies under an open connection: the next statement says
- * MINICA_DB_UNAVAILABLE (serve's 503), an open fails while it is down and
- * works once it is back. */
+ * MINICA_DB_UNAVAILABLE (serve's 503) and an open fails while it is down.
+ * Once it is back the same connection works again, serve's recovery,
+ * except inside the transaction that was cut: its rest must not run on
+ * its own, committed piece by piece. */
 static void test_pg_reports_a_server_gone_as_unavailable(void **state)
 {
     const char *dir = *state;
@@ -650,27 +676,41 @@ static void test_pg_reports_a_server_gone_as_unavailable(void **state)
     assert_int_equal(minica_db_open(uri, &db, &err), 0);
     exec_ok(db, "CREATE TABLE t (x BIGINT)");
 
-    snprintf(args, sizeof(args), "stop '%s' immediate", dir);
-    free(pgcluster(args));
-    struct minica_db_stmt *st = prepare(db, "INSERT INTO t (x) VALUES (?)");
-    assert_int_equal(minica_db_bind_int64(st, 1, 1), 0);
-    assert_true(minica_db_step(st, &err) < 0);
-    assert_int_equal(minica_db_last_error(db), MINICA_DB_UNAVAILABLE);
-    minica_db_finalize(st);
+    cluster("stop", dir);
+    insert_t(db, 1, 0);
     assert_true(minica_db_exec(db, "SELECT 1", &err) < 0);
     assert_int_equal(minica_db_last_error(db), MINICA_DB_UNAVAILABLE);
+    assert_non_null(strstr(err.msg, "cannot connect"));
     assert_false(minica_db_in_transaction(db));
-    minica_db_close(db);
-
-    struct minica_db *down = NULL;
-    assert_true(minica_db_open(uri, &down, &err) < 0);
+    struct minica_db *other = NULL;
+    assert_true(minica_db_open(uri, &other, &err) < 0);
+    assert_null(other);
     assert_non_null(strstr(err.msg, "cannot connect"));
 
-    snprintf(args, sizeof(args), "start '%s'", dir);
-    free(pgcluster(args));
-    assert_int_equal(minica_db_open(uri, &db, &err), 0);
-    exec_ok(db, "INSERT INTO t (x) VALUES (2)");
+    cluster("start", dir);
+    insert_t(db, 2, 1); /* the same connection, made again */
+
+    assert_int_equal(minica_db_begin(db, &err), 0);
+    insert_t(db, 3, 1);
+    cluster("stop", dir);
+    insert_t(db, 4, 0);
+    cluster("start", dir);
+    assert_true(minica_db_in_transaction(db));
+    insert_t(db, 5, 0); /* not on a new connection, outside the transaction */
+    assert_true(minica_db_commit(db, &err) < 0);
+    assert_int_equal(minica_db_last_error(db), MINICA_DB_UNAVAILABLE);
+    minica_db_rollback(db);
+    assert_false(minica_db_in_transaction(db));
+    insert_t(db, 6, 1);
+
+    struct minica_db_stmt *st = prepare(db, "SELECT string_agg(x::text, ',' ORDER BY x) FROM t");
+    step_expect(st, MINICA_DB_ROW);
+    assert_string_equal(minica_db_column_text(st, 0), "2,6");
+    minica_db_finalize(st);
     minica_db_close(db);
+
+    assert_int_equal(minica_db_open(uri, &other, &err), 0);
+    minica_db_close(other);
     free(uri);
 }
 

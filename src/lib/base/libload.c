@@ -198,6 +198,7 @@ static void load_pq(void)
         SYMBOL(api, status, PQstatus),
         SYMBOL(api, error_message, PQerrorMessage),
         SYMBOL(api, finish, PQfinish),
+        SYMBOL(api, reset, PQreset),
         SYMBOL(api, set_notice_processor, PQsetNoticeProcessor),
         SYMBOL(api, transaction_status, PQtransactionStatus),
         SYMBOL(api, exec, PQexec),

@@ -132,6 +132,7 @@ struct minica_pq {
     ConnStatusType (*status)(const PGconn *conn);
     char *(*error_message)(const PGconn *conn);
     void (*finish)(PGconn *conn);
+    void (*reset)(PGconn *conn);
     PQnoticeProcessor (*set_notice_processor)(PGconn *conn, PQnoticeProcessor proc, void *arg);
     PGTransactionStatusType (*transaction_status)(const PGconn *conn);
     PGresult *(*exec)(PGconn *conn, const char *query);

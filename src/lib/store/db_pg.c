@@ -22,6 +22,8 @@ struct pg_db {
     struct minica_db base;
     const struct minica_pq *pq;
     PGconn *conn;
+    int broken;   /* the connection failed: make it again before the next statement */
+    int in_begin; /* between begin and commit or rollback */
 };
 
 struct pg_stmt {
@@ -115,6 +117,8 @@ static int fail(struct pg_db *db, const PGresult *res, struct minica_err *err)
      * while PQstatus still says CONNECTION_OK. */
     if (state == NULL || pq->status(db->conn) == CONNECTION_BAD)
         kind = MINICA_DB_UNAVAILABLE;
+    if (kind == MINICA_DB_UNAVAILABLE)
+        db->broken = 1;
     db->base.last_error = kind;
     copy_first_line(db->base.errmsg, sizeof(db->base.errmsg), msg);
     if (db->base.errmsg[0] == '\0')
@@ -272,6 +276,40 @@ static char *rewrite(const char *sql, int *nparams)
     return out;
 }
 
+static int start_session(struct pg_db *db, struct minica_err *err);
+
+/* A connection that failed is made again before the next statement, so a
+ * long-lived store (serve's) recovers by itself once the server is back.
+ * Never inside a transaction: what it did is gone with the old
+ * connection, and the rest must not run on its own; the caller rolls back
+ * first. Never the failed statement either: only the caller knows whether
+ * running it again is safe (a COMMIT whose outcome is unknown is not). */
+static int usable(struct pg_db *db, struct minica_err *err)
+{
+    const struct minica_pq *pq = db->pq;
+    if (!db->broken && pq->status(db->conn) == CONNECTION_OK)
+        return 0;
+    if (db->in_begin) {
+        db->base.last_error = MINICA_DB_UNAVAILABLE;
+        snprintf(db->base.errmsg, sizeof(db->base.errmsg),
+                 "the connection to %s was lost inside a transaction", db->base.name);
+        return minica_seterr(err, MINICA_EDB, "%s", db->base.errmsg);
+    }
+    pq->reset(db->conn);
+    if (pq->status(db->conn) != CONNECTION_OK) {
+        db->base.last_error = MINICA_DB_UNAVAILABLE;
+        copy_first_line(db->base.errmsg, sizeof(db->base.errmsg), pq->error_message(db->conn));
+        return minica_seterr(err, MINICA_EDB, "cannot connect to %s: %s", db->base.name,
+                             db->base.errmsg);
+    }
+    db->broken = 0;
+    /* A failover may have left a standby behind the same name. */
+    int rc = start_session(db, err);
+    if (rc != 0)
+        db->broken = 1;
+    return rc;
+}
+
 static void pg_close(struct minica_db *base)
 {
     struct pg_db *db = pg_of(base);
@@ -283,7 +321,9 @@ static void pg_close(struct minica_db *base)
 
 static int pg_exec(struct minica_db *base, const char *sql, struct minica_err *err)
 {
-    return run(pg_of(base), sql, err);
+    struct pg_db *db = pg_of(base);
+    int rc = usable(db, err);
+    return rc != 0 ? rc : run(db, sql, err);
 }
 
 static int pg_prepare(struct minica_db *base, const char *sql, struct minica_db_stmt **out,
@@ -365,12 +405,15 @@ static int pg_step(struct minica_db_stmt *base, struct minica_err *err)
     struct pg_db *db = pg_of(base->db);
     const struct minica_pq *pq = db->pq;
     if (!st->ran) {
+        int rc = usable(db, err);
+        if (rc != 0)
+            return rc;
         st->ran = 1;
         st->res = pq->exec_params(db->conn, st->sql, st->nparams, st->types,
                                   (const char *const *)st->values, NULL, NULL, 0);
         ExecStatusType status = st->res != NULL ? pq->result_status(st->res) : PGRES_FATAL_ERROR;
         if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-            int rc = fail(db, st->res, err);
+            rc = fail(db, st->res, err);
             pq->clear(st->res);
             st->res = NULL;
             return rc;
@@ -446,12 +489,21 @@ static void pg_finalize(struct minica_db_stmt *base)
  * changes (UPDATE ... WHERE spent = 0), so it needs no snapshot of its own. */
 static int pg_begin(struct minica_db *base, struct minica_err *err)
 {
-    return run(pg_of(base), "BEGIN ISOLATION LEVEL READ COMMITTED", err);
+    struct pg_db *db = pg_of(base);
+    int rc = usable(db, err);
+    if (rc == 0)
+        rc = run(db, "BEGIN ISOLATION LEVEL READ COMMITTED", err);
+    db->in_begin = rc == 0;
+    return rc;
 }
 
 static int pg_commit(struct minica_db *base, struct minica_err *err)
 {
     struct pg_db *db = pg_of(base);
+    int rc = usable(db, err);
+    db->in_begin = 0;
+    if (rc != 0)
+        return rc;
     /* COMMIT of a failed transaction "succeeds" as a ROLLBACK: say so. */
     if (db->pq->transaction_status(db->conn) == PQTRANS_INERROR) {
         run(db, "ROLLBACK", NULL);
@@ -471,7 +523,9 @@ static void pg_rollback(struct minica_db *base)
     enum minica_db_error kind = db->base.last_error;
     char msg[sizeof(db->base.errmsg)];
     memcpy(msg, db->base.errmsg, sizeof(msg));
-    if (db->pq->transaction_status(db->conn) != PQTRANS_IDLE)
+    db->in_begin = 0;
+    /* A lost connection took its transaction with it. */
+    if (!db->broken && db->pq->transaction_status(db->conn) != PQTRANS_IDLE)
         run(db, "ROLLBACK", NULL);
     /* The caller rolls back because of an error it still wants to read. */
     db->base.last_error = kind;
@@ -481,8 +535,13 @@ static void pg_rollback(struct minica_db *base)
 static int pg_in_transaction(const struct minica_db *base)
 {
     const struct pg_db *db = (const struct pg_db *)base;
+    /* A transaction whose connection was lost is one until the caller
+     * rolls it back; libpq may still report the last state it saw. */
+    if (db->broken)
+        return db->in_begin;
     PGTransactionStatusType status = db->pq->transaction_status(db->conn);
-    return status == PQTRANS_INTRANS || status == PQTRANS_INERROR || status == PQTRANS_ACTIVE;
+    return db->in_begin || status == PQTRANS_INTRANS || status == PQTRANS_INERROR ||
+           status == PQTRANS_ACTIVE;
 }
 
 /* A database minica never migrated has no minica_schema: version 0. Its
@@ -492,6 +551,9 @@ static int pg_schema_version(struct minica_db *base, int *version, struct minica
 {
     struct pg_db *db = pg_of(base);
     *version = 0;
+    int rc = usable(db, err);
+    if (rc != 0)
+        return rc;
     char *exists = query_value(db, "SELECT to_regclass('minica_schema') IS NOT NULL", err);
     if (exists == NULL)
         return MINICA_EDB;
@@ -514,13 +576,18 @@ static int pg_set_schema_version(struct minica_db *base, int version, struct min
              "CREATE TABLE IF NOT EXISTS minica_schema (version INT NOT NULL);"
              " DELETE FROM minica_schema; INSERT INTO minica_schema (version) VALUES (%d)",
              version);
-    return run(pg_of(base), sql, err);
+    struct pg_db *db = pg_of(base);
+    int rc = usable(db, err);
+    return rc != 0 ? rc : run(db, sql, err);
 }
 
 static int pg_set_durability(struct minica_db *base, int full, struct minica_err *err)
 {
-    return run(pg_of(base), full ? "SET synchronous_commit = on" : "SET synchronous_commit = off",
-               err);
+    struct pg_db *db = pg_of(base);
+    int rc = usable(db, err);
+    return rc != 0 ? rc
+                   : run(db, full ? "SET synchronous_commit = on" : "SET synchronous_commit = off",
+                         err);
 }
 
 static const struct minica_db_ops pg_ops = {
@@ -578,6 +645,14 @@ static int refuse_read_only(struct pg_db *db, struct minica_err *err)
     return rc;
 }
 
+/* What every connection gets before its first statement, at open and
+ * after a reconnect. */
+static int start_session(struct pg_db *db, struct minica_err *err)
+{
+    int rc = run(db, PG_SETTINGS, err);
+    return rc != 0 ? rc : refuse_read_only(db, err);
+}
+
 int minica_db_pg_open(const char *uri, struct minica_db **out, struct minica_err *err)
 {
     *out = NULL;
@@ -612,9 +687,7 @@ int minica_db_pg_open(const char *uri, struct minica_db **out, struct minica_err
         goto out;
     }
     pq->set_notice_processor(db->conn, ignore_notice, NULL);
-    rc = run(db, PG_SETTINGS, err);
-    if (rc == 0)
-        rc = refuse_read_only(db, err);
+    rc = start_session(db, err);
     if (rc != 0)
         goto out;
     ok(db);
