@@ -1,10 +1,11 @@
-/* minica_db_open picks the driver from the target's form; every other call
- * goes through the connection's table (db_driver.h). No SQL here. */
+/* The one place that picks a driver for a database target and forwards
+ * every db.h call to it (db_internal.h). Nothing here knows SQL. */
 #include <string.h>
 
-#include "store/db_driver.h"
+#include "store/db.h"
+#include "store/db_internal.h"
 
-int minica_db_is_pg_uri(const char *target)
+static int is_postgresql(const char *target)
 {
     return strncmp(target, "postgresql://", 13) == 0 || strncmp(target, "postgres://", 11) == 0;
 }
@@ -12,10 +13,10 @@ int minica_db_is_pg_uri(const char *target)
 int minica_db_open(const char *target, struct minica_db **out, struct minica_err *err)
 {
     *out = NULL;
-    if (minica_db_is_pg_uri(target))
+    if (is_postgresql(target))
         return minica_db_pg_open(target, out, err);
-    /* The SQLite driver (db_sqlite.c) is built on another branch; the merge
-     * calls minica_db_sqlite_open here. */
+    /* The SQLite driver is branch h-dbsqlite's: the merge calls
+     * minica_db_sqlite_open here. */
     return minica_seterr(err, MINICA_EDB, "%s: no SQLite driver in this build", target);
 }
 
@@ -32,7 +33,7 @@ enum minica_db_kind minica_db_kind(const struct minica_db *db)
 
 const char *minica_db_name(const struct minica_db *db)
 {
-    return db->name;
+    return db->ops->name(db);
 }
 
 int minica_db_exec(struct minica_db *db, const char *sql, struct minica_err *err)
@@ -43,58 +44,60 @@ int minica_db_exec(struct minica_db *db, const char *sql, struct minica_err *err
 int minica_db_prepare(struct minica_db *db, const char *sql, struct minica_db_stmt **out,
                       struct minica_err *err)
 {
+    *out = NULL;
     return db->ops->prepare(db, sql, out, err);
 }
 
 int minica_db_bind_text(struct minica_db_stmt *st, int idx, const char *text)
 {
-    return st->db->ops->bind_text(st, idx, text);
+    return st->ops->bind_text(st, idx, text);
 }
 
 int minica_db_bind_int64(struct minica_db_stmt *st, int idx, int64_t value)
 {
-    return st->db->ops->bind_int64(st, idx, value);
+    return st->ops->bind_int64(st, idx, value);
 }
 
 int minica_db_bind_null(struct minica_db_stmt *st, int idx)
 {
-    return st->db->ops->bind_null(st, idx);
+    return st->ops->bind_null(st, idx);
 }
 
 int minica_db_step(struct minica_db_stmt *st, struct minica_err *err)
 {
-    return st->db->ops->step(st, err);
+    return st->ops->step(st, err);
 }
 
 int64_t minica_db_column_int64(struct minica_db_stmt *st, int col)
 {
-    return st->db->ops->column_int64(st, col);
+    return st->ops->column_int64(st, col);
 }
 
 const char *minica_db_column_text(struct minica_db_stmt *st, int col)
 {
-    return st->db->ops->column_text(st, col);
+    return st->ops->column_text(st, col);
 }
 
 int minica_db_column_is_null(struct minica_db_stmt *st, int col)
 {
-    return st->db->ops->column_is_null(st, col);
+    return st->ops->column_is_null(st, col);
 }
 
 int64_t minica_db_changes(struct minica_db_stmt *st)
 {
-    return st->db->ops->changes(st);
+    return st->ops->changes(st);
 }
 
 void minica_db_reset(struct minica_db_stmt *st)
 {
-    st->db->ops->reset(st);
+    if (st != NULL)
+        st->ops->reset(st);
 }
 
 void minica_db_finalize(struct minica_db_stmt *st)
 {
     if (st != NULL)
-        st->db->ops->finalize(st);
+        st->ops->finalize(st);
 }
 
 int minica_db_begin(struct minica_db *db, struct minica_err *err)
@@ -134,10 +137,10 @@ int minica_db_set_durability(struct minica_db *db, int full, struct minica_err *
 
 enum minica_db_error minica_db_last_error(const struct minica_db *db)
 {
-    return db->last_error;
+    return db->ops->last_error(db);
 }
 
 const char *minica_db_errmsg(const struct minica_db *db)
 {
-    return db->errmsg;
+    return db->ops->errmsg(db);
 }

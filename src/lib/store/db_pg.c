@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "base/libload.h"
-#include "store/db_driver.h"
+#include "store/db_internal.h"
 
 /* So that no request waits on the server for longer than serve's own
  * request timeout: a stuck lock gives up first (MINICA_DB_BUSY, retried
@@ -22,12 +22,16 @@ struct pg_db {
     struct minica_db base;
     const struct minica_pq *pq;
     PGconn *conn;
+    char *name; /* the URI without its password */
+    enum minica_db_error last_error;
+    char errmsg[512];
     int broken;   /* the connection failed: make it again before the next statement */
     int in_begin; /* between begin and commit or rollback */
 };
 
 struct pg_stmt {
     struct minica_db_stmt base;
+    struct pg_db *db;
     char *sql; /* with $N placeholders */
     int nparams;
     char **values; /* malloc'd text, NULL for SQL NULL or unbound */
@@ -50,8 +54,8 @@ static struct pg_stmt *stmt_of(struct minica_db_stmt *st)
 
 static void ok(struct pg_db *db)
 {
-    db->base.last_error = MINICA_DB_OK;
-    db->base.errmsg[0] = '\0';
+    db->last_error = MINICA_DB_OK;
+    db->errmsg[0] = '\0';
 }
 
 /* SQLSTATE (Appendix A of PostgreSQL's manual) to the store's kinds. */
@@ -119,11 +123,11 @@ static int fail(struct pg_db *db, const PGresult *res, struct minica_err *err)
         kind = MINICA_DB_UNAVAILABLE;
     if (kind == MINICA_DB_UNAVAILABLE)
         db->broken = 1;
-    db->base.last_error = kind;
-    copy_first_line(db->base.errmsg, sizeof(db->base.errmsg), msg);
-    if (db->base.errmsg[0] == '\0')
-        snprintf(db->base.errmsg, sizeof(db->base.errmsg), "the server gave no reason");
-    return minica_seterr(err, MINICA_EDB, "%s", db->base.errmsg);
+    db->last_error = kind;
+    copy_first_line(db->errmsg, sizeof(db->errmsg), msg);
+    if (db->errmsg[0] == '\0')
+        snprintf(db->errmsg, sizeof(db->errmsg), "the server gave no reason");
+    return minica_seterr(err, MINICA_EDB, "%s: %s", db->name, db->errmsg);
 }
 
 /* Runs sql without parameters; 0 when the server says it succeeded. */
@@ -149,9 +153,9 @@ static char *query_value(struct pg_db *db, const char *sql, struct minica_err *e
     if (res == NULL || db->pq->result_status(res) != PGRES_TUPLES_OK) {
         fail(db, res, err);
     } else if (db->pq->ntuples(res) < 1 || db->pq->getisnull(res, 0, 0)) {
-        db->base.last_error = MINICA_DB_OTHER;
-        snprintf(db->base.errmsg, sizeof(db->base.errmsg), "no row from: %s", sql);
-        minica_seterr(err, MINICA_EDB, "%s", db->base.errmsg);
+        db->last_error = MINICA_DB_OTHER;
+        snprintf(db->errmsg, sizeof(db->errmsg), "no row from: %s", sql);
+        minica_seterr(err, MINICA_EDB, "%s: %s", db->name, db->errmsg);
     } else {
         value = strdup(db->pq->getvalue(res, 0, 0));
         if (value == NULL)
@@ -290,17 +294,16 @@ static int usable(struct pg_db *db, struct minica_err *err)
     if (!db->broken && pq->status(db->conn) == CONNECTION_OK)
         return 0;
     if (db->in_begin) {
-        db->base.last_error = MINICA_DB_UNAVAILABLE;
-        snprintf(db->base.errmsg, sizeof(db->base.errmsg),
-                 "the connection to %s was lost inside a transaction", db->base.name);
-        return minica_seterr(err, MINICA_EDB, "%s", db->base.errmsg);
+        db->last_error = MINICA_DB_UNAVAILABLE;
+        snprintf(db->errmsg, sizeof(db->errmsg),
+                 "the connection to %s was lost inside a transaction", db->name);
+        return minica_seterr(err, MINICA_EDB, "%s", db->errmsg);
     }
     pq->reset(db->conn);
     if (pq->status(db->conn) != CONNECTION_OK) {
-        db->base.last_error = MINICA_DB_UNAVAILABLE;
-        copy_first_line(db->base.errmsg, sizeof(db->base.errmsg), pq->error_message(db->conn));
-        return minica_seterr(err, MINICA_EDB, "cannot connect to %s: %s", db->base.name,
-                             db->base.errmsg);
+        db->last_error = MINICA_DB_UNAVAILABLE;
+        copy_first_line(db->errmsg, sizeof(db->errmsg), pq->error_message(db->conn));
+        return minica_seterr(err, MINICA_EDB, "cannot connect to %s: %s", db->name, db->errmsg);
     }
     db->broken = 0;
     /* A failover may have left a standby behind the same name. */
@@ -315,7 +318,7 @@ static void pg_close(struct minica_db *base)
     struct pg_db *db = pg_of(base);
     if (db->conn != NULL)
         db->pq->finish(db->conn);
-    free(db->base.name);
+    free(db->name);
     free(db);
 }
 
@@ -334,14 +337,15 @@ static int pg_prepare(struct minica_db *base, const char *sql, struct minica_db_
     struct pg_stmt *st = calloc(1, sizeof(*st));
     if (st == NULL)
         return minica_seterr(err, MINICA_ENOMEM, "out of memory");
-    st->base.db = base;
+    st->base.ops = base->ops;
+    st->db = db;
     st->row = -1;
     st->sql = rewrite(sql, &st->nparams);
     if (st->sql == NULL) {
         free(st);
-        db->base.last_error = MINICA_DB_OTHER;
-        snprintf(db->base.errmsg, sizeof(db->base.errmsg), "bad placeholder in: %s", sql);
-        return minica_seterr(err, MINICA_EDB, "%s", db->base.errmsg);
+        db->last_error = MINICA_DB_OTHER;
+        snprintf(db->errmsg, sizeof(db->errmsg), "bad placeholder in: %s", sql);
+        return minica_seterr(err, MINICA_EDB, "%s: %s", db->name, db->errmsg);
     }
     if (st->nparams > 0) {
         st->values = calloc((size_t)st->nparams, sizeof(*st->values));
@@ -402,7 +406,7 @@ static int pg_bind_null(struct minica_db_stmt *base, int idx)
 static int pg_step(struct minica_db_stmt *base, struct minica_err *err)
 {
     struct pg_stmt *st = stmt_of(base);
-    struct pg_db *db = pg_of(base->db);
+    struct pg_db *db = stmt_of(base)->db;
     const struct minica_pq *pq = db->pq;
     if (!st->ran) {
         int rc = usable(db, err);
@@ -432,7 +436,7 @@ static int pg_step(struct minica_db_stmt *base, struct minica_err *err)
 
 static int has_value(struct pg_stmt *st, int col)
 {
-    const struct minica_pq *pq = pg_of(st->base.db)->pq;
+    const struct minica_pq *pq = st->db->pq;
     return st->res != NULL && st->row >= 0 && st->row < pq->ntuples(st->res) && col >= 0 &&
            col < pq->nfields(st->res) && !pq->getisnull(st->res, st->row, col);
 }
@@ -442,7 +446,7 @@ static int64_t pg_column_int64(struct minica_db_stmt *base, int col)
     struct pg_stmt *st = stmt_of(base);
     if (!has_value(st, col))
         return 0;
-    return strtoll(pg_of(base->db)->pq->getvalue(st->res, st->row, col), NULL, 10);
+    return strtoll(stmt_of(base)->db->pq->getvalue(st->res, st->row, col), NULL, 10);
 }
 
 static const char *pg_column_text(struct minica_db_stmt *base, int col)
@@ -450,7 +454,7 @@ static const char *pg_column_text(struct minica_db_stmt *base, int col)
     struct pg_stmt *st = stmt_of(base);
     if (!has_value(st, col))
         return NULL;
-    return pg_of(base->db)->pq->getvalue(st->res, st->row, col);
+    return stmt_of(base)->db->pq->getvalue(st->res, st->row, col);
 }
 
 static int pg_column_is_null(struct minica_db_stmt *base, int col)
@@ -466,7 +470,7 @@ static int64_t pg_changes(struct minica_db_stmt *base)
 static void pg_reset(struct minica_db_stmt *base)
 {
     struct pg_stmt *st = stmt_of(base);
-    pg_of(base->db)->pq->clear(st->res);
+    stmt_of(base)->db->pq->clear(st->res);
     st->res = NULL;
     st->ran = 0;
     st->row = -1;
@@ -507,10 +511,10 @@ static int pg_commit(struct minica_db *base, struct minica_err *err)
     /* COMMIT of a failed transaction "succeeds" as a ROLLBACK: say so. */
     if (db->pq->transaction_status(db->conn) == PQTRANS_INERROR) {
         run(db, "ROLLBACK", NULL);
-        db->base.last_error = MINICA_DB_OTHER;
-        snprintf(db->base.errmsg, sizeof(db->base.errmsg),
+        db->last_error = MINICA_DB_OTHER;
+        snprintf(db->errmsg, sizeof(db->errmsg),
                  "the transaction failed earlier and was rolled back");
-        return minica_seterr(err, MINICA_EDB, "%s", db->base.errmsg);
+        return minica_seterr(err, MINICA_EDB, "%s: %s", db->name, db->errmsg);
     }
     /* A connection lost here leaves the outcome unknown: the caller sees
      * MINICA_DB_UNAVAILABLE and looks the row up rather than redo. */
@@ -520,16 +524,16 @@ static int pg_commit(struct minica_db *base, struct minica_err *err)
 static void pg_rollback(struct minica_db *base)
 {
     struct pg_db *db = pg_of(base);
-    enum minica_db_error kind = db->base.last_error;
-    char msg[sizeof(db->base.errmsg)];
-    memcpy(msg, db->base.errmsg, sizeof(msg));
+    enum minica_db_error kind = db->last_error;
+    char msg[sizeof(db->errmsg)];
+    memcpy(msg, db->errmsg, sizeof(msg));
     db->in_begin = 0;
     /* A lost connection took its transaction with it. */
     if (!db->broken && db->pq->transaction_status(db->conn) != PQTRANS_IDLE)
         run(db, "ROLLBACK", NULL);
     /* The caller rolls back because of an error it still wants to read. */
-    db->base.last_error = kind;
-    memcpy(db->base.errmsg, msg, sizeof(msg));
+    db->last_error = kind;
+    memcpy(db->errmsg, msg, sizeof(msg));
 }
 
 static int pg_in_transaction(const struct minica_db *base)
@@ -590,8 +594,24 @@ static int pg_set_durability(struct minica_db *base, int full, struct minica_err
                          err);
 }
 
+static const char *pg_name(const struct minica_db *base)
+{
+    return ((const struct pg_db *)base)->name;
+}
+
+static enum minica_db_error pg_last_error(const struct minica_db *base)
+{
+    return ((const struct pg_db *)base)->last_error;
+}
+
+static const char *pg_errmsg(const struct minica_db *base)
+{
+    return ((const struct pg_db *)base)->errmsg;
+}
+
 static const struct minica_db_ops pg_ops = {
     .close = pg_close,
+    .name = pg_name,
     .exec = pg_exec,
     .prepare = pg_prepare,
     .bind_text = pg_bind_text,
@@ -611,6 +631,8 @@ static const struct minica_db_ops pg_ops = {
     .schema_version = pg_schema_version,
     .set_schema_version = pg_set_schema_version,
     .set_durability = pg_set_durability,
+    .last_error = pg_last_error,
+    .errmsg = pg_errmsg,
 };
 
 /* The server's NOTICEs (CREATE TABLE IF NOT EXISTS of a table that
@@ -634,12 +656,12 @@ static int refuse_read_only(struct pg_db *db, struct minica_err *err)
         return MINICA_EDB;
     int rc = 0;
     if (ro[0] != '\0') {
-        db->base.last_error = MINICA_DB_READ_ONLY;
-        snprintf(db->base.errmsg, sizeof(db->base.errmsg),
-                 "%s is %s: minica writes to it, point it at the primary", db->base.name,
+        db->last_error = MINICA_DB_READ_ONLY;
+        snprintf(db->errmsg, sizeof(db->errmsg),
+                 "%s is %s: minica writes to it, point it at the primary", db->name,
                  strcmp(ro, "standby") == 0 ? "a hot standby (in recovery)"
                                             : "read-only (default_transaction_read_only)");
-        rc = minica_seterr(err, MINICA_EDB, "%s", db->base.errmsg);
+        rc = minica_seterr(err, MINICA_EDB, "%s", db->errmsg);
     }
     free(ro);
     return rc;
@@ -665,8 +687,8 @@ int minica_db_pg_open(const char *uri, struct minica_db **out, struct minica_err
     db->base.ops = &pg_ops;
     db->base.kind = MINICA_DB_POSTGRESQL;
     db->pq = pq;
-    db->base.name = redact(uri);
-    if (db->base.name == NULL) {
+    db->name = redact(uri);
+    if (db->name == NULL) {
         free(db);
         return minica_seterr(err, MINICA_ENOMEM, "out of memory");
     }
@@ -680,10 +702,9 @@ int minica_db_pg_open(const char *uri, struct minica_db **out, struct minica_err
         goto out;
     }
     if (pq->status(db->conn) != CONNECTION_OK) {
-        db->base.last_error = MINICA_DB_UNAVAILABLE;
-        copy_first_line(db->base.errmsg, sizeof(db->base.errmsg), pq->error_message(db->conn));
-        rc = minica_seterr(err, MINICA_EDB, "cannot connect to %s: %s", db->base.name,
-                           db->base.errmsg);
+        db->last_error = MINICA_DB_UNAVAILABLE;
+        copy_first_line(db->errmsg, sizeof(db->errmsg), pq->error_message(db->conn));
+        rc = minica_seterr(err, MINICA_EDB, "cannot connect to %s: %s", db->name, db->errmsg);
         goto out;
     }
     pq->set_notice_processor(db->conn, ignore_notice, NULL);

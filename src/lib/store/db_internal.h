@@ -1,15 +1,21 @@
-/* What a driver behind db.h provides: the common head of struct minica_db
- * and struct minica_db_stmt, and one table of its calls. db.c dispatches
- * through the table and answers what the head alone knows (kind, name,
- * the last error); a driver embeds the head as its struct's first member.
- * Internal to src/lib/store; store.c speaks db.h only. */
-#ifndef MINICA_STORE_DB_DRIVER_H
-#define MINICA_STORE_DB_DRIVER_H
+/* What a driver of db.h provides, for db.c to dispatch to: one table of
+ * functions, each the db.h call of the same name and signature, and the
+ * two structs every driver's connection and statement begin with. Only
+ * db.c and the drivers (db_sqlite.c, db_pg.c) include this.
+ *
+ * The layout is branch h-dbsqlite's (db_internal.h there), so that the two
+ * drivers meet without change; this branch adds minica_db_pg_open. */
+#ifndef MINICA_STORE_DB_INTERNAL_H
+#define MINICA_STORE_DB_INTERNAL_H
 
+#include <stdint.h>
+
+#include "minica/error.h"
 #include "store/db.h"
 
 struct minica_db_ops {
     void (*close)(struct minica_db *db);
+    const char *(*name)(const struct minica_db *db);
     int (*exec)(struct minica_db *db, const char *sql, struct minica_err *err);
     int (*prepare)(struct minica_db *db, const char *sql, struct minica_db_stmt **out,
                    struct minica_err *err);
@@ -30,29 +36,21 @@ struct minica_db_ops {
     int (*schema_version)(struct minica_db *db, int *version, struct minica_err *err);
     int (*set_schema_version)(struct minica_db *db, int version, struct minica_err *err);
     int (*set_durability)(struct minica_db *db, int full, struct minica_err *err);
+    enum minica_db_error (*last_error)(const struct minica_db *db);
+    const char *(*errmsg)(const struct minica_db *db);
 };
 
-/* The head every driver's connection starts with. The driver sets all of
- * it at open and last_error/errmsg after every call; name is the driver's
- * to free at close. */
+/* The first member of a driver's connection and of its statements. */
 struct minica_db {
     const struct minica_db_ops *ops;
     enum minica_db_kind kind;
-    char *name; /* for messages: the path, or the URI without its password */
-    enum minica_db_error last_error;
-    char errmsg[512];
 };
 
-/* The head of every driver's statement. */
 struct minica_db_stmt {
-    struct minica_db *db;
+    const struct minica_db_ops *ops;
 };
 
-/* The drivers' entry points, for db.c's minica_db_open. Each fills err
- * (and returns a negative MINICA_E*) when it cannot open target. */
+/* The drivers' openers, called by minica_db_open alone. */
 int minica_db_pg_open(const char *uri, struct minica_db **out, struct minica_err *err);
-
-/* Whether target names a PostgreSQL database rather than a file. */
-int minica_db_is_pg_uri(const char *target);
 
 #endif
