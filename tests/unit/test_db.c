@@ -216,10 +216,25 @@ static void test_db_numbers_bare_and_explicit_placeholders(void **state)
     st = prepare(db, "SELECT ?, ?");
     assert_int_equal(minica_db_bind_text(st, 1, "x"), 0);
     assert_int_equal(minica_db_bind_text(st, 2, "y"), 0);
-    assert_int_not_equal(minica_db_bind_text(st, 3, "z"), 0); /* no third */
     step_expect(st, MINICA_DB_ROW);
     assert_string_equal(minica_db_column_text(st, 0), "x");
     assert_string_equal(minica_db_column_text(st, 1), "y");
+    minica_db_finalize(st);
+}
+
+/* A bind the statement cannot take fails, and so does the step after it,
+ * rather than run with a NULL in its place; a reset clears it. */
+static void test_db_fails_the_step_after_a_bad_bind(void **state)
+{
+    struct minica_db *db = db_of(state);
+    struct minica_db_stmt *st = prepare(db, "SELECT ?");
+    assert_int_not_equal(minica_db_bind_text(st, 2, "z"), 0); /* no second */
+    assert_int_equal(minica_db_bind_text(st, 1, "x"), 0);
+    struct minica_err err;
+    assert_true(minica_db_step(st, &err) < 0);
+    minica_db_reset(st);
+    step_expect(st, MINICA_DB_ROW);
+    assert_string_equal(minica_db_column_text(st, 0), "x");
     minica_db_finalize(st);
 }
 
@@ -317,6 +332,14 @@ static void test_db_counts_changes(void **state)
     assert_int_equal(minica_db_bind_int64(st, 1, 1), 0);
     step_expect(st, MINICA_DB_DONE);
     assert_true(minica_db_changes(st) == 1);
+    minica_db_finalize(st);
+
+    /* A SELECT changes nothing, whatever it returns. */
+    st = prepare(db, "SELECT id FROM contract_parent");
+    step_expect(st, MINICA_DB_ROW);
+    step_expect(st, MINICA_DB_ROW);
+    step_expect(st, MINICA_DB_DONE);
+    assert_true(minica_db_changes(st) == 0);
     minica_db_finalize(st);
 }
 
@@ -427,6 +450,8 @@ static void test_db_sets_durability(void **state)
 #define CONTRACT_TESTS(setup)                                                                      \
     cmocka_unit_test_setup_teardown(test_db_numbers_bare_and_explicit_placeholders, setup,         \
                                     db_teardown),                                                  \
+        cmocka_unit_test_setup_teardown(test_db_fails_the_step_after_a_bad_bind, setup,            \
+                                        db_teardown),                                              \
         cmocka_unit_test_setup_teardown(test_db_leaves_question_marks_in_quotes_alone, setup,      \
                                         db_teardown),                                              \
         cmocka_unit_test_setup_teardown(test_db_round_trips_int64, setup, db_teardown),            \

@@ -211,6 +211,7 @@ static void load_pq(void)
         SYMBOL(api, nfields, PQnfields),
         SYMBOL(api, getvalue, PQgetvalue),
         SYMBOL(api, getisnull, PQgetisnull),
+        SYMBOL(api, cmd_status, PQcmdStatus),
         SYMBOL(api, cmd_tuples, PQcmdTuples),
     };
     load(&pq_lib, LIBPQ_SONAME, "libpq5", symbols, sizeof(symbols) / sizeof(symbols[0]));

@@ -147,6 +147,7 @@ struct minica_pq {
     int (*nfields)(const PGresult *res);
     char *(*getvalue)(const PGresult *res, int tup_num, int field_num);
     int (*getisnull)(const PGresult *res, int tup_num, int field_num);
+    char *(*cmd_status)(PGresult *res);
     char *(*cmd_tuples)(PGresult *res);
 };
 

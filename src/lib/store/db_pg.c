@@ -36,6 +36,10 @@ struct pg_stmt {
     int nparams;
     char **values; /* malloc'd text, NULL for SQL NULL or unbound */
     Oid *types;    /* int8 for an int64, 0 (the server infers) otherwise */
+    /* A bind that failed (out of memory, an index the statement does not
+     * have) fails the next step instead of running with a NULL there, as
+     * in the SQLite driver; reset clears it. */
+    int bind_rc;
     PGresult *res;
     int ran;
     int row; /* the current row of res, -1 before the first */
@@ -367,6 +371,8 @@ static int set_param(struct pg_stmt *st, int idx, char *value, Oid type)
 {
     if (idx < 1 || idx > st->nparams) {
         free(value);
+        if (st->bind_rc == 0)
+            st->bind_rc = MINICA_EINVAL;
         return MINICA_EINVAL;
     }
     free(st->values[idx - 1]);
@@ -379,7 +385,7 @@ static int pg_bind_text(struct minica_db_stmt *base, int idx, const char *text)
 {
     char *copy = strdup(text);
     if (copy == NULL)
-        return MINICA_ENOMEM;
+        return stmt_of(base)->bind_rc = MINICA_ENOMEM;
     return set_param(stmt_of(base), idx, copy, 0);
 }
 
@@ -392,7 +398,7 @@ static int pg_bind_int64(struct minica_db_stmt *base, int idx, int64_t value)
     snprintf(buf, sizeof(buf), "%" PRId64, value);
     char *copy = strdup(buf);
     if (copy == NULL)
-        return MINICA_ENOMEM;
+        return stmt_of(base)->bind_rc = MINICA_ENOMEM;
     return set_param(stmt_of(base), idx, copy, PG_INT8_OID);
 }
 
@@ -409,6 +415,13 @@ static int pg_step(struct minica_db_stmt *base, struct minica_err *err)
     struct pg_db *db = stmt_of(base)->db;
     const struct minica_pq *pq = db->pq;
     if (!st->ran) {
+        if (st->bind_rc != 0) {
+            db->last_error = MINICA_DB_OTHER;
+            snprintf(db->errmsg, sizeof(db->errmsg), "%s",
+                     st->bind_rc == MINICA_ENOMEM ? "out of memory"
+                                                  : "a parameter index out of range");
+            return minica_seterr(err, st->bind_rc, "%s: %s", db->name, db->errmsg);
+        }
         int rc = usable(db, err);
         if (rc != 0)
             return rc;
@@ -422,8 +435,12 @@ static int pg_step(struct minica_db_stmt *base, struct minica_err *err)
             st->res = NULL;
             return rc;
         }
+        /* PQcmdTuples counts a SELECT's rows too; changes are writes'. */
+        const char *command = pq->cmd_status(st->res);
         const char *tuples = pq->cmd_tuples(st->res);
-        st->changes = tuples[0] != '\0' ? strtoll(tuples, NULL, 10) : 0;
+        int write = strncmp(command, "INSERT", 6) == 0 || strncmp(command, "UPDATE", 6) == 0 ||
+                    strncmp(command, "DELETE", 6) == 0 || strncmp(command, "MERGE", 5) == 0;
+        st->changes = write && tuples[0] != '\0' ? strtoll(tuples, NULL, 10) : 0;
         ok(db);
     }
     if (st->res == NULL || st->row + 1 >= pq->ntuples(st->res)) {
@@ -475,6 +492,7 @@ static void pg_reset(struct minica_db_stmt *base)
     st->ran = 0;
     st->row = -1;
     st->changes = 0;
+    st->bind_rc = 0;
 }
 
 static void pg_finalize(struct minica_db_stmt *base)
