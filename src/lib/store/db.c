@@ -13,9 +13,8 @@ static int is_postgresql(const char *target)
 int minica_db_open(const char *target, struct minica_db **out, struct minica_err *err)
 {
     *out = NULL;
-    /* The URI is not repeated: it may carry a password. */
     if (is_postgresql(target))
-        return minica_seterr(err, MINICA_EINVAL, "PostgreSQL is not built in yet");
+        return minica_db_pg_open(target, out, err);
     return minica_db_sqlite_open(target, out, err);
 }
 

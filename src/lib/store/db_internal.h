@@ -49,5 +49,6 @@ struct minica_db_stmt {
 
 /* The drivers' openers, called by minica_db_open alone. */
 int minica_db_sqlite_open(const char *path, struct minica_db **out, struct minica_err *err);
+int minica_db_pg_open(const char *uri, struct minica_db **out, struct minica_err *err);
 
 #endif
