@@ -1818,3 +1818,8 @@ int minica_store_acme_challenge_set_error(struct minica_store *store, const char
     return acme_step_transition(store, st, "acme_challenges", id,
                                 "cannot record the validation error", err);
 }
+
+const char *minica_store_name(const struct minica_store *store)
+{
+    return minica_db_name(store->db);
+}
