@@ -81,8 +81,17 @@ const char *minica_ca_root_fingerprint(const struct minica_ca *ca);
 int minica_ca_verify_issued(struct minica_ca *ca, const unsigned char *der, size_t len,
                             char serial[MINICA_SERIAL_HEX_MAX], struct minica_err *err);
 
+/* Which inventory every open below uses: $MINICA_DB (what `minica --db`
+ * sets) for one command, else minica.conf's [store] database, else the
+ * SQLite file DIR/minica.db. */
+
 /* Only the store, for read-only commands that do not need the CA key; the
- * state directory is checked as minica_ca_open checks it. */
+ * state directory is checked as minica_ca_open checks it. Reads only
+ * minica.conf's [store] section, so a broken [policy] can still be looked
+ * into. */
 int minica_state_open_store(const char *dir, struct minica_store **out, struct minica_err *err);
+/* Whether DIR has an inventory to open: minica.db exists, or a database is
+ * named (by --db or [store]). */
+int minica_state_has_store(const char *dir);
 
 #endif

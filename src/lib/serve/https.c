@@ -958,6 +958,7 @@ int minica_server_run(struct minica_server *srv, const struct minica_serve_optio
     serve_log(srv, "listening on %s (certificate %s for %s, valid until %s)",
               opts->listen ? opts->listen : MINICA_SERVE_DEFAULT_LISTEN, srv->cert->serial, names,
               na);
+    serve_log(srv, "inventory: %s", minica_store_name(minica_ca_store(srv->ca)));
     /* ACME clients need one URL; the server certificate's first name is one
      * they can verify. */
     const char *lp = strrchr(opts->listen ? opts->listen : MINICA_SERVE_DEFAULT_LISTEN, ':');

@@ -6,7 +6,7 @@ set -u
 : "${MINICA:?MINICA must point at the built minica binary}"
 : "${SRCDIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}"
 export LC_ALL=C
-unset MINICA_DIR
+unset MINICA_DIR MINICA_DB
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/minica-test.XXXXXX")
 _pids=()
