@@ -97,7 +97,7 @@ run "$MINICA" list --dir "$CA"
 expect_rc 1 "list goes to [store]'s database"
 expect_err "^minica: list: .*postgresql://minica@/nowhere" "and names it"
 run "$MINICA" --db "$URI" list --dir "$CA"
-check_not "--db overrides [store] database" grep -q nowhere <<<"$ERR"
+expect_ok "--db overrides [store] database"
 cp "$T/minica.conf.good" "$CA/minica.conf"
 run "$MINICA" --db "$DEAD" list --dir "$CA"
 expect_rc 1 "--db overrides the default DIR/minica.db"
@@ -146,6 +146,16 @@ check_not "no minica.db appears in the state directory" test -e "$PCA/minica.db"
 # The rows are in the database, not in some file: PostgreSQL's own client.
 n=$("$pgbin/psql" -h "$PG_SOCK" -U minica -d "$DBNAME" -Atc "SELECT count(*) FROM certs" 2>&1)
 if [ "$n" = 1 ]; then pass "psql counts the one certificate"; else fail "psql: $n"; fi
+PORT=$(free_port)
+: >"$T/serve.log"
+"$MINICA" serve --dir "$PCA" --listen "127.0.0.1:$PORT" --san ca.test 2>"$T/serve.log" &
+SERVE_PID=$!
+track_pid "$SERVE_PID"
+for _ in $(seq 1 100); do started && break; sleep 0.1; done
+check "serve starts on the PostgreSQL inventory" started
+check "and names it in its start log" grep -qF "inventory: $URI" "$T/serve.log"
+kill "$SERVE_PID" 2>/dev/null
+wait "$SERVE_PID" 2>/dev/null
 run "$MINICA" --db "$DEAD" list --dir "$PCA"
 expect_rc 1 "--db overrides a PostgreSQL [store] too"
 expect_err "^minica: list: .*postgresql://minica@/nowhere" "the override's database is the one tried"
