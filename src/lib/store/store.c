@@ -884,11 +884,19 @@ int minica_store_list_ca_revocations(struct minica_store *store, minica_ca_revoc
     return ret;
 }
 
+/* One statement: the counter's row is locked from this UPDATE to the end
+ * of the transaction (SQLite's writer lock; PostgreSQL's row lock, which
+ * a second replica's UPDATE waits on, then reads the committed value), so
+ * numbers only grow, across processes and replicas. A sequence would
+ * give the same without the wait, but leave gaps at every rollback and
+ * need one per issuer; CRLs are rare enough to queue. counters.value: in
+ * PostgreSQL a bare "value" could also be EXCLUDED's. */
 int minica_store_next_crl_number(struct minica_store *store, const char *issuer, int64_t *number,
                                  struct minica_err *err)
 {
-    static const char sql[] = "INSERT INTO counters (name, value) VALUES (?1, 1) "
-                              "ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value";
+    static const char sql[] =
+        "INSERT INTO counters (name, value) VALUES (?1, 1) "
+        "ON CONFLICT(name) DO UPDATE SET value = counters.value + 1 RETURNING value";
     char name[64];
     snprintf(name, sizeof(name), "crl_number_%s", issuer);
     struct minica_db_stmt *st;
