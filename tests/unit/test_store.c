@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -34,7 +35,7 @@ static int setup(void **state)
     if (f == NULL)
         return -1;
     f->dir = tu_tempdir();
-    snprintf(f->path, sizeof(f->path), "%s/minica.db", f->dir);
+    tu_store_target(f->dir, f->path, sizeof(f->path));
     struct minica_err err;
     if (minica_store_open(f->path, &f->store, &err) != 0) {
         print_error("%s\n", err.msg);
@@ -48,6 +49,7 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
     minica_store_close(f->store);
+    tu_store_drop(f->path);
     tu_rmtree(f->dir);
     free(f->dir);
     free(f);
@@ -666,6 +668,84 @@ static void test_store_crl_numbers_increase_per_issuer(void **state)
     assert_int_equal(n, 1);
 }
 
+/* Times past 2038 (a root's not_after, a long token) read back whole: a
+ * PostgreSQL INTEGER is 32 bits, so the schema there says BIGINT. */
+static void test_store_keeps_times_past_2038(void **state)
+{
+    struct fixture *f = *state;
+    const int64_t y2100 = 4102444800LL;
+    insert(f->store, "30", "late.internal.svc", y2100);
+    struct collected c;
+    struct minica_cert_filter filter = {.serial = "30", .now = NOW};
+    assert_int_equal(list(f->store, &filter, &c), 1);
+    assert_int_equal(c.last.not_after, y2100);
+    struct minica_token_row t = {.ttl = y2100, .created_at = NOW, .expires_at = y2100};
+    snprintf(t.id, sizeof(t.id), "tok1");
+    snprintf(t.secret_sha256, sizeof(t.secret_sha256), "%064d", 0);
+    snprintf(t.name, sizeof(t.name), "late.internal.svc");
+    snprintf(t.sans, sizeof(t.sans), "late.internal.svc");
+    snprintf(t.usage, sizeof(t.usage), "server");
+    struct minica_err err;
+    assert_int_equal(minica_store_insert_token(f->store, &t, &err), 0);
+    struct minica_token_row got;
+    assert_int_equal(minica_store_get_token(f->store, "tok1", &got, &err), 0);
+    assert_int_equal(got.expires_at, y2100);
+    assert_int_equal(minica_store_revoke(f->store, "30", y2100, 1, &err), 0);
+    assert_int_equal(list(f->store, &filter, &c), 1);
+    assert_int_equal(c.last.revoked_at, y2100);
+}
+
+/* Replicas started at once on an empty database all open it, and it is
+ * migrated once: SQLite's writer lock or PostgreSQL's advisory lock makes
+ * the others wait and then find the schema made (without the lock, a
+ * second CREATE TABLE fails on PostgreSQL's catalog). */
+#define OPENERS 6
+static void test_store_concurrent_first_opens_migrate_once(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir();
+    char target[4200];
+    tu_store_target(dir, target, sizeof(target));
+    int gate[2];
+    assert_int_equal(pipe(gate), 0);
+    pid_t pids[OPENERS];
+    for (int i = 0; i < OPENERS; i++) {
+        pids[i] = fork();
+        assert_true(pids[i] >= 0);
+        if (pids[i] == 0) {
+            close(gate[1]);
+            char c;
+            if (read(gate[0], &c, 1) != 0)
+                _exit(4);
+            struct minica_store *store;
+            struct minica_err err;
+            if (minica_store_open(target, &store, &err) != 0) {
+                fprintf(stderr, "opener %d: %s\n", i, err.msg);
+                _exit(1);
+            }
+            minica_store_close(store);
+            _exit(0);
+        }
+    }
+    close(gate[0]);
+    close(gate[1]);
+    for (int i = 0; i < OPENERS; i++) {
+        int status;
+        assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    struct minica_store *store;
+    struct minica_err err;
+    assert_int_equal(minica_store_open(target, &store, &err), 0);
+    insert(store, "31", "once.internal.svc", NOW + 86400);
+    assert_int_equal(minica_store_schema_version(store), latest_schema_version(dir));
+    minica_store_close(store);
+    tu_store_drop(target);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 static void assert_serial(const char *text, const char *want)
 {
     char out[MINICA_SERIAL_HEX_MAX];
@@ -705,33 +785,39 @@ static void test_store_normalizes_serials(void **state)
     assert_int_equal(minica_serial_normalize(longest, out, sizeof(out), &err), MINICA_EINVAL);
 }
 
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+/* Run twice by ctest: test_store on SQLite, test_store_pg with
+ * MINICA_TEST_STORE=postgresql. What opens the SQLite file itself (crafted
+ * schemas, PRAGMAs, damage, query plans) runs on SQLite only. */
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
+    const struct CMUnitTest both[] = {
+        T(test_store_inserts_and_queries_by_name_and_serial),
+        T(test_store_finds_a_cert_by_any_of_its_names),
+        T(test_store_serial_is_unique),
+        T(test_store_status_is_computed_from_time),
+        T(test_store_filters_expiring_and_stops_on_callback),
+        T(test_store_delete_and_rollback),
+        T(test_store_records_audit_rows),
+        T(test_store_audit_summary_is_read_whole),
+        T(test_store_audit_escapes_control_characters),
+        T(test_store_crl_numbers_increase_per_issuer),
+        T(test_store_keeps_times_past_2038),
+        cmocka_unit_test(test_store_concurrent_first_opens_migrate_once),
+    };
+    const struct CMUnitTest sqlite_only[] = {
         cmocka_unit_test(test_store_migrates_empty_db_to_latest_version),
         cmocka_unit_test(test_store_creates_db_private_whatever_the_umask),
         cmocka_unit_test(test_store_refuses_newer_schema),
         cmocka_unit_test(test_store_corrupted_file_gives_clear_error),
         cmocka_unit_test(test_store_names_an_unreachable_postgresql_without_its_password),
-        cmocka_unit_test_setup_teardown(test_store_inserts_and_queries_by_name_and_serial, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_store_finds_a_cert_by_any_of_its_names, setup,
-                                        teardown),
         cmocka_unit_test(test_store_migration_backfills_names_of_a_v2_db),
-        cmocka_unit_test_setup_teardown(test_store_lookup_by_name_is_one_indexed_join, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_store_serial_is_unique, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_store_status_is_computed_from_time, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_store_filters_expiring_and_stops_on_callback, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_store_delete_and_rollback, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_store_records_audit_rows, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_store_audit_summary_is_read_whole, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_store_audit_escapes_control_characters, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_store_crl_numbers_increase_per_issuer, setup,
-                                        teardown),
+        T(test_store_lookup_by_name_is_one_indexed_join),
         cmocka_unit_test(test_store_normalizes_serials),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    if (tu_store_is_pg())
+        return cmocka_run_group_tests_name("postgresql", both, NULL, NULL);
+    int failed = cmocka_run_group_tests_name("sqlite", both, NULL, NULL);
+    return failed + cmocka_run_group_tests_name("sqlite_only", sqlite_only, NULL, NULL);
 }
