@@ -1,7 +1,9 @@
-/* Unit tests for the SQLite inventory: migrations from an empty database,
- * certificate rows (insert, query, uniqueness, status from time), the audit
- * log, serial normalization and clear errors for damaged files. sqlite3 is
- * used directly only to craft databases the API cannot produce. */
+/* Unit tests for the inventory, on SQLite and on PostgreSQL (main says
+ * which run where): migrations from an empty database, certificate rows
+ * (insert, query, uniqueness, status from time), the audit log, tokens
+ * spent once across processes, serial normalization and clear errors for
+ * damaged files. sqlite3 is used directly only to craft databases the API
+ * cannot produce. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -746,6 +748,69 @@ static void test_store_concurrent_first_opens_migrate_once(void **state)
     free(dir);
 }
 
+/* One token raced by processes that each hold their own connection (as
+ * serve workers or replicas do), each in a transaction as an issuance is:
+ * exactly one spends it, on either backend. */
+static void test_store_token_race_has_one_winner(void **state)
+{
+    struct fixture *f = *state;
+    struct minica_token_row t = {.ttl = 86400, .created_at = NOW, .expires_at = NOW + 3600};
+    snprintf(t.id, sizeof(t.id), "race");
+    snprintf(t.secret_sha256, sizeof(t.secret_sha256), "%064d", 7);
+    snprintf(t.name, sizeof(t.name), "race.internal.svc");
+    snprintf(t.sans, sizeof(t.sans), "race.internal.svc");
+    snprintf(t.usage, sizeof(t.usage), "server");
+    struct minica_err err;
+    assert_int_equal(minica_store_insert_token(f->store, &t, &err), 0);
+    int gate[2];
+    assert_int_equal(pipe(gate), 0);
+    pid_t pids[OPENERS];
+    for (int i = 0; i < OPENERS; i++) {
+        pids[i] = fork();
+        assert_true(pids[i] >= 0);
+        if (pids[i] == 0) {
+            close(gate[1]);
+            struct minica_store *store;
+            if (minica_store_open(f->path, &store, &err) != 0)
+                _exit(3);
+            char c;
+            if (read(gate[0], &c, 1) != 0)
+                _exit(4);
+            int ret = minica_store_begin(store, &err);
+            if (ret == 0)
+                ret = minica_store_use_token(store, "race", t.secret_sha256, NOW, "racer", &err);
+            if (ret == 0)
+                ret = minica_store_audit(store, "test", "spent race", &err);
+            if (ret == 0)
+                ret = minica_store_commit(store, &err);
+            else
+                minica_store_rollback(store);
+            if (ret != 0 && ret != MINICA_EFORBIDDEN)
+                fprintf(stderr, "racer %d: %d %s\n", i, ret, err.msg);
+            minica_store_close(store);
+            _exit(ret == 0 ? 0 : ret == MINICA_EFORBIDDEN ? 1 : 2);
+        }
+    }
+    close(gate[0]);
+    close(gate[1]);
+    int wins = 0;
+    for (int i = 0; i < OPENERS; i++) {
+        int status;
+        assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+        assert_true(WIFEXITED(status));
+        assert_true(WEXITSTATUS(status) <= 1);
+        wins += WEXITSTATUS(status) == 0;
+    }
+    assert_int_equal(wins, 1);
+    struct minica_token_row got;
+    assert_int_equal(minica_store_get_token(f->store, "race", &got, &err), 0);
+    assert_int_equal(got.used_at, NOW);
+    /* The winner's audit row committed with the spend, and only its. */
+    struct audit_seen seen = {0};
+    assert_int_equal(minica_store_list_audit(f->store, 0, collect_audit, &seen, &err), 0);
+    assert_int_equal(seen.n, 1);
+}
+
 static void assert_serial(const char *text, const char *want)
 {
     char out[MINICA_SERIAL_HEX_MAX];
@@ -805,6 +870,7 @@ int main(void)
         T(test_store_crl_numbers_increase_per_issuer),
         T(test_store_keeps_times_past_2038),
         cmocka_unit_test(test_store_concurrent_first_opens_migrate_once),
+        T(test_store_token_race_has_one_winner),
     };
     const struct CMUnitTest sqlite_only[] = {
         cmocka_unit_test(test_store_migrates_empty_db_to_latest_version),

@@ -1105,10 +1105,13 @@ int minica_store_list_tokens(struct minica_store *store, minica_token_cb cb, voi
     return ret;
 }
 
-/* One statement decides: of any number of concurrent uses (threads or
- * processes), SQLite's writer lock lets exactly one see changes() == 1. Run
- * inside the transaction that records the certificate, so the token, the
- * certificate and its audit row are committed together or not at all. */
+/* One statement decides: of any number of concurrent uses (threads,
+ * processes, replicas), exactly one sees changes() == 1. SQLite's writer
+ * lock runs them one at a time; on PostgreSQL the others wait on the row's
+ * lock and, READ COMMITTED, test the WHERE again on the committed row, now
+ * used. Run inside the transaction that records the certificate, so the
+ * token, the certificate and its audit row are committed together or not
+ * at all. */
 int minica_store_use_token(struct minica_store *store, const char *id, const char *secret_sha256,
                            int64_t now, const char *used_by, struct minica_err *err)
 {
