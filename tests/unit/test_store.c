@@ -811,6 +811,102 @@ static void test_store_token_race_has_one_winner(void **state)
     assert_int_equal(seen.n, 1);
 }
 
+static int count_stats(const struct minica_issuer_stats *row, void *p)
+{
+    char *out = p;
+    size_t used = strlen(out);
+    snprintf(out + used, 256 - used, "%c:%lld/%lld;", row->issuer_fingerprint_sha256[0],
+             (long long)row->unexpired, (long long)row->unexpired_revoked);
+    return 0;
+}
+
+static int join_name(const char *name, void *p)
+{
+    char *out = p;
+    size_t used = strlen(out);
+    snprintf(out + used, 256 - used, "%s;", name);
+    return 0;
+}
+
+static int join_revocation(const struct minica_ca_revocation *row, void *p)
+{
+    char *out = p;
+    size_t used = strlen(out);
+    snprintf(out + used, 256 - used, "%s@%lld/%d;", row->serial, (long long)row->revoked_at,
+             row->reason);
+    return 0;
+}
+
+static int join_token(const struct minica_token_row *row, void *p)
+{
+    char *out = p;
+    size_t used = strlen(out);
+    snprintf(out + used, 256 - used, "%s:%lld;", row->id, (long long)row->revoked_at);
+    return 0;
+}
+
+/* What `ca status`, rotation and `token list` read: per-issuer counts,
+ * names still served only by an old issuer, revoked CA certificates, and
+ * tokens, each statement as both backends run it. */
+static void test_store_ca_views_and_tokens(void **state)
+{
+    struct fixture *f = *state;
+    struct minica_err err;
+    assert_int_equal(minica_store_set_full_sync(f->store, 0, &err), 0);
+    assert_int_equal(minica_store_set_full_sync(f->store, 1, &err), 0);
+    insert(f->store, "41", "old.internal.svc", NOW + 86400);
+    insert(f->store, "42", "both.internal.svc", NOW + 86400);
+    struct minica_cert_row row;
+    make_row(&row, "43", "both.internal.svc", NOW + 2 * 86400);
+    memset(row.issuer_fingerprint_sha256, 'f', 64);
+    assert_int_equal(minica_store_insert_cert(f->store, &row, "pem", &err), 0);
+    insert(f->store, "44", "gone.internal.svc", NOW - 86400);
+    assert_int_equal(minica_store_revoke(f->store, "41", NOW, 4, &err), 0);
+
+    char out[256] = "";
+    assert_int_equal(minica_store_issuer_stats(f->store, NOW, count_stats, out, &err), 0);
+    assert_string_equal(out, "e:2/1;f:1/0;");
+    out[0] = '\0';
+    const char *const issuers[] = {
+        "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"};
+    insert(f->store, "45", "stays.internal.svc", NOW + 86400);
+    assert_int_equal(
+        minica_store_names_not_issued_by(f->store, NOW, issuers, 1, join_name, out, &err), 0);
+    assert_string_equal(out, "stays.internal.svc;");
+
+    struct minica_ca_revocation rev = {.revoked_at = NOW, .reason = 5};
+    snprintf(rev.serial, sizeof(rev.serial), "aa01");
+    memset(rev.fingerprint_sha256, 'a', 64);
+    memset(rev.issuer_fingerprint_sha256, 'b', 64);
+    assert_int_equal(minica_store_revoke_ca(f->store, &rev, &err), 0);
+    rev.revoked_at = NOW + 1; /* again: the first time stays */
+    assert_int_equal(minica_store_revoke_ca(f->store, &rev, &err), 0);
+    out[0] = '\0';
+    assert_int_equal(minica_store_list_ca_revocations(f->store, join_revocation, out, &err), 0);
+    char want[64];
+    snprintf(want, sizeof(want), "aa01@%lld/5;", (long long)NOW);
+    assert_string_equal(out, want);
+
+    struct minica_token_row t = {.ttl = 3600, .created_at = NOW, .expires_at = NOW + 3600};
+    snprintf(t.secret_sha256, sizeof(t.secret_sha256), "%064d", 1);
+    snprintf(t.name, sizeof(t.name), "t.internal.svc");
+    snprintf(t.sans, sizeof(t.sans), "t.internal.svc");
+    snprintf(t.usage, sizeof(t.usage), "client");
+    snprintf(t.id, sizeof(t.id), "t1");
+    assert_int_equal(minica_store_insert_token(f->store, &t, &err), 0);
+    assert_int_equal(minica_store_insert_token(f->store, &t, &err), MINICA_EEXIST);
+    snprintf(t.id, sizeof(t.id), "t2");
+    t.created_at = NOW + 1;
+    assert_int_equal(minica_store_insert_token(f->store, &t, &err), 0);
+    assert_int_equal(minica_store_revoke_token(f->store, "t1", NOW + 5, &err), 0);
+    assert_int_equal(minica_store_revoke_token(f->store, "t1", NOW + 9, &err), 0);
+    assert_int_equal(minica_store_revoke_token(f->store, "nope", NOW, &err), MINICA_ENOENT);
+    out[0] = '\0';
+    assert_int_equal(minica_store_list_tokens(f->store, join_token, out, &err), 0);
+    snprintf(want, sizeof(want), "t1:%lld;t2:0;", (long long)(NOW + 5));
+    assert_string_equal(out, want);
+}
+
 static void assert_serial(const char *text, const char *want)
 {
     char out[MINICA_SERIAL_HEX_MAX];
@@ -871,6 +967,7 @@ int main(void)
         T(test_store_keeps_times_past_2038),
         cmocka_unit_test(test_store_concurrent_first_opens_migrate_once),
         T(test_store_token_race_has_one_winner),
+        T(test_store_ca_views_and_tokens),
     };
     const struct CMUnitTest sqlite_only[] = {
         cmocka_unit_test(test_store_migrates_empty_db_to_latest_version),

@@ -915,6 +915,13 @@ static void test_store_acme_finalize_after_a_stale_read_is_refused(void **state)
     minica_store_close(other);
 }
 
+static int seen_eab(const struct minica_acme_eab_key *row, void *p)
+{
+    struct seen *s = p;
+    snprintf(s->ids[s->n++], sizeof(s->ids[0]), "%s", row->kid);
+    return 0;
+}
+
 static void test_store_acme_eab_insert_get_list_revoke(void **state)
 {
     struct fixture *f = *state;
@@ -938,6 +945,11 @@ static void test_store_acme_eab_insert_get_list_revoke(void **state)
     OK(minica_store_acme_eab_get(f->store, "k1", &k, E));
     assert_int_equal(k.revoked_at, NOW);
     assert_int_equal(count_rows(f->path, "SELECT count(*) FROM acme_eab_keys"), 2);
+    struct seen kids = {0};
+    OK(minica_store_acme_eab_list(f->store, seen_eab, &kids, E));
+    assert_int_equal(kids.n, 2);
+    assert_string_equal(kids.ids[0], "k1");
+    assert_string_equal(kids.ids[1], "k2");
 }
 
 /* The key binds the first account, in the account's own insert; an
