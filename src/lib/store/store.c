@@ -1,8 +1,10 @@
 /* The inventory: all of minica's SQL is in this file, schema and
  * migrations, certificates, the audit log, counters, tokens, the ACME
- * tables. It speaks through db.h only; the SQLite default (WAL, busy
- * timeout, BEGIN IMMEDIATE, so several processes can write without
- * "database is locked" reaching the operator) is db_sqlite.c's. */
+ * tables. It speaks through db.h only, the same statements on SQLite and
+ * PostgreSQL; where the two differ minica_db_kind() decides (a migration's
+ * text, the migration lock, savepoints around writes that may fail inside
+ * a transaction). Connections, locking and durability are the drivers'
+ * (db_sqlite.c, db_pg.c). */
 #include <ctype.h>
 #include <pwd.h>
 #include <stdio.h>
