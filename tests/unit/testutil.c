@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <mbedtls/oid.h>
 #include <mbedtls/x509_csr.h>
@@ -13,6 +14,7 @@
 #include "minica/der.h"
 #include "minica/fsutil.h"
 #include "minica/names.h"
+#include "store/db.h"
 #include "testutil.h"
 
 char *tu_tempdir(void)
@@ -193,4 +195,97 @@ int tu_count_temp_files(const char *dir)
     }
     closedir(d);
     return n;
+}
+
+int tu_store_is_pg(void)
+{
+    const char *kind = getenv("MINICA_TEST_STORE");
+    return kind != NULL && strcmp(kind, "postgresql") == 0;
+}
+
+#define PG_HINT "install postgresql (scripts/install-deps --test)"
+
+/* The fixture cluster's URI, from MINICA_TEST_PG_URI or the file
+ * MINICA_TEST_PG_URI_FILE names (tests/CMakeLists.txt). */
+static void pg_base_uri(char *out, size_t size)
+{
+    const char *env = getenv("MINICA_TEST_PG_URI");
+    if (env != NULL && env[0] != '\0') {
+        snprintf(out, size, "%s", env);
+        return;
+    }
+    const char *file = getenv("MINICA_TEST_PG_URI_FILE");
+    FILE *f = file != NULL ? fopen(file, "r") : NULL;
+    if (f == NULL || fgets(out, (int)size, f) == NULL) {
+        fprintf(stderr,
+                "MINICA_TEST_STORE=postgresql: no URI in MINICA_TEST_PG_URI or the file "
+                "MINICA_TEST_PG_URI_FILE names (%s): run through ctest, whose pgcluster fixture "
+                "starts PostgreSQL, or " PG_HINT "\n",
+                file != NULL ? file : "unset");
+        abort();
+    }
+    fclose(f);
+    out[strcspn(out, "\n")] = '\0';
+}
+
+#define SEARCH_PATH "options=-csearch_path%3D"
+
+static void pg_run(const char *uri, const char *sql)
+{
+    struct minica_db *db;
+    struct minica_err err;
+    if (minica_db_open(uri, &db, &err) != 0) {
+        fprintf(stderr, "%s (" PG_HINT ")\n", err.msg);
+        abort();
+    }
+    if (minica_db_exec(db, sql, &err) != 0) {
+        fprintf(stderr, "%s: %s\n", sql, err.msg);
+        abort();
+    }
+    minica_db_close(db);
+}
+
+void tu_store_target(const char *dir, char *out, size_t size)
+{
+    if (!tu_store_is_pg()) {
+        snprintf(out, size, "%s/minica.db", dir);
+        return;
+    }
+    static unsigned n;
+    char base[2048], schema[64], sql[256];
+    pg_base_uri(base, sizeof(base));
+    /* Unique across the processes that share the cluster (test_db too). */
+    snprintf(schema, sizeof(schema), "unit_%ld_%u", (long)getpid(), n++);
+    snprintf(sql, sizeof(sql), "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s", schema,
+             schema);
+    pg_run(base, sql);
+    snprintf(out, size, "%s%c%s%s", base, strchr(base, '?') != NULL ? '&' : '?', SEARCH_PATH,
+             schema);
+}
+
+void tu_store_drop(const char *target)
+{
+    const char *opt = strstr(target, SEARCH_PATH);
+    if (opt == NULL || opt == target)
+        return;
+    char base[2048], sql[256];
+    snprintf(base, sizeof(base), "%.*s", (int)(opt - 1 - target), target);
+    snprintf(sql, sizeof(sql), "DROP SCHEMA IF EXISTS %s CASCADE", opt + strlen(SEARCH_PATH));
+    pg_run(base, sql);
+}
+
+long long tu_store_query_int(const char *target, const char *sql)
+{
+    struct minica_db *db;
+    struct minica_db_stmt *st;
+    struct minica_err err = {{0}};
+    if (minica_db_open(target, &db, &err) != 0 || minica_db_prepare(db, sql, &st, &err) != 0 ||
+        minica_db_step(st, &err) != MINICA_DB_ROW) {
+        fprintf(stderr, "%s: %s\n", sql, err.msg);
+        abort();
+    }
+    long long v = (long long)minica_db_column_int64(st, 0);
+    minica_db_finalize(st);
+    minica_db_close(db);
+    return v;
 }

@@ -43,4 +43,19 @@ mode_t tu_mode_of(const char *path);
  * named on stderr. */
 int tu_count_temp_files(const char *dir);
 
+/* The store the store's tests open (test_store, test_store_acme). With
+ * MINICA_TEST_STORE=postgresql (ctest's *_pg entries) it is a new, empty
+ * schema of the pgcluster fixture's database, reached through a URI
+ * whose search_path names it, so that every test starts from nothing and
+ * forked racers reach the same tables; otherwise DIR/minica.db. */
+int tu_store_is_pg(void);
+/* The target of a new empty store into out; aborts, saying why, when
+ * PostgreSQL is wanted and cannot be reached. */
+void tu_store_target(const char *dir, char *out, size_t size);
+/* Drops a PostgreSQL target's schema; nothing for SQLite (the caller
+ * removes DIR). */
+void tu_store_drop(const char *target);
+/* The one integer sql returns, over a connection of its own. */
+long long tu_store_query_int(const char *target, const char *sql);
+
 #endif

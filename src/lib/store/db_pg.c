@@ -567,8 +567,11 @@ static int pg_in_transaction(const struct minica_db *base)
 }
 
 /* A database minica never migrated has no minica_schema: version 0. Its
- * existence is asked first (to_regclass), since reading a missing table is
- * an error, which would abort the migration's transaction. */
+ * existence is asked first, since reading a missing table is an error,
+ * which would abort the migration's transaction. Asked of pg_class by a
+ * query, whose snapshot sees a table another session committed while this
+ * one waited for the migration lock; to_regclass answers from this
+ * backend's catalog cache, which can still say "no such table" then. */
 static int pg_schema_version(struct minica_db *base, int *version, struct minica_err *err)
 {
     struct pg_db *db = pg_of(base);
@@ -576,7 +579,12 @@ static int pg_schema_version(struct minica_db *base, int *version, struct minica
     int rc = usable(db, err);
     if (rc != 0)
         return rc;
-    char *exists = query_value(db, "SELECT to_regclass('minica_schema') IS NOT NULL", err);
+    char *exists = query_value(
+        db,
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace"
+        " n ON n.oid = c.relnamespace WHERE c.relname = 'minica_schema' AND"
+        " n.nspname = ANY (current_schemas(false)))",
+        err);
     if (exists == NULL)
         return MINICA_EDB;
     int migrated = strcmp(exists, "t") == 0;

@@ -1,8 +1,10 @@
 /* The inventory: all of minica's SQL is in this file, schema and
  * migrations, certificates, the audit log, counters, tokens, the ACME
- * tables. It speaks through db.h only; the SQLite default (WAL, busy
- * timeout, BEGIN IMMEDIATE, so several processes can write without
- * "database is locked" reaching the operator) is db_sqlite.c's. */
+ * tables. It speaks through db.h only, the same statements on SQLite and
+ * PostgreSQL; where the two differ minica_db_kind() decides (a migration's
+ * text, the migration lock, savepoints around writes that may fail inside
+ * a transaction). Connections, locking and durability are the drivers'
+ * (db_sqlite.c, db_pg.c). */
 #include <ctype.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -28,55 +30,115 @@ struct minica_store {
      * getpwuid reads /etc/passwd; serve audits every request). */
     uid_t uid;
     char user[64];
+    /* Why the last step_guarded failed, kept across the savepoint's
+     * rollback, which clears the driver's own error. */
+    enum minica_db_error failed_kind;
+    char failed_msg[512];
 };
 
-/* Migration i brings the schema from version i to i + 1. Never edit a
- * released entry: append a new one. */
-static const char *const migrations[] = {
+/* Migration i brings the schema from version i to i + 1, on either
+ * backend: one list, so both have the same tables at the same version.
+ * sqlite is the text SQLite runs; postgresql, where set, is the same
+ * schema in PostgreSQL's dialect (NULL: sqlite runs there unchanged).
+ * Each backend's text reads on its own as its schema. Never edit a
+ * released entry (a database at version i + 1 already ran it): append a
+ * new one. The PostgreSQL texts differ by types only where they must: an
+ * INTEGER there is 32 bits, so epoch seconds and counters are BIGINT;
+ * AUTOINCREMENT is an identity column; SQLite-only backfills are left out,
+ * as a PostgreSQL database starts empty (minica db migrate copies rows
+ * into the latest schema). */
+struct migration {
+    const char *sqlite;
+    const char *postgresql;
+};
+
+static const struct migration migrations[] = {
     /* 0 -> 1: certificates, audit log, counters. */
-    "CREATE TABLE certs ("
-    "  serial TEXT PRIMARY KEY,"
-    "  name TEXT NOT NULL,"
-    "  sans TEXT NOT NULL,"
-    "  usage TEXT NOT NULL CHECK (usage IN ('server', 'client', 'both')),"
-    "  key_type TEXT NOT NULL,"
-    "  not_before INTEGER NOT NULL,"
-    "  not_after INTEGER NOT NULL,"
-    "  issued_at INTEGER NOT NULL,"
-    "  revoked_at INTEGER,"
-    "  revoke_reason INTEGER,"
-    "  fingerprint_sha256 TEXT NOT NULL UNIQUE,"
-    "  issuer_fingerprint_sha256 TEXT NOT NULL,"
-    "  pem TEXT NOT NULL"
-    ");"
-    "CREATE INDEX certs_name ON certs(name);"
-    "CREATE INDEX certs_not_after ON certs(not_after);"
-    "CREATE TABLE audit ("
-    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
-    "  time INTEGER NOT NULL,"
-    "  uid INTEGER NOT NULL,"
-    "  user TEXT NOT NULL,"
-    "  command TEXT NOT NULL,"
-    "  summary TEXT NOT NULL"
-    ");"
-    "CREATE INDEX audit_time ON audit(time);"
-    "CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);",
+    {.sqlite = "CREATE TABLE certs ("
+               "  serial TEXT PRIMARY KEY,"
+               "  name TEXT NOT NULL,"
+               "  sans TEXT NOT NULL,"
+               "  usage TEXT NOT NULL CHECK (usage IN ('server', 'client', 'both')),"
+               "  key_type TEXT NOT NULL,"
+               "  not_before INTEGER NOT NULL,"
+               "  not_after INTEGER NOT NULL,"
+               "  issued_at INTEGER NOT NULL,"
+               "  revoked_at INTEGER,"
+               "  revoke_reason INTEGER,"
+               "  fingerprint_sha256 TEXT NOT NULL UNIQUE,"
+               "  issuer_fingerprint_sha256 TEXT NOT NULL,"
+               "  pem TEXT NOT NULL"
+               ");"
+               "CREATE INDEX certs_name ON certs(name);"
+               "CREATE INDEX certs_not_after ON certs(not_after);"
+               "CREATE TABLE audit ("
+               "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+               "  time INTEGER NOT NULL,"
+               "  uid INTEGER NOT NULL,"
+               "  user TEXT NOT NULL,"
+               "  command TEXT NOT NULL,"
+               "  summary TEXT NOT NULL"
+               ");"
+               "CREATE INDEX audit_time ON audit(time);"
+               "CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);",
+     /* "user" is reserved in PostgreSQL: quoted, as in every statement. */
+     .postgresql = "CREATE TABLE certs ("
+                   "  serial TEXT PRIMARY KEY,"
+                   "  name TEXT NOT NULL,"
+                   "  sans TEXT NOT NULL,"
+                   "  usage TEXT NOT NULL CHECK (usage IN ('server', 'client', 'both')),"
+                   "  key_type TEXT NOT NULL,"
+                   "  not_before BIGINT NOT NULL,"
+                   "  not_after BIGINT NOT NULL,"
+                   "  issued_at BIGINT NOT NULL,"
+                   "  revoked_at BIGINT,"
+                   "  revoke_reason INTEGER,"
+                   "  fingerprint_sha256 TEXT NOT NULL UNIQUE,"
+                   "  issuer_fingerprint_sha256 TEXT NOT NULL,"
+                   "  pem TEXT NOT NULL"
+                   ");"
+                   "CREATE INDEX certs_name ON certs(name);"
+                   "CREATE INDEX certs_not_after ON certs(not_after);"
+                   "CREATE TABLE audit ("
+                   "  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+                   "  time BIGINT NOT NULL,"
+                   "  uid BIGINT NOT NULL,"
+                   "  \"user\" TEXT NOT NULL,"
+                   "  command TEXT NOT NULL,"
+                   "  summary TEXT NOT NULL"
+                   ");"
+                   "CREATE INDEX audit_time ON audit(time);"
+                   "CREATE TABLE counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL);"},
     /* 1 -> 2: one-time enrollment tokens for `minica serve`; only the
      * SHA-256 of the secret is kept, so a copy of the database enrolls nothing. */
-    "CREATE TABLE tokens ("
-    "  id TEXT PRIMARY KEY,"
-    "  secret_sha256 TEXT NOT NULL,"
-    "  name TEXT NOT NULL,"
-    "  sans TEXT NOT NULL,"
-    "  usage TEXT NOT NULL CHECK (usage IN ('server', 'client', 'both')),"
-    "  ttl INTEGER NOT NULL,"
-    "  created_at INTEGER NOT NULL,"
-    "  expires_at INTEGER NOT NULL,"
-    "  used_at INTEGER,"
-    "  revoked_at INTEGER,"
-    "  used_by TEXT"
-    ");"
-    "CREATE INDEX tokens_expires_at ON tokens(expires_at);",
+    {.sqlite = "CREATE TABLE tokens ("
+               "  id TEXT PRIMARY KEY,"
+               "  secret_sha256 TEXT NOT NULL,"
+               "  name TEXT NOT NULL,"
+               "  sans TEXT NOT NULL,"
+               "  usage TEXT NOT NULL CHECK (usage IN ('server', 'client', 'both')),"
+               "  ttl INTEGER NOT NULL,"
+               "  created_at INTEGER NOT NULL,"
+               "  expires_at INTEGER NOT NULL,"
+               "  used_at INTEGER,"
+               "  revoked_at INTEGER,"
+               "  used_by TEXT"
+               ");"
+               "CREATE INDEX tokens_expires_at ON tokens(expires_at);",
+     .postgresql = "CREATE TABLE tokens ("
+                   "  id TEXT PRIMARY KEY,"
+                   "  secret_sha256 TEXT NOT NULL,"
+                   "  name TEXT NOT NULL,"
+                   "  sans TEXT NOT NULL,"
+                   "  usage TEXT NOT NULL CHECK (usage IN ('server', 'client', 'both')),"
+                   "  ttl BIGINT NOT NULL,"
+                   "  created_at BIGINT NOT NULL,"
+                   "  expires_at BIGINT NOT NULL,"
+                   "  used_at BIGINT,"
+                   "  revoked_at BIGINT,"
+                   "  used_by TEXT"
+                   ");"
+                   "CREATE INDEX tokens_expires_at ON tokens(expires_at);"},
     /* 2 -> 3: every name of a certificate, one row each, so that revoke,
      * list and show find a certificate by a SAN as fast as by its first
      * name (certs.sans is one comma-joined string no index can see into).
@@ -86,34 +148,49 @@ static const char *const migrations[] = {
      * one name off the front of "sans," per step. certs.name joins them
      * for a row whose sans would lack it; UNION drops the duplicates.
      * instr() is SQLite's: only SQLite databases have rows to split, as a
-     * PostgreSQL backend starts at this schema. */
-    "CREATE TABLE cert_names ("
-    "  serial TEXT NOT NULL REFERENCES certs(serial) ON DELETE CASCADE,"
-    "  name TEXT NOT NULL,"
-    "  PRIMARY KEY (serial, name)"
-    ");"
-    "CREATE INDEX cert_names_name ON cert_names(name, serial);"
-    "WITH RECURSIVE split(serial, name, rest) AS ("
-    "  SELECT serial, '', sans || ',' FROM certs"
-    "  UNION ALL"
-    "  SELECT serial, substr(rest, 1, instr(rest, ',') - 1), substr(rest, instr(rest, ',') + 1)"
-    "  FROM split WHERE rest <> ''"
-    ")"
-    "INSERT INTO cert_names (serial, name)"
-    "  SELECT serial, name FROM split WHERE name <> ''"
-    "  UNION SELECT serial, name FROM certs;",
+     * PostgreSQL database has none yet when it runs this. */
+    {.sqlite = "CREATE TABLE cert_names ("
+               "  serial TEXT NOT NULL REFERENCES certs(serial) ON DELETE CASCADE,"
+               "  name TEXT NOT NULL,"
+               "  PRIMARY KEY (serial, name)"
+               ");"
+               "CREATE INDEX cert_names_name ON cert_names(name, serial);"
+               "WITH RECURSIVE split(serial, name, rest) AS ("
+               "  SELECT serial, '', sans || ',' FROM certs"
+               "  UNION ALL"
+               "  SELECT serial, substr(rest, 1, instr(rest, ',') - 1), substr(rest, instr(rest, "
+               "',') + 1)"
+               "  FROM split WHERE rest <> ''"
+               ")"
+               "INSERT INTO cert_names (serial, name)"
+               "  SELECT serial, name FROM split WHERE name <> ''"
+               "  UNION SELECT serial, name FROM certs;",
+     .postgresql = "CREATE TABLE cert_names ("
+                   "  serial TEXT NOT NULL REFERENCES certs(serial) ON DELETE CASCADE,"
+                   "  name TEXT NOT NULL,"
+                   "  PRIMARY KEY (serial, name)"
+                   ");"
+                   "CREATE INDEX cert_names_name ON cert_names(name, serial);"},
     /* 3 -> 4: revoked CA certificates (an intermediate or a cross-certificate
      * taken out of use), for the root's CRL. Leaves stay in certs; these are
      * not issued by `issue` and have no row there. The issuer index serves
      * `ca status`, which counts each issuer's unexpired leaves. */
-    "CREATE TABLE ca_revocations ("
-    "  serial TEXT PRIMARY KEY,"
-    "  fingerprint_sha256 TEXT NOT NULL UNIQUE,"
-    "  issuer_fingerprint_sha256 TEXT NOT NULL,"
-    "  revoked_at INTEGER NOT NULL,"
-    "  reason INTEGER NOT NULL"
-    ");"
-    "CREATE INDEX certs_issuer ON certs(issuer_fingerprint_sha256, not_after);",
+    {.sqlite = "CREATE TABLE ca_revocations ("
+               "  serial TEXT PRIMARY KEY,"
+               "  fingerprint_sha256 TEXT NOT NULL UNIQUE,"
+               "  issuer_fingerprint_sha256 TEXT NOT NULL,"
+               "  revoked_at INTEGER NOT NULL,"
+               "  reason INTEGER NOT NULL"
+               ");"
+               "CREATE INDEX certs_issuer ON certs(issuer_fingerprint_sha256, not_after);",
+     .postgresql = "CREATE TABLE ca_revocations ("
+                   "  serial TEXT PRIMARY KEY,"
+                   "  fingerprint_sha256 TEXT NOT NULL UNIQUE,"
+                   "  issuer_fingerprint_sha256 TEXT NOT NULL,"
+                   "  revoked_at BIGINT NOT NULL,"
+                   "  reason INTEGER NOT NULL"
+                   ");"
+                   "CREATE INDEX certs_issuer ON certs(issuer_fingerprint_sha256, not_after);"},
     /* 4 -> 5: ACME (RFC 8555, store_acme.h). Written to run unchanged on
      * PostgreSQL too: times are BIGINT (SQLite reads it as INTEGER; a
      * PostgreSQL INTEGER is 32 bits and ends in 2038), flags are INTEGER
@@ -123,75 +200,76 @@ static const char *const migrations[] = {
      * certs row, so a serial cannot point at nothing (its index keeps that
      * check, made on every delete from certs, from scanning the orders);
      * authorizations and challenges go with their order. */
-    "CREATE TABLE acme_nonces ("
-    "  value TEXT PRIMARY KEY,"
-    "  expires_at BIGINT NOT NULL"
-    ");"
-    "CREATE INDEX acme_nonces_expires_at ON acme_nonces(expires_at);"
-    "CREATE TABLE acme_accounts ("
-    "  id TEXT PRIMARY KEY,"
-    "  thumbprint TEXT NOT NULL UNIQUE,"
-    "  jwk TEXT NOT NULL,"
-    "  status TEXT NOT NULL CHECK (status IN ('valid', 'deactivated', 'revoked')),"
-    "  contact TEXT,"
-    "  eab_kid TEXT,"
-    "  created_at BIGINT NOT NULL"
-    ");"
-    "CREATE TABLE acme_orders ("
-    "  id TEXT PRIMARY KEY,"
-    "  account_id TEXT NOT NULL REFERENCES acme_accounts(id),"
-    "  status TEXT NOT NULL"
-    "    CHECK (status IN ('pending', 'ready', 'processing', 'valid', 'invalid')),"
-    "  identifiers TEXT NOT NULL,"
-    "  not_before BIGINT,"
-    "  not_after BIGINT,"
-    "  expires_at BIGINT NOT NULL,"
-    "  cert_serial TEXT REFERENCES certs(serial),"
-    "  error TEXT,"
-    "  created_at BIGINT NOT NULL"
-    ");"
-    "CREATE INDEX acme_orders_account ON acme_orders(account_id, id);"
-    "CREATE INDEX acme_orders_expires_at ON acme_orders(expires_at);"
-    "CREATE INDEX acme_orders_cert_serial ON acme_orders(cert_serial);"
-    "CREATE TABLE acme_authz ("
-    "  id TEXT PRIMARY KEY,"
-    "  order_id TEXT NOT NULL REFERENCES acme_orders(id) ON DELETE CASCADE,"
-    "  type TEXT NOT NULL CHECK (type IN ('dns', 'ip')),"
-    "  value TEXT NOT NULL,"
-    "  wildcard INTEGER NOT NULL CHECK (wildcard IN (0, 1)),"
-    "  status TEXT NOT NULL CHECK (status IN ('pending', 'valid', 'invalid', 'deactivated',"
-    "    'expired', 'revoked')),"
-    "  expires_at BIGINT NOT NULL"
-    ");"
-    "CREATE INDEX acme_authz_order ON acme_authz(order_id, id);"
-    "CREATE TABLE acme_challenges ("
-    "  id TEXT PRIMARY KEY,"
-    "  authz_id TEXT NOT NULL REFERENCES acme_authz(id) ON DELETE CASCADE,"
-    "  type TEXT NOT NULL CHECK (type IN ('http-01', 'tls-alpn-01', 'dns-01')),"
-    "  token TEXT NOT NULL UNIQUE,"
-    "  status TEXT NOT NULL CHECK (status IN ('pending', 'processing', 'valid', 'invalid')),"
-    "  validated_at BIGINT,"
-    "  error TEXT"
-    ");"
-    "CREATE INDEX acme_challenges_authz ON acme_challenges(authz_id, id);",
+    {.sqlite =
+         "CREATE TABLE acme_nonces ("
+         "  value TEXT PRIMARY KEY,"
+         "  expires_at BIGINT NOT NULL"
+         ");"
+         "CREATE INDEX acme_nonces_expires_at ON acme_nonces(expires_at);"
+         "CREATE TABLE acme_accounts ("
+         "  id TEXT PRIMARY KEY,"
+         "  thumbprint TEXT NOT NULL UNIQUE,"
+         "  jwk TEXT NOT NULL,"
+         "  status TEXT NOT NULL CHECK (status IN ('valid', 'deactivated', 'revoked')),"
+         "  contact TEXT,"
+         "  eab_kid TEXT,"
+         "  created_at BIGINT NOT NULL"
+         ");"
+         "CREATE TABLE acme_orders ("
+         "  id TEXT PRIMARY KEY,"
+         "  account_id TEXT NOT NULL REFERENCES acme_accounts(id),"
+         "  status TEXT NOT NULL"
+         "    CHECK (status IN ('pending', 'ready', 'processing', 'valid', 'invalid')),"
+         "  identifiers TEXT NOT NULL,"
+         "  not_before BIGINT,"
+         "  not_after BIGINT,"
+         "  expires_at BIGINT NOT NULL,"
+         "  cert_serial TEXT REFERENCES certs(serial),"
+         "  error TEXT,"
+         "  created_at BIGINT NOT NULL"
+         ");"
+         "CREATE INDEX acme_orders_account ON acme_orders(account_id, id);"
+         "CREATE INDEX acme_orders_expires_at ON acme_orders(expires_at);"
+         "CREATE INDEX acme_orders_cert_serial ON acme_orders(cert_serial);"
+         "CREATE TABLE acme_authz ("
+         "  id TEXT PRIMARY KEY,"
+         "  order_id TEXT NOT NULL REFERENCES acme_orders(id) ON DELETE CASCADE,"
+         "  type TEXT NOT NULL CHECK (type IN ('dns', 'ip')),"
+         "  value TEXT NOT NULL,"
+         "  wildcard INTEGER NOT NULL CHECK (wildcard IN (0, 1)),"
+         "  status TEXT NOT NULL CHECK (status IN ('pending', 'valid', 'invalid', 'deactivated',"
+         "    'expired', 'revoked')),"
+         "  expires_at BIGINT NOT NULL"
+         ");"
+         "CREATE INDEX acme_authz_order ON acme_authz(order_id, id);"
+         "CREATE TABLE acme_challenges ("
+         "  id TEXT PRIMARY KEY,"
+         "  authz_id TEXT NOT NULL REFERENCES acme_authz(id) ON DELETE CASCADE,"
+         "  type TEXT NOT NULL CHECK (type IN ('http-01', 'tls-alpn-01', 'dns-01')),"
+         "  token TEXT NOT NULL UNIQUE,"
+         "  status TEXT NOT NULL CHECK (status IN ('pending', 'processing', 'valid', 'invalid')),"
+         "  validated_at BIGINT,"
+         "  error TEXT"
+         ");"
+         "CREATE INDEX acme_challenges_authz ON acme_challenges(authz_id, id);"},
     /* 5 -> 6: External Account Binding keys (RFC 8555 7.3.4). Only the kid
      * and what it allows: the MAC key is derived from DIR/acme-eab.key,
      * never stored. account_id is UNIQUE: one key binds one account. */
-    "CREATE TABLE acme_eab_keys ("
-    "  kid TEXT PRIMARY KEY,"
-    "  label TEXT NOT NULL,"
-    "  permit_dns TEXT NOT NULL,"
-    "  permit_ip TEXT NOT NULL,"
-    "  created_at BIGINT NOT NULL,"
-    "  expires_at BIGINT NOT NULL,"
-    "  revoked_at BIGINT,"
-    "  account_id TEXT UNIQUE REFERENCES acme_accounts(id)"
-    ");",
+    {.sqlite = "CREATE TABLE acme_eab_keys ("
+               "  kid TEXT PRIMARY KEY,"
+               "  label TEXT NOT NULL,"
+               "  permit_dns TEXT NOT NULL,"
+               "  permit_ip TEXT NOT NULL,"
+               "  created_at BIGINT NOT NULL,"
+               "  expires_at BIGINT NOT NULL,"
+               "  revoked_at BIGINT,"
+               "  account_id TEXT UNIQUE REFERENCES acme_accounts(id)"
+               ");"},
     /* 6 -> 7: ARI (RFC 9773 5): the certificate an order replaces, a certs
      * row like cert_serial; the index answers "is it replaced already?"
      * at every newOrder naming one, and keeps deletes from certs cheap. */
-    ("ALTER TABLE acme_orders ADD COLUMN replaces TEXT REFERENCES certs(serial);"
-     "CREATE INDEX acme_orders_replaces ON acme_orders(replaces);"),
+    {.sqlite = "ALTER TABLE acme_orders ADD COLUMN replaces TEXT REFERENCES certs(serial);"
+               "CREATE INDEX acme_orders_replaces ON acme_orders(replaces);"},
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -216,6 +294,35 @@ static int broke_constraint(struct minica_store *s)
     return e == MINICA_DB_UNIQUE || e == MINICA_DB_FOREIGN_KEY || e == MINICA_DB_CHECK;
 }
 
+/* A failed write's reason, by the constraint it broke: a taken key is the
+ * caller's EEXIST, a CHECK its typo, a foreign key a row that is not there. */
+static int write_error(struct minica_store *s, enum minica_db_error kind, const char *msg,
+                       struct minica_err *err, const char *what)
+{
+    switch (kind) {
+    case MINICA_DB_UNIQUE:
+        return minica_seterr(err, MINICA_EEXIST, "%s: already taken (%s)", what, msg);
+    case MINICA_DB_CHECK:
+        return minica_seterr(err, MINICA_EINVAL, "%s: a value the table does not allow (%s)", what,
+                             msg);
+    case MINICA_DB_FOREIGN_KEY:
+        return minica_seterr(err, MINICA_ENOENT, "%s: refers to a row that does not exist", what);
+    case MINICA_DB_CORRUPT:
+        return minica_seterr(err, MINICA_EDB,
+                             "%s is damaged or not a minica database (%s); restore it from a "
+                             "backup",
+                             minica_db_name(s->db), msg);
+    default:
+        return minica_seterr(err, MINICA_EDB, "%s: %s: %s", minica_db_name(s->db), what, msg);
+    }
+}
+
+/* The same for a write that step_guarded ran. */
+static int guarded_error(struct minica_store *s, struct minica_err *err, const char *what)
+{
+    return write_error(s, s->failed_kind, s->failed_msg, err, what);
+}
+
 static int exec(struct minica_store *s, const char *sql, struct minica_err *err)
 {
     if (minica_db_exec(s->db, sql, err) != 0)
@@ -228,6 +335,77 @@ static int begin(struct minica_store *s, struct minica_err *err)
     if (minica_db_begin(s->db, err) != 0)
         return db_error(s, err, "database error");
     return MINICA_OK;
+}
+
+/* A unit of work that is all or nothing whether or not the caller has a
+ * transaction open: a savepoint nests inside the caller's, or else the
+ * unit is a transaction of its own (PostgreSQL refuses a SAVEPOINT outside
+ * one). unit_end ends it by ret: kept when 0, undone otherwise; it returns
+ * ret, or the error of a failed commit. */
+struct unit {
+    const char *name;
+    int own; /* began a transaction, rather than a savepoint */
+};
+
+static int unit_begin(struct minica_store *s, struct unit *u, const char *name,
+                      struct minica_err *err)
+{
+    u->name = name;
+    u->own = !minica_db_in_transaction(s->db);
+    if (u->own)
+        return begin(s, err);
+    char sql[64];
+    snprintf(sql, sizeof(sql), "SAVEPOINT %s", name);
+    return exec(s, sql, err);
+}
+
+static int unit_end(struct minica_store *s, const struct unit *u, int ret, struct minica_err *err)
+{
+    if (u->own) {
+        if (ret != 0) {
+            minica_db_rollback(s->db);
+            return ret;
+        }
+        if (minica_db_commit(s->db, err) != 0) {
+            ret = db_error(s, err, "database error");
+            minica_db_rollback(s->db);
+        }
+        return ret;
+    }
+    char sql[80];
+    if (ret != 0) {
+        snprintf(sql, sizeof(sql), "ROLLBACK TO %s", u->name);
+        minica_db_exec(s->db, sql, NULL);
+    }
+    snprintf(sql, sizeof(sql), "RELEASE %s", u->name);
+    if (exec(s, sql, ret == 0 ? err : NULL) != 0 && ret == 0)
+        ret = MINICA_EDB;
+    return ret;
+}
+
+/* Steps a write that may break a constraint, the caller to go on in its
+ * transaction when it does (a taken key is an answer, not a failure).
+ * PostgreSQL aborts the whole transaction at a failed statement: inside
+ * one, the statement runs under a savepoint that the failure undoes
+ * alone. SQLite undoes the failed statement only, by itself. */
+static int step_guarded(struct minica_store *s, struct minica_db_stmt *st, struct minica_err *err)
+{
+    int guard = minica_db_kind(s->db) == MINICA_DB_POSTGRESQL && minica_db_in_transaction(s->db);
+    int rc = guard ? minica_db_exec(s->db, "SAVEPOINT guarded", err) : 0;
+    if (rc == 0)
+        rc = minica_db_step(st, err);
+    if (rc >= 0) {
+        if (guard && minica_db_exec(s->db, "RELEASE guarded", err) != 0)
+            rc = MINICA_EDB;
+        else
+            return rc;
+    }
+    /* The statement's own error, for the caller to classify. */
+    s->failed_kind = minica_db_last_error(s->db);
+    snprintf(s->failed_msg, sizeof(s->failed_msg), "%s", minica_db_errmsg(s->db));
+    if (guard && s->failed_kind != MINICA_DB_UNAVAILABLE)
+        minica_db_exec(s->db, "ROLLBACK TO guarded; RELEASE guarded", NULL);
+    return rc;
 }
 
 static int schema_version(struct minica_store *s, int *version, struct minica_err *err)
@@ -250,13 +428,22 @@ static int migrate(struct minica_store *s, struct minica_err *err)
                              "%s has schema version %d, newer than this minica understands (%d); "
                              "upgrade minica",
                              minica_db_name(s->db), version, SCHEMA_VERSION);
+    int pg = minica_db_kind(s->db) == MINICA_DB_POSTGRESQL;
     if ((ret = begin(s, err)) != 0)
         return ret;
+    /* SQLite's BEGIN IMMEDIATE took the one writer lock; PostgreSQL's BEGIN
+     * takes none, and two replicas starting at once would both create the
+     * tables. An advisory lock, held to the end of this transaction,
+     * serializes them (the key is any constant of minica's: "minica" in
+     * ASCII). */
+    if (pg && (ret = exec(s, "SELECT pg_advisory_xact_lock(120299591394145)", err)) != 0)
+        goto rollback;
     /* Another process may have migrated while we waited for the lock. */
     if ((ret = schema_version(s, &version, err)) != 0)
         goto rollback;
     for (; version < SCHEMA_VERSION; version++) {
-        if ((ret = exec(s, migrations[version], err)) != 0)
+        const struct migration *m = &migrations[version];
+        if ((ret = exec(s, pg && m->postgresql != NULL ? m->postgresql : m->sqlite, err)) != 0)
             goto rollback;
         if (minica_db_set_schema_version(s->db, version + 1, err) != 0) {
             ret = db_error(s, err, "database error");
@@ -401,8 +588,9 @@ int minica_store_insert_cert(struct minica_store *store, const struct minica_cer
         "issued_at, fingerprint_sha256, issuer_fingerprint_sha256, pem) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
     /* The row and its names are one unit whether or not the caller has a
-     * transaction open: a savepoint nests inside one, or is one. */
-    int ret = exec(store, "SAVEPOINT insert_cert", err);
+     * transaction open. */
+    struct unit u;
+    int ret = unit_begin(store, &u, "insert_cert", err);
     if (ret != 0)
         return ret;
     struct minica_db_stmt *st;
@@ -431,13 +619,7 @@ int minica_store_insert_cert(struct minica_store *store, const struct minica_cer
     if (ret == 0)
         ret = insert_names(store, row, err);
 out:
-    if (ret != 0)
-        minica_db_exec(store->db, "ROLLBACK TO insert_cert", NULL);
-    /* Releasing after a rollback to it ends the savepoint and, when it was
-     * the outermost, the (now empty) transaction. */
-    if (exec(store, "RELEASE insert_cert", ret == 0 ? err : NULL) != 0 && ret == 0)
-        ret = MINICA_EDB;
-    return ret;
+    return unit_end(store, &u, ret, err);
 }
 
 int minica_store_delete_cert(struct minica_store *store, const char *serial, struct minica_err *err)
@@ -448,7 +630,8 @@ int minica_store_delete_cert(struct minica_store *store, const char *serial, str
         "DELETE FROM cert_names WHERE serial = ?",
         "DELETE FROM certs WHERE serial = ?",
     };
-    int ret = exec(store, "SAVEPOINT delete_cert", err);
+    struct unit u;
+    int ret = unit_begin(store, &u, "delete_cert", err);
     if (ret != 0)
         return ret;
     for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]) && ret == 0; i++) {
@@ -462,11 +645,7 @@ int minica_store_delete_cert(struct minica_store *store, const char *serial, str
             ret = db_error(store, err, "cannot remove the certificate");
         minica_db_finalize(st);
     }
-    if (ret != 0)
-        minica_db_exec(store->db, "ROLLBACK TO delete_cert", NULL);
-    if (exec(store, "RELEASE delete_cert", ret == 0 ? err : NULL) != 0 && ret == 0)
-        ret = MINICA_EDB;
-    return ret;
+    return unit_end(store, &u, ret, err);
 }
 
 static void copy_text(char *dst, size_t dstlen, struct minica_db_stmt *st, int col)
@@ -480,7 +659,9 @@ static void copy_text(char *dst, size_t dstlen, struct minica_db_stmt *st, int c
  * and turn every lookup (the agent makes one per managed certificate) into a
  * scan. A NAME is any of a certificate's names: one join through
  * cert_names' (name, serial) index, at most one row per certificate since
- * (serial, name) is its key. */
+ * (serial, name) is its key. The placeholders are numbered in order of the
+ * filters in use, as PostgreSQL cannot type a parameter the SQL never
+ * names: list_bind binds them alike. */
 static void list_sql(const struct minica_cert_filter *filter, const char *prefix, char *sql,
                      size_t size)
 {
@@ -490,8 +671,19 @@ static void list_sql(const struct minica_cert_filter *filter, const char *prefix
              "c.fingerprint_sha256, c.issuer_fingerprint_sha256, c.pem FROM %s WHERE 1 = 1%s%s%s "
              "ORDER BY c.not_after, c.serial",
              prefix, filter->name ? "cert_names n JOIN certs c ON c.serial = n.serial" : "certs c",
-             filter->name ? " AND n.name = ?1" : "", filter->serial ? " AND c.serial = ?2" : "",
-             filter->not_after_before ? " AND c.not_after < ?3" : "");
+             filter->name ? " AND n.name = ?" : "", filter->serial ? " AND c.serial = ?" : "",
+             filter->not_after_before ? " AND c.not_after < ?" : "");
+}
+
+static void list_bind(struct minica_db_stmt *st, const struct minica_cert_filter *filter)
+{
+    int i = 1;
+    if (filter->name)
+        minica_db_bind_text(st, i++, filter->name);
+    if (filter->serial)
+        minica_db_bind_text(st, i++, filter->serial);
+    if (filter->not_after_before)
+        minica_db_bind_int64(st, i, filter->not_after_before);
 }
 
 int minica_store_list_plan(struct minica_store *store, const struct minica_cert_filter *filter,
@@ -533,12 +725,7 @@ int minica_store_list_certs(struct minica_store *store, const struct minica_cert
             return db_error(store, err, "cannot read the inventory");
         store->list_stmt[variant] = st;
     }
-    if (filter->name)
-        minica_db_bind_text(st, 1, filter->name);
-    if (filter->serial)
-        minica_db_bind_text(st, 2, filter->serial);
-    if (filter->not_after_before)
-        minica_db_bind_int64(st, 3, filter->not_after_before);
+    list_bind(st, filter);
     unsigned mask = filter->status_mask ? filter->status_mask : MINICA_STATUS_ALL;
     int64_t now = filter->now ? filter->now : minica_now();
     int ret = MINICA_OK;
@@ -699,11 +886,19 @@ int minica_store_list_ca_revocations(struct minica_store *store, minica_ca_revoc
     return ret;
 }
 
+/* One statement: the counter's row is locked from this UPDATE to the end
+ * of the transaction (SQLite's writer lock; PostgreSQL's row lock, which
+ * a second replica's UPDATE waits on, then reads the committed value), so
+ * numbers only grow, across processes and replicas. A sequence would
+ * give the same without the wait, but leave gaps at every rollback and
+ * need one per issuer; CRLs are rare enough to queue. counters.value: in
+ * PostgreSQL a bare "value" could also be EXCLUDED's. */
 int minica_store_next_crl_number(struct minica_store *store, const char *issuer, int64_t *number,
                                  struct minica_err *err)
 {
-    static const char sql[] = "INSERT INTO counters (name, value) VALUES (?1, 1) "
-                              "ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value";
+    static const char sql[] =
+        "INSERT INTO counters (name, value) VALUES (?1, 1) "
+        "ON CONFLICT(name) DO UPDATE SET value = counters.value + 1 RETURNING value";
     char name[64];
     snprintf(name, sizeof(name), "crl_number_%s", issuer);
     struct minica_db_stmt *st;
@@ -746,7 +941,7 @@ int minica_store_audit(struct minica_store *store, const char *command, const ch
 
     struct minica_db_stmt *st;
     static const char sql[] =
-        "INSERT INTO audit (time, uid, user, command, summary) VALUES (?, ?, ?, ?, ?)";
+        "INSERT INTO audit (time, uid, \"user\", command, summary) VALUES (?, ?, ?, ?, ?)";
     int ret = MINICA_OK;
     if (minica_db_prepare(store->db, sql, &st, err) != 0) {
         free(text);
@@ -767,7 +962,7 @@ int minica_store_audit(struct minica_store *store, const char *command, const ch
 int minica_store_list_audit(struct minica_store *store, int64_t since, minica_audit_cb cb,
                             void *ctx, struct minica_err *err)
 {
-    static const char sql[] = "SELECT id, time, uid, user, command, summary FROM audit "
+    static const char sql[] = "SELECT id, time, uid, \"user\", command, summary FROM audit "
                               "WHERE time >= ? ORDER BY id";
     struct minica_db_stmt *st;
     if (minica_db_prepare(store->db, sql, &st, err) != 0)
@@ -860,12 +1055,14 @@ int minica_store_insert_token(struct minica_store *store, const struct minica_to
     minica_db_bind_int64(st, 6, row->ttl);
     minica_db_bind_int64(st, 7, row->created_at);
     minica_db_bind_int64(st, 8, row->expires_at);
-    int rc = minica_db_step(st, err);
+    int rc = step_guarded(store, st, err);
     int ret = MINICA_OK;
-    if (rc < 0 && broke_constraint(store))
+    if (rc < 0 &&
+        (store->failed_kind == MINICA_DB_UNIQUE || store->failed_kind == MINICA_DB_FOREIGN_KEY ||
+         store->failed_kind == MINICA_DB_CHECK))
         ret = minica_seterr(err, MINICA_EEXIST, "token id %s is already taken", row->id);
     else if (rc != MINICA_DB_DONE)
-        ret = db_error(store, err, "cannot record the token");
+        ret = guarded_error(store, err, "cannot record the token");
     minica_db_finalize(st);
     return ret;
 }
@@ -910,10 +1107,13 @@ int minica_store_list_tokens(struct minica_store *store, minica_token_cb cb, voi
     return ret;
 }
 
-/* One statement decides: of any number of concurrent uses (threads or
- * processes), SQLite's writer lock lets exactly one see changes() == 1. Run
- * inside the transaction that records the certificate, so the token, the
- * certificate and its audit row are committed together or not at all. */
+/* One statement decides: of any number of concurrent uses (threads,
+ * processes, replicas), exactly one sees changes() == 1. SQLite's writer
+ * lock runs them one at a time; on PostgreSQL the others wait on the row's
+ * lock and, READ COMMITTED, test the WHERE again on the committed row, now
+ * used. Run inside the transaction that records the certificate, so the
+ * token, the certificate and its audit row are committed together or not
+ * at all. */
 int minica_store_use_token(struct minica_store *store, const char *id, const char *secret_sha256,
                            int64_t now, const char *used_by, struct minica_err *err)
 {
@@ -960,22 +1160,13 @@ int minica_store_revoke_token(struct minica_store *store, const char *id, int64_
  * of concurrent callers see its row change, whatever connection or host
  * each runs on. */
 
-/* A failed write's reason, by the constraint it broke: a taken key is the
- * caller's EEXIST, a CHECK its typo, a foreign key a row that is not there. */
+/* acme_write_error: write_error for the driver's last error. */
 static int acme_write_error(struct minica_store *s, struct minica_err *err, const char *what)
 {
-    switch (minica_db_last_error(s->db)) {
-    case MINICA_DB_UNIQUE:
-        return minica_seterr(err, MINICA_EEXIST, "%s: already taken (%s)", what,
-                             minica_db_errmsg(s->db));
-    case MINICA_DB_CHECK:
-        return minica_seterr(err, MINICA_EINVAL, "%s: a value the table does not allow (%s)", what,
-                             minica_db_errmsg(s->db));
-    case MINICA_DB_FOREIGN_KEY:
-        return minica_seterr(err, MINICA_ENOENT, "%s: refers to a row that does not exist", what);
-    default:
+    enum minica_db_error kind = minica_db_last_error(s->db);
+    if (kind != MINICA_DB_UNIQUE && kind != MINICA_DB_CHECK && kind != MINICA_DB_FOREIGN_KEY)
         return db_error(s, err, what);
-    }
+    return write_error(s, kind, minica_db_errmsg(s->db), err, what);
 }
 
 /* A value given as a string must fit the row field it is read back into:
@@ -1008,8 +1199,7 @@ static void bind_opt_int64(struct minica_db_stmt *st, int i, int64_t v)
 static int acme_step_write(struct minica_store *s, struct minica_db_stmt *st, int64_t *changed,
                            struct minica_err *err, const char *what)
 {
-    int ret =
-        minica_db_step(st, err) == MINICA_DB_DONE ? MINICA_OK : acme_write_error(s, err, what);
+    int ret = step_guarded(s, st, err) == MINICA_DB_DONE ? MINICA_OK : guarded_error(s, err, what);
     if (ret == 0 && changed != NULL)
         *changed = minica_db_changes(st);
     minica_db_finalize(st);
@@ -1045,8 +1235,8 @@ static int acme_step_transition(struct minica_store *s, struct minica_db_stmt *s
                                 const char *table, const char *id, const char *what,
                                 struct minica_err *err)
 {
-    if (minica_db_step(st, err) != MINICA_DB_DONE) {
-        int ret = acme_write_error(s, err, what);
+    if (step_guarded(s, st, err) != MINICA_DB_DONE) {
+        int ret = guarded_error(s, err, what);
         minica_db_finalize(st);
         return ret;
     }
@@ -1057,18 +1247,23 @@ static int acme_step_transition(struct minica_store *s, struct minica_db_stmt *s
 
 /* The primary key decides: of any number of concurrent spends of one
  * value (threads, processes, replicas on one database), exactly one insert
- * commits; the rest meet the constraint. */
+ * adds the row; the others wait for it and add nothing (ON CONFLICT DO
+ * NOTHING rather than a failed INSERT, which would abort a PostgreSQL
+ * caller's transaction), and see no change. */
 int minica_store_acme_nonce_spend(struct minica_store *store, const char *value, int64_t expires_at,
                                   struct minica_err *err)
 {
     struct minica_db_stmt *st;
-    if (minica_db_prepare(store->db, "INSERT INTO acme_nonces (value, expires_at) VALUES (?, ?)",
+    if (minica_db_prepare(store->db,
+                          "INSERT INTO acme_nonces (value, expires_at) VALUES (?, ?) "
+                          "ON CONFLICT DO NOTHING",
                           &st, err) != 0)
         return db_error(store, err, "cannot spend the nonce");
     minica_db_bind_text(st, 1, value);
     minica_db_bind_int64(st, 2, expires_at);
-    int ret = acme_step_write(store, st, NULL, err, "cannot spend the nonce");
-    if (ret == MINICA_EEXIST)
+    int64_t inserted = 0;
+    int ret = acme_step_write(store, st, &inserted, err, "cannot spend the nonce");
+    if (ret == 0 && inserted != 1)
         return minica_seterr(err, MINICA_EFORBIDDEN, "the nonce was already used");
     return ret;
 }
@@ -1146,17 +1341,14 @@ int minica_store_acme_account_insert(struct minica_store *store,
 {
     if (row->eab_kid[0] == '\0')
         return acme_account_insert_row(store, row, err);
-    int ret = exec(store, "SAVEPOINT acme_account", err);
+    struct unit u;
+    int ret = unit_begin(store, &u, "acme_account", err);
     if (ret != 0)
         return ret;
     ret = acme_account_insert_row(store, row, err);
     if (ret == 0)
         ret = acme_eab_bind(store, row->eab_kid, row->id, row->created_at, err);
-    if (ret != 0)
-        minica_db_exec(store->db, "ROLLBACK TO acme_account", NULL);
-    if (exec(store, "RELEASE acme_account", ret == 0 ? err : NULL) != 0 && ret == 0)
-        ret = MINICA_EDB;
-    return ret;
+    return unit_end(store, &u, ret, err);
 }
 
 int minica_store_acme_account_list(struct minica_store *store, minica_acme_account_cb cb, void *ctx,
@@ -1399,7 +1591,9 @@ static int acme_order_insert_rows(struct minica_store *s, const struct minica_ac
     static const char order_sql[] =
         "INSERT INTO acme_orders (id, account_id, status, identifiers, not_before, not_after, "
         "expires_at, cert_serial, error, created_at, replaces) "
-        "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 WHERE ?11 IS NULL OR NOT EXISTS "
+        "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 WHERE CAST(?11 AS TEXT) IS NULL OR "
+        "NOT "
+        "EXISTS "
         "(SELECT 1 FROM acme_orders WHERE replaces = ?11 AND status <> 'invalid')";
     static const char authz_sql[] = "INSERT INTO acme_authz (id, order_id, type, value, wildcard, "
                                     "status, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)";
@@ -1474,18 +1668,13 @@ int minica_store_acme_order_insert(struct minica_store *store,
                                    const struct minica_acme_challenge *chall, size_t n_chall,
                                    struct minica_err *err)
 {
-    /* A savepoint nests in the caller's transaction or is one, as in
-     * minica_store_insert_cert. (PostgreSQL accepts SAVEPOINT only inside
-     * a transaction: its backend opens one when none is.) */
-    int ret = exec(store, "SAVEPOINT acme_order", err);
+    /* All or nothing, as in minica_store_insert_cert. */
+    struct unit u;
+    int ret = unit_begin(store, &u, "acme_order", err);
     if (ret != 0)
         return ret;
     ret = acme_order_insert_rows(store, order, authz, n_authz, chall, n_chall, err);
-    if (ret != 0)
-        minica_db_exec(store->db, "ROLLBACK TO acme_order", NULL);
-    if (exec(store, "RELEASE acme_order", ret == 0 ? err : NULL) != 0 && ret == 0)
-        ret = MINICA_EDB;
-    return ret;
+    return unit_end(store, &u, ret, err);
 }
 
 #define ACME_ORDER_COLUMNS                                                                         \
