@@ -8,21 +8,8 @@
 # The store's SQL on PostgreSQL is test_store's; this is the setting only.
 source "$SRCDIR/tests/integration/lib/common.sh"
 
-: "${MINICA_TEST_PG_URI_FILE:?run through ctest: the pgcluster fixture gives the URI}"
-[ -s "$MINICA_TEST_PG_URI_FILE" ] ||
-    { echo "no PostgreSQL cluster: install postgresql (scripts/install-deps --test)" >&2; exit 1; }
-PG_URI=$(cat "$MINICA_TEST_PG_URI_FILE")
-PG_SOCK=${PG_URI##*host=}
-
-# A database of this test's own in the shared cluster: the other tests'
-# tables and rows are not ours to meet.
-pgbin=""
-for d in /usr/lib/postgresql/*/bin; do [ -x "$d/createdb" ] && pgbin=$d; done
-[ -n "$pgbin" ] || { echo "createdb missing: install postgresql" >&2; exit 1; }
-DBNAME=minica_dbsetting_$$
-"$pgbin/createdb" -h "$PG_SOCK" -U minica "$DBNAME" || { echo "createdb failed" >&2; exit 1; }
-trap '"$pgbin/dropdb" -h "$PG_SOCK" -U minica --if-exists "$DBNAME" 2>/dev/null; _cleanup' EXIT
-URI="postgresql://minica@/$DBNAME?host=$PG_SOCK"
+pg_new_db dbsetting
+URI=$PG_DB_URI
 # Nothing listens here: a database that cannot be the one in use.
 DEAD="postgresql://minica@/nowhere?host=$T/no-socket&connect_timeout=2"
 
@@ -144,7 +131,7 @@ run "$MINICA" log --dir "$PCA"
 expect_out "init" "the audit log in PostgreSQL has init's row"
 check_not "no minica.db appears in the state directory" test -e "$PCA/minica.db"
 # The rows are in the database, not in some file: PostgreSQL's own client.
-n=$("$pgbin/psql" -h "$PG_SOCK" -U minica -d "$DBNAME" -Atc "SELECT count(*) FROM certs" 2>&1)
+n=$(pg_psql "$URI" "SELECT count(*) FROM certs" 2>&1)
 if [ "$n" = 1 ]; then pass "psql counts the one certificate"; else fail "psql: $n"; fi
 PORT=$(free_port)
 : >"$T/serve.log"
