@@ -324,6 +324,18 @@ static void test_copy_refuses_a_target_with_rows(void **state)
     char *text = tu_slurp(other);
     assert_string_equal(text, "not a database\n");
     free(text);
+    /* Nor a new file beside the log of an old one, which SQLite would
+     * replay into it. */
+    char wal[4400];
+    snprintf(wal, sizeof(wal), "%s/new.db-wal", f->dir);
+    fp = fopen(wal, "w");
+    assert_non_null(fp);
+    fputs("frames of another database", fp);
+    fclose(fp);
+    snprintf(other, sizeof(other), "%s/new.db", f->dir);
+    assert_int_equal(copy(source_a(f), other, &seen, &err), MINICA_EEXIST);
+    assert_non_null(strstr(err.msg, "new.db-wal is left from an earlier database"));
+    assert_int_equal(access(other, F_OK), -1);
 }
 
 /* A table the target's migrations do not make (a later migration's, on a

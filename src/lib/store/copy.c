@@ -455,6 +455,18 @@ static int precheck_target(const char *target, int *created, struct minica_err *
     *created = 0;
     if (!is_uri(target)) {
         struct stat st;
+        /* A log left by an earlier file of that name would be replayed
+         * into the new one. */
+        static const char *const logs[] = {"-wal", "-journal"};
+        for (size_t i = 0; i < sizeof(logs) / sizeof(logs[0]); i++) {
+            char log[4200];
+            snprintf(log, sizeof(log), "%s%s", target, logs[i]);
+            if (lstat(log, &st) == 0 && (!S_ISREG(st.st_mode) || st.st_size > 0))
+                return minica_seterr(err, MINICA_EEXIST,
+                                     "%s is left from an earlier database: remove it, or migrate "
+                                     "into a new file",
+                                     log);
+        }
         if (lstat(target, &st) != 0) {
             if (errno != ENOENT)
                 return minica_seterr(err, MINICA_EIO, "cannot use %s: %s", target, strerror(errno));
