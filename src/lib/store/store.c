@@ -2012,3 +2012,8 @@ const char *minica_store_name(const struct minica_store *store)
 {
     return minica_db_name(store->db);
 }
+
+struct minica_db *minica_store_db(struct minica_store *store)
+{
+    return store->db;
+}
