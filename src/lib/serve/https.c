@@ -142,8 +142,6 @@ void minica_server_close(struct minica_server *srv)
     if (srv->trust != NULL)
         tls_trust_free(srv->tls, srv->trust);
     free(srv->roots_answer);
-    free(srv->crl_der);
-    free(srv->crl_pem);
     free(srv->trust_pem);
     minica_admit_free(srv->admit);
     pthread_mutex_destroy(&srv->ca_lock);
@@ -868,10 +866,6 @@ static int reload(struct minica_server *srv, const struct listen_addr *la, char 
     pthread_mutex_lock(&srv->ca_lock);
     old = srv->ca;
     srv->ca = ca;
-    /* The CRL cache was signed by the previous issuer. */
-    free(srv->crl_der);
-    srv->crl_der = NULL;
-    srv->crl_len = 0;
     pthread_mutex_unlock(&srv->ca_lock);
     pthread_mutex_lock(&srv->tls_lock);
     free(srv->roots_answer);
