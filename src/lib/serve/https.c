@@ -848,7 +848,9 @@ static int reload(struct minica_server *srv, const struct listen_addr *la, char 
     struct minica_ca *ca = NULL, *old;
     char *roots = NULL, *trust_pem = NULL, fresh[MINICA_SANS_MAX];
     struct tls_trust *trust = NULL;
-    int ret = minica_ca_open(minica_ca_dir(srv->ca), &ca, err);
+    /* Never another inventory: the nonce key, the published CRLs and the
+     * requests in flight belong to the one in use. */
+    int ret = minica_ca_reopen(srv->ca, &ca, err);
     if (ret == 0 && (ret = minica_policy_check_acme(minica_ca_policy(ca), err)) == 0 &&
         (ret = minica_serve_roots_answer(ca, &roots, err)) == 0 &&
         (ret = minica_serve_trust_pem(ca, &trust_pem, err)) == 0 &&
