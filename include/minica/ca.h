@@ -44,6 +44,11 @@ int minica_ca_open(const char *dir, struct minica_ca **out, struct minica_err *e
 #define MINICA_CA_OPEN_NO_KEY 0x1
 int minica_ca_open_flags(const char *dir, unsigned flags, struct minica_ca **out,
                          struct minica_err *err);
+/* The CA as its state directory holds it now, for serve's SIGHUP. A
+ * minica.conf that names another inventory than current's is refused
+ * before anything connects to it: switching inventories is a restart. */
+int minica_ca_reopen(const struct minica_ca *current, struct minica_ca **out,
+                     struct minica_err *err);
 void minica_ca_close(struct minica_ca *ca);
 
 /* Who is acting, for the audit log: command ("issue", "agent", "serve") and

@@ -137,6 +137,29 @@ int minica_store_list_ca_revocations(struct minica_store *store, minica_ca_revoc
 int minica_store_next_crl_number(struct minica_store *store, const char *issuer, int64_t *number,
                                  struct minica_err *err);
 
+/* The CRLs serve publishes (minica_ca_crls_published), one per
+ * intermediate, shared by every replica on one inventory. Every call
+ * below runs in the caller's transaction; the lock serializes the
+ * replicas that find the set stale, so only one signs a new one.
+ * minica_store_revoke and minica_store_revoke_ca delete the set. */
+struct minica_published_crl {
+    char issuer_serial[MINICA_SERIAL_HEX_MAX];
+    int64_t number;
+    int64_t this_update;
+    int64_t next_update;
+    int64_t revoked; /* entries */
+    char *pem;       /* "X509 CRL" */
+};
+void minica_published_crl_free(struct minica_published_crl *row);
+int minica_store_lock_published_crls(struct minica_store *store, struct minica_err *err);
+/* MINICA_ENOENT when the issuer has none. */
+int minica_store_get_published_crl(struct minica_store *store, const char *issuer_serial,
+                                   struct minica_published_crl *out, struct minica_err *err);
+/* The set becomes rows[0..n): the rows of issuers not in it go. */
+int minica_store_replace_published_crls(struct minica_store *store,
+                                        const struct minica_published_crl *rows, size_t n,
+                                        struct minica_err *err);
+
 /* Audit log: UTC time, uid and user name are filled in here. Never pass key
  * material. Every byte outside printable ASCII of command and summary is
  * stored escaped (minica_escape_text): a row is always one printable line. */

@@ -141,6 +141,18 @@ track_pid "$SERVE_PID"
 for _ in $(seq 1 100); do started && break; sleep 0.1; done
 check "serve starts on the PostgreSQL inventory" started
 check "and names it in its start log" grep -qF "inventory: $URI" "$T/serve.log"
+# A reload never switches inventories: the nonces, the published CRLs
+# and the requests in flight belong to the one in use.
+cp "$PCA/minica.conf" "$T/pca.conf"
+{ grep -v '^database = ' "$T/pca.conf"; printf 'database = %s\n' "$DEAD"; } >"$PCA/minica.conf"
+kill -HUP "$SERVE_PID"
+for _ in $(seq 1 100); do grep -q "names another inventory" "$T/serve.log" && break; sleep 0.1; done
+check "SIGHUP with another [store] database is refused, naming both" \
+    grep -qF "names another inventory (postgresql://minica@/nowhere" "$T/serve.log"
+check "serve goes on" kill -0 "$SERVE_PID"
+check "and still answers from the inventory in use" \
+    sh -c "curl -sk https://127.0.0.1:$PORT/v1/crl | openssl crl -inform DER -noout"
+cp "$T/pca.conf" "$PCA/minica.conf"
 kill "$SERVE_PID" 2>/dev/null
 wait "$SERVE_PID" 2>/dev/null
 run "$MINICA" --db "$DEAD" list --dir "$PCA"

@@ -292,14 +292,26 @@ static int load_policy(struct minica_statedir *sd, struct minica_policy *policy,
 
 /* dir names the CA in messages; real is where SQLite opens it (it refuses a
  * path through a symlink, and a symlinked state directory is allowed). */
+/* expect: refuse, before connecting, any inventory but this one; the
+ * target opened is copied to target_out (MINICA_PATH_MAX) when given. */
 static int ca_open_store(const char *dir, const char *real, const struct minica_store_conf *conf,
-                         struct minica_store **store, struct minica_err *err)
+                         const char *expect, char *target_out, struct minica_store **store,
+                         struct minica_err *err)
 {
     char target[MINICA_PATH_MAX];
     int is_file = 0;
     int ret = store_target(real, conf, target, sizeof(target), &is_file, err);
     if (ret != 0)
         return ret;
+    /* Both come from minica.conf, which holds no password, or both from
+     * MINICA_DB, which then did not change. */
+    if (expect != NULL && strcmp(target, expect) != 0)
+        return minica_seterr(err, MINICA_EINVAL,
+                             "minica.conf names another inventory (%s, not %s): restart to "
+                             "switch",
+                             target, expect);
+    if (target_out != NULL)
+        memcpy(target_out, target, sizeof(target));
     if (is_file && !minica_file_exists(target))
         return minica_seterr(err, MINICA_ENOENT,
                              "no CA in %s (minica.db is missing); create one with: minica init "
@@ -335,7 +347,7 @@ int minica_state_open_store(const char *dir, struct minica_store **out, struct m
     struct minica_store_conf conf;
     int ret = minica_statedir_open(&sd, dir, err);
     if (ret == 0 && (ret = load_store_conf(&sd, &conf, err)) == 0)
-        ret = ca_open_store(dir, sd.real, &conf, out, err);
+        ret = ca_open_store(dir, sd.real, &conf, NULL, NULL, out, err);
     minica_statedir_close(&sd);
     return ret;
 }
@@ -369,15 +381,15 @@ static void audit_policy_error(struct minica_statedir *sd, const struct minica_e
     char summary[sizeof(err->msg) + 32];
     if (load_store_conf(sd, &conf, &ignored) != 0)
         memset(&conf, 0, sizeof(conf));
-    if (ca_open_store(sd->real, sd->real, &conf, &store, &ignored) != 0)
+    if (ca_open_store(sd->real, sd->real, &conf, NULL, NULL, &store, &ignored) != 0)
         return;
     snprintf(summary, sizeof(summary), "policy load error: %s", err->msg);
     minica_store_audit(store, "policy", summary, &ignored);
     minica_store_close(store);
 }
 
-int minica_ca_open_flags(const char *dir, unsigned flags, struct minica_ca **out,
-                         struct minica_err *err)
+static int ca_open(const char *dir, unsigned flags, const char *expect_store,
+                   struct minica_ca **out, struct minica_err *err)
 {
     *out = NULL;
     struct minica_ca *ca = calloc(1, sizeof(*ca));
@@ -409,7 +421,8 @@ int minica_ca_open_flags(const char *dir, unsigned flags, struct minica_ca **out
         audit_policy_error(&sd, err);
         goto fail;
     }
-    if ((ret = ca_open_store(dir, sd.real, &ca->policy.store, &ca->store, err)) != 0 ||
+    if ((ret = ca_open_store(dir, sd.real, &ca->policy.store, expect_store, ca->store_target,
+                             &ca->store, err)) != 0 ||
         (ret = minica_hierarchy_apply_store(&ca->hier, ca->store, minica_now(), err)) != 0)
         goto fail;
     const struct minica_ca_cert *ai = &ca->hier.info[ca->hier.active_int];
@@ -439,9 +452,21 @@ int minica_ca_load_ca_key(struct minica_ca *ca, size_t i, mbedtls_pk_context *pk
     return ret;
 }
 
+int minica_ca_open_flags(const char *dir, unsigned flags, struct minica_ca **out,
+                         struct minica_err *err)
+{
+    return ca_open(dir, flags, NULL, out, err);
+}
+
 int minica_ca_open(const char *dir, struct minica_ca **out, struct minica_err *err)
 {
-    return minica_ca_open_flags(dir, 0, out, err);
+    return ca_open(dir, 0, NULL, out, err);
+}
+
+int minica_ca_reopen(const struct minica_ca *current, struct minica_ca **out,
+                     struct minica_err *err)
+{
+    return ca_open(current->dir, 0, current->store_target, out, err);
 }
 
 void minica_ca_close(struct minica_ca *ca)

@@ -142,8 +142,6 @@ void minica_server_close(struct minica_server *srv)
     if (srv->trust != NULL)
         tls_trust_free(srv->tls, srv->trust);
     free(srv->roots_answer);
-    free(srv->crl_der);
-    free(srv->crl_pem);
     free(srv->trust_pem);
     minica_admit_free(srv->admit);
     pthread_mutex_destroy(&srv->ca_lock);
@@ -850,7 +848,9 @@ static int reload(struct minica_server *srv, const struct listen_addr *la, char 
     struct minica_ca *ca = NULL, *old;
     char *roots = NULL, *trust_pem = NULL, fresh[MINICA_SANS_MAX];
     struct tls_trust *trust = NULL;
-    int ret = minica_ca_open(minica_ca_dir(srv->ca), &ca, err);
+    /* Never another inventory: the nonce key, the published CRLs and the
+     * requests in flight belong to the one in use. */
+    int ret = minica_ca_reopen(srv->ca, &ca, err);
     if (ret == 0 && (ret = minica_policy_check_acme(minica_ca_policy(ca), err)) == 0 &&
         (ret = minica_serve_roots_answer(ca, &roots, err)) == 0 &&
         (ret = minica_serve_trust_pem(ca, &trust_pem, err)) == 0 &&
@@ -868,10 +868,6 @@ static int reload(struct minica_server *srv, const struct listen_addr *la, char 
     pthread_mutex_lock(&srv->ca_lock);
     old = srv->ca;
     srv->ca = ca;
-    /* The CRL cache was signed by the previous issuer. */
-    free(srv->crl_der);
-    srv->crl_der = NULL;
-    srv->crl_len = 0;
     pthread_mutex_unlock(&srv->ca_lock);
     pthread_mutex_lock(&srv->tls_lock);
     free(srv->roots_answer);

@@ -32,14 +32,7 @@ struct minica_server {
     /* The client-certificate trust of new connections; ->older as cert's. */
     struct tls_trust *trust;
     char *roots_answer; /* what GET /v1/roots sends */
-    /* The CRLs, made at most once a minute (crl_at): the active
-     * intermediate's in DER (GET /v1/crl) and every current intermediate's
-     * in one PEM (GET /v1/crls). */
-    unsigned char *crl_der;
-    size_t crl_len;
-    char *crl_pem;
-    int64_t crl_at;
-    char *trust_pem; /* the trust at start, for libmicrohttpd's own credentials */
+    char *trust_pem;    /* the trust at start, for libmicrohttpd's own credentials */
     const struct minica_serve_options *opts;
     struct minica_refusals *refusals; /* the audit rows of refused requests */
     /* Connection slots (admit.h), under admit_lock: libmicrohttpd's

@@ -270,6 +270,18 @@ static const struct migration migrations[] = {
      * at every newOrder naming one, and keeps deletes from certs cheap. */
     {.sqlite = "ALTER TABLE acme_orders ADD COLUMN replaces TEXT REFERENCES certs(serial);"
                "CREATE INDEX acme_orders_replaces ON acme_orders(replaces);"},
+    /* 7 -> 8: the CRLs serve publishes (minica_ca_crls_published), one
+     * row per intermediate, so that every replica answers the same bytes
+     * and a cRLNumber never goes back from one answer to the next. A
+     * revocation deletes them in its own transaction. */
+    {.sqlite = "CREATE TABLE published_crls ("
+               "  issuer_serial TEXT PRIMARY KEY,"
+               "  crl_number BIGINT NOT NULL,"
+               "  this_update BIGINT NOT NULL,"
+               "  next_update BIGINT NOT NULL,"
+               "  revoked BIGINT NOT NULL,"
+               "  pem TEXT NOT NULL"
+               ");"},
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -762,6 +774,12 @@ int minica_store_list_certs(struct minica_store *store, const struct minica_cert
     return ret;
 }
 
+/* Whatever a revocation changes, the published CRLs no longer say. */
+static int drop_published_crls(struct minica_store *store, struct minica_err *err)
+{
+    return exec(store, "DELETE FROM published_crls", err);
+}
+
 int minica_store_revoke(struct minica_store *store, const char *serial, int64_t when, int reason,
                         struct minica_err *err)
 {
@@ -776,7 +794,7 @@ int minica_store_revoke(struct minica_store *store, const char *serial, int64_t 
     int ret = minica_db_step(st, err) == MINICA_DB_DONE ? MINICA_OK
                                                         : db_error(store, err, "cannot revoke");
     minica_db_finalize(st);
-    return ret;
+    return ret == 0 ? drop_published_crls(store, err) : ret;
 }
 
 int minica_store_issuer_stats(struct minica_store *store, int64_t now, minica_issuer_stats_cb cb,
@@ -857,7 +875,7 @@ int minica_store_revoke_ca(struct minica_store *store, const struct minica_ca_re
     int ret = minica_db_step(st, err) == MINICA_DB_DONE ? MINICA_OK
                                                         : db_error(store, err, "cannot revoke");
     minica_db_finalize(st);
-    return ret;
+    return ret == 0 ? drop_published_crls(store, err) : ret;
 }
 
 int minica_store_list_ca_revocations(struct minica_store *store, minica_ca_revocation_cb cb,
@@ -912,6 +930,83 @@ int minica_store_next_crl_number(struct minica_store *store, const char *issuer,
         ret = db_error(store, err, "cannot allocate a CRL number");
     minica_db_finalize(st);
     return ret;
+}
+
+int minica_store_lock_published_crls(struct minica_store *store, struct minica_err *err)
+{
+    if (!minica_db_in_transaction(store->db))
+        return minica_seterr(err, MINICA_EINVAL, "the published CRLs are locked in a transaction");
+    /* SQLite's BEGIN IMMEDIATE holds the one writer lock already. On
+     * PostgreSQL, a lock of its own until the transaction ends ("minica"
+     * + 1, beside the migrations' key). */
+    if (minica_db_kind(store->db) != MINICA_DB_POSTGRESQL)
+        return MINICA_OK;
+    return exec(store, "SELECT pg_advisory_xact_lock(120299591394146)", err);
+}
+
+void minica_published_crl_free(struct minica_published_crl *row)
+{
+    free(row->pem);
+    row->pem = NULL;
+}
+
+int minica_store_get_published_crl(struct minica_store *store, const char *issuer_serial,
+                                   struct minica_published_crl *out, struct minica_err *err)
+{
+    static const char sql[] = "SELECT crl_number, this_update, next_update, revoked, pem "
+                              "FROM published_crls WHERE issuer_serial = ?";
+    memset(out, 0, sizeof(*out));
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(store->db, sql, &st, err) != 0)
+        return db_error(store, err, "cannot read the published CRLs");
+    minica_db_bind_text(st, 1, issuer_serial);
+    int ret, rc = minica_db_step(st, err);
+    if (rc == MINICA_DB_ROW) {
+        snprintf(out->issuer_serial, sizeof(out->issuer_serial), "%s", issuer_serial);
+        out->number = minica_db_column_int64(st, 0);
+        out->this_update = minica_db_column_int64(st, 1);
+        out->next_update = minica_db_column_int64(st, 2);
+        out->revoked = minica_db_column_int64(st, 3);
+        const char *pem = minica_db_column_text(st, 4);
+        out->pem = strdup(pem != NULL ? pem : "");
+        ret = out->pem != NULL ? MINICA_OK : minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    } else if (rc == MINICA_DB_DONE) {
+        ret = minica_seterr(err, MINICA_ENOENT, "no published CRL of %s", issuer_serial);
+    } else {
+        ret = db_error(store, err, "cannot read the published CRLs");
+    }
+    minica_db_finalize(st);
+    return ret;
+}
+
+int minica_store_replace_published_crls(struct minica_store *store,
+                                        const struct minica_published_crl *rows, size_t n,
+                                        struct minica_err *err)
+{
+    static const char sql[] = "INSERT INTO published_crls (issuer_serial, crl_number, "
+                              "this_update, next_update, revoked, pem) VALUES (?, ?, ?, ?, ?, ?)";
+    struct unit u;
+    int ret = unit_begin(store, &u, "published_crls", err);
+    if (ret != 0)
+        return ret;
+    if ((ret = drop_published_crls(store, err)) != 0)
+        return unit_end(store, &u, ret, err);
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(store->db, sql, &st, err) != 0)
+        return unit_end(store, &u, db_error(store, err, "cannot publish the CRLs"), err);
+    for (size_t i = 0; i < n && ret == 0; i++) {
+        minica_db_reset(st);
+        minica_db_bind_text(st, 1, rows[i].issuer_serial);
+        minica_db_bind_int64(st, 2, rows[i].number);
+        minica_db_bind_int64(st, 3, rows[i].this_update);
+        minica_db_bind_int64(st, 4, rows[i].next_update);
+        minica_db_bind_int64(st, 5, rows[i].revoked);
+        minica_db_bind_text(st, 6, rows[i].pem);
+        if (minica_db_step(st, err) != MINICA_DB_DONE)
+            ret = db_error(store, err, "cannot publish the CRLs");
+    }
+    minica_db_finalize(st);
+    return unit_end(store, &u, ret, err);
 }
 
 int minica_store_audit(struct minica_store *store, const char *command, const char *summary,
