@@ -22,7 +22,7 @@ pg_up() { sh "$MINICA_TEST_PGCLUSTER" start "$PGDIR"; }
 CA=$T/ca
 run "$MINICA" init --dir "$CA"
 expect_ok "init the CA"
-printf '[store]\ndatabase = %s\n' "$URI" >>"$CA/minica.conf"
+printf '[store]\ndatabase = %s\n[acme]\nenabled = yes\nvalidate_ip = 127.0.0.0/8\n' "$URI" >>"$CA/minica.conf"
 
 NAME=load.internal
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/load.key" \
@@ -60,6 +60,31 @@ sign() {
     curl -s -k -D "$2.h" -o "$2.b" -w '%{http_code}' --max-time 20 -X POST \
         -H 'Content-Type: application/json' --data-binary "@$2.req" "$URL/v1/sign" || true
 }
+
+b64url() { xxd -r -p | basenc --base64url -w0 | tr -d '='; }
+# certid PEM: ACME renewal-info's base64url(AKI keyIdentifier) "."
+# base64url(serial DER contents), as test_acme_renewal.sh makes it.
+certid() {
+    local aki serial
+    aki=$(openssl x509 -in "$1" -noout -ext authorityKeyIdentifier |
+        sed -n 2p | sed 's/keyid://' | tr -d ' :\n')
+    serial=$(openssl x509 -in "$1" -noout -serial | cut -d= -f2)
+    [ $((${#serial} % 2)) = 1 ] && serial=0$serial
+    case $serial in [89A-Fa-f]*) serial=00$serial ;; esac
+    printf '%s.%s' "$(printf %s "$aki" | b64url)" "$(printf %s "$serial" | b64url)"
+}
+# renewal_info PREFIX: ACME's unauthenticated GET of the first
+# certificate's renewal-info (a lookup in the inventory), as sign does.
+renewal_info() {
+    curl -s -k -D "$1.h" -o "$1.b" -w '%{http_code}' --max-time 20 \
+        "$URL/acme/renewal-info/$CERTID" || true
+}
+code=$(sign "$(sed -n 3p "$T/tokens0")" "$T/first")
+check "an enrollment before the outage" test "$code" = 200
+jq -r .certificate "$T/first.b" >"$T/first.crt"
+jq -r .serial "$T/first.b" >"$T/first.serial"
+CERTID=$(certid "$T/first.crt")
+check "ACME renewal-info answers 200 before the outage" test "$(renewal_info "$T/ari")" = 200
 
 # load N: spends the tokens of tokens$N, each until it is answered other
 # than 503 (the client retries faster than Retry-After says, to keep the
@@ -104,6 +129,10 @@ check "while PostgreSQL is down, POST /v1/sign answers 503" test "$code" = 503
 check "with Retry-After: 5" grep -qi '^retry-after: 5' "$T/down.h"
 check "and error \"unavailable\"" test "$(jq -r .error "$T/down.b")" = unavailable
 check_not "the answer does not leak the server's socket path" grep -qF "$PGDIR" "$T/down.b"
+check "ACME renewal-info answers 503 while it is down" test "$(renewal_info "$T/ari-down")" = 503
+check "with Retry-After: 5" grep -qi '^retry-after: 5' "$T/ari-down.h"
+check "as a serverInternal problem" test "$(jq -r .type "$T/ari-down.b")" = \
+    urn:ietf:params:acme:error:serverInternal
 check "health still answers" test "$(http_code "$URL/v1/health" -k)" = 200
 sleep 2
 check "serve is alive during the outage" kill -0 "$SERVE_PID"
@@ -128,7 +157,9 @@ jq -r .serial "$T/after.b" >"$T/after.serial"
 # Certificates handed out (every 200's serial, by openssl) against the
 # rows: none handed out without its row, and no row without a 200, but
 # for a commit whose outcome serve could not learn (its log says so).
-{ awk '$2 == 200 {print $4}' "$T/load.log"; cat "$T/after.serial"; } | sort >"$T/handed"
+check "ACME renewal-info answers 200 again" test "$(renewal_info "$T/ari-after")" = 200
+{ awk '$2 == 200 {print $4}' "$T/load.log"; cat "$T/first.serial" "$T/after.serial"; } |
+    sort >"$T/handed"
 pg_psql "$URI" "SELECT serial FROM certs WHERE name = '$NAME' ORDER BY serial" | sort >"$T/rows"
 check "the handed-out serials are distinct" test "$(uniq -d "$T/handed" | wc -l)" = 0
 check "no certificate handed out without its row" test -z "$(comm -23 "$T/handed" "$T/rows")"
