@@ -143,11 +143,18 @@ cat "$T/load1.log" "$T/load2.log" >"$T/load.log"
 check "serve is alive after the outage" kill -0 "$SERVE_PID"
 check "the server logged the outage as 503" grep -q "POST /v1/sign 503 .*cannot be reached" "$T/serve.log"
 check_not "no request went unanswered (curl's limit, 20s)" grep -q ' 000 ' "$T/load.log"
-check_not "no answer but 200 and 503 (403: a token spent without a certificate)" \
-    awk '$2 != 200 && $2 != 503 {bad = 1} END {exit !bad}' "$T/load.log"
+# A commit whose answer was lost while even the lookup failed (the server
+# stopping) may have spent its token: the retry is then refused (403),
+# which serve's log must explain, once per such commit.
+unknown=$(grep -c "whether certificate .* was recorded is unknown" "$T/serve.log")
+spent=$(awk '$2 == 403' "$T/load.log" | wc -l)
+check_not "no answer but 200, 503 and an explained 403" \
+    awk '$2 != 200 && $2 != 503 && $2 != 403 {bad = 1} END {exit !bad}' "$T/load.log"
+check "no 403 but for a commit serve logged as unknown ($spent 403, $unknown unknown)" \
+    test "$spent" -le "$unknown"
 check_not "every 503 carries Retry-After" awk '$2 == 503 && $3 != 5 {bad = 1} END {exit !bad}' "$T/load.log"
-check "every token of both loops was spent by a 200 in the end" \
-    test "$(awk '$2 == 200' "$T/load.log" | wc -l)" = 30
+check "every other token of both loops was spent by a 200 in the end" \
+    test "$(awk '$2 == 200' "$T/load.log" | wc -l)" = $((30 - spent))
 echo "# answers: $(awk '{print $2}' "$T/load.log" | sort | uniq -c | tr '\n' ' ')"
 
 code=$(sign "$(sed -n 2p "$T/tokens0")" "$T/after")
