@@ -274,9 +274,6 @@ static const struct migration migrations[] = {
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
-/* The store's reason for the driver's last error. A damaged file is named
- * as such, here and when db_sqlite.c's open meets it first (its own copy
- * of these messages). */
 /* A server that is down or restarting (PostgreSQL) is no failure of the
  * request: nothing was done, and the same request succeeds later. Named
  * without its password (minica_db_name). */
@@ -287,6 +284,9 @@ static int unavailable(struct minica_store *s, const char *msg, struct minica_er
                          minica_db_name(s->db), msg);
 }
 
+/* The store's reason for the driver's last error. A damaged file is named
+ * as such, here and when db_sqlite.c's open meets it first (its own copy
+ * of these messages). */
 static int db_error(struct minica_store *s, struct minica_err *err, const char *what)
 {
     if (minica_db_last_error(s->db) == MINICA_DB_UNAVAILABLE)
