@@ -67,6 +67,14 @@ int minica_store_set_full_sync(struct minica_store *store, int full, struct mini
  * concurrent writers wait in the busy handler instead of failing). */
 int minica_store_begin(struct minica_store *store, struct minica_err *err);
 int minica_store_commit(struct minica_store *store, struct minica_err *err);
+/* Commits the transaction that recorded certificate serial (through
+ * minica_store_insert_cert). A commit whose answer was lost with the
+ * connection (PostgreSQL gone mid-COMMIT) may or may not have happened:
+ * the row decides, read again after reconnecting; the caller never issues
+ * again. 0 when the row is committed; MINICA_EUNAVAILABLE when it is not,
+ * or when the server cannot be asked, and then nothing may be handed out. */
+int minica_store_commit_cert(struct minica_store *store, const char *serial,
+                             struct minica_err *err);
 void minica_store_rollback(struct minica_store *store);
 
 /* Records the row and each of its names (name and sans) atomically, inside

@@ -291,8 +291,10 @@ int minica_ca_issue(struct minica_ca *ca, const struct minica_issue_request *req
             ret = req->on_record(req->on_record_ctx, row.serial, err);
         if (ret == 0)
             ret = minica_ca_audit(ca, summary, err);
+        /* A commit whose outcome is unknown is resolved by the row, never
+         * by issuing again: an EEXIST below is a serial collision only. */
         if (ret == 0)
-            ret = minica_store_commit(ca->store, err);
+            ret = minica_store_commit_cert(ca->store, row.serial, err);
         else
             minica_store_rollback(ca->store);
         if (ret != MINICA_EEXIST)

@@ -97,6 +97,19 @@ static void respond_failure(struct minica_http_response *resp, int ret,
     case MINICA_EINVAL:
         minica_serve_respond_error(resp, 400, "bad_request", "%s", err->msg);
         break;
+    case MINICA_EUNAVAILABLE:
+        /* Nothing was issued or spent: the same request succeeds once the
+         * database is back, which the client is told to wait for. */
+        minica_serve_respond_error(resp, 503, "unavailable",
+                                   "the CA's inventory cannot be reached; retry in %d seconds",
+                                   MINICA_SERVE_UNAVAILABLE_RETRY_AFTER);
+        snprintf(resp->log, sizeof(resp->log), "%s", err->msg);
+        if (resp->n_headers < MINICA_HTTP_MAX_HEADERS) {
+            struct minica_http_header *h = &resp->headers[resp->n_headers++];
+            h->name = "Retry-After";
+            snprintf(h->value, sizeof(h->value), "%d", MINICA_SERVE_UNAVAILABLE_RETRY_AFTER);
+        }
+        break;
     default:
         minica_serve_respond_error(resp, 500, "internal", "the CA could not complete the request");
         snprintf(resp->log, sizeof(resp->log), "%s", err->msg);

@@ -61,6 +61,12 @@ struct minica_server {
 int minica_serve_roots_answer(const struct minica_ca *ca, char **out, struct minica_err *err);
 int minica_serve_trust_pem(const struct minica_ca *ca, char **out, struct minica_err *err);
 
+/* Seconds a client is told to wait (Retry-After) when the inventory cannot
+ * be reached (MINICA_EUNAVAILABLE: PostgreSQL restarting or failing over):
+ * long enough not to hammer a server coming back, short against a restart's
+ * few seconds. */
+#define MINICA_SERVE_UNAVAILABLE_RETRY_AFTER 5
+
 /* Fills resp with the JSON error {"error": code, "detail": ...}. */
 void minica_serve_respond_error(struct minica_http_response *resp, int status, const char *code,
                                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));

@@ -48,7 +48,8 @@ enum {
 /* Opens target: a file path (SQLite; created 0600 by the caller's rules, see
  * db_sqlite.c) or a "postgresql://" / "postgres://" URI (libpq loaded on
  * first use; MINICA_EUNAVAILABLE-style error naming the package when it is
- * missing). MINICA_EDB with err filled on failure. */
+ * missing). MINICA_EDB with err filled on failure; MINICA_EUNAVAILABLE
+ * when a PostgreSQL server cannot be reached (down or restarting). */
 int minica_db_open(const char *target, struct minica_db **out, struct minica_err *err);
 void minica_db_close(struct minica_db *db);
 
@@ -98,6 +99,13 @@ int minica_db_set_schema_version(struct minica_db *db, int version, struct minic
  * FULL, PostgreSQL synchronous_commit = on, the default); 0 relaxes it
  * for bulk work that the caller makes durable itself. */
 int minica_db_set_durability(struct minica_db *db, int full, struct minica_err *err);
+
+/* Tests only: makes the next minica_db_commit on a PostgreSQL connection
+ * fail as a server lost mid-commit does (MINICA_DB_UNAVAILABLE, the
+ * connection closed): mode 1 runs the COMMIT and then loses its answer
+ * (committed, outcome unknown to the caller), 2 drops the connection
+ * before it (rolled back). 0 clears it; it applies to one commit. */
+void minica_db_pg_test_lose_commit(int mode);
 
 /* The last call's error kind and the server's message. */
 enum minica_db_error minica_db_last_error(const struct minica_db *db);

@@ -307,7 +307,8 @@ static int usable(struct pg_db *db, struct minica_err *err)
     if (pq->status(db->conn) != CONNECTION_OK) {
         db->last_error = MINICA_DB_UNAVAILABLE;
         copy_first_line(db->errmsg, sizeof(db->errmsg), pq->error_message(db->conn));
-        return minica_seterr(err, MINICA_EDB, "cannot connect to %s: %s", db->name, db->errmsg);
+        return minica_seterr(err, MINICA_EDB, "%s cannot be reached (server said: %s)", db->name,
+                             db->errmsg);
     }
     db->broken = 0;
     /* A failover may have left a standby behind the same name. */
@@ -519,9 +520,32 @@ static int pg_begin(struct minica_db *base, struct minica_err *err)
     return rc;
 }
 
+/* The next COMMIT's fault, for tests (db.h): 0 none, 1 answer lost, 2
+ * connection dropped before it. */
+static int lose_commit;
+
+void minica_db_pg_test_lose_commit(int mode)
+{
+    lose_commit = mode;
+}
+
+/* The connection as a server gone mid-statement leaves it: closed (libpq
+ * makes a new one, which usable() makes again before the next statement),
+ * the transaction gone with it or committed, the caller told so. */
+static int lost(struct pg_db *db, const char *why, struct minica_err *err)
+{
+    db->pq->reset(db->conn);
+    db->broken = 1;
+    db->last_error = MINICA_DB_UNAVAILABLE;
+    snprintf(db->errmsg, sizeof(db->errmsg), "%s", why);
+    return minica_seterr(err, MINICA_EDB, "%s: %s", db->name, db->errmsg);
+}
+
 static int pg_commit(struct minica_db *base, struct minica_err *err)
 {
     struct pg_db *db = pg_of(base);
+    int fault = lose_commit;
+    lose_commit = 0;
     int rc = usable(db, err);
     db->in_begin = 0;
     if (rc != 0)
@@ -534,9 +558,14 @@ static int pg_commit(struct minica_db *base, struct minica_err *err)
                  "the transaction failed earlier and was rolled back");
         return minica_seterr(err, MINICA_EDB, "%s: %s", db->name, db->errmsg);
     }
+    if (fault == 2)
+        return lost(db, "server closed the connection unexpectedly (test: before COMMIT)", err);
     /* A connection lost here leaves the outcome unknown: the caller sees
      * MINICA_DB_UNAVAILABLE and looks the row up rather than redo. */
-    return run(db, "COMMIT", err);
+    rc = run(db, "COMMIT", err);
+    if (rc == 0 && fault == 1)
+        return lost(db, "server closed the connection unexpectedly (test: after COMMIT)", err);
+    return rc;
 }
 
 static void pg_rollback(struct minica_db *base)
@@ -728,9 +757,12 @@ int minica_db_pg_open(const char *uri, struct minica_db **out, struct minica_err
         goto out;
     }
     if (pq->status(db->conn) != CONNECTION_OK) {
+        /* Down, restarting, or not there: the caller may retry later. */
         db->last_error = MINICA_DB_UNAVAILABLE;
         copy_first_line(db->errmsg, sizeof(db->errmsg), pq->error_message(db->conn));
-        rc = minica_seterr(err, MINICA_EDB, "cannot connect to %s: %s", db->name, db->errmsg);
+        rc = minica_seterr(err, MINICA_EUNAVAILABLE,
+                           "%s cannot be reached (server said: %s): retry later", db->name,
+                           db->errmsg);
         goto out;
     }
     pq->set_notice_processor(db->conn, ignore_notice, NULL);

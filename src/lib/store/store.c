@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/util.h"
@@ -285,11 +286,23 @@ static const struct migration migrations[] = {
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
+/* A server that is down or restarting (PostgreSQL) is no failure of the
+ * request: nothing was done, and the same request succeeds later. Named
+ * without its password (minica_db_name). */
+static int unavailable(struct minica_store *s, const char *msg, struct minica_err *err)
+{
+    return minica_seterr(err, MINICA_EUNAVAILABLE,
+                         "%s cannot be reached (server said: %s): retry later",
+                         minica_db_name(s->db), msg);
+}
+
 /* The store's reason for the driver's last error. A damaged file is named
  * as such, here and when db_sqlite.c's open meets it first (its own copy
  * of these messages). */
 static int db_error(struct minica_store *s, struct minica_err *err, const char *what)
 {
+    if (minica_db_last_error(s->db) == MINICA_DB_UNAVAILABLE)
+        return unavailable(s, minica_db_errmsg(s->db), err);
     if (minica_db_last_error(s->db) == MINICA_DB_CORRUPT)
         return minica_seterr(err, MINICA_EDB,
                              "%s is damaged or not a minica database (%s); restore it from a "
@@ -324,6 +337,8 @@ static int write_error(struct minica_store *s, enum minica_db_error kind, const 
                              "%s is damaged or not a minica database (%s); restore it from a "
                              "backup",
                              minica_db_name(s->db), msg);
+    case MINICA_DB_UNAVAILABLE:
+        return unavailable(s, msg, err);
     default:
         return minica_seterr(err, MINICA_EDB, "%s: %s: %s", minica_db_name(s->db), what, msg);
     }
@@ -390,9 +405,8 @@ static int unit_end(struct minica_store *s, const struct unit *u, int ret, struc
         minica_db_exec(s->db, sql, NULL);
     }
     snprintf(sql, sizeof(sql), "RELEASE %s", u->name);
-    if (exec(s, sql, ret == 0 ? err : NULL) != 0 && ret == 0)
-        ret = MINICA_EDB;
-    return ret;
+    int released = exec(s, sql, ret == 0 ? err : NULL);
+    return ret != 0 ? ret : released;
 }
 
 /* Steps a write that may break a constraint, the caller to go on in its
@@ -530,6 +544,66 @@ int minica_store_commit(struct minica_store *store, struct minica_err *err)
         return ret;
     }
     return MINICA_OK;
+}
+
+/* How long a lost commit's outcome is asked for: a server restarting
+ * (a fast stop and start) is back within about a second; longer would hold
+ * serve's CA lock with every other request waiting. */
+#define LOST_COMMIT_LOOKUPS 4
+#define LOST_COMMIT_WAIT_MS 250
+
+static int cert_recorded(struct minica_store *s, const char *serial, int *found,
+                         struct minica_err *err)
+{
+    *found = 0;
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(s->db, "SELECT 1 FROM certs WHERE serial = ?", &st, err) != 0)
+        return db_error(s, err, "cannot look the certificate up");
+    minica_db_bind_text(st, 1, serial);
+    int rc = minica_db_step(st, err), ret = MINICA_OK;
+    if (rc == MINICA_DB_ROW)
+        *found = 1;
+    else if (rc != MINICA_DB_DONE)
+        ret = db_error(s, err, "cannot look the certificate up");
+    minica_db_finalize(st);
+    return ret;
+}
+
+int minica_store_commit_cert(struct minica_store *store, const char *serial, struct minica_err *err)
+{
+    if (minica_db_commit(store->db, err) == 0)
+        return MINICA_OK;
+    if (minica_db_last_error(store->db) != MINICA_DB_UNAVAILABLE) {
+        int ret = db_error(store, err, "database error");
+        minica_store_rollback(store);
+        return ret;
+    }
+    /* The connection went while committing: the server may have committed
+     * and lost only its answer. The certificate's serial (128 random bits)
+     * names its row alone, so the row says which; issuing again would
+     * make a second certificate and spend nothing twice. */
+    char said[512];
+    snprintf(said, sizeof(said), "%s", minica_db_errmsg(store->db));
+    minica_store_rollback(store);
+    int ret = MINICA_EUNAVAILABLE, found = 0;
+    for (int i = 0; i < LOST_COMMIT_LOOKUPS && ret == MINICA_EUNAVAILABLE; i++) {
+        if (i > 0) {
+            struct timespec ts = {0, LOST_COMMIT_WAIT_MS * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        ret = cert_recorded(store, serial, &found, NULL);
+    }
+    if (ret == 0 && found)
+        return MINICA_OK;
+    if (ret == 0)
+        return minica_seterr(err, MINICA_EUNAVAILABLE,
+                             "%s cannot be reached (server said: %s): certificate %s was not "
+                             "recorded; retry later",
+                             minica_db_name(store->db), said, serial);
+    return minica_seterr(err, MINICA_EUNAVAILABLE,
+                         "%s cannot be reached (server said: %s): whether certificate %s was "
+                         "recorded is unknown, so it is not handed out; retry later",
+                         minica_db_name(store->db), said, serial);
 }
 
 void minica_store_rollback(struct minica_store *store)
