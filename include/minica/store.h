@@ -224,4 +224,16 @@ int minica_store_use_token(struct minica_store *store, const char *id, const cha
 int minica_store_revoke_token(struct minica_store *store, const char *id, int64_t when,
                               struct minica_err *err);
 
+/* A secret every process on this inventory shares (serve replicas: the
+ * ACME nonce key, "acme-nonce"), made once. Returns in out the secret
+ * stored under name; when there is none yet, fresh (text the caller made
+ * from new random bytes) is stored at now and returned. Of concurrent
+ * first calls on one database, one's fresh is kept and all return it.
+ * MINICA_EINVAL when the stored secret does not fit out_size. A secret
+ * here is readable by whoever reads the database: keep in it only what a
+ * database reader could do no harm with (a nonce key: a nonce is public
+ * and spent once). */
+int minica_store_secret(struct minica_store *store, const char *name, const char *fresh,
+                        int64_t now, char *out, size_t out_size, struct minica_err *err);
+
 #endif

@@ -811,6 +811,93 @@ static void test_store_token_race_has_one_winner(void **state)
     assert_int_equal(seen.n, 1);
 }
 
+/* A shared secret is made once and then only read: a later fresh value,
+ * even inside a transaction, changes nothing; names are independent. */
+static void test_store_secret_is_made_once(void **state)
+{
+    struct fixture *f = *state;
+    struct minica_err err;
+    char out[64];
+    assert_int_equal(
+        minica_store_secret(f->store, "acme-nonce", "first", NOW, out, sizeof(out), &err), 0);
+    assert_string_equal(out, "first");
+    assert_int_equal(
+        minica_store_secret(f->store, "acme-nonce", "second", NOW + 1, out, sizeof(out), &err), 0);
+    assert_string_equal(out, "first");
+    assert_int_equal(minica_store_begin(f->store, &err), 0);
+    assert_int_equal(
+        minica_store_secret(f->store, "acme-nonce", "third", NOW + 2, out, sizeof(out), &err), 0);
+    assert_string_equal(out, "first");
+    assert_int_equal(minica_store_secret(f->store, "other", "x", NOW + 2, out, sizeof(out), &err),
+                     0);
+    assert_string_equal(out, "x");
+    assert_int_equal(minica_store_commit(f->store, &err), 0);
+    assert_int_equal(minica_store_secret(f->store, "acme-nonce", "fourth", NOW, out, 5, &err),
+                     MINICA_EINVAL);
+    assert_int_equal(tu_store_query_int(f->path, "SELECT count(*) FROM serve_secrets"), 2);
+    assert_int_equal(tu_store_query_int(f->path, "SELECT created_at FROM serve_secrets "
+                                                 "WHERE name = 'acme-nonce'"),
+                     NOW);
+}
+
+/* Replicas starting at once on one database, each with its own fresh
+ * secret and connection: all come back with the same one, one row. */
+static void test_store_secret_race_agrees(void **state)
+{
+    struct fixture *f = *state;
+    int gate[2], answers[2];
+    assert_int_equal(pipe(gate), 0);
+    assert_int_equal(pipe(answers), 0);
+    pid_t pids[OPENERS];
+    for (int i = 0; i < OPENERS; i++) {
+        pids[i] = fork();
+        assert_true(pids[i] >= 0);
+        if (pids[i] == 0) {
+            close(gate[1]);
+            close(answers[0]);
+            struct minica_store *store;
+            struct minica_err err;
+            if (minica_store_open(f->path, &store, &err) != 0)
+                _exit(3);
+            char c, fresh[16], out[16] = "";
+            if (read(gate[0], &c, 1) != 0)
+                _exit(4);
+            snprintf(fresh, sizeof(fresh), "racer%d", i);
+            int ret = minica_store_secret(store, "acme-nonce", fresh, NOW, out, sizeof(out), &err);
+            if (ret != 0)
+                fprintf(stderr, "racer %d: %s\n", i, err.msg);
+            minica_store_close(store);
+            if (write(answers[1], out, sizeof(out)) != (ssize_t)sizeof(out))
+                _exit(5);
+            _exit(ret == 0 ? 0 : 1);
+        }
+    }
+    close(gate[0]);
+    close(gate[1]);
+    close(answers[1]);
+    char first[16] = "", got[16];
+    for (int i = 0; i < OPENERS; i++) {
+        assert_int_equal(read(answers[0], got, sizeof(got)), (ssize_t)sizeof(got));
+        assert_int_equal(strncmp(got, "racer", 5), 0);
+        if (i == 0)
+            memcpy(first, got, sizeof(first));
+        assert_string_equal(got, first);
+    }
+    close(answers[0]);
+    for (int i = 0; i < OPENERS; i++) {
+        int status;
+        assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    assert_int_equal(tu_store_query_int(f->path, "SELECT count(*) FROM serve_secrets"), 1);
+    struct minica_err err;
+    char out[16];
+    assert_int_equal(
+        minica_store_secret(f->store, "acme-nonce", "late", NOW, out, sizeof(out), &err), 0);
+    assert_string_equal(out, first);
+}
+
 static int count_stats(const struct minica_issuer_stats *row, void *p)
 {
     char *out = p;
@@ -992,6 +1079,8 @@ int main(void)
         cmocka_unit_test(test_store_concurrent_first_opens_migrate_once),
         T(test_store_token_race_has_one_winner),
         T(test_store_ca_views_and_tokens),
+        T(test_store_secret_is_made_once),
+        T(test_store_secret_race_agrees),
     };
     const struct CMUnitTest sqlite_only[] = {
         cmocka_unit_test(test_store_migrates_empty_db_to_latest_version),

@@ -189,7 +189,8 @@ static void test_store_acme_migration_upgrades_a_v4_db(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
-                                  "DROP TABLE published_crls; DROP TABLE acme_eab_keys; "
+                                  "DROP TABLE serve_secrets; DROP TABLE published_crls; "
+                                  "DROP TABLE acme_eab_keys; "
                                   "DROP TABLE acme_challenges; DROP TABLE acme_authz; "
                                   "DROP TABLE acme_orders; DROP TABLE acme_accounts; "
                                   "DROP TABLE acme_nonces; PRAGMA user_version = 4",
@@ -198,7 +199,7 @@ static void test_store_acme_migration_upgrades_a_v4_db(void **state)
     sqlite3_close(db);
 
     OK(minica_store_open(f->path, &f->store, E));
-    assert_int_equal(minica_store_schema_version(f->store), 8);
+    assert_int_equal(minica_store_schema_version(f->store), 9);
     add_account(f->store, "acct1", "thumb1");
     add_order(f->store, "ord1", "acct1");
     OK(minica_store_acme_order_transition(f->store, "ord1", "pending", "valid", "01", NULL, E));
@@ -225,13 +226,14 @@ static void test_store_acme_migration_upgrades_a_v5_db(void **state)
                                   "DROP INDEX acme_orders_replaces; "
                                   "ALTER TABLE acme_orders DROP COLUMN replaces; "
                                   "DROP TABLE acme_eab_keys; DROP TABLE published_crls; "
+                                  "DROP TABLE serve_secrets; "
                                   "PRAGMA user_version = 5",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
 
     OK(minica_store_open(f->path, &f->store, E));
-    assert_int_equal(minica_store_schema_version(f->store), 8);
+    assert_int_equal(minica_store_schema_version(f->store), 9);
     struct minica_acme_order o;
     OK(minica_store_acme_order_get(f->store, "ord1", &o, E));
     assert_string_equal(o.replaces, "");

@@ -50,8 +50,8 @@ struct minica_server {
     pthread_cond_t acme_freed; /* CLOCK_MONOTONIC */
     unsigned acme_active;
     /* Makes and checks ACME nonces (serve/acme_nonce.h). */
-    unsigned char acme_nonce_key[32];
-    int64_t acme_swept_at; /* under ca_lock; see acme_reply.c's sweep */
+    unsigned char acme_nonce_key[32]; /* the inventory's, under ca_lock */
+    int64_t acme_swept_at;            /* under ca_lock; see acme_reply.c's sweep */
 };
 
 /* From the CA's certificates (trust.c): the /v1/roots answer (every

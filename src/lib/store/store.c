@@ -283,6 +283,15 @@ static const struct migration migrations[] = {
                "  revoked BIGINT NOT NULL,"
                "  pem TEXT NOT NULL"
                ");"},
+    /* 8 -> 9: secrets every serve replica on one database must share, by
+     * name (the ACME nonce key: a nonce one replica made is checked by
+     * another, and stays valid across a restart). Created once by whoever
+     * comes first (minica_store_secret); never rotated here. */
+    {.sqlite = "CREATE TABLE serve_secrets ("
+               "  name TEXT PRIMARY KEY,"
+               "  secret TEXT NOT NULL,"
+               "  created_at BIGINT NOT NULL"
+               ");"},
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -1081,6 +1090,51 @@ int minica_store_replace_published_crls(struct minica_store *store,
     }
     minica_db_finalize(st);
     return unit_end(store, &u, ret, err);
+}
+
+/* The insert decides, as for a spent nonce: of concurrent first calls
+ * (replicas starting at once) exactly one adds its row, ON CONFLICT DO
+ * NOTHING making the others wait for that commit and add nothing; the
+ * read then sees the one row, whoever wrote it. */
+int minica_store_secret(struct minica_store *store, const char *name, const char *fresh,
+                        int64_t now, char *out, size_t out_size, struct minica_err *err)
+{
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(store->db,
+                          "INSERT INTO serve_secrets (name, secret, created_at) VALUES (?, ?, ?) "
+                          "ON CONFLICT DO NOTHING",
+                          &st, err) != 0)
+        return db_error(store, err, "cannot store a secret");
+    minica_db_bind_text(st, 1, name);
+    minica_db_bind_text(st, 2, fresh);
+    minica_db_bind_int64(st, 3, now);
+    int ret = step_guarded(store, st, err) == MINICA_DB_DONE
+                  ? MINICA_OK
+                  : guarded_error(store, err, "cannot store a secret");
+    minica_db_finalize(st);
+    if (ret != 0)
+        return ret;
+    if (minica_db_prepare(store->db, "SELECT secret FROM serve_secrets WHERE name = ?", &st, err) !=
+        0)
+        return db_error(store, err, "cannot read a secret");
+    minica_db_bind_text(st, 1, name);
+    int rc = minica_db_step(st, err);
+    if (rc == MINICA_DB_ROW) {
+        const char *secret = minica_db_column_text(st, 0);
+        if (secret == NULL || strlen(secret) >= out_size)
+            ret = minica_seterr(err, MINICA_EINVAL, "%s: secret '%s' is longer than expected",
+                                minica_db_name(store->db), name);
+        else
+            memcpy(out, secret, strlen(secret) + 1);
+    } else if (rc == MINICA_DB_DONE) {
+        /* Only a concurrent DELETE could do this: none of minica's. */
+        ret = minica_seterr(err, MINICA_EDB, "%s: secret '%s' vanished as it was made",
+                            minica_db_name(store->db), name);
+    } else {
+        ret = db_error(store, err, "cannot read a secret");
+    }
+    minica_db_finalize(st);
+    return ret;
 }
 
 int minica_store_audit(struct minica_store *store, const char *command, const char *summary,
