@@ -183,6 +183,60 @@ check "every spent token names a recorded certificate" test "$(pg_psql "$URI" \
 kill "$SERVE_PID"
 wait "$SERVE_PID" 2>/dev/null
 
+# --- a server that takes connections and never answers -----------------------
+# What a host gone silent behind a TCP port looks like: here a Unix socket
+# at the cluster's path that queues connections and never reads them, so
+# each reconnect waits connect_timeout (2s here). Requests reach the store
+# one at a time; after one reconnect fails the next ones must fail at
+# once, not wait 2s each after one another.
+check "tokens for the silent server" make_tokens "$T/tokens3" 7
+PORT3=$(free_port)
+URL=https://127.0.0.1:$PORT3
+"$MINICA" --db "$URI&connect_timeout=2" serve --dir "$CA" --listen "127.0.0.1:$PORT3" \
+    --timeout 30s 2>"$T/serve3.log" &
+SERVE_PID=$!
+track_pid "$SERVE_PID"
+check "serve answers again" wait_health
+code=$(sign "$(sed -n 1p "$T/tokens3")" "$T/s0")
+check "an enrollment before the server goes silent" test "$code" = 200
+pg_down
+python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1]); s.listen(64)
+open(sys.argv[2], "w").close()
+time.sleep(120)' "$PGDIR/.s.PGSQL.5432" "$T/silent.ready" &
+SILENT=$!
+track_pid "$SILENT"
+for _ in $(seq 1 50); do [ -e "$T/silent.ready" ] && break; sleep 0.1; done
+# silent_sign N: one enrollment, curl giving up after 8s (000).
+silent_sign() {
+    local c
+    c=$(jq -n --arg t "$(sed -n "$(($1 + 1))p" "$T/tokens3")" --rawfile c "$T/load.csr" \
+        '{token: $t, csr: $c}' | curl -s -k -o /dev/null -w '%{http_code}' --max-time 8 \
+        -X POST -H 'Content-Type: application/json' --data-binary @- "$URL/v1/sign")
+    echo "$c" >"$T/silent.$1"
+}
+for i in 1 2 3 4 5 6; do silent_sign "$i" & done
+wait $(jobs -p | grep -v "^$SILENT\$" | grep -v "^$SERVE_PID\$") 2>/dev/null
+answers=$(cat "$T"/silent.[1-6] | sort | uniq -c | tr '\n' ' ')
+check "6 enrollments at once against a silent server are all answered 503 ($answers)" \
+    test "$(cat "$T"/silent.[1-6] | grep -c '^503$')" = 6
+kill "$SILENT" 2>/dev/null
+wait "$SILENT" 2>/dev/null
+rm -f "$PGDIR/.s.PGSQL.5432"
+pg_up
+# The hold-off is over 2s after the last failed attempt.
+ok=0
+for _ in $(seq 1 20); do
+    code=$(sign "$(sed -n 7p "$T/tokens3")" "$T/s7")
+    [ "$code" = 200 ] && { ok=1; break; }
+    sleep 0.5
+done
+check "and serve enrolls again once the real server is back" test "$ok" = 1
+kill "$SERVE_PID"
+wait "$SERVE_PID" 2>/dev/null
+
 # --- serve started while the database is down --------------------------------
 pg_down
 PORT2=$(free_port)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/libload.h"
 #include "store/db_internal.h"
@@ -17,6 +18,11 @@
 /* Unless the URI says otherwise: an unreachable host fails in seconds,
  * not after the kernel's TCP timeout (minutes). */
 #define PG_CONNECT_TIMEOUT "10"
+/* After a reconnect failed, the next ones fail at once for this long. A
+ * server that does not answer costs connect_timeout per attempt, and
+ * serve's requests reach the store one at a time: without it each queued
+ * request would wait that long again, after the one before it. */
+#define PG_RECONNECT_HOLD_OFF_MS 2000
 
 struct pg_db {
     struct minica_db base;
@@ -25,8 +31,9 @@ struct pg_db {
     char *name; /* the URI without its password */
     enum minica_db_error last_error;
     char errmsg[512];
-    int broken;   /* the connection failed: make it again before the next statement */
-    int in_begin; /* between begin and commit or rollback */
+    int broken;                 /* the connection failed: make it again before the next statement */
+    int64_t reconnect_after_ms; /* monotonic; 0: at once */
+    int in_begin;               /* between begin and commit or rollback */
 };
 
 struct pg_stmt {
@@ -286,6 +293,13 @@ static char *rewrite(const char *sql, int *nparams)
 
 static int start_session(struct pg_db *db, struct minica_err *err);
 
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* A connection that failed is made again before the next statement, so a
  * long-lived store (serve's) recovers by itself once the server is back.
  * Never inside a transaction: what it did is gone with the old
@@ -303,13 +317,20 @@ static int usable(struct pg_db *db, struct minica_err *err)
                  "the connection to %s was lost inside a transaction", db->name);
         return minica_seterr(err, MINICA_EDB, "%s", db->errmsg);
     }
+    if (monotonic_ms() < db->reconnect_after_ms) {
+        db->last_error = MINICA_DB_UNAVAILABLE;
+        return minica_seterr(err, MINICA_EDB, "%s cannot be reached (server said: %s)", db->name,
+                             db->errmsg);
+    }
     pq->reset(db->conn);
     if (pq->status(db->conn) != CONNECTION_OK) {
         db->last_error = MINICA_DB_UNAVAILABLE;
         copy_first_line(db->errmsg, sizeof(db->errmsg), pq->error_message(db->conn));
+        db->reconnect_after_ms = monotonic_ms() + PG_RECONNECT_HOLD_OFF_MS;
         return minica_seterr(err, MINICA_EDB, "%s cannot be reached (server said: %s)", db->name,
                              db->errmsg);
     }
+    db->reconnect_after_ms = 0;
     db->broken = 0;
     /* A failover may have left a standby behind the same name. */
     int rc = start_session(db, err);
