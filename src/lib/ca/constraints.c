@@ -201,9 +201,14 @@ static int decode_subtrees(unsigned char *p, const unsigned char *end,
             if (mask_to_prefix(p + c->addr_len, c->addr_len, &c->prefix) != 0)
                 return minica_seterr(err, MINICA_EINVAL,
                                      "iPAddress constraint whose mask is not a prefix");
-            /* The address and its mask are ANDed by every verifier. */
+            /* The address and its mask are ANDed by every verifier. In a
+             * local array first: GCC 12 at -O2 takes the byte loop into
+             * c->addr for an overflow (-Wstringop-overflow), which fails
+             * the release build. */
+            uint8_t masked[sizeof(c->addr)];
             for (size_t i = 0; i < c->addr_len; i++)
-                c->addr[i] = p[i] & p[c->addr_len + i];
+                masked[i] = p[i] & p[c->addr_len + i];
+            memcpy(c->addr, masked, c->addr_len);
             char addr[INET6_ADDRSTRLEN];
             inet_ntop(c->addr_len == 4 ? AF_INET : AF_INET6, c->addr, addr, sizeof(addr));
             snprintf(c->text, sizeof(c->text), "%s/%u", addr, c->prefix);
