@@ -49,6 +49,13 @@ char *tu_make_ca(void)
 
 void tu_free_ca(char *cadir)
 {
+    char conf[4200];
+    snprintf(conf, sizeof(conf), "%s/minica.conf", cadir);
+    if (tu_store_is_pg() && access(conf, R_OK) == 0) {
+        char target[2048];
+        tu_ca_target(cadir, target, sizeof(target));
+        tu_store_drop(target);
+    }
     char *slash = strrchr(cadir, '/');
     if (slash != NULL && strcmp(slash, "/ca") == 0)
         *slash = '\0';
@@ -85,11 +92,40 @@ int tu_ca_teardown(void **state)
 
 void tu_write_policy(const char *cadir, const char *text)
 {
-    char path[4200];
+    char path[4200], target[2048] = "";
+    /* On PostgreSQL the CA's inventory is named in its minica.conf (see
+     * tu_make_ca_with): a new policy keeps it. */
+    if (tu_store_is_pg())
+        tu_ca_target(cadir, target, sizeof(target));
     snprintf(path, sizeof(path), "%s/minica.conf", cadir);
     FILE *fp = fopen(path, "w");
-    if (fp == NULL || fputs(text, fp) < 0 || fclose(fp) != 0)
+    if (fp == NULL || fputs(text, fp) < 0)
         abort();
+    if (target[0] != '\0' && fprintf(fp, "\n[store]\ndatabase = %s\n", target) < 0)
+        abort();
+    if (fclose(fp) != 0)
+        abort();
+}
+
+#define CONF_DATABASE "\ndatabase = "
+
+void tu_ca_target(const char *cadir, char *out, size_t size)
+{
+    if (!tu_store_is_pg()) {
+        snprintf(out, size, "%s/minica.db", cadir);
+        return;
+    }
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/minica.conf", cadir);
+    char *conf = tu_slurp(path);
+    const char *line = strstr(conf, CONF_DATABASE "postgresql://");
+    if (line == NULL) {
+        fprintf(stderr, "%s: no [store] database (not made by tu_make_ca?)\n", path);
+        abort();
+    }
+    line += strlen(CONF_DATABASE);
+    snprintf(out, size, "%.*s", (int)strcspn(line, "\n"), line);
+    free(conf);
 }
 
 char *tu_make_ca_with(const struct minica_init_options *opts)
@@ -98,9 +134,28 @@ char *tu_make_ca_with(const struct minica_init_options *opts)
     char cadir[4200];
     snprintf(cadir, sizeof(cadir), "%s/ca", dir);
     struct minica_err err;
-    if (minica_ca_init(cadir, opts, &err) != 0) {
+    /* On PostgreSQL each CA gets a schema of its own, made through MINICA_DB
+     * and then named in its minica.conf, so that every later open of the
+     * directory (the CA, serve, the agent's local issuer) finds it. */
+    char target[2048] = "";
+    if (tu_store_is_pg()) {
+        tu_store_target(dir, target, sizeof(target));
+        if (setenv("MINICA_DB", target, 1) != 0)
+            abort();
+    }
+    int ret = minica_ca_init(cadir, opts, &err);
+    if (target[0] != '\0')
+        unsetenv("MINICA_DB");
+    if (ret != 0) {
         fprintf(stderr, "tu_make_ca: %s\n", err.msg);
         abort();
+    }
+    if (target[0] != '\0') {
+        char path[4200];
+        snprintf(path, sizeof(path), "%s/minica.conf", cadir);
+        FILE *fp = fopen(path, "a");
+        if (fp == NULL || fprintf(fp, "\n[store]\ndatabase = %s\n", target) < 0 || fclose(fp) != 0)
+            abort();
     }
     free(dir);
     char *out = malloc(strlen(cadir) + 1);
@@ -288,4 +343,35 @@ long long tu_store_query_int(const char *target, const char *sql)
     minica_db_finalize(st);
     minica_db_close(db);
     return v;
+}
+
+void tu_store_exec(const char *target, const char *sql)
+{
+    struct minica_db *db;
+    struct minica_err err = {{0}};
+    if (minica_db_open(target, &db, &err) != 0 || minica_db_exec(db, sql, &err) != 0) {
+        fprintf(stderr, "%s: %s\n", sql, err.msg);
+        abort();
+    }
+    minica_db_close(db);
+}
+
+char *tu_store_query_text(const char *target, const char *sql)
+{
+    struct minica_db *db;
+    struct minica_db_stmt *st;
+    struct minica_err err = {{0}};
+    if (minica_db_open(target, &db, &err) != 0 || minica_db_prepare(db, sql, &st, &err) != 0 ||
+        minica_db_step(st, &err) != MINICA_DB_ROW) {
+        fprintf(stderr, "%s: %s\n", sql, err.msg);
+        abort();
+    }
+    const char *v = minica_db_column_text(st, 0);
+    char *out = malloc(strlen(v != NULL ? v : "") + 1);
+    if (out == NULL)
+        abort();
+    strcpy(out, v != NULL ? v : "");
+    minica_db_finalize(st);
+    minica_db_close(db);
+    return out;
 }

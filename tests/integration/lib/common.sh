@@ -73,6 +73,27 @@ db_query() {
         sqlite3 "$1/minica.db" "$2"
     fi
 }
+# db_dump DIR: the whole inventory as SQL text, to grep for what must never
+# be stored (keys, token secrets).
+db_dump() {
+    if [ -n "${MINICA_DB:-}" ]; then
+        pg_need
+        "$PG_BIN/pg_dump" -d "$MINICA_DB" --no-owner
+    else
+        sqlite3 "$1/minica.db" .dump
+    fi
+}
+# db_new NAME: for a second CA in one script, which must not share the
+# first's inventory. Sets NEW_DB to a fresh database's URI on PostgreSQL,
+# to "" on SQLite (minica reads an empty MINICA_DB as none: DIR/minica.db);
+# the script runs that CA's commands as MINICA_DB=$NEW_DB.
+db_new() {
+    NEW_DB=""
+    if [ -n "${MINICA_DB:-}" ]; then
+        pg_new_db "$1"
+        NEW_DB=$PG_DB_URI
+    fi
+}
 if [ "${MINICA_TEST_STORE:-sqlite}" = postgresql ]; then
     pg_new_db "$(basename "$0" .sh | sed 's/^test_//')"
     export MINICA_DB=$PG_DB_URI
