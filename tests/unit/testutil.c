@@ -107,7 +107,7 @@ void tu_write_policy(const char *cadir, const char *text)
         abort();
 }
 
-#define CONF_DATABASE "\ndatabase = "
+#define CONF_DATABASE "database = "
 
 void tu_ca_target(const char *cadir, char *out, size_t size)
 {
@@ -117,15 +117,19 @@ void tu_ca_target(const char *cadir, char *out, size_t size)
     }
     char path[4200];
     snprintf(path, sizeof(path), "%s/minica.conf", cadir);
-    char *conf = tu_slurp(path);
-    const char *line = strstr(conf, CONF_DATABASE "postgresql://");
-    if (line == NULL) {
+    FILE *f = fopen(path, "r");
+    char line[4200];
+    int found = 0;
+    while (f != NULL && !found && fgets(line, sizeof(line), f) != NULL)
+        found = strncmp(line, CONF_DATABASE "postgresql://", strlen(CONF_DATABASE) + 13) == 0;
+    if (f != NULL)
+        fclose(f);
+    if (!found) {
         fprintf(stderr, "%s: no [store] database (not made by tu_make_ca?)\n", path);
         abort();
     }
-    line += strlen(CONF_DATABASE);
-    snprintf(out, size, "%.*s", (int)strcspn(line, "\n"), line);
-    free(conf);
+    snprintf(out, size, "%.*s", (int)strcspn(line + strlen(CONF_DATABASE), "\n"),
+             line + strlen(CONF_DATABASE));
 }
 
 char *tu_make_ca_with(const struct minica_init_options *opts)
