@@ -31,11 +31,11 @@ static int setup(void **state)
     struct fixture *f = calloc(1, sizeof(*f));
     if (f == NULL)
         return -1;
-    f->cadir = tu_make_ca();
-    /* The CA's inventory: a new schema of the fixture's database. */
+    /* The CA's inventory: a schema of its own in the fixture's database,
+     * named in its minica.conf (tu_make_ca). */
     setenv("MINICA_TEST_STORE", "postgresql", 1);
-    tu_store_target(f->cadir, f->target, sizeof(f->target));
-    setenv("MINICA_DB", f->target, 1);
+    f->cadir = tu_make_ca();
+    tu_ca_target(f->cadir, f->target, sizeof(f->target));
     struct minica_err err;
     if (minica_ca_open(f->cadir, &f->ca, &err) != 0) {
         fprintf(stderr, "minica_ca_open: %s\n", err.msg);
@@ -50,8 +50,6 @@ static int teardown(void **state)
     struct fixture *f = *state;
     minica_db_pg_test_lose_commit(0);
     minica_ca_close(f->ca);
-    tu_store_drop(f->target);
-    unsetenv("MINICA_DB");
     tu_free_ca(f->cadir);
     free(f);
     return 0;

@@ -18,11 +18,14 @@
 /* Unless the URI says otherwise: an unreachable host fails in seconds,
  * not after the kernel's TCP timeout (minutes). */
 #define PG_CONNECT_TIMEOUT "10"
-/* After a reconnect failed, the next ones fail at once for this long. A
- * server that does not answer costs connect_timeout per attempt, and
- * serve's requests reach the store one at a time: without it each queued
- * request would wait that long again, after the one before it. */
+/* After a reconnect that failed slowly, the next ones fail at once for
+ * this long. A server that takes connections and never answers costs
+ * connect_timeout per attempt, and serve's requests reach the store one
+ * at a time: without it each queued request would wait that long again,
+ * after the one before it. A refusal (nothing listening) is fast and
+ * holds nothing off: the first request after the server is back works. */
 #define PG_RECONNECT_HOLD_OFF_MS 2000
+#define PG_RECONNECT_SLOW_MS 500
 
 struct pg_db {
     struct minica_db base;
@@ -322,11 +325,14 @@ static int usable(struct pg_db *db, struct minica_err *err)
         return minica_seterr(err, MINICA_EDB, "%s cannot be reached (server said: %s)", db->name,
                              db->errmsg);
     }
+    int64_t started = monotonic_ms();
     pq->reset(db->conn);
     if (pq->status(db->conn) != CONNECTION_OK) {
         db->last_error = MINICA_DB_UNAVAILABLE;
         copy_first_line(db->errmsg, sizeof(db->errmsg), pq->error_message(db->conn));
-        db->reconnect_after_ms = monotonic_ms() + PG_RECONNECT_HOLD_OFF_MS;
+        int64_t now = monotonic_ms();
+        if (now - started >= PG_RECONNECT_SLOW_MS)
+            db->reconnect_after_ms = now + PG_RECONNECT_HOLD_OFF_MS;
         return minica_seterr(err, MINICA_EDB, "%s cannot be reached (server said: %s)", db->name,
                              db->errmsg);
     }
