@@ -246,21 +246,21 @@ static void test_generate_refuses_a_label_in_use(void **state)
     signer_free(s);
 }
 
-static void tool_keypair(const char *key_type, const char *label, const char *id)
+static void tool_keypair(const char *key_type, const char *label, const char *id, const char *extra)
 {
     char cmd[4096];
     snprintf(cmd, sizeof(cmd),
              "pkcs11-tool --module '%s' --token-label minica-test --login --pin 1234 "
-             "--keypairgen --key-type %s --label %s --id %s >/dev/null 2>&1",
-             module, key_type, label, id);
+             "--keypairgen --key-type %s --label %s --id %s %s >/dev/null 2>&1",
+             module, key_type, label, id, extra);
     assert_int_equal(system(cmd), 0);
 }
 
 static void test_pkcs11_tool_keys_sign(void **state)
 {
     (void)state;
-    tool_keypair("EC:prime256v1", "tool-ec", "a1b2");
-    tool_keypair("rsa:2048", "tool-rsa", "c3d4");
+    tool_keypair("EC:prime256v1", "tool-ec", "a1b2", "");
+    tool_keypair("rsa:2048", "tool-rsa", "c3d4", "");
     char uri[1024];
     uri_for(uri, sizeof(uri), "tool-ec");
     struct minica_signer *s = open_ok(uri, "1234");
@@ -272,6 +272,17 @@ static void test_pkcs11_tool_keys_sign(void **state)
     assert_int_equal(mbedtls_pk_get_type(&s->pub), MBEDTLS_PK_RSA);
     check_signs(s, MBEDTLS_MD_SHA256, "sha256");
     signer_free(s);
+}
+
+/* A key that wants the PIN before every C_Sign is refused at open, not
+ * at the first certificate. */
+static void test_always_authenticate_key_is_refused(void **state)
+{
+    (void)state;
+    tool_keypair("EC:prime256v1", "tool-always", "e5f6", "--always-auth");
+    char uri[1024];
+    uri_for(uri, sizeof(uri), "tool-always");
+    open_fails(uri, "1234", MINICA_EINVAL, "CKA_ALWAYS_AUTHENTICATE");
 }
 
 static void test_wrong_pin_is_named(void **state)
@@ -502,6 +513,7 @@ int main(void)
         cmocka_unit_test(test_generated_key_is_not_extractable),
         cmocka_unit_test(test_generate_refuses_a_label_in_use),
         cmocka_unit_test(test_pkcs11_tool_keys_sign),
+        cmocka_unit_test(test_always_authenticate_key_is_refused),
         cmocka_unit_test(test_wrong_pin_is_named),
         cmocka_unit_test(test_missing_pin_is_refused),
         cmocka_unit_test(test_unknown_object_is_named),

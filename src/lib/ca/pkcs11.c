@@ -644,6 +644,21 @@ static int find_private_key(struct p11_key *k, P11KitUri *uri, struct minica_err
         return minica_seterr(err, MINICA_EINVAL,
                              "key %s in token %s is neither EC nor RSA (CKK 0x%lx)", what, k->token,
                              (unsigned long)k->key_type);
+    /* Such a key wants the PIN again before each signature (PKCS#11 2.40,
+     * 5.2): serve would have to keep it. Refused here rather than failing
+     * at the first certificate with CKR_USER_NOT_LOGGED_IN. */
+    unsigned char *always = NULL;
+    size_t always_len = 0;
+    ret = get_attr(k, k->key, CKA_ALWAYS_AUTHENTICATE, &always, &always_len, err);
+    if (ret != 0)
+        return ret;
+    int per_signature = always != NULL && always_len == sizeof(CK_BBOOL) && always[0] == CK_TRUE;
+    free(always);
+    if (per_signature)
+        return minica_seterr(err, MINICA_EINVAL,
+                             "key %s in token %s asks for the PIN at every signature "
+                             "(CKA_ALWAYS_AUTHENTICATE), which minica does not do",
+                             what, k->token);
     return MINICA_OK;
 }
 
