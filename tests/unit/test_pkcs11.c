@@ -2,6 +2,7 @@
  * (tests/support/softhsm). Keys made by minica_pkcs11_generate and by
  * pkcs11-tool; signatures checked with mbedTLS and with openssl; every
  * failure a one-line message that names what went wrong. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -486,6 +487,57 @@ static void test_ecdsa_signatures_are_minimal_der(void **state)
     signer_free(s);
 }
 
+/* serve's threads may share one signer, each getting good signatures.
+ * SoftHSM2 passes this even without the signer's lock (it serialises
+ * itself); the lock is for modules that do not. */
+struct signing_thread {
+    struct minica_signer *s;
+    unsigned char hash[32];
+    unsigned char sig[32][128];
+    size_t sig_len[32];
+    int failed;
+};
+
+static void *sign_many(void *arg)
+{
+    struct signing_thread *t = arg;
+    struct minica_err err;
+    for (int i = 0; i < 32; i++)
+        if (t->s->ops->sign(t->s, MBEDTLS_MD_SHA256, t->hash, sizeof(t->hash), t->sig[i],
+                            sizeof(t->sig[i]), &t->sig_len[i], &err) != 0)
+            t->failed = 1;
+    return NULL;
+}
+
+static void test_threads_share_a_signer(void **state)
+{
+    (void)state;
+    char uri[1024];
+    uri_for(uri, sizeof(uri), "gen-p256");
+    struct minica_signer *s = open_ok(uri, "1234");
+    struct signing_thread t[4];
+    pthread_t tid[4];
+    memset(t, 0, sizeof(t));
+    for (int i = 0; i < 4; i++) {
+        t[i].s = s;
+        size_t len;
+        char text[16];
+        snprintf(text, sizeof(text), "thread %d", i);
+        hash_of(MBEDTLS_MD_SHA256, text, t[i].hash, &len);
+        assert_int_equal(pthread_create(&tid[i], NULL, sign_many, &t[i]), 0);
+    }
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_join(tid[i], NULL), 0);
+    for (int i = 0; i < 4; i++) {
+        assert_false(t[i].failed);
+        for (int j = 0; j < 32; j++)
+            assert_int_equal(mbedtls_pk_verify(&s->pub, MBEDTLS_MD_SHA256, t[i].hash,
+                                               sizeof(t[i].hash), t[i].sig[j], t[i].sig_len[j]),
+                             0);
+    }
+    signer_free(s);
+}
+
 static void test_sign_refuses_a_hash_of_the_wrong_length(void **state)
 {
     (void)state;
@@ -526,6 +578,7 @@ int main(void)
         cmocka_unit_test(test_configured_modules_find_the_token),
         cmocka_unit_test(test_two_signers_share_a_token),
         cmocka_unit_test(test_ecdsa_signatures_are_minimal_der),
+        cmocka_unit_test(test_threads_share_a_signer),
         cmocka_unit_test(test_sign_refuses_a_hash_of_the_wrong_length),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
