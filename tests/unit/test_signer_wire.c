@@ -205,6 +205,17 @@ static unsigned char *splice(const unsigned char *tbs, size_t len, size_t i,
     return out;
 }
 
+/* Replaces the first occurrence of from by to (as long) in buf. */
+static void patch(unsigned char *buf, size_t len, const void *from, const void *to, size_t n)
+{
+    for (size_t i = 0; i + n <= len; i++)
+        if (memcmp(buf + i, from, n) == 0) {
+            memcpy(buf + i, to, n);
+            return;
+        }
+    fail_msg("nothing to patch");
+}
+
 static int check_at(struct minica_ca *ca, enum minica_wire_profile profile,
                     const unsigned char *tbs, size_t len, int64_t max_ttl, int64_t now,
                     struct minica_err *err)
@@ -757,6 +768,55 @@ static void test_check_refuses_names_outside_constraints(void **state)
     free(tbs);
 }
 
+static void test_check_refuses_other_purposes_and_extensions(void **state)
+{
+    struct fixture *f = *state;
+    size_t len;
+    /* id-kp-serverAuth (1.3.6.1.5.5.7.3.1) made OCSPSigning (.9): a
+     * delegated OCSP responder for every certificate of the issuer. */
+    static const unsigned char server_auth[] = {0x06, 0x08, 0x2b, 0x06, 0x01,
+                                                0x05, 0x05, 0x07, 0x03, 0x01};
+    static const unsigned char ocsp_signing[] = {0x06, 0x08, 0x2b, 0x06, 0x01,
+                                                 0x05, 0x05, 0x07, 0x03, 0x09};
+    unsigned char *tbs = leaf_tbs(f->ca, "eku.example.test", 0, &len);
+    patch(tbs, len, server_auth, ocsp_signing, sizeof(server_auth));
+    expect_refused(f->ca, MINICA_WIRE_LEAF, tbs, len, "extendedKeyUsage allows more than");
+    free(tbs);
+    /* subjectKeyIdentifier (2.5.29.14) made certificatePolicies (.32). */
+    static const unsigned char ski[] = {0x06, 0x03, 0x55, 0x1d, 0x0e};
+    static const unsigned char policies[] = {0x06, 0x03, 0x55, 0x1d, 0x20};
+    tbs = leaf_tbs(f->ca, "ext.example.test", 0, &len);
+    patch(tbs, len, ski, policies, sizeof(ski));
+    expect_refused(f->ca, MINICA_WIRE_LEAF, tbs, len, "unexpected extension 2.5.29.32");
+    free(tbs);
+
+    /* A CRL entry's reasonCode (2.5.29.21) made certificateIssuer (.29):
+     * an indirect CRL, revoking in another issuer's name. */
+    struct minica_issue_request req;
+    struct minica_issued out;
+    struct minica_err err;
+    memset(&req, 0, sizeof(req));
+    req.name = "indirect.example.test";
+    if (minica_ca_issue(f->ca, &req, &out, &err) != 0)
+        fail_msg("issue: %s", err.msg);
+    if (minica_ca_revoke(f->ca, out.serial, MINICA_REASON_KEY_COMPROMISE, NULL, &err) < 0)
+        fail_msg("revoke: %s", err.msg);
+    minica_issued_free(&out);
+    static const unsigned char reason[] = {0x06, 0x03, 0x55, 0x1d, 0x15};
+    static const unsigned char cert_issuer[] = {0x06, 0x03, 0x55, 0x1d, 0x1d};
+    tbs = crl_tbs(f->ca, 0, &len);
+    patch(tbs, len, reason, cert_issuer, sizeof(reason));
+    expect_refused(f->ca, MINICA_WIRE_CRL, tbs, len, "entry extension 2.5.29.29");
+    free(tbs);
+    /* cRLNumber (2.5.29.20) made deltaCRLIndicator (.27). */
+    static const unsigned char number[] = {0x06, 0x03, 0x55, 0x1d, 0x14};
+    static const unsigned char delta[] = {0x06, 0x03, 0x55, 0x1d, 0x1b};
+    tbs = crl_tbs(f->ca, 0, &len);
+    patch(tbs, len, number, delta, sizeof(number));
+    expect_refused(f->ca, MINICA_WIRE_CRL, tbs, len, "extension 2.5.29.27");
+    free(tbs);
+}
+
 static void test_check_init_refuses_mismatched_key(void **state)
 {
     struct fixture *f = *state;
@@ -789,6 +849,7 @@ int main(void)
         cmocka_unit_test(test_check_refuses_wrong_profile),
         cmocka_unit_test(test_check_refuses_non_der),
         cmocka_unit_test(test_check_refuses_names_outside_constraints),
+        cmocka_unit_test(test_check_refuses_other_purposes_and_extensions),
         cmocka_unit_test(test_check_init_refuses_mismatched_key),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
