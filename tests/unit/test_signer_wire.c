@@ -817,6 +817,31 @@ static void test_check_refuses_other_purposes_and_extensions(void **state)
     free(tbs);
 }
 
+static void test_check_rsa_issuer(void **state)
+{
+    struct fixture *f = *state;
+    struct minica_init_options opts = {.key_type = MINICA_KEY_RSA_2048};
+    char *dir = tu_make_ca_with(&opts);
+    struct minica_ca *rsa = open_ca(dir);
+    struct minica_err err;
+    size_t len;
+    /* sha256WithRSAEncryption, with its NULL parameter. */
+    unsigned char *tbs = leaf_tbs(rsa, "rsa.example.test", 0, &len);
+    if (check(rsa, MINICA_WIRE_LEAF, tbs, len, &err) != 0)
+        fail_msg("refused: %s", err.msg);
+    free(tbs);
+    tbs = crl_tbs(rsa, 0, &len);
+    if (check(rsa, MINICA_WIRE_CRL, tbs, len, &err) != 0)
+        fail_msg("refused: %s", err.msg);
+    free(tbs);
+    /* An ECDSA TBS (same CA name) is not what this key makes. */
+    tbs = leaf_tbs(f->ca, "ec.example.test", 0, &len);
+    expect_refused(rsa, MINICA_WIRE_LEAF, tbs, len, "signature algorithm");
+    free(tbs);
+    minica_ca_close(rsa);
+    tu_free_ca(dir);
+}
+
 static void test_check_init_refuses_mismatched_key(void **state)
 {
     struct fixture *f = *state;
@@ -850,6 +875,7 @@ int main(void)
         cmocka_unit_test(test_check_refuses_non_der),
         cmocka_unit_test(test_check_refuses_names_outside_constraints),
         cmocka_unit_test(test_check_refuses_other_purposes_and_extensions),
+        cmocka_unit_test(test_check_rsa_issuer),
         cmocka_unit_test(test_check_init_refuses_mismatched_key),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
