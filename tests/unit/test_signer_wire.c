@@ -516,6 +516,19 @@ static void test_check_accepts_minica_leaves(void **state)
     if (check(f->ca, MINICA_WIRE_LEAF, tbs, len, &err) != 0)
         fail_msg("refused: %s", err.msg);
     free(tbs);
+    /* IPv4 names, whose text is longer than their DER. */
+    const char *ips[] = {"192.168.100.201", "192.168.100.202", "192.168.100.203"};
+    memset(&req, 0, sizeof(req));
+    req.name = "192.168.100.200";
+    req.sans = ips;
+    req.n_sans = 3;
+    if (minica_ca_issue(f->ca, &req, &out, &err) != 0)
+        fail_msg("issue: %s", err.msg);
+    tbs = tbs_of_pem(out.cert_pem, &len);
+    minica_issued_free(&out);
+    if (check(f->ca, MINICA_WIRE_LEAF, tbs, len, &err) != 0)
+        fail_msg("refused: %s", err.msg);
+    free(tbs);
     /* A leaf of the constrained CA, within its nameConstraints. */
     memset(&req, 0, sizeof(req));
     req.name = "www.example.test";

@@ -269,8 +269,9 @@ static int check_san(const struct minica_signer_check *c, const struct tlv *valu
     for (unsigned char *q = seq.c; q < seq.end;)
         if (get(&q, seq.end, -1, &gn) != 0)
             return minica_seterr(err, MINICA_EINVAL, "leaf: malformed subjectAltName");
-    /* The decoded names are shorter than their DER. */
-    size_t size = value->len + 1;
+    /* Text is at most 3 times the DER: an IPv4 name's 6 bytes become up
+     * to 16 characters with the comma. */
+    size_t size = 3 * value->len + 16;
     char *names = malloc(size);
     if (names == NULL)
         return minica_seterr(err, MINICA_ENOMEM, "out of memory");
