@@ -20,11 +20,13 @@
 #define MINICA_WIRE_VERSION 1
 #define MINICA_WIRE_REQUEST_HEADER 14
 #define MINICA_WIRE_RESPONSE_HEADER 12
-/* Bounds on a TBS: a leaf with 100 long names is under 16 KiB. A CRL
- * entry is ~40 bytes, so 4 MiB is ~100000 revocations. Linux refuses a
- * SOCK_SEQPACKET message larger than the sender's SO_SNDBUF (at most
- * net.core.wmem_max, 208 KiB by default, doubled): the transport must
- * raise it (both ends) or hand a large CRL over otherwise. */
+/* Bounds on a TBS: a leaf's names are at most 2 KiB of text
+ * (MINICA_SANS_MAX) and its key at most an RSA-4096 one, so minica's
+ * largest leaf is under 4 KiB. A CRL entry is 30 to 50 bytes, so 4 MiB is
+ * some 100000 revocations. Linux refuses a SOCK_SEQPACKET message larger
+ * than the sender's SO_SNDBUF (at most net.core.wmem_max, 208 KiB by
+ * default, doubled): the transport must raise it at both ends, or hand a
+ * large CRL over otherwise (a memfd). */
 #define MINICA_WIRE_LEAF_TBS_MAX (16 * 1024)
 #define MINICA_WIRE_CRL_TBS_MAX (4 * 1024 * 1024)
 #define MINICA_WIRE_REQUEST_MAX (MINICA_WIRE_REQUEST_HEADER + MINICA_WIRE_CRL_TBS_MAX)
