@@ -23,6 +23,10 @@ struct minica_init_options {
     size_t n_permit_dns;
     const char *const *permit_ip;
     size_t n_permit_ip;
+    /* At most one: written as [keys] into minica.conf, and root.key and
+     * intermediate.key are written encrypted with that passphrase. */
+    const char *passphrase_file;       /* absolute path */
+    const char *passphrase_credential; /* a systemd credential's name */
 };
 
 /* Creates DIR (0700) with root.crt, root.key, intermediate.crt,

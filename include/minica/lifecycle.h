@@ -164,4 +164,16 @@ int minica_ca_retire(const char *dir, const char *serial, struct minica_err *err
 int minica_ca_revoke_intermediate(const char *dir, const char *serial, int reason,
                                   struct minica_err *err);
 
+/* Encrypts every plain CA key file of DIR (root.key, intermediate.key,
+ * ca/ and ca/retired) with the passphrase minica.conf's [keys] names,
+ * each replaced atomically, 0600. Refuses, before writing anything, when
+ * [keys] names no source, or when a file already encrypted does not open
+ * with that passphrase. Under the lifecycle lock. */
+struct minica_encrypt_keys_result {
+    size_t encrypted; /* files rewritten */
+    size_t already;   /* files that were encrypted already */
+};
+int minica_ca_encrypt_keys(const char *dir, struct minica_encrypt_keys_result *out,
+                           struct minica_err *err);
+
 #endif

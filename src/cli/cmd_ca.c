@@ -211,12 +211,43 @@ static int ca_simple(const char *sub, int argc, char **argv)
     return EXIT_OK;
 }
 
+static int ca_encrypt_keys(int argc, char **argv)
+{
+    static const struct option options[] = {
+        CLI_OPT_HELP,
+        CLI_OPT_DIR,
+        {0, 0, 0, 0},
+    };
+    const char *dir = NULL;
+    struct minica_err err;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            return cli_help("ca", stdout);
+        case 'D':
+            dir = optarg;
+            break;
+        default:
+            return cli_bad_option("ca");
+        }
+    }
+    if (optind < argc)
+        return cli_usage("ca", "encrypt-keys: unexpected argument '%s'", argv[optind]);
+    struct minica_encrypt_keys_result res;
+    if (minica_ca_encrypt_keys(cli_state_dir(dir), &res, &err) != 0)
+        return cli_fail("ca", "encrypt-keys: %s", err.msg);
+    printf("Encrypted %zu CA key file%s (%zu already encrypted)\n", res.encrypted,
+           res.encrypted == 1 ? "" : "s", res.already);
+    return EXIT_OK;
+}
+
 static int run(int argc, char **argv)
 {
     optind = 1;
     if (argc < 2)
-        return cli_usage("ca", "missing what to do (status, rotate, rollover, drop-cross, retire "
-                               "or revoke)");
+        return cli_usage("ca", "missing what to do (status, rotate, rollover, drop-cross, retire, "
+                               "revoke or encrypt-keys)");
     const char *sub = argv[1];
     if (strcmp(sub, "-h") == 0 || strcmp(sub, "--help") == 0)
         return cli_help("ca", stdout);
@@ -232,9 +263,11 @@ static int run(int argc, char **argv)
         return ca_rollover(argc, argv);
     if (strcmp(sub, "drop-cross") == 0 || strcmp(sub, "retire") == 0 || strcmp(sub, "revoke") == 0)
         return ca_simple(sub, argc, argv);
+    if (strcmp(sub, "encrypt-keys") == 0)
+        return ca_encrypt_keys(argc, argv);
     return cli_usage("ca",
-                     "unknown '%s' (use status, rotate, rollover, drop-cross, retire or "
-                     "revoke)",
+                     "unknown '%s' (use status, rotate, rollover, drop-cross, retire, revoke "
+                     "or encrypt-keys)",
                      sub);
 }
 
@@ -248,6 +281,7 @@ const struct cli_command cmd_ca_def = {
     "       minica ca drop-cross [--force] [--dir DIR]\n"
     "       minica ca retire SERIAL [--dir DIR]\n"
     "       minica ca revoke SERIAL [--reason R] [--dir DIR]\n"
+    "       minica ca encrypt-keys [--dir DIR]\n"
     "\n"
     "status      every root, cross-certificate and intermediate, one block each:\n"
     "            role, serial, state (active/current/retired/revoked), subject,\n"
@@ -286,6 +320,14 @@ const struct cli_command cmd_ca_def = {
     "            chain to it, or for a root while its cross-certificate is sent.\n"
     "revoke      revokes a previous intermediate, say after its key leaked; the\n"
     "            root's CRL (minica crl --root) lists it. Rotate first.\n"
+    "encrypt-keys\n"
+    "            encrypts every plain CA key file (root.key, intermediate.key,\n"
+    "            ca/*.key, ca/retired/*.key) with the passphrase minica.conf's\n"
+    "            [keys] names (passphrase_file or passphrase_credential), each\n"
+    "            replaced atomically, 0600. Refused, with nothing written, without\n"
+    "            [keys] or when a file already encrypted does not open with that\n"
+    "            passphrase. With [keys] set, rotate and rollover write their new\n"
+    "            keys encrypted too.\n"
     "\n"
     "Every step is safe to interrupt: intermediate.crt switches in one rename,\n"
     "and the next step finishes what a crash left. After rotate or rollover,\n"

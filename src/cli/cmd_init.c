@@ -21,6 +21,8 @@ static int run(int argc, char **argv)
         {"intermediate-ttl", required_argument, NULL, 'i'},
         {"permit-dns", required_argument, NULL, 'P'},
         {"permit-ip", required_argument, NULL, 'I'},
+        {"passphrase-file", required_argument, NULL, 'F'},
+        {"passphrase-credential", required_argument, NULL, 'C'},
         {0, 0, 0, 0},
     };
     struct minica_init_options opts;
@@ -62,6 +64,12 @@ static int run(int argc, char **argv)
                 return cli_usage("init", "too many --permit-ip (at most %d)", MAX_PERMITS);
             ips[opts.n_permit_ip++] = optarg;
             break;
+        case 'F':
+            opts.passphrase_file = optarg;
+            break;
+        case 'C':
+            opts.passphrase_credential = optarg;
+            break;
         default:
             return cli_bad_option("init");
         }
@@ -81,6 +89,10 @@ static int run(int argc, char **argv)
            "  intermediate: %s/intermediate.crt\n"
            "  policy:       %s/minica.conf\n",
            dir, dir, dir, dir);
+    if (opts.passphrase_file != NULL || opts.passphrase_credential != NULL)
+        printf("  keys:         encrypted (PKCS#8, AES-256-CBC); passphrase from %s%s\n",
+               opts.passphrase_file ? "" : "credential ",
+               opts.passphrase_file ? opts.passphrase_file : opts.passphrase_credential);
     if (opts.n_permit_dns > 0 && opts.n_permit_ip == 0)
         printf("Note: no --permit-ip given, so IP addresses are not constrained.\n");
     if (opts.n_permit_ip > 0 && opts.n_permit_dns == 0)
@@ -93,6 +105,7 @@ const struct cli_command cmd_init_def = {
     "Usage: minica init [--dir DIR] [--name CN] [--key-type TYPE] [--root-ttl DURATION]\n"
     "                   [--intermediate-ttl DURATION] [--permit-dns SUFFIX]...\n"
     "                   [--permit-ip CIDR]...\n"
+    "                   [--passphrase-file FILE | --passphrase-credential NAME]\n"
     "\n"
     "Creates DIR (mode 0700) with a self-signed root (root.crt, root.key), an\n"
     "intermediate signed by it (intermediate.crt, intermediate.key), the policy\n"
@@ -111,4 +124,12 @@ const struct cli_command cmd_init_def = {
     "  --permit-ip CIDR       only addresses in CIDR may be issued (repeatable)\n"
     "                         Given only one of the two, the intermediate excludes\n"
     "                         the other form: no IP addresses, or no DNS names.\n"
+    "  --passphrase-file FILE encrypt root.key and intermediate.key (PKCS#8, PBES2,\n"
+    "                         AES-256-CBC) with the first line of FILE, an absolute\n"
+    "                         path, mode 0600 or 0400, owned by root or you; written\n"
+    "                         as [keys] passphrase_file into minica.conf, so every\n"
+    "                         later command reads it there (never from argv)\n"
+    "  --passphrase-credential NAME\n"
+    "                         the same with the systemd credential NAME\n"
+    "                         ($CREDENTIALS_DIRECTORY/NAME, LoadCredentialEncrypted=)\n"
     "  --dir DIR              state directory (default: $MINICA_DIR or /var/lib/minica)\n"};

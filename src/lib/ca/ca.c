@@ -11,6 +11,7 @@
 #include <mbedtls/platform_util.h>
 
 #include "ca/ca_internal.h"
+#include "ca/keyfile.h"
 #include "minica/lifecycle.h"
 #include "minica/der.h"
 #include "minica/fsutil.h"
@@ -101,6 +102,22 @@ int minica_ca_init(const char *dir, const struct minica_init_options *opts, stru
                              "--intermediate-ttl is too short to issue from (at least 1d)");
     minica_policy_init(&policy);
     policy.default_key_type = type;
+    /* [keys] in the new minica.conf, and both keys written encrypted. */
+    if (opts->passphrase_file != NULL && opts->passphrase_credential != NULL)
+        return minica_seterr(err, MINICA_EINVAL,
+                             "--passphrase-file and --passphrase-credential: give one");
+    if (opts->passphrase_file != NULL) {
+        if ((ret = minica_keys_check_file(opts->passphrase_file, err)) != 0)
+            return ret;
+        snprintf(policy.keys.passphrase_file, sizeof(policy.keys.passphrase_file), "%s",
+                 opts->passphrase_file);
+    }
+    if (opts->passphrase_credential != NULL) {
+        if ((ret = minica_keys_check_credential(opts->passphrase_credential, err)) != 0)
+            return ret;
+        snprintf(policy.keys.passphrase_credential, sizeof(policy.keys.passphrase_credential), "%s",
+                 opts->passphrase_credential);
+    }
     /* A leaf cannot outlive the intermediate: with a short one, the default
      * TTLs would make every plain `issue` fail. A leaf of default_ttl stays
      * issuable for the first half of the intermediate's life. */
@@ -149,8 +166,10 @@ int minica_ca_init(const char *dir, const struct minica_init_options *opts, stru
 
     if ((ret = minica_key_generate(&root_key, type, &rng, err)) != 0 ||
         (ret = minica_key_generate(&int_key, type, &rng, err)) != 0 ||
-        (ret = minica_key_to_pem(&root_key, &root_key_pem, &root_key_len, err)) != 0 ||
-        (ret = minica_key_to_pem(&int_key, &int_key_pem, &int_key_len, err)) != 0)
+        (ret = minica_keyfile_pem(&policy.keys, &root_key, &rng, &root_key_pem, &root_key_len,
+                                  err)) != 0 ||
+        (ret = minica_keyfile_pem(&policy.keys, &int_key, &rng, &int_key_pem, &int_key_len, err)) !=
+            0)
         goto out;
 
     struct minica_tbs root = {
@@ -263,9 +282,8 @@ int minica_ca_read_key(struct minica_statedir *sd, const char *base, mbedtls_pk_
     int ret = minica_statedir_read(sd, base, 64 * 1024, &pem, &len, err);
     if (ret != 0)
         return ret;
-    ret = minica_key_parse_pem(pk, pem, len, rng, err);
-    if (ret != 0)
-        minica_err_prefix(err, "%s/%s", sd->path, base);
+    /* Plain, or encrypted under minica.conf's [keys] (keyfile.c). */
+    ret = minica_keyfile_parse(sd, base, pem, len, pk, rng, err);
     minica_free_secret(pem, len + 1);
     return ret;
 }

@@ -1,6 +1,7 @@
 /* The issuance policy in DIR/minica.conf: which names and IPs may be issued,
- * wildcards, TTL limits, default key type; its [acme] section, and [store],
- * which names the inventory. Refusals name the rule. */
+ * wildcards, TTL limits, default key type; its [acme] section, [store],
+ * which names the inventory, and [keys], where the CA keys' passphrase comes
+ * from. Refusals name the rule. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,6 +168,81 @@ static int store_handler(struct minica_ini_ctx *ctx, struct minica_store_conf *s
     return 1;
 }
 
+int minica_keys_check_file(const char *path, struct minica_err *err)
+{
+    /* Read from any working directory (serve, cron): relative would move. */
+    if (path[0] != '/')
+        return minica_seterr(err, MINICA_EINVAL, "passphrase_file: an absolute path, not '%s'",
+                             path);
+    if (strlen(path) >= MINICA_KEYS_PATH_MAX)
+        return minica_seterr(err, MINICA_EINVAL, "passphrase_file: longer than %d bytes",
+                             MINICA_KEYS_PATH_MAX - 1);
+    return MINICA_OK;
+}
+
+int minica_keys_check_credential(const char *name, struct minica_err *err)
+{
+    /* A file name in $CREDENTIALS_DIRECTORY, as systemd.exec(5) requires. */
+    size_t len = strlen(name);
+    int ok = len > 0 && len < MINICA_KEYS_CREDENTIAL_MAX && strcmp(name, ".") != 0 &&
+             strcmp(name, "..") != 0;
+    for (const char *c = name; ok && *c; c++)
+        ok = *c != '/' && (unsigned char)*c >= 0x20 && *c != 0x7f;
+    if (!ok)
+        return minica_seterr(err, MINICA_EINVAL,
+                             "passphrase_credential: a credential name (a file name, no '/'), "
+                             "not '%s'",
+                             name);
+    return MINICA_OK;
+}
+
+int minica_keys_conf_is_set(const struct minica_keys_conf *conf)
+{
+    return conf->passphrase_file[0] != '\0' || conf->passphrase_credential[0] != '\0';
+}
+
+static int keys_handler(struct minica_ini_ctx *ctx, struct minica_keys_conf *k, const char *key,
+                        const char *value)
+{
+    struct minica_err e;
+    int is_file = strcmp(key, "passphrase_file") == 0;
+    if (!is_file && strcmp(key, "passphrase_credential") != 0) {
+        snprintf(ctx->msg, sizeof(ctx->msg),
+                 "unknown key '%s' in [keys] (known: passphrase_file, passphrase_credential)", key);
+        return 0;
+    }
+    /* Empty: the default, as if the line were not there. */
+    if (*value != '\0' && (is_file ? minica_keys_check_file(value, &e)
+                                   : minica_keys_check_credential(value, &e)) != 0) {
+        snprintf(ctx->msg, sizeof(ctx->msg), "[keys] %s", e.msg);
+        return 0;
+    }
+    char *dst = is_file ? k->passphrase_file : k->passphrase_credential;
+    size_t size = is_file ? sizeof(k->passphrase_file) : sizeof(k->passphrase_credential);
+    snprintf(dst, size, "%s", value);
+    if (k->passphrase_file[0] != '\0' && k->passphrase_credential[0] != '\0') {
+        snprintf(ctx->msg, sizeof(ctx->msg),
+                 "[keys]: passphrase_file and passphrase_credential both set; keep one");
+        return 0;
+    }
+    return 1;
+}
+
+static int keys_only_handler(struct minica_ini_ctx *ctx, const char *section, const char *key,
+                             const char *value)
+{
+    if (strcmp(section, "keys") != 0)
+        return 1;
+    return keys_handler(ctx, ctx->user, key, value);
+}
+
+int minica_keys_conf_load_text(struct minica_keys_conf *conf, const char *name, const char *text,
+                               struct minica_err *err)
+{
+    memset(conf, 0, sizeof(*conf));
+    return minica_ini_parse(name, text, (minica_ini_handler)keys_only_handler, conf, err);
+}
+
 static int store_only_handler(struct minica_ini_ctx *ctx, const char *section, const char *key,
                               const char *value)
 {
@@ -191,9 +267,11 @@ static int policy_handler(struct minica_ini_ctx *ctx, const char *section, const
         return acme_handler(ctx, &p->acme, key, value);
     if (strcmp(section, "store") == 0)
         return store_handler(ctx, &p->store, key, value);
+    if (strcmp(section, "keys") == 0)
+        return keys_handler(ctx, &p->keys, key, value);
     if (strcmp(section, "policy") != 0) {
         snprintf(ctx->msg, sizeof(ctx->msg),
-                 "unknown section [%s] (expected [policy], [acme] or [store])", section);
+                 "unknown section [%s] (expected [policy], [acme], [store] or [keys])", section);
         return 0;
     }
     if (strcmp(key, "permit_dns") == 0 || strcmp(key, "permit_ip") == 0) {
@@ -394,6 +472,25 @@ char *minica_policy_render(const struct minica_policy *policy)
            "# is world-readable): passfile=/path in the URI, or PGPASSFILE.\n"
            "# [store]\n"
            "# database = postgresql://minica@db.internal/minica?passfile=/etc/minica/pgpass\n");
+    append(&buf, &len, &cap,
+           "\n"
+           "# The CA keys' passphrase. Set: root.key, intermediate.key and ca/*.key are\n"
+           "# PKCS#8 encrypted (PBES2, AES-256-CBC); 'minica ca encrypt-keys' encrypts\n"
+           "# plain ones. passphrase_file: its first line, the file 0600 and owned by\n"
+           "# root or the CA's user. passphrase_credential: a systemd credential\n"
+           "# (LoadCredentialEncrypted=NAME:...), read from $CREDENTIALS_DIRECTORY.\n");
+    if (minica_keys_conf_is_set(&policy->keys)) {
+        int is_file = policy->keys.passphrase_file[0] != '\0';
+        snprintf(entry, sizeof(entry), "[keys]\n%s = %s\n",
+                 is_file ? "passphrase_file" : "passphrase_credential",
+                 is_file ? policy->keys.passphrase_file : policy->keys.passphrase_credential);
+        append(&buf, &len, &cap, entry);
+    } else {
+        append(&buf, &len, &cap,
+               "# [keys]\n"
+               "# passphrase_file = /etc/minica/ca.pass\n"
+               "# passphrase_credential = minica-ca-pass\n");
+    }
     return buf;
 }
 

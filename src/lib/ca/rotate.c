@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "ca/ca_internal.h"
+#include "ca/keyfile.h"
 #include "minica/duration.h"
 #include "minica/fsutil.h"
 #include "minica/lifecycle.h"
@@ -68,7 +69,7 @@ static int read_key_pem(struct lifecycle *lc, size_t i, char **pem, size_t *len,
     mbedtls_pk_init(&pk);
     int ret = minica_ca_load_ca_key(lc->ca, i, &pk, err);
     if (ret == 0)
-        ret = minica_key_to_pem(&pk, pem, len, err);
+        ret = minica_ca_key_to_pem(lc->ca, &pk, pem, len, err);
     mbedtls_pk_free(&pk);
     return ret;
 }
@@ -331,7 +332,7 @@ static int make_intermediate(struct lifecycle *lc, struct made *m, mbedtls_pk_co
     };
     int ret;
     if ((ret = minica_key_generate(&m->key, type, &ca->rng, err)) != 0 ||
-        (ret = minica_key_to_pem(&m->key, &m->key_pem, &m->key_len, err)) != 0 ||
+        (ret = minica_ca_key_to_pem(ca, &m->key, &m->key_pem, &m->key_len, err)) != 0 ||
         (ret = minica_serial_generate(&ca->rng, tbs.serial, err)) != 0 ||
         (ret = sign_pem(&tbs, &ca->rng, &m->pem, m->serial, err)) != 0)
         return ret;
@@ -528,7 +529,7 @@ int minica_ca_rollover(const char *dir, const struct minica_rollover_options *op
     xt.with_aki = 1;
     char cross_serial[MINICA_SERIAL_HEX_MAX];
     if ((ret = minica_key_generate(&root.key, type, &ca->rng, err)) != 0 ||
-        (ret = minica_key_to_pem(&root.key, &root.key_pem, &root.key_len, err)) != 0 ||
+        (ret = minica_ca_key_to_pem(ca, &root.key, &root.key_pem, &root.key_len, err)) != 0 ||
         (ret = minica_serial_generate(&ca->rng, rt.serial, err)) != 0 ||
         (ret = minica_serial_generate(&ca->rng, xt.serial, err)) != 0 ||
         (ret = sign_pem(&rt, &ca->rng, &root.pem, root.serial, err)) != 0 ||

@@ -105,13 +105,17 @@ void minica_statedir_init(struct minica_statedir *sd)
 {
     memset(sd, 0, sizeof(*sd));
     sd->fd = -1;
+    sd->top_fd = -1;
 }
 
 void minica_statedir_close(struct minica_statedir *sd)
 {
     if (sd->fd >= 0)
         close(sd->fd);
+    if (sd->top_fd >= 0)
+        close(sd->top_fd);
     sd->fd = -1;
+    sd->top_fd = -1;
 }
 
 /* Cuts p to its parent directory; 0 when p is "/" or has no directory part. */
@@ -257,8 +261,37 @@ int minica_statedir_open_sub(struct minica_statedir *sub, const struct minica_st
         ret = minica_seterr(err, MINICA_EIO, "cannot check %s: %s", sub->path, strerror(errno));
     else
         ret = minica_statedir_check_stat(sub->path, &st, MINICA_STATEDIR_DIR, err);
+    if (ret == 0) {
+        int top = parent->top_fd >= 0 ? parent->top_fd : parent->fd;
+        sub->top_fd = fcntl(top, F_DUPFD_CLOEXEC, 0);
+        snprintf(sub->top_path, sizeof(sub->top_path), "%s", minica_statedir_top_path(parent));
+        if (sub->top_fd < 0)
+            ret = minica_seterr(err, MINICA_EIO, "cannot open %s: %s", sub->path, strerror(errno));
+    }
     if (ret != 0)
         minica_statedir_close(sub);
+    return ret;
+}
+
+const char *minica_statedir_top_path(const struct minica_statedir *sd)
+{
+    return sd->top_fd >= 0 ? sd->top_path : sd->path;
+}
+
+int minica_statedir_read_top(struct minica_statedir *sd, const char *base, size_t max, char **buf,
+                             size_t *len, struct minica_err *err)
+{
+    if (sd->top_fd < 0)
+        return minica_statedir_read(sd, base, max, buf, len, err);
+    /* A view of the top directory through the descriptor the sub holds. */
+    struct minica_statedir *top = malloc(sizeof(*top));
+    if (top == NULL)
+        return minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    minica_statedir_init(top);
+    top->fd = sd->top_fd;
+    snprintf(top->path, sizeof(top->path), "%s", sd->top_path);
+    int ret = minica_statedir_read(top, base, max, buf, len, err);
+    free(top);
     return ret;
 }
 
