@@ -480,8 +480,8 @@ int minica_hierarchy_find_serial(const struct minica_hierarchy *h, const char *s
 }
 
 int minica_hierarchy_load_key(const struct minica_hierarchy *h, size_t i,
-                              struct minica_statedir *sd, mbedtls_pk_context *pk,
-                              struct minica_rng *rng, struct minica_err *err)
+                              struct minica_statedir *sd, mbedtls_pk_context *pk, char *file_out,
+                              size_t file_out_len, struct minica_rng *rng, struct minica_err *err)
 {
     const struct minica_hier_entry *e = &h->e[i];
     char file[160];
@@ -492,8 +492,11 @@ int minica_hierarchy_load_key(const struct minica_hierarchy *h, size_t i,
     int ret = MINICA_ENOENT;
     if (e->active) {
         ret = minica_ca_read_key(sd, top, pk, rng, err);
-        if (ret == 0 && minica_pk_same_public(&e->crt.pk, pk))
+        if (ret == 0 && minica_pk_same_public(&e->crt.pk, pk)) {
+            if (file_out != NULL)
+                snprintf(file_out, file_out_len, "%s", top);
             return MINICA_OK;
+        }
         mbedtls_pk_free(pk);
         mbedtls_pk_init(pk);
         if (ret != 0 && ret != MINICA_ENOENT)
@@ -528,6 +531,8 @@ int minica_hierarchy_load_key(const struct minica_hierarchy *h, size_t i,
     else if (ret == 0 && !minica_pk_same_public(&e->crt.pk, pk))
         ret =
             minica_seterr(err, MINICA_ECRYPTO, "%s/%s does not match %s", sd->path, file, e->file);
+    else if (ret == 0 && file_out != NULL)
+        snprintf(file_out, file_out_len, "%s", file);
     if (where != &ca)
         minica_statedir_close(&sub);
     minica_statedir_close(&ca);
