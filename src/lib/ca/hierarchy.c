@@ -258,6 +258,26 @@ int minica_hierarchy_chain_of(const struct minica_hierarchy *h, size_t i, char *
     return ret;
 }
 
+static void key_file_of(const struct minica_hier_entry *e, char *out, size_t outlen);
+
+/* What `ca status` says of the key. A mode others can read is named: the
+ * key is refused until it is narrowed (minica_statedir_read). */
+static void key_where(const struct minica_hier_entry *e, char *out, size_t outlen)
+{
+    char file[160];
+    if (e->role == MINICA_CA_CROSS) {
+        snprintf(out, outlen, "its root's");
+        return;
+    }
+    if (!e->has_key) {
+        snprintf(out, outlen, "offline (not in this state directory)");
+        return;
+    }
+    key_file_of(e, file, sizeof(file));
+    snprintf(out, outlen, "file %s (%04o%s)", file, e->key_mode,
+             (e->key_mode & 077) != 0 ? ": refused, group or others may read it" : "");
+}
+
 static void describe(struct minica_hierarchy *h, size_t i, struct minica_ca_cert *out)
 {
     const struct minica_hier_entry *e = &h->e[i];
@@ -267,6 +287,7 @@ static void describe(struct minica_hierarchy *h, size_t i, struct minica_ca_cert
     out->retired = e->retired;
     out->has_key = e->has_key;
     snprintf(out->file, sizeof(out->file), "%s", e->file);
+    key_where(e, out->key_where, sizeof(out->key_where));
     minica_serial_to_hex(e->crt.serial.p, e->crt.serial.len, out->serial, sizeof(out->serial));
     memcpy(out->fingerprint, e->fp, sizeof(out->fingerprint));
     if (e->issuer >= 0)
@@ -293,12 +314,17 @@ static void key_file_of(const struct minica_hier_entry *e, char *out, size_t out
         snprintf(out, outlen, "%s", e->role == MINICA_CA_ROOT ? "root.key" : "intermediate.key");
 }
 
-static int key_exists(struct minica_statedir *sd, const char *file)
+static int key_exists(struct minica_statedir *sd, const char *file, unsigned *mode)
 {
     char path[MINICA_PATH_MAX];
-    if (minica_path_join(path, sizeof(path), sd->real, file, NULL) != 0)
+    struct stat st;
+    *mode = 0;
+    if (minica_path_join(path, sizeof(path), sd->real, file, NULL) != 0 ||
+        !minica_file_exists(path))
         return 0;
-    return minica_file_exists(path);
+    if (stat(path, &st) == 0)
+        *mode = (unsigned)st.st_mode & 07777;
+    return 1;
 }
 
 int minica_hierarchy_load(struct minica_hierarchy *h, struct minica_statedir *sd,
@@ -350,7 +376,7 @@ int minica_hierarchy_load(struct minica_hierarchy *h, struct minica_statedir *sd
         e->issuer = e->role == MINICA_CA_ROOT ? (int)i : issuing_root(h, &e->crt);
         char key[160];
         key_file_of(e, key, sizeof(key));
-        e->has_key = key_exists(sd, key);
+        e->has_key = key_exists(sd, key, &e->key_mode);
     }
     h->active_root = ai->issuer;
     if (h->active_root < 0) {

@@ -18,7 +18,8 @@ struct minica_hier_entry {
     int active;
     int retired;
     int has_key;
-    int issuer; /* index of the root that signed it (itself for a root); -1 when unknown */
+    unsigned key_mode; /* permission bits of the key file, when has_key */
+    int issuer;        /* index of the root that signed it (itself for a root); -1 when unknown */
     char file[128];
     char fp[65];
     mbedtls_x509_crt crt;
