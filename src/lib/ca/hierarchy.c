@@ -528,6 +528,7 @@ int minica_hierarchy_load_key(const struct minica_hierarchy *h, size_t i,
         if (ret != 0 && ret != MINICA_ENOENT)
             return ret;
     }
+    int top_missing = e->active && ret == MINICA_ENOENT;
     key_file_of(e, file, sizeof(file));
     if (strchr(file, '/') == NULL) {
         if (ret == MINICA_ENOENT)
@@ -552,7 +553,10 @@ int minica_hierarchy_load_key(const struct minica_hierarchy *h, size_t i,
         where = &sub;
     }
     ret = minica_ca_read_key(where, slash + 1, pk, rng, err);
-    if (ret == MINICA_ENOENT)
+    if (ret == MINICA_ENOENT && top_missing)
+        ret = minica_seterr(err, MINICA_ENOENT, "%s/%s and %s/%s are missing", sd->path, top,
+                            sd->path, file);
+    else if (ret == MINICA_ENOENT)
         ret = minica_seterr(err, MINICA_ENOENT, "%s/%s is missing", sd->path, file);
     else if (ret == 0 && !minica_pk_same_public(&e->crt.pk, pk))
         ret =
