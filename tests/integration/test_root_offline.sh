@@ -9,8 +9,19 @@ source "$SRCDIR/tests/integration/lib/common.sh"
 CA=$T/ca
 OFF=$T/offline
 mkdir -p "$OFF"
+# key_id EXT CERT: the keyid openssl reads from CERT's extension.
+key_id() { openssl x509 -in "$2" -noout -ext "$1" | sed -n 's/^ *\(keyid:\)\{0,1\}\([0-9A-F:]\{59\}\)$/\2/p'; }
+# aki_is_ski CERT ISSUER: the AKI sign.c writes is the issuer's SKI.
+aki_is_ski() {
+    local a s
+    a=$(key_id authorityKeyIdentifier "$1") s=$(key_id subjectKeyIdentifier "$2")
+    [ -n "$a" ] && [ "$a" = "$s" ]
+}
 run "$MINICA" init --dir "$CA"
 expect_ok "init"
+check "init: the root's self-signature verifies" openssl verify -check_ss_sig -CAfile "$CA/root.crt" \
+    "$CA/root.crt"
+check "init: the intermediate's AKI is the root's SKI" aki_is_ski "$CA/intermediate.crt" "$CA/root.crt"
 run "$MINICA" issue old.svc --dir "$CA" --out "$T/old"
 expect_ok "a leaf of the first intermediate"
 PREV=$(serial_of "$CA/intermediate.crt")
@@ -43,6 +54,7 @@ run "$MINICA" issue new.svc --dir "$CA" --out "$T/new"
 expect_ok "issue without the root key"
 check "the leaf verifies under the root" openssl verify -x509_strict -CAfile "$CA/root.crt" \
     -untrusted "$T/new/new.svc.fullchain.crt" "$T/new/new.svc.crt"
+check "the leaf's AKI is the intermediate's SKI" aki_is_ski "$T/new/new.svc.crt" "$CA/intermediate.crt"
 run "$MINICA" issue new.svc --dir "$CA" --out "$T/new2"
 expect_ok "issue the same name again (a renewal) without the root key"
 check "the renewed leaf verifies" openssl verify -CAfile "$CA/root.crt" \
@@ -143,13 +155,27 @@ run "$MINICA" ca rotate --dir "$CA"
 expect_ok "rotate with the key back"
 check "the new intermediate verifies under the root" openssl verify -x509_strict -check_ss_sig \
     -CAfile "$CA/root.crt" "$CA/intermediate.crt"
+check "rotate: the new intermediate's AKI is the root's SKI" aki_is_ski "$CA/intermediate.crt" \
+    "$CA/root.crt"
+openssl x509 -in "$CA/root.crt" -out "$T/oldroot.pem"
 run "$MINICA" ca rollover --dir "$CA"
 expect_ok "rollover with the key back"
 check "the new intermediate verifies under the new root" openssl verify -check_ss_sig \
     -CAfile "$CA/root.crt" "$CA/intermediate.crt"
+openssl x509 -in "$CA/root.crt" -out "$T/newroot.pem"
+CROSS=$(ls "$CA"/ca/cross-*.crt)
+check "rollover: the new root's self-signature verifies" openssl verify -check_ss_sig \
+    -CAfile "$T/newroot.pem" "$T/newroot.pem"
+check "rollover: the cross-certificate verifies under the old root" openssl verify -x509_strict \
+    -CAfile "$T/oldroot.pem" "$CROSS"
+check "rollover: the cross-certificate's AKI is the old root's SKI" aki_is_ski "$CROSS" "$T/oldroot.pem"
+check "rollover: the new intermediate's AKI is the new root's SKI" aki_is_ski "$CA/intermediate.crt" \
+    "$T/newroot.pem"
 run "$MINICA" issue last.svc --dir "$CA" --out "$T/last"
 expect_ok "issue after the rollover"
-check "the leaf verifies under the new root only" sh -c "openssl x509 -in '$CA/root.crt' >'$T/newroot.pem' &&
-    openssl verify -x509_strict -CAfile '$T/newroot.pem' -untrusted '$T/last/last.svc.fullchain.crt' '$T/last/last.svc.crt'"
+check "the leaf verifies under the new root only" openssl verify -x509_strict -CAfile "$T/newroot.pem" \
+    -untrusted "$T/last/last.svc.fullchain.crt" "$T/last/last.svc.crt"
+check "and through the cross-certificate under the old root" sh -c "cat '$T/last/last.svc.fullchain.crt' '$CROSS' >'$T/via-cross.pem' &&
+    openssl verify -x509_strict -CAfile '$T/oldroot.pem' -untrusted '$T/via-cross.pem' '$T/last/last.svc.crt'"
 
 done_testing
