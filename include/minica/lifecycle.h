@@ -45,6 +45,10 @@ struct minica_ca_cert {
     int revoke_reason;
     int has_key;    /* its private key is in the state directory */
     char file[128]; /* relative to the state directory */
+    /* Where its private key lives, for people: "file ca/root-SERIAL.key
+     * (0600)", "offline (not in this state directory)", "its root's" for
+     * a cross-certificate. */
+    char key_where[256];
     char serial[MINICA_SERIAL_HEX_MAX];
     char fingerprint[65];
     char issuer_fingerprint[65]; /* the root that signed it; "" when none is known */

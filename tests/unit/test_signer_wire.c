@@ -148,8 +148,8 @@ static unsigned char *hand_tbs(struct minica_ca *ca, struct minica_tbs *tbs, siz
         tbs->subject = "CN=hand.test";
     if (tbs->issuer == NULL)
         tbs->issuer = ca->intermediate_subject;
-    if (tbs->issuer_key == NULL)
-        tbs->issuer_key = &ca->intermediate_key;
+    if (tbs->signer == NULL)
+        tbs->signer = ca->intermediate_key;
     tbs->subject_key = &key;
     tbs->serial[0] = 0x11;
     if (tbs->not_before == 0)
@@ -168,12 +168,26 @@ static unsigned char *hand_tbs(struct minica_ca *ca, struct minica_tbs *tbs, siz
     tbs->with_aki = 1;
     unsigned char *der;
     size_t der_len;
-    if (minica_sign_cert(tbs, &ca->rng, &der, &der_len, &err) != 0)
+    if (minica_sign_cert(tbs, &ca->scratch, &ca->rng, &der, &der_len, &err) != 0)
         fail_msg("sign: %s", err.msg);
     unsigned char *b = body_of(der, der_len, len);
     free(der);
     mbedtls_pk_free(&key);
     return b;
+}
+
+/* A signer over a new key of this type, for a TBS in the issuer's name
+ * signed by another key. */
+static struct minica_signer *other_signer(struct minica_ca *ca, enum minica_key_type type)
+{
+    mbedtls_pk_context key;
+    struct minica_signer *s = NULL;
+    struct minica_err err;
+    mbedtls_pk_init(&key);
+    if (minica_key_generate(&key, type, &ca->rng, &err) != 0 ||
+        minica_signer_from_pk(&key, "test", &ca->rng, &s, &err) != 0)
+        fail_msg("key: %s", err.msg);
+    return s;
 }
 
 /* tbs with its top-level element i replaced by tlv (appended when i is
@@ -596,15 +610,11 @@ static void test_check_refuses_another_issuer(void **state)
     free(tbs);
     free(pem);
     /* This issuer's name, another key: the AKI gives it away. */
-    mbedtls_pk_context key;
-    struct minica_err err;
-    mbedtls_pk_init(&key);
-    assert_int_equal(minica_key_generate(&key, MINICA_KEY_EC_P256, &f->ca->rng, &err), 0);
-    struct minica_tbs t = {.issuer_key = &key};
+    struct minica_tbs t = {.signer = other_signer(f->ca, MINICA_KEY_EC_P256)};
     tbs = hand_tbs(f->ca, &t, &len);
     expect_refused(f->ca, MINICA_WIRE_LEAF, tbs, len, "authorityKeyIdentifier is not this issuer");
     free(tbs);
-    mbedtls_pk_free(&key);
+    minica_signer_free(t.signer);
 }
 
 static void test_check_refuses_ca_certificates(void **state)
@@ -669,15 +679,11 @@ static void test_check_refuses_wrong_algorithm(void **state)
     struct fixture *f = *state;
     size_t len, len2;
     /* Signed by a P-384 key in the issuer's name: ecdsa-with-SHA384. */
-    mbedtls_pk_context key;
-    struct minica_err err;
-    mbedtls_pk_init(&key);
-    assert_int_equal(minica_key_generate(&key, MINICA_KEY_EC_P384, &f->ca->rng, &err), 0);
-    struct minica_tbs t = {.issuer_key = &key};
+    struct minica_tbs t = {.signer = other_signer(f->ca, MINICA_KEY_EC_P384)};
     unsigned char *tbs = hand_tbs(f->ca, &t, &len);
     expect_refused(f->ca, MINICA_WIRE_LEAF, tbs, len, "signature algorithm");
     free(tbs);
-    mbedtls_pk_free(&key);
+    minica_signer_free(t.signer);
     /* ecdsa-with-SHA256 with the NULL parameter mbedTLS 2.28 writes. */
     static const unsigned char with_null[] = {0x30, 0x0c, 0x06, 0x08, 0x2a, 0x86, 0x48,
                                               0xce, 0x3d, 0x04, 0x03, 0x02, 0x05, 0x00};

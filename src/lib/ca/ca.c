@@ -37,12 +37,12 @@ static int check_ca_name(const char *name, struct minica_err *err)
     return MINICA_OK;
 }
 
-static int sign_to_pem(const struct minica_tbs *tbs, struct minica_rng *rng, char **pem,
-                       struct minica_err *err)
+static int sign_to_pem(const struct minica_tbs *tbs, struct minica_scratch *scratch,
+                       struct minica_rng *rng, char **pem, struct minica_err *err)
 {
     unsigned char *der = NULL;
     size_t len = 0;
-    int ret = minica_sign_cert(tbs, rng, &der, &len, err);
+    int ret = minica_sign_cert(tbs, scratch, rng, &der, &len, err);
     if (ret == 0)
         ret = minica_der_to_pem(der, len, "CERTIFICATE", pem, err);
     free(der);
@@ -156,6 +156,11 @@ int minica_ca_init(const char *dir, const struct minica_init_options *opts, stru
     mbedtls_pk_context root_key, int_key;
     mbedtls_pk_init(&root_key);
     mbedtls_pk_init(&int_key);
+    /* The root signs through a signer like every CA key; it is in memory
+     * here only because it was just made. */
+    struct minica_signer *root_signer = NULL;
+    struct minica_scratch scratch;
+    minica_scratch_init(&scratch);
     char *root_key_pem = NULL, *int_key_pem = NULL, *root_pem = NULL, *int_pem = NULL;
     char *conf = NULL;
     size_t root_key_len = 0, int_key_len = 0;
@@ -169,14 +174,15 @@ int minica_ca_init(const char *dir, const struct minica_init_options *opts, stru
         (ret = minica_keyfile_pem(&policy.keys, &root_key, &rng, &root_key_pem, &root_key_len,
                                   err)) != 0 ||
         (ret = minica_keyfile_pem(&policy.keys, &int_key, &rng, &int_key_pem, &int_key_len, err)) !=
-            0)
+            0 ||
+        (ret = minica_signer_from_pk(&root_key, "file root.key", &rng, &root_signer, err)) != 0)
         goto out;
 
     struct minica_tbs root = {
         .subject = root_subject,
         .issuer = root_subject,
-        .subject_key = &root_key,
-        .issuer_key = &root_key,
+        .subject_key = &root_signer->pub,
+        .signer = root_signer,
         .not_before = now - 60,
         .not_after = now + root_ttl,
         .is_ca = 1,
@@ -187,7 +193,7 @@ int minica_ca_init(const char *dir, const struct minica_init_options *opts, stru
         .subject = int_subject,
         .issuer = root_subject,
         .subject_key = &int_key,
-        .issuer_key = &root_key,
+        .signer = root_signer,
         .not_before = now - 60,
         .not_after = now + int_ttl,
         .is_ca = 1,
@@ -198,8 +204,8 @@ int minica_ca_init(const char *dir, const struct minica_init_options *opts, stru
     };
     if ((ret = minica_serial_generate(&rng, root.serial, err)) != 0 ||
         (ret = minica_serial_generate(&rng, inter.serial, err)) != 0 ||
-        (ret = sign_to_pem(&root, &rng, &root_pem, err)) != 0 ||
-        (ret = sign_to_pem(&inter, &rng, &int_pem, err)) != 0)
+        (ret = sign_to_pem(&root, &scratch, &rng, &root_pem, err)) != 0 ||
+        (ret = sign_to_pem(&inter, &scratch, &rng, &int_pem, err)) != 0)
         goto out;
     if ((conf = minica_policy_render(&policy)) == NULL) {
         ret = minica_seterr(err, MINICA_ENOMEM, "out of memory");
@@ -269,6 +275,8 @@ out:
     free(conf);
     mbedtls_pk_free(&root_key);
     mbedtls_pk_free(&int_key);
+    minica_signer_free(root_signer);
+    minica_scratch_free(&scratch);
     minica_rng_free(&rng);
     return ret;
 }
@@ -406,6 +414,23 @@ static void audit_policy_error(struct minica_statedir *sd, const struct minica_e
     minica_store_close(store);
 }
 
+/* The signer of hier.e[i]: today its key file, read into memory. */
+static int signer_of(struct minica_ca *ca, size_t i, struct minica_statedir *sd,
+                     struct minica_signer **out, struct minica_err *err)
+{
+    mbedtls_pk_context pk;
+    char file[160], where[200];
+    mbedtls_pk_init(&pk);
+    *out = NULL;
+    int ret = minica_hierarchy_load_key(&ca->hier, i, sd, &pk, file, sizeof(file), &ca->rng, err);
+    if (ret == 0) {
+        snprintf(where, sizeof(where), "file %s", file);
+        ret = minica_signer_from_pk(&pk, where, &ca->rng, out, err);
+    }
+    mbedtls_pk_free(&pk);
+    return ret;
+}
+
 static int ca_open(const char *dir, unsigned flags, const char *expect_store,
                    struct minica_ca **out, struct minica_err *err)
 {
@@ -416,7 +441,7 @@ static int ca_open(const char *dir, unsigned flags, const char *expect_store,
     snprintf(ca->dir, sizeof(ca->dir), "%s", dir);
     snprintf(ca->command, sizeof(ca->command), "minica");
     snprintf(ca->origin, sizeof(ca->origin), "local");
-    mbedtls_pk_init(&ca->intermediate_key);
+    minica_scratch_init(&ca->scratch);
     int ret = minica_rng_init(&ca->rng, err);
     if (ret != 0) {
         free(ca);
@@ -432,8 +457,7 @@ static int ca_open(const char *dir, unsigned flags, const char *expect_store,
     ca->intermediate = &ca->hier.e[ca->hier.active_int].crt;
     ca->root = &ca->hier.e[ca->hier.active_root].crt;
     if (!(flags & MINICA_CA_OPEN_NO_KEY) &&
-        (ret = minica_hierarchy_load_key(&ca->hier, (size_t)ca->hier.active_int, &sd,
-                                         &ca->intermediate_key, &ca->rng, err)) != 0)
+        (ret = signer_of(ca, (size_t)ca->hier.active_int, &sd, &ca->intermediate_key, err)) != 0)
         goto fail;
     if ((ret = load_policy(&sd, &ca->policy, err)) != 0) {
         audit_policy_error(&sd, err);
@@ -459,13 +483,13 @@ fail:
     return ret;
 }
 
-int minica_ca_load_ca_key(struct minica_ca *ca, size_t i, mbedtls_pk_context *pk,
+int minica_ca_load_ca_key(struct minica_ca *ca, size_t i, struct minica_signer **out,
                           struct minica_err *err)
 {
     struct minica_statedir sd;
     int ret = minica_statedir_open(&sd, ca->dir, err);
     if (ret == 0)
-        ret = minica_hierarchy_load_key(&ca->hier, i, &sd, pk, &ca->rng, err);
+        ret = signer_of(ca, i, &sd, out, err);
     minica_statedir_close(&sd);
     return ret;
 }
@@ -492,7 +516,8 @@ void minica_ca_close(struct minica_ca *ca)
     if (ca == NULL)
         return;
     minica_hierarchy_free(&ca->hier);
-    mbedtls_pk_free(&ca->intermediate_key);
+    minica_signer_free(ca->intermediate_key);
+    minica_scratch_free(&ca->scratch);
     minica_rng_free(&ca->rng);
     minica_store_close(ca->store);
     mbedtls_platform_zeroize(ca, sizeof(*ca));

@@ -258,6 +258,26 @@ int minica_hierarchy_chain_of(const struct minica_hierarchy *h, size_t i, char *
     return ret;
 }
 
+static void key_file_of(const struct minica_hier_entry *e, char *out, size_t outlen);
+
+/* What `ca status` says of the key. A mode others can read is named: the
+ * key is refused until it is narrowed (minica_statedir_read). */
+static void key_where(const struct minica_hier_entry *e, char *out, size_t outlen)
+{
+    char file[160];
+    if (e->role == MINICA_CA_CROSS) {
+        snprintf(out, outlen, "its root's");
+        return;
+    }
+    if (!e->has_key) {
+        snprintf(out, outlen, "offline (not in this state directory)");
+        return;
+    }
+    key_file_of(e, file, sizeof(file));
+    snprintf(out, outlen, "file %s (%04o%s)", file, e->key_mode,
+             (e->key_mode & 077) != 0 ? ": refused, group or others may read it" : "");
+}
+
 static void describe(struct minica_hierarchy *h, size_t i, struct minica_ca_cert *out)
 {
     const struct minica_hier_entry *e = &h->e[i];
@@ -267,6 +287,7 @@ static void describe(struct minica_hierarchy *h, size_t i, struct minica_ca_cert
     out->retired = e->retired;
     out->has_key = e->has_key;
     snprintf(out->file, sizeof(out->file), "%s", e->file);
+    key_where(e, out->key_where, sizeof(out->key_where));
     minica_serial_to_hex(e->crt.serial.p, e->crt.serial.len, out->serial, sizeof(out->serial));
     memcpy(out->fingerprint, e->fp, sizeof(out->fingerprint));
     if (e->issuer >= 0)
@@ -293,12 +314,17 @@ static void key_file_of(const struct minica_hier_entry *e, char *out, size_t out
         snprintf(out, outlen, "%s", e->role == MINICA_CA_ROOT ? "root.key" : "intermediate.key");
 }
 
-static int key_exists(struct minica_statedir *sd, const char *file)
+static int key_exists(struct minica_statedir *sd, const char *file, unsigned *mode)
 {
     char path[MINICA_PATH_MAX];
-    if (minica_path_join(path, sizeof(path), sd->real, file, NULL) != 0)
+    struct stat st;
+    *mode = 0;
+    if (minica_path_join(path, sizeof(path), sd->real, file, NULL) != 0 ||
+        !minica_file_exists(path))
         return 0;
-    return minica_file_exists(path);
+    if (stat(path, &st) == 0)
+        *mode = (unsigned)st.st_mode & 07777;
+    return 1;
 }
 
 int minica_hierarchy_load(struct minica_hierarchy *h, struct minica_statedir *sd,
@@ -350,7 +376,7 @@ int minica_hierarchy_load(struct minica_hierarchy *h, struct minica_statedir *sd
         e->issuer = e->role == MINICA_CA_ROOT ? (int)i : issuing_root(h, &e->crt);
         char key[160];
         key_file_of(e, key, sizeof(key));
-        e->has_key = key_exists(sd, key);
+        e->has_key = key_exists(sd, key, &e->key_mode);
     }
     h->active_root = ai->issuer;
     if (h->active_root < 0) {
@@ -480,8 +506,8 @@ int minica_hierarchy_find_serial(const struct minica_hierarchy *h, const char *s
 }
 
 int minica_hierarchy_load_key(const struct minica_hierarchy *h, size_t i,
-                              struct minica_statedir *sd, mbedtls_pk_context *pk,
-                              struct minica_rng *rng, struct minica_err *err)
+                              struct minica_statedir *sd, mbedtls_pk_context *pk, char *file_out,
+                              size_t file_out_len, struct minica_rng *rng, struct minica_err *err)
 {
     const struct minica_hier_entry *e = &h->e[i];
     char file[160];
@@ -492,13 +518,17 @@ int minica_hierarchy_load_key(const struct minica_hierarchy *h, size_t i,
     int ret = MINICA_ENOENT;
     if (e->active) {
         ret = minica_ca_read_key(sd, top, pk, rng, err);
-        if (ret == 0 && minica_pk_same_public(&e->crt.pk, pk))
+        if (ret == 0 && minica_pk_same_public(&e->crt.pk, pk)) {
+            if (file_out != NULL)
+                snprintf(file_out, file_out_len, "%s", top);
             return MINICA_OK;
+        }
         mbedtls_pk_free(pk);
         mbedtls_pk_init(pk);
         if (ret != 0 && ret != MINICA_ENOENT)
             return ret;
     }
+    int top_missing = e->active && ret == MINICA_ENOENT;
     key_file_of(e, file, sizeof(file));
     if (strchr(file, '/') == NULL) {
         if (ret == MINICA_ENOENT)
@@ -523,11 +553,16 @@ int minica_hierarchy_load_key(const struct minica_hierarchy *h, size_t i,
         where = &sub;
     }
     ret = minica_ca_read_key(where, slash + 1, pk, rng, err);
-    if (ret == MINICA_ENOENT)
+    if (ret == MINICA_ENOENT && top_missing)
+        ret = minica_seterr(err, MINICA_ENOENT, "%s/%s and %s/%s are missing", sd->path, top,
+                            sd->path, file);
+    else if (ret == MINICA_ENOENT)
         ret = minica_seterr(err, MINICA_ENOENT, "%s/%s is missing", sd->path, file);
     else if (ret == 0 && !minica_pk_same_public(&e->crt.pk, pk))
         ret =
             minica_seterr(err, MINICA_ECRYPTO, "%s/%s does not match %s", sd->path, file, e->file);
+    else if (ret == 0 && file_out != NULL)
+        snprintf(file_out, file_out_len, "%s", file);
     if (where != &ca)
         minica_statedir_close(&sub);
     minica_statedir_close(&ca);

@@ -62,12 +62,13 @@ static int make_private_dir(const struct lifecycle *lc, const char *rel, struct 
     return MINICA_OK;
 }
 
+/* The key file of entry i, to be copied: files move, nothing signs. */
 static int read_key_pem(struct lifecycle *lc, size_t i, char **pem, size_t *len,
                         struct minica_err *err)
 {
     mbedtls_pk_context pk;
     mbedtls_pk_init(&pk);
-    int ret = minica_ca_load_ca_key(lc->ca, i, &pk, err);
+    int ret = minica_hierarchy_load_key(&lc->ca->hier, i, &lc->sd, &pk, NULL, 0, &lc->ca->rng, err);
     if (ret == 0)
         ret = minica_ca_key_to_pem(lc->ca, &pk, pem, len, err);
     mbedtls_pk_free(&pk);
@@ -201,12 +202,12 @@ static void next_subject(const struct minica_hierarchy *h, enum minica_ca_role r
     }
 }
 
-static int sign_pem(const struct minica_tbs *tbs, struct minica_rng *rng, char **pem,
+static int sign_pem(const struct minica_tbs *tbs, struct minica_ca *ca, char **pem,
                     char serial_hex[MINICA_SERIAL_HEX_MAX], struct minica_err *err)
 {
     unsigned char *der = NULL;
     size_t len = 0;
-    int ret = minica_sign_cert(tbs, rng, &der, &len, err);
+    int ret = minica_sign_cert(tbs, &ca->scratch, &ca->rng, &der, &len, err);
     if (ret == 0)
         ret = minica_der_to_pem(der, len, "CERTIFICATE", pem, err);
     free(der);
@@ -309,7 +310,7 @@ static int archive_made(const struct lifecycle *lc, const struct made *m, const 
     return ret;
 }
 
-static int make_intermediate(struct lifecycle *lc, struct made *m, mbedtls_pk_context *issuer_key,
+static int make_intermediate(struct lifecycle *lc, struct made *m, struct minica_signer *signer,
                              const char *issuer_subject, enum minica_key_type type,
                              int64_t not_before, int64_t not_after,
                              const struct minica_name_constraints *nc, struct minica_err *err)
@@ -321,7 +322,7 @@ static int make_intermediate(struct lifecycle *lc, struct made *m, mbedtls_pk_co
         .subject = m->subject,
         .issuer = issuer_subject,
         .subject_key = &m->key,
-        .issuer_key = issuer_key,
+        .signer = signer,
         .not_before = not_before,
         .not_after = not_after,
         .is_ca = 1,
@@ -334,7 +335,7 @@ static int make_intermediate(struct lifecycle *lc, struct made *m, mbedtls_pk_co
     if ((ret = minica_key_generate(&m->key, type, &ca->rng, err)) != 0 ||
         (ret = minica_ca_key_to_pem(ca, &m->key, &m->key_pem, &m->key_len, err)) != 0 ||
         (ret = minica_serial_generate(&ca->rng, tbs.serial, err)) != 0 ||
-        (ret = sign_pem(&tbs, &ca->rng, &m->pem, m->serial, err)) != 0)
+        (ret = sign_pem(&tbs, ca, &m->pem, m->serial, err)) != 0)
         return ret;
     m->not_after = not_after;
     return MINICA_OK;
@@ -370,8 +371,7 @@ int minica_ca_rotate(const char *dir, const struct minica_rotate_options *opts,
     int64_t now = minica_now();
     struct made m;
     memset(&m, 0, sizeof(m));
-    mbedtls_pk_context root_key;
-    mbedtls_pk_init(&root_key);
+    struct minica_signer *root_key = NULL;
     struct minica_name_constraints *nc = malloc(sizeof(*nc));
     if (nc == NULL) {
         ret = minica_seterr(err, MINICA_ENOMEM, "out of memory");
@@ -423,7 +423,7 @@ int minica_ca_rotate(const char *dir, const struct minica_rotate_options *opts,
         minica_err_prefix(err, "a new intermediate needs the root key");
         goto out;
     }
-    if ((ret = make_intermediate(&lc, &m, &root_key, ar->subject, type,
+    if ((ret = make_intermediate(&lc, &m, root_key, ar->subject, type,
                                  newer_than(now, ai->not_before), now + ttl, nc, err)) != 0 ||
         (ret = archive_made(&lc, &m, "intermediate", err)) != 0 ||
         (ret = activate(&lc, &m, NULL, NULL, err)) != 0)
@@ -444,7 +444,7 @@ int minica_ca_rotate(const char *dir, const struct minica_rotate_options *opts,
     minica_ca_audit(ca, summary, NULL);
 out:
     made_free(&m);
-    mbedtls_pk_free(&root_key);
+    minica_signer_free(root_key);
     free(nc);
     lifecycle_end(&lc);
     return ret;
@@ -474,8 +474,8 @@ int minica_ca_rollover(const char *dir, const struct minica_rollover_options *op
     memset(&root, 0, sizeof(root));
     memset(&inter, 0, sizeof(inter));
     mbedtls_pk_init(&root.key);
-    mbedtls_pk_context old_key;
-    mbedtls_pk_init(&old_key);
+    /* The new root's key signs through a signer too, once it is made. */
+    struct minica_signer *old_key = NULL, *root_signer = NULL;
     char *cross_pem = NULL, *roots = NULL;
 
     if (current_count(h, MINICA_CA_ROOT) > 1 || current_count(h, MINICA_CA_CROSS) > 0) {
@@ -514,8 +514,6 @@ int minica_ca_rollover(const char *dir, const struct minica_rollover_options *op
     struct minica_tbs rt = {
         .subject = root.subject,
         .issuer = root.subject,
-        .subject_key = &root.key,
-        .issuer_key = &root.key,
         .not_before = newer_than(now, ar->not_before),
         .not_after = root.not_after,
         .is_ca = 1,
@@ -524,7 +522,7 @@ int minica_ca_rollover(const char *dir, const struct minica_rollover_options *op
     };
     struct minica_tbs xt = rt;
     xt.issuer = ar->subject;
-    xt.issuer_key = &old_key;
+    xt.signer = old_key;
     xt.not_after = root.not_after < ar->not_after ? root.not_after : ar->not_after;
     xt.with_aki = 1;
     char cross_serial[MINICA_SERIAL_HEX_MAX];
@@ -532,8 +530,12 @@ int minica_ca_rollover(const char *dir, const struct minica_rollover_options *op
         (ret = minica_ca_key_to_pem(ca, &root.key, &root.key_pem, &root.key_len, err)) != 0 ||
         (ret = minica_serial_generate(&ca->rng, rt.serial, err)) != 0 ||
         (ret = minica_serial_generate(&ca->rng, xt.serial, err)) != 0 ||
-        (ret = sign_pem(&rt, &ca->rng, &root.pem, root.serial, err)) != 0 ||
-        (ret = sign_pem(&xt, &ca->rng, &cross_pem, cross_serial, err)) != 0)
+        (ret = minica_signer_from_pk(&root.key, "file root.key", &ca->rng, &root_signer, err)) != 0)
+        goto out;
+    rt.subject_key = xt.subject_key = &root_signer->pub;
+    rt.signer = root_signer;
+    if ((ret = sign_pem(&rt, ca, &root.pem, root.serial, err)) != 0 ||
+        (ret = sign_pem(&xt, ca, &cross_pem, cross_serial, err)) != 0)
         goto out;
     /* The new intermediate keeps the name constraints; the next_subject
      * count sees the new root only once it is in the hierarchy, so the
@@ -541,8 +543,8 @@ int minica_ca_rollover(const char *dir, const struct minica_rollover_options *op
     int64_t int_nb = newer_than(now, ai->not_before);
     if (int_nb < rt.not_before)
         int_nb = rt.not_before;
-    if ((ret = make_intermediate(&lc, &inter, &root.key, root.subject, type, int_nb, now + int_ttl,
-                                 &ai->nc, err)) != 0)
+    if ((ret = make_intermediate(&lc, &inter, root_signer, root.subject, type, int_nb,
+                                 now + int_ttl, &ai->nc, err)) != 0)
         goto out;
     char rel[160];
     snprintf(rel, sizeof(rel), MINICA_CA_ARCHIVE "/cross-%s.crt", cross_serial);
@@ -572,7 +574,8 @@ int minica_ca_rollover(const char *dir, const struct minica_rollover_options *op
 out:
     made_free(&root);
     made_free(&inter);
-    mbedtls_pk_free(&old_key);
+    minica_signer_free(old_key);
+    minica_signer_free(root_signer);
     free(cross_pem);
     free(roots);
     lifecycle_end(&lc);

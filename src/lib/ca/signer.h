@@ -23,6 +23,8 @@ struct minica_signer_ops {
     int (*sign)(struct minica_signer *s, mbedtls_md_type_t md, const unsigned char *hash,
                 size_t hash_len, unsigned char *sig, size_t sig_size, size_t *sig_len,
                 struct minica_err *err);
+    /* Releases impl and what the backend holds; minica_signer_free then
+     * frees pub and the struct, which the backend calloc'd. */
     void (*free)(struct minica_signer *s);
 };
 
