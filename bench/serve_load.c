@@ -1,7 +1,10 @@
 /* The load client of bench/run's `minica serve` measurement: C concurrent
  * clients, each request a new TLS connection (GnuTLS, trusting only the CA
  * root), either a token enrollment (POST /v1/sign) or GET /v1/health (the
- * handshake floor). Not a test and not a product client (see issuer_remote.c). */
+ * handshake floor). PORT may list several servers on HOST ("P1,P2"): request
+ * i goes to the (i mod n)th, as a round-robin balancer would send it, so one
+ * process with one clock measures replicas together. Not a test and not a
+ * product client (see issuer_remote.c). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -10,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,13 +26,17 @@ struct job {
     char *token;
     char *body; /* the request, written before timing */
     size_t body_len;
+    int port; /* which server: requests are built for it before timing */
     double ms;
     int ok;
 };
 
+#define MAX_PORTS 8
+
 struct load {
     const char *host;
-    int port;
+    int ports[MAX_PORTS];
+    int nports;
     gnutls_certificate_credentials_t cred;
     struct job *jobs;
     int n;
@@ -95,7 +103,7 @@ static int build_request(struct load *ld, struct job *job)
     if (!ld->enroll) {
         int len = snprintf(hdr, sizeof(hdr),
                            "GET /v1/health HTTP/1.1\r\nHost: %s:%d\r\nConnection: close\r\n\r\n",
-                           ld->host, ld->port);
+                           ld->host, job->port);
         job->body = strdup(hdr);
         job->body_len = (size_t)len;
         return job->body == NULL ? -1 : 0;
@@ -126,7 +134,7 @@ static int build_request(struct load *ld, struct job *job)
         snprintf(hdr, sizeof(hdr),
                  "POST /v1/sign HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
                  "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-                 ld->host, ld->port, j);
+                 ld->host, job->port, j);
     job->body = malloc((size_t)hlen + j);
     if (job->body == NULL) {
         free(json);
@@ -154,7 +162,7 @@ static int run_one(struct load *ld, struct job *job)
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)ld->port);
+    sa.sin_port = htons((uint16_t)job->port);
     inet_pton(AF_INET, ld->host, &sa.sin_addr);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -233,6 +241,15 @@ static void *worker(void *arg)
     }
 }
 
+/* User + system CPU of this whole process (every thread) so far, in ms. */
+static double cpu_ms(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000.0 +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000.0;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -273,19 +290,28 @@ static int read_tokens(const char *path, struct job **jobs, int *n)
 int main(int argc, char **argv)
 {
     if (argc != 7 || (strcmp(argv[1], "enroll") != 0 && strcmp(argv[1], "health") != 0)) {
-        fprintf(stderr, "usage: serve_load enroll|health HOST PORT ROOT_PEM CONCURRENCY TOKENS|N\n"
+        fprintf(stderr, "usage: serve_load enroll|health HOST PORT[,PORT...] ROOT_PEM CONCURRENCY "
+                        "TOKENS|N\n"
                         "  enroll: one POST /v1/sign per line \"NAME TOKEN\" of the file TOKENS\n"
                         "  health: N GETs of /v1/health\n"
-                        "  each on a new TLS connection; prints per_s, p50_ms, p99_ms\n");
+                        "  each on a new TLS connection, the ports in turn; prints per_s, p50_ms,\n"
+                        "  p99_ms, ok, failed, wall_ms, cpu_ms (the client's, per request)\n");
         return 2;
     }
     struct load ld;
     memset(&ld, 0, sizeof(ld));
     ld.enroll = strcmp(argv[1], "enroll") == 0;
     ld.host = argv[2];
-    ld.port = atoi(argv[3]);
+    for (const char *p = argv[3]; *p != '\0'; ld.nports++) {
+        char *end;
+        long port = strtol(p, &end, 10);
+        if (ld.nports == MAX_PORTS || port <= 0 || port > 65535 || (*end != '\0' && *end != ','))
+            return 2;
+        ld.ports[ld.nports] = (int)port;
+        p = *end == ',' ? end + 1 : end;
+    }
     int conc = atoi(argv[5]);
-    if (ld.port <= 0 || conc <= 0)
+    if (ld.nports == 0 || conc <= 0)
         return 2;
     if (ld.enroll) {
         if (read_tokens(argv[6], &ld.jobs, &ld.n) != 0 || ld.n == 0) {
@@ -303,20 +329,22 @@ int main(int argc, char **argv)
         return 1;
     }
     /* Keys, CSRs and requests are made before the clock starts: this measures the server. */
-    for (int i = 0; i < ld.n; i++)
+    for (int i = 0; i < ld.n; i++) {
+        ld.jobs[i].port = ld.ports[i % ld.nports];
         if (build_request(&ld, &ld.jobs[i]) != 0)
             return 1;
+    }
     pthread_mutex_init(&ld.lock, NULL);
     pthread_t *threads = calloc((size_t)conc, sizeof(*threads));
     if (threads == NULL)
         return 1;
-    double start = now_ms();
+    double start = now_ms(), cpu0 = cpu_ms();
     for (int t = 0; t < conc; t++)
         if (pthread_create(&threads[t], NULL, worker, &ld) != 0)
             return 1;
     for (int t = 0; t < conc; t++)
         pthread_join(threads[t], NULL);
-    double wall = now_ms() - start;
+    double wall = now_ms() - start, cpu = cpu_ms() - cpu0;
     double *lat = calloc((size_t)ld.n, sizeof(*lat));
     int ok = 0;
     for (int i = 0; i < ld.n; i++)
@@ -328,8 +356,11 @@ int main(int argc, char **argv)
     }
     qsort(lat, (size_t)ok, sizeof(*lat), cmp_double);
     int i50 = (ok * 50 + 99) / 100 - 1, i99 = (ok * 99 + 99) / 100 - 1;
-    printf("per_s=%.1f p50_ms=%.2f p99_ms=%.2f ok=%d failed=%d\n", ok / (wall / 1000.0),
-           lat[i50 < 0 ? 0 : i50], lat[i99 < 0 ? 0 : i99], ok, ld.n - ok);
+    /* cpu_ms: this client's CPU per request while timed, mostly TLS: on one
+     * machine it is taken from the cores the servers would use. */
+    printf("per_s=%.1f p50_ms=%.2f p99_ms=%.2f ok=%d failed=%d wall_ms=%.1f cpu_ms=%.3f\n",
+           ok / (wall / 1000.0), lat[i50 < 0 ? 0 : i50], lat[i99 < 0 ? 0 : i99], ok, ld.n - ok,
+           wall, cpu / ld.n);
     for (int i = 0; i < ld.n; i++) {
         free(ld.jobs[i].name);
         free(ld.jobs[i].token);

@@ -28,18 +28,27 @@ struct minica_init_options {
 /* Creates DIR (0700) with root.crt, root.key, intermediate.crt,
  * intermediate.key (0600), minica.conf and minica.db. An existing directory
  * is narrowed to 0700; another user's is refused. Refuses to touch an
- * existing CA; on failure removes what it created. */
+ * existing CA; on failure removes what it created. With $MINICA_DB set
+ * the init audit row goes to that database and no minica.db is made. */
 int minica_ca_init(const char *dir, const struct minica_init_options *opts, struct minica_err *err);
 
 /* Loads the CA in DIR: certificates, intermediate key, policy, inventory.
  * Refuses a state directory another user could have written (see
- * minica/statedir.h), and a CA key readable by group or others (like ssh). */
+ * minica/statedir.h), and a CA key readable by group or others (like ssh).
+ * The inventory, here and in minica_state_open_store: $MINICA_DB (what
+ * `minica --db` sets) for one command, else minica.conf's [store]
+ * database, else the SQLite file DIR/minica.db. */
 int minica_ca_open(const char *dir, struct minica_ca **out, struct minica_err *err);
 /* MINICA_CA_OPEN_NO_KEY: the certificates, policy and inventory only, for
  * what reads the CA (status, metrics) without signing. */
 #define MINICA_CA_OPEN_NO_KEY 0x1
 int minica_ca_open_flags(const char *dir, unsigned flags, struct minica_ca **out,
                          struct minica_err *err);
+/* The CA as its state directory holds it now, for serve's SIGHUP. A
+ * minica.conf that names another inventory than current's is refused
+ * before anything connects to it: switching inventories is a restart. */
+int minica_ca_reopen(const struct minica_ca *current, struct minica_ca **out,
+                     struct minica_err *err);
 void minica_ca_close(struct minica_ca *ca);
 
 /* Who is acting, for the audit log: command ("issue", "agent", "serve") and
@@ -82,7 +91,12 @@ int minica_ca_verify_issued(struct minica_ca *ca, const unsigned char *der, size
                             char serial[MINICA_SERIAL_HEX_MAX], struct minica_err *err);
 
 /* Only the store, for read-only commands that do not need the CA key; the
- * state directory is checked as minica_ca_open checks it. */
+ * state directory is checked as minica_ca_open checks it. Reads only
+ * minica.conf's [store] section, so a broken [policy] can still be looked
+ * into. */
 int minica_state_open_store(const char *dir, struct minica_store **out, struct minica_err *err);
+/* Whether DIR has an inventory to open: minica.db exists, or a database is
+ * named (by --db or [store]). */
+int minica_state_has_store(const char *dir);
 
 #endif

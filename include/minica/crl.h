@@ -96,6 +96,18 @@ void minica_crl_set_free(struct minica_crl_set *set);
 int minica_ca_crls(struct minica_ca *ca, const struct minica_crl_options *opts,
                    struct minica_crl_set *out, struct minica_err *err);
 
+/* The CRLs serve answers: every current intermediate's, as
+ * minica_ca_crls with the MINICA_CRL_INTERMEDIATES scope, but shared by
+ * every replica on one inventory. The set signed last is answered while
+ * it is younger than max_age seconds and no revocation has happened
+ * since (a revocation deletes it, in its own transaction). Otherwise the
+ * first replica to ask signs a new set and stores it while the others
+ * wait, then answer it: every replica serves the same bytes, a client
+ * going from one to another never sees a cRLNumber go back, and nobody
+ * can make the CA sign (and number, and audit) a CRL per request. */
+int minica_ca_crls_published(struct minica_ca *ca, int64_t max_age, struct minica_crl_set *out,
+                             struct minica_err *err);
+
 /* One CRL: the active intermediate's, or with opts->root the active root's. */
 int minica_ca_crl(struct minica_ca *ca, const struct minica_crl_options *opts,
                   struct minica_crl *out, struct minica_err *err);

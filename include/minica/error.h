@@ -19,6 +19,9 @@ enum {
     MINICA_EFORBIDDEN = -9, /* authentication or authorization failed (tokens, mTLS) */
     MINICA_ENET = -10,      /* a remote CA could not be reached */
     MINICA_EBUSY = -11,     /* refused: something still depends on it (a CA in use) */
+    /* the inventory's server cannot be reached (PostgreSQL down or
+     * restarting): retry later (serve answers 503 with Retry-After) */
+    MINICA_EUNAVAILABLE = -12,
 };
 
 struct minica_err {

@@ -23,6 +23,14 @@ struct minica_acme_conf {
     size_t n_validate_ip; /* without validate_ip: [policy] permit_ip's */
 };
 
+/* The [store] section: which inventory. database empty: the SQLite file
+ * DIR/minica.db; else a postgresql:// or postgres:// URI (libpq's syntax)
+ * without a password, minica.conf being world-readable by design. */
+#define MINICA_STORE_TARGET_MAX 1024
+struct minica_store_conf {
+    char database[MINICA_STORE_TARGET_MAX];
+};
+
 struct minica_policy {
     char permit_dns[MINICA_POLICY_MAX_ENTRIES][MINICA_NAME_MAX + 1];
     size_t n_permit_dns;
@@ -33,6 +41,7 @@ struct minica_policy {
     int64_t max_ttl;
     enum minica_key_type default_key_type;
     struct minica_acme_conf acme;
+    struct minica_store_conf store;
 };
 
 /* The defaults: no name restrictions, no wildcards, 90d / 1y, ec-p256;
@@ -45,6 +54,18 @@ int minica_policy_load(struct minica_policy *policy, const char *path, struct mi
 /* The same from a string; name (e.g. the path it came from) is used in messages. */
 int minica_policy_load_text(struct minica_policy *policy, const char *name, const char *text,
                             struct minica_err *err);
+
+/* Only the [store] section of a minica.conf text, for what opens the
+ * inventory without the policy (list, log): the other sections are the
+ * policy's to judge, but a syntax error anywhere is one here too. */
+int minica_store_conf_load_text(struct minica_store_conf *conf, const char *name, const char *text,
+                                struct minica_err *err);
+
+/* Whether target may name an inventory: a postgresql:// or postgres:// URI,
+ * not a path (the SQLite file is always DIR/minica.db). from_conf: it comes
+ * from minica.conf, where a password is refused too. 0, or MINICA_EINVAL
+ * with a reason that starts with what to fix. */
+int minica_store_target_check(const char *target, int from_conf, struct minica_err *err);
 
 /* The commented default minica.conf written by `minica init`. Malloc'd. */
 char *minica_policy_render(const struct minica_policy *policy);

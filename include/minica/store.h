@@ -53,6 +53,9 @@ const char *minica_cert_status_name(enum minica_cert_status status);
 
 int minica_store_open(const char *path, struct minica_store **out, struct minica_err *err);
 void minica_store_close(struct minica_store *store);
+/* The inventory's name for messages and logs: the file's path, or the URI
+ * without its password. */
+const char *minica_store_name(const struct minica_store *store);
 
 /* Whether a commit on this connection waits for the disk (the default: a CA
  * must not lose a serial). Off, a commit in WAL mode is not synced until
@@ -64,6 +67,14 @@ int minica_store_set_full_sync(struct minica_store *store, int full, struct mini
  * concurrent writers wait in the busy handler instead of failing). */
 int minica_store_begin(struct minica_store *store, struct minica_err *err);
 int minica_store_commit(struct minica_store *store, struct minica_err *err);
+/* Commits the transaction that recorded certificate serial (through
+ * minica_store_insert_cert). A commit whose answer was lost with the
+ * connection (PostgreSQL gone mid-COMMIT) may or may not have happened:
+ * the row decides, read again after reconnecting; the caller never issues
+ * again. 0 when the row is committed; MINICA_EUNAVAILABLE when it is not,
+ * or when the server cannot be asked, and then nothing may be handed out. */
+int minica_store_commit_cert(struct minica_store *store, const char *serial,
+                             struct minica_err *err);
 void minica_store_rollback(struct minica_store *store);
 
 /* Records the row and each of its names (name and sans) atomically, inside
@@ -134,6 +145,29 @@ int minica_store_list_ca_revocations(struct minica_store *store, minica_ca_revoc
 int minica_store_next_crl_number(struct minica_store *store, const char *issuer, int64_t *number,
                                  struct minica_err *err);
 
+/* The CRLs serve publishes (minica_ca_crls_published), one per
+ * intermediate, shared by every replica on one inventory. Every call
+ * below runs in the caller's transaction; the lock serializes the
+ * replicas that find the set stale, so only one signs a new one.
+ * minica_store_revoke and minica_store_revoke_ca delete the set. */
+struct minica_published_crl {
+    char issuer_serial[MINICA_SERIAL_HEX_MAX];
+    int64_t number;
+    int64_t this_update;
+    int64_t next_update;
+    int64_t revoked; /* entries */
+    char *pem;       /* "X509 CRL" */
+};
+void minica_published_crl_free(struct minica_published_crl *row);
+int minica_store_lock_published_crls(struct minica_store *store, struct minica_err *err);
+/* MINICA_ENOENT when the issuer has none. */
+int minica_store_get_published_crl(struct minica_store *store, const char *issuer_serial,
+                                   struct minica_published_crl *out, struct minica_err *err);
+/* The set becomes rows[0..n): the rows of issuers not in it go. */
+int minica_store_replace_published_crls(struct minica_store *store,
+                                        const struct minica_published_crl *rows, size_t n,
+                                        struct minica_err *err);
+
 /* Audit log: UTC time, uid and user name are filled in here. Never pass key
  * material. Every byte outside printable ASCII of command and summary is
  * stored escaped (minica_escape_text): a row is always one printable line. */
@@ -189,5 +223,17 @@ int minica_store_use_token(struct minica_store *store, const char *id, const cha
 /* MINICA_ENOENT when there is no such id; revoking twice keeps the first time. */
 int minica_store_revoke_token(struct minica_store *store, const char *id, int64_t when,
                               struct minica_err *err);
+
+/* A secret every process on this inventory shares (serve replicas: the
+ * ACME nonce key, "acme-nonce"), made once. Returns in out the secret
+ * stored under name; when there is none yet, fresh (text the caller made
+ * from new random bytes) is stored at now and returned. Of concurrent
+ * first calls on one database, one's fresh is kept and all return it.
+ * MINICA_EINVAL when the stored secret does not fit out_size. A secret
+ * here is readable by whoever reads the database: keep in it only what a
+ * database reader could do no harm with (a nonce key: a nonce is public
+ * and spent once). */
+int minica_store_secret(struct minica_store *store, const char *name, const char *fresh,
+                        int64_t now, char *out, size_t out_size, struct minica_err *err);
 
 #endif

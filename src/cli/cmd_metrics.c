@@ -62,9 +62,7 @@ static int run(int argc, char **argv)
     /* The inventory: --dir must have one; otherwise it is read when present
      * (a host that only runs the agent has none). */
     const char *state_dir = config != NULL ? cfg.state_dir : cli_state_dir(dir);
-    char db[MINICA_PATH_MAX];
-    int have_db = minica_path_join(db, sizeof(db), state_dir, "minica.db", &err) == 0 &&
-                  minica_file_exists(db);
+    int have_db = minica_state_has_store(state_dir);
     if (dir != NULL && !have_db) {
         minica_agent_config_free(&cfg);
         return cli_fail("metrics", "no CA inventory in %s", state_dir);

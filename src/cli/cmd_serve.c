@@ -187,6 +187,11 @@ const struct cli_command cmd_serve_def = {
     "check or a renewal from elsewhere still gets through; past that, new\n"
     "connections are closed at once.\n"
     "\n"
+    "When a PostgreSQL inventory cannot be reached (down or restarting), a\n"
+    "request that needs it is answered 503 {\"error\":\"unavailable\"} with\n"
+    "Retry-After: 5 (ACME: 503 serverInternal); serve reconnects by itself\n"
+    "once the database is back. At start it exits 1 when it cannot reach it.\n"
+    "\n"
     "Request bodies are limited to 64 KiB (413 from the Content-Length, before\n"
     "reading the body; a longer chunked body gets its connection closed) and\n"
     "headers to 32 KiB.\n"};

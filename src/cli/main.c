@@ -20,10 +20,10 @@ static const struct cli_command cmd_help_def = {
     "help.\n"};
 
 static const struct cli_command *const commands[] = {
-    &cmd_init_def,    &cmd_issue_def,   &cmd_list_def, &cmd_show_def,  &cmd_export_def,
-    &cmd_revoke_def,  &cmd_crl_def,     &cmd_log_def,  &cmd_agent_def, &cmd_nginx_def,
-    &cmd_metrics_def, &cmd_token_def,   &cmd_acme_def, &cmd_serve_def, &cmd_bootstrap_def,
-    &cmd_ca_def,      &cmd_version_def, &cmd_help_def,
+    &cmd_init_def,    &cmd_issue_def, &cmd_list_def,    &cmd_show_def,  &cmd_export_def,
+    &cmd_revoke_def,  &cmd_crl_def,   &cmd_log_def,     &cmd_agent_def, &cmd_nginx_def,
+    &cmd_metrics_def, &cmd_token_def, &cmd_acme_def,    &cmd_serve_def, &cmd_bootstrap_def,
+    &cmd_ca_def,      &cmd_db_def,    &cmd_version_def, &cmd_help_def,
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -85,7 +85,7 @@ const char *cli_state_dir(const char *opt_dir)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "Usage: minica COMMAND [OPTIONS]\n\n"
+    fprintf(out, "Usage: minica [--db TARGET] COMMAND [OPTIONS]\n\n"
                  "A small internal certificate authority: a root, an intermediate and\n"
                  "short-lived certificates for nginx upstreams and clients.\n\n"
                  "Commands:\n");
@@ -93,7 +93,10 @@ static void usage(FILE *out)
         fprintf(out, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
     fprintf(out, "\nEvery command takes --dir DIR (else $MINICA_DIR, else /var/lib/minica)\n"
                  "and --help. 'minica help COMMAND' shows a command's options; man minica\n"
-                 "has the rest. Exit status: 0 success, 1 failure, 2 usage error.\n");
+                 "has the rest. Exit status: 0 success, 1 failure, 2 usage error.\n\n"
+                 "Before the command, --db TARGET (else $MINICA_DB) chooses the inventory\n"
+                 "for that one command: a postgresql:// URI, instead of minica.conf's\n"
+                 "[store] database or DIR/minica.db.\n");
 }
 
 static int cmd_version(int argc, char **argv)
@@ -128,6 +131,27 @@ int main(int argc, char **argv)
     if (argc < 2) {
         usage(stderr);
         return EXIT_USAGE;
+    }
+    /* --db reaches the library as MINICA_DB, read wherever a state
+     * directory's inventory is opened (minica/ca.h): one channel for every
+     * command, serve's reload and the agent's local issuer included. */
+    if (strcmp(argv[1], "--db") == 0 || strncmp(argv[1], "--db=", 5) == 0) {
+        const char *target = argv[1][4] == '=' ? argv[1] + 5 : argv[2];
+        int used = argv[1][4] == '=' ? 1 : 2;
+        if (target == NULL || *target == '\0') {
+            fprintf(stderr, "minica: --db needs a postgresql:// URI (see 'minica --help')\n");
+            return EXIT_USAGE;
+        }
+        if (setenv("MINICA_DB", target, 1) != 0) {
+            fprintf(stderr, "minica: --db: cannot set MINICA_DB\n");
+            return EXIT_FAIL;
+        }
+        argc -= used;
+        argv += used;
+        if (argc < 2) {
+            fprintf(stderr, "minica: --db: expected a command after it (see 'minica --help')\n");
+            return EXIT_USAGE;
+        }
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(stdout);

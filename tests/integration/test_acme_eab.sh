@@ -30,8 +30,16 @@ check "eab create prints a 16-hex kid" grep -Eqx '[0-9a-f]{16}' <<<"$KID"
 check "eab create prints a 32-octet base64url MAC key" grep -Eqx '[A-Za-z0-9_-]{43}' <<<"$HMAC"
 check "acme-eab.key is 0600" test "$(stat -c %a "$CA/acme-eab.key")" = 600
 check_not "the MAC key is not in the database" grep -rqF -- "$HMAC" "$CA"
-check_not "nor is the secret it is derived from" \
-    grep -qF -- "$(tr -d '\n' <"$CA/acme-eab.key")" "$CA/minica.db" "$CA/minica.db-wal"
+if [ -n "${MINICA_DB:-}" ]; then
+    db_dump "$CA" >"$T/inventory.sql"
+    check "the inventory dumps" test -s "$T/inventory.sql"
+    check_not "the MAC key is not in the PostgreSQL inventory" grep -qF -- "$HMAC" "$T/inventory.sql"
+    check_not "nor is the secret it is derived from" \
+        grep -qF -- "$(tr -d '\n' <"$CA/acme-eab.key")" "$T/inventory.sql"
+else
+    check_not "nor is the secret it is derived from" \
+        grep -qF -- "$(tr -d '\n' <"$CA/acme-eab.key")" "$CA/minica.db" "$CA/minica.db-wal"
+fi
 run "$MINICA" log --dir "$CA"
 check "eab create is audited with its kid" grep -q "acme eab key $KID created label=\"lego on web1\" permit_dns=localhost" <<<"$OUT"
 run "$MINICA" acme eab create --dir "$CA" --json --expires 1d

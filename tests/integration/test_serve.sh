@@ -111,9 +111,15 @@ check "certificate verifies for 127.0.0.1" openssl verify -CAfile "$VM/root.crt"
 expect_mode "$C.key" 600
 check "key matches certificate" key_matches "$C.key" "$C.crt"
 check "ca.crt is the root" cmp "$VM/certs/ca.crt" "$CA/root.crt"
-check_not "the CA's database holds no private key" grep -q "PRIVATE KEY" "$CA/minica.db"
-check_not "the CA's database dump holds no private key" sh -c "sqlite3 '$CA/minica.db' .dump | grep -q 'PRIVATE KEY'"
-check_not "the CA's database holds no token secret" sh -c "sqlite3 '$CA/minica.db' .dump | grep -qF '${TOKEN#*.}'"
+db_dump "$CA" >"$T/inventory.sql"
+check "the inventory dumps" test -s "$T/inventory.sql"
+check_not "the CA's database dump holds no private key" grep -q "PRIVATE KEY" "$T/inventory.sql"
+check_not "the CA's database dump holds no token secret" grep -qF "${TOKEN#*.}" "$T/inventory.sql"
+if [ -n "${MINICA_DB:-}" ]; then
+    check_not "on PostgreSQL, no minica.db in the state directory" test -e "$CA/minica.db"
+else
+    check_not "the CA's database holds no private key" grep -q "PRIVATE KEY" "$CA/minica.db"
+fi
 check "audit row says remote, address and token id" audit_has "(remote 127.0.0.1 token $TOKEN_ID)"
 check "token list shows it used" sh -c "'$MINICA' token list --dir '$CA' | grep '^$TOKEN_ID' | grep -q used"
 check "request log line on stderr" grep -q "POST /v1/sign 200" "$T/serve.log"
@@ -141,14 +147,15 @@ check "token --json: the token starts with its id" test "$(jq -r '.token | split
 check "token --json: names, usage, ttl" test "$(jq -c '[.name, .sans, .usage, .ttl_seconds]' "$T/tok.json")" = '["json.internal",["json.internal","127.0.0.1"],"both",7200]'
 check "token --json: 256-bit secret (43 base64url characters)" sh -c "jq -r .token '$T/tok.json' | grep -Eq '^[0-9a-f]{16}\.[A-Za-z0-9_-]{43}\$'"
 PCA=$T/pca
-"$MINICA" init --dir "$PCA" >/dev/null
+db_new pca # its own inventory: its token list must be its own
+MINICA_DB=$NEW_DB "$MINICA" init --dir "$PCA" >/dev/null
 sed -i 's/^# permit_dns = .*/permit_dns = internal/' "$PCA/minica.conf"
-run "$MINICA" token web.example.com --dir "$PCA"
+MINICA_DB=$NEW_DB run "$MINICA" token web.example.com --dir "$PCA"
 expect_rc 1 "token for a name outside the policy refused at creation"
 expect_err "web.example.com" "the refusal names the name"
-run "$MINICA" token web.internal --ttl 2y --dir "$PCA"
+MINICA_DB=$NEW_DB run "$MINICA" token web.internal --ttl 2y --dir "$PCA"
 expect_rc 1 "token with a TTL above the policy's maximum refused at creation"
-check "no token recorded after the refusals" test "$("$MINICA" token list --json --dir "$PCA" | jq length)" = 0
+check "no token recorded after the refusals" test "$(MINICA_DB=$NEW_DB "$MINICA" token list --json --dir "$PCA" | jq length)" = 0
 
 # --- refusals: status, JSON error, audit row, VM files untouched -------------
 BEFORE=$(vm_sums)

@@ -157,8 +157,8 @@ static void test_certid_malformed_is_refused(void **state)
         /* 22 serial octets */
         "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AAECAwQFBgcICQoLDA0ODxAREhMUFQ",
         /* 65 AKI octets */
-        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0-"
-        "P0A.AIdlQyE",
+        ("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0-"
+         "P0A.AIdlQyE"),
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct minica_ari_certid id;

@@ -367,17 +367,6 @@ static void collect(void *ctx, int is_error, const char *line)
         fx->n_errors++;
 }
 
-/* tu_make_ca returns TMP/ca: remove TMP. */
-static void remove_ca(const char *ca_dir)
-{
-    char parent[4200];
-    snprintf(parent, sizeof(parent), "%s", ca_dir);
-    char *slash = strrchr(parent, '/');
-    if (slash != NULL)
-        *slash = '\0';
-    tu_rmtree(parent);
-}
-
 static void path_in(const struct fixture *fx, char *out, size_t len, const char *base)
 {
     snprintf(out, len, "%s/%s", fx->out, base);
@@ -421,8 +410,7 @@ static int teardown(void **state)
     minica_issuer_close(&fx->issuer);
     minica_agent_config_free(&fx->cfg);
     tu_rmtree(fx->out);
-    remove_ca(fx->ca_dir);
-    free(fx->ca_dir);
+    tu_free_ca(fx->ca_dir);
     free(fx->out);
     free(fx);
     return 0;
@@ -566,8 +554,7 @@ static void test_inspect_sees_each_trigger_on_disk(void **state)
     assert_int_equal(minica_agent_run_with(&fx->cfg, &other_issuer, &run, &err), 0);
     minica_issuer_close(&other_issuer);
     assert_int_equal(reason_of(fx, 0), MINICA_RENEW_NOT_CURRENT_CA);
-    remove_ca(other_ca);
-    free(other_ca);
+    tu_free_ca(other_ca);
 
     /* Expired (time moved forward a year). */
     assert_int_equal(run_agent(fx, 0), 0);

@@ -363,6 +363,77 @@ static void test_crl_write_is_pem_or_der(void **state)
     minica_crl_free(&crl);
 }
 
+/* Two handles on one inventory stand for two serve replicas. */
+static struct minica_ca *second_handle(struct tu_ca *f)
+{
+    struct minica_ca *ca;
+    struct minica_err err;
+    if (minica_ca_open(f->dir, &ca, &err) != 0)
+        fail_msg("open a second handle: %s", err.msg);
+    return ca;
+}
+
+static void published(struct minica_ca *ca, int64_t max_age, struct minica_crl_set *set)
+{
+    struct minica_err err;
+    if (minica_ca_crls_published(ca, max_age, set, &err) != 0)
+        fail_msg("published CRLs: %s", err.msg);
+    assert_true(set->n >= 1);
+}
+
+static void assert_same_set(const struct minica_crl_set *a, const struct minica_crl_set *b)
+{
+    assert_int_equal(a->n, b->n);
+    assert_int_equal(a->crl[0].number, b->crl[0].number);
+    assert_int_equal(a->crl[0].der_len, b->crl[0].der_len);
+    assert_memory_equal(a->crl[0].der, b->crl[0].der, a->crl[0].der_len);
+    assert_string_equal(a->pem, b->pem);
+}
+
+/* Every replica answers the bytes the first one signed, until a minute
+ * has passed or a revocation (through any of them) happened: then the
+ * next one to ask signs a set with a higher cRLNumber that lists it. */
+static void test_crls_published_are_shared_until_stale_or_revoked(void **state)
+{
+    struct tu_ca *f = *state;
+    struct minica_ca *other = second_handle(f);
+    char serial[41];
+    free(issue(f->ca, "a.example.svc", 0, serial));
+
+    struct minica_crl_set s1, s2, s3, s4, s5;
+    published(f->ca, 60, &s1);
+    published(other, 60, &s2);
+    assert_same_set(&s1, &s2);
+    assert_int_equal(s1.crl[0].n_revoked, 0);
+
+    revoke(other, serial, MINICA_REASON_KEY_COMPROMISE);
+    published(f->ca, 60, &s3);
+    assert_true(s3.crl[0].number > s1.crl[0].number);
+    assert_int_equal(s3.crl[0].n_revoked, 1);
+    mbedtls_x509_crl parsed;
+    mbedtls_x509_crl_init(&parsed);
+    assert_int_equal(mbedtls_x509_crl_parse_der(&parsed, s3.crl[0].der, s3.crl[0].der_len), 0);
+    assert_non_null(find_entry(&parsed, serial));
+    mbedtls_x509_crl_free(&parsed);
+    published(other, 60, &s4);
+    assert_same_set(&s3, &s4);
+
+    /* A minute on, whoever asks first signs anew; the number grows. */
+    char later[32];
+    snprintf(later, sizeof(later), "%lld", (long long)s3.crl[0].this_update + 61);
+    setenv("MINICA_FAKE_NOW", later, 1);
+    published(other, 60, &s5);
+    assert_true(s5.crl[0].number > s3.crl[0].number);
+    struct minica_crl_set s6;
+    published(f->ca, 60, &s6);
+    assert_same_set(&s5, &s6);
+
+    struct minica_crl_set *sets[] = {&s1, &s2, &s3, &s4, &s5, &s6};
+    for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++)
+        minica_crl_set_free(sets[i]);
+    minica_ca_close(other);
+}
+
 /* The CA's state directory changed under the open handle: open it again. */
 static void reopen(struct tu_ca *f)
 {
@@ -725,6 +796,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_crl_every_reason_round_trips, tu_ca_setup,
                                         tu_ca_teardown),
         cmocka_unit_test_setup_teardown(test_crl_numbers_increase, tu_ca_setup, tu_ca_teardown),
+        cmocka_unit_test_setup_teardown(test_crls_published_are_shared_until_stale_or_revoked,
+                                        tu_ca_setup, tu_ca_teardown),
         cmocka_unit_test_setup_teardown(test_crl_next_update_defaults_to_7d, tu_ca_setup,
                                         tu_ca_teardown),
         cmocka_unit_test_setup_teardown(test_crl_issuer_and_aki_match_the_intermediate, tu_ca_setup,

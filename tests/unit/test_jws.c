@@ -611,8 +611,8 @@ static void test_jwk_refuses_private_and_unusable_keys(void **state)
         "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AQ\",\"y\":\"AQ\"}",
         "{\"kty\":\"EC\",\"crv\":\"P-521\",\"x\":\"AQ\",\"y\":\"AQ\"}",
         "{\"kty\":\"EC\",\"crv\":\"secp256k1\",\"x\":\"AQ\",\"y\":\"AQ\"}",
-        "{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"11qYAYKxCrfVS_"
-        "7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}",
+        ("{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"11qYAYKxCrfVS_"
+         "7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}"),
         "{\"kty\":\"oct\",\"k\":\"AQ\"}",
         "{\"crv\":\"P-256\"}",
         "{\"kty\":\"RSA\",\"n\":\"AQAB\"}",

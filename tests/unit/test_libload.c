@@ -1,4 +1,4 @@
-/* libcurl, GnuTLS and libmicrohttpd are loaded on demand: each loader must
+/* libcurl, GnuTLS, libmicrohttpd and libpq are loaded on demand: each loader must
  * resolve every call its users make, and hand out one table per process. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -68,6 +68,19 @@ static void test_mhd_load_resolves_every_call(void **state)
     assert_ptr_equal(minica_mhd_load(NULL), api);
 }
 
+static void test_pq_load_resolves_every_call(void **state)
+{
+    (void)state;
+    struct minica_err err;
+    const struct minica_pq *api = minica_pq_load(&err);
+    assert_non_null(api);
+    assert_all_resolved(api, sizeof(*api));
+    /* No connection: libpq's own answers, no server needed. */
+    assert_int_equal(api->status(NULL), CONNECTION_BAD);
+    assert_int_equal(api->transaction_status(NULL), PQTRANS_UNKNOWN);
+    assert_ptr_equal(minica_pq_load(NULL), api);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -75,6 +88,7 @@ int main(void)
         cmocka_unit_test(test_gnutls_load_resolves_every_call),
         cmocka_unit_test(test_gnutls_free_releases_gnutls_memory),
         cmocka_unit_test(test_mhd_load_resolves_every_call),
+        cmocka_unit_test(test_pq_load_resolves_every_call),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

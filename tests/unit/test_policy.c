@@ -289,7 +289,109 @@ static void test_policy_render_has_commented_acme_example(void **state)
     struct minica_policy q;
     load_ok(&q, text);
     assert_int_equal(q.acme.enabled, 0);
+    assert_non_null(strstr(text, "# [store]\n# database = postgresql://"));
+    assert_string_equal(q.store.database, "");
     free(text);
+}
+
+static void test_policy_store_absent_is_the_sqlite_file(void **state)
+{
+    (void)state;
+    struct minica_policy p;
+    load_ok(&p, "[policy]\nmax_ttl = 1y\n");
+    assert_string_equal(p.store.database, "");
+    /* An empty value is the default too. */
+    load_ok(&p, "[store]\ndatabase =\n");
+    assert_string_equal(p.store.database, "");
+}
+
+static void test_policy_store_database_parsed(void **state)
+{
+    (void)state;
+    struct minica_policy p;
+    load_ok(&p,
+            "[store]\ndatabase = postgresql://minica@db.internal/minica?passfile=/etc/pgpass\n");
+    assert_string_equal(p.store.database,
+                        "postgresql://minica@db.internal/minica?passfile=/etc/pgpass");
+    load_ok(&p, "[policy]\n[store]\ndatabase = postgres:///minica?host=/run/postgresql\n");
+    assert_string_equal(p.store.database, "postgres:///minica?host=/run/postgresql");
+    /* host:port lists have colons after the user, not a password. */
+    load_ok(&p, "[store]\ndatabase = postgresql://minica@a:5432,b:5433/minica\n");
+}
+
+static void test_policy_store_refuses_an_inline_password(void **state)
+{
+    (void)state;
+    const char *want = "[store] database: put the password in a libpq passfile (passfile=/path "
+                       "in the URI, mode 0600) or PGPASSFILE, not in minica.conf";
+    expect_error_at("[store]\ndatabase = postgresql://minica:s3cret@db/minica\n", 2, want);
+    expect_error_at("[store]\ndatabase = postgresql://minica:@db/minica\n", 2, want);
+    expect_error_at("[store]\n\ndatabase = postgres://db/minica?sslmode=require&password=x\n", 3,
+                    want);
+    /* libpq decodes parameter names: so must the check. */
+    expect_error_at("[store]\ndatabase = postgresql://db/minica?pass%77ord=x\n", 2, want);
+    /* The message never repeats the secret. */
+    struct minica_policy p;
+    struct minica_err err;
+    char path[4200];
+    assert_int_equal(
+        load(&p, "[store]\ndatabase = postgresql://u:s3cret@db/m\n", &err, path, sizeof(path)),
+        MINICA_EINVAL);
+    assert_null(strstr(err.msg, "s3cret"));
+}
+
+static void test_policy_store_refuses_paths_and_other_schemes(void **state)
+{
+    (void)state;
+    expect_error_at(
+        "[store]\ndatabase = /var/lib/minica/other.db\n", 2,
+        "[store] database: expected a postgresql:// URI, not '/var/lib/minica/other.db'");
+    expect_error_at("[store]\ndatabase = minica.db\n", 2, "the SQLite inventory is always");
+    expect_error_at("[store]\ndatabase = ./x://y\n", 2, "expected a postgresql:// URI");
+    expect_error_at("[store]\ndatabase = mysql://db/minica\n", 2,
+                    "[store] database: unknown scheme 'mysql' (expected postgresql:// or "
+                    "postgres://)");
+    expect_error_at("[store]\ndatabase = host=db dbname=minica\n", 2, "expected a postgresql://");
+}
+
+static void test_policy_store_unknown_key_names_the_line(void **state)
+{
+    (void)state;
+    expect_error_at("[store]\ndatabase = postgresql:///m\npassword = x\n", 3,
+                    "unknown key 'password' in [store] (known: database)");
+    expect_error_at("[policy]\n[storage]\ndatabase = x\n", 3, "unknown section [storage]");
+}
+
+static void test_policy_store_conf_alone_ignores_the_policy(void **state)
+{
+    (void)state;
+    struct minica_store_conf c;
+    struct minica_err err;
+    /* A broken [policy] is the policy's business: list and log still open. */
+    assert_int_equal(minica_store_conf_load_text(&c, "minica.conf",
+                                                 "[policy]\ncolour = blue\n[store]\ndatabase = "
+                                                 "postgresql:///m\n[limits]\nmax = 1\n",
+                                                 &err),
+                     0);
+    assert_string_equal(c.database, "postgresql:///m");
+    assert_int_equal(
+        minica_store_conf_load_text(&c, "minica.conf", "[store]\ndatabase = /x.db\n", &err),
+        MINICA_EINVAL);
+    assert_non_null(strstr(err.msg, "minica.conf:2: [store] database"));
+    assert_int_equal(minica_store_conf_load_text(&c, "minica.conf", "[policy]\n", &err), 0);
+    assert_string_equal(c.database, "");
+}
+
+static void test_policy_store_target_check_outside_the_conf(void **state)
+{
+    (void)state;
+    struct minica_err err;
+    /* --db is the operator's own command line: a password is theirs to give. */
+    assert_int_equal(minica_store_target_check("postgresql://u:pw@db/m", 0, &err), 0);
+    assert_int_equal(minica_store_target_check("postgresql://u:pw@db/m", 1, &err), MINICA_EINVAL);
+    assert_int_equal(minica_store_target_check("/tmp/x.db", 0, &err), MINICA_EINVAL);
+    assert_int_equal(minica_store_target_check("sqlite:///tmp/x.db", 0, &err), MINICA_EINVAL);
+    assert_non_null(strstr(err.msg, "unknown scheme 'sqlite'"));
 }
 
 int main(void)
@@ -309,6 +411,13 @@ int main(void)
         cmocka_unit_test(test_policy_acme_enabled_without_any_range_refused),
         cmocka_unit_test(test_policy_acme_errors_name_file_and_line),
         cmocka_unit_test(test_policy_render_has_commented_acme_example),
+        cmocka_unit_test(test_policy_store_absent_is_the_sqlite_file),
+        cmocka_unit_test(test_policy_store_database_parsed),
+        cmocka_unit_test(test_policy_store_refuses_an_inline_password),
+        cmocka_unit_test(test_policy_store_refuses_paths_and_other_schemes),
+        cmocka_unit_test(test_policy_store_unknown_key_names_the_line),
+        cmocka_unit_test(test_policy_store_conf_alone_ignores_the_policy),
+        cmocka_unit_test(test_policy_store_target_check_outside_the_conf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

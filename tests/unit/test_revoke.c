@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <sqlite3.h>
 
 #include "base/util.h"
 #include "minica/ca.h"
@@ -325,25 +324,16 @@ static void test_revoke_lists_every_cert_however_many(void **state)
     minica_revoke_result_free(&res);
     minica_revoke_result_free(&res); /* twice is harmless */
     assert_int_equal(revoke_audit_rows(f->ca), 1);
-    /* The stored row names every serial (read with sqlite3: the audit API
-     * hands rows out in a fixed buffer). */
-    char path[4200];
-    snprintf(path, sizeof(path), "%s/minica.db", f->dir);
-    sqlite3 *db;
-    sqlite3_stmt *st;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db,
-                                        "SELECT summary FROM audit WHERE summary LIKE "
-                                        "'revoked many.example.svc serial=%'",
-                                        -1, &st, NULL),
-                     SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    const char *summary = (const char *)sqlite3_column_text(st, 0);
+    /* The stored row names every serial (read with SQL: the audit API hands
+     * rows out in a fixed buffer). */
+    char target[4200];
+    tu_ca_target(f->dir, target, sizeof(target));
+    char *summary = tu_store_query_text(target, "SELECT summary FROM audit WHERE summary LIKE "
+                                                "'revoked many.example.svc serial=%'");
     for (int i = 0; i < N; i++)
         assert_non_null(strstr(summary, serials[i]));
     assert_non_null(strstr(summary, " reason=unspecified"));
-    sqlite3_finalize(st);
-    sqlite3_close(db);
+    free(summary);
 }
 
 int main(void)

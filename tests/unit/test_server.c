@@ -391,9 +391,7 @@ static void test_server_renew_refuses_other_ca(void **state)
     free(csr);
     free(der);
     minica_issued_free(&issued);
-    *strrchr(other_ca, '/') = '\0';
-    tu_rmtree(other_ca);
-    free(other_ca);
+    tu_free_ca(other_ca);
 }
 
 /* A CSR for web1.internal (its SAN) whose CN is cn, verbatim. */

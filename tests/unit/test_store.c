@@ -1,7 +1,9 @@
-/* Unit tests for the SQLite inventory: migrations from an empty database,
- * certificate rows (insert, query, uniqueness, status from time), the audit
- * log, serial normalization and clear errors for damaged files. sqlite3 is
- * used directly only to craft databases the API cannot produce. */
+/* Unit tests for the inventory, on SQLite and on PostgreSQL (main says
+ * which run where): migrations from an empty database, certificate rows
+ * (insert, query, uniqueness, status from time), the audit log, tokens
+ * spent once across processes, serial normalization and clear errors for
+ * damaged files. sqlite3 is used directly only to craft databases the API
+ * cannot produce. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -34,7 +37,7 @@ static int setup(void **state)
     if (f == NULL)
         return -1;
     f->dir = tu_tempdir();
-    snprintf(f->path, sizeof(f->path), "%s/minica.db", f->dir);
+    tu_store_target(f->dir, f->path, sizeof(f->path));
     struct minica_err err;
     if (minica_store_open(f->path, &f->store, &err) != 0) {
         print_error("%s\n", err.msg);
@@ -48,6 +51,7 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
     minica_store_close(f->store);
+    tu_store_drop(f->path);
     tu_rmtree(f->dir);
     free(f->dir);
     free(f);
@@ -224,6 +228,26 @@ static void test_store_refuses_newer_schema(void **state)
     struct minica_err err;
     assert_int_equal(minica_store_open(path, &store, &err), MINICA_EDB);
     assert_non_null(strstr(err.msg, "upgrade minica"));
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* A PostgreSQL URI is a database setting, not a file name, and its
+ * password stays out of the message; the driver is not in yet. */
+/* A PostgreSQL URI is never taken for a file name, and a server that is
+ * not there is named without the password the URI carries. */
+static void test_store_names_an_unreachable_postgresql_without_its_password(void **state)
+{
+    (void)state;
+    struct minica_store *store = NULL;
+    struct minica_err err = {{0}};
+    char *dir = tu_tempdir();
+    char uri[4300];
+    snprintf(uri, sizeof(uri), "postgresql://minica:s3cret@/minica?host=%s&connect_timeout=2", dir);
+    assert_int_not_equal(minica_store_open(uri, &store, &err), 0);
+    assert_null(store);
+    assert_null(strstr(err.msg, "s3cret"));
+    assert_non_null(strstr(err.msg, "minica"));
     tu_rmtree(dir);
     free(dir);
 }
@@ -646,6 +670,354 @@ static void test_store_crl_numbers_increase_per_issuer(void **state)
     assert_int_equal(n, 1);
 }
 
+/* Times past 2038 (a root's not_after, a long token) read back whole: a
+ * PostgreSQL INTEGER is 32 bits, so the schema there says BIGINT. */
+static void test_store_keeps_times_past_2038(void **state)
+{
+    struct fixture *f = *state;
+    const int64_t y2100 = 4102444800LL;
+    insert(f->store, "30", "late.internal.svc", y2100);
+    struct collected c;
+    struct minica_cert_filter filter = {.serial = "30", .now = NOW};
+    assert_int_equal(list(f->store, &filter, &c), 1);
+    assert_int_equal(c.last.not_after, y2100);
+    struct minica_token_row t = {.ttl = y2100, .created_at = NOW, .expires_at = y2100};
+    snprintf(t.id, sizeof(t.id), "tok1");
+    snprintf(t.secret_sha256, sizeof(t.secret_sha256), "%064d", 0);
+    snprintf(t.name, sizeof(t.name), "late.internal.svc");
+    snprintf(t.sans, sizeof(t.sans), "late.internal.svc");
+    snprintf(t.usage, sizeof(t.usage), "server");
+    struct minica_err err;
+    assert_int_equal(minica_store_insert_token(f->store, &t, &err), 0);
+    struct minica_token_row got;
+    assert_int_equal(minica_store_get_token(f->store, "tok1", &got, &err), 0);
+    assert_int_equal(got.expires_at, y2100);
+    assert_int_equal(minica_store_revoke(f->store, "30", y2100, 1, &err), 0);
+    assert_int_equal(list(f->store, &filter, &c), 1);
+    assert_int_equal(c.last.revoked_at, y2100);
+}
+
+/* Replicas started at once on an empty database all open it, and it is
+ * migrated once: SQLite's writer lock or PostgreSQL's advisory lock makes
+ * the others wait and then find the schema made (without the lock, a
+ * second CREATE TABLE fails on PostgreSQL's catalog). */
+#define OPENERS 6
+static void test_store_concurrent_first_opens_migrate_once(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir();
+    char target[4200];
+    tu_store_target(dir, target, sizeof(target));
+    int gate[2];
+    assert_int_equal(pipe(gate), 0);
+    pid_t pids[OPENERS];
+    for (int i = 0; i < OPENERS; i++) {
+        pids[i] = fork();
+        assert_true(pids[i] >= 0);
+        if (pids[i] == 0) {
+            close(gate[1]);
+            char c;
+            if (read(gate[0], &c, 1) != 0)
+                _exit(4);
+            struct minica_store *store;
+            struct minica_err err;
+            if (minica_store_open(target, &store, &err) != 0) {
+                fprintf(stderr, "opener %d: %s\n", i, err.msg);
+                _exit(1);
+            }
+            minica_store_close(store);
+            _exit(0);
+        }
+    }
+    close(gate[0]);
+    close(gate[1]);
+    for (int i = 0; i < OPENERS; i++) {
+        int status;
+        assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    struct minica_store *store;
+    struct minica_err err;
+    assert_int_equal(minica_store_open(target, &store, &err), 0);
+    insert(store, "31", "once.internal.svc", NOW + 86400);
+    assert_int_equal(minica_store_schema_version(store), latest_schema_version(dir));
+    minica_store_close(store);
+    tu_store_drop(target);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* One token raced by processes that each hold their own connection (as
+ * serve workers or replicas do), each in a transaction as an issuance is:
+ * exactly one spends it, on either backend. */
+static void test_store_token_race_has_one_winner(void **state)
+{
+    struct fixture *f = *state;
+    struct minica_token_row t = {.ttl = 86400, .created_at = NOW, .expires_at = NOW + 3600};
+    snprintf(t.id, sizeof(t.id), "race");
+    snprintf(t.secret_sha256, sizeof(t.secret_sha256), "%064d", 7);
+    snprintf(t.name, sizeof(t.name), "race.internal.svc");
+    snprintf(t.sans, sizeof(t.sans), "race.internal.svc");
+    snprintf(t.usage, sizeof(t.usage), "server");
+    struct minica_err err;
+    assert_int_equal(minica_store_insert_token(f->store, &t, &err), 0);
+    int gate[2];
+    assert_int_equal(pipe(gate), 0);
+    pid_t pids[OPENERS];
+    for (int i = 0; i < OPENERS; i++) {
+        pids[i] = fork();
+        assert_true(pids[i] >= 0);
+        if (pids[i] == 0) {
+            close(gate[1]);
+            struct minica_store *store;
+            if (minica_store_open(f->path, &store, &err) != 0)
+                _exit(3);
+            char c;
+            if (read(gate[0], &c, 1) != 0)
+                _exit(4);
+            int ret = minica_store_begin(store, &err);
+            if (ret == 0)
+                ret = minica_store_use_token(store, "race", t.secret_sha256, NOW, "racer", &err);
+            if (ret == 0)
+                ret = minica_store_audit(store, "test", "spent race", &err);
+            if (ret == 0)
+                ret = minica_store_commit(store, &err);
+            else
+                minica_store_rollback(store);
+            if (ret != 0 && ret != MINICA_EFORBIDDEN)
+                fprintf(stderr, "racer %d: %d %s\n", i, ret, err.msg);
+            minica_store_close(store);
+            _exit(ret == 0 ? 0 : ret == MINICA_EFORBIDDEN ? 1 : 2);
+        }
+    }
+    close(gate[0]);
+    close(gate[1]);
+    int wins = 0;
+    for (int i = 0; i < OPENERS; i++) {
+        int status;
+        assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+        assert_true(WIFEXITED(status));
+        assert_true(WEXITSTATUS(status) <= 1);
+        wins += WEXITSTATUS(status) == 0;
+    }
+    assert_int_equal(wins, 1);
+    struct minica_token_row got;
+    assert_int_equal(minica_store_get_token(f->store, "race", &got, &err), 0);
+    assert_int_equal(got.used_at, NOW);
+    /* The winner's audit row committed with the spend, and only its. */
+    struct audit_seen seen = {0};
+    assert_int_equal(minica_store_list_audit(f->store, 0, collect_audit, &seen, &err), 0);
+    assert_int_equal(seen.n, 1);
+}
+
+/* A shared secret is made once and then only read: a later fresh value,
+ * even inside a transaction, changes nothing; names are independent. */
+static void test_store_secret_is_made_once(void **state)
+{
+    struct fixture *f = *state;
+    struct minica_err err;
+    char out[64];
+    assert_int_equal(
+        minica_store_secret(f->store, "acme-nonce", "first", NOW, out, sizeof(out), &err), 0);
+    assert_string_equal(out, "first");
+    assert_int_equal(
+        minica_store_secret(f->store, "acme-nonce", "second", NOW + 1, out, sizeof(out), &err), 0);
+    assert_string_equal(out, "first");
+    assert_int_equal(minica_store_begin(f->store, &err), 0);
+    assert_int_equal(
+        minica_store_secret(f->store, "acme-nonce", "third", NOW + 2, out, sizeof(out), &err), 0);
+    assert_string_equal(out, "first");
+    assert_int_equal(minica_store_secret(f->store, "other", "x", NOW + 2, out, sizeof(out), &err),
+                     0);
+    assert_string_equal(out, "x");
+    assert_int_equal(minica_store_commit(f->store, &err), 0);
+    assert_int_equal(minica_store_secret(f->store, "acme-nonce", "fourth", NOW, out, 5, &err),
+                     MINICA_EINVAL);
+    assert_int_equal(tu_store_query_int(f->path, "SELECT count(*) FROM serve_secrets"), 2);
+    assert_int_equal(tu_store_query_int(f->path, "SELECT created_at FROM serve_secrets "
+                                                 "WHERE name = 'acme-nonce'"),
+                     NOW);
+}
+
+/* Replicas starting at once on one database, each with its own fresh
+ * secret and connection: all come back with the same one, one row. */
+static void test_store_secret_race_agrees(void **state)
+{
+    struct fixture *f = *state;
+    int gate[2], answers[2];
+    assert_int_equal(pipe(gate), 0);
+    assert_int_equal(pipe(answers), 0);
+    pid_t pids[OPENERS];
+    for (int i = 0; i < OPENERS; i++) {
+        pids[i] = fork();
+        assert_true(pids[i] >= 0);
+        if (pids[i] == 0) {
+            close(gate[1]);
+            close(answers[0]);
+            struct minica_store *store;
+            struct minica_err err;
+            if (minica_store_open(f->path, &store, &err) != 0)
+                _exit(3);
+            char c, fresh[16], out[16] = "";
+            if (read(gate[0], &c, 1) != 0)
+                _exit(4);
+            snprintf(fresh, sizeof(fresh), "racer%d", i);
+            int ret = minica_store_secret(store, "acme-nonce", fresh, NOW, out, sizeof(out), &err);
+            if (ret != 0)
+                fprintf(stderr, "racer %d: %s\n", i, err.msg);
+            minica_store_close(store);
+            if (write(answers[1], out, sizeof(out)) != (ssize_t)sizeof(out))
+                _exit(5);
+            _exit(ret == 0 ? 0 : 1);
+        }
+    }
+    close(gate[0]);
+    close(gate[1]);
+    close(answers[1]);
+    char first[16] = "", got[16];
+    for (int i = 0; i < OPENERS; i++) {
+        assert_int_equal(read(answers[0], got, sizeof(got)), (ssize_t)sizeof(got));
+        assert_int_equal(strncmp(got, "racer", 5), 0);
+        if (i == 0)
+            memcpy(first, got, sizeof(first));
+        assert_string_equal(got, first);
+    }
+    close(answers[0]);
+    for (int i = 0; i < OPENERS; i++) {
+        int status;
+        assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    assert_int_equal(tu_store_query_int(f->path, "SELECT count(*) FROM serve_secrets"), 1);
+    struct minica_err err;
+    char out[16];
+    assert_int_equal(
+        minica_store_secret(f->store, "acme-nonce", "late", NOW, out, sizeof(out), &err), 0);
+    assert_string_equal(out, first);
+}
+
+static int count_stats(const struct minica_issuer_stats *row, void *p)
+{
+    char *out = p;
+    size_t used = strlen(out);
+    snprintf(out + used, 256 - used, "%c:%lld/%lld;", row->issuer_fingerprint_sha256[0],
+             (long long)row->unexpired, (long long)row->unexpired_revoked);
+    return 0;
+}
+
+static int join_name(const char *name, void *p)
+{
+    char *out = p;
+    size_t used = strlen(out);
+    snprintf(out + used, 256 - used, "%s;", name);
+    return 0;
+}
+
+static int join_revocation(const struct minica_ca_revocation *row, void *p)
+{
+    char *out = p;
+    size_t used = strlen(out);
+    snprintf(out + used, 256 - used, "%s@%lld/%d;", row->serial, (long long)row->revoked_at,
+             row->reason);
+    return 0;
+}
+
+static int join_token(const struct minica_token_row *row, void *p)
+{
+    char *out = p;
+    size_t used = strlen(out);
+    snprintf(out + used, 256 - used, "%s:%lld;", row->id, (long long)row->revoked_at);
+    return 0;
+}
+
+/* What `ca status`, rotation and `token list` read: per-issuer counts,
+ * names still served only by an old issuer, revoked CA certificates, and
+ * tokens, each statement as both backends run it. */
+static void test_store_ca_views_and_tokens(void **state)
+{
+    struct fixture *f = *state;
+    struct minica_err err;
+    assert_int_equal(minica_store_set_full_sync(f->store, 0, &err), 0);
+    assert_int_equal(minica_store_set_full_sync(f->store, 1, &err), 0);
+    insert(f->store, "41", "old.internal.svc", NOW + 86400);
+    insert(f->store, "42", "both.internal.svc", NOW + 86400);
+    struct minica_cert_row row;
+    make_row(&row, "43", "both.internal.svc", NOW + 2 * 86400);
+    memset(row.issuer_fingerprint_sha256, 'f', 64);
+    assert_int_equal(minica_store_insert_cert(f->store, &row, "pem", &err), 0);
+    insert(f->store, "44", "gone.internal.svc", NOW - 86400);
+    assert_int_equal(minica_store_revoke(f->store, "41", NOW, 4, &err), 0);
+
+    char out[256] = "";
+    assert_int_equal(minica_store_issuer_stats(f->store, NOW, count_stats, out, &err), 0);
+    assert_string_equal(out, "e:2/1;f:1/0;");
+    out[0] = '\0';
+    const char *const issuers[] = {
+        "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"};
+    insert(f->store, "45", "stays.internal.svc", NOW + 86400);
+    assert_int_equal(
+        minica_store_names_not_issued_by(f->store, NOW, issuers, 1, join_name, out, &err), 0);
+    assert_string_equal(out, "stays.internal.svc;");
+
+    struct minica_ca_revocation rev = {.revoked_at = NOW, .reason = 5};
+    snprintf(rev.serial, sizeof(rev.serial), "aa01");
+    memset(rev.fingerprint_sha256, 'a', 64);
+    memset(rev.issuer_fingerprint_sha256, 'b', 64);
+    assert_int_equal(minica_store_revoke_ca(f->store, &rev, &err), 0);
+    rev.revoked_at = NOW + 1; /* again: the first time stays */
+    assert_int_equal(minica_store_revoke_ca(f->store, &rev, &err), 0);
+    out[0] = '\0';
+    assert_int_equal(minica_store_list_ca_revocations(f->store, join_revocation, out, &err), 0);
+    char want[64];
+    snprintf(want, sizeof(want), "aa01@%lld/5;", (long long)NOW);
+    assert_string_equal(out, want);
+
+    struct minica_token_row t = {.ttl = 3600, .created_at = NOW, .expires_at = NOW + 3600};
+    snprintf(t.secret_sha256, sizeof(t.secret_sha256), "%064d", 1);
+    snprintf(t.name, sizeof(t.name), "t.internal.svc");
+    snprintf(t.sans, sizeof(t.sans), "t.internal.svc");
+    snprintf(t.usage, sizeof(t.usage), "client");
+    snprintf(t.id, sizeof(t.id), "t1");
+    assert_int_equal(minica_store_insert_token(f->store, &t, &err), 0);
+    assert_int_equal(minica_store_insert_token(f->store, &t, &err), MINICA_EEXIST);
+    snprintf(t.id, sizeof(t.id), "t2");
+    t.created_at = NOW + 1;
+    assert_int_equal(minica_store_insert_token(f->store, &t, &err), 0);
+    assert_int_equal(minica_store_revoke_token(f->store, "t1", NOW + 5, &err), 0);
+    assert_int_equal(minica_store_revoke_token(f->store, "t1", NOW + 9, &err), 0);
+    assert_int_equal(minica_store_revoke_token(f->store, "nope", NOW, &err), MINICA_ENOENT);
+    out[0] = '\0';
+    assert_int_equal(minica_store_list_tokens(f->store, join_token, out, &err), 0);
+    snprintf(want, sizeof(want), "t1:%lld;t2:0;", (long long)(NOW + 5));
+    assert_string_equal(out, want);
+}
+
+/* PostgreSQL's schema read on its own: every time and counter is a BIGINT
+ * (an INTEGER there is 32 bits and ends in 2038); INTEGER is left to the
+ * small codes (revocation reasons, the wildcard flag, the schema
+ * version), and the audit id is an identity column. */
+static void test_store_pg_schema_has_no_32_bit_times(void **state)
+{
+    struct fixture *f = *state;
+    /* The query sees this test's tables: its times are there, as BIGINT. */
+    assert_true(tu_store_query_int(f->path, "SELECT count(*) FROM information_schema.columns "
+                                            "WHERE table_schema = current_schema() AND "
+                                            "data_type = 'bigint'") >= 20);
+    assert_int_equal(tu_store_query_int(f->path,
+                                        "SELECT count(*) FROM information_schema.columns WHERE "
+                                        "table_schema = current_schema() AND data_type = "
+                                        "'integer' AND column_name NOT IN ('revoke_reason', "
+                                        "'reason', 'wildcard', 'version')"),
+                     0);
+    assert_int_equal(tu_store_query_int(f->path,
+                                        "SELECT count(*) FROM information_schema.columns WHERE "
+                                        "table_schema = current_schema() AND table_name = "
+                                        "'audit' AND column_name = 'id' AND is_identity = 'YES'"),
+                     1);
+}
+
 static void assert_serial(const char *text, const char *want)
 {
     char out[MINICA_SERIAL_HEX_MAX];
@@ -685,32 +1057,48 @@ static void test_store_normalizes_serials(void **state)
     assert_int_equal(minica_serial_normalize(longest, out, sizeof(out), &err), MINICA_EINVAL);
 }
 
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+/* Run twice by ctest: test_store on SQLite, test_store_pg with
+ * MINICA_TEST_STORE=postgresql. What opens the SQLite file itself (crafted
+ * schemas, PRAGMAs, damage, query plans) runs on SQLite only. */
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
+    const struct CMUnitTest both[] = {
+        T(test_store_inserts_and_queries_by_name_and_serial),
+        T(test_store_finds_a_cert_by_any_of_its_names),
+        T(test_store_serial_is_unique),
+        T(test_store_status_is_computed_from_time),
+        T(test_store_filters_expiring_and_stops_on_callback),
+        T(test_store_delete_and_rollback),
+        T(test_store_records_audit_rows),
+        T(test_store_audit_summary_is_read_whole),
+        T(test_store_audit_escapes_control_characters),
+        T(test_store_crl_numbers_increase_per_issuer),
+        T(test_store_keeps_times_past_2038),
+        cmocka_unit_test(test_store_concurrent_first_opens_migrate_once),
+        T(test_store_token_race_has_one_winner),
+        T(test_store_ca_views_and_tokens),
+        T(test_store_secret_is_made_once),
+        T(test_store_secret_race_agrees),
+    };
+    const struct CMUnitTest sqlite_only[] = {
         cmocka_unit_test(test_store_migrates_empty_db_to_latest_version),
         cmocka_unit_test(test_store_creates_db_private_whatever_the_umask),
         cmocka_unit_test(test_store_refuses_newer_schema),
         cmocka_unit_test(test_store_corrupted_file_gives_clear_error),
-        cmocka_unit_test_setup_teardown(test_store_inserts_and_queries_by_name_and_serial, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_store_finds_a_cert_by_any_of_its_names, setup,
-                                        teardown),
+        cmocka_unit_test(test_store_names_an_unreachable_postgresql_without_its_password),
         cmocka_unit_test(test_store_migration_backfills_names_of_a_v2_db),
-        cmocka_unit_test_setup_teardown(test_store_lookup_by_name_is_one_indexed_join, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_store_serial_is_unique, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_store_status_is_computed_from_time, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_store_filters_expiring_and_stops_on_callback, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_store_delete_and_rollback, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_store_records_audit_rows, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_store_audit_summary_is_read_whole, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_store_audit_escapes_control_characters, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_store_crl_numbers_increase_per_issuer, setup,
-                                        teardown),
+        T(test_store_lookup_by_name_is_one_indexed_join),
         cmocka_unit_test(test_store_normalizes_serials),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    const struct CMUnitTest postgresql_only[] = {
+        T(test_store_pg_schema_has_no_32_bit_times),
+    };
+    if (tu_store_is_pg()) {
+        int failed = cmocka_run_group_tests_name("postgresql", both, NULL, NULL);
+        return failed + cmocka_run_group_tests_name("postgresql_only", postgresql_only, NULL, NULL);
+    }
+    int failed = cmocka_run_group_tests_name("sqlite", both, NULL, NULL);
+    return failed + cmocka_run_group_tests_name("sqlite_only", sqlite_only, NULL, NULL);
 }

@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <sqlite3.h>
 #include <mbedtls/oid.h>
 #include <mbedtls/x509_csr.h>
 
@@ -69,6 +68,18 @@ static void test_token_only_hash_is_stored(void **state)
         size_t n = fread(data, 1, sizeof(data), fp);
         fclose(fp);
         assert_null(memmem(data, n, secret, strlen(secret)));
+    }
+    /* On PostgreSQL there is no file: every column of every token and
+     * audit row, as text. */
+    if (tu_store_is_pg()) {
+        char target[4300], sql[512];
+        tu_ca_target(f->dir, target, sizeof(target));
+        snprintf(sql, sizeof(sql),
+                 "SELECT (SELECT count(*) FROM tokens t WHERE strpos(t::text, '%s') > 0) + "
+                 "(SELECT count(*) FROM audit a WHERE strpos(a::text, '%s') > 0)",
+                 secret, secret);
+        assert_int_equal(tu_store_query_int(target, sql), 0);
+        assert_int_equal(tu_store_query_int(target, "SELECT count(*) FROM tokens"), 1);
     }
     struct minica_err err;
     assert_int_equal(minica_ca_open(f->dir, &f->ca, &err), 0);
@@ -349,16 +360,17 @@ static void test_token_use_and_certificate_commit_together(void **state)
     char text[MINICA_TOKEN_TEXT_MAX];
     struct minica_token_row row;
     make_token(f, "web1.internal", NULL, text, &row);
-    char path[4300];
-    snprintf(path, sizeof(path), "%s/minica.db", f->dir);
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db,
-                                  "CREATE TRIGGER fail_record BEFORE UPDATE ON tokens "
-                                  "WHEN NEW.used_by IS NOT NULL AND NEW.used_by != '' "
-                                  "BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
+    char target[4300];
+    tu_ca_target(f->dir, target, sizeof(target));
+    tu_store_exec(target, tu_store_is_pg()
+                              ? "CREATE FUNCTION fail_record() RETURNS trigger LANGUAGE plpgsql AS "
+                                "'BEGIN IF NEW.used_by IS NOT NULL AND NEW.used_by <> '''' THEN "
+                                "RAISE EXCEPTION ''injected failure''; END IF; RETURN NEW; END'; "
+                                "CREATE TRIGGER fail_record BEFORE UPDATE ON tokens "
+                                "FOR EACH ROW EXECUTE FUNCTION fail_record()"
+                              : "CREATE TRIGGER fail_record BEFORE UPDATE ON tokens "
+                                "WHEN NEW.used_by IS NOT NULL AND NEW.used_by != '' "
+                                "BEGIN SELECT RAISE(ABORT, 'injected failure'); END");
     char *csr = tu_make_csr("web1.internal", 0);
     struct minica_issued issued;
     struct minica_err err;
@@ -373,8 +385,9 @@ static void test_token_use_and_certificate_commit_together(void **state)
     assert_int_equal(minica_token_state(&after, minica_now()), MINICA_TOKEN_VALID);
 
     /* Without the fault, the same token works: one certificate, recorded. */
-    assert_int_equal(sqlite3_exec(db, "DROP TRIGGER fail_record", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    tu_store_exec(target, tu_store_is_pg()
+                              ? "DROP TRIGGER fail_record ON tokens; DROP FUNCTION fail_record()"
+                              : "DROP TRIGGER fail_record");
     int ret = minica_ca_issue_with_token(f->ca, text, csr, 0, &issued, &err);
     if (ret != 0)
         fail_msg("%s", err.msg);

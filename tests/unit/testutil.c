@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <mbedtls/oid.h>
 #include <mbedtls/x509_csr.h>
@@ -13,6 +14,7 @@
 #include "minica/der.h"
 #include "minica/fsutil.h"
 #include "minica/names.h"
+#include "store/db.h"
 #include "testutil.h"
 
 char *tu_tempdir(void)
@@ -47,6 +49,13 @@ char *tu_make_ca(void)
 
 void tu_free_ca(char *cadir)
 {
+    char conf[4200];
+    snprintf(conf, sizeof(conf), "%s/minica.conf", cadir);
+    if (tu_store_is_pg() && access(conf, R_OK) == 0) {
+        char target[2048];
+        tu_ca_target(cadir, target, sizeof(target));
+        tu_store_drop(target);
+    }
     char *slash = strrchr(cadir, '/');
     if (slash != NULL && strcmp(slash, "/ca") == 0)
         *slash = '\0';
@@ -83,11 +92,44 @@ int tu_ca_teardown(void **state)
 
 void tu_write_policy(const char *cadir, const char *text)
 {
-    char path[4200];
+    char path[4200], target[2048] = "";
+    /* On PostgreSQL the CA's inventory is named in its minica.conf (see
+     * tu_make_ca_with): a new policy keeps it. */
+    if (tu_store_is_pg())
+        tu_ca_target(cadir, target, sizeof(target));
     snprintf(path, sizeof(path), "%s/minica.conf", cadir);
     FILE *fp = fopen(path, "w");
-    if (fp == NULL || fputs(text, fp) < 0 || fclose(fp) != 0)
+    if (fp == NULL || fputs(text, fp) < 0)
         abort();
+    if (target[0] != '\0' && fprintf(fp, "\n[store]\ndatabase = %s\n", target) < 0)
+        abort();
+    if (fclose(fp) != 0)
+        abort();
+}
+
+#define CONF_DATABASE "database = "
+
+void tu_ca_target(const char *cadir, char *out, size_t size)
+{
+    if (!tu_store_is_pg()) {
+        snprintf(out, size, "%s/minica.db", cadir);
+        return;
+    }
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/minica.conf", cadir);
+    FILE *f = fopen(path, "r");
+    char line[4200];
+    int found = 0;
+    while (f != NULL && !found && fgets(line, sizeof(line), f) != NULL)
+        found = strncmp(line, CONF_DATABASE "postgresql://", strlen(CONF_DATABASE) + 13) == 0;
+    if (f != NULL)
+        fclose(f);
+    if (!found) {
+        fprintf(stderr, "%s: no [store] database (not made by tu_make_ca?)\n", path);
+        abort();
+    }
+    snprintf(out, size, "%.*s", (int)strcspn(line + strlen(CONF_DATABASE), "\n"),
+             line + strlen(CONF_DATABASE));
 }
 
 char *tu_make_ca_with(const struct minica_init_options *opts)
@@ -96,9 +138,28 @@ char *tu_make_ca_with(const struct minica_init_options *opts)
     char cadir[4200];
     snprintf(cadir, sizeof(cadir), "%s/ca", dir);
     struct minica_err err;
-    if (minica_ca_init(cadir, opts, &err) != 0) {
+    /* On PostgreSQL each CA gets a schema of its own, made through MINICA_DB
+     * and then named in its minica.conf, so that every later open of the
+     * directory (the CA, serve, the agent's local issuer) finds it. */
+    char target[2048] = "";
+    if (tu_store_is_pg()) {
+        tu_store_target(dir, target, sizeof(target));
+        if (setenv("MINICA_DB", target, 1) != 0)
+            abort();
+    }
+    int ret = minica_ca_init(cadir, opts, &err);
+    if (target[0] != '\0')
+        unsetenv("MINICA_DB");
+    if (ret != 0) {
         fprintf(stderr, "tu_make_ca: %s\n", err.msg);
         abort();
+    }
+    if (target[0] != '\0') {
+        char path[4200];
+        snprintf(path, sizeof(path), "%s/minica.conf", cadir);
+        FILE *fp = fopen(path, "a");
+        if (fp == NULL || fprintf(fp, "\n[store]\ndatabase = %s\n", target) < 0 || fclose(fp) != 0)
+            abort();
     }
     free(dir);
     char *out = malloc(strlen(cadir) + 1);
@@ -193,4 +254,128 @@ int tu_count_temp_files(const char *dir)
     }
     closedir(d);
     return n;
+}
+
+int tu_store_is_pg(void)
+{
+    const char *kind = getenv("MINICA_TEST_STORE");
+    return kind != NULL && strcmp(kind, "postgresql") == 0;
+}
+
+#define PG_HINT "install postgresql (scripts/install-deps --test)"
+
+/* The fixture cluster's URI, from MINICA_TEST_PG_URI or the file
+ * MINICA_TEST_PG_URI_FILE names (tests/CMakeLists.txt). */
+static void pg_base_uri(char *out, size_t size)
+{
+    const char *env = getenv("MINICA_TEST_PG_URI");
+    if (env != NULL && env[0] != '\0') {
+        snprintf(out, size, "%s", env);
+        return;
+    }
+    const char *file = getenv("MINICA_TEST_PG_URI_FILE");
+    FILE *f = file != NULL ? fopen(file, "r") : NULL;
+    if (f == NULL || fgets(out, (int)size, f) == NULL) {
+        fprintf(stderr,
+                "MINICA_TEST_STORE=postgresql: no URI in MINICA_TEST_PG_URI or the file "
+                "MINICA_TEST_PG_URI_FILE names (%s): run through ctest, whose pgcluster fixture "
+                "starts PostgreSQL, or " PG_HINT "\n",
+                file != NULL ? file : "unset");
+        abort();
+    }
+    fclose(f);
+    out[strcspn(out, "\n")] = '\0';
+}
+
+#define SEARCH_PATH "options=-csearch_path%3D"
+
+static void pg_run(const char *uri, const char *sql)
+{
+    struct minica_db *db;
+    struct minica_err err;
+    if (minica_db_open(uri, &db, &err) != 0) {
+        fprintf(stderr, "%s (" PG_HINT ")\n", err.msg);
+        abort();
+    }
+    if (minica_db_exec(db, sql, &err) != 0) {
+        fprintf(stderr, "%s: %s\n", sql, err.msg);
+        abort();
+    }
+    minica_db_close(db);
+}
+
+void tu_store_target(const char *dir, char *out, size_t size)
+{
+    if (!tu_store_is_pg()) {
+        snprintf(out, size, "%s/minica.db", dir);
+        return;
+    }
+    static unsigned n;
+    char base[2048], schema[64], sql[256];
+    pg_base_uri(base, sizeof(base));
+    /* Unique across the processes that share the cluster (test_db too). */
+    snprintf(schema, sizeof(schema), "unit_%ld_%u", (long)getpid(), n++);
+    snprintf(sql, sizeof(sql), "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s", schema,
+             schema);
+    pg_run(base, sql);
+    snprintf(out, size, "%s%c%s%s", base, strchr(base, '?') != NULL ? '&' : '?', SEARCH_PATH,
+             schema);
+}
+
+void tu_store_drop(const char *target)
+{
+    const char *opt = strstr(target, SEARCH_PATH);
+    if (opt == NULL || opt == target)
+        return;
+    char base[2048], sql[256];
+    snprintf(base, sizeof(base), "%.*s", (int)(opt - 1 - target), target);
+    snprintf(sql, sizeof(sql), "DROP SCHEMA IF EXISTS %s CASCADE", opt + strlen(SEARCH_PATH));
+    pg_run(base, sql);
+}
+
+long long tu_store_query_int(const char *target, const char *sql)
+{
+    struct minica_db *db;
+    struct minica_db_stmt *st;
+    struct minica_err err = {{0}};
+    if (minica_db_open(target, &db, &err) != 0 || minica_db_prepare(db, sql, &st, &err) != 0 ||
+        minica_db_step(st, &err) != MINICA_DB_ROW) {
+        fprintf(stderr, "%s: %s\n", sql, err.msg);
+        abort();
+    }
+    long long v = (long long)minica_db_column_int64(st, 0);
+    minica_db_finalize(st);
+    minica_db_close(db);
+    return v;
+}
+
+void tu_store_exec(const char *target, const char *sql)
+{
+    struct minica_db *db;
+    struct minica_err err = {{0}};
+    if (minica_db_open(target, &db, &err) != 0 || minica_db_exec(db, sql, &err) != 0) {
+        fprintf(stderr, "%s: %s\n", sql, err.msg);
+        abort();
+    }
+    minica_db_close(db);
+}
+
+char *tu_store_query_text(const char *target, const char *sql)
+{
+    struct minica_db *db;
+    struct minica_db_stmt *st;
+    struct minica_err err = {{0}};
+    if (minica_db_open(target, &db, &err) != 0 || minica_db_prepare(db, sql, &st, &err) != 0 ||
+        minica_db_step(st, &err) != MINICA_DB_ROW) {
+        fprintf(stderr, "%s: %s\n", sql, err.msg);
+        abort();
+    }
+    const char *v = minica_db_column_text(st, 0);
+    char *out = malloc(strlen(v != NULL ? v : "") + 1);
+    if (out == NULL)
+        abort();
+    strcpy(out, v != NULL ? v : "");
+    minica_db_finalize(st);
+    minica_db_close(db);
+    return out;
 }

@@ -27,8 +27,13 @@ struct tu_ca {
 };
 int tu_ca_setup(void **state);
 int tu_ca_teardown(void **state);
-/* Replaces DIR/minica.conf with text (a [policy] section). */
+/* Replaces DIR/minica.conf with text (a [policy] section); on PostgreSQL
+ * the CA's [store] database is kept. */
 void tu_write_policy(const char *cadir, const char *text);
+/* The inventory of a CA made by tu_make_ca*: DIR/minica.db, or with
+ * MINICA_TEST_STORE=postgresql the URI of its own schema, which
+ * tu_make_ca_with names in DIR/minica.conf. */
+void tu_ca_target(const char *cadir, char *out, size_t size);
 
 /* A PEM CSR with a fresh P-256 key for names (comma-separated; the first is
  * also the CN), as a client would send; break_signature flips a byte inside
@@ -42,5 +47,26 @@ mode_t tu_mode_of(const char *path);
 /* How many staging temp files (".NAME.tmp-XXXXXXXX") dir holds; each is
  * named on stderr. */
 int tu_count_temp_files(const char *dir);
+
+/* The store the store's tests open (test_store, test_store_acme). With
+ * MINICA_TEST_STORE=postgresql (ctest's *_pg entries) it is a new, empty
+ * schema of the pgcluster fixture's database, reached through a URI
+ * whose search_path names it, so that every test starts from nothing and
+ * forked racers reach the same tables; otherwise DIR/minica.db. */
+int tu_store_is_pg(void);
+/* The target of a new empty store into out; aborts, saying why, when
+ * PostgreSQL is wanted and cannot be reached. */
+void tu_store_target(const char *dir, char *out, size_t size);
+/* Drops a PostgreSQL target's schema; nothing for SQLite (the caller
+ * removes DIR). */
+void tu_store_drop(const char *target);
+/* The one integer sql returns, over a connection of its own. */
+long long tu_store_query_int(const char *target, const char *sql);
+/* The first column of sql's first row as a malloc'd string (NULL as ""),
+ * over a connection of its own. */
+char *tu_store_query_text(const char *target, const char *sql);
+/* Statements without results (DDL: a trigger that injects a fault), over a
+ * connection of its own; aborts on failure. */
+void tu_store_exec(const char *target, const char *sql);
 
 #endif

@@ -1,6 +1,7 @@
-/* Loading libcurl, GnuTLS and libmicrohttpd on demand (see libload.h for
- * why). Nothing else: the calls themselves are serve/remote.c's, agent/tlsprobe.c's,
- * serve/https.c's and serve/acme_validate.c's. */
+/* Loading libcurl, GnuTLS, libmicrohttpd and libpq on demand (see libload.h
+ * for why). Nothing else: the calls themselves are serve/remote.c's,
+ * agent/tlsprobe.c's, serve/https.c's, serve/acme_validate.c's and
+ * store/db_pg.c's. */
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #define LIBCURL_SONAME "libcurl-gnutls.so.4"
 #define LIBGNUTLS_SONAME "libgnutls.so.30"
 #define LIBMHD_SONAME "libmicrohttpd.so.12"
+#define LIBPQ_SONAME "libpq.so.5"
 
 struct symbol {
     const char *name;
@@ -56,12 +58,12 @@ static void load(struct loaded *lib, const char *soname, const char *package,
     }
 }
 
-static const void *loaded_or_error(const struct loaded *lib, const void *api,
+static const void *loaded_or_error(const struct loaded *lib, const void *api, int code,
                                    struct minica_err *err)
 {
     if (lib->handle != NULL)
         return api;
-    minica_seterr(err, MINICA_ENET, "%s", lib->error);
+    minica_seterr(err, code, "%s", lib->error);
     return NULL;
 }
 
@@ -96,7 +98,7 @@ static void load_curl(void)
 const struct minica_curl *minica_curl_load(struct minica_err *err)
 {
     pthread_once(&curl_once, load_curl);
-    return loaded_or_error(&curl_lib, &curl_api, err);
+    return loaded_or_error(&curl_lib, &curl_api, MINICA_ENET, err);
 }
 
 static struct minica_gnutls gnutls_api;
@@ -153,7 +155,7 @@ static void load_gnutls(void)
 const struct minica_gnutls *minica_gnutls_load(struct minica_err *err)
 {
     pthread_once(&gnutls_once, load_gnutls);
-    return loaded_or_error(&gnutls_lib, &gnutls_api, err);
+    return loaded_or_error(&gnutls_lib, &gnutls_api, MINICA_ENET, err);
 }
 
 static struct minica_mhd mhd_api;
@@ -181,5 +183,43 @@ static void load_mhd(void)
 const struct minica_mhd *minica_mhd_load(struct minica_err *err)
 {
     pthread_once(&mhd_once, load_mhd);
-    return loaded_or_error(&mhd_lib, &mhd_api, err);
+    return loaded_or_error(&mhd_lib, &mhd_api, MINICA_ENET, err);
+}
+
+static struct minica_pq pq_api;
+static struct loaded pq_lib;
+static pthread_once_t pq_once = PTHREAD_ONCE_INIT;
+
+static void load_pq(void)
+{
+    struct minica_pq *api = &pq_api;
+    const struct symbol symbols[] = {
+        SYMBOL(api, connectdb_params, PQconnectdbParams),
+        SYMBOL(api, status, PQstatus),
+        SYMBOL(api, error_message, PQerrorMessage),
+        SYMBOL(api, finish, PQfinish),
+        SYMBOL(api, reset, PQreset),
+        SYMBOL(api, set_notice_processor, PQsetNoticeProcessor),
+        SYMBOL(api, transaction_status, PQtransactionStatus),
+        SYMBOL(api, exec, PQexec),
+        SYMBOL(api, exec_params, PQexecParams),
+        SYMBOL(api, result_status, PQresultStatus),
+        SYMBOL(api, result_error_field, PQresultErrorField),
+        SYMBOL(api, result_error_message, PQresultErrorMessage),
+        SYMBOL(api, clear, PQclear),
+        SYMBOL(api, ntuples, PQntuples),
+        SYMBOL(api, nfields, PQnfields),
+        SYMBOL(api, getvalue, PQgetvalue),
+        SYMBOL(api, getisnull, PQgetisnull),
+        SYMBOL(api, cmd_status, PQcmdStatus),
+        SYMBOL(api, cmd_tuples, PQcmdTuples),
+    };
+    load(&pq_lib, LIBPQ_SONAME, "libpq5", symbols, sizeof(symbols) / sizeof(symbols[0]));
+}
+
+/* MINICA_EDB rather than MINICA_ENET: the store is what cannot open. */
+const struct minica_pq *minica_pq_load(struct minica_err *err)
+{
+    pthread_once(&pq_once, load_pq);
+    return loaded_or_error(&pq_lib, &pq_api, MINICA_EDB, err);
 }

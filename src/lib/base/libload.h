@@ -1,9 +1,9 @@
 /* The shared libraries minica loads only when a command needs them:
- * libcurl (talking to a remote CA), GnuTLS (the agent's TLS probe, serve)
- * and libmicrohttpd (serve). Linked in, they and their dependencies (some
- * thirty libraries) would be loaded by every minica process, each `minica
- * issue` and each cron run of the agent: about 3 ms for libcurl and 1.3 ms
- * for GnuTLS with libmicrohttpd, more than a P-256 key and signature cost.
+ * libcurl (talking to a remote CA), GnuTLS (the agent's TLS probe, serve),
+ * libmicrohttpd (serve) and libpq (a PostgreSQL store). Linked in, they and their dependencies
+ * (some thirty libraries) would be loaded by every minica process, each `minica issue` and each
+ * cron run of the agent: about 3 ms for libcurl and 1.3 ms for GnuTLS with libmicrohttpd, more than
+ * a P-256 key and signature cost.
  *
  * Each loader resolves its library once per process and returns the same
  * table on every later call, from any thread. The libraries then stay
@@ -14,6 +14,7 @@
 #include <curl/curl.h>
 #include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
+#include <libpq-fe.h>
 #include <microhttpd.h>
 
 #include "minica/error.h"
@@ -124,10 +125,37 @@ struct minica_mhd {
     void (*destroy_response)(struct MHD_Response *response);
 };
 
+/* The libpq calls store/db_pg.c makes. */
+struct minica_pq {
+    PGconn *(*connectdb_params)(const char *const *keywords, const char *const *values,
+                                int expand_dbname);
+    ConnStatusType (*status)(const PGconn *conn);
+    char *(*error_message)(const PGconn *conn);
+    void (*finish)(PGconn *conn);
+    void (*reset)(PGconn *conn);
+    PQnoticeProcessor (*set_notice_processor)(PGconn *conn, PQnoticeProcessor proc, void *arg);
+    PGTransactionStatusType (*transaction_status)(const PGconn *conn);
+    PGresult *(*exec)(PGconn *conn, const char *query);
+    PGresult *(*exec_params)(PGconn *conn, const char *command, int nparams, const Oid *param_types,
+                             const char *const *param_values, const int *param_lengths,
+                             const int *param_formats, int result_format);
+    ExecStatusType (*result_status)(const PGresult *res);
+    char *(*result_error_field)(const PGresult *res, int fieldcode);
+    char *(*result_error_message)(const PGresult *res);
+    void (*clear)(PGresult *res);
+    int (*ntuples)(const PGresult *res);
+    int (*nfields)(const PGresult *res);
+    char *(*getvalue)(const PGresult *res, int tup_num, int field_num);
+    int (*getisnull)(const PGresult *res, int tup_num, int field_num);
+    char *(*cmd_status)(PGresult *res);
+    char *(*cmd_tuples)(PGresult *res);
+};
+
 /* NULL, with the missing package named in err, when the library or one of
  * its calls cannot be found. err may be NULL once a load has succeeded. */
 const struct minica_curl *minica_curl_load(struct minica_err *err);
 const struct minica_gnutls *minica_gnutls_load(struct minica_err *err);
 const struct minica_mhd *minica_mhd_load(struct minica_err *err);
+const struct minica_pq *minica_pq_load(struct minica_err *err);
 
 #endif

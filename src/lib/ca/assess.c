@@ -69,6 +69,16 @@ static void assess_chain(const struct minica_ca_cert *certs, size_t n, int64_t n
 static void assess_issuer(const struct minica_ca_cert *ai, int64_t max_ttl, int64_t now,
                           struct minica_ca_findings *out)
 {
+    /* Only where the files lag the inventory: a replica of a shared
+     * database that missed a rotation made on another host. */
+    if (ai->revoked) {
+        note(out, MINICA_CA_CRITICAL,
+             "the issuing intermediate %s (serial %s) is revoked in the inventory, so nothing is "
+             "issued here; copy the CA files of the host that rotated (intermediate.crt, "
+             "intermediate.key, ca/) and reload",
+             ai->subject, ai->serial);
+        return;
+    }
     if (expired(ai, now) || max_ttl <= 0)
         return;
     int64_t left = ai->not_after - now;

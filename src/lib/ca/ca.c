@@ -48,6 +48,38 @@ static int sign_to_pem(const struct minica_tbs *tbs, struct minica_rng *rng, cha
     return ret;
 }
 
+/* `minica --db TARGET` sets MINICA_DB for its one command (src/cli/main.c):
+ * the one channel that reaches every opener (serve's reload, the agent's
+ * local issuer, metrics) without a parameter through each. */
+static const char *db_override(void)
+{
+    const char *env = getenv("MINICA_DB");
+    return env != NULL && *env != '\0' ? env : NULL;
+}
+
+/* Which inventory: --db / MINICA_DB, else minica.conf's [store] database
+ * (checked when parsed), else the SQLite file DIR/minica.db (is_file). */
+static int store_target(const char *real, const struct minica_store_conf *conf, char *out,
+                        size_t outlen, int *is_file, struct minica_err *err)
+{
+    const char *over = db_override();
+    *is_file = 0;
+    if (over != NULL) {
+        int ret = minica_store_target_check(over, 0, err);
+        if (ret != 0) {
+            minica_err_prefix(err, "--db (or MINICA_DB)");
+            return ret;
+        }
+    } else if (conf->database[0] == '\0') {
+        *is_file = 1;
+        return minica_path_join(out, outlen, real, "minica.db", err);
+    }
+    const char *target = over != NULL ? over : conf->database;
+    if (snprintf(out, outlen, "%s", target) >= (int)outlen)
+        return minica_seterr(err, MINICA_EINVAL, "database URI longer than %zu bytes", outlen - 1);
+    return MINICA_OK;
+}
+
 int minica_ca_init(const char *dir, const struct minica_init_options *opts, struct minica_err *err)
 {
     const char *name = opts->name ? opts->name : "minica";
@@ -178,16 +210,21 @@ int minica_ca_init(const char *dir, const struct minica_init_options *opts, stru
             break;
     }
     if (ret == 0) {
+        /* The minica.conf just written names no database: the init row goes
+         * to --db's when given, else to a new DIR/minica.db. */
         struct minica_store *store = NULL;
+        struct minica_store_conf none;
         char summary[512];
-        if ((ret = minica_path_join(path, sizeof(path), dir, "minica.db", err)) == 0 &&
+        int is_file = 0;
+        memset(&none, 0, sizeof(none));
+        if ((ret = store_target(dir, &none, path, sizeof(path), &is_file, err)) == 0 &&
             (ret = minica_store_open(path, &store, err)) == 0) {
             snprintf(summary, sizeof(summary), "init name=\"%s\" key_type=%s root=%s", name,
                      minica_key_type_name(type), root_subject);
             ret = minica_store_audit(store, "init", summary, err);
             minica_store_close(store);
         }
-        if (ret != 0)
+        if (ret != 0 && is_file)
             unlink(path);
     }
     if (ret != 0) {
@@ -255,48 +292,104 @@ static int load_policy(struct minica_statedir *sd, struct minica_policy *policy,
 
 /* dir names the CA in messages; real is where SQLite opens it (it refuses a
  * path through a symlink, and a symlinked state directory is allowed). */
-static int ca_open_store(const char *dir, const char *real, struct minica_store **store,
+/* expect: refuse, before connecting, any inventory but this one; the
+ * target opened is copied to target_out (MINICA_PATH_MAX) when given. */
+static int ca_open_store(const char *dir, const char *real, const struct minica_store_conf *conf,
+                         const char *expect, char *target_out, struct minica_store **store,
                          struct minica_err *err)
 {
-    char path[MINICA_PATH_MAX];
-    int ret = minica_path_join(path, sizeof(path), real, "minica.db", err);
+    char target[MINICA_PATH_MAX];
+    int is_file = 0;
+    int ret = store_target(real, conf, target, sizeof(target), &is_file, err);
     if (ret != 0)
         return ret;
-    if (!minica_file_exists(path))
+    /* Both come from minica.conf, which holds no password, or both from
+     * MINICA_DB, which then did not change. */
+    if (expect != NULL && strcmp(target, expect) != 0)
+        return minica_seterr(err, MINICA_EINVAL,
+                             "minica.conf names another inventory (%s, not %s): restart to "
+                             "switch",
+                             target, expect);
+    if (target_out != NULL)
+        memcpy(target_out, target, sizeof(target));
+    if (is_file && !minica_file_exists(target))
         return minica_seterr(err, MINICA_ENOENT,
                              "no CA in %s (minica.db is missing); create one with: minica init "
                              "--dir %s",
                              dir, dir);
-    return minica_store_open(path, store, err);
+    return minica_store_open(target, store, err);
+}
+
+/* [store] alone: list and log must work while [policy] is broken (they show
+ * why). A missing minica.conf names no database. */
+static int load_store_conf(struct minica_statedir *sd, struct minica_store_conf *conf,
+                           struct minica_err *err)
+{
+    char path[MINICA_PATH_MAX];
+    char *text = NULL;
+    memset(conf, 0, sizeof(*conf));
+    int ret = minica_path_join(path, sizeof(path), sd->path, "minica.conf", err);
+    if (ret != 0)
+        return ret;
+    ret = minica_statedir_read(sd, "minica.conf", 1024 * 1024, &text, NULL, err);
+    if (ret == MINICA_ENOENT)
+        return MINICA_OK;
+    if (ret == 0)
+        ret = minica_store_conf_load_text(conf, path, text, err);
+    free(text);
+    return ret;
 }
 
 int minica_state_open_store(const char *dir, struct minica_store **out, struct minica_err *err)
 {
     *out = NULL;
     struct minica_statedir sd;
+    struct minica_store_conf conf;
     int ret = minica_statedir_open(&sd, dir, err);
-    if (ret == 0)
-        ret = ca_open_store(dir, sd.real, out, err);
+    if (ret == 0 && (ret = load_store_conf(&sd, &conf, err)) == 0)
+        ret = ca_open_store(dir, sd.real, &conf, NULL, NULL, out, err);
     minica_statedir_close(&sd);
     return ret;
 }
 
+int minica_state_has_store(const char *dir)
+{
+    if (db_override() != NULL)
+        return 1;
+    char path[MINICA_PATH_MAX];
+    if (minica_path_join(path, sizeof(path), dir, "minica.db", NULL) == 0 &&
+        minica_file_exists(path))
+        return 1;
+    struct minica_statedir sd;
+    struct minica_store_conf conf;
+    struct minica_err ignored;
+    int has = 0;
+    if (minica_statedir_open(&sd, dir, &ignored) == 0 && load_store_conf(&sd, &conf, &ignored) == 0)
+        has = conf.database[0] != '\0';
+    minica_statedir_close(&sd);
+    return has;
+}
+
 /* A bad minica.conf stops all issuance; the audit log says why, for whoever
- * looks later. Best effort: the caller reports the error itself. */
-static void audit_policy_error(const char *dir, const struct minica_err *err)
+ * looks later. Best effort: the caller reports the error itself. When even
+ * [store] is unreadable, only an existing DIR/minica.db is written to. */
+static void audit_policy_error(struct minica_statedir *sd, const struct minica_err *err)
 {
     struct minica_store *store = NULL;
+    struct minica_store_conf conf;
     struct minica_err ignored;
     char summary[sizeof(err->msg) + 32];
-    if (ca_open_store(dir, dir, &store, &ignored) != 0)
+    if (load_store_conf(sd, &conf, &ignored) != 0)
+        memset(&conf, 0, sizeof(conf));
+    if (ca_open_store(sd->real, sd->real, &conf, NULL, NULL, &store, &ignored) != 0)
         return;
     snprintf(summary, sizeof(summary), "policy load error: %s", err->msg);
     minica_store_audit(store, "policy", summary, &ignored);
     minica_store_close(store);
 }
 
-int minica_ca_open_flags(const char *dir, unsigned flags, struct minica_ca **out,
-                         struct minica_err *err)
+static int ca_open(const char *dir, unsigned flags, const char *expect_store,
+                   struct minica_ca **out, struct minica_err *err)
 {
     *out = NULL;
     struct minica_ca *ca = calloc(1, sizeof(*ca));
@@ -325,10 +418,11 @@ int minica_ca_open_flags(const char *dir, unsigned flags, struct minica_ca **out
                                          &ca->intermediate_key, &ca->rng, err)) != 0)
         goto fail;
     if ((ret = load_policy(&sd, &ca->policy, err)) != 0) {
-        audit_policy_error(sd.real, err);
+        audit_policy_error(&sd, err);
         goto fail;
     }
-    if ((ret = ca_open_store(dir, sd.real, &ca->store, err)) != 0 ||
+    if ((ret = ca_open_store(dir, sd.real, &ca->policy.store, expect_store, ca->store_target,
+                             &ca->store, err)) != 0 ||
         (ret = minica_hierarchy_apply_store(&ca->hier, ca->store, minica_now(), err)) != 0)
         goto fail;
     const struct minica_ca_cert *ai = &ca->hier.info[ca->hier.active_int];
@@ -358,9 +452,21 @@ int minica_ca_load_ca_key(struct minica_ca *ca, size_t i, mbedtls_pk_context *pk
     return ret;
 }
 
+int minica_ca_open_flags(const char *dir, unsigned flags, struct minica_ca **out,
+                         struct minica_err *err)
+{
+    return ca_open(dir, flags, NULL, out, err);
+}
+
 int minica_ca_open(const char *dir, struct minica_ca **out, struct minica_err *err)
 {
-    return minica_ca_open_flags(dir, 0, out, err);
+    return ca_open(dir, 0, NULL, out, err);
+}
+
+int minica_ca_reopen(const struct minica_ca *current, struct minica_ca **out,
+                     struct minica_err *err)
+{
+    return ca_open(current->dir, 0, current->store_target, out, err);
 }
 
 void minica_ca_close(struct minica_ca *ca)

@@ -25,6 +25,7 @@ struct minica_ca {
     int64_t intermediate_not_after;
     struct minica_name_constraints intermediate_nc; /* as its certificate says */
     struct minica_policy policy;
+    char store_target[MINICA_PATH_MAX]; /* what the inventory was opened from */
     struct minica_store *store;
     char command[64];
     char origin[256];

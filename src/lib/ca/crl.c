@@ -14,6 +14,7 @@
 #include <mbedtls/asn1write.h>
 #include <mbedtls/md.h>
 #include <mbedtls/oid.h>
+#include <mbedtls/pem.h>
 
 #include "ca/ca_internal.h"
 #include "minica/crl.h"
@@ -667,46 +668,177 @@ out:
     return ret;
 }
 
-int minica_ca_crls(struct minica_ca *ca, const struct minica_crl_options *opts,
-                   struct minica_crl_set *out, struct minica_err *err)
+/* out->pem: every CRL of the set, in order. */
+static int join_pem(struct minica_crl_set *out, struct minica_err *err)
 {
-    minica_crl_set_init(out);
-    int64_t next = opts && opts->next_update ? opts->next_update : MINICA_CRL_DEFAULT_NEXT_UPDATE;
-    int ret = minica_ca_crl_plan(ca, opts, &out->plan, err), in_tx = 0;
-    if (ret != 0)
-        goto out;
-    if ((out->crl = calloc(out->plan.n, sizeof(*out->crl))) == NULL) {
-        ret = minica_seterr(err, MINICA_ENOMEM, "out of memory");
-        goto out;
-    }
-    if ((ret = minica_store_begin(ca->store, err)) != 0)
-        goto out;
-    in_tx = 1;
-    /* One thisUpdate for the whole file: its CRLs were made together. */
-    int64_t now = minica_now();
     size_t pem_len = 0;
-    for (size_t k = 0; k < out->plan.n; k++) {
-        if ((ret = sign_one(ca, &out->plan.issuer[k], now, next, &out->crl[k], err)) != 0)
-            goto out;
-        out->n++;
+    for (size_t k = 0; k < out->n; k++)
         pem_len += strlen(out->crl[k].pem);
-    }
-    if ((out->pem = malloc(pem_len + 1)) == NULL) {
-        ret = minica_seterr(err, MINICA_ENOMEM, "out of memory");
-        goto out;
-    }
+    if ((out->pem = malloc(pem_len + 1)) == NULL)
+        return minica_seterr(err, MINICA_ENOMEM, "out of memory");
     out->pem[0] = '\0';
     for (size_t k = 0, at = 0; k < out->n; k++) {
         size_t len = strlen(out->crl[k].pem);
         memcpy(out->pem + at, out->crl[k].pem, len + 1);
         at += len;
     }
-    if ((ret = minica_store_commit(ca->store, err)) != 0)
-        goto out;
-    in_tx = 0;
-out:
-    if (in_tx)
-        minica_store_rollback(ca->store);
+    return MINICA_OK;
+}
+
+/* Signs a CRL for every issuer of out->plan, in the caller's transaction. */
+static int sign_planned(struct minica_ca *ca, int64_t next, struct minica_crl_set *out,
+                        struct minica_err *err)
+{
+    /* One thisUpdate for the whole file: its CRLs were made together. */
+    int64_t now = minica_now();
+    for (size_t k = 0; k < out->plan.n; k++) {
+        int ret = sign_one(ca, &out->plan.issuer[k], now, next, &out->crl[k], err);
+        if (ret != 0)
+            return ret;
+        out->n++;
+    }
+    return join_pem(out, err);
+}
+
+/* The plan of opts, and room for one CRL per issuer in it. */
+static int plan_set(struct minica_ca *ca, const struct minica_crl_options *opts,
+                    struct minica_crl_set *out, struct minica_err *err)
+{
+    minica_crl_set_init(out);
+    int ret = minica_ca_crl_plan(ca, opts, &out->plan, err);
+    if (ret == 0 && out->plan.n > 0 && (out->crl = calloc(out->plan.n, sizeof(*out->crl))) == NULL)
+        ret = minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    return ret;
+}
+
+int minica_ca_crls(struct minica_ca *ca, const struct minica_crl_options *opts,
+                   struct minica_crl_set *out, struct minica_err *err)
+{
+    int64_t next = opts && opts->next_update ? opts->next_update : MINICA_CRL_DEFAULT_NEXT_UPDATE;
+    int ret = plan_set(ca, opts, out, err);
+    if (ret == 0 && (ret = minica_store_begin(ca->store, err)) == 0) {
+        if ((ret = sign_planned(ca, next, out, err)) == 0)
+            ret = minica_store_commit(ca->store, err);
+        else
+            minica_store_rollback(ca->store);
+    }
+    if (ret != 0)
+        minica_crl_set_free(out);
+    return ret;
+}
+
+/* out->crl[k] from the published row of plan issuer k. */
+static int crl_of_row(const struct minica_crl_issuer *is, struct minica_published_crl *row,
+                      struct minica_crl *out, struct minica_err *err)
+{
+    mbedtls_pem_context pem;
+    mbedtls_pem_init(&pem);
+    size_t used = 0, len = 0;
+    int rc = mbedtls_pem_read_buffer(&pem, "-----BEGIN X509 CRL-----", "-----END X509 CRL-----",
+                                     (const unsigned char *)row->pem, NULL, 0, &used);
+    const unsigned char *der = rc == 0 ? minica_compat_pem_der(&pem, &len) : NULL;
+    int ret = MINICA_OK;
+    if (der == NULL || len == 0)
+        ret = minica_seterr_mbedtls(err, MINICA_EINVAL, rc,
+                                    "the published CRL of %s in the inventory is not PEM",
+                                    is->serial);
+    else if ((out->der = malloc(len)) == NULL)
+        ret = minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    if (ret == 0) {
+        memcpy(out->der, der, len);
+        out->der_len = len;
+        out->pem = row->pem;
+        row->pem = NULL;
+        out->number = row->number;
+        out->n_revoked = (size_t)row->revoked;
+        out->this_update = row->this_update;
+        out->next_update = row->next_update;
+        out->issuer_role = is->role;
+        out->issuer_active = is->active;
+        snprintf(out->issuer_serial, sizeof(out->issuer_serial), "%s", is->serial);
+        snprintf(out->issuer_subject, sizeof(out->issuer_subject), "%s", is->subject);
+    }
+    mbedtls_pem_free(&pem);
+    return ret;
+}
+
+/* The published set when every planned issuer has a CRL in it younger
+ * than max_age, all of one signing (one thisUpdate): 1, out filled; 0,
+ * out emptied but for its plan, when it must be signed anew. */
+static int published_fresh(struct minica_ca *ca, int64_t max_age, struct minica_crl_set *out,
+                           struct minica_err *err)
+{
+    int64_t now = minica_now();
+    int ret = 1;
+    for (size_t k = 0; k < out->plan.n && ret == 1; k++) {
+        const struct minica_crl_issuer *is = &out->plan.issuer[k];
+        struct minica_published_crl row;
+        int rc = minica_store_get_published_crl(ca->store, is->serial, &row, err);
+        if (rc == MINICA_ENOENT)
+            ret = 0;
+        else if (rc != 0)
+            ret = rc;
+        else if (row.this_update > now || now - row.this_update >= max_age ||
+                 (k > 0 && row.this_update != out->crl[0].this_update))
+            ret = 0;
+        else if ((rc = crl_of_row(is, &row, &out->crl[k], err)) != 0)
+            ret = rc;
+        else
+            out->n++;
+        minica_published_crl_free(&row);
+    }
+    if (ret == 1 && (ret = join_pem(out, err)) == 0)
+        return 1;
+    for (size_t k = 0; k < out->n; k++)
+        minica_crl_free(&out->crl[k]);
+    out->n = 0;
+    return ret;
+}
+
+static int publish(struct minica_ca *ca, const struct minica_crl_set *set, struct minica_err *err)
+{
+    struct minica_published_crl *rows = calloc(set->n ? set->n : 1, sizeof(*rows));
+    if (rows == NULL)
+        return minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    for (size_t k = 0; k < set->n; k++) {
+        const struct minica_crl *c = &set->crl[k];
+        snprintf(rows[k].issuer_serial, sizeof(rows[k].issuer_serial), "%s", c->issuer_serial);
+        rows[k].number = c->number;
+        rows[k].this_update = c->this_update;
+        rows[k].next_update = c->next_update;
+        rows[k].revoked = (int64_t)c->n_revoked;
+        rows[k].pem = c->pem;
+    }
+    int ret = minica_store_replace_published_crls(ca->store, rows, set->n, err);
+    free(rows);
+    return ret;
+}
+
+int minica_ca_crls_published(struct minica_ca *ca, int64_t max_age, struct minica_crl_set *out,
+                             struct minica_err *err)
+{
+    struct minica_crl_options opts;
+    memset(&opts, 0, sizeof(opts));
+    opts.scope = MINICA_CRL_INTERMEDIATES;
+    int ret = plan_set(ca, &opts, out, err);
+    /* Most answers read the set without a transaction: on SQLite a
+     * BEGIN IMMEDIATE would queue every CRL fetch behind issuance. */
+    int fresh = ret == 0 ? published_fresh(ca, max_age, out, err) : ret;
+    if (fresh == 0 && (ret = minica_store_begin(ca->store, err)) == 0) {
+        /* Another replica may have signed while this one waited. */
+        if ((ret = minica_store_lock_published_crls(ca->store, err)) == 0 &&
+            (fresh = published_fresh(ca, max_age, out, err)) == 0 &&
+            (ret = sign_planned(ca, MINICA_CRL_DEFAULT_NEXT_UPDATE, out, err)) == 0)
+            ret = publish(ca, out, err);
+        if (ret == 0 && fresh >= 0)
+            ret = minica_store_commit(ca->store, err);
+        else
+            minica_store_rollback(ca->store);
+    }
+    if (ret == 0 && fresh < 0)
+        ret = fresh;
+    if (ret == 0 && out->n == 0)
+        ret = minica_seterr(err, MINICA_ENOENT, "no current intermediate to sign a CRL");
     if (ret != 0)
         minica_crl_set_free(out);
     return ret;

@@ -13,6 +13,7 @@
 #include "minica/escape.h"
 #include "minica/fsutil.h"
 #include "minica/issue.h"
+#include "minica/lifecycle.h"
 
 /* Clock skew between hosts: a certificate valid "from now" fails on a peer
  * whose clock is a few seconds behind. */
@@ -185,6 +186,19 @@ int minica_ca_issue(struct minica_ca *ca, const struct minica_issue_request *req
             (ret = minica_constraints_check(&ca->intermediate_nc, &names[i], err)) != 0)
             goto refused;
 
+    /* `ca revoke` refuses the active intermediate, but the revocation is
+     * in the inventory and the files are per host: a replica not yet given
+     * the files of a rotation made elsewhere still has the revoked one as
+     * its issuer once it reloads. */
+    const struct minica_ca_cert *issuer = minica_ca_active_intermediate(ca);
+    if (issuer->revoked) {
+        ret = minica_seterr(err, MINICA_EPOLICY,
+                            "the issuing intermediate %s is revoked in the inventory; copy the "
+                            "CA files of the host that rotated (intermediate.crt, "
+                            "intermediate.key, ca/) here and reload",
+                            issuer->serial);
+        goto refused;
+    }
     int64_t ttl = req->ttl ? req->ttl : ca->policy.default_ttl;
     if ((ret = minica_policy_check_ttl(&ca->policy, ttl, err)) != 0)
         goto refused;
@@ -291,8 +305,10 @@ int minica_ca_issue(struct minica_ca *ca, const struct minica_issue_request *req
             ret = req->on_record(req->on_record_ctx, row.serial, err);
         if (ret == 0)
             ret = minica_ca_audit(ca, summary, err);
+        /* A commit whose outcome is unknown is resolved by the row, never
+         * by issuing again: an EEXIST below is a serial collision only. */
         if (ret == 0)
-            ret = minica_store_commit(ca->store, err);
+            ret = minica_store_commit_cert(ca->store, row.serial, err);
         else
             minica_store_rollback(ca->store);
         if (ret != MINICA_EEXIST)

@@ -1,6 +1,7 @@
 /* The issuance policy in DIR/minica.conf: which names and IPs may be issued,
- * wildcards, TTL limits, default key type; and its [acme] section. Refusals
- * name the rule. */
+ * wildcards, TTL limits, default key type; its [acme] section, and [store],
+ * which names the inventory. Refusals name the rule. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,115 @@ static int acme_handler(struct minica_ini_ctx *ctx, struct minica_acme_conf *a, 
     return 0;
 }
 
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = tolower(c);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Whether a libpq URI carries a password: "user:secret@" before the host,
+ * or a password= parameter (libpq percent-decodes parameter names too). */
+static int uri_has_password(const char *rest)
+{
+    size_t auth = strcspn(rest, "/?");
+    const char *at = NULL;
+    for (size_t i = 0; i < auth; i++)
+        if (rest[i] == '@')
+            at = rest + i;
+    if (at != NULL && memchr(rest, ':', (size_t)(at - rest)) != NULL)
+        return 1;
+    const char *q = strchr(rest, '?');
+    while (q != NULL) {
+        q++;
+        char key[32];
+        size_t n = 0;
+        int overlong = 0;
+        for (const char *c = q; *c && *c != '=' && *c != '&'; c++) {
+            int ch = (unsigned char)*c;
+            if (ch == '%' && hexval(c[1]) >= 0 && hexval(c[2]) >= 0) {
+                ch = hexval(c[1]) * 16 + hexval(c[2]);
+                c += 2;
+            }
+            if (n + 1 < sizeof(key))
+                key[n++] = (char)ch;
+            else
+                overlong = 1;
+        }
+        key[n] = '\0';
+        if (!overlong && strcmp(key, "password") == 0)
+            return 1;
+        q = strchr(q, '&');
+    }
+    return 0;
+}
+
+int minica_store_target_check(const char *target, int from_conf, struct minica_err *err)
+{
+    for (const char *c = target; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            return minica_seterr(err, MINICA_EINVAL, "a control character in the URI");
+    const char *rest = NULL;
+    if (strncmp(target, "postgresql://", 13) == 0)
+        rest = target + 13;
+    else if (strncmp(target, "postgres://", 11) == 0)
+        rest = target + 11;
+    if (rest == NULL) {
+        const char *colon = strstr(target, "://");
+        if (colon != NULL && colon > target && strcspn(target, "/") > (size_t)(colon - target))
+            return minica_seterr(err, MINICA_EINVAL,
+                                 "unknown scheme '%.*s' (expected postgresql:// or postgres://)",
+                                 (int)(colon - target), target);
+        return minica_seterr(err, MINICA_EINVAL,
+                             "expected a postgresql:// URI, not '%s' (the SQLite inventory is "
+                             "always DIR/minica.db, used when no database is named)",
+                             target);
+    }
+    if (from_conf && uri_has_password(rest))
+        return minica_seterr(err, MINICA_EINVAL,
+                             "put the password in a libpq passfile (passfile=/path in the URI, "
+                             "mode 0600) or PGPASSFILE, not in minica.conf");
+    return MINICA_OK;
+}
+
+static int store_handler(struct minica_ini_ctx *ctx, struct minica_store_conf *s, const char *key,
+                         const char *value)
+{
+    if (strcmp(key, "database") != 0) {
+        snprintf(ctx->msg, sizeof(ctx->msg), "unknown key '%s' in [store] (known: database)", key);
+        return 0;
+    }
+    struct minica_err e;
+    if (strlen(value) >= sizeof(s->database)) {
+        snprintf(ctx->msg, sizeof(ctx->msg), "[store] database: longer than %zu bytes",
+                 sizeof(s->database) - 1);
+        return 0;
+    }
+    /* Empty: the default, as if the line were not there. */
+    if (*value != '\0' && minica_store_target_check(value, 1, &e) != 0) {
+        snprintf(ctx->msg, sizeof(ctx->msg), "[store] database: %s", e.msg);
+        return 0;
+    }
+    snprintf(s->database, sizeof(s->database), "%s", value);
+    return 1;
+}
+
+static int store_only_handler(struct minica_ini_ctx *ctx, const char *section, const char *key,
+                              const char *value)
+{
+    if (strcmp(section, "store") != 0)
+        return 1;
+    return store_handler(ctx, ctx->user, key, value);
+}
+
+int minica_store_conf_load_text(struct minica_store_conf *conf, const char *name, const char *text,
+                                struct minica_err *err)
+{
+    memset(conf, 0, sizeof(*conf));
+    return minica_ini_parse(name, text, (minica_ini_handler)store_only_handler, conf, err);
+}
+
 static int policy_handler(struct minica_ini_ctx *ctx, const char *section, const char *key,
                           const char *value)
 {
@@ -79,9 +189,11 @@ static int policy_handler(struct minica_ini_ctx *ctx, const char *section, const
     struct minica_err e;
     if (strcmp(section, "acme") == 0)
         return acme_handler(ctx, &p->acme, key, value);
+    if (strcmp(section, "store") == 0)
+        return store_handler(ctx, &p->store, key, value);
     if (strcmp(section, "policy") != 0) {
-        snprintf(ctx->msg, sizeof(ctx->msg), "unknown section [%s] (expected [policy] or [acme])",
-                 section);
+        snprintf(ctx->msg, sizeof(ctx->msg),
+                 "unknown section [%s] (expected [policy], [acme] or [store])", section);
         return 0;
     }
     if (strcmp(key, "permit_dns") == 0 || strcmp(key, "permit_ip") == 0) {
@@ -274,7 +386,14 @@ char *minica_policy_render(const struct minica_policy *policy)
            "# [acme]\n"
            "# enabled = yes\n"
            "# eab = required\n"
-           "# validate_ip = 10.0.0.0/8, fd00::/8\n");
+           "# validate_ip = 10.0.0.0/8, fd00::/8\n"
+           "\n"
+           "# The inventory. Unset: the SQLite file minica.db in this directory.\n"
+           "# A PostgreSQL URI (libpq's syntax) puts it in that database, which\n"
+           "# several 'minica serve' replicas may share. No password here (this file\n"
+           "# is world-readable): passfile=/path in the URI, or PGPASSFILE.\n"
+           "# [store]\n"
+           "# database = postgresql://minica@db.internal/minica?passfile=/etc/minica/pgpass\n");
     return buf;
 }
 

@@ -197,8 +197,9 @@ void minica_acme_handle(struct minica_server *srv, const struct minica_http_requ
     } else {
         handle_post(srv, req, base, resp);
     }
-    pthread_mutex_unlock(&srv->ca_lock);
+    /* Under the lock, as a reload may replace the nonce key. */
     minica_acme_add_nonce(srv, resp);
+    pthread_mutex_unlock(&srv->ca_lock);
     /* RFC 8555 7.1: every resource but the directory links to it. */
     if (strcmp(path, "/acme/directory") != 0 && minica_acme_base_url(req, base, sizeof(base)) == 0)
         minica_acme_add_header(resp, "Link", "<%s/acme/directory>;rel=\"index\"", base);

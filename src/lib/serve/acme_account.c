@@ -118,7 +118,7 @@ static int check_eab(struct minica_server *srv, const char *base, const struct m
     memset(&prob, 0, sizeof(prob));
     if (text == NULL || row == NULL) {
         minica_seterr(&err, MINICA_ENOMEM, "out of memory");
-        minica_acme_internal_reply(resp, &err);
+        minica_acme_internal_reply(resp, MINICA_ENOMEM, &err);
         goto out;
     }
     if (minica_jws_parse(text, strlen(text), MINICA_JWS_EAB_INNER, &inner, &prob) != 0) {
@@ -152,7 +152,7 @@ static int check_eab(struct minica_server *srv, const char *base, const struct m
         goto out;
     }
     if (r != 0 || (r = minica_acme_eab_mac_key(srv->ca, row->kid, key, &err)) != 0) {
-        minica_acme_internal_reply(resp, &err);
+        minica_acme_internal_reply(resp, r, &err);
         goto out;
     }
     r = minica_jws_verify_hmac(&inner, key, sizeof(key), &prob);
@@ -193,12 +193,12 @@ int minica_acme_check_eab_account(struct minica_server *srv, const struct minica
     int ret = -1;
     if (row == NULL) {
         minica_seterr(&err, MINICA_ENOMEM, "out of memory");
-        minica_acme_internal_reply(resp, &err);
+        minica_acme_internal_reply(resp, MINICA_ENOMEM, &err);
         return -1;
     }
     int r = minica_store_acme_eab_get(minica_ca_store(srv->ca), p->acct.eab_kid, row, &err);
     if (r != 0) {
-        minica_acme_internal_reply(resp, &err);
+        minica_acme_internal_reply(resp, r, &err);
         goto out;
     }
     if (row->revoked_at != 0) {
@@ -247,7 +247,7 @@ void minica_acme_handle_new_account(struct minica_server *srv, const char *base,
         return;
     }
     if (ret != MINICA_ENOENT) {
-        minica_acme_internal_reply(resp, &err);
+        minica_acme_internal_reply(resp, ret, &err);
         return;
     }
     const cJSON *only = cJSON_GetObjectItemCaseSensitive(p->payload, "onlyReturnExisting");
@@ -278,7 +278,7 @@ void minica_acme_handle_new_account(struct minica_server *srv, const char *base,
         if (ret == MINICA_EFORBIDDEN)
             minica_acme_problem_reply(resp, 403, "unauthorized", "%s", err.msg);
         else
-            minica_acme_internal_reply(resp, &err);
+            minica_acme_internal_reply(resp, ret, &err);
         return;
     }
     respond_account(base, &a, 201, resp);
@@ -328,7 +328,7 @@ static void handle_orders_list(struct minica_server *srv, const char *base,
                                            MINICA_ACME_ORDERS_PAGE + 1, list_order_url, &pg, &err);
     if (ret < 0) {
         cJSON_Delete(o);
-        minica_acme_internal_reply(resp, &err);
+        minica_acme_internal_reply(resp, ret, &err);
         return;
     }
     minica_acme_respond_json(resp, 200, o);
@@ -388,7 +388,7 @@ void minica_acme_handle_account(struct minica_server *srv, const char *base, con
                 return;
             }
             if (ret != 0 || (ret = minica_store_acme_account_get(store, id, &p->acct, &err)) != 0) {
-                minica_acme_internal_reply(resp, &err);
+                minica_acme_internal_reply(resp, ret, &err);
                 return;
             }
         }
@@ -463,7 +463,7 @@ void minica_acme_handle_key_change(struct minica_server *srv, const char *base,
         goto out;
     }
     if (ret != 0 || (ret = minica_store_acme_account_get(store, p->acct.id, &p->acct, &err)) != 0) {
-        minica_acme_internal_reply(resp, &err);
+        minica_acme_internal_reply(resp, ret, &err);
         goto out;
     }
     respond_account(base, &p->acct, 200, resp);

@@ -94,7 +94,7 @@ void minica_acme_handle_finalize(struct minica_server *srv, const char *base, co
     size_t der_len = 0, pem_len = 0;
     if (der == NULL || pem == NULL || sans == NULL || names == NULL) {
         minica_seterr(&err, MINICA_ENOMEM, "out of memory");
-        minica_acme_internal_reply(resp, &err);
+        minica_acme_internal_reply(resp, MINICA_ENOMEM, &err);
         goto out;
     }
     if (minica_b64url_decode(csr64, strlen(csr64), der, MAX_CSR_DER, &der_len) != 0 ||
@@ -164,12 +164,12 @@ void minica_acme_handle_finalize(struct minica_server *srv, const char *base, co
             minica_acme_problem_reply(
                 resp, 400, ret == MINICA_EPOLICY ? "rejectedIdentifier" : "badCSR", "%s", err.msg);
         else
-            minica_acme_internal_reply(resp, &err);
+            minica_acme_internal_reply(resp, ret, &err);
         goto out;
     }
     minica_issued_free(&issued);
-    if (minica_store_acme_order_get(store, id, &o, &err) != 0) {
-        minica_acme_internal_reply(resp, &err);
+    if ((ret = minica_store_acme_order_get(store, id, &o, &err)) != 0) {
+        minica_acme_internal_reply(resp, ret, &err);
         goto out;
     }
     minica_acme_respond_order(srv, base, &o, 200, resp);
@@ -220,7 +220,7 @@ void minica_acme_handle_cert(struct minica_server *srv, const char *id, struct m
         if (ret >= 0)
             minica_seterr(&err, MINICA_ENOENT, "certificate %s is not in the inventory",
                           o.cert_serial);
-        minica_acme_internal_reply(resp, &err);
+        minica_acme_internal_reply(resp, ret < 0 ? ret : MINICA_ENOENT, &err);
         return;
     }
     size_t len = strlen(leaf.pem) + strlen(chain) + 2;
@@ -229,7 +229,7 @@ void minica_acme_handle_cert(struct minica_server *srv, const char *id, struct m
         free(leaf.pem);
         free(chain);
         minica_seterr(&err, MINICA_ENOMEM, "out of memory");
-        minica_acme_internal_reply(resp, &err);
+        minica_acme_internal_reply(resp, MINICA_ENOMEM, &err);
         return;
     }
     snprintf(body, len, "%s%s", leaf.pem, chain);
@@ -320,7 +320,7 @@ void minica_acme_handle_revoke(struct minica_server *srv, struct minica_acme_pos
     int ret = minica_store_list_certs(store, &filter, minica_serve_copy_row, &found, &err);
     if (ret < 0) {
         free(der);
-        minica_acme_internal_reply(resp, &err);
+        minica_acme_internal_reply(resp, ret, &err);
         return;
     }
     if (!found.found || strcmp(found.row.fingerprint_sha256, fp) != 0) {
@@ -335,7 +335,7 @@ void minica_acme_handle_revoke(struct minica_server *srv, struct minica_acme_pos
         ret = minica_store_acme_order_list(store, p->acct.id, NULL, 100000, find_serial, &o, &err);
         if (ret < 0) {
             free(der);
-            minica_acme_internal_reply(resp, &err);
+            minica_acme_internal_reply(resp, ret, &err);
             return;
         }
         allowed = o.found;
@@ -364,7 +364,7 @@ void minica_acme_handle_revoke(struct minica_server *srv, struct minica_acme_pos
     size_t newly = result.revoked;
     minica_revoke_result_free(&result);
     if (ret < 0) {
-        minica_acme_internal_reply(resp, &err);
+        minica_acme_internal_reply(resp, ret, &err);
         return;
     }
     if (newly == 0) {
@@ -390,7 +390,7 @@ void minica_acme_handle_renewal_info(struct minica_server *srv, const char *cert
         return;
     }
     if (ret != 0) {
-        minica_acme_internal_reply(resp, &err);
+        minica_acme_internal_reply(resp, ret, &err);
         return;
     }
     minica_acme_set_body(resp, 200, "application/json", json);

@@ -43,7 +43,11 @@ void minica_acme_problem_reply(struct minica_http_response *resp, int status, co
 /* A refusal from serve/jws.c. */
 void minica_acme_jws_problem_reply(struct minica_http_response *resp,
                                    const struct minica_acme_problem *p);
-void minica_acme_internal_reply(struct minica_http_response *resp, const struct minica_err *err);
+/* A failure of the CA's (ret, err): 500 serverInternal, its reason in the
+ * log only; 503 with Retry-After when the inventory cannot be reached
+ * (MINICA_EUNAVAILABLE), which the client retries. */
+void minica_acme_internal_reply(struct minica_http_response *resp, int ret,
+                                const struct minica_err *err);
 /* A problem document as stored in a row's error (status 400). */
 void minica_acme_problem_text(char *out, size_t size, const char *type, const char *detail);
 void minica_acme_add_time(cJSON *o, const char *member, int64_t t);

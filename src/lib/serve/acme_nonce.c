@@ -5,6 +5,7 @@
 #include <mbedtls/md.h>
 
 #include "base/b64url.h"
+#include "base/util.h"
 #include "serve/acme_nonce.h"
 
 enum { EXPIRY_LEN = 8, RANDOM_LEN = 12, MAC_LEN = 16, RAW_LEN = EXPIRY_LEN + RANDOM_LEN + MAC_LEN };
@@ -13,6 +14,27 @@ static int mac(const unsigned char *key, const unsigned char *raw, unsigned char
 {
     return mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), key,
                            MINICA_ACME_NONCE_KEY_LEN, raw, EXPIRY_LEN + RANDOM_LEN, out);
+}
+
+int minica_acme_nonce_key(struct minica_store *store, unsigned char key[MINICA_ACME_NONCE_KEY_LEN],
+                          struct minica_err *err)
+{
+    unsigned char fresh[MINICA_ACME_NONCE_KEY_LEN];
+    char fresh_text[64], text[64];
+    if (getrandom(fresh, sizeof(fresh), 0) != (ssize_t)sizeof(fresh))
+        return minica_seterr(err, MINICA_EIO, "no random bytes for the ACME nonce key");
+    minica_b64url_encode(fresh, sizeof(fresh), fresh_text, sizeof(fresh_text));
+    int ret =
+        minica_store_secret(store, "acme-nonce", fresh_text, minica_now(), text, sizeof(text), err);
+    if (ret != 0)
+        return ret;
+    size_t len = 0;
+    if (minica_b64url_decode(text, strlen(text), key, MINICA_ACME_NONCE_KEY_LEN, &len) != 0 ||
+        len != MINICA_ACME_NONCE_KEY_LEN)
+        return minica_seterr(err, MINICA_EDB,
+                             "%s: serve_secrets 'acme-nonce' is not a %d-octet base64url key",
+                             minica_store_name(store), MINICA_ACME_NONCE_KEY_LEN);
+    return MINICA_OK;
 }
 
 int minica_acme_nonce_make(const unsigned char key[MINICA_ACME_NONCE_KEY_LEN], int64_t expires_at,

@@ -50,10 +50,11 @@ void minica_acme_respond_order(struct minica_server *srv, const char *base,
     cJSON *ids = cJSON_Parse(o->identifiers);
     cJSON_AddItemToObject(j, "identifiers", ids ? ids : cJSON_CreateArray());
     struct authz_urls u = {cJSON_AddArrayToObject(j, "authorizations"), base};
-    if (minica_store_acme_authz_list(minica_ca_store(srv->ca), o->id, add_authz_url, &u, &err) !=
-        0) {
+    int ret =
+        minica_store_acme_authz_list(minica_ca_store(srv->ca), o->id, add_authz_url, &u, &err);
+    if (ret != 0) {
         cJSON_Delete(j);
-        minica_acme_internal_reply(resp, &err);
+        minica_acme_internal_reply(resp, ret, &err);
         return;
     }
     char url[MINICA_ACME_MAX_BASE + 128];
@@ -149,11 +150,11 @@ void minica_acme_handle_new_order(struct minica_server *srv, const char *base,
     int64_t now = minica_now();
     if (o == NULL || az == NULL || ch == NULL) {
         minica_seterr(&err, MINICA_ENOMEM, "out of memory");
-        minica_acme_internal_reply(resp, &err);
+        minica_acme_internal_reply(resp, MINICA_ENOMEM, &err);
         goto out;
     }
     if (minica_acme_random_id(12, o->id, sizeof(o->id), &err) != 0) {
-        minica_acme_internal_reply(resp, &err);
+        minica_acme_internal_reply(resp, MINICA_ECRYPTO, &err);
         goto out;
     }
     snprintf(o->account_id, sizeof(o->account_id), "%s", p->acct.id);
@@ -175,7 +176,7 @@ void minica_acme_handle_new_order(struct minica_server *srv, const char *base,
             }
         struct minica_acme_authz *a = &az[i];
         if (minica_acme_random_id(12, a->id, sizeof(a->id), &err) != 0) {
-            minica_acme_internal_reply(resp, &err);
+            minica_acme_internal_reply(resp, MINICA_ECRYPTO, &err);
             goto out;
         }
         snprintf(a->order_id, sizeof(a->order_id), "%s", o->id);
@@ -187,7 +188,7 @@ void minica_acme_handle_new_order(struct minica_server *srv, const char *base,
             struct minica_acme_challenge *c = &ch[i * NT + t];
             if (minica_acme_random_id(12, c->id, sizeof(c->id), &err) != 0 ||
                 minica_acme_random_id(32, c->token, sizeof(c->token), &err) != 0) {
-                minica_acme_internal_reply(resp, &err);
+                minica_acme_internal_reply(resp, MINICA_ECRYPTO, &err);
                 goto out;
             }
             snprintf(c->authz_id, sizeof(c->authz_id), "%s", a->id);
@@ -216,7 +217,7 @@ void minica_acme_handle_new_order(struct minica_server *srv, const char *base,
         if (ret == 1)
             minica_acme_problem_reply(resp, ari.status, ari.type, "%s", ari.detail);
         else
-            minica_acme_internal_reply(resp, &err);
+            minica_acme_internal_reply(resp, ret, &err);
         goto out;
     }
     ret = minica_store_acme_order_insert(minica_ca_store(srv->ca), o, az, (size_t)n, ch,
@@ -227,7 +228,7 @@ void minica_acme_handle_new_order(struct minica_server *srv, const char *base,
         goto out;
     }
     if (ret != 0) {
-        minica_acme_internal_reply(resp, &err);
+        minica_acme_internal_reply(resp, ret, &err);
         goto out;
     }
     minica_acme_respond_order(srv, base, o, 201, resp);
@@ -251,7 +252,7 @@ int minica_acme_own_order(struct minica_server *srv, const struct minica_acme_po
         return -1;
     }
     if (ret != 0) {
-        minica_acme_internal_reply(resp, &err);
+        minica_acme_internal_reply(resp, ret, &err);
         return -1;
     }
     if (strcmp(o->account_id, p->acct.id) != 0) {
@@ -270,7 +271,7 @@ int minica_acme_own_order(struct minica_server *srv, const struct minica_acme_po
         if ((ret == 0 || ret == MINICA_EBUSY) &&
             (ret = minica_store_acme_order_get(minica_ca_store(srv->ca), id, o, &err)) == 0)
             return 0;
-        minica_acme_internal_reply(resp, &err);
+        minica_acme_internal_reply(resp, ret, &err);
         return -1;
     }
     return 0;
@@ -288,7 +289,7 @@ static int own_authz(struct minica_server *srv, const struct minica_acme_post *p
         return -1;
     }
     if (ret != 0) {
-        minica_acme_internal_reply(resp, &err);
+        minica_acme_internal_reply(resp, ret, &err);
         return -1;
     }
     return minica_acme_own_order(srv, p, a->order_id, o, resp);
@@ -346,7 +347,7 @@ void minica_acme_handle_authz(struct minica_server *srv, const char *base, const
             if (ret == 0)
                 ret = minica_store_acme_authz_get(minica_ca_store(srv->ca), id, &a, &err);
             if (ret != 0 && ret != MINICA_EBUSY) {
-                minica_acme_internal_reply(resp, &err);
+                minica_acme_internal_reply(resp, ret, &err);
                 return;
             }
         }
@@ -358,10 +359,11 @@ void minica_acme_handle_authz(struct minica_server *srv, const char *base, const
     cJSON_AddStringToObject(j, "status", a.status);
     minica_acme_add_time(j, "expires", a.expires_at);
     struct chall_list l = {cJSON_AddArrayToObject(j, "challenges"), base};
-    if (minica_store_acme_challenge_list(minica_ca_store(srv->ca), id, add_challenge, &l, &err) !=
-        0) {
+    int ret =
+        minica_store_acme_challenge_list(minica_ca_store(srv->ca), id, add_challenge, &l, &err);
+    if (ret != 0) {
         cJSON_Delete(j);
-        minica_acme_internal_reply(resp, &err);
+        minica_acme_internal_reply(resp, ret, &err);
         return;
     }
     if (a.wildcard)
@@ -467,7 +469,7 @@ void minica_acme_handle_challenge(struct minica_server *srv, const char *base, c
         return;
     }
     if (ret != 0) {
-        minica_acme_internal_reply(resp, &err);
+        minica_acme_internal_reply(resp, ret, &err);
         return;
     }
     if (own_authz(srv, p, c.authz_id, &a, &o, resp) != 0 ||
@@ -520,11 +522,11 @@ void minica_acme_handle_challenge(struct minica_server *srv, const char *base, c
             snprintf(resp->log, sizeof(resp->log), "acme challenge %s invalid", id);
         }
         if (ret != 0 && ret != MINICA_EBUSY) {
-            minica_acme_internal_reply(resp, &err);
+            minica_acme_internal_reply(resp, ret, &err);
             return;
         }
         if ((ret = minica_store_acme_challenge_get(store, id, &c, &err)) != 0) {
-            minica_acme_internal_reply(resp, &err);
+            minica_acme_internal_reply(resp, ret, &err);
             return;
         }
     }

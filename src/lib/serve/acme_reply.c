@@ -111,8 +111,18 @@ void minica_acme_jws_problem_reply(struct minica_http_response *resp,
                 p->type == MINICA_ACME_PROBLEM_BAD_SIGNATURE_ALGORITHM ? jws_algorithms : NULL);
 }
 
-void minica_acme_internal_reply(struct minica_http_response *resp, const struct minica_err *err)
+void minica_acme_internal_reply(struct minica_http_response *resp, int ret,
+                                const struct minica_err *err)
 {
+    if (ret == MINICA_EUNAVAILABLE) {
+        /* RFC 8555 has no type of its own for it; serverInternal with 503
+         * and Retry-After (RFC 8555 6.6) tells the client to come back. */
+        minica_acme_problem_reply(resp, 503, "serverInternal",
+                                  "the CA's inventory cannot be reached; retry later");
+        minica_acme_add_header(resp, "Retry-After", "%d", MINICA_SERVE_UNAVAILABLE_RETRY_AFTER);
+        snprintf(resp->log, sizeof(resp->log), "unavailable: %s", err->msg);
+        return;
+    }
     minica_acme_problem_reply(resp, 500, "serverInternal", "the CA could not complete the request");
     snprintf(resp->log, sizeof(resp->log), "serverInternal: %s", err->msg);
 }
@@ -209,7 +219,7 @@ static int account_changed(struct minica_server *srv, struct minica_acme_post *p
                   : minica_store_acme_account_get(minica_ca_store(srv->ca), p->acct.id, now, &err);
     int changed = 1;
     if (ret != 0)
-        minica_acme_internal_reply(resp, &err);
+        minica_acme_internal_reply(resp, ret, &err);
     else if (strcmp(now->status, "valid") != 0)
         minica_acme_problem_reply(resp, 403, "unauthorized", "the account is %s", now->status);
     else if (strcmp(now->jwk, p->acct.jwk) != 0)
@@ -269,7 +279,7 @@ int minica_acme_check_post(struct minica_server *srv, const struct minica_http_r
             return -1;
         }
         if (ret != 0) {
-            minica_acme_internal_reply(resp, &err);
+            minica_acme_internal_reply(resp, ret, &err);
             return -1;
         }
         if (strcmp(p->acct.status, "valid") != 0) {
@@ -309,7 +319,7 @@ int minica_acme_check_post(struct minica_server *srv, const struct minica_http_r
         return -1;
     }
     if (spent != 0) {
-        minica_acme_internal_reply(resp, &err);
+        minica_acme_internal_reply(resp, spent, &err);
         return -1;
     }
     if (p->jws.payload_len > 0) {

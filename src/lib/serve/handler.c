@@ -17,7 +17,7 @@
 #include "serve/acme.h"
 #include "serve/serve_internal.h"
 
-#define CRL_CACHE_SECONDS 60
+#define CRL_PUBLISH_SECONDS 60
 
 /* ---- responses ---- */
 
@@ -96,6 +96,19 @@ static void respond_failure(struct minica_http_response *resp, int ret,
         break;
     case MINICA_EINVAL:
         minica_serve_respond_error(resp, 400, "bad_request", "%s", err->msg);
+        break;
+    case MINICA_EUNAVAILABLE:
+        /* Nothing was issued or spent: the same request succeeds once the
+         * database is back, which the client is told to wait for. */
+        minica_serve_respond_error(resp, 503, "unavailable",
+                                   "the CA's inventory cannot be reached; retry in %d seconds",
+                                   MINICA_SERVE_UNAVAILABLE_RETRY_AFTER);
+        snprintf(resp->log, sizeof(resp->log), "%s", err->msg);
+        if (resp->n_headers < MINICA_HTTP_MAX_HEADERS) {
+            struct minica_http_header *h = &resp->headers[resp->n_headers++];
+            h->name = "Retry-After";
+            snprintf(h->value, sizeof(h->value), "%d", MINICA_SERVE_UNAVAILABLE_RETRY_AFTER);
+        }
         break;
     default:
         minica_serve_respond_error(resp, 500, "internal", "the CA could not complete the request");
@@ -386,45 +399,31 @@ unlock:
 /* GET /v1/crl: the active intermediate's CRL in DER, as agents before
  * the CA could rotate read it. GET /v1/crls: every current intermediate's
  * in one PEM, so that a leaf of the previous intermediate is found revoked
- * too. Both come from the one set signed per minute. */
+ * too. Both come from the one set the inventory publishes to every
+ * replica, signed at most once a minute (or at the first request after a
+ * revocation): signing per request would let anyone burn CRL numbers and
+ * fill the audit log. */
 static void handle_crl(struct minica_server *srv, const struct minica_http_request *req, int pem,
                        struct minica_http_response *resp)
 {
     struct minica_err err;
-    int ret = 0;
     char origin[256];
     snprintf(origin, sizeof(origin), "remote %s", req->remote_addr);
+    struct minica_crl_set set;
     pthread_mutex_lock(&srv->ca_lock);
-    int64_t now = minica_now();
-    /* Signing CRLs per request would let anyone burn CRL numbers and fill
-     * the audit log; once a minute is fresh enough for revocations. */
-    if (srv->crl_der == NULL || now - srv->crl_at >= CRL_CACHE_SECONDS || now < srv->crl_at) {
-        struct minica_crl_set set;
-        struct minica_crl_options copts;
-        memset(&copts, 0, sizeof(copts));
-        copts.scope = MINICA_CRL_INTERMEDIATES;
-        minica_ca_set_actor(srv->ca, "serve", origin);
-        ret = minica_ca_crls(srv->ca, &copts, &set, &err);
-        /* The active intermediate's comes first. */
-        if (ret == 0) {
-            free(srv->crl_der);
-            free(srv->crl_pem);
-            srv->crl_der = set.crl[0].der;
-            srv->crl_len = set.crl[0].der_len;
-            srv->crl_pem = set.pem;
-            set.crl[0].der = NULL;
-            set.pem = NULL;
-            srv->crl_at = now;
-        }
-        minica_crl_set_free(&set);
-    }
-    if (ret == 0 && pem)
-        respond_raw(resp, 200, "application/x-pem-file", srv->crl_pem, strlen(srv->crl_pem));
-    else if (ret == 0)
-        respond_raw(resp, 200, "application/pkix-crl", srv->crl_der, srv->crl_len);
+    minica_ca_set_actor(srv->ca, "serve", origin);
+    int ret = minica_ca_crls_published(srv->ca, CRL_PUBLISH_SECONDS, &set, &err);
     pthread_mutex_unlock(&srv->ca_lock);
-    if (ret != 0)
+    if (ret != 0) {
         respond_failure(resp, ret, &err);
+        return;
+    }
+    /* The active intermediate's comes first. */
+    if (pem)
+        respond_raw(resp, 200, "application/x-pem-file", set.pem, strlen(set.pem));
+    else
+        respond_raw(resp, 200, "application/pkix-crl", set.crl[0].der, set.crl[0].der_len);
+    minica_crl_set_free(&set);
 }
 
 void minica_server_handle(struct minica_server *srv, const struct minica_http_request *req,

@@ -23,6 +23,7 @@
 #include "minica/issue.h"
 #include "minica/lifecycle.h"
 #include "minica/server.h"
+#include "serve/acme_nonce.h"
 #include "serve/admit.h"
 #include "serve/serve_internal.h"
 
@@ -67,23 +68,31 @@ struct tls_trust {
     struct tls_trust *older;
 };
 
+/* The ACME nonce key, from the inventory so that every replica on it
+ * (and this one after a restart) accepts the nonces of every other; the
+ * spent ones are there too, so none is accepted twice anywhere. Without
+ * ACME no nonce is made: nothing is read or written. */
+static int shared_nonce_key(struct minica_ca *ca, unsigned char key[MINICA_ACME_NONCE_KEY_LEN],
+                            struct minica_err *err)
+{
+    if (!minica_ca_policy(ca)->acme.enabled)
+        return MINICA_OK;
+    return minica_acme_nonce_key(minica_ca_store(ca), key, err);
+}
+
 int minica_server_open(const char *dir, struct minica_server **out, struct minica_err *err)
 {
     *out = NULL;
     struct minica_server *srv = calloc(1, sizeof(*srv));
     if (srv == NULL)
         return minica_seterr(err, MINICA_ENOMEM, "out of memory");
-    if (getrandom(srv->acme_nonce_key, sizeof(srv->acme_nonce_key), 0) !=
-        (ssize_t)sizeof(srv->acme_nonce_key)) {
-        free(srv);
-        return minica_seterr(err, MINICA_EIO, "no random bytes for the ACME nonce key");
-    }
     int ret = minica_ca_open(dir, &srv->ca, err);
     if (ret != 0) {
         free(srv);
         return ret;
     }
-    if ((ret = minica_serve_roots_answer(srv->ca, &srv->roots_answer, err)) != 0 ||
+    if ((ret = shared_nonce_key(srv->ca, srv->acme_nonce_key, err)) != 0 ||
+        (ret = minica_serve_roots_answer(srv->ca, &srv->roots_answer, err)) != 0 ||
         (ret = minica_refusals_open(dir, &srv->refusals, err)) != 0) {
         free(srv->roots_answer);
         minica_ca_close(srv->ca);
@@ -142,8 +151,6 @@ void minica_server_close(struct minica_server *srv)
     if (srv->trust != NULL)
         tls_trust_free(srv->tls, srv->trust);
     free(srv->roots_answer);
-    free(srv->crl_der);
-    free(srv->crl_pem);
     free(srv->trust_pem);
     minica_admit_free(srv->admit);
     pthread_mutex_destroy(&srv->ca_lock);
@@ -850,8 +857,13 @@ static int reload(struct minica_server *srv, const struct listen_addr *la, char 
     struct minica_ca *ca = NULL, *old;
     char *roots = NULL, *trust_pem = NULL, fresh[MINICA_SANS_MAX];
     struct tls_trust *trust = NULL;
-    int ret = minica_ca_open(minica_ca_dir(srv->ca), &ca, err);
+    unsigned char nonce_key[MINICA_ACME_NONCE_KEY_LEN];
+    memcpy(nonce_key, srv->acme_nonce_key, sizeof(nonce_key));
+    /* Never another inventory: the nonce key, the published CRLs and the
+     * requests in flight belong to the one in use. */
+    int ret = minica_ca_reopen(srv->ca, &ca, err);
     if (ret == 0 && (ret = minica_policy_check_acme(minica_ca_policy(ca), err)) == 0 &&
+        (ret = shared_nonce_key(ca, nonce_key, err)) == 0 &&
         (ret = minica_serve_roots_answer(ca, &roots, err)) == 0 &&
         (ret = minica_serve_trust_pem(ca, &trust_pem, err)) == 0 &&
         (ret = make_trust(srv->tls, trust_pem, &trust, err)) == 0)
@@ -868,10 +880,9 @@ static int reload(struct minica_server *srv, const struct listen_addr *la, char 
     pthread_mutex_lock(&srv->ca_lock);
     old = srv->ca;
     srv->ca = ca;
-    /* The CRL cache was signed by the previous issuer. */
-    free(srv->crl_der);
-    srv->crl_der = NULL;
-    srv->crl_len = 0;
+    /* ACME reads the key under this lock, and only with ACME enabled (by
+     * this reload, perhaps). */
+    memcpy(srv->acme_nonce_key, nonce_key, sizeof(nonce_key));
     pthread_mutex_unlock(&srv->ca_lock);
     pthread_mutex_lock(&srv->tls_lock);
     free(srv->roots_answer);
@@ -958,6 +969,7 @@ int minica_server_run(struct minica_server *srv, const struct minica_serve_optio
     serve_log(srv, "listening on %s (certificate %s for %s, valid until %s)",
               opts->listen ? opts->listen : MINICA_SERVE_DEFAULT_LISTEN, srv->cert->serial, names,
               na);
+    serve_log(srv, "inventory: %s", minica_store_name(minica_ca_store(srv->ca)));
     /* ACME clients need one URL; the server certificate's first name is one
      * they can verify. */
     const char *lp = strrchr(opts->listen ? opts->listen : MINICA_SERVE_DEFAULT_LISTEN, ':');

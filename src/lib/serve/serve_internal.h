@@ -32,14 +32,7 @@ struct minica_server {
     /* The client-certificate trust of new connections; ->older as cert's. */
     struct tls_trust *trust;
     char *roots_answer; /* what GET /v1/roots sends */
-    /* The CRLs, made at most once a minute (crl_at): the active
-     * intermediate's in DER (GET /v1/crl) and every current intermediate's
-     * in one PEM (GET /v1/crls). */
-    unsigned char *crl_der;
-    size_t crl_len;
-    char *crl_pem;
-    int64_t crl_at;
-    char *trust_pem; /* the trust at start, for libmicrohttpd's own credentials */
+    char *trust_pem;    /* the trust at start, for libmicrohttpd's own credentials */
     const struct minica_serve_options *opts;
     struct minica_refusals *refusals; /* the audit rows of refused requests */
     /* Connection slots (admit.h), under admit_lock: libmicrohttpd's
@@ -57,8 +50,8 @@ struct minica_server {
     pthread_cond_t acme_freed; /* CLOCK_MONOTONIC */
     unsigned acme_active;
     /* Makes and checks ACME nonces (serve/acme_nonce.h). */
-    unsigned char acme_nonce_key[32];
-    int64_t acme_swept_at; /* under ca_lock; see acme_reply.c's sweep */
+    unsigned char acme_nonce_key[32]; /* the inventory's, under ca_lock */
+    int64_t acme_swept_at;            /* under ca_lock; see acme_reply.c's sweep */
 };
 
 /* From the CA's certificates (trust.c): the /v1/roots answer (every
@@ -67,6 +60,12 @@ struct minica_server {
  * intermediate). *out is malloc'd. */
 int minica_serve_roots_answer(const struct minica_ca *ca, char **out, struct minica_err *err);
 int minica_serve_trust_pem(const struct minica_ca *ca, char **out, struct minica_err *err);
+
+/* Seconds a client is told to wait (Retry-After) when the inventory cannot
+ * be reached (MINICA_EUNAVAILABLE: PostgreSQL restarting or failing over):
+ * long enough not to hammer a server coming back, short against a restart's
+ * few seconds. */
+#define MINICA_SERVE_UNAVAILABLE_RETRY_AFTER 5
 
 /* Fills resp with the JSON error {"error": code, "detail": ...}. */
 void minica_serve_respond_error(struct minica_http_response *resp, int status, const char *code,

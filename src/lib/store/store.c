@@ -1,88 +1,145 @@
-/* The SQLite inventory. All of minica's SQL is in this file: schema and
- * migrations (PRAGMA user_version), certificates, the audit log, counters,
- * tokens, the ACME tables.
- * WAL + busy timeout + BEGIN IMMEDIATE so several processes (parallel
- * `minica issue`, the agent, the server) can write without "database is
- * locked" reaching the operator. */
+/* The inventory: all of minica's SQL is in this file, schema and
+ * migrations, certificates, the audit log, counters, tokens, the ACME
+ * tables. It speaks through db.h only, the same statements on SQLite and
+ * PostgreSQL; where the two differ minica_db_kind() decides (a migration's
+ * text, the migration lock, savepoints around writes that may fail inside
+ * a transaction). Connections, locking and durability are the drivers'
+ * (db_sqlite.c, db_pg.c). */
 #include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
-
-#include <sqlite3.h>
 
 #include "base/util.h"
 #include "minica/escape.h"
 #include "minica/store.h"
 #include "minica/store_acme.h"
+#include "store/db.h"
 #include "store/store_internal.h"
 
 struct minica_store {
-    sqlite3 *db;
-    char path[4096];
+    struct minica_db *db;
     /* minica_store_list_certs' statements, one per combination of filters,
      * prepared once: the agent looks up every managed certificate. */
-    sqlite3_stmt *list_stmt[8];
+    struct minica_db_stmt *list_stmt[8];
     /* One row of cert_names; an issuance writes one per name. */
-    sqlite3_stmt *name_stmt;
+    struct minica_db_stmt *name_stmt;
     /* Who the audit rows name: this process's user, looked up once (a
      * getpwuid reads /etc/passwd; serve audits every request). */
     uid_t uid;
     char user[64];
+    /* Why the last step_guarded failed, kept across the savepoint's
+     * rollback, which clears the driver's own error. */
+    enum minica_db_error failed_kind;
+    char failed_msg[512];
 };
 
-/* Migration i brings the schema from version i to i + 1. Never edit a
- * released entry: append a new one. */
-static const char *const migrations[] = {
+/* Migration i brings the schema from version i to i + 1, on either
+ * backend: one list, so both have the same tables at the same version.
+ * sqlite is the text SQLite runs; postgresql, where set, is the same
+ * schema in PostgreSQL's dialect (NULL: sqlite runs there unchanged).
+ * Each backend's text reads on its own as its schema. Never edit a
+ * released entry (a database at version i + 1 already ran it): append a
+ * new one. The PostgreSQL texts differ by types only where they must: an
+ * INTEGER there is 32 bits, so epoch seconds and counters are BIGINT;
+ * AUTOINCREMENT is an identity column; SQLite-only backfills are left out,
+ * as a PostgreSQL database starts empty (minica db migrate copies rows
+ * into the latest schema). */
+struct migration {
+    const char *sqlite;
+    const char *postgresql;
+};
+
+static const struct migration migrations[] = {
     /* 0 -> 1: certificates, audit log, counters. */
-    "CREATE TABLE certs ("
-    "  serial TEXT PRIMARY KEY,"
-    "  name TEXT NOT NULL,"
-    "  sans TEXT NOT NULL,"
-    "  usage TEXT NOT NULL CHECK (usage IN ('server', 'client', 'both')),"
-    "  key_type TEXT NOT NULL,"
-    "  not_before INTEGER NOT NULL,"
-    "  not_after INTEGER NOT NULL,"
-    "  issued_at INTEGER NOT NULL,"
-    "  revoked_at INTEGER,"
-    "  revoke_reason INTEGER,"
-    "  fingerprint_sha256 TEXT NOT NULL UNIQUE,"
-    "  issuer_fingerprint_sha256 TEXT NOT NULL,"
-    "  pem TEXT NOT NULL"
-    ");"
-    "CREATE INDEX certs_name ON certs(name);"
-    "CREATE INDEX certs_not_after ON certs(not_after);"
-    "CREATE TABLE audit ("
-    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
-    "  time INTEGER NOT NULL,"
-    "  uid INTEGER NOT NULL,"
-    "  user TEXT NOT NULL,"
-    "  command TEXT NOT NULL,"
-    "  summary TEXT NOT NULL"
-    ");"
-    "CREATE INDEX audit_time ON audit(time);"
-    "CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);",
+    {.sqlite = "CREATE TABLE certs ("
+               "  serial TEXT PRIMARY KEY,"
+               "  name TEXT NOT NULL,"
+               "  sans TEXT NOT NULL,"
+               "  usage TEXT NOT NULL CHECK (usage IN ('server', 'client', 'both')),"
+               "  key_type TEXT NOT NULL,"
+               "  not_before INTEGER NOT NULL,"
+               "  not_after INTEGER NOT NULL,"
+               "  issued_at INTEGER NOT NULL,"
+               "  revoked_at INTEGER,"
+               "  revoke_reason INTEGER,"
+               "  fingerprint_sha256 TEXT NOT NULL UNIQUE,"
+               "  issuer_fingerprint_sha256 TEXT NOT NULL,"
+               "  pem TEXT NOT NULL"
+               ");"
+               "CREATE INDEX certs_name ON certs(name);"
+               "CREATE INDEX certs_not_after ON certs(not_after);"
+               "CREATE TABLE audit ("
+               "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+               "  time INTEGER NOT NULL,"
+               "  uid INTEGER NOT NULL,"
+               "  user TEXT NOT NULL,"
+               "  command TEXT NOT NULL,"
+               "  summary TEXT NOT NULL"
+               ");"
+               "CREATE INDEX audit_time ON audit(time);"
+               "CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);",
+     /* "user" is reserved in PostgreSQL: quoted, as in every statement. */
+     .postgresql = "CREATE TABLE certs ("
+                   "  serial TEXT PRIMARY KEY,"
+                   "  name TEXT NOT NULL,"
+                   "  sans TEXT NOT NULL,"
+                   "  usage TEXT NOT NULL CHECK (usage IN ('server', 'client', 'both')),"
+                   "  key_type TEXT NOT NULL,"
+                   "  not_before BIGINT NOT NULL,"
+                   "  not_after BIGINT NOT NULL,"
+                   "  issued_at BIGINT NOT NULL,"
+                   "  revoked_at BIGINT,"
+                   "  revoke_reason INTEGER,"
+                   "  fingerprint_sha256 TEXT NOT NULL UNIQUE,"
+                   "  issuer_fingerprint_sha256 TEXT NOT NULL,"
+                   "  pem TEXT NOT NULL"
+                   ");"
+                   "CREATE INDEX certs_name ON certs(name);"
+                   "CREATE INDEX certs_not_after ON certs(not_after);"
+                   "CREATE TABLE audit ("
+                   "  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+                   "  time BIGINT NOT NULL,"
+                   "  uid BIGINT NOT NULL,"
+                   "  \"user\" TEXT NOT NULL,"
+                   "  command TEXT NOT NULL,"
+                   "  summary TEXT NOT NULL"
+                   ");"
+                   "CREATE INDEX audit_time ON audit(time);"
+                   "CREATE TABLE counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL);"},
     /* 1 -> 2: one-time enrollment tokens for `minica serve`; only the
      * SHA-256 of the secret is kept, so a copy of the database enrolls nothing. */
-    "CREATE TABLE tokens ("
-    "  id TEXT PRIMARY KEY,"
-    "  secret_sha256 TEXT NOT NULL,"
-    "  name TEXT NOT NULL,"
-    "  sans TEXT NOT NULL,"
-    "  usage TEXT NOT NULL CHECK (usage IN ('server', 'client', 'both')),"
-    "  ttl INTEGER NOT NULL,"
-    "  created_at INTEGER NOT NULL,"
-    "  expires_at INTEGER NOT NULL,"
-    "  used_at INTEGER,"
-    "  revoked_at INTEGER,"
-    "  used_by TEXT"
-    ");"
-    "CREATE INDEX tokens_expires_at ON tokens(expires_at);",
+    {.sqlite = "CREATE TABLE tokens ("
+               "  id TEXT PRIMARY KEY,"
+               "  secret_sha256 TEXT NOT NULL,"
+               "  name TEXT NOT NULL,"
+               "  sans TEXT NOT NULL,"
+               "  usage TEXT NOT NULL CHECK (usage IN ('server', 'client', 'both')),"
+               "  ttl INTEGER NOT NULL,"
+               "  created_at INTEGER NOT NULL,"
+               "  expires_at INTEGER NOT NULL,"
+               "  used_at INTEGER,"
+               "  revoked_at INTEGER,"
+               "  used_by TEXT"
+               ");"
+               "CREATE INDEX tokens_expires_at ON tokens(expires_at);",
+     .postgresql = "CREATE TABLE tokens ("
+                   "  id TEXT PRIMARY KEY,"
+                   "  secret_sha256 TEXT NOT NULL,"
+                   "  name TEXT NOT NULL,"
+                   "  sans TEXT NOT NULL,"
+                   "  usage TEXT NOT NULL CHECK (usage IN ('server', 'client', 'both')),"
+                   "  ttl BIGINT NOT NULL,"
+                   "  created_at BIGINT NOT NULL,"
+                   "  expires_at BIGINT NOT NULL,"
+                   "  used_at BIGINT,"
+                   "  revoked_at BIGINT,"
+                   "  used_by TEXT"
+                   ");"
+                   "CREATE INDEX tokens_expires_at ON tokens(expires_at);"},
     /* 2 -> 3: every name of a certificate, one row each, so that revoke,
      * list and show find a certificate by a SAN as fast as by its first
      * name (certs.sans is one comma-joined string no index can see into).
@@ -92,34 +149,49 @@ static const char *const migrations[] = {
      * one name off the front of "sans," per step. certs.name joins them
      * for a row whose sans would lack it; UNION drops the duplicates.
      * instr() is SQLite's: only SQLite databases have rows to split, as a
-     * PostgreSQL backend starts at this schema. */
-    "CREATE TABLE cert_names ("
-    "  serial TEXT NOT NULL REFERENCES certs(serial) ON DELETE CASCADE,"
-    "  name TEXT NOT NULL,"
-    "  PRIMARY KEY (serial, name)"
-    ");"
-    "CREATE INDEX cert_names_name ON cert_names(name, serial);"
-    "WITH RECURSIVE split(serial, name, rest) AS ("
-    "  SELECT serial, '', sans || ',' FROM certs"
-    "  UNION ALL"
-    "  SELECT serial, substr(rest, 1, instr(rest, ',') - 1), substr(rest, instr(rest, ',') + 1)"
-    "  FROM split WHERE rest <> ''"
-    ")"
-    "INSERT INTO cert_names (serial, name)"
-    "  SELECT serial, name FROM split WHERE name <> ''"
-    "  UNION SELECT serial, name FROM certs;",
+     * PostgreSQL database has none yet when it runs this. */
+    {.sqlite = "CREATE TABLE cert_names ("
+               "  serial TEXT NOT NULL REFERENCES certs(serial) ON DELETE CASCADE,"
+               "  name TEXT NOT NULL,"
+               "  PRIMARY KEY (serial, name)"
+               ");"
+               "CREATE INDEX cert_names_name ON cert_names(name, serial);"
+               "WITH RECURSIVE split(serial, name, rest) AS ("
+               "  SELECT serial, '', sans || ',' FROM certs"
+               "  UNION ALL"
+               "  SELECT serial, substr(rest, 1, instr(rest, ',') - 1), substr(rest, instr(rest, "
+               "',') + 1)"
+               "  FROM split WHERE rest <> ''"
+               ")"
+               "INSERT INTO cert_names (serial, name)"
+               "  SELECT serial, name FROM split WHERE name <> ''"
+               "  UNION SELECT serial, name FROM certs;",
+     .postgresql = "CREATE TABLE cert_names ("
+                   "  serial TEXT NOT NULL REFERENCES certs(serial) ON DELETE CASCADE,"
+                   "  name TEXT NOT NULL,"
+                   "  PRIMARY KEY (serial, name)"
+                   ");"
+                   "CREATE INDEX cert_names_name ON cert_names(name, serial);"},
     /* 3 -> 4: revoked CA certificates (an intermediate or a cross-certificate
      * taken out of use), for the root's CRL. Leaves stay in certs; these are
      * not issued by `issue` and have no row there. The issuer index serves
      * `ca status`, which counts each issuer's unexpired leaves. */
-    "CREATE TABLE ca_revocations ("
-    "  serial TEXT PRIMARY KEY,"
-    "  fingerprint_sha256 TEXT NOT NULL UNIQUE,"
-    "  issuer_fingerprint_sha256 TEXT NOT NULL,"
-    "  revoked_at INTEGER NOT NULL,"
-    "  reason INTEGER NOT NULL"
-    ");"
-    "CREATE INDEX certs_issuer ON certs(issuer_fingerprint_sha256, not_after);",
+    {.sqlite = "CREATE TABLE ca_revocations ("
+               "  serial TEXT PRIMARY KEY,"
+               "  fingerprint_sha256 TEXT NOT NULL UNIQUE,"
+               "  issuer_fingerprint_sha256 TEXT NOT NULL,"
+               "  revoked_at INTEGER NOT NULL,"
+               "  reason INTEGER NOT NULL"
+               ");"
+               "CREATE INDEX certs_issuer ON certs(issuer_fingerprint_sha256, not_after);",
+     .postgresql = "CREATE TABLE ca_revocations ("
+                   "  serial TEXT PRIMARY KEY,"
+                   "  fingerprint_sha256 TEXT NOT NULL UNIQUE,"
+                   "  issuer_fingerprint_sha256 TEXT NOT NULL,"
+                   "  revoked_at BIGINT NOT NULL,"
+                   "  reason INTEGER NOT NULL"
+                   ");"
+                   "CREATE INDEX certs_issuer ON certs(issuer_fingerprint_sha256, not_after);"},
     /* 4 -> 5: ACME (RFC 8555, store_acme.h). Written to run unchanged on
      * PostgreSQL too: times are BIGINT (SQLite reads it as INTEGER; a
      * PostgreSQL INTEGER is 32 bits and ends in 2038), flags are INTEGER
@@ -129,118 +201,259 @@ static const char *const migrations[] = {
      * certs row, so a serial cannot point at nothing (its index keeps that
      * check, made on every delete from certs, from scanning the orders);
      * authorizations and challenges go with their order. */
-    "CREATE TABLE acme_nonces ("
-    "  value TEXT PRIMARY KEY,"
-    "  expires_at BIGINT NOT NULL"
-    ");"
-    "CREATE INDEX acme_nonces_expires_at ON acme_nonces(expires_at);"
-    "CREATE TABLE acme_accounts ("
-    "  id TEXT PRIMARY KEY,"
-    "  thumbprint TEXT NOT NULL UNIQUE,"
-    "  jwk TEXT NOT NULL,"
-    "  status TEXT NOT NULL CHECK (status IN ('valid', 'deactivated', 'revoked')),"
-    "  contact TEXT,"
-    "  eab_kid TEXT,"
-    "  created_at BIGINT NOT NULL"
-    ");"
-    "CREATE TABLE acme_orders ("
-    "  id TEXT PRIMARY KEY,"
-    "  account_id TEXT NOT NULL REFERENCES acme_accounts(id),"
-    "  status TEXT NOT NULL"
-    "    CHECK (status IN ('pending', 'ready', 'processing', 'valid', 'invalid')),"
-    "  identifiers TEXT NOT NULL,"
-    "  not_before BIGINT,"
-    "  not_after BIGINT,"
-    "  expires_at BIGINT NOT NULL,"
-    "  cert_serial TEXT REFERENCES certs(serial),"
-    "  error TEXT,"
-    "  created_at BIGINT NOT NULL"
-    ");"
-    "CREATE INDEX acme_orders_account ON acme_orders(account_id, id);"
-    "CREATE INDEX acme_orders_expires_at ON acme_orders(expires_at);"
-    "CREATE INDEX acme_orders_cert_serial ON acme_orders(cert_serial);"
-    "CREATE TABLE acme_authz ("
-    "  id TEXT PRIMARY KEY,"
-    "  order_id TEXT NOT NULL REFERENCES acme_orders(id) ON DELETE CASCADE,"
-    "  type TEXT NOT NULL CHECK (type IN ('dns', 'ip')),"
-    "  value TEXT NOT NULL,"
-    "  wildcard INTEGER NOT NULL CHECK (wildcard IN (0, 1)),"
-    "  status TEXT NOT NULL CHECK (status IN ('pending', 'valid', 'invalid', 'deactivated',"
-    "    'expired', 'revoked')),"
-    "  expires_at BIGINT NOT NULL"
-    ");"
-    "CREATE INDEX acme_authz_order ON acme_authz(order_id, id);"
-    "CREATE TABLE acme_challenges ("
-    "  id TEXT PRIMARY KEY,"
-    "  authz_id TEXT NOT NULL REFERENCES acme_authz(id) ON DELETE CASCADE,"
-    "  type TEXT NOT NULL CHECK (type IN ('http-01', 'tls-alpn-01', 'dns-01')),"
-    "  token TEXT NOT NULL UNIQUE,"
-    "  status TEXT NOT NULL CHECK (status IN ('pending', 'processing', 'valid', 'invalid')),"
-    "  validated_at BIGINT,"
-    "  error TEXT"
-    ");"
-    "CREATE INDEX acme_challenges_authz ON acme_challenges(authz_id, id);",
+    {.sqlite =
+         "CREATE TABLE acme_nonces ("
+         "  value TEXT PRIMARY KEY,"
+         "  expires_at BIGINT NOT NULL"
+         ");"
+         "CREATE INDEX acme_nonces_expires_at ON acme_nonces(expires_at);"
+         "CREATE TABLE acme_accounts ("
+         "  id TEXT PRIMARY KEY,"
+         "  thumbprint TEXT NOT NULL UNIQUE,"
+         "  jwk TEXT NOT NULL,"
+         "  status TEXT NOT NULL CHECK (status IN ('valid', 'deactivated', 'revoked')),"
+         "  contact TEXT,"
+         "  eab_kid TEXT,"
+         "  created_at BIGINT NOT NULL"
+         ");"
+         "CREATE TABLE acme_orders ("
+         "  id TEXT PRIMARY KEY,"
+         "  account_id TEXT NOT NULL REFERENCES acme_accounts(id),"
+         "  status TEXT NOT NULL"
+         "    CHECK (status IN ('pending', 'ready', 'processing', 'valid', 'invalid')),"
+         "  identifiers TEXT NOT NULL,"
+         "  not_before BIGINT,"
+         "  not_after BIGINT,"
+         "  expires_at BIGINT NOT NULL,"
+         "  cert_serial TEXT REFERENCES certs(serial),"
+         "  error TEXT,"
+         "  created_at BIGINT NOT NULL"
+         ");"
+         "CREATE INDEX acme_orders_account ON acme_orders(account_id, id);"
+         "CREATE INDEX acme_orders_expires_at ON acme_orders(expires_at);"
+         "CREATE INDEX acme_orders_cert_serial ON acme_orders(cert_serial);"
+         "CREATE TABLE acme_authz ("
+         "  id TEXT PRIMARY KEY,"
+         "  order_id TEXT NOT NULL REFERENCES acme_orders(id) ON DELETE CASCADE,"
+         "  type TEXT NOT NULL CHECK (type IN ('dns', 'ip')),"
+         "  value TEXT NOT NULL,"
+         "  wildcard INTEGER NOT NULL CHECK (wildcard IN (0, 1)),"
+         "  status TEXT NOT NULL CHECK (status IN ('pending', 'valid', 'invalid', 'deactivated',"
+         "    'expired', 'revoked')),"
+         "  expires_at BIGINT NOT NULL"
+         ");"
+         "CREATE INDEX acme_authz_order ON acme_authz(order_id, id);"
+         "CREATE TABLE acme_challenges ("
+         "  id TEXT PRIMARY KEY,"
+         "  authz_id TEXT NOT NULL REFERENCES acme_authz(id) ON DELETE CASCADE,"
+         "  type TEXT NOT NULL CHECK (type IN ('http-01', 'tls-alpn-01', 'dns-01')),"
+         "  token TEXT NOT NULL UNIQUE,"
+         "  status TEXT NOT NULL CHECK (status IN ('pending', 'processing', 'valid', 'invalid')),"
+         "  validated_at BIGINT,"
+         "  error TEXT"
+         ");"
+         "CREATE INDEX acme_challenges_authz ON acme_challenges(authz_id, id);"},
     /* 5 -> 6: External Account Binding keys (RFC 8555 7.3.4). Only the kid
      * and what it allows: the MAC key is derived from DIR/acme-eab.key,
      * never stored. account_id is UNIQUE: one key binds one account. */
-    "CREATE TABLE acme_eab_keys ("
-    "  kid TEXT PRIMARY KEY,"
-    "  label TEXT NOT NULL,"
-    "  permit_dns TEXT NOT NULL,"
-    "  permit_ip TEXT NOT NULL,"
-    "  created_at BIGINT NOT NULL,"
-    "  expires_at BIGINT NOT NULL,"
-    "  revoked_at BIGINT,"
-    "  account_id TEXT UNIQUE REFERENCES acme_accounts(id)"
-    ");",
+    {.sqlite = "CREATE TABLE acme_eab_keys ("
+               "  kid TEXT PRIMARY KEY,"
+               "  label TEXT NOT NULL,"
+               "  permit_dns TEXT NOT NULL,"
+               "  permit_ip TEXT NOT NULL,"
+               "  created_at BIGINT NOT NULL,"
+               "  expires_at BIGINT NOT NULL,"
+               "  revoked_at BIGINT,"
+               "  account_id TEXT UNIQUE REFERENCES acme_accounts(id)"
+               ");"},
     /* 6 -> 7: ARI (RFC 9773 5): the certificate an order replaces, a certs
      * row like cert_serial; the index answers "is it replaced already?"
      * at every newOrder naming one, and keeps deletes from certs cheap. */
-    ("ALTER TABLE acme_orders ADD COLUMN replaces TEXT REFERENCES certs(serial);"
-     "CREATE INDEX acme_orders_replaces ON acme_orders(replaces);"),
+    {.sqlite = "ALTER TABLE acme_orders ADD COLUMN replaces TEXT REFERENCES certs(serial);"
+               "CREATE INDEX acme_orders_replaces ON acme_orders(replaces);"},
+    /* 7 -> 8: the CRLs serve publishes (minica_ca_crls_published), one
+     * row per intermediate, so that every replica answers the same bytes
+     * and a cRLNumber never goes back from one answer to the next. A
+     * revocation deletes them in its own transaction. */
+    {.sqlite = "CREATE TABLE published_crls ("
+               "  issuer_serial TEXT PRIMARY KEY,"
+               "  crl_number BIGINT NOT NULL,"
+               "  this_update BIGINT NOT NULL,"
+               "  next_update BIGINT NOT NULL,"
+               "  revoked BIGINT NOT NULL,"
+               "  pem TEXT NOT NULL"
+               ");"},
+    /* 8 -> 9: secrets every serve replica on one database must share, by
+     * name (the ACME nonce key: a nonce one replica made is checked by
+     * another, and stays valid across a restart). Created once by whoever
+     * comes first (minica_store_secret); never rotated here. */
+    {.sqlite = "CREATE TABLE serve_secrets ("
+               "  name TEXT PRIMARY KEY,"
+               "  secret TEXT NOT NULL,"
+               "  created_at BIGINT NOT NULL"
+               ");"},
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
+/* A server that is down or restarting (PostgreSQL) is no failure of the
+ * request: nothing was done, and the same request succeeds later. Named
+ * without its password (minica_db_name). */
+static int unavailable(struct minica_store *s, const char *msg, struct minica_err *err)
+{
+    return minica_seterr(err, MINICA_EUNAVAILABLE,
+                         "%s cannot be reached (server said: %s): retry later",
+                         minica_db_name(s->db), msg);
+}
+
+/* The store's reason for the driver's last error. A damaged file is named
+ * as such, here and when db_sqlite.c's open meets it first (its own copy
+ * of these messages). */
 static int db_error(struct minica_store *s, struct minica_err *err, const char *what)
 {
-    int code = sqlite3_errcode(s->db);
-    if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT)
+    if (minica_db_last_error(s->db) == MINICA_DB_UNAVAILABLE)
+        return unavailable(s, minica_db_errmsg(s->db), err);
+    if (minica_db_last_error(s->db) == MINICA_DB_CORRUPT)
         return minica_seterr(err, MINICA_EDB,
                              "%s is damaged or not a minica database (%s); restore it from a "
                              "backup",
-                             s->path, sqlite3_errmsg(s->db));
-    return minica_seterr(err, MINICA_EDB, "%s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
+                             minica_db_name(s->db), minica_db_errmsg(s->db));
+    return minica_seterr(err, MINICA_EDB, "%s: %s: %s", minica_db_name(s->db), what,
+                         minica_db_errmsg(s->db));
+}
+
+/* Whether the last failed write broke a table constraint, whichever. */
+static int broke_constraint(struct minica_store *s)
+{
+    enum minica_db_error e = minica_db_last_error(s->db);
+    return e == MINICA_DB_UNIQUE || e == MINICA_DB_FOREIGN_KEY || e == MINICA_DB_CHECK;
+}
+
+/* A failed write's reason, by the constraint it broke: a taken key is the
+ * caller's EEXIST, a CHECK its typo, a foreign key a row that is not there. */
+static int write_error(struct minica_store *s, enum minica_db_error kind, const char *msg,
+                       struct minica_err *err, const char *what)
+{
+    switch (kind) {
+    case MINICA_DB_UNIQUE:
+        return minica_seterr(err, MINICA_EEXIST, "%s: already taken (%s)", what, msg);
+    case MINICA_DB_CHECK:
+        return minica_seterr(err, MINICA_EINVAL, "%s: a value the table does not allow (%s)", what,
+                             msg);
+    case MINICA_DB_FOREIGN_KEY:
+        return minica_seterr(err, MINICA_ENOENT, "%s: refers to a row that does not exist", what);
+    case MINICA_DB_CORRUPT:
+        return minica_seterr(err, MINICA_EDB,
+                             "%s is damaged or not a minica database (%s); restore it from a "
+                             "backup",
+                             minica_db_name(s->db), msg);
+    case MINICA_DB_UNAVAILABLE:
+        return unavailable(s, msg, err);
+    default:
+        return minica_seterr(err, MINICA_EDB, "%s: %s: %s", minica_db_name(s->db), what, msg);
+    }
+}
+
+/* The same for a write that step_guarded ran. */
+static int guarded_error(struct minica_store *s, struct minica_err *err, const char *what)
+{
+    return write_error(s, s->failed_kind, s->failed_msg, err, what);
 }
 
 static int exec(struct minica_store *s, const char *sql, struct minica_err *err)
 {
-    char *msg = NULL;
-    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        sqlite3_free(msg);
+    if (minica_db_exec(s->db, sql, err) != 0)
         return db_error(s, err, "database error");
-    }
     return MINICA_OK;
 }
 
-static int user_version(struct minica_store *s, int *version, struct minica_err *err)
+static int begin(struct minica_store *s, struct minica_err *err)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
-        return db_error(s, err, "cannot read the schema version");
-    int rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW) {
-        sqlite3_finalize(st);
-        return db_error(s, err, "cannot read the schema version");
+    if (minica_db_begin(s->db, err) != 0)
+        return db_error(s, err, "database error");
+    return MINICA_OK;
+}
+
+/* A unit of work that is all or nothing whether or not the caller has a
+ * transaction open: a savepoint nests inside the caller's, or else the
+ * unit is a transaction of its own (PostgreSQL refuses a SAVEPOINT outside
+ * one). unit_end ends it by ret: kept when 0, undone otherwise; it returns
+ * ret, or the error of a failed commit. */
+struct unit {
+    const char *name;
+    int own; /* began a transaction, rather than a savepoint */
+};
+
+static int unit_begin(struct minica_store *s, struct unit *u, const char *name,
+                      struct minica_err *err)
+{
+    u->name = name;
+    u->own = !minica_db_in_transaction(s->db);
+    if (u->own)
+        return begin(s, err);
+    char sql[64];
+    snprintf(sql, sizeof(sql), "SAVEPOINT %s", name);
+    return exec(s, sql, err);
+}
+
+static int unit_end(struct minica_store *s, const struct unit *u, int ret, struct minica_err *err)
+{
+    if (u->own) {
+        if (ret != 0) {
+            minica_db_rollback(s->db);
+            return ret;
+        }
+        if (minica_db_commit(s->db, err) != 0) {
+            ret = db_error(s, err, "database error");
+            minica_db_rollback(s->db);
+        }
+        return ret;
     }
-    *version = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
+    char sql[80];
+    if (ret != 0) {
+        snprintf(sql, sizeof(sql), "ROLLBACK TO %s", u->name);
+        minica_db_exec(s->db, sql, NULL);
+    }
+    snprintf(sql, sizeof(sql), "RELEASE %s", u->name);
+    int released = exec(s, sql, ret == 0 ? err : NULL);
+    return ret != 0 ? ret : released;
+}
+
+/* Steps a write that may break a constraint, the caller to go on in its
+ * transaction when it does (a taken key is an answer, not a failure).
+ * PostgreSQL aborts the whole transaction at a failed statement: inside
+ * one, the statement runs under a savepoint that the failure undoes
+ * alone. SQLite undoes the failed statement only, by itself. */
+static int step_guarded(struct minica_store *s, struct minica_db_stmt *st, struct minica_err *err)
+{
+    int guard = minica_db_kind(s->db) == MINICA_DB_POSTGRESQL && minica_db_in_transaction(s->db);
+    int rc = guard ? minica_db_exec(s->db, "SAVEPOINT guarded", err) : 0;
+    if (rc == 0)
+        rc = minica_db_step(st, err);
+    if (rc >= 0) {
+        if (guard && minica_db_exec(s->db, "RELEASE guarded", err) != 0)
+            rc = MINICA_EDB;
+        else
+            return rc;
+    }
+    /* The statement's own error, for the caller to classify. */
+    s->failed_kind = minica_db_last_error(s->db);
+    snprintf(s->failed_msg, sizeof(s->failed_msg), "%s", minica_db_errmsg(s->db));
+    if (guard && s->failed_kind != MINICA_DB_UNAVAILABLE)
+        minica_db_exec(s->db, "ROLLBACK TO guarded; RELEASE guarded", NULL);
+    return rc;
+}
+
+static int schema_version(struct minica_store *s, int *version, struct minica_err *err)
+{
+    if (minica_db_schema_version(s->db, version, err) != 0)
+        return db_error(s, err, "cannot read the schema version");
     return MINICA_OK;
 }
 
 static int migrate(struct minica_store *s, struct minica_err *err)
 {
     int version;
-    int ret = user_version(s, &version, err);
+    int ret = schema_version(s, &version, err);
     if (ret != 0)
         return ret;
     if (version == SCHEMA_VERSION)
@@ -249,23 +462,36 @@ static int migrate(struct minica_store *s, struct minica_err *err)
         return minica_seterr(err, MINICA_EDB,
                              "%s has schema version %d, newer than this minica understands (%d); "
                              "upgrade minica",
-                             s->path, version, SCHEMA_VERSION);
-    if ((ret = exec(s, "BEGIN IMMEDIATE", err)) != 0)
+                             minica_db_name(s->db), version, SCHEMA_VERSION);
+    int pg = minica_db_kind(s->db) == MINICA_DB_POSTGRESQL;
+    if ((ret = begin(s, err)) != 0)
         return ret;
+    /* SQLite's BEGIN IMMEDIATE took the one writer lock; PostgreSQL's BEGIN
+     * takes none, and two replicas starting at once would both create the
+     * tables. An advisory lock, held to the end of this transaction,
+     * serializes them (the key is any constant of minica's: "minica" in
+     * ASCII). */
+    if (pg && (ret = exec(s, "SELECT pg_advisory_xact_lock(120299591394145)", err)) != 0)
+        goto rollback;
     /* Another process may have migrated while we waited for the lock. */
-    if ((ret = user_version(s, &version, err)) != 0)
+    if ((ret = schema_version(s, &version, err)) != 0)
         goto rollback;
     for (; version < SCHEMA_VERSION; version++) {
-        if ((ret = exec(s, migrations[version], err)) != 0)
+        const struct migration *m = &migrations[version];
+        if ((ret = exec(s, pg && m->postgresql != NULL ? m->postgresql : m->sqlite, err)) != 0)
             goto rollback;
-        char pragma[64];
-        snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", version + 1);
-        if ((ret = exec(s, pragma, err)) != 0)
+        if (minica_db_set_schema_version(s->db, version + 1, err) != 0) {
+            ret = db_error(s, err, "database error");
             goto rollback;
+        }
     }
-    return exec(s, "COMMIT", err);
+    if (minica_db_commit(s->db, err) != 0) {
+        ret = db_error(s, err, "database error");
+        goto rollback;
+    }
+    return MINICA_OK;
 rollback:
-    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    minica_db_rollback(s->db);
     return ret;
 }
 
@@ -275,71 +501,17 @@ int minica_store_open(const char *path, struct minica_store **out, struct minica
     struct minica_store *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return minica_seterr(err, MINICA_ENOMEM, "out of memory");
-    snprintf(s->path, sizeof(s->path), "%s", path);
-
-    /* Create the file ourselves so it is 0600 whatever the umask; SQLite
-     * gives its -wal and -shm files the same mode. An existing file is not
-     * opened here: closing a descriptor drops every POSIX lock this process
-     * holds on the file, so a second connection (serve has one for refusals)
-     * would take the first one's locks away, and another process's sqlite3
-     * closing as "the last connection" would then delete the WAL that this
-     * process still writes to. */
-    struct stat st;
-    int fd = -1, e = 0;
-    if (lstat(path, &st) != 0) {
-        fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0 && errno != EEXIST)
-            e = errno;
-    } else if (S_ISLNK(st.st_mode)) {
-        e = ELOOP;
-    } else if (access(path, R_OK | W_OK) != 0) {
-        e = errno;
-    }
-    if (e != 0) {
+    /* The file's creation rules, WAL, durability and locking are the
+     * driver's (db_sqlite.c). */
+    int ret = minica_db_open(path, &s->db, err);
+    if (ret == 0 && (ret = migrate(s, err)) != 0)
+        minica_db_close(s->db);
+    if (ret != 0) {
         free(s);
-        return minica_seterr(err, MINICA_EIO, "cannot open %s: %s", path, strerror(e));
+        return ret;
     }
-    if (fd >= 0) {
-        (void)fchmod(fd, 0600);
-        close(fd);
-    }
-
-    int ret;
-    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL) !=
-        SQLITE_OK) {
-        ret = db_error(s, err, "cannot open");
-        goto fail;
-    }
-    sqlite3_busy_timeout(s->db, 30000);
-    sqlite3_extended_result_codes(s->db, 0);
-    /* The WAL file stays between processes, emptied (truncated) by the
-     * last one out: each `minica issue` would otherwise create it, sync
-     * its directory entry and unlink it again (bench: about 0.3 ms of
-     * every issuance). The limit is above what a 128-page checkpoint
-     * interval lets it reach, so a running server keeps its blocks. */
-    int persist_wal = 1;
-    sqlite3_file_control(s->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist_wal);
-    if ((ret = exec(s, "PRAGMA journal_mode = WAL; PRAGMA journal_size_limit = 4194304", err)) != 0)
-        goto fail;
-    /* A CA must not lose a committed serial on power loss. A certificate
-     * is about nine pages: checkpointing every 128 (not SQLite's 1000) lets
-     * a long-lived process (serve, libminica callers) reuse the WAL's first
-     * blocks sooner, and an fdatasync that overwrites costs less than one
-     * that grows the file (bench: in-process issuance 0.44 -> 0.35 ms above
-     * the crypto). */
-    if ((ret = exec(s,
-                    "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; "
-                    "PRAGMA wal_autocheckpoint = 128",
-                    err)) != 0)
-        goto fail;
-    if ((ret = migrate(s, err)) != 0)
-        goto fail;
     *out = s;
     return MINICA_OK;
-fail:
-    sqlite3_close(s->db);
-    free(s);
-    return ret;
 }
 
 void minica_store_close(struct minica_store *store)
@@ -347,42 +519,106 @@ void minica_store_close(struct minica_store *store)
     if (store == NULL)
         return;
     for (size_t i = 0; i < sizeof(store->list_stmt) / sizeof(store->list_stmt[0]); i++)
-        sqlite3_finalize(store->list_stmt[i]);
-    sqlite3_finalize(store->name_stmt);
-    sqlite3_close(store->db);
+        minica_db_finalize(store->list_stmt[i]);
+    minica_db_finalize(store->name_stmt);
+    minica_db_close(store->db);
     free(store);
 }
 
 int minica_store_schema_version(struct minica_store *store)
 {
     int v = -1;
-    if (user_version(store, &v, NULL) != 0)
+    if (schema_version(store, &v, NULL) != 0)
         return -1;
     return v;
 }
 
 int minica_store_set_full_sync(struct minica_store *store, int full, struct minica_err *err)
 {
-    return exec(store, full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL", err);
+    if (minica_db_set_durability(store->db, full, err) != 0)
+        return db_error(store, err, "database error");
+    return MINICA_OK;
 }
 
 int minica_store_begin(struct minica_store *store, struct minica_err *err)
 {
-    return exec(store, "BEGIN IMMEDIATE", err);
+    return begin(store, err);
 }
 
 int minica_store_commit(struct minica_store *store, struct minica_err *err)
 {
-    int ret = exec(store, "COMMIT", err);
-    if (ret != 0)
+    if (minica_db_commit(store->db, err) != 0) {
+        int ret = db_error(store, err, "database error");
         minica_store_rollback(store);
+        return ret;
+    }
+    return MINICA_OK;
+}
+
+/* How long a lost commit's outcome is asked for: a server restarting
+ * (a fast stop and start) is back within about a second; longer would hold
+ * serve's CA lock with every other request waiting. */
+#define LOST_COMMIT_LOOKUPS 4
+#define LOST_COMMIT_WAIT_MS 250
+
+static int cert_recorded(struct minica_store *s, const char *serial, int *found,
+                         struct minica_err *err)
+{
+    *found = 0;
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(s->db, "SELECT 1 FROM certs WHERE serial = ?", &st, err) != 0)
+        return db_error(s, err, "cannot look the certificate up");
+    minica_db_bind_text(st, 1, serial);
+    int rc = minica_db_step(st, err), ret = MINICA_OK;
+    if (rc == MINICA_DB_ROW)
+        *found = 1;
+    else if (rc != MINICA_DB_DONE)
+        ret = db_error(s, err, "cannot look the certificate up");
+    minica_db_finalize(st);
     return ret;
+}
+
+int minica_store_commit_cert(struct minica_store *store, const char *serial, struct minica_err *err)
+{
+    if (minica_db_commit(store->db, err) == 0)
+        return MINICA_OK;
+    if (minica_db_last_error(store->db) != MINICA_DB_UNAVAILABLE) {
+        int ret = db_error(store, err, "database error");
+        minica_store_rollback(store);
+        return ret;
+    }
+    /* The connection went while committing: the server may have committed
+     * and lost only its answer. The certificate's serial (128 random bits)
+     * names its row alone, so the row says which; issuing again would
+     * make a second certificate and spend nothing twice. */
+    char said[512];
+    snprintf(said, sizeof(said), "%s", minica_db_errmsg(store->db));
+    minica_store_rollback(store);
+    int ret = MINICA_EUNAVAILABLE, found = 0;
+    for (int i = 0; i < LOST_COMMIT_LOOKUPS && ret == MINICA_EUNAVAILABLE; i++) {
+        if (i > 0) {
+            struct timespec ts = {0, LOST_COMMIT_WAIT_MS * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        ret = cert_recorded(store, serial, &found, NULL);
+    }
+    if (ret == 0 && found)
+        return MINICA_OK;
+    if (ret == 0)
+        return minica_seterr(err, MINICA_EUNAVAILABLE,
+                             "%s cannot be reached (server said: %s): certificate %s was not "
+                             "recorded; retry later",
+                             minica_db_name(store->db), said, serial);
+    return minica_seterr(err, MINICA_EUNAVAILABLE,
+                         "%s cannot be reached (server said: %s): whether certificate %s was "
+                         "recorded is unknown, so it is not handed out; retry later",
+                         minica_db_name(store->db), said, serial);
 }
 
 void minica_store_rollback(struct minica_store *store)
 {
-    if (!sqlite3_get_autocommit(store->db))
-        sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
+    if (minica_db_in_transaction(store->db))
+        minica_db_rollback(store->db);
 }
 
 enum minica_cert_status minica_cert_row_status(const struct minica_cert_row *row, int64_t now)
@@ -412,8 +648,8 @@ static int insert_names(struct minica_store *s, const struct minica_cert_row *ro
                         struct minica_err *err)
 {
     if (s->name_stmt == NULL &&
-        sqlite3_prepare_v2(s->db, "INSERT INTO cert_names (serial, name) VALUES (?, ?)", -1,
-                           &s->name_stmt, NULL) != SQLITE_OK)
+        minica_db_prepare(s->db, "INSERT INTO cert_names (serial, name) VALUES (?, ?)",
+                          &s->name_stmt, err) != 0)
         return db_error(s, err, "cannot record the certificate's names");
     char list[MINICA_SANS_MAX + 258];
     snprintf(list, sizeof(list), "%s,%s", row->name, row->sans);
@@ -428,16 +664,14 @@ static int insert_names(struct minica_store *s, const struct minica_cert_row *ro
         if (k < n_seen)
             continue;
         seen[n_seen++] = t;
-        sqlite3_bind_text(s->name_stmt, 1, row->serial, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s->name_stmt, 2, t, -1, SQLITE_STATIC);
-        int rc = sqlite3_step(s->name_stmt);
-        sqlite3_reset(s->name_stmt);
-        if (rc != SQLITE_DONE) {
+        minica_db_bind_text(s->name_stmt, 1, row->serial);
+        minica_db_bind_text(s->name_stmt, 2, t);
+        if (minica_db_step(s->name_stmt, err) != MINICA_DB_DONE)
             ret = db_error(s, err, "cannot record the certificate's names");
+        minica_db_reset(s->name_stmt);
+        if (ret != 0)
             break;
-        }
     }
-    sqlite3_clear_bindings(s->name_stmt);
     return ret;
 }
 
@@ -449,43 +683,38 @@ int minica_store_insert_cert(struct minica_store *store, const struct minica_cer
         "issued_at, fingerprint_sha256, issuer_fingerprint_sha256, pem) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
     /* The row and its names are one unit whether or not the caller has a
-     * transaction open: a savepoint nests inside one, or is one. */
-    int ret = exec(store, "SAVEPOINT insert_cert", err);
+     * transaction open. */
+    struct unit u;
+    int ret = unit_begin(store, &u, "insert_cert", err);
     if (ret != 0)
         return ret;
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK) {
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(store->db, sql, &st, err) != 0) {
         ret = db_error(store, err, "cannot record the certificate");
         goto out;
     }
-    sqlite3_bind_text(st, 1, row->serial, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, row->name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, row->sans, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, row->usage, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, row->key_type, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 6, row->not_before);
-    sqlite3_bind_int64(st, 7, row->not_after);
-    sqlite3_bind_int64(st, 8, row->issued_at);
-    sqlite3_bind_text(st, 9, row->fingerprint_sha256, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 10, row->issuer_fingerprint_sha256, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 11, pem, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_CONSTRAINT)
+    minica_db_bind_text(st, 1, row->serial);
+    minica_db_bind_text(st, 2, row->name);
+    minica_db_bind_text(st, 3, row->sans);
+    minica_db_bind_text(st, 4, row->usage);
+    minica_db_bind_text(st, 5, row->key_type);
+    minica_db_bind_int64(st, 6, row->not_before);
+    minica_db_bind_int64(st, 7, row->not_after);
+    minica_db_bind_int64(st, 8, row->issued_at);
+    minica_db_bind_text(st, 9, row->fingerprint_sha256);
+    minica_db_bind_text(st, 10, row->issuer_fingerprint_sha256);
+    minica_db_bind_text(st, 11, pem);
+    int rc = minica_db_step(st, err);
+    if (rc < 0 && broke_constraint(store))
         ret =
             minica_seterr(err, MINICA_EEXIST, "serial %s is already in the inventory", row->serial);
-    else if (rc != SQLITE_DONE)
+    else if (rc != MINICA_DB_DONE)
         ret = db_error(store, err, "cannot record the certificate");
-    sqlite3_finalize(st);
+    minica_db_finalize(st);
     if (ret == 0)
         ret = insert_names(store, row, err);
 out:
-    if (ret != 0)
-        sqlite3_exec(store->db, "ROLLBACK TO insert_cert", NULL, NULL, NULL);
-    /* Releasing after a rollback to it ends the savepoint and, when it was
-     * the outermost, the (now empty) transaction. */
-    if (exec(store, "RELEASE insert_cert", ret == 0 ? err : NULL) != 0 && ret == 0)
-        ret = MINICA_EDB;
-    return ret;
+    return unit_end(store, &u, ret, err);
 }
 
 int minica_store_delete_cert(struct minica_store *store, const char *serial, struct minica_err *err)
@@ -496,31 +725,28 @@ int minica_store_delete_cert(struct minica_store *store, const char *serial, str
         "DELETE FROM cert_names WHERE serial = ?",
         "DELETE FROM certs WHERE serial = ?",
     };
-    int ret = exec(store, "SAVEPOINT delete_cert", err);
+    struct unit u;
+    int ret = unit_begin(store, &u, "delete_cert", err);
     if (ret != 0)
         return ret;
     for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]) && ret == 0; i++) {
-        sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(store->db, sql[i], -1, &st, NULL) != SQLITE_OK) {
+        struct minica_db_stmt *st;
+        if (minica_db_prepare(store->db, sql[i], &st, err) != 0) {
             ret = db_error(store, err, "cannot remove the certificate");
             break;
         }
-        sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) != SQLITE_DONE)
+        minica_db_bind_text(st, 1, serial);
+        if (minica_db_step(st, err) != MINICA_DB_DONE)
             ret = db_error(store, err, "cannot remove the certificate");
-        sqlite3_finalize(st);
+        minica_db_finalize(st);
     }
-    if (ret != 0)
-        sqlite3_exec(store->db, "ROLLBACK TO delete_cert", NULL, NULL, NULL);
-    if (exec(store, "RELEASE delete_cert", ret == 0 ? err : NULL) != 0 && ret == 0)
-        ret = MINICA_EDB;
-    return ret;
+    return unit_end(store, &u, ret, err);
 }
 
-static void copy_text(char *dst, size_t dstlen, sqlite3_stmt *st, int col)
+static void copy_text(char *dst, size_t dstlen, struct minica_db_stmt *st, int col)
 {
-    const unsigned char *t = sqlite3_column_text(st, col);
-    snprintf(dst, dstlen, "%s", t ? (const char *)t : "");
+    const char *t = minica_db_column_text(st, col);
+    snprintf(dst, dstlen, "%s", t ? t : "");
 }
 
 /* The statement for the filters in use. The WHERE clause names only those:
@@ -528,7 +754,9 @@ static void copy_text(char *dst, size_t dstlen, sqlite3_stmt *st, int col)
  * and turn every lookup (the agent makes one per managed certificate) into a
  * scan. A NAME is any of a certificate's names: one join through
  * cert_names' (name, serial) index, at most one row per certificate since
- * (serial, name) is its key. */
+ * (serial, name) is its key. The placeholders are numbered in order of the
+ * filters in use, as PostgreSQL cannot type a parameter the SQL never
+ * names: list_bind binds them alike. */
 static void list_sql(const struct minica_cert_filter *filter, const char *prefix, char *sql,
                      size_t size)
 {
@@ -538,28 +766,44 @@ static void list_sql(const struct minica_cert_filter *filter, const char *prefix
              "c.fingerprint_sha256, c.issuer_fingerprint_sha256, c.pem FROM %s WHERE 1 = 1%s%s%s "
              "ORDER BY c.not_after, c.serial",
              prefix, filter->name ? "cert_names n JOIN certs c ON c.serial = n.serial" : "certs c",
-             filter->name ? " AND n.name = ?1" : "", filter->serial ? " AND c.serial = ?2" : "",
-             filter->not_after_before ? " AND c.not_after < ?3" : "");
+             filter->name ? " AND n.name = ?" : "", filter->serial ? " AND c.serial = ?" : "",
+             filter->not_after_before ? " AND c.not_after < ?" : "");
+}
+
+static void list_bind(struct minica_db_stmt *st, const struct minica_cert_filter *filter)
+{
+    int i = 1;
+    if (filter->name)
+        minica_db_bind_text(st, i++, filter->name);
+    if (filter->serial)
+        minica_db_bind_text(st, i++, filter->serial);
+    if (filter->not_after_before)
+        minica_db_bind_int64(st, i, filter->not_after_before);
 }
 
 int minica_store_list_plan(struct minica_store *store, const struct minica_cert_filter *filter,
                            char *out, size_t outlen, struct minica_err *err)
 {
+    /* EXPLAIN QUERY PLAN and its detail column are SQLite's. */
+    if (minica_db_kind(store->db) != MINICA_DB_SQLITE)
+        return minica_seterr(err, MINICA_EINVAL, "%s: query plans are shown for SQLite only",
+                             minica_db_name(store->db));
     char sql[1024];
     list_sql(filter, "EXPLAIN QUERY PLAN ", sql, sizeof(sql));
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(store->db, sql, &st, err) != 0)
         return db_error(store, err, "cannot explain the inventory query");
     out[0] = '\0';
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const unsigned char *detail = sqlite3_column_text(st, 3);
+    while ((rc = minica_db_step(st, err)) == MINICA_DB_ROW) {
+        const char *detail = minica_db_column_text(st, 3);
         size_t used = strlen(out);
-        snprintf(out + used, outlen - used, "%s\n", detail ? (const char *)detail : "");
+        snprintf(out + used, outlen - used, "%s\n", detail ? detail : "");
     }
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? MINICA_OK
-                             : db_error(store, err, "cannot explain the inventory query");
+    int ret = rc == MINICA_DB_DONE ? MINICA_OK
+                                   : db_error(store, err, "cannot explain the inventory query");
+    minica_db_finalize(st);
+    return ret;
 }
 
 int minica_store_list_certs(struct minica_store *store, const struct minica_cert_filter *filter,
@@ -568,71 +812,72 @@ int minica_store_list_certs(struct minica_store *store, const struct minica_cert
     /* Status is derived from time, so it is filtered here rather than in SQL. */
     unsigned variant = (filter->name ? 1u : 0u) | (filter->serial ? 2u : 0u) |
                        (filter->not_after_before ? 4u : 0u);
-    sqlite3_stmt *st = store->list_stmt[variant];
+    struct minica_db_stmt *st = store->list_stmt[variant];
     if (st == NULL) {
         char sql[1024];
         list_sql(filter, "", sql, sizeof(sql));
-        if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+        if (minica_db_prepare(store->db, sql, &st, err) != 0)
             return db_error(store, err, "cannot read the inventory");
         store->list_stmt[variant] = st;
     }
-    if (filter->name)
-        sqlite3_bind_text(st, 1, filter->name, -1, SQLITE_STATIC);
-    if (filter->serial)
-        sqlite3_bind_text(st, 2, filter->serial, -1, SQLITE_STATIC);
-    if (filter->not_after_before)
-        sqlite3_bind_int64(st, 3, filter->not_after_before);
+    list_bind(st, filter);
     unsigned mask = filter->status_mask ? filter->status_mask : MINICA_STATUS_ALL;
     int64_t now = filter->now ? filter->now : minica_now();
     int ret = MINICA_OK;
     int rc;
     struct minica_cert_row *row = malloc(sizeof(*row));
     if (row == NULL) {
-        sqlite3_reset(st);
+        minica_db_reset(st);
         return minica_seterr(err, MINICA_ENOMEM, "out of memory");
     }
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = minica_db_step(st, err)) == MINICA_DB_ROW) {
         memset(row, 0, sizeof(*row));
         copy_text(row->serial, sizeof(row->serial), st, 0);
         copy_text(row->name, sizeof(row->name), st, 1);
         copy_text(row->sans, sizeof(row->sans), st, 2);
         copy_text(row->usage, sizeof(row->usage), st, 3);
         copy_text(row->key_type, sizeof(row->key_type), st, 4);
-        row->not_before = sqlite3_column_int64(st, 5);
-        row->not_after = sqlite3_column_int64(st, 6);
-        row->issued_at = sqlite3_column_int64(st, 7);
-        row->revoked_at = sqlite3_column_int64(st, 8);
-        row->revoke_reason = sqlite3_column_int(st, 9);
+        row->not_before = minica_db_column_int64(st, 5);
+        row->not_after = minica_db_column_int64(st, 6);
+        row->issued_at = minica_db_column_int64(st, 7);
+        row->revoked_at = minica_db_column_int64(st, 8);
+        row->revoke_reason = (int)minica_db_column_int64(st, 9);
         copy_text(row->fingerprint_sha256, sizeof(row->fingerprint_sha256), st, 10);
         copy_text(row->issuer_fingerprint_sha256, sizeof(row->issuer_fingerprint_sha256), st, 11);
-        row->pem = (const char *)sqlite3_column_text(st, 12);
+        row->pem = minica_db_column_text(st, 12);
         if (!(minica_cert_row_status(row, now) & mask))
             continue;
         if ((ret = cb(row, ctx)) != 0)
             break;
     }
-    if (ret == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+    if (ret == 0 && rc != MINICA_DB_DONE && rc != MINICA_DB_ROW)
         ret = db_error(store, err, "cannot read the inventory");
     free(row);
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    minica_db_reset(st);
     return ret;
+}
+
+/* Whatever a revocation changes, the published CRLs no longer say. */
+static int drop_published_crls(struct minica_store *store, struct minica_err *err)
+{
+    return exec(store, "DELETE FROM published_crls", err);
 }
 
 int minica_store_revoke(struct minica_store *store, const char *serial, int64_t when, int reason,
                         struct minica_err *err)
 {
-    sqlite3_stmt *st;
+    struct minica_db_stmt *st;
     static const char sql[] = "UPDATE certs SET revoked_at = ?, revoke_reason = ? "
                               "WHERE serial = ? AND revoked_at IS NULL";
-    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+    if (minica_db_prepare(store->db, sql, &st, err) != 0)
         return db_error(store, err, "cannot revoke");
-    sqlite3_bind_int64(st, 1, when);
-    sqlite3_bind_int(st, 2, reason);
-    sqlite3_bind_text(st, 3, serial, -1, SQLITE_STATIC);
-    int ret = sqlite3_step(st) == SQLITE_DONE ? MINICA_OK : db_error(store, err, "cannot revoke");
-    sqlite3_finalize(st);
-    return ret;
+    minica_db_bind_int64(st, 1, when);
+    minica_db_bind_int64(st, 2, reason);
+    minica_db_bind_text(st, 3, serial);
+    int ret = minica_db_step(st, err) == MINICA_DB_DONE ? MINICA_OK
+                                                        : db_error(store, err, "cannot revoke");
+    minica_db_finalize(st);
+    return ret == 0 ? drop_published_crls(store, err) : ret;
 }
 
 int minica_store_issuer_stats(struct minica_store *store, int64_t now, minica_issuer_stats_cb cb,
@@ -642,24 +887,24 @@ int minica_store_issuer_stats(struct minica_store *store, int64_t now, minica_is
         "SELECT issuer_fingerprint_sha256, COUNT(*), MAX(not_after), "
         "SUM(CASE WHEN revoked_at IS NULL THEN 0 ELSE 1 END) FROM certs "
         "WHERE not_after > ? GROUP BY issuer_fingerprint_sha256 ORDER BY issuer_fingerprint_sha256";
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(store->db, sql, &st, err) != 0)
         return db_error(store, err, "cannot read the inventory");
-    sqlite3_bind_int64(st, 1, now);
+    minica_db_bind_int64(st, 1, now);
     int ret = MINICA_OK, rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = minica_db_step(st, err)) == MINICA_DB_ROW) {
         struct minica_issuer_stats row;
         memset(&row, 0, sizeof(row));
         copy_text(row.issuer_fingerprint_sha256, sizeof(row.issuer_fingerprint_sha256), st, 0);
-        row.unexpired = sqlite3_column_int64(st, 1);
-        row.last_not_after = sqlite3_column_int64(st, 2);
-        row.unexpired_revoked = sqlite3_column_int64(st, 3);
+        row.unexpired = minica_db_column_int64(st, 1);
+        row.last_not_after = minica_db_column_int64(st, 2);
+        row.unexpired_revoked = minica_db_column_int64(st, 3);
         if ((ret = cb(&row, ctx)) != 0)
             break;
     }
-    if (ret == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+    if (ret == 0 && rc != MINICA_DB_DONE && rc != MINICA_DB_ROW)
         ret = db_error(store, err, "cannot read the inventory");
-    sqlite3_finalize(st);
+    minica_db_finalize(st);
     return ret;
 }
 
@@ -679,20 +924,20 @@ int minica_store_names_not_issued_by(struct minica_store *store, int64_t now,
     for (size_t i = 1; i < n_issuers; i++)
         len += snprintf(sql + len, sizeof(sql) - (size_t)len, ", ?%zu", i + 2);
     snprintf(sql + len, sizeof(sql) - (size_t)len, ")) ORDER BY name");
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(store->db, sql, &st, err) != 0)
         return db_error(store, err, "cannot read the inventory");
-    sqlite3_bind_int64(st, 1, now);
+    minica_db_bind_int64(st, 1, now);
     for (size_t i = 0; i < n_issuers; i++)
-        sqlite3_bind_text(st, (int)i + 2, issuers[i], -1, SQLITE_STATIC);
+        minica_db_bind_text(st, (int)i + 2, issuers[i]);
     int ret = MINICA_OK, rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((ret = cb((const char *)sqlite3_column_text(st, 0), ctx)) != 0)
+    while ((rc = minica_db_step(st, err)) == MINICA_DB_ROW) {
+        if ((ret = cb(minica_db_column_text(st, 0), ctx)) != 0)
             break;
     }
-    if (ret == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+    if (ret == 0 && rc != MINICA_DB_DONE && rc != MINICA_DB_ROW)
         ret = db_error(store, err, "cannot read the inventory");
-    sqlite3_finalize(st);
+    minica_db_finalize(st);
     return ret;
 }
 
@@ -702,17 +947,18 @@ int minica_store_revoke_ca(struct minica_store *store, const struct minica_ca_re
     static const char sql[] =
         "INSERT INTO ca_revocations (serial, fingerprint_sha256, issuer_fingerprint_sha256, "
         "revoked_at, reason) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING";
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(store->db, sql, &st, err) != 0)
         return db_error(store, err, "cannot revoke");
-    sqlite3_bind_text(st, 1, row->serial, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, row->fingerprint_sha256, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, row->issuer_fingerprint_sha256, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, row->revoked_at);
-    sqlite3_bind_int(st, 5, row->reason);
-    int ret = sqlite3_step(st) == SQLITE_DONE ? MINICA_OK : db_error(store, err, "cannot revoke");
-    sqlite3_finalize(st);
-    return ret;
+    minica_db_bind_text(st, 1, row->serial);
+    minica_db_bind_text(st, 2, row->fingerprint_sha256);
+    minica_db_bind_text(st, 3, row->issuer_fingerprint_sha256);
+    minica_db_bind_int64(st, 4, row->revoked_at);
+    minica_db_bind_int64(st, 5, row->reason);
+    int ret = minica_db_step(st, err) == MINICA_DB_DONE ? MINICA_OK
+                                                        : db_error(store, err, "cannot revoke");
+    minica_db_finalize(st);
+    return ret == 0 ? drop_published_crls(store, err) : ret;
 }
 
 int minica_store_list_ca_revocations(struct minica_store *store, minica_ca_revocation_cb cb,
@@ -720,44 +966,174 @@ int minica_store_list_ca_revocations(struct minica_store *store, minica_ca_revoc
 {
     static const char sql[] = "SELECT serial, fingerprint_sha256, issuer_fingerprint_sha256, "
                               "revoked_at, reason FROM ca_revocations ORDER BY revoked_at, serial";
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(store->db, sql, &st, err) != 0)
         return db_error(store, err, "cannot read the CA revocations");
     int ret = MINICA_OK, rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = minica_db_step(st, err)) == MINICA_DB_ROW) {
         struct minica_ca_revocation row;
         memset(&row, 0, sizeof(row));
         copy_text(row.serial, sizeof(row.serial), st, 0);
         copy_text(row.fingerprint_sha256, sizeof(row.fingerprint_sha256), st, 1);
         copy_text(row.issuer_fingerprint_sha256, sizeof(row.issuer_fingerprint_sha256), st, 2);
-        row.revoked_at = sqlite3_column_int64(st, 3);
-        row.reason = sqlite3_column_int(st, 4);
+        row.revoked_at = minica_db_column_int64(st, 3);
+        row.reason = (int)minica_db_column_int64(st, 4);
         if ((ret = cb(&row, ctx)) != 0)
             break;
     }
-    if (ret == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+    if (ret == 0 && rc != MINICA_DB_DONE && rc != MINICA_DB_ROW)
         ret = db_error(store, err, "cannot read the CA revocations");
-    sqlite3_finalize(st);
+    minica_db_finalize(st);
     return ret;
 }
 
+/* One statement: the counter's row is locked from this UPDATE to the end
+ * of the transaction (SQLite's writer lock; PostgreSQL's row lock, which
+ * a second replica's UPDATE waits on, then reads the committed value), so
+ * numbers only grow, across processes and replicas. A sequence would
+ * give the same without the wait, but leave gaps at every rollback and
+ * need one per issuer; CRLs are rare enough to queue. counters.value: in
+ * PostgreSQL a bare "value" could also be EXCLUDED's. */
 int minica_store_next_crl_number(struct minica_store *store, const char *issuer, int64_t *number,
                                  struct minica_err *err)
 {
-    static const char sql[] = "INSERT INTO counters (name, value) VALUES (?1, 1) "
-                              "ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value";
+    static const char sql[] =
+        "INSERT INTO counters (name, value) VALUES (?1, 1) "
+        "ON CONFLICT(name) DO UPDATE SET value = counters.value + 1 RETURNING value";
     char name[64];
     snprintf(name, sizeof(name), "crl_number_%s", issuer);
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(store->db, sql, &st, err) != 0)
         return db_error(store, err, "cannot allocate a CRL number");
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    minica_db_bind_text(st, 1, name);
     int ret = MINICA_OK;
-    if (sqlite3_step(st) == SQLITE_ROW)
-        *number = sqlite3_column_int64(st, 0);
+    if (minica_db_step(st, err) == MINICA_DB_ROW)
+        *number = minica_db_column_int64(st, 0);
     else
         ret = db_error(store, err, "cannot allocate a CRL number");
-    sqlite3_finalize(st);
+    minica_db_finalize(st);
+    return ret;
+}
+
+int minica_store_lock_published_crls(struct minica_store *store, struct minica_err *err)
+{
+    if (!minica_db_in_transaction(store->db))
+        return minica_seterr(err, MINICA_EINVAL, "the published CRLs are locked in a transaction");
+    /* SQLite's BEGIN IMMEDIATE holds the one writer lock already. On
+     * PostgreSQL, a lock of its own until the transaction ends ("minica"
+     * + 1, beside the migrations' key). */
+    if (minica_db_kind(store->db) != MINICA_DB_POSTGRESQL)
+        return MINICA_OK;
+    return exec(store, "SELECT pg_advisory_xact_lock(120299591394146)", err);
+}
+
+void minica_published_crl_free(struct minica_published_crl *row)
+{
+    free(row->pem);
+    row->pem = NULL;
+}
+
+int minica_store_get_published_crl(struct minica_store *store, const char *issuer_serial,
+                                   struct minica_published_crl *out, struct minica_err *err)
+{
+    static const char sql[] = "SELECT crl_number, this_update, next_update, revoked, pem "
+                              "FROM published_crls WHERE issuer_serial = ?";
+    memset(out, 0, sizeof(*out));
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(store->db, sql, &st, err) != 0)
+        return db_error(store, err, "cannot read the published CRLs");
+    minica_db_bind_text(st, 1, issuer_serial);
+    int ret, rc = minica_db_step(st, err);
+    if (rc == MINICA_DB_ROW) {
+        snprintf(out->issuer_serial, sizeof(out->issuer_serial), "%s", issuer_serial);
+        out->number = minica_db_column_int64(st, 0);
+        out->this_update = minica_db_column_int64(st, 1);
+        out->next_update = minica_db_column_int64(st, 2);
+        out->revoked = minica_db_column_int64(st, 3);
+        const char *pem = minica_db_column_text(st, 4);
+        out->pem = strdup(pem != NULL ? pem : "");
+        ret = out->pem != NULL ? MINICA_OK : minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    } else if (rc == MINICA_DB_DONE) {
+        ret = minica_seterr(err, MINICA_ENOENT, "no published CRL of %s", issuer_serial);
+    } else {
+        ret = db_error(store, err, "cannot read the published CRLs");
+    }
+    minica_db_finalize(st);
+    return ret;
+}
+
+int minica_store_replace_published_crls(struct minica_store *store,
+                                        const struct minica_published_crl *rows, size_t n,
+                                        struct minica_err *err)
+{
+    static const char sql[] = "INSERT INTO published_crls (issuer_serial, crl_number, "
+                              "this_update, next_update, revoked, pem) VALUES (?, ?, ?, ?, ?, ?)";
+    struct unit u;
+    int ret = unit_begin(store, &u, "published_crls", err);
+    if (ret != 0)
+        return ret;
+    if ((ret = drop_published_crls(store, err)) != 0)
+        return unit_end(store, &u, ret, err);
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(store->db, sql, &st, err) != 0)
+        return unit_end(store, &u, db_error(store, err, "cannot publish the CRLs"), err);
+    for (size_t i = 0; i < n && ret == 0; i++) {
+        minica_db_reset(st);
+        minica_db_bind_text(st, 1, rows[i].issuer_serial);
+        minica_db_bind_int64(st, 2, rows[i].number);
+        minica_db_bind_int64(st, 3, rows[i].this_update);
+        minica_db_bind_int64(st, 4, rows[i].next_update);
+        minica_db_bind_int64(st, 5, rows[i].revoked);
+        minica_db_bind_text(st, 6, rows[i].pem);
+        if (minica_db_step(st, err) != MINICA_DB_DONE)
+            ret = db_error(store, err, "cannot publish the CRLs");
+    }
+    minica_db_finalize(st);
+    return unit_end(store, &u, ret, err);
+}
+
+/* The insert decides, as for a spent nonce: of concurrent first calls
+ * (replicas starting at once) exactly one adds its row, ON CONFLICT DO
+ * NOTHING making the others wait for that commit and add nothing; the
+ * read then sees the one row, whoever wrote it. */
+int minica_store_secret(struct minica_store *store, const char *name, const char *fresh,
+                        int64_t now, char *out, size_t out_size, struct minica_err *err)
+{
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(store->db,
+                          "INSERT INTO serve_secrets (name, secret, created_at) VALUES (?, ?, ?) "
+                          "ON CONFLICT DO NOTHING",
+                          &st, err) != 0)
+        return db_error(store, err, "cannot store a secret");
+    minica_db_bind_text(st, 1, name);
+    minica_db_bind_text(st, 2, fresh);
+    minica_db_bind_int64(st, 3, now);
+    int ret = step_guarded(store, st, err) == MINICA_DB_DONE
+                  ? MINICA_OK
+                  : guarded_error(store, err, "cannot store a secret");
+    minica_db_finalize(st);
+    if (ret != 0)
+        return ret;
+    if (minica_db_prepare(store->db, "SELECT secret FROM serve_secrets WHERE name = ?", &st, err) !=
+        0)
+        return db_error(store, err, "cannot read a secret");
+    minica_db_bind_text(st, 1, name);
+    int rc = minica_db_step(st, err);
+    if (rc == MINICA_DB_ROW) {
+        const char *secret = minica_db_column_text(st, 0);
+        if (secret == NULL || strlen(secret) >= out_size)
+            ret = minica_seterr(err, MINICA_EINVAL, "%s: secret '%s' is longer than expected",
+                                minica_db_name(store->db), name);
+        else
+            memcpy(out, secret, strlen(secret) + 1);
+    } else if (rc == MINICA_DB_DONE) {
+        /* Only a concurrent DELETE could do this: none of minica's. */
+        ret = minica_seterr(err, MINICA_EDB, "%s: secret '%s' vanished as it was made",
+                            minica_db_name(store->db), name);
+    } else {
+        ret = db_error(store, err, "cannot read a secret");
+    }
+    minica_db_finalize(st);
     return ret;
 }
 
@@ -786,22 +1162,22 @@ int minica_store_audit(struct minica_store *store, const char *command, const ch
         return minica_seterr(err, MINICA_ENOMEM, "out of memory");
     minica_escape_text(summary, text, need + 1);
 
-    sqlite3_stmt *st;
+    struct minica_db_stmt *st;
     static const char sql[] =
-        "INSERT INTO audit (time, uid, user, command, summary) VALUES (?, ?, ?, ?, ?)";
+        "INSERT INTO audit (time, uid, \"user\", command, summary) VALUES (?, ?, ?, ?, ?)";
     int ret = MINICA_OK;
-    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK) {
+    if (minica_db_prepare(store->db, sql, &st, err) != 0) {
         free(text);
         return db_error(store, err, "cannot write the audit log");
     }
-    sqlite3_bind_int64(st, 1, minica_now());
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)store->uid);
-    sqlite3_bind_text(st, 3, user, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, cmd, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, text, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_DONE)
+    minica_db_bind_int64(st, 1, minica_now());
+    minica_db_bind_int64(st, 2, (int64_t)store->uid);
+    minica_db_bind_text(st, 3, user);
+    minica_db_bind_text(st, 4, cmd);
+    minica_db_bind_text(st, 5, text);
+    if (minica_db_step(st, err) != MINICA_DB_DONE)
         ret = db_error(store, err, "cannot write the audit log");
-    sqlite3_finalize(st);
+    minica_db_finalize(st);
     free(text);
     return ret;
 }
@@ -809,29 +1185,29 @@ int minica_store_audit(struct minica_store *store, const char *command, const ch
 int minica_store_list_audit(struct minica_store *store, int64_t since, minica_audit_cb cb,
                             void *ctx, struct minica_err *err)
 {
-    static const char sql[] = "SELECT id, time, uid, user, command, summary FROM audit "
+    static const char sql[] = "SELECT id, time, uid, \"user\", command, summary FROM audit "
                               "WHERE time >= ? ORDER BY id";
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(store->db, sql, &st, err) != 0)
         return db_error(store, err, "cannot read the audit log");
-    sqlite3_bind_int64(st, 1, since);
+    minica_db_bind_int64(st, 1, since);
     int rc, ret = MINICA_OK;
     struct minica_audit_row row;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = minica_db_step(st, err)) == MINICA_DB_ROW) {
         memset(&row, 0, sizeof(row));
-        row.id = sqlite3_column_int64(st, 0);
-        row.time = sqlite3_column_int64(st, 1);
-        row.uid = sqlite3_column_int64(st, 2);
+        row.id = minica_db_column_int64(st, 0);
+        row.time = minica_db_column_int64(st, 1);
+        row.uid = minica_db_column_int64(st, 2);
         copy_text(row.user, sizeof(row.user), st, 3);
         copy_text(row.command, sizeof(row.command), st, 4);
-        const unsigned char *summary = sqlite3_column_text(st, 5);
-        row.summary = summary != NULL ? (const char *)summary : "";
+        const char *summary = minica_db_column_text(st, 5);
+        row.summary = summary != NULL ? summary : "";
         if ((ret = cb(&row, ctx)) != 0)
             break;
     }
-    if (ret == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+    if (ret == 0 && rc != MINICA_DB_DONE && rc != MINICA_DB_ROW)
         ret = db_error(store, err, "cannot read the audit log");
-    sqlite3_finalize(st);
+    minica_db_finalize(st);
     return ret;
 }
 
@@ -866,7 +1242,7 @@ int minica_serial_normalize(const char *text, char *out, size_t outlen, struct m
 
 /* Enrollment tokens (see token.h). */
 
-static void token_row_from(sqlite3_stmt *st, struct minica_token_row *row)
+static void token_row_from(struct minica_db_stmt *st, struct minica_token_row *row)
 {
     memset(row, 0, sizeof(*row));
     copy_text(row->id, sizeof(row->id), st, 0);
@@ -874,11 +1250,11 @@ static void token_row_from(sqlite3_stmt *st, struct minica_token_row *row)
     copy_text(row->name, sizeof(row->name), st, 2);
     copy_text(row->sans, sizeof(row->sans), st, 3);
     copy_text(row->usage, sizeof(row->usage), st, 4);
-    row->ttl = sqlite3_column_int64(st, 5);
-    row->created_at = sqlite3_column_int64(st, 6);
-    row->expires_at = sqlite3_column_int64(st, 7);
-    row->used_at = sqlite3_column_int64(st, 8);
-    row->revoked_at = sqlite3_column_int64(st, 9);
+    row->ttl = minica_db_column_int64(st, 5);
+    row->created_at = minica_db_column_int64(st, 6);
+    row->expires_at = minica_db_column_int64(st, 7);
+    row->used_at = minica_db_column_int64(st, 8);
+    row->revoked_at = minica_db_column_int64(st, 9);
     copy_text(row->used_by, sizeof(row->used_by), st, 10);
 }
 
@@ -891,24 +1267,26 @@ int minica_store_insert_token(struct minica_store *store, const struct minica_to
 {
     static const char sql[] = "INSERT INTO tokens (id, secret_sha256, name, sans, usage, ttl, "
                               "created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(store->db, sql, &st, err) != 0)
         return db_error(store, err, "cannot record the token");
-    sqlite3_bind_text(st, 1, row->id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, row->secret_sha256, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, row->name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, row->sans, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, row->usage, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 6, row->ttl);
-    sqlite3_bind_int64(st, 7, row->created_at);
-    sqlite3_bind_int64(st, 8, row->expires_at);
-    int rc = sqlite3_step(st);
+    minica_db_bind_text(st, 1, row->id);
+    minica_db_bind_text(st, 2, row->secret_sha256);
+    minica_db_bind_text(st, 3, row->name);
+    minica_db_bind_text(st, 4, row->sans);
+    minica_db_bind_text(st, 5, row->usage);
+    minica_db_bind_int64(st, 6, row->ttl);
+    minica_db_bind_int64(st, 7, row->created_at);
+    minica_db_bind_int64(st, 8, row->expires_at);
+    int rc = step_guarded(store, st, err);
     int ret = MINICA_OK;
-    if (rc == SQLITE_CONSTRAINT)
+    if (rc < 0 &&
+        (store->failed_kind == MINICA_DB_UNIQUE || store->failed_kind == MINICA_DB_FOREIGN_KEY ||
+         store->failed_kind == MINICA_DB_CHECK))
         ret = minica_seterr(err, MINICA_EEXIST, "token id %s is already taken", row->id);
-    else if (rc != SQLITE_DONE)
-        ret = db_error(store, err, "cannot record the token");
-    sqlite3_finalize(st);
+    else if (rc != MINICA_DB_DONE)
+        ret = guarded_error(store, err, "cannot record the token");
+    minica_db_finalize(st);
     return ret;
 }
 
@@ -916,19 +1294,19 @@ int minica_store_get_token(struct minica_store *store, const char *id, struct mi
                            struct minica_err *err)
 {
     static const char sql[] = "SELECT " TOKEN_COLUMNS " FROM tokens WHERE id = ?";
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(store->db, sql, &st, err) != 0)
         return db_error(store, err, "cannot read the tokens");
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
+    minica_db_bind_text(st, 1, id);
+    int rc = minica_db_step(st, err);
     int ret = MINICA_OK;
-    if (rc == SQLITE_ROW)
+    if (rc == MINICA_DB_ROW)
         token_row_from(st, row);
-    else if (rc == SQLITE_DONE)
+    else if (rc == MINICA_DB_DONE)
         ret = minica_seterr(err, MINICA_ENOENT, "no token with id %s", id);
     else
         ret = db_error(store, err, "cannot read the tokens");
-    sqlite3_finalize(st);
+    minica_db_finalize(st);
     return ret;
 }
 
@@ -936,45 +1314,48 @@ int minica_store_list_tokens(struct minica_store *store, minica_token_cb cb, voi
                              struct minica_err *err)
 {
     static const char sql[] = "SELECT " TOKEN_COLUMNS " FROM tokens ORDER BY created_at, id";
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(store->db, sql, &st, err) != 0)
         return db_error(store, err, "cannot read the tokens");
     int rc, ret = MINICA_OK;
     struct minica_token_row row;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = minica_db_step(st, err)) == MINICA_DB_ROW) {
         token_row_from(st, &row);
         if ((ret = cb(&row, ctx)) != 0)
             break;
     }
-    if (ret == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+    if (ret == 0 && rc != MINICA_DB_DONE && rc != MINICA_DB_ROW)
         ret = db_error(store, err, "cannot read the tokens");
-    sqlite3_finalize(st);
+    minica_db_finalize(st);
     return ret;
 }
 
-/* One statement decides: of any number of concurrent uses (threads or
- * processes), SQLite's writer lock lets exactly one see changes() == 1. Run
- * inside the transaction that records the certificate, so the token, the
- * certificate and its audit row are committed together or not at all. */
+/* One statement decides: of any number of concurrent uses (threads,
+ * processes, replicas), exactly one sees changes() == 1. SQLite's writer
+ * lock runs them one at a time; on PostgreSQL the others wait on the row's
+ * lock and, READ COMMITTED, test the WHERE again on the committed row, now
+ * used. Run inside the transaction that records the certificate, so the
+ * token, the certificate and its audit row are committed together or not
+ * at all. */
 int minica_store_use_token(struct minica_store *store, const char *id, const char *secret_sha256,
                            int64_t now, const char *used_by, struct minica_err *err)
 {
     static const char sql[] =
         "UPDATE tokens SET used_at = ?1, used_by = ?4 WHERE id = ?2 AND secret_sha256 = ?3 "
         "AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?1";
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(store->db, sql, &st, err) != 0)
         return db_error(store, err, "cannot use the token");
-    sqlite3_bind_int64(st, 1, now);
-    sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, secret_sha256, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, used_by, -1, SQLITE_STATIC);
+    minica_db_bind_int64(st, 1, now);
+    minica_db_bind_text(st, 2, id);
+    minica_db_bind_text(st, 3, secret_sha256);
+    minica_db_bind_text(st, 4, used_by);
     int ret = MINICA_OK;
-    if (sqlite3_step(st) != SQLITE_DONE)
+    if (minica_db_step(st, err) != MINICA_DB_DONE)
         ret = db_error(store, err, "cannot use the token");
-    else if (sqlite3_changes(store->db) != 1)
+    else if (minica_db_changes(st) != 1)
         ret = minica_seterr(err, MINICA_EFORBIDDEN, "the token is not valid any more");
-    sqlite3_finalize(st);
+    minica_db_finalize(st);
     return ret;
 }
 
@@ -983,17 +1364,17 @@ int minica_store_revoke_token(struct minica_store *store, const char *id, int64_
 {
     static const char sql[] =
         "UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?1) WHERE id = ?2";
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(store->db, sql, &st, err) != 0)
         return db_error(store, err, "cannot revoke the token");
-    sqlite3_bind_int64(st, 1, when);
-    sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+    minica_db_bind_int64(st, 1, when);
+    minica_db_bind_text(st, 2, id);
     int ret = MINICA_OK;
-    if (sqlite3_step(st) != SQLITE_DONE)
+    if (minica_db_step(st, err) != MINICA_DB_DONE)
         ret = db_error(store, err, "cannot revoke the token");
-    else if (sqlite3_changes(store->db) != 1)
+    else if (minica_db_changes(st) != 1)
         ret = minica_seterr(err, MINICA_ENOENT, "no token with id %s", id);
-    sqlite3_finalize(st);
+    minica_db_finalize(st);
     return ret;
 }
 
@@ -1002,24 +1383,13 @@ int minica_store_revoke_token(struct minica_store *store, const char *id, int64_
  * of concurrent callers see its row change, whatever connection or host
  * each runs on. */
 
-/* A failed write's reason, by the constraint it broke: a taken key is the
- * caller's EEXIST, a CHECK its typo, a foreign key a row that is not there. */
+/* acme_write_error: write_error for the driver's last error. */
 static int acme_write_error(struct minica_store *s, struct minica_err *err, const char *what)
 {
-    switch (sqlite3_extended_errcode(s->db)) {
-    case SQLITE_CONSTRAINT_PRIMARYKEY:
-    case SQLITE_CONSTRAINT_UNIQUE:
-        return minica_seterr(err, MINICA_EEXIST, "%s: already taken (%s)", what,
-                             sqlite3_errmsg(s->db));
-    case SQLITE_CONSTRAINT_CHECK:
-    case SQLITE_CONSTRAINT_NOTNULL:
-        return minica_seterr(err, MINICA_EINVAL, "%s: a value the table does not allow (%s)", what,
-                             sqlite3_errmsg(s->db));
-    case SQLITE_CONSTRAINT_FOREIGNKEY:
-        return minica_seterr(err, MINICA_ENOENT, "%s: refers to a row that does not exist", what);
-    default:
+    enum minica_db_error kind = minica_db_last_error(s->db);
+    if (kind != MINICA_DB_UNIQUE && kind != MINICA_DB_CHECK && kind != MINICA_DB_FOREIGN_KEY)
         return db_error(s, err, what);
-    }
+    return write_error(s, kind, minica_db_errmsg(s->db), err, what);
 }
 
 /* A value given as a string must fit the row field it is read back into:
@@ -1031,28 +1401,31 @@ static int acme_fits(const char *text, size_t size, const char *what, struct min
     return MINICA_OK;
 }
 
-static void bind_opt_text(sqlite3_stmt *st, int i, const char *text)
+static void bind_opt_text(struct minica_db_stmt *st, int i, const char *text)
 {
     if (text != NULL && text[0] != '\0')
-        sqlite3_bind_text(st, i, text, -1, SQLITE_STATIC);
+        minica_db_bind_text(st, i, text);
     else
-        sqlite3_bind_null(st, i);
+        minica_db_bind_null(st, i);
 }
 
-static void bind_opt_int64(sqlite3_stmt *st, int i, int64_t v)
+static void bind_opt_int64(struct minica_db_stmt *st, int i, int64_t v)
 {
     if (v != 0)
-        sqlite3_bind_int64(st, i, v);
+        minica_db_bind_int64(st, i, v);
     else
-        sqlite3_bind_null(st, i);
+        minica_db_bind_null(st, i);
 }
 
-/* Runs a prepared write of one row and finalizes it. */
-static int acme_step_write(struct minica_store *s, sqlite3_stmt *st, struct minica_err *err,
-                           const char *what)
+/* Runs a prepared write of one row and finalizes it; changed (may be
+ * NULL) gets the rows it changed. */
+static int acme_step_write(struct minica_store *s, struct minica_db_stmt *st, int64_t *changed,
+                           struct minica_err *err, const char *what)
 {
-    int ret = sqlite3_step(st) == SQLITE_DONE ? MINICA_OK : acme_write_error(s, err, what);
-    sqlite3_finalize(st);
+    int ret = step_guarded(s, st, err) == MINICA_DB_DONE ? MINICA_OK : guarded_error(s, err, what);
+    if (ret == 0 && changed != NULL)
+        *changed = minica_db_changes(st);
+    minica_db_finalize(st);
     return ret;
 }
 
@@ -1064,50 +1437,56 @@ static int acme_unchanged(struct minica_store *s, const char *table, const char 
 {
     char sql[128];
     snprintf(sql, sizeof(sql), "SELECT status FROM %s WHERE id = ?", table);
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(s->db, sql, &st, err) != 0)
         return db_error(s, err, what);
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st), ret;
-    if (rc == SQLITE_ROW)
+    minica_db_bind_text(st, 1, id);
+    int rc = minica_db_step(st, err), ret;
+    if (rc == MINICA_DB_ROW)
         ret = minica_seterr(err, MINICA_EBUSY, "%s: %s is %s now", what, id,
-                            (const char *)sqlite3_column_text(st, 0));
-    else if (rc == SQLITE_DONE)
+                            minica_db_column_text(st, 0));
+    else if (rc == MINICA_DB_DONE)
         ret = minica_seterr(err, MINICA_ENOENT, "%s: no %s", what, id);
     else
         ret = db_error(s, err, what);
-    sqlite3_finalize(st);
+    minica_db_finalize(st);
     return ret;
 }
 
 /* Steps a conditional UPDATE of one row of table and finalizes it. */
-static int acme_step_transition(struct minica_store *s, sqlite3_stmt *st, const char *table,
-                                const char *id, const char *what, struct minica_err *err)
+static int acme_step_transition(struct minica_store *s, struct minica_db_stmt *st,
+                                const char *table, const char *id, const char *what,
+                                struct minica_err *err)
 {
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        int ret = acme_write_error(s, err, what);
-        sqlite3_finalize(st);
+    if (step_guarded(s, st, err) != MINICA_DB_DONE) {
+        int ret = guarded_error(s, err, what);
+        minica_db_finalize(st);
         return ret;
     }
-    int changed = sqlite3_changes(s->db);
-    sqlite3_finalize(st);
+    int64_t changed = minica_db_changes(st);
+    minica_db_finalize(st);
     return changed == 1 ? MINICA_OK : acme_unchanged(s, table, what, id, err);
 }
 
 /* The primary key decides: of any number of concurrent spends of one
  * value (threads, processes, replicas on one database), exactly one insert
- * commits; the rest meet the constraint. */
+ * adds the row; the others wait for it and add nothing (ON CONFLICT DO
+ * NOTHING rather than a failed INSERT, which would abort a PostgreSQL
+ * caller's transaction), and see no change. */
 int minica_store_acme_nonce_spend(struct minica_store *store, const char *value, int64_t expires_at,
                                   struct minica_err *err)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(store->db, "INSERT INTO acme_nonces (value, expires_at) VALUES (?, ?)",
-                           -1, &st, NULL) != SQLITE_OK)
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(store->db,
+                          "INSERT INTO acme_nonces (value, expires_at) VALUES (?, ?) "
+                          "ON CONFLICT DO NOTHING",
+                          &st, err) != 0)
         return db_error(store, err, "cannot spend the nonce");
-    sqlite3_bind_text(st, 1, value, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, expires_at);
-    int ret = acme_step_write(store, st, err, "cannot spend the nonce");
-    if (ret == MINICA_EEXIST)
+    minica_db_bind_text(st, 1, value);
+    minica_db_bind_int64(st, 2, expires_at);
+    int64_t inserted = 0;
+    int ret = acme_step_write(store, st, &inserted, err, "cannot spend the nonce");
+    if (ret == 0 && inserted != 1)
         return minica_seterr(err, MINICA_EFORBIDDEN, "the nonce was already used");
     return ret;
 }
@@ -1115,16 +1494,16 @@ int minica_store_acme_nonce_spend(struct minica_store *store, const char *value,
 static int acme_sweep(struct minica_store *s, const char *sql, int64_t now, int64_t *swept,
                       const char *what, struct minica_err *err)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(s->db, sql, &st, err) != 0)
         return db_error(s, err, what);
-    sqlite3_bind_int64(st, 1, now);
+    minica_db_bind_int64(st, 1, now);
     int ret = MINICA_OK;
-    if (sqlite3_step(st) != SQLITE_DONE)
+    if (minica_db_step(st, err) != MINICA_DB_DONE)
         ret = db_error(s, err, what);
     else if (swept != NULL)
-        *swept = sqlite3_changes(s->db);
-    sqlite3_finalize(st);
+        *swept = minica_db_changes(st);
+    minica_db_finalize(st);
     return ret;
 }
 
@@ -1143,17 +1522,17 @@ static int acme_account_insert_row(struct minica_store *store,
 {
     static const char sql[] = "INSERT INTO acme_accounts (id, thumbprint, jwk, status, contact, "
                               "eab_kid, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)";
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(store->db, sql, &st, err) != 0)
         return db_error(store, err, "cannot record the ACME account");
-    sqlite3_bind_text(st, 1, row->id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, row->thumbprint, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, row->jwk, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, row->status, -1, SQLITE_STATIC);
+    minica_db_bind_text(st, 1, row->id);
+    minica_db_bind_text(st, 2, row->thumbprint);
+    minica_db_bind_text(st, 3, row->jwk);
+    minica_db_bind_text(st, 4, row->status);
     bind_opt_text(st, 5, row->contact);
     bind_opt_text(st, 6, row->eab_kid);
-    sqlite3_bind_int64(st, 7, row->created_at);
-    return acme_step_write(store, st, err, "cannot record the ACME account");
+    minica_db_bind_int64(st, 7, row->created_at);
+    return acme_step_write(store, st, NULL, err, "cannot record the ACME account");
 }
 
 /* One conditional UPDATE: of concurrent first uses of a key, one binds. */
@@ -1162,21 +1541,21 @@ static int acme_eab_bind(struct minica_store *store, const char *kid, const char
 {
     static const char sql[] = "UPDATE acme_eab_keys SET account_id = ?2 WHERE kid = ?1 AND "
                               "account_id IS NULL AND revoked_at IS NULL AND expires_at > ?3";
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(store->db, sql, &st, err) != 0)
         return db_error(store, err, "cannot bind the external account binding key");
-    sqlite3_bind_text(st, 1, kid, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, account_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, now);
+    minica_db_bind_text(st, 1, kid);
+    minica_db_bind_text(st, 2, account_id);
+    minica_db_bind_int64(st, 3, now);
     int ret = MINICA_OK;
-    if (sqlite3_step(st) != SQLITE_DONE)
+    if (minica_db_step(st, err) != MINICA_DB_DONE)
         ret = acme_write_error(store, err, "cannot bind the external account binding key");
-    else if (sqlite3_changes(store->db) != 1)
+    else if (minica_db_changes(st) != 1)
         ret = minica_seterr(err, MINICA_EFORBIDDEN,
                             "the external account binding key %s is unknown, revoked, expired or "
                             "bound to another account",
                             kid);
-    sqlite3_finalize(st);
+    minica_db_finalize(st);
     return ret;
 }
 
@@ -1185,17 +1564,14 @@ int minica_store_acme_account_insert(struct minica_store *store,
 {
     if (row->eab_kid[0] == '\0')
         return acme_account_insert_row(store, row, err);
-    int ret = exec(store, "SAVEPOINT acme_account", err);
+    struct unit u;
+    int ret = unit_begin(store, &u, "acme_account", err);
     if (ret != 0)
         return ret;
     ret = acme_account_insert_row(store, row, err);
     if (ret == 0)
         ret = acme_eab_bind(store, row->eab_kid, row->id, row->created_at, err);
-    if (ret != 0)
-        sqlite3_exec(store->db, "ROLLBACK TO acme_account", NULL, NULL, NULL);
-    if (exec(store, "RELEASE acme_account", ret == 0 ? err : NULL) != 0 && ret == 0)
-        ret = MINICA_EDB;
-    return ret;
+    return unit_end(store, &u, ret, err);
 }
 
 int minica_store_acme_account_list(struct minica_store *store, minica_acme_account_cb cb, void *ctx,
@@ -1204,16 +1580,16 @@ int minica_store_acme_account_list(struct minica_store *store, minica_acme_accou
     static const char sql[] =
         "SELECT " ACME_ACCOUNT_COLUMNS ", (SELECT COUNT(*) FROM acme_orders o WHERE "
         "o.account_id = acme_accounts.id) FROM acme_accounts ORDER BY created_at, id";
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(store->db, sql, &st, err) != 0)
         return db_error(store, err, "cannot read the ACME accounts");
     struct minica_acme_account *row = malloc(sizeof(*row));
     if (row == NULL) {
-        sqlite3_finalize(st);
+        minica_db_finalize(st);
         return minica_seterr(err, MINICA_ENOMEM, "out of memory");
     }
     int rc, ret = MINICA_OK;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = minica_db_step(st, err)) == MINICA_DB_ROW) {
         memset(row, 0, sizeof(*row));
         copy_text(row->id, sizeof(row->id), st, 0);
         copy_text(row->thumbprint, sizeof(row->thumbprint), st, 1);
@@ -1221,14 +1597,14 @@ int minica_store_acme_account_list(struct minica_store *store, minica_acme_accou
         copy_text(row->status, sizeof(row->status), st, 3);
         copy_text(row->contact, sizeof(row->contact), st, 4);
         copy_text(row->eab_kid, sizeof(row->eab_kid), st, 5);
-        row->created_at = sqlite3_column_int64(st, 6);
-        if ((ret = cb(row, sqlite3_column_int64(st, 7), ctx)) != 0)
+        row->created_at = minica_db_column_int64(st, 6);
+        if ((ret = cb(row, minica_db_column_int64(st, 7), ctx)) != 0)
             break;
     }
-    if (ret == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+    if (ret == 0 && rc != MINICA_DB_DONE && rc != MINICA_DB_ROW)
         ret = db_error(store, err, "cannot read the ACME accounts");
     free(row);
-    sqlite3_finalize(st);
+    minica_db_finalize(st);
     return ret;
 }
 
@@ -1236,16 +1612,16 @@ int minica_store_acme_account_list(struct minica_store *store, minica_acme_accou
     "kid, label, permit_dns, permit_ip, created_at, expires_at, COALESCE(revoked_at, 0), "         \
     "COALESCE(account_id, '')"
 
-static void acme_eab_from(sqlite3_stmt *st, struct minica_acme_eab_key *row)
+static void acme_eab_from(struct minica_db_stmt *st, struct minica_acme_eab_key *row)
 {
     memset(row, 0, sizeof(*row));
     copy_text(row->kid, sizeof(row->kid), st, 0);
     copy_text(row->label, sizeof(row->label), st, 1);
     copy_text(row->permit_dns, sizeof(row->permit_dns), st, 2);
     copy_text(row->permit_ip, sizeof(row->permit_ip), st, 3);
-    row->created_at = sqlite3_column_int64(st, 4);
-    row->expires_at = sqlite3_column_int64(st, 5);
-    row->revoked_at = sqlite3_column_int64(st, 6);
+    row->created_at = minica_db_column_int64(st, 4);
+    row->expires_at = minica_db_column_int64(st, 5);
+    row->revoked_at = minica_db_column_int64(st, 6);
     copy_text(row->account_id, sizeof(row->account_id), st, 7);
 }
 
@@ -1254,85 +1630,84 @@ int minica_store_acme_eab_insert(struct minica_store *store, const struct minica
 {
     static const char sql[] = "INSERT INTO acme_eab_keys (kid, label, permit_dns, permit_ip, "
                               "created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)";
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(store->db, sql, &st, err) != 0)
         return db_error(store, err, "cannot record the external account binding key");
-    sqlite3_bind_text(st, 1, row->kid, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, row->label, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, row->permit_dns, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, row->permit_ip, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, row->created_at);
-    sqlite3_bind_int64(st, 6, row->expires_at);
-    return acme_step_write(store, st, err, "cannot record the external account binding key");
+    minica_db_bind_text(st, 1, row->kid);
+    minica_db_bind_text(st, 2, row->label);
+    minica_db_bind_text(st, 3, row->permit_dns);
+    minica_db_bind_text(st, 4, row->permit_ip);
+    minica_db_bind_int64(st, 5, row->created_at);
+    minica_db_bind_int64(st, 6, row->expires_at);
+    return acme_step_write(store, st, NULL, err, "cannot record the external account binding key");
 }
 
 int minica_store_acme_eab_get(struct minica_store *store, const char *kid,
                               struct minica_acme_eab_key *row, struct minica_err *err)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(store->db,
-                           "SELECT " ACME_EAB_COLUMNS " FROM acme_eab_keys WHERE kid = ?", -1, &st,
-                           NULL) != SQLITE_OK)
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(store->db, "SELECT " ACME_EAB_COLUMNS " FROM acme_eab_keys WHERE kid = ?",
+                          &st, err) != 0)
         return db_error(store, err, "cannot read the external account binding keys");
-    sqlite3_bind_text(st, 1, kid, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st), ret = MINICA_OK;
-    if (rc == SQLITE_ROW)
+    minica_db_bind_text(st, 1, kid);
+    int rc = minica_db_step(st, err), ret = MINICA_OK;
+    if (rc == MINICA_DB_ROW)
         acme_eab_from(st, row);
-    else if (rc == SQLITE_DONE)
+    else if (rc == MINICA_DB_DONE)
         ret = minica_seterr(err, MINICA_ENOENT, "no external account binding key %s", kid);
     else
         ret = db_error(store, err, "cannot read the external account binding keys");
-    sqlite3_finalize(st);
+    minica_db_finalize(st);
     return ret;
 }
 
 int minica_store_acme_eab_list(struct minica_store *store, minica_acme_eab_cb cb, void *ctx,
                                struct minica_err *err)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(
-            store->db, "SELECT " ACME_EAB_COLUMNS " FROM acme_eab_keys ORDER BY created_at, kid",
-            -1, &st, NULL) != SQLITE_OK)
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(store->db,
+                          "SELECT " ACME_EAB_COLUMNS " FROM acme_eab_keys ORDER BY created_at, kid",
+                          &st, err) != 0)
         return db_error(store, err, "cannot read the external account binding keys");
     struct minica_acme_eab_key *row = malloc(sizeof(*row));
     if (row == NULL) {
-        sqlite3_finalize(st);
+        minica_db_finalize(st);
         return minica_seterr(err, MINICA_ENOMEM, "out of memory");
     }
     int rc, ret = MINICA_OK;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = minica_db_step(st, err)) == MINICA_DB_ROW) {
         acme_eab_from(st, row);
         if ((ret = cb(row, ctx)) != 0)
             break;
     }
-    if (ret == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+    if (ret == 0 && rc != MINICA_DB_DONE && rc != MINICA_DB_ROW)
         ret = db_error(store, err, "cannot read the external account binding keys");
     free(row);
-    sqlite3_finalize(st);
+    minica_db_finalize(st);
     return ret;
 }
 
 int minica_store_acme_eab_revoke(struct minica_store *store, const char *kid, int64_t when,
                                  struct minica_err *err)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(store->db,
-                           "UPDATE acme_eab_keys SET revoked_at = ?2 WHERE kid = ?1 AND "
-                           "revoked_at IS NULL",
-                           -1, &st, NULL) != SQLITE_OK)
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(store->db,
+                          "UPDATE acme_eab_keys SET revoked_at = ?2 WHERE kid = ?1 AND "
+                          "revoked_at IS NULL",
+                          &st, err) != 0)
         return db_error(store, err, "cannot revoke the external account binding key");
-    sqlite3_bind_text(st, 1, kid, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, when);
+    minica_db_bind_text(st, 1, kid);
+    minica_db_bind_int64(st, 2, when);
     int ret = MINICA_OK;
-    if (sqlite3_step(st) != SQLITE_DONE) {
+    if (minica_db_step(st, err) != MINICA_DB_DONE) {
         ret = db_error(store, err, "cannot revoke the external account binding key");
-    } else if (sqlite3_changes(store->db) != 1) {
+    } else if (minica_db_changes(st) != 1) {
         struct minica_acme_eab_key row;
         ret = minica_store_acme_eab_get(store, kid, &row, err);
         if (ret == 0)
             ret = minica_seterr(err, MINICA_EBUSY, "%s is already revoked", kid);
     }
-    sqlite3_finalize(st);
+    minica_db_finalize(st);
     return ret;
 }
 
@@ -1342,12 +1717,12 @@ static int acme_account_where(struct minica_store *s, const char *where, const c
     char sql[256];
     snprintf(sql, sizeof(sql), "SELECT " ACME_ACCOUNT_COLUMNS " FROM acme_accounts WHERE %s = ?",
              where);
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(s->db, sql, &st, err) != 0)
         return db_error(s, err, "cannot read the ACME accounts");
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st), ret = MINICA_OK;
-    if (rc == SQLITE_ROW) {
+    minica_db_bind_text(st, 1, key);
+    int rc = minica_db_step(st, err), ret = MINICA_OK;
+    if (rc == MINICA_DB_ROW) {
         memset(row, 0, sizeof(*row));
         copy_text(row->id, sizeof(row->id), st, 0);
         copy_text(row->thumbprint, sizeof(row->thumbprint), st, 1);
@@ -1355,13 +1730,13 @@ static int acme_account_where(struct minica_store *s, const char *where, const c
         copy_text(row->status, sizeof(row->status), st, 3);
         copy_text(row->contact, sizeof(row->contact), st, 4);
         copy_text(row->eab_kid, sizeof(row->eab_kid), st, 5);
-        row->created_at = sqlite3_column_int64(st, 6);
-    } else if (rc == SQLITE_DONE) {
+        row->created_at = minica_db_column_int64(st, 6);
+    } else if (rc == MINICA_DB_DONE) {
         ret = minica_seterr(err, MINICA_ENOENT, "no ACME account with %s %s", where, key);
     } else {
         ret = db_error(s, err, "cannot read the ACME accounts");
     }
-    sqlite3_finalize(st);
+    minica_db_finalize(st);
     return ret;
 }
 
@@ -1389,14 +1764,16 @@ int minica_store_acme_account_update(struct minica_store *store, const char *id,
     static const char sql[] = "UPDATE acme_accounts SET contact = CASE WHEN ?2 = 1 THEN ?3 ELSE "
                               "contact END, status = COALESCE(?4, status) "
                               "WHERE id = ?1 AND status = 'valid'";
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(store->db, sql, &st, err) != 0)
         return db_error(store, err, "cannot update the ACME account");
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 2, contact != NULL);
+    minica_db_bind_text(st, 1, id);
+    minica_db_bind_int64(st, 2, contact != NULL);
     bind_opt_text(st, 3, contact);
     if (status != NULL)
-        sqlite3_bind_text(st, 4, status, -1, SQLITE_STATIC);
+        minica_db_bind_text(st, 4, status);
+    else
+        minica_db_bind_null(st, 4);
     return acme_step_transition(store, st, "acme_accounts", id, "cannot update the ACME account",
                                 err);
 }
@@ -1412,13 +1789,13 @@ int minica_store_acme_account_key_change(struct minica_store *store, const char 
         return ret;
     static const char sql[] = "UPDATE acme_accounts SET thumbprint = ?3, jwk = ?4 "
                               "WHERE id = ?1 AND thumbprint = ?2 AND status = 'valid'";
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(store->db, sql, &st, err) != 0)
         return db_error(store, err, "cannot change the ACME account's key");
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, old_thumbprint, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, new_thumbprint, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, new_jwk, -1, SQLITE_STATIC);
+    minica_db_bind_text(st, 1, id);
+    minica_db_bind_text(st, 2, old_thumbprint);
+    minica_db_bind_text(st, 3, new_thumbprint);
+    minica_db_bind_text(st, 4, new_jwk);
     ret = acme_step_transition(store, st, "acme_accounts", id,
                                "cannot change the ACME account's key", err);
     if (ret == MINICA_EBUSY)
@@ -1437,71 +1814,74 @@ static int acme_order_insert_rows(struct minica_store *s, const struct minica_ac
     static const char order_sql[] =
         "INSERT INTO acme_orders (id, account_id, status, identifiers, not_before, not_after, "
         "expires_at, cert_serial, error, created_at, replaces) "
-        "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 WHERE ?11 IS NULL OR NOT EXISTS "
+        "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 WHERE CAST(?11 AS TEXT) IS NULL OR "
+        "NOT "
+        "EXISTS "
         "(SELECT 1 FROM acme_orders WHERE replaces = ?11 AND status <> 'invalid')";
     static const char authz_sql[] = "INSERT INTO acme_authz (id, order_id, type, value, wildcard, "
                                     "status, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)";
     static const char chall_sql[] =
         "INSERT INTO acme_challenges (id, authz_id, type, token, status, validated_at, error) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)";
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, order_sql, -1, &st, NULL) != SQLITE_OK)
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(s->db, order_sql, &st, err) != 0)
         return db_error(s, err, "cannot record the ACME order");
-    sqlite3_bind_text(st, 1, o->id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, o->account_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, o->status, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, o->identifiers, -1, SQLITE_STATIC);
+    minica_db_bind_text(st, 1, o->id);
+    minica_db_bind_text(st, 2, o->account_id);
+    minica_db_bind_text(st, 3, o->status);
+    minica_db_bind_text(st, 4, o->identifiers);
     bind_opt_int64(st, 5, o->not_before);
     bind_opt_int64(st, 6, o->not_after);
-    sqlite3_bind_int64(st, 7, o->expires_at);
+    minica_db_bind_int64(st, 7, o->expires_at);
     bind_opt_text(st, 8, o->cert_serial);
     bind_opt_text(st, 9, o->error);
-    sqlite3_bind_int64(st, 10, o->created_at);
+    minica_db_bind_int64(st, 10, o->created_at);
     bind_opt_text(st, 11, o->replaces);
-    int ret = acme_step_write(s, st, err, "cannot record the ACME order");
+    int64_t inserted = 0;
+    int ret = acme_step_write(s, st, &inserted, err, "cannot record the ACME order");
     if (ret != 0)
         return ret;
-    if (sqlite3_changes(s->db) == 0)
+    if (inserted == 0)
         return minica_seterr(err, MINICA_EBUSY, "certificate %s is already replaced by an order",
                              o->replaces);
 
-    if (n_authz > 0 && sqlite3_prepare_v2(s->db, authz_sql, -1, &st, NULL) != SQLITE_OK)
+    if (n_authz > 0 && minica_db_prepare(s->db, authz_sql, &st, err) != 0)
         return db_error(s, err, "cannot record the ACME authorization");
     for (size_t i = 0; i < n_authz && ret == 0; i++) {
         const struct minica_acme_authz *a = &authz[i];
-        sqlite3_bind_text(st, 1, a->id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, a->order_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, a->type, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, a->value, -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 5, a->wildcard);
-        sqlite3_bind_text(st, 6, a->status, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 7, a->expires_at);
-        if (sqlite3_step(st) != SQLITE_DONE)
+        minica_db_bind_text(st, 1, a->id);
+        minica_db_bind_text(st, 2, a->order_id);
+        minica_db_bind_text(st, 3, a->type);
+        minica_db_bind_text(st, 4, a->value);
+        minica_db_bind_int64(st, 5, a->wildcard);
+        minica_db_bind_text(st, 6, a->status);
+        minica_db_bind_int64(st, 7, a->expires_at);
+        if (minica_db_step(st, err) != MINICA_DB_DONE)
             ret = acme_write_error(s, err, "cannot record the ACME authorization");
-        sqlite3_reset(st);
+        minica_db_reset(st);
     }
     if (n_authz > 0)
-        sqlite3_finalize(st);
+        minica_db_finalize(st);
     if (ret != 0)
         return ret;
 
-    if (n_chall > 0 && sqlite3_prepare_v2(s->db, chall_sql, -1, &st, NULL) != SQLITE_OK)
+    if (n_chall > 0 && minica_db_prepare(s->db, chall_sql, &st, err) != 0)
         return db_error(s, err, "cannot record the ACME challenge");
     for (size_t i = 0; i < n_chall && ret == 0; i++) {
         const struct minica_acme_challenge *c = &chall[i];
-        sqlite3_bind_text(st, 1, c->id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, c->authz_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, c->type, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, c->token, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 5, c->status, -1, SQLITE_STATIC);
+        minica_db_bind_text(st, 1, c->id);
+        minica_db_bind_text(st, 2, c->authz_id);
+        minica_db_bind_text(st, 3, c->type);
+        minica_db_bind_text(st, 4, c->token);
+        minica_db_bind_text(st, 5, c->status);
         bind_opt_int64(st, 6, c->validated_at);
         bind_opt_text(st, 7, c->error);
-        if (sqlite3_step(st) != SQLITE_DONE)
+        if (minica_db_step(st, err) != MINICA_DB_DONE)
             ret = acme_write_error(s, err, "cannot record the ACME challenge");
-        sqlite3_reset(st);
+        minica_db_reset(st);
     }
     if (n_chall > 0)
-        sqlite3_finalize(st);
+        minica_db_finalize(st);
     return ret;
 }
 
@@ -1511,18 +1891,13 @@ int minica_store_acme_order_insert(struct minica_store *store,
                                    const struct minica_acme_challenge *chall, size_t n_chall,
                                    struct minica_err *err)
 {
-    /* A savepoint nests in the caller's transaction or is one, as in
-     * minica_store_insert_cert. (PostgreSQL accepts SAVEPOINT only inside
-     * a transaction: its backend opens one when none is.) */
-    int ret = exec(store, "SAVEPOINT acme_order", err);
+    /* All or nothing, as in minica_store_insert_cert. */
+    struct unit u;
+    int ret = unit_begin(store, &u, "acme_order", err);
     if (ret != 0)
         return ret;
     ret = acme_order_insert_rows(store, order, authz, n_authz, chall, n_chall, err);
-    if (ret != 0)
-        sqlite3_exec(store->db, "ROLLBACK TO acme_order", NULL, NULL, NULL);
-    if (exec(store, "RELEASE acme_order", ret == 0 ? err : NULL) != 0 && ret == 0)
-        ret = MINICA_EDB;
-    return ret;
+    return unit_end(store, &u, ret, err);
 }
 
 #define ACME_ORDER_COLUMNS                                                                         \
@@ -1530,38 +1905,38 @@ int minica_store_acme_order_insert(struct minica_store *store,
     "expires_at, COALESCE(cert_serial, ''), COALESCE(error, ''), created_at, "                     \
     "COALESCE(replaces, '')"
 
-static void acme_order_from(sqlite3_stmt *st, struct minica_acme_order *row)
+static void acme_order_from(struct minica_db_stmt *st, struct minica_acme_order *row)
 {
     memset(row, 0, sizeof(*row));
     copy_text(row->id, sizeof(row->id), st, 0);
     copy_text(row->account_id, sizeof(row->account_id), st, 1);
     copy_text(row->status, sizeof(row->status), st, 2);
     copy_text(row->identifiers, sizeof(row->identifiers), st, 3);
-    row->not_before = sqlite3_column_int64(st, 4);
-    row->not_after = sqlite3_column_int64(st, 5);
-    row->expires_at = sqlite3_column_int64(st, 6);
+    row->not_before = minica_db_column_int64(st, 4);
+    row->not_after = minica_db_column_int64(st, 5);
+    row->expires_at = minica_db_column_int64(st, 6);
     copy_text(row->cert_serial, sizeof(row->cert_serial), st, 7);
     copy_text(row->error, sizeof(row->error), st, 8);
-    row->created_at = sqlite3_column_int64(st, 9);
+    row->created_at = minica_db_column_int64(st, 9);
     copy_text(row->replaces, sizeof(row->replaces), st, 10);
 }
 
 int minica_store_acme_order_get(struct minica_store *store, const char *id,
                                 struct minica_acme_order *row, struct minica_err *err)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(store->db, "SELECT " ACME_ORDER_COLUMNS " FROM acme_orders WHERE id = ?",
-                           -1, &st, NULL) != SQLITE_OK)
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(store->db, "SELECT " ACME_ORDER_COLUMNS " FROM acme_orders WHERE id = ?",
+                          &st, err) != 0)
         return db_error(store, err, "cannot read the ACME orders");
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st), ret = MINICA_OK;
-    if (rc == SQLITE_ROW)
+    minica_db_bind_text(st, 1, id);
+    int rc = minica_db_step(st, err), ret = MINICA_OK;
+    if (rc == MINICA_DB_ROW)
         acme_order_from(st, row);
-    else if (rc == SQLITE_DONE)
+    else if (rc == MINICA_DB_DONE)
         ret = minica_seterr(err, MINICA_ENOENT, "no ACME order %s", id);
     else
         ret = db_error(store, err, "cannot read the ACME orders");
-    sqlite3_finalize(st);
+    minica_db_finalize(st);
     return ret;
 }
 
@@ -1569,18 +1944,18 @@ int minica_store_acme_order_get(struct minica_store *store, const char *id,
 static int acme_order_by(struct minica_store *store, const char *sql, const char *serial,
                          struct minica_acme_order *row, struct minica_err *err)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(store->db, sql, &st, err) != 0)
         return db_error(store, err, "cannot read the ACME orders");
-    sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st), ret = MINICA_OK;
-    if (rc == SQLITE_ROW)
+    minica_db_bind_text(st, 1, serial);
+    int rc = minica_db_step(st, err), ret = MINICA_OK;
+    if (rc == MINICA_DB_ROW)
         acme_order_from(st, row);
-    else if (rc == SQLITE_DONE)
+    else if (rc == MINICA_DB_DONE)
         ret = minica_seterr(err, MINICA_ENOENT, "no ACME order for certificate %s", serial);
     else
         ret = db_error(store, err, "cannot read the ACME orders");
-    sqlite3_finalize(st);
+    minica_db_finalize(st);
     return ret;
 }
 
@@ -1608,27 +1983,27 @@ int minica_store_acme_order_list(struct minica_store *store, const char *account
 {
     static const char sql[] = "SELECT " ACME_ORDER_COLUMNS " FROM acme_orders "
                               "WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?";
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(store->db, sql, &st, err) != 0)
         return db_error(store, err, "cannot read the ACME orders");
-    sqlite3_bind_text(st, 1, account_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, after != NULL ? after : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, limit > INT64_MAX ? INT64_MAX : (sqlite3_int64)limit);
+    minica_db_bind_text(st, 1, account_id);
+    minica_db_bind_text(st, 2, after != NULL ? after : "");
+    minica_db_bind_int64(st, 3, limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
     int rc, ret = MINICA_OK;
     struct minica_acme_order *row = malloc(sizeof(*row));
     if (row == NULL) {
-        sqlite3_finalize(st);
+        minica_db_finalize(st);
         return minica_seterr(err, MINICA_ENOMEM, "out of memory");
     }
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = minica_db_step(st, err)) == MINICA_DB_ROW) {
         acme_order_from(st, row);
         if ((ret = cb(row, ctx)) != 0)
             break;
     }
-    if (ret == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+    if (ret == 0 && rc != MINICA_DB_DONE && rc != MINICA_DB_ROW)
         ret = db_error(store, err, "cannot read the ACME orders");
     free(row);
-    sqlite3_finalize(st);
+    minica_db_finalize(st);
     return ret;
 }
 
@@ -1645,16 +2020,16 @@ int minica_store_acme_order_transition(struct minica_store *store, const char *i
         "UPDATE acme_orders SET status = ?3, "
         "cert_serial = CASE WHEN ?6 = 1 THEN ?4 ELSE cert_serial END, "
         "error = CASE WHEN ?7 = 1 THEN ?5 ELSE error END WHERE id = ?1 AND status = ?2";
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(store->db, sql, &st, err) != 0)
         return db_error(store, err, "cannot update the ACME order");
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, from, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, to, -1, SQLITE_STATIC);
+    minica_db_bind_text(st, 1, id);
+    minica_db_bind_text(st, 2, from);
+    minica_db_bind_text(st, 3, to);
     bind_opt_text(st, 4, cert_serial);
     bind_opt_text(st, 5, error);
-    sqlite3_bind_int(st, 6, cert_serial != NULL);
-    sqlite3_bind_int(st, 7, error != NULL);
+    minica_db_bind_int64(st, 6, cert_serial != NULL);
+    minica_db_bind_int64(st, 7, error != NULL);
     return acme_step_transition(store, st, "acme_orders", id, "cannot update the ACME order", err);
 }
 
@@ -1666,16 +2041,16 @@ int minica_store_acme_order_ready_if_authorized(struct minica_store *store, cons
         "EXISTS (SELECT 1 FROM acme_authz WHERE order_id = ?1) AND NOT EXISTS "
         "(SELECT 1 FROM acme_authz WHERE order_id = ?1 AND status <> 'valid')";
     *moved = 0;
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(store->db, sql, &st, err) != 0)
         return db_error(store, err, "cannot update the ACME order");
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    minica_db_bind_text(st, 1, id);
     int ret = MINICA_OK;
-    if (sqlite3_step(st) != SQLITE_DONE)
+    if (minica_db_step(st, err) != MINICA_DB_DONE)
         ret = db_error(store, err, "cannot update the ACME order");
     else
-        *moved = sqlite3_changes(store->db) == 1;
-    sqlite3_finalize(st);
+        *moved = minica_db_changes(st) == 1;
+    minica_db_finalize(st);
     return ret;
 }
 
@@ -1690,71 +2065,71 @@ int minica_store_acme_order_sweep(struct minica_store *store, int64_t now, int64
 
 #define ACME_AUTHZ_COLUMNS "id, order_id, type, value, wildcard, status, expires_at"
 
-static void acme_authz_from(sqlite3_stmt *st, struct minica_acme_authz *row)
+static void acme_authz_from(struct minica_db_stmt *st, struct minica_acme_authz *row)
 {
     memset(row, 0, sizeof(*row));
     copy_text(row->id, sizeof(row->id), st, 0);
     copy_text(row->order_id, sizeof(row->order_id), st, 1);
     copy_text(row->type, sizeof(row->type), st, 2);
     copy_text(row->value, sizeof(row->value), st, 3);
-    row->wildcard = sqlite3_column_int(st, 4);
+    row->wildcard = (int)minica_db_column_int64(st, 4);
     copy_text(row->status, sizeof(row->status), st, 5);
-    row->expires_at = sqlite3_column_int64(st, 6);
+    row->expires_at = minica_db_column_int64(st, 6);
 }
 
 int minica_store_acme_authz_get(struct minica_store *store, const char *id,
                                 struct minica_acme_authz *row, struct minica_err *err)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(store->db, "SELECT " ACME_AUTHZ_COLUMNS " FROM acme_authz WHERE id = ?",
-                           -1, &st, NULL) != SQLITE_OK)
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(store->db, "SELECT " ACME_AUTHZ_COLUMNS " FROM acme_authz WHERE id = ?",
+                          &st, err) != 0)
         return db_error(store, err, "cannot read the ACME authorizations");
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st), ret = MINICA_OK;
-    if (rc == SQLITE_ROW)
+    minica_db_bind_text(st, 1, id);
+    int rc = minica_db_step(st, err), ret = MINICA_OK;
+    if (rc == MINICA_DB_ROW)
         acme_authz_from(st, row);
-    else if (rc == SQLITE_DONE)
+    else if (rc == MINICA_DB_DONE)
         ret = minica_seterr(err, MINICA_ENOENT, "no ACME authorization %s", id);
     else
         ret = db_error(store, err, "cannot read the ACME authorizations");
-    sqlite3_finalize(st);
+    minica_db_finalize(st);
     return ret;
 }
 
 int minica_store_acme_authz_list(struct minica_store *store, const char *order_id,
                                  minica_acme_authz_cb cb, void *ctx, struct minica_err *err)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(store->db,
-                           "SELECT " ACME_AUTHZ_COLUMNS
-                           " FROM acme_authz WHERE order_id = ? ORDER BY id",
-                           -1, &st, NULL) != SQLITE_OK)
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(store->db,
+                          "SELECT " ACME_AUTHZ_COLUMNS
+                          " FROM acme_authz WHERE order_id = ? ORDER BY id",
+                          &st, err) != 0)
         return db_error(store, err, "cannot read the ACME authorizations");
-    sqlite3_bind_text(st, 1, order_id, -1, SQLITE_STATIC);
+    minica_db_bind_text(st, 1, order_id);
     int rc, ret = MINICA_OK;
     struct minica_acme_authz row;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = minica_db_step(st, err)) == MINICA_DB_ROW) {
         acme_authz_from(st, &row);
         if ((ret = cb(&row, ctx)) != 0)
             break;
     }
-    if (ret == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+    if (ret == 0 && rc != MINICA_DB_DONE && rc != MINICA_DB_ROW)
         ret = db_error(store, err, "cannot read the ACME authorizations");
-    sqlite3_finalize(st);
+    minica_db_finalize(st);
     return ret;
 }
 
 int minica_store_acme_authz_transition(struct minica_store *store, const char *id, const char *from,
                                        const char *to, struct minica_err *err)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(store->db,
-                           "UPDATE acme_authz SET status = ?3 WHERE id = ?1 AND status = ?2", -1,
-                           &st, NULL) != SQLITE_OK)
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(store->db,
+                          "UPDATE acme_authz SET status = ?3 WHERE id = ?1 AND status = ?2", &st,
+                          err) != 0)
         return db_error(store, err, "cannot update the ACME authorization");
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, from, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, to, -1, SQLITE_STATIC);
+    minica_db_bind_text(st, 1, id);
+    minica_db_bind_text(st, 2, from);
+    minica_db_bind_text(st, 3, to);
     return acme_step_transition(store, st, "acme_authz", id, "cannot update the ACME authorization",
                                 err);
 }
@@ -1762,7 +2137,7 @@ int minica_store_acme_authz_transition(struct minica_store *store, const char *i
 #define ACME_CHALLENGE_COLUMNS                                                                     \
     "id, authz_id, type, token, status, COALESCE(validated_at, 0), COALESCE(error, '')"
 
-static void acme_challenge_from(sqlite3_stmt *st, struct minica_acme_challenge *row)
+static void acme_challenge_from(struct minica_db_stmt *st, struct minica_acme_challenge *row)
 {
     memset(row, 0, sizeof(*row));
     copy_text(row->id, sizeof(row->id), st, 0);
@@ -1770,50 +2145,50 @@ static void acme_challenge_from(sqlite3_stmt *st, struct minica_acme_challenge *
     copy_text(row->type, sizeof(row->type), st, 2);
     copy_text(row->token, sizeof(row->token), st, 3);
     copy_text(row->status, sizeof(row->status), st, 4);
-    row->validated_at = sqlite3_column_int64(st, 5);
+    row->validated_at = minica_db_column_int64(st, 5);
     copy_text(row->error, sizeof(row->error), st, 6);
 }
 
 int minica_store_acme_challenge_get(struct minica_store *store, const char *id,
                                     struct minica_acme_challenge *row, struct minica_err *err)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(store->db,
-                           "SELECT " ACME_CHALLENGE_COLUMNS " FROM acme_challenges WHERE id = ?",
-                           -1, &st, NULL) != SQLITE_OK)
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(store->db,
+                          "SELECT " ACME_CHALLENGE_COLUMNS " FROM acme_challenges WHERE id = ?",
+                          &st, err) != 0)
         return db_error(store, err, "cannot read the ACME challenges");
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st), ret = MINICA_OK;
-    if (rc == SQLITE_ROW)
+    minica_db_bind_text(st, 1, id);
+    int rc = minica_db_step(st, err), ret = MINICA_OK;
+    if (rc == MINICA_DB_ROW)
         acme_challenge_from(st, row);
-    else if (rc == SQLITE_DONE)
+    else if (rc == MINICA_DB_DONE)
         ret = minica_seterr(err, MINICA_ENOENT, "no ACME challenge %s", id);
     else
         ret = db_error(store, err, "cannot read the ACME challenges");
-    sqlite3_finalize(st);
+    minica_db_finalize(st);
     return ret;
 }
 
 int minica_store_acme_challenge_list(struct minica_store *store, const char *authz_id,
                                      minica_acme_challenge_cb cb, void *ctx, struct minica_err *err)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(store->db,
-                           "SELECT " ACME_CHALLENGE_COLUMNS
-                           " FROM acme_challenges WHERE authz_id = ? ORDER BY id",
-                           -1, &st, NULL) != SQLITE_OK)
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(store->db,
+                          "SELECT " ACME_CHALLENGE_COLUMNS
+                          " FROM acme_challenges WHERE authz_id = ? ORDER BY id",
+                          &st, err) != 0)
         return db_error(store, err, "cannot read the ACME challenges");
-    sqlite3_bind_text(st, 1, authz_id, -1, SQLITE_STATIC);
+    minica_db_bind_text(st, 1, authz_id);
     int rc, ret = MINICA_OK;
     struct minica_acme_challenge row;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = minica_db_step(st, err)) == MINICA_DB_ROW) {
         acme_challenge_from(st, &row);
         if ((ret = cb(&row, ctx)) != 0)
             break;
     }
-    if (ret == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+    if (ret == 0 && rc != MINICA_DB_DONE && rc != MINICA_DB_ROW)
         ret = db_error(store, err, "cannot read the ACME challenges");
-    sqlite3_finalize(st);
+    minica_db_finalize(st);
     return ret;
 }
 
@@ -1827,15 +2202,15 @@ int minica_store_acme_challenge_transition(struct minica_store *store, const cha
     static const char sql[] =
         "UPDATE acme_challenges SET status = ?3, validated_at = COALESCE(?4, validated_at), "
         "error = CASE WHEN ?6 = 1 THEN ?5 ELSE error END WHERE id = ?1 AND status = ?2";
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(store->db, sql, &st, err) != 0)
         return db_error(store, err, "cannot update the ACME challenge");
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, from, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, to, -1, SQLITE_STATIC);
+    minica_db_bind_text(st, 1, id);
+    minica_db_bind_text(st, 2, from);
+    minica_db_bind_text(st, 3, to);
     bind_opt_int64(st, 4, validated_at);
     bind_opt_text(st, 5, error);
-    sqlite3_bind_int(st, 6, error != NULL);
+    minica_db_bind_int64(st, 6, error != NULL);
     return acme_step_transition(store, st, "acme_challenges", id,
                                 "cannot update the ACME challenge", err);
 }
@@ -1846,12 +2221,22 @@ int minica_store_acme_challenge_set_error(struct minica_store *store, const char
     int ret = acme_fits(error, MINICA_ACME_ERROR_MAX, "the problem document", err);
     if (ret != 0)
         return ret;
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(store->db, "UPDATE acme_challenges SET error = ?2 WHERE id = ?1", -1,
-                           &st, NULL) != SQLITE_OK)
+    struct minica_db_stmt *st;
+    if (minica_db_prepare(store->db, "UPDATE acme_challenges SET error = ?2 WHERE id = ?1", &st,
+                          err) != 0)
         return db_error(store, err, "cannot record the validation error");
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    minica_db_bind_text(st, 1, id);
     bind_opt_text(st, 2, error);
     return acme_step_transition(store, st, "acme_challenges", id,
                                 "cannot record the validation error", err);
+}
+
+const char *minica_store_name(const struct minica_store *store)
+{
+    return minica_db_name(store->db);
+}
+
+struct minica_db *minica_store_db(struct minica_store *store)
+{
+    return store->db;
 }

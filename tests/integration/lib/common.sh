@@ -6,13 +6,14 @@ set -u
 : "${MINICA:?MINICA must point at the built minica binary}"
 : "${SRCDIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}"
 export LC_ALL=C
-unset MINICA_DIR
+unset MINICA_DIR MINICA_DB
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/minica-test.XXXXXX")
 _pids=()
 _nginx_prefixes=()
 _failures=0
 _checks=0
+_pg_dbs=()
 
 _cleanup() {
     local p
@@ -25,9 +26,79 @@ _cleanup() {
         [ -f "$p/nginx.pid" ] && kill -KILL "$(cat "$p/nginx.pid")" 2>/dev/null
     done
     for p in "${_pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+    for p in "${_pg_dbs[@]}"; do "$PG_BIN/dropdb" -h "$PG_SOCK" -U minica --if-exists --force "$p" 2>/dev/null; done
     rm -rf "$T"
 }
 trap _cleanup EXIT
+
+# PostgreSQL (issue 17). The ctest fixture (tests/support/pgcluster) runs
+# one cluster for every test labelled postgresql; its URI is in the file
+# MINICA_TEST_PG_URI_FILE. pg_need fails the test, never skips it, when
+# there is none. pg_new_db NAME makes a database of the test's own there
+# (dropped at exit) and sets PG_DB_URI to it. A script that runs on both
+# backends (tests/CMakeLists.txt's MINICA_BOTH_BACKENDS) is given
+# MINICA_TEST_STORE=postgresql for its second run: then every minica it
+# starts uses a fresh database through MINICA_DB, and db_query runs SQL on
+# whichever inventory is in use.
+pg_need() {
+    [ -n "${PG_BIN:-}" ] && return 0
+    : "${MINICA_TEST_PG_URI_FILE:?run through ctest: the pgcluster fixture gives the URI}"
+    [ -s "$MINICA_TEST_PG_URI_FILE" ] ||
+        { echo "no PostgreSQL cluster: install postgresql (scripts/install-deps --test)" >&2; exit 1; }
+    PG_URI=$(cat "$MINICA_TEST_PG_URI_FILE")
+    PG_SOCK=${PG_URI##*host=}
+    PG_BIN=""
+    local d
+    for d in /usr/lib/postgresql/*/bin; do [ -x "$d/createdb" ] && PG_BIN=$d; done
+    [ -n "$PG_BIN" ] || { echo "createdb missing: install postgresql" >&2; exit 1; }
+}
+pg_new_db() {
+    pg_need
+    local name=minica_${1}_$$_$RANDOM
+    "$PG_BIN/createdb" -h "$PG_SOCK" -U minica "$name" || { echo "createdb $name failed" >&2; exit 1; }
+    _pg_dbs+=("$name")
+    PG_DB_URI="postgresql://minica@/$name?host=$PG_SOCK"
+}
+# pg_psql URI SQL: one value per line, no headers.
+pg_psql() {
+    pg_need
+    "$PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -d "$1" -c "$2"
+}
+# db_query DIR SQL: SQL on the inventory DIR's minica uses (MINICA_DB when
+# set, else DIR/minica.db).
+db_query() {
+    if [ -n "${MINICA_DB:-}" ]; then
+        pg_psql "$MINICA_DB" "$2"
+    else
+        sqlite3 "$1/minica.db" "$2"
+    fi
+}
+# db_dump DIR: the whole inventory as SQL text, to grep for what must never
+# be stored (keys, token secrets).
+db_dump() {
+    if [ -n "${MINICA_DB:-}" ]; then
+        pg_need
+        "$PG_BIN/pg_dump" -d "$MINICA_DB" --no-owner
+    else
+        sqlite3 "$1/minica.db" .dump
+    fi
+}
+# db_new NAME: for a second CA in one script, which must not share the
+# first's inventory. Sets NEW_DB to a fresh database's URI on PostgreSQL,
+# to "" on SQLite (minica reads an empty MINICA_DB as none: DIR/minica.db);
+# the script runs that CA's commands as MINICA_DB=$NEW_DB.
+db_new() {
+    NEW_DB=""
+    if [ -n "${MINICA_DB:-}" ]; then
+        pg_new_db "$1"
+        NEW_DB=$PG_DB_URI
+    fi
+}
+if [ "${MINICA_TEST_STORE:-sqlite}" = postgresql ]; then
+    pg_new_db "$(basename "$0" .sh | sed 's/^test_//')"
+    export MINICA_DB=$PG_DB_URI
+    echo "# inventory: PostgreSQL ($MINICA_DB)"
+fi
 
 # Register a background pid to be killed at exit.
 track_pid() { _pids+=("$1"); }
