@@ -197,18 +197,19 @@ static int decode_subtrees(unsigned char *p, const unsigned char *end,
             if (ip->n == MINICA_CONSTRAINTS_MAX || (len != 8 && len != 32))
                 return minica_seterr(err, MINICA_EINVAL, "unsupported iPAddress constraint");
             struct minica_cidr *c = &ip->cidr[ip->n++];
-            c->addr_len = len / 2;
-            if (mask_to_prefix(p + c->addr_len, c->addr_len, &c->prefix) != 0)
+            size_t n = len / 2; /* 4 or 16 */
+            c->addr_len = n;
+            if (mask_to_prefix(p + n, n, &c->prefix) != 0)
                 return minica_seterr(err, MINICA_EINVAL,
                                      "iPAddress constraint whose mask is not a prefix");
-            /* The address and its mask are ANDed by every verifier. In a
-             * local array first: GCC 12 at -O2 takes the byte loop into
-             * c->addr for an overflow (-Wstringop-overflow), which fails
-             * the release build. */
-            uint8_t masked[sizeof(c->addr)];
-            for (size_t i = 0; i < c->addr_len; i++)
-                masked[i] = p[i] & p[c->addr_len + i];
-            memcpy(c->addr, masked, c->addr_len);
+            /* The address and its mask are ANDed by every verifier. The
+             * loop's bound says sizeof(masked) too: GCC 12 at -O3 cannot
+             * bound n by itself and fails the release build with
+             * -Wstringop-overflow. */
+            uint8_t masked[sizeof(c->addr)] = {0};
+            for (size_t i = 0; i < n && i < sizeof(masked); i++)
+                masked[i] = p[i] & p[n + i];
+            memcpy(c->addr, masked, sizeof(c->addr));
             char addr[INET6_ADDRSTRLEN];
             inet_ntop(c->addr_len == 4 ? AF_INET : AF_INET6, c->addr, addr, sizeof(addr));
             snprintf(c->text, sizeof(c->text), "%s/%u", addr, c->prefix);
