@@ -453,17 +453,21 @@ static void plan_warn(struct minica_crl_plan *plan, const char *fmt, ...)
 /* Whether the key of entry i can be read here: MINICA_ENOENT (with the
  * file in err) is an issuer to skip; any other error (a key others can
  * read, one that does not match) stops the run. */
-/* Whether entry i's key is here, as the hierarchy found it at open. Not
- * by loading it: serve plans at every CRL request, and an encrypted key
- * costs a second of PBKDF2 to open, which anyone could then make the CA
- * spend. The key itself is read, and checked, when a CRL is signed. */
+/* Whether entry i's key is here, as the hierarchy found it at open. A key
+ * that is there is not loaded: serve plans at every CRL request, and an
+ * encrypted key costs a second of PBKDF2 to open, which anyone could then
+ * make the CA spend. It is read, and checked, when a CRL is signed. */
 static int key_present(struct minica_ca *ca, size_t i, struct minica_err *err)
 {
     if ((int)i == ca->hier.active_int && ca->intermediate_key != NULL)
         return MINICA_OK;
-    if (!ca->hier.e[i].has_key)
-        return minica_seterr(err, MINICA_ENOENT, "its key is not in this state directory");
-    return MINICA_OK;
+    if (ca->hier.e[i].has_key)
+        return MINICA_OK;
+    /* Missing: the load fails at once, naming the files it looked for. */
+    struct minica_signer *s = NULL;
+    int ret = minica_ca_load_ca_key(ca, i, &s, err);
+    minica_signer_free(s);
+    return ret;
 }
 
 static int plan_one(struct minica_ca *ca, const char *text, struct minica_crl_plan *plan,
