@@ -44,7 +44,7 @@ static void counting_free(struct minica_signer *s)
     free(c);
 }
 
-static const struct minica_signer_ops counting_ops = {counting_sign, counting_free};
+static const struct minica_signer_ops counting_ops = {counting_sign, counting_free, NULL};
 
 static void copy_public(const mbedtls_pk_context *from, mbedtls_pk_context *to)
 {

@@ -31,6 +31,8 @@ struct minica_ca {
     const mbedtls_x509_crt *root;           /* the active root, in hier */
     const mbedtls_x509_crt *intermediate;   /* the issuer, in hier */
     struct minica_signer *intermediate_key; /* NULL when opened without keys */
+    /* Set: the keys are in serve's signer process, never read here. */
+    struct minica_signer_proc *sigproc;
     struct minica_scratch scratch;
     char intermediate_subject[256];
     char intermediate_fp[65];
@@ -48,6 +50,20 @@ struct minica_ca {
     unsigned char eab_secret[32];
     int has_eab_secret;
 };
+
+/* For the signer worker, which needs the certificates, the policy and the
+ * keys, not the inventory. */
+#define MINICA_CA_OPEN_NO_STORE 0x100
+
+/* signer_proc.c, for ca.c: whether the worker holds the key of the CA
+ * certificate with this fingerprint, and a signer that asks it to sign for
+ * crt (freed with minica_signer_free; proc outlives it). */
+struct minica_signer_proc;
+int minica_signer_proc_holds(const struct minica_signer_proc *proc, const char *fp);
+int minica_signer_proc_signer(struct minica_signer_proc *proc, const mbedtls_x509_crt *crt,
+                              struct minica_signer **out, struct minica_err *err);
+/* The network end of the socket, for tests that write to it raw. */
+int minica_signer_proc_socket(const struct minica_signer_proc *proc);
 
 /* What a certificate to be signed looks like. */
 struct minica_tbs {
@@ -78,11 +94,11 @@ int minica_sign_cert(const struct minica_tbs *tbs, struct minica_scratch *scratc
                      struct minica_err *err);
 
 /* SEQUENCE { body, alg, signature of body by signer } (a certificate or a
- * CRL); alg must be the AlgorithmIdentifier that matches the signer's key,
- * as the body names it. */
-int minica_sign_body(const struct minica_der_part *body, const struct minica_der_part *alg,
-                     struct minica_signer *signer, unsigned char **der, size_t *der_len,
-                     struct minica_err *err);
+ * CRL, as profile says); alg must be the AlgorithmIdentifier that matches
+ * the signer's key, as the body names it. */
+int minica_sign_body(enum minica_wire_profile profile, const struct minica_der_part *body,
+                     const struct minica_der_part *alg, struct minica_signer *signer,
+                     unsigned char **der, size_t *der_len, struct minica_err *err);
 
 /* A signer for the CA certificate hier.e[i], its key checked against it;
  * MINICA_ENOENT, naming the file, when the key is not here. */

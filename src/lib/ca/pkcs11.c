@@ -947,7 +947,7 @@ static void p11_free(struct minica_signer *s)
     s->impl = NULL;
 }
 
-static const struct minica_signer_ops p11_ops = {p11_sign, p11_free};
+static const struct minica_signer_ops p11_ops = {p11_sign, p11_free, NULL};
 
 /* The signer over k's key: the public half, and one signature checked
  * against it, since nothing else ties the public object found by id to

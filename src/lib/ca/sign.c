@@ -27,22 +27,33 @@ static int add_ext(mbedtls_x509write_cert *crt, const char *oid, size_t oid_len,
     return MINICA_OK;
 }
 
-int minica_sign_body(const struct minica_der_part *body, const struct minica_der_part *alg,
-                     struct minica_signer *signer, unsigned char **der, size_t *der_len,
-                     struct minica_err *err)
+static int sign_hash(const struct minica_der_part *body, struct minica_signer *signer,
+                     unsigned char *sig, size_t sig_size, size_t *sig_len, struct minica_err *err)
+{
+    mbedtls_md_type_t md_type = minica_key_md(&signer->pub);
+    const mbedtls_md_info_t *md = mbedtls_md_info_from_type(md_type);
+    unsigned char hash[MBEDTLS_MD_MAX_SIZE];
+    if (md == NULL || minica_compat_md(md, body->p, body->len, hash) != 0)
+        return minica_seterr(err, MINICA_ECRYPTO, "cannot hash what is to be signed");
+    int ret = minica_signer_sign(signer, md_type, hash, mbedtls_md_get_size(md), sig, sig_size,
+                                 sig_len, err);
+    mbedtls_platform_zeroize(hash, sizeof(hash));
+    return ret;
+}
+
+int minica_sign_body(enum minica_wire_profile profile, const struct minica_der_part *body,
+                     const struct minica_der_part *alg, struct minica_signer *signer,
+                     unsigned char **der, size_t *der_len, struct minica_err *err)
 {
     if (signer == NULL)
         return minica_seterr(err, MINICA_EINVAL, "the CA was opened without its key");
-    mbedtls_md_type_t md_type = minica_key_md(&signer->pub);
-    const mbedtls_md_info_t *md = mbedtls_md_info_from_type(md_type);
-    unsigned char hash[MBEDTLS_MD_MAX_SIZE], sig[MBEDTLS_PK_SIGNATURE_MAX_SIZE];
+    unsigned char sig[MBEDTLS_PK_SIGNATURE_MAX_SIZE];
     unsigned char bits[MBEDTLS_PK_SIGNATURE_MAX_SIZE + 16];
     size_t sig_len = 0;
-    if (md == NULL || minica_compat_md(md, body->p, body->len, hash) != 0)
-        return minica_seterr(err, MINICA_ECRYPTO, "cannot hash what is to be signed");
-    int ret = minica_signer_sign(signer, md_type, hash, mbedtls_md_get_size(md), sig, sizeof(sig),
-                                 &sig_len, err);
-    mbedtls_platform_zeroize(hash, sizeof(hash));
+    int ret = signer->ops != NULL && signer->ops->sign_tbs != NULL
+                  ? signer->ops->sign_tbs(signer, profile, body->p, body->len, sig, sizeof(sig),
+                                          &sig_len, err)
+                  : sign_hash(body, signer, sig, sizeof(sig), &sig_len, err);
     if (ret != 0)
         return ret;
     if (sig_len == 0 || sig_len > sizeof(sig))
@@ -151,7 +162,7 @@ static int resign(const unsigned char *crt, size_t len, struct minica_signer *is
     if (ret < 0)
         return minica_seterr(err, MINICA_ECRYPTO, "mbedTLS wrote a malformed certificate");
     if (ret == 0) /* RSA, or an mbedTLS that already omits them: the TBS as written */
-        return minica_sign_body(&cert.body, &alg, issuer, der, der_len, err);
+        return minica_sign_body(MINICA_WIRE_LEAF, &cert.body, &alg, issuer, der, der_len, err);
     struct minica_der_part rest = {p, (size_t)(end - p)};
     struct minica_der_part tbs_parts[4] = {version, serial, fixed, rest};
     unsigned char *tbs;
@@ -159,7 +170,7 @@ static int resign(const unsigned char *crt, size_t len, struct minica_signer *is
     if ((ret = minica_der_sequence(tbs_parts, 4, &tbs, &tbs_len, err)) != 0)
         return ret;
     struct minica_der_part body = {tbs, tbs_len};
-    ret = minica_sign_body(&body, &fixed, issuer, der, der_len, err);
+    ret = minica_sign_body(MINICA_WIRE_LEAF, &body, &fixed, issuer, der, der_len, err);
     free(tbs);
     return ret;
 }

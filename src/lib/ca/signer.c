@@ -69,7 +69,7 @@ static void pk_free(struct minica_signer *s)
     s->impl = NULL;
 }
 
-static const struct minica_signer_ops pk_ops = {pk_sign, pk_free};
+static const struct minica_signer_ops pk_ops = {pk_sign, pk_free, NULL};
 
 /* pub gets only the public half: what it is handed to (x509write as the
  * subject key, AKI, checks) can never sign with it by mistake. */

@@ -12,6 +12,7 @@
 #include <mbedtls/md.h>
 #include <mbedtls/pk.h>
 
+#include "ca/signer_wire.h"
 #include "minica/error.h"
 
 struct minica_rng;
@@ -26,6 +27,12 @@ struct minica_signer_ops {
     /* Releases impl and what the backend holds; minica_signer_free then
      * frees pub and the struct, which the backend calloc'd. */
     void (*free)(struct minica_signer *s);
+    /* Optional, and then used instead of sign: a signer that checks what
+     * it signs (serve's signer process, signer_proc.c) needs the whole
+     * TBS, of the wire profile given, not its hash. */
+    int (*sign_tbs)(struct minica_signer *s, enum minica_wire_profile profile,
+                    const unsigned char *tbs, size_t tbs_len, unsigned char *sig, size_t sig_size,
+                    size_t *sig_len, struct minica_err *err);
 };
 
 struct minica_signer {
