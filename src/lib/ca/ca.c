@@ -12,6 +12,7 @@
 
 #include "ca/ca_internal.h"
 #include "ca/keyfile.h"
+#include "minica/signer_proc.h"
 #include "minica/lifecycle.h"
 #include "minica/der.h"
 #include "minica/fsutil.h"
@@ -431,8 +432,25 @@ static int signer_of(struct minica_ca *ca, size_t i, struct minica_statedir *sd,
     return ret;
 }
 
-static int ca_open(const char *dir, unsigned flags, const char *expect_store,
-                   struct minica_ca **out, struct minica_err *err)
+/* A handle whose keys are in serve's signer process: the signer of every
+ * certificate the worker holds a key for asks it, and the others' keys
+ * are missing here, whatever the directory holds. */
+static int attach_signer_proc(struct minica_ca *ca, struct minica_signer_proc *proc,
+                              struct minica_err *err)
+{
+    ca->sigproc = proc;
+    for (size_t i = 0; i < ca->hier.n; i++)
+        ca->hier.e[i].has_key = minica_signer_proc_holds(proc, ca->hier.e[i].fp);
+    if (!ca->hier.e[ca->hier.active_int].has_key)
+        return minica_seterr(err, MINICA_ENOENT,
+                             "serve's signer process does not hold the issuing intermediate's "
+                             "key (%s)",
+                             ca->hier.e[ca->hier.active_int].file);
+    return minica_signer_proc_signer(proc, ca->intermediate, &ca->intermediate_key, err);
+}
+
+static int ca_open(const char *dir, unsigned flags, struct minica_signer_proc *proc,
+                   const char *expect_store, struct minica_ca **out, struct minica_err *err)
 {
     *out = NULL;
     struct minica_ca *ca = calloc(1, sizeof(*ca));
@@ -456,16 +474,20 @@ static int ca_open(const char *dir, unsigned flags, const char *expect_store,
         goto fail;
     ca->intermediate = &ca->hier.e[ca->hier.active_int].crt;
     ca->root = &ca->hier.e[ca->hier.active_root].crt;
-    if (!(flags & MINICA_CA_OPEN_NO_KEY) &&
-        (ret = signer_of(ca, (size_t)ca->hier.active_int, &sd, &ca->intermediate_key, err)) != 0)
+    if (proc != NULL)
+        ret = attach_signer_proc(ca, proc, err);
+    else if (!(flags & MINICA_CA_OPEN_NO_KEY))
+        ret = signer_of(ca, (size_t)ca->hier.active_int, &sd, &ca->intermediate_key, err);
+    if (ret != 0)
         goto fail;
     if ((ret = load_policy(&sd, &ca->policy, err)) != 0) {
         audit_policy_error(&sd, err);
         goto fail;
     }
-    if ((ret = ca_open_store(dir, sd.real, &ca->policy.store, expect_store, ca->store_target,
-                             &ca->store, err)) != 0 ||
-        (ret = minica_hierarchy_apply_store(&ca->hier, ca->store, minica_now(), err)) != 0)
+    if (!(flags & MINICA_CA_OPEN_NO_STORE) &&
+        ((ret = ca_open_store(dir, sd.real, &ca->policy.store, expect_store, ca->store_target,
+                              &ca->store, err)) != 0 ||
+         (ret = minica_hierarchy_apply_store(&ca->hier, ca->store, minica_now(), err)) != 0))
         goto fail;
     const struct minica_ca_cert *ai = &ca->hier.info[ca->hier.active_int];
     mbedtls_x509_dn_gets(ca->intermediate_subject, sizeof(ca->intermediate_subject),
@@ -486,6 +508,15 @@ fail:
 int minica_ca_load_ca_key(struct minica_ca *ca, size_t i, struct minica_signer **out,
                           struct minica_err *err)
 {
+    if (ca->sigproc != NULL) {
+        *out = NULL;
+        if (!ca->hier.e[i].has_key)
+            return minica_seterr(err, MINICA_ENOENT,
+                                 "serve's signer process holds no key for %s (it reads the keys "
+                                 "at start and at SIGHUP)",
+                                 ca->hier.e[i].file);
+        return minica_signer_proc_signer(ca->sigproc, &ca->hier.e[i].crt, out, err);
+    }
     struct minica_statedir sd;
     int ret = minica_statedir_open(&sd, ca->dir, err);
     if (ret == 0)
@@ -497,18 +528,25 @@ int minica_ca_load_ca_key(struct minica_ca *ca, size_t i, struct minica_signer *
 int minica_ca_open_flags(const char *dir, unsigned flags, struct minica_ca **out,
                          struct minica_err *err)
 {
-    return ca_open(dir, flags, NULL, out, err);
+    return ca_open(dir, flags, NULL, NULL, out, err);
 }
 
 int minica_ca_open(const char *dir, struct minica_ca **out, struct minica_err *err)
 {
-    return ca_open(dir, 0, NULL, out, err);
+    return ca_open(dir, 0, NULL, NULL, out, err);
+}
+
+int minica_ca_open_signed_by(const char *dir, struct minica_signer_proc *proc,
+                             struct minica_ca **out, struct minica_err *err)
+{
+    return ca_open(dir, MINICA_CA_OPEN_NO_KEY, proc, NULL, out, err);
 }
 
 int minica_ca_reopen(const struct minica_ca *current, struct minica_ca **out,
                      struct minica_err *err)
 {
-    return ca_open(current->dir, 0, current->store_target, out, err);
+    return ca_open(current->dir, current->sigproc ? MINICA_CA_OPEN_NO_KEY : 0, current->sigproc,
+                   current->store_target, out, err);
 }
 
 void minica_ca_close(struct minica_ca *ca)

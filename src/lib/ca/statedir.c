@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "base/trustfile.h"
@@ -71,6 +72,10 @@ int minica_statedir_check_stat(const char *path, const struct stat *st,
     int is_dir = kind == MINICA_STATEDIR_DIR;
     if (is_dir && !S_ISDIR(st->st_mode))
         return minica_seterr(err, MINICA_EIO, "%s is not a directory", path);
+    /* A CA key covered with /dev/null in serve's network process
+     * (base/confine.h): that process holds no key, and reads none. */
+    if (kind == MINICA_STATEDIR_KEY && S_ISCHR(st->st_mode) && st->st_rdev == makedev(1, 3))
+        return MINICA_OK;
     if (!is_dir && !S_ISREG(st->st_mode))
         return minica_seterr(err, MINICA_EIO, "%s is not a regular file", path);
     if (st->st_uid != 0 && st->st_uid != geteuid())
