@@ -128,15 +128,23 @@ int minica_confine_cover_keys_of(int pid, const char *dir, struct minica_err *er
     return MINICA_OK;
 }
 
+/* Every capability but the two that let root reach files of other users
+ * (a PostgreSQL socket directory, a state directory on a share): without
+ * them a reload could not reconnect. Gone with the rest: CAP_SYS_ADMIN
+ * (which could lift the covers), CAP_SYS_PTRACE (which could read the
+ * undumpable signer), CAP_SYS_RAWIO, CAP_SETUID and the others. */
 static int drop_capabilities(struct minica_err *err)
 {
+    const unsigned keep = 1u << CAP_DAC_OVERRIDE | 1u << CAP_DAC_READ_SEARCH;
     for (int cap = 0; cap <= 63; cap++)
-        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL)
+        if ((cap >= 32 || !(keep & 1u << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 &&
+            errno != EINVAL)
             return minica_seterr(err, MINICA_EIO, "cannot drop capability %d: %s", cap,
                                  strerror(errno));
     struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
     struct __user_cap_data_struct data[2];
     memset(data, 0, sizeof(data));
+    data[0].effective = data[0].permitted = keep;
     if (syscall(SYS_capset, &hdr, data) != 0)
         return minica_seterr(err, MINICA_EIO, "cannot drop the capabilities: %s", strerror(errno));
     return MINICA_OK;

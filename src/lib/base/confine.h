@@ -21,8 +21,8 @@ int minica_confine_cover_keys(const char *dir, size_t *covered, struct minica_er
 int minica_confine_cover_keys_of(int pid, const char *dir, struct minica_err *err);
 
 /* no_new_privs; then as root, either the unprivileged user (its uid, gid,
- * and no supplementary groups) or, with user NULL, uid 0 without any
- * capability, bounding set included. */
+ * and no supplementary groups) or, with user NULL, uid 0 with only
+ * CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH, bounding set included. */
 int minica_confine_drop(const char *user, struct minica_err *err);
 
 #endif

@@ -139,7 +139,11 @@ static void close_others(int keep1, int keep2)
 struct held_key {
     struct minica_signer *signer;
     struct minica_signer_check check;
-    int leaves; /* only the issuing intermediate signs certificates */
+    /* Intermediates sign leaves, roots only CRLs. Any intermediate held,
+     * not only the issuing one: between a reload of the signer and the
+     * network process's reload (or when that one fails) the network side
+     * still issues from the one it knows, which is as much this CA's. */
+    int leaves;
     char fp[FP_HEX + 1];
 };
 
@@ -185,7 +189,7 @@ static int hold(struct worker *w, size_t i, int required, struct minica_err *err
         k->signer = NULL;
         return ret;
     }
-    k->leaves = (int)i == w->ca->hier.active_int;
+    k->leaves = e->role == MINICA_CA_INTERMEDIATE;
     snprintf(k->fp, sizeof(k->fp), "%s", e->fp);
     w->n++;
     return MINICA_OK;
@@ -316,7 +320,7 @@ static void worker_main(const struct side *s, const char *dir, int status_fd)
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            break; /* the network side is gone */
+            break; /* the network side is gone: exit 0 tells the supervisor */
         if ((size_t)n > MINICA_WIRE_REQUEST_MAX) {
             send_response(s->sock, UINT32_MAX, MINICA_WIRE_REFUSED, NULL, 0, "request too large");
             continue;
@@ -483,10 +487,15 @@ static void supervisor_main(const struct side *s, const char *dir, int ctl)
         while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
             if (pid != cur.pid)
                 continue;
+            cur.pid = -1;
+            /* Its end of file: the network process is gone, so is the job. */
+            if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+                stopping = 1;
+                break;
+            }
             char how[32];
             describe_exit(status, how, sizeof(how));
             notice(s, "the signer process %ld ended (%s); starting another", (long)pid, how);
-            cur.pid = -1;
         }
         while (cur.pid < 0 && !stopping) {
             /* One that keeps dying is restarted ever more slowly. */

@@ -943,8 +943,8 @@ static int confine(struct minica_server *srv, const struct minica_serve_options 
         return ret;
     if (getuid() == 0)
         serve_log(srv,
-                  "network process: uid 0 without capabilities, no_new_privs; keys in "
-                  "signer process %ld",
+                  "network process: uid 0 with file access only (no other capability), "
+                  "no_new_privs; keys in signer process %ld; --user runs it unprivileged",
                   (long)minica_signer_proc_worker(srv->sigproc));
     else
         serve_log(srv, "network process: uid %ld, no_new_privs; keys in signer process %ld",
