@@ -188,4 +188,48 @@ wait "$NET" 2>/dev/null
 sleep 0.3
 check "the signer processes end with serve" bash -c "! kill -0 $SUP 2>/dev/null"
 
+# --- not root: the same covers, from a user namespace of serve's own --------
+AS_NOBODY="setpriv --reuid=nobody --regid=nogroup --clear-groups --"
+chmod 755 "$T"
+mkdir "$T/nr"
+cp "$MINICA" "$T/nr/minica"
+chown -R nobody:nogroup "$T/nr"
+NR=$T/nr/ca
+if ! $AS_NOBODY unshare -U -m true 2>/dev/null; then
+    pass "not root: skipped, this kernel gives an unprivileged user no user namespace"
+else
+    $AS_NOBODY "$T/nr/minica" init --dir "$NR" >/dev/null 2>&1
+    check "not root: init" test -f "$NR/intermediate.key"
+    PORT2=$(free_port)
+    $AS_NOBODY "$T/nr/minica" serve --dir "$NR" --listen "127.0.0.1:$PORT2" 2>"$T/serve-nr.log" &
+    NR_PID=$!
+    track_pid "$NR_PID"
+    check "not root: serve starts" wait_health "https://127.0.0.1:$PORT2"
+    check "not root: the key files are covered" grep -q "2 CA key files covered" "$T/serve-nr.log"
+    check "not root: no capability, no_new_privs" \
+        bash -c "grep -q '^CapEff:[[:space:]]*0000000000000000' /proc/$NR_PID/status &&
+                 grep -q '^NoNewPrivs:[[:space:]]*1' /proc/$NR_PID/status"
+    # Its mount table: the key files are mount points, of /dev/null.
+    covered() { grep -q " $1 .*nodev" "/proc/$NR_PID/mountinfo"; }
+    check "not root: the intermediate key is covered in its namespace" covered "$NR/intermediate.key"
+    check "not root: so is the root key" covered "$NR/root.key"
+    check_not "not root: minica.conf is not" covered "$NR/minica.conf"
+    TOKEN=$($AS_NOBODY "$T/nr/minica" token nr.internal --dir "$NR")
+    check "not root: enrollment" $AS_NOBODY "$T/nr/minica" issue nr.internal \
+        --ca-url "https://127.0.0.1:$PORT2" --root "$NR/root.crt" --token "$TOKEN" \
+        --out "$T/nr/out" --retry-for 0
+    $AS_NOBODY "$T/nr/minica" ca rotate --dir "$NR" >/dev/null 2>&1
+    kill -HUP "$NR_PID"
+    for i in $(seq 1 50); do
+        grep -q "SIGHUP: reloaded the CA" "$T/serve-nr.log" && break
+        sleep 0.1
+    done
+    check "not root: reloaded after ca rotate" grep -q "SIGHUP: reloaded the CA" "$T/serve-nr.log"
+    NEWEST=$(ls "$NR"/ca/intermediate-*.key | xargs ls -t | head -1)
+    check "not root: the new intermediate's key is covered too" covered "$NEWEST"
+    check "not root: and intermediate.key, written anew by the rotation" covered "$NR/intermediate.key"
+    kill -TERM "$NR_PID"
+    wait "$NR_PID" 2>/dev/null
+fi
+
 done_testing

@@ -86,9 +86,49 @@ static int cover_tree(const char *root, const char *rel, int depth, size_t *cove
     return ret;
 }
 
+static int write_file(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = write(fd, text, strlen(text));
+    close(fd);
+    return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+/* Not root: a user namespace of our own, where our uid and gid are
+ * themselves and we may mount. Once the capabilities it gives are dropped
+ * (minica_confine_drop), the covers stay: a namespace made from here
+ * copies them locked. */
+static int in_own_user_namespace;
+
+static int own_user_namespace(struct minica_err *err)
+{
+    uid_t uid = geteuid();
+    gid_t gid = getegid();
+    char map[64];
+    if (unshare(CLONE_NEWUSER) != 0)
+        return minica_seterr(err, MINICA_EFORBIDDEN, "cannot make a user namespace: %s",
+                             strerror(errno));
+    snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)uid, (unsigned)uid);
+    if (write_file("/proc/self/uid_map", map) != 0 ||
+        write_file("/proc/self/setgroups", "deny") != 0)
+        return minica_seterr(err, MINICA_EIO, "cannot map uid %u: %s", (unsigned)uid,
+                             strerror(errno));
+    snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)gid, (unsigned)gid);
+    if (write_file("/proc/self/gid_map", map) != 0)
+        return minica_seterr(err, MINICA_EIO, "cannot map gid %u: %s", (unsigned)gid,
+                             strerror(errno));
+    in_own_user_namespace = 1;
+    return MINICA_OK;
+}
+
 int minica_confine_cover_keys(const char *dir, size_t *covered, struct minica_err *err)
 {
     *covered = 0;
+    int ret = geteuid() == 0 ? MINICA_OK : own_user_namespace(err);
+    if (ret != 0)
+        return ret;
     if (unshare(CLONE_NEWNS) != 0)
         return minica_seterr(err, MINICA_EFORBIDDEN, "cannot make a mount namespace: %s",
                              strerror(errno));
@@ -99,6 +139,24 @@ int minica_confine_cover_keys(const char *dir, size_t *covered, struct minica_er
     return cover_tree(dir, "", 0, covered, err);
 }
 
+/* Whether our namespace of kind ("user", "mnt") is pid's. */
+static int same_ns(int pid, const char *kind)
+{
+    char a[64], b[64], pa[64], pb[64];
+    ssize_t n, m;
+    snprintf(pa, sizeof(pa), "/proc/self/ns/%s", kind);
+    snprintf(pb, sizeof(pb), "/proc/%d/ns/%s", pid, kind);
+    if ((n = readlink(pa, a, sizeof(a) - 1)) < 0 || (m = readlink(pb, b, sizeof(b) - 1)) < 0)
+        return 1;
+    a[n] = b[m] = '\0';
+    return strcmp(a, b) == 0;
+}
+
+int minica_confine_covered(int pid)
+{
+    return !same_ns(pid, "mnt");
+}
+
 int minica_confine_cover_keys_of(int pid, const char *dir, struct minica_err *err)
 {
     char path[64], abs[4096];
@@ -106,20 +164,35 @@ int minica_confine_cover_keys_of(int pid, const char *dir, struct minica_err *er
     if (realpath(dir, abs) == NULL)
         return minica_seterr(err, MINICA_EIO, "cannot resolve %s: %s", dir, strerror(errno));
     snprintf(path, sizeof(path), "/proc/%d/ns/mnt", pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC), ufd = -1;
     if (fd < 0)
         return minica_seterr(err, MINICA_EIO, "cannot open %s: %s", path, strerror(errno));
+    /* Not root, its mount namespace belongs to its user namespace, which
+     * our uid owns: entering that one first gives the right to mount. */
+    if (!same_ns(pid, "user")) {
+        snprintf(path, sizeof(path), "/proc/%d/ns/user", pid);
+        if ((ufd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+            close(fd);
+            return minica_seterr(err, MINICA_EIO, "cannot open %s: %s", path, strerror(errno));
+        }
+    }
     pid_t child = fork();
     if (child < 0) {
         close(fd);
+        if (ufd >= 0)
+            close(ufd);
         return minica_seterr(err, MINICA_EIO, "fork: %s", strerror(errno));
     }
     if (child == 0) {
         size_t n = 0;
         struct minica_err why;
+        if (ufd >= 0 && setns(ufd, CLONE_NEWUSER) != 0)
+            _exit(1);
         _exit(setns(fd, CLONE_NEWNS) == 0 && cover_tree(abs, "", 0, &n, &why) == 0 ? 0 : 1);
     }
     close(fd);
+    if (ufd >= 0)
+        close(ufd);
     int status = 0;
     while (waitpid(child, &status, 0) < 0 && errno == EINTR)
         ;
@@ -150,6 +223,20 @@ static int drop_capabilities(struct minica_err *err)
     return MINICA_OK;
 }
 
+static int drop_all_capabilities(struct minica_err *err)
+{
+    for (int cap = 0; cap <= 63; cap++)
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL)
+            return minica_seterr(err, MINICA_EIO, "cannot drop capability %d: %s", cap,
+                                 strerror(errno));
+    struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof(data));
+    if (syscall(SYS_capset, &hdr, data) != 0)
+        return minica_seterr(err, MINICA_EIO, "cannot drop the capabilities: %s", strerror(errno));
+    return MINICA_OK;
+}
+
 int minica_confine_drop(const char *user, struct minica_err *err)
 {
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
@@ -157,7 +244,8 @@ int minica_confine_drop(const char *user, struct minica_err *err)
     if (geteuid() != 0) {
         if (user != NULL)
             return minica_seterr(err, MINICA_EINVAL, "--user %s needs serve started as root", user);
-        return MINICA_OK;
+        /* What the user namespace of our own gave goes, lest the covers. */
+        return in_own_user_namespace ? drop_all_capabilities(err) : MINICA_OK;
     }
     if (user == NULL)
         return drop_capabilities(err);

@@ -420,13 +420,9 @@ static void on_signal(int sig)
  * would see is covered there too, before the new worker serves. */
 static void cover_new_keys(const struct side *s, const char *dir)
 {
-    char mine[64] = "", theirs[64] = "", path[64];
-    snprintf(path, sizeof(path), "/proc/%ld/ns/mnt", (long)getppid());
-    if (geteuid() != 0 || readlink("/proc/self/ns/mnt", mine, sizeof(mine) - 1) < 0 ||
-        readlink(path, theirs, sizeof(theirs) - 1) < 0 || strcmp(mine, theirs) == 0)
-        return;
     struct minica_err err;
-    if (minica_confine_cover_keys_of((int)getppid(), dir, &err) != 0)
+    if (minica_confine_covered((int)getppid()) &&
+        minica_confine_cover_keys_of((int)getppid(), dir, &err) != 0)
         side_log(s, "signer: %s", err.msg);
 }
 

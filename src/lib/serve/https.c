@@ -927,17 +927,15 @@ static int confine(struct minica_server *srv, const struct minica_serve_options 
                                  "--user needs the signer process (not --signer in-process)");
         return MINICA_OK;
     }
-    if (geteuid() == 0) {
-        size_t covered = 0;
-        struct minica_err why;
-        if (minica_confine_cover_keys(minica_ca_dir(srv->ca), &covered, &why) == 0)
-            serve_log(srv, "network process: %zu CA key files covered", covered);
-        else
-            serve_log(srv,
-                      "network process: cannot cover the CA key files (%s): it holds no key but "
-                      "could open their files",
-                      why.msg);
-    }
+    size_t covered = 0;
+    struct minica_err why;
+    if (minica_confine_cover_keys(minica_ca_dir(srv->ca), &covered, &why) == 0)
+        serve_log(srv, "network process: %zu CA key files covered", covered);
+    else
+        serve_log(srv,
+                  "network process: cannot cover the CA key files (%s): it holds no key but "
+                  "could open their files",
+                  why.msg);
     int ret = minica_confine_drop(opts->user, err);
     if (ret != 0)
         return ret;
