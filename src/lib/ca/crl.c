@@ -364,7 +364,8 @@ static int sign_crl(const struct tbs_params *t, struct minica_signer *key, struc
         goto out;
     }
     struct minica_der_part body = {p, (size_t)tbs_len}, alg = {a, (size_t)alg_len};
-    if ((ret = minica_sign_body(MINICA_WIRE_CRL, &body, &alg, key, &out->der, &out->der_len, err)) != 0)
+    if ((ret = minica_sign_body(MINICA_WIRE_CRL, &body, &alg, key, &out->der, &out->der_len,
+                                err)) != 0)
         goto out;
     ret = minica_der_to_pem(out->der, out->der_len, "X509 CRL", &out->pem, err);
 out:
