@@ -98,16 +98,19 @@ static int send_response(int sock, uint32_t id, enum minica_wire_status status,
     return send(sock, buf, len, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -1;
 }
 
-static void notice(const struct side *s, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void notice(const struct side *s, const char *fmt, ...)
+/* Sent, and logged unless quiet: at start the network process reports
+ * the reason itself, as serve's one line of failure. */
+static void notice(const struct side *s, int quiet, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void notice(const struct side *s, int quiet, const char *fmt, ...)
 {
     char reason[MINICA_WIRE_REASON_MAX + 1];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(reason, sizeof(reason), fmt, ap);
     va_end(ap);
-    side_log(s, "signer: %s", reason);
+    if (!quiet)
+        side_log(s, "signer: %s", reason);
     send_response(s->sock, 0, MINICA_WIRE_FAILED, NULL, 0, reason);
 }
 
@@ -296,12 +299,12 @@ static void worker_answer(const struct side *s, struct worker *w, const unsigned
 
 /* status_fd: one byte to the supervisor, 'k' when the keys are held;
  * then it waits for one byte back before it says hello and serves. */
-static void worker_main(const struct side *s, const char *dir, int status_fd)
+static void worker_main(const struct side *s, const char *dir, int status_fd, int first)
 {
     struct worker w;
     struct minica_err err;
     if (worker_load(dir, &w, &err) != 0) {
-        notice(s, "cannot load the CA keys: %s", err.msg);
+        notice(s, first, "cannot load the CA keys: %s", err.msg);
         worker_free(&w);
         _exit(3);
     }
@@ -341,7 +344,7 @@ struct spawned {
 
 /* A worker, up to the point where it holds its keys (0) or failed (-1,
  * reaped). The caller sends it 'g' when it may take over. */
-static int spawn_worker(const struct side *s, const char *dir, struct spawned *out)
+static int spawn_worker(const struct side *s, const char *dir, int first, struct spawned *out)
 {
     int sp[2];
     out->pid = -1;
@@ -364,7 +367,7 @@ static int spawn_worker(const struct side *s, const char *dir, struct spawned *o
         signal(SIGTERM, SIG_DFL);
         signal(SIGINT, SIG_DFL);
         signal(SIGCHLD, SIG_DFL);
-        worker_main(s, dir, sp[1]);
+        worker_main(s, dir, sp[1], first);
         _exit(1);
     }
     close(sp[1]);
@@ -446,7 +449,7 @@ static void supervisor_main(const struct side *s, const char *dir, int ctl)
     signal(SIGHUP, SIG_IGN); /* a terminal's hangup: the network process decides */
 
     struct spawned cur;
-    if (spawn_worker(s, dir, &cur) != 0)
+    if (spawn_worker(s, dir, 1, &cur) != 0)
         _exit(3); /* the worker sent its reason */
     go(&cur);
     time_t started = time(NULL);
@@ -466,7 +469,7 @@ static void supervisor_main(const struct side *s, const char *dir, int ctl)
             if (n == 1 && c == 'r') {
                 struct spawned next;
                 cover_new_keys(s, dir);
-                if (spawn_worker(s, dir, &next) == 0) {
+                if (spawn_worker(s, dir, 0, &next) == 0) {
                     pid_t old = cur.pid;
                     cur.pid = -1;
                     stop_worker(old);
@@ -491,7 +494,7 @@ static void supervisor_main(const struct side *s, const char *dir, int ctl)
             }
             char how[32];
             describe_exit(status, how, sizeof(how));
-            notice(s, "the signer process %ld ended (%s); starting another", (long)pid, how);
+            notice(s, 0, "the signer process %ld ended (%s); starting another", (long)pid, how);
         }
         while (cur.pid < 0 && !stopping) {
             /* One that keeps dying is restarted ever more slowly. */
@@ -505,7 +508,7 @@ static void supervisor_main(const struct side *s, const char *dir, int ctl)
             while (nanosleep(&pause, &pause) != 0 && errno == EINTR && !stopping)
                 ;
             started = time(NULL);
-            if (!stopping && spawn_worker(s, dir, &cur) == 0)
+            if (!stopping && spawn_worker(s, dir, 0, &cur) == 0)
                 go(&cur);
         }
     }
