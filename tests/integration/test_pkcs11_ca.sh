@@ -4,7 +4,8 @@
 # --intermediate-key moves a key-file CA into the token while the previous
 # intermediate's file still signs its CRL; every certificate and CRL
 # checked by openssl and GnuTLS; the operator's errors one line each; the
-# PIN never in argv, the environment, the logs or the output.
+# PIN never in argv, the environment, the logs or the output. Also: both
+# keys in the token with the PIN a systemd credential, p11-kit missing.
 source "$SRCDIR/tests/integration/lib/common.sh"
 
 MODULE=/usr/lib/softhsm/libsofthsm2.so
@@ -186,9 +187,45 @@ expect_rc 1 "a pin-value in minica.conf refused"
 expect_err "pin-value.*pin_file or pin_credential" "it says to use pin_file"
 check_not "the refusal does not echo the PIN" sh -c "printf '%s' \"\$1\" | grep -qF -- '$PIN'" _ "$ERR"
 printf '%s\n' "$conf_keep" >"$CA/minica.conf"
+# p11-kit missing: its library hidden in a private mount namespace.
+P11KIT=$(readlink -f /usr/lib/x86_64-linux-gnu/libp11-kit.so.0 2>/dev/null || true)
+if [ -n "$P11KIT" ] && unshare -m true 2>/dev/null; then
+    run unshare -m sh -c 'mount --bind /dev/null "$1" && shift && exec "$@"' _ "$P11KIT" \
+        "$MINICA" issue e1.internal --dir "$CA" --out "$T/e"
+    expect_rc 1 "without libp11-kit the token key cannot be reached"
+    expect_err "cannot load libp11-kit.so.0 .*install the p11-kit package" "it says which package to install"
+else
+    echo "ok - skipped: p11-kit missing (needs unshare -m to hide the library)"
+fi
+
 check_not "no leaf written by any refusal" test -e "$T/e/e1.internal.crt"
 run "$MINICA" issue e2.internal --dir "$CA" --out "$T/e"
 expect_ok "with minica.conf back, issuing works again"
+
+# --- the PIN as a systemd credential; the root in the token too ----------------------
+mkdir -m 700 "$T/creds"
+cp "$PINF" "$T/creds/minica-pin"
+export CREDENTIALS_DIRECTORY=$T/creds
+run "$MINICA" init --dir "$T/ca3" --root-key "$TOK;object=root-3?$MP" \
+    --intermediate-key "$TOK;object=int-3a?$MP" --pin-credential minica-pin
+expect_ok "init with both keys in the token, the PIN a credential"
+check "minica.conf names the credential" grep -qxF "pin_credential = minica-pin" "$T/ca3/minica.conf"
+check "minica.conf names the root's token key" grep -qxF "root = $TOK;object=root-3?$MP" "$T/ca3/minica.conf"
+check "no key file at all" test -z "$(find "$T/ca3" -name '*.key')"
+run "$MINICA" issue both.internal --dir "$T/ca3" --out "$T/both"
+expect_ok "issue with both keys in the token"
+check "CRLs, the root's signed in the token" crls "$T/ca3"
+check "the leaf verifies (openssl -crl_check_all, certtool)" chain_ok "$T/both/both.internal.crt" "$T/ca3"
+run env -u CREDENTIALS_DIRECTORY "$MINICA" issue nocred.internal --dir "$T/ca3" --out "$T/both"
+expect_rc 1 "without \$CREDENTIALS_DIRECTORY refused"
+expect_err "pin_credential = minica-pin, but .CREDENTIALS_DIRECTORY is not set" "it says to run it under systemd"
+run "$MINICA" ca status --dir "$T/ca3"
+expect_out "key: +$TOK;object=root-3" "ca status: the root's key is in the token"
+run "$MINICA" ca rotate --dir "$T/ca3"
+expect_ok "ca rotate with the root key in the token (the new key a file)"
+check "the new intermediate's key is a file" test -f "$T/ca3/intermediate.key"
+check "CRLs after it" crls "$T/ca3"
+unset CREDENTIALS_DIRECTORY
 
 # --- rotate a key-file CA into the token -------------------------------------------
 CA2=$T/ca2
