@@ -262,6 +262,13 @@ static void load_p11kit(void)
     load(&p11kit_lib, LIBP11KIT_SONAME, "p11-kit", symbols, sizeof(symbols) / sizeof(symbols[0]));
 }
 
+void minica_dl_clear_error(void)
+{
+    /* glibc: the first call hands the message out, the second frees it. */
+    if (dlerror() != NULL)
+        (void)dlerror();
+}
+
 /* MINICA_ECRYPTO: what cannot be reached is the CA key. */
 const struct minica_p11kit *minica_p11kit_load(struct minica_err *err)
 {
