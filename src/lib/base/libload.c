@@ -45,11 +45,13 @@ static void load(struct loaded *lib, const char *soname, const char *package,
     if (lib->handle == NULL) {
         snprintf(lib->error, sizeof(lib->error), "cannot load %s (%s): install the %s package",
                  soname, dlerror(), package);
+        (void)dlerror(); /* frees the record (minica_dl_clear_error) */
         return;
     }
     for (size_t i = 0; i < n; i++) {
         *symbols[i].slot = dlsym(lib->handle, symbols[i].name);
         if (*symbols[i].slot == NULL) {
+            minica_dl_clear_error();
             snprintf(lib->error, sizeof(lib->error), "%s lacks %s: the %s package is too old",
                      soname, symbols[i].name, package);
             dlclose(lib->handle);
