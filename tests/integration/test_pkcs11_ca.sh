@@ -247,6 +247,13 @@ check "minica.conf names the new token key" grep -qxF "intermediate = $TOK;objec
 check "the previous intermediate's key file is kept" test -f "$CA2/ca/intermediate-$OLD_INT.key"
 check_not "no key file for the new intermediate" test -e "$CA2/ca/intermediate-$NEW_INT.key"
 check_not "no top intermediate.key (the previous key's copy) left" test -e "$CA2/intermediate.key"
+# A crash between the switch and the removal leaves the previous key's
+# top copy: the next lifecycle step takes it away.
+cp -p "$CA2/ca/intermediate-$OLD_INT.key" "$CA2/intermediate.key"
+run "$MINICA" ca rotate --if-due --dir "$CA2"
+expect_ok "a lifecycle step after such a crash (not due)"
+check_not "it removed the stale top intermediate.key" test -e "$CA2/intermediate.key"
+check "the previous key stays in ca/" test -f "$CA2/ca/intermediate-$OLD_INT.key"
 run "$MINICA" ca status --dir "$CA2"
 expect_out "key: +file ca/intermediate-$OLD_INT.key" "ca status: the previous intermediate's key is a file"
 expect_out "key: +$TOK;object=int-2" "ca status: the new one's is in the token"

@@ -83,6 +83,27 @@ static int reopen(struct lifecycle *lc, struct minica_err *err)
     return minica_ca_open_flags(lc->sd.path, MINICA_CA_OPEN_NO_KEY, &lc->ca, err);
 }
 
+/* Whether pk is the key of a CA certificate whose key file is in ca/. */
+static int archived_key(const struct minica_hierarchy *h, const mbedtls_pk_context *pk)
+{
+    for (size_t i = 0; i < h->n; i++) {
+        const struct minica_hier_entry *e = &h->e[i];
+        if (e->has_key && !e->in_token && strchr(e->file, '/') != NULL &&
+            minica_pk_same_public(&e->crt.pk, pk))
+            return 1;
+    }
+    return 0;
+}
+
+static int remove_state_file(const struct lifecycle *lc, const char *rel, struct minica_err *err)
+{
+    char path[MINICA_PATH_MAX];
+    int ret = state_path(lc, path, sizeof(path), rel, err);
+    if (ret == 0 && unlink(path) != 0 && errno != ENOENT)
+        ret = minica_seterr(err, MINICA_EIO, "cannot remove %s: %s", path, strerror(errno));
+    return ret;
+}
+
 /* Archives what only the top files hold (a state directory from before
  * ca/ existed), then brings the top files in line with the active issuer:
  * after a crash between the renames of a rotation, intermediate.key,
@@ -137,7 +158,12 @@ static int finish_pending(struct lifecycle *lc, struct minica_err *err)
         mbedtls_pk_init(&pk);
         int r = minica_ca_read_key(&lc->sd, top_key[k], &pk, &lc->ca->rng, NULL);
         int good = r == 0 && minica_pk_same_public(&h->e[top[k]].crt.pk, &pk);
+        /* A crash after a rotation into a token switched, before the
+         * previous key's top copy went: it goes now, if ca/ keeps it. */
+        int stale = r == 0 && !good && h->e[top[k]].in_token && archived_key(h, &pk);
         mbedtls_pk_free(&pk);
+        if (stale && (ret = remove_state_file(lc, top_key[k], err)) != 0)
+            return ret;
         if (good || !h->e[top[k]].has_key || h->e[top[k]].in_token)
             continue;
         char *key = NULL;
@@ -367,10 +393,7 @@ static int activate(struct lifecycle *lc, const struct made *inter, const char *
         /* The previous intermediate's copy (finish_pending archived it in
          * ca/): no key file is left for the active one, whose key is in
          * the token. */
-        char path[MINICA_PATH_MAX];
-        if ((ret = state_path(lc, path, sizeof(path), "intermediate.key", err)) == 0 &&
-            unlink(path) != 0 && errno != ENOENT)
-            ret = minica_seterr(err, MINICA_EIO, "cannot remove %s: %s", path, strerror(errno));
+        ret = remove_state_file(lc, "intermediate.key", err);
     }
     if (ret == 0 && roots_pem != NULL)
         ret = write_state_file(lc, "root.crt", roots_pem, 0644, 0, err);
