@@ -48,7 +48,7 @@ struct minica_ca_cert {
     /* Where its private key lives, for people: "file ca/root-SERIAL.key
      * (0600)", "offline (not in this state directory)", "its root's" for
      * a cross-certificate. */
-    char key_where[256];
+    char key_where[512]; /* MINICA_KEYS_URI_MAX: a token key's URI fits */
     char serial[MINICA_SERIAL_HEX_MAX];
     char fingerprint[65];
     char issuer_fingerprint[65]; /* the root that signed it; "" when none is known */
@@ -116,6 +116,9 @@ struct minica_rotate_options {
     const char *const *permit_ip;
     size_t n_permit_ip;
     int if_due; /* only when remaining life < MINICA_ROTATE_DUE_FACTOR x max_ttl */
+    /* A PKCS#11 URI: the new intermediate's key is made in that token (the
+     * PIN from [keys]) and added first to [keys] intermediate. */
+    const char *intermediate_key;
 };
 
 struct minica_rotate_result {

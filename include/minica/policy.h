@@ -39,9 +39,23 @@ struct minica_store_conf {
  * neither: the key files are plain PEM. */
 #define MINICA_KEYS_PATH_MAX 4096
 #define MINICA_KEYS_CREDENTIAL_MAX 256
+/* CA keys in a PKCS#11 token: intermediate (repeatable: one line per
+ * intermediate whose key is in a token, the active one first, as `ca
+ * rotate --intermediate-key` writes them) and root name the keys by RFC
+ * 7512 URI, never with a pin-value. A CA certificate without a key file
+ * takes the configured key of its role whose public key is its own.
+ * pin_file / pin_credential: the token's user PIN, under the passphrase's
+ * rules. */
+#define MINICA_KEYS_URI_MAX 512
+#define MINICA_KEYS_TOKEN_MAX 8
 struct minica_keys_conf {
     char passphrase_file[MINICA_KEYS_PATH_MAX];
     char passphrase_credential[MINICA_KEYS_CREDENTIAL_MAX];
+    char intermediate[MINICA_KEYS_TOKEN_MAX][MINICA_KEYS_URI_MAX];
+    size_t n_intermediate;
+    char root[MINICA_KEYS_URI_MAX];
+    char pin_file[MINICA_KEYS_PATH_MAX];
+    char pin_credential[MINICA_KEYS_CREDENTIAL_MAX];
 };
 
 struct minica_policy {
@@ -85,6 +99,14 @@ int minica_keys_conf_is_set(const struct minica_keys_conf *conf);
  * file an absolute path, credential a file name. 0 or MINICA_EINVAL. */
 int minica_keys_check_file(const char *path, struct minica_err *err);
 int minica_keys_check_credential(const char *name, struct minica_err *err);
+/* A token key's URI as [keys] intermediate / root takes it: pkcs11:, no
+ * pin-value (a secret in a world-readable file). 0 or MINICA_EINVAL. */
+int minica_keys_check_uri(const char *uri, struct minica_err *err);
+/* minica.conf's text with `key = uri` added as the first line of [keys]
+ * (a [keys] section appended when there is none), the rest kept as the
+ * operator wrote it. For `ca rotate --intermediate-key`. Malloc'd; NULL
+ * when out of memory. */
+char *minica_policy_text_add_key(const char *text, const char *key, const char *uri);
 
 /* Whether target may name an inventory: a postgresql:// or postgres:// URI,
  * not a path (the SQLite file is always DIR/minica.db). from_conf: it comes

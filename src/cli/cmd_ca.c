@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "minica/duration.h"
 #include "minica/lifecycle.h"
+#include "minica/policy.h"
 #include "minica/revoke.h"
 #include "output.h"
 
@@ -31,6 +32,7 @@ static int ca_rotate(int argc, char **argv)
         {"permit-dns", required_argument, NULL, 'p'},
         {"permit-ip", required_argument, NULL, 'i'},
         {"if-due", no_argument, NULL, 'f'},
+        {"intermediate-key", required_argument, NULL, 'K'},
         {0, 0, 0, 0},
     };
     const char *dir = NULL, *dns[PERMIT_MAX], *ips[PERMIT_MAX];
@@ -68,6 +70,11 @@ static int ca_rotate(int argc, char **argv)
         case 'f':
             opts.if_due = 1;
             break;
+        case 'K':
+            if (minica_keys_check_uri(optarg, &err) != 0)
+                return cli_usage("ca", "rotate: --intermediate-key: %s", err.msg);
+            opts.intermediate_key = optarg;
+            break;
         default:
             return cli_bad_option("ca");
         }
@@ -85,6 +92,9 @@ static int ca_rotate(int argc, char **argv)
         return EXIT_OK;
     }
     printf("Rotated: intermediate %s (%s) now issues\n", res.serial, res.subject);
+    if (opts.intermediate_key != NULL)
+        printf("  key:         in the token (%s), added to [keys] intermediate\n",
+               opts.intermediate_key);
     print_when("  valid until: ", res.not_after);
     printf("  previous:    %s (%s left), still vouching for %lld unexpired leaves until they "
            "expire\n",
@@ -275,7 +285,8 @@ const struct cli_command cmd_ca_def = {
     "ca", run, "show the CA, rotate its intermediate, roll its root over",
     "Usage: minica ca status [--json] [--dir DIR]\n"
     "       minica ca rotate [--ttl D] [--key-type T] [--permit-dns D]...\n"
-    "                        [--permit-ip CIDR]... [--if-due] [--dir DIR]\n"
+    "                        [--permit-ip CIDR]... [--if-due]\n"
+    "                        [--intermediate-key pkcs11:URI] [--dir DIR]\n"
     "       minica ca rollover [--root-ttl D] [--intermediate-ttl D] [--key-type T]\n"
     "                          [--dir DIR]\n"
     "       minica ca drop-cross [--force] [--dir DIR]\n"
@@ -286,8 +297,9 @@ const struct cli_command cmd_ca_def = {
     "status      every root, cross-certificate and intermediate, one block each:\n"
     "            role, serial, state (active/current/retired/revoked), subject,\n"
     "            issuer, key type, name constraints, not before/after (UTC), time\n"
-    "            left, file, where its key lives (\"file ca/...key (0600)\", or\n"
-    "            \"offline\" when not in this directory), SHA-256 and the\n"
+    "            left, file, where its key lives (\"file ca/...key (0600)\",\n"
+    "            \"pkcs11:token=...;object=...\" for a token key, or \"offline\"\n"
+    "            when not in this directory), SHA-256 and the\n"
     "            unexpired leaves it signed; then the health and\n"
     "            one line per finding, each naming the command that answers it.\n"
     "            Reads no key, changes nothing.\n"
@@ -308,6 +320,14 @@ const struct cli_command cmd_ca_def = {
     "                               new name constraints (minica.conf must fit)\n"
     "              --if-due         only when less than 2 x max_ttl is left;\n"
     "                               for a daily cron line on the CA host\n"
+    "              --intermediate-key pkcs11:URI\n"
+    "                               make the new key in that PKCS#11 token (no\n"
+    "                               key file; the PIN from [keys] pin_file or\n"
+    "                               pin_credential) and add the URI first to\n"
+    "                               [keys] intermediate in minica.conf. Moves a\n"
+    "                               CA into a token: the previous intermediate's\n"
+    "                               key file still signs its CRL. Refused when\n"
+    "                               the token holds that label or id already.\n"
     "rollover    a new root, a cross-certificate of it signed by the current root,\n"
     "            and a new intermediate under it, which becomes the issuer.\n"
     "            Chains then carry the cross-certificate, so relying parties\n"

@@ -23,6 +23,10 @@ static int run(int argc, char **argv)
         {"permit-ip", required_argument, NULL, 'I'},
         {"passphrase-file", required_argument, NULL, 'F'},
         {"passphrase-credential", required_argument, NULL, 'C'},
+        {"intermediate-key", required_argument, NULL, 'K'},
+        {"root-key", required_argument, NULL, 'R'},
+        {"pin-file", required_argument, NULL, 'p'},
+        {"pin-credential", required_argument, NULL, 'c'},
         {0, 0, 0, 0},
     };
     struct minica_init_options opts;
@@ -70,6 +74,18 @@ static int run(int argc, char **argv)
         case 'C':
             opts.passphrase_credential = optarg;
             break;
+        case 'K':
+            opts.intermediate_key = optarg;
+            break;
+        case 'R':
+            opts.root_key = optarg;
+            break;
+        case 'p':
+            opts.pin_file = optarg;
+            break;
+        case 'c':
+            opts.pin_credential = optarg;
+            break;
         default:
             return cli_bad_option("init");
         }
@@ -89,6 +105,10 @@ static int run(int argc, char **argv)
            "  intermediate: %s/intermediate.crt\n"
            "  policy:       %s/minica.conf\n",
            dir, dir, dir, dir);
+    if (opts.root_key != NULL)
+        printf("  root key:     in the token, %s\n", opts.root_key);
+    if (opts.intermediate_key != NULL)
+        printf("  intermediate key: in the token, %s\n", opts.intermediate_key);
     if (opts.passphrase_file != NULL || opts.passphrase_credential != NULL)
         printf("  keys:         encrypted (PKCS#8, AES-256-CBC); passphrase from %s%s\n",
                opts.passphrase_file ? "" : "credential ",
@@ -106,6 +126,8 @@ const struct cli_command cmd_init_def = {
     "                   [--intermediate-ttl DURATION] [--permit-dns SUFFIX]...\n"
     "                   [--permit-ip CIDR]...\n"
     "                   [--passphrase-file FILE | --passphrase-credential NAME]\n"
+    "                   [--intermediate-key pkcs11:URI] [--root-key pkcs11:URI]\n"
+    "                   [--pin-file FILE | --pin-credential NAME]\n"
     "\n"
     "Creates DIR (mode 0700) with a self-signed root (root.crt, root.key), an\n"
     "intermediate signed by it (intermediate.crt, intermediate.key), the policy\n"
@@ -132,4 +154,16 @@ const struct cli_command cmd_init_def = {
     "  --passphrase-credential NAME\n"
     "                         the same with the systemd credential NAME\n"
     "                         ($CREDENTIALS_DIRECTORY/NAME, LoadCredentialEncrypted=)\n"
+    "  --intermediate-key pkcs11:URI\n"
+    "                         make the intermediate's key in the PKCS#11 token the\n"
+    "                         RFC 7512 URI names (object= is its label; id= or a\n"
+    "                         random CKA_ID): no intermediate.key; the URI goes\n"
+    "                         into minica.conf as [keys] intermediate. Refused when\n"
+    "                         the token already holds that label or id, or when the\n"
+    "                         URI holds a pin-value\n"
+    "  --root-key pkcs11:URI  the same for the root ([keys] root, no root.key)\n"
+    "  --pin-file FILE        the token's user PIN: the first line of FILE, under the\n"
+    "                         passphrase file's rules; written as [keys] pin_file\n"
+    "  --pin-credential NAME  the same with a systemd credential ([keys]\n"
+    "                         pin_credential)\n"
     "  --dir DIR              state directory (default: $MINICA_DIR or /var/lib/minica)\n"};

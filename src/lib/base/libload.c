@@ -45,11 +45,13 @@ static void load(struct loaded *lib, const char *soname, const char *package,
     if (lib->handle == NULL) {
         snprintf(lib->error, sizeof(lib->error), "cannot load %s (%s): install the %s package",
                  soname, dlerror(), package);
+        (void)dlerror(); /* frees the record (minica_dl_clear_error) */
         return;
     }
     for (size_t i = 0; i < n; i++) {
         *symbols[i].slot = dlsym(lib->handle, symbols[i].name);
         if (*symbols[i].slot == NULL) {
+            minica_dl_clear_error();
             snprintf(lib->error, sizeof(lib->error), "%s lacks %s: the %s package is too old",
                      soname, symbols[i].name, package);
             dlclose(lib->handle);
@@ -260,6 +262,13 @@ static void load_p11kit(void)
     /* The package that brings libp11-kit0 together with the module
      * configuration (/usr/share/p11-kit/modules) p11-kit finds tokens by. */
     load(&p11kit_lib, LIBP11KIT_SONAME, "p11-kit", symbols, sizeof(symbols) / sizeof(symbols[0]));
+}
+
+void minica_dl_clear_error(void)
+{
+    /* glibc: the first call hands the message out, the second frees it. */
+    if (dlerror() != NULL)
+        (void)dlerror();
 }
 
 /* MINICA_ECRYPTO: what cannot be reached is the CA key. */

@@ -191,4 +191,11 @@ const struct minica_mhd *minica_mhd_load(struct minica_err *err);
 const struct minica_pq *minica_pq_load(struct minica_err *err);
 const struct minica_p11kit *minica_p11kit_load(struct minica_err *err);
 
+/* Drops this thread's pending dlerror() state. A library that probes for
+ * optional symbols (p11-kit asks each module for C_GetInterface, which
+ * PKCS#11 2.40 modules lack) leaves glibc's error record behind, held
+ * only by a thread-local pointer: LeakSanitizer, which minica's sanitizer
+ * run tells not to scan TLS, reports it as a leak in every process. */
+void minica_dl_clear_error(void);
+
 #endif

@@ -12,10 +12,11 @@
 
 #include "ca/ca_internal.h"
 #include "ca/keyfile.h"
-#include "minica/signer_proc.h"
+#include "ca/keytoken.h"
 #include "minica/lifecycle.h"
 #include "minica/der.h"
 #include "minica/fsutil.h"
+#include "minica/signer_proc.h"
 #include "minica/statedir.h"
 
 /* ca/ too: another CA's archive would join this one's hierarchy. */
@@ -82,6 +83,52 @@ static int store_target(const char *real, const struct minica_store_conf *conf, 
     return MINICA_OK;
 }
 
+/* [keys] of a new CA whose keys init makes in a token: the URIs and the
+ * PIN's source, checked as the parser would check them. */
+static int init_token_keys(const struct minica_init_options *opts, struct minica_keys_conf *keys,
+                           struct minica_err *err)
+{
+    int ret;
+    if (opts->pin_file != NULL && opts->pin_credential != NULL)
+        return minica_seterr(err, MINICA_EINVAL, "--pin-file and --pin-credential: give one");
+    if (opts->pin_file != NULL) {
+        if ((ret = minica_keys_check_file(opts->pin_file, err)) != 0)
+            return minica_seterr(err, MINICA_EINVAL, "--pin-file: an absolute path, not '%s'",
+                                 opts->pin_file);
+        snprintf(keys->pin_file, sizeof(keys->pin_file), "%s", opts->pin_file);
+    }
+    if (opts->pin_credential != NULL) {
+        if ((ret = minica_keys_check_credential(opts->pin_credential, err)) != 0)
+            return minica_seterr(err, MINICA_EINVAL,
+                                 "--pin-credential: a credential name (no '/'), not '%s'",
+                                 opts->pin_credential);
+        snprintf(keys->pin_credential, sizeof(keys->pin_credential), "%s", opts->pin_credential);
+    }
+    const char *const uris[2] = {opts->intermediate_key, opts->root_key};
+    const char *const flags[2] = {"--intermediate-key", "--root-key"};
+    for (int i = 0; i < 2; i++) {
+        if (uris[i] == NULL)
+            continue;
+        if ((ret = minica_keys_check_uri(uris[i], err)) != 0) {
+            minica_err_prefix(err, "%s", flags[i]);
+            return ret;
+        }
+    }
+    if (opts->intermediate_key != NULL) {
+        snprintf(keys->intermediate[0], sizeof(keys->intermediate[0]), "%s",
+                 opts->intermediate_key);
+        keys->n_intermediate = 1;
+    }
+    if (opts->root_key != NULL)
+        snprintf(keys->root, sizeof(keys->root), "%s", opts->root_key);
+    if ((opts->pin_file != NULL || opts->pin_credential != NULL) && uris[0] == NULL &&
+        uris[1] == NULL)
+        return minica_seterr(err, MINICA_EINVAL,
+                             "--pin-file or --pin-credential without --intermediate-key or "
+                             "--root-key: no key goes into a token");
+    return MINICA_OK;
+}
+
 int minica_ca_init(const char *dir, const struct minica_init_options *opts, struct minica_err *err)
 {
     const char *name = opts->name ? opts->name : "minica";
@@ -119,6 +166,8 @@ int minica_ca_init(const char *dir, const struct minica_init_options *opts, stru
         snprintf(policy.keys.passphrase_credential, sizeof(policy.keys.passphrase_credential), "%s",
                  opts->passphrase_credential);
     }
+    if ((ret = init_token_keys(opts, &policy.keys, err)) != 0)
+        return ret;
     /* A leaf cannot outlive the intermediate: with a short one, the default
      * TTLs would make every plain `issue` fail. A leaf of default_ttl stays
      * issuable for the first half of the intermediate's life. */
@@ -159,7 +208,7 @@ int minica_ca_init(const char *dir, const struct minica_init_options *opts, stru
     mbedtls_pk_init(&int_key);
     /* The root signs through a signer like every CA key; it is in memory
      * here only because it was just made. */
-    struct minica_signer *root_signer = NULL;
+    struct minica_signer *root_signer = NULL, *int_signer = NULL;
     struct minica_scratch scratch;
     minica_scratch_init(&scratch);
     char *root_key_pem = NULL, *int_key_pem = NULL, *root_pem = NULL, *int_pem = NULL;
@@ -170,14 +219,31 @@ int minica_ca_init(const char *dir, const struct minica_init_options *opts, stru
     snprintf(int_subject, sizeof(int_subject), "CN=%s Intermediate CA", name);
     int64_t now = minica_now();
 
-    if ((ret = minica_key_generate(&root_key, type, &rng, err)) != 0 ||
-        (ret = minica_key_generate(&int_key, type, &rng, err)) != 0 ||
-        (ret = minica_keyfile_pem(&policy.keys, &root_key, &rng, &root_key_pem, &root_key_len,
-                                  err)) != 0 ||
-        (ret = minica_keyfile_pem(&policy.keys, &int_key, &rng, &int_key_pem, &int_key_len, err)) !=
-            0 ||
-        (ret = minica_signer_from_pk(&root_key, "file root.key", &rng, &root_signer, err)) != 0)
+    /* A token key is made last of the two: a refusal of the other (a
+     * passphrase file, say) leaves nothing behind in the token. */
+    if (opts->root_key == NULL &&
+        ((ret = minica_key_generate(&root_key, type, &rng, err)) != 0 ||
+         (ret = minica_keyfile_pem(&policy.keys, &root_key, &rng, &root_key_pem, &root_key_len,
+                                   err)) != 0 ||
+         (ret = minica_signer_from_pk(&root_key, "file root.key", &rng, &root_signer, err)) != 0))
         goto out;
+    if (opts->intermediate_key == NULL &&
+        ((ret = minica_key_generate(&int_key, type, &rng, err)) != 0 ||
+         (ret = minica_keyfile_pem(&policy.keys, &int_key, &rng, &int_key_pem, &int_key_len,
+                                   err)) != 0))
+        goto out;
+    if (opts->root_key != NULL &&
+        (ret = minica_keytoken_generate(&policy.keys, opts->root_key, type, &rng, &root_signer,
+                                        err)) != 0) {
+        minica_err_prefix(err, "--root-key");
+        goto out;
+    }
+    if (opts->intermediate_key != NULL &&
+        (ret = minica_keytoken_generate(&policy.keys, opts->intermediate_key, type, &rng,
+                                        &int_signer, err)) != 0) {
+        minica_err_prefix(err, "--intermediate-key");
+        goto out;
+    }
 
     struct minica_tbs root = {
         .subject = root_subject,
@@ -193,7 +259,7 @@ int minica_ca_init(const char *dir, const struct minica_init_options *opts, stru
     struct minica_tbs inter = {
         .subject = int_subject,
         .issuer = root_subject,
-        .subject_key = &int_key,
+        .subject_key = int_signer != NULL ? &int_signer->pub : &int_key,
         .signer = root_signer,
         .not_before = now - 60,
         .not_after = now + int_ttl,
@@ -221,7 +287,7 @@ int minica_ca_init(const char *dir, const struct minica_init_options *opts, stru
         size_t len;
         mode_t mode;
     } files[] = {
-        {"root.key", root_key_pem, root_key_len, 0600},
+        {"root.key", root_key_pem, root_key_pem != NULL ? root_key_len : 0, 0600},
         {"intermediate.key", int_key_pem, int_key_len, 0600},
         {"root.crt", root_pem, strlen(root_pem), 0644},
         {"intermediate.crt", int_pem, strlen(int_pem), 0644},
@@ -230,6 +296,8 @@ int minica_ca_init(const char *dir, const struct minica_init_options *opts, stru
     size_t n_files = sizeof(files) / sizeof(files[0]);
     size_t created = 0;
     for (; created < n_files; created++) {
+        if (files[created].data == NULL) /* the key is in a token */
+            continue;
         if ((ret = minica_path_join(path, sizeof(path), dir, files[created].base, err)) != 0 ||
             (ret = minica_write_file_atomic(path, files[created].data, files[created].len,
                                             files[created].mode, MINICA_WRITE_NOREPLACE, err)) != 0)
@@ -256,7 +324,8 @@ int minica_ca_init(const char *dir, const struct minica_init_options *opts, stru
     if (ret != 0) {
         /* Remove only what this call created. */
         for (size_t i = 0; i < created && i < n_files; i++) {
-            if (minica_path_join(path, sizeof(path), dir, files[i].base, NULL) == 0)
+            if (files[i].data != NULL &&
+                minica_path_join(path, sizeof(path), dir, files[i].base, NULL) == 0)
                 unlink(path);
         }
         if (minica_path_join(path, sizeof(path), dir, "minica.db", NULL) == 0 &&
@@ -277,6 +346,7 @@ out:
     mbedtls_pk_free(&root_key);
     mbedtls_pk_free(&int_key);
     minica_signer_free(root_signer);
+    minica_signer_free(int_signer);
     minica_scratch_free(&scratch);
     minica_rng_free(&rng);
     return ret;
@@ -415,14 +485,35 @@ static void audit_policy_error(struct minica_statedir *sd, const struct minica_e
     minica_store_close(store);
 }
 
-/* The signer of hier.e[i]: today its key file, read into memory. */
+/* Entry i's key in a PKCS#11 token, as [keys] names it: the one whose
+ * public key is the certificate's (minica_keytoken_open checks it). */
+static int token_signer_of(struct minica_ca *ca, size_t i, struct minica_statedir *sd,
+                           struct minica_signer **out, struct minica_err *err)
+{
+    const struct minica_hier_entry *e = &ca->hier.e[i];
+    struct minica_keys_conf *keys = calloc(1, sizeof(*keys));
+    if (keys == NULL)
+        return minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    char what[200];
+    snprintf(what, sizeof(what), "%s/%s", sd->path, e->file);
+    int ret = minica_keyfile_keys_conf(sd, keys, err);
+    if (ret == 0)
+        ret = minica_keytoken_open(keys, e->role, &e->crt.pk, what, out, err);
+    free(keys);
+    return ret;
+}
+
+/* The signer of hier.e[i]: its key file, read into memory, or its key in
+ * a token. */
 static int signer_of(struct minica_ca *ca, size_t i, struct minica_statedir *sd,
                      struct minica_signer **out, struct minica_err *err)
 {
     mbedtls_pk_context pk;
     char file[160], where[200];
-    mbedtls_pk_init(&pk);
     *out = NULL;
+    if (ca->hier.e[i].in_token)
+        return token_signer_of(ca, i, sd, out, err);
+    mbedtls_pk_init(&pk);
     int ret = minica_hierarchy_load_key(&ca->hier, i, sd, &pk, file, sizeof(file), &ca->rng, err);
     if (ret == 0) {
         snprintf(where, sizeof(where), "file %s", file);
@@ -439,8 +530,10 @@ static int attach_signer_proc(struct minica_ca *ca, struct minica_signer_proc *p
                               struct minica_err *err)
 {
     ca->sigproc = proc;
-    for (size_t i = 0; i < ca->hier.n; i++)
+    for (size_t i = 0; i < ca->hier.n; i++) {
         ca->hier.e[i].has_key = minica_signer_proc_holds(proc, ca->hier.e[i].fp);
+        ca->hier.e[i].in_token = 0; /* the worker's, if it holds it */
+    }
     if (!ca->hier.e[ca->hier.active_int].has_key)
         return minica_seterr(err, MINICA_ENOENT,
                              "serve's signer process does not hold the issuing intermediate's "

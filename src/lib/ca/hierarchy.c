@@ -13,6 +13,9 @@
 
 #include "ca/ca_internal.h"
 #include "ca/hierarchy.h"
+#include "ca/keyfile.h"
+#include "ca/keytoken.h"
+#include "ca/pkcs11.h"
 #include "minica/fsutil.h"
 
 #define CA_FILE_MAX (64 * 1024)
@@ -262,11 +265,23 @@ static void key_file_of(const struct minica_hier_entry *e, char *out, size_t out
 
 /* What `ca status` says of the key. A mode others can read is named: the
  * key is refused until it is narrowed (minica_statedir_read). */
-static void key_where(const struct minica_hier_entry *e, char *out, size_t outlen)
+static void key_where(const struct minica_hier_entry *e, const struct minica_keys_conf *keys,
+                      char *out, size_t outlen)
 {
     char file[160];
     if (e->role == MINICA_CA_CROSS) {
         snprintf(out, outlen, "its root's");
+        return;
+    }
+    /* Which URI is the key is known only in the token; the active one is
+     * the first line (ca rotate writes it there). No PIN is shown. */
+    if (e->in_token) {
+        const char *uri = e->role == MINICA_CA_ROOT ? keys->root : keys->intermediate[0];
+        if (e->role == MINICA_CA_ROOT || keys->n_intermediate == 1 || e->active)
+            minica_pkcs11_uri_redact(uri, out, outlen, NULL);
+        else
+            snprintf(out, outlen, "pkcs11 (one of the %zu [keys] intermediate URIs)",
+                     keys->n_intermediate);
         return;
     }
     if (!e->has_key) {
@@ -278,7 +293,8 @@ static void key_where(const struct minica_hier_entry *e, char *out, size_t outle
              (e->key_mode & 077) != 0 ? ": refused, group or others may read it" : "");
 }
 
-static void describe(struct minica_hierarchy *h, size_t i, struct minica_ca_cert *out)
+static void describe(struct minica_hierarchy *h, size_t i, const struct minica_keys_conf *keys,
+                     struct minica_ca_cert *out)
 {
     const struct minica_hier_entry *e = &h->e[i];
     memset(out, 0, sizeof(*out));
@@ -287,7 +303,7 @@ static void describe(struct minica_hierarchy *h, size_t i, struct minica_ca_cert
     out->retired = e->retired;
     out->has_key = e->has_key;
     snprintf(out->file, sizeof(out->file), "%s", e->file);
-    key_where(e, out->key_where, sizeof(out->key_where));
+    key_where(e, keys, out->key_where, sizeof(out->key_where));
     minica_serial_to_hex(e->crt.serial.p, e->crt.serial.len, out->serial, sizeof(out->serial));
     memcpy(out->fingerprint, e->fp, sizeof(out->fingerprint));
     if (e->issuer >= 0)
@@ -344,13 +360,19 @@ int minica_hierarchy_load(struct minica_hierarchy *h, struct minica_statedir *sd
     mbedtls_x509_crt active;
     mbedtls_x509_crt_init(&active);
     char active_fp[65] = "";
+    struct minica_keys_conf *keys = NULL;
     if ((ret = minica_crt_parse_pem_first(&active, active_pem, err)) != 0) {
         minica_err_prefix(err, "%s/intermediate.crt", sd->path);
         goto out;
     }
     minica_sha256_hex(active.raw.p, active.raw.len, active_fp);
 
-    if ((ret = scan_archive(h, sd, err)) != 0 ||
+    if ((keys = calloc(1, sizeof(*keys))) == NULL) {
+        ret = minica_seterr(err, MINICA_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((ret = minica_keyfile_keys_conf(sd, keys, err)) != 0 ||
+        (ret = scan_archive(h, sd, err)) != 0 ||
         (ret = read_add(h, sd, "root.crt", "root.crt", MINICA_CA_ROOT, 0, err)) != 0 ||
         (ret = add_pem(h, active_pem, MINICA_CA_INTERMEDIATE, "intermediate.crt", 0, err)) != 0) {
         if (ret == MINICA_ENOENT)
@@ -377,6 +399,9 @@ int minica_hierarchy_load(struct minica_hierarchy *h, struct minica_statedir *sd
         char key[160];
         key_file_of(e, key, sizeof(key));
         e->has_key = key_exists(sd, key, &e->key_mode);
+        /* No key file: the token's, when [keys] names one of its role. */
+        if (!e->has_key && minica_keytoken_count(keys, e->role) > 0)
+            e->in_token = e->has_key = 1;
     }
     h->active_root = ai->issuer;
     if (h->active_root < 0) {
@@ -400,8 +425,9 @@ int minica_hierarchy_load(struct minica_hierarchy *h, struct minica_statedir *sd
         goto out;
     }
     for (size_t i = 0; i < h->n; i++)
-        describe(h, i, &h->info[i]);
+        describe(h, i, keys, &h->info[i]);
 out:
+    free(keys);
     mbedtls_x509_crt_free(&active);
     free(active_pem);
     if (ret != 0)

@@ -21,8 +21,8 @@
 
 /* [keys] of the state directory sd belongs to; a missing minica.conf
  * names no source. */
-static int load_keys_conf(struct minica_statedir *sd, struct minica_keys_conf *keys,
-                          struct minica_err *err)
+int minica_keyfile_keys_conf(struct minica_statedir *sd, struct minica_keys_conf *keys,
+                             struct minica_err *err)
 {
     char *text = NULL;
     char name[MINICA_PATH_MAX];
@@ -80,7 +80,7 @@ int minica_keyfile_parse(struct minica_statedir *sd, const char *base, const cha
         return ret;
     }
     struct minica_keys_conf keys;
-    if ((ret = load_keys_conf(sd, &keys, err)) != 0)
+    if ((ret = minica_keyfile_keys_conf(sd, &keys, err)) != 0)
         return ret;
     if (!minica_keys_conf_is_set(&keys))
         return minica_seterr(err, MINICA_EINVAL,
@@ -263,7 +263,7 @@ int minica_ca_encrypt_keys(const char *dir, struct minica_encrypt_keys_result *o
         ret = minica_seterr(err, MINICA_EIO, "cannot lock %s: %s", dir, strerror(errno));
         goto out;
     }
-    if ((ret = load_keys_conf(&sd, &keys, err)) != 0)
+    if ((ret = minica_keyfile_keys_conf(&sd, &keys, err)) != 0)
         goto out;
     if (!minica_keys_conf_is_set(&keys)) {
         ret = minica_seterr(err, MINICA_EINVAL,

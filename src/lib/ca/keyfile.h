@@ -16,6 +16,11 @@
 
 struct minica_ca;
 
+/* [keys] of the state directory sd belongs to (its minica.conf); a
+ * missing minica.conf names nothing. */
+int minica_keyfile_keys_conf(struct minica_statedir *sd, struct minica_keys_conf *keys,
+                             struct minica_err *err);
+
 /* pem, the contents of sd's file base, into pk: a plain key as it is, an
  * encrypted one with the passphrase of the state directory's [keys].
  * Messages name the file. A wrong passphrase is MINICA_EFORBIDDEN. */

@@ -22,15 +22,16 @@ void minica_passphrase_wipe(struct minica_passphrase *p)
 
 /* Where the credential is: $CREDENTIALS_DIRECTORY is a path that systemd
  * sets for the service, not a secret. */
-static int credential_path(const char *name, char *out, size_t outlen, struct minica_err *err)
+static int credential_path(const char *key, const char *name, char *out, size_t outlen,
+                           struct minica_err *err)
 {
     const char *dir = getenv("CREDENTIALS_DIRECTORY");
     if (dir == NULL || dir[0] == '\0')
         return minica_seterr(err, MINICA_EINVAL,
-                             "[keys] passphrase_credential = %s, but $CREDENTIALS_DIRECTORY is "
+                             "[keys] %s = %s, but $CREDENTIALS_DIRECTORY is "
                              "not set: run minica from a systemd unit with "
                              "LoadCredentialEncrypted=%s:...",
-                             name, name);
+                             key, name, name);
     if (dir[0] != '/')
         return minica_seterr(err, MINICA_EINVAL,
                              "$CREDENTIALS_DIRECTORY is not an absolute path: %s", dir);
@@ -39,7 +40,7 @@ static int credential_path(const char *name, char *out, size_t outlen, struct mi
     return MINICA_OK;
 }
 
-static int check_fd(int fd, const char *path, struct minica_err *err)
+static int check_fd(int fd, const char *path, const char *what, struct minica_err *err)
 {
     struct stat st;
     if (fstat(fd, &st) != 0)
@@ -59,28 +60,32 @@ static int check_fd(int fd, const char *path, struct minica_err *err)
                              path, mode, path);
     if (st.st_size > MINICA_PASSPHRASE_FILE_MAX)
         return minica_seterr(err, MINICA_EINVAL,
-                             "%s is too large for a passphrase file (%lld bytes, at most %d)", path,
+                             "%s is too large for a %s file (%lld bytes, at most %d)", path, what,
                              (long long)st.st_size, MINICA_PASSPHRASE_FILE_MAX);
     return MINICA_OK;
 }
 
-int minica_passphrase_read(const struct minica_keys_conf *keys, struct minica_passphrase *out,
-                           struct minica_err *err)
+/* The first line of file, or of the credential; what ("passphrase",
+ * "pin") names the [keys] keys in messages. */
+static int read_secret(const char *file, const char *credential, const char *what,
+                       struct minica_passphrase *out, struct minica_err *err)
 {
     memset(out, 0, sizeof(*out));
     char path[MINICA_KEYS_PATH_MAX + MINICA_KEYS_CREDENTIAL_MAX + 2];
+    char key[32];
     int ret;
-    if (keys->passphrase_file[0] != '\0') {
-        snprintf(path, sizeof(path), "%s", keys->passphrase_file);
+    snprintf(key, sizeof(key), "%s_credential", what);
+    if (file[0] != '\0') {
+        snprintf(path, sizeof(path), "%s", file);
         snprintf(out->source, sizeof(out->source), "%s", path);
-    } else if (keys->passphrase_credential[0] != '\0') {
-        if ((ret = credential_path(keys->passphrase_credential, path, sizeof(path), err)) != 0)
+    } else if (credential[0] != '\0') {
+        if ((ret = credential_path(key, credential, path, sizeof(path), err)) != 0)
             return ret;
-        snprintf(out->source, sizeof(out->source), "credential %s", keys->passphrase_credential);
+        snprintf(out->source, sizeof(out->source), "credential %s", credential);
     } else {
         return minica_seterr(err, MINICA_EINVAL,
-                             "no passphrase source: set [keys] passphrase_file or "
-                             "passphrase_credential in minica.conf");
+                             "no %s source: set [keys] %s_file or %s_credential in minica.conf",
+                             what, what, what);
     }
     /* O_NONBLOCK: a FIFO in its place must not hang the CA (it is refused
      * as not a regular file). */
@@ -88,15 +93,15 @@ int minica_passphrase_read(const struct minica_keys_conf *keys, struct minica_pa
     if (fd < 0) {
         int e = errno;
         if (e == ELOOP)
-            return minica_seterr(err, MINICA_EIO,
-                                 "%s is a symbolic link; name the passphrase file itself", path);
+            return minica_seterr(err, MINICA_EIO, "%s is a symbolic link; name the %s file itself",
+                                 path, what);
         /* Not MINICA_ENOENT: to a key's reader that means the key is missing. */
-        return minica_seterr(err, MINICA_EIO, "cannot read the passphrase from %s: %s", path,
+        return minica_seterr(err, MINICA_EIO, "cannot read the %s from %s: %s", what, path,
                              strerror(e));
     }
     unsigned char data[MINICA_PASSPHRASE_FILE_MAX + 1];
     size_t got = 0;
-    if ((ret = check_fd(fd, path, err)) != 0)
+    if ((ret = check_fd(fd, path, what, err)) != 0)
         goto out;
     while (got < sizeof(data)) {
         ssize_t r = read(fd, data + got, sizeof(data) - got);
@@ -119,19 +124,18 @@ int minica_passphrase_read(const struct minica_keys_conf *keys, struct minica_pa
     const unsigned char *nl = memchr(data, '\n', got);
     size_t len = nl != NULL ? (size_t)(nl - data) : got;
     if (len == 0) {
-        ret =
-            minica_seterr(err, MINICA_EINVAL, "the first line of %s is empty: no passphrase", path);
+        ret = minica_seterr(err, MINICA_EINVAL, "the first line of %s is empty: no %s", path, what);
         goto out;
     }
     if (len > MINICA_PASSPHRASE_MAX) {
         ret = minica_seterr(err, MINICA_EINVAL,
-                            "the passphrase in %s is longer than %d bytes (openssl's limit)", path,
+                            "the %s in %s is longer than %d bytes (openssl's limit)", what, path,
                             MINICA_PASSPHRASE_MAX);
         goto out;
     }
     if (memchr(data, '\0', len) != NULL) {
         ret = minica_seterr(err, MINICA_EINVAL,
-                            "the passphrase in %s holds a NUL byte, which openssl would cut", path);
+                            "the %s in %s holds a NUL byte, which openssl would cut", what, path);
         goto out;
     }
     memcpy(out->buf, data, len);
@@ -143,4 +147,20 @@ out:
     if (ret != 0)
         minica_passphrase_wipe(out);
     return ret;
+}
+
+int minica_passphrase_read(const struct minica_keys_conf *keys, struct minica_passphrase *out,
+                           struct minica_err *err)
+{
+    return read_secret(keys->passphrase_file, keys->passphrase_credential, "passphrase", out, err);
+}
+
+int minica_pin_read(const struct minica_keys_conf *keys, struct minica_passphrase *out,
+                    struct minica_err *err)
+{
+    if (keys->pin_file[0] == '\0' && keys->pin_credential[0] == '\0') {
+        memset(out, 0, sizeof(*out));
+        return MINICA_OK;
+    }
+    return read_secret(keys->pin_file, keys->pin_credential, "pin", out, err);
 }

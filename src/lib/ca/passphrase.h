@@ -29,6 +29,12 @@ struct minica_passphrase {
 int minica_passphrase_read(const struct minica_keys_conf *keys, struct minica_passphrase *out,
                            struct minica_err *err);
 
+/* The token PIN of [keys] pin_file / pin_credential, read by the same
+ * rules, NUL-terminated in buf; len 0 (and MINICA_OK) when neither is set:
+ * the token may need none, or the URI's pin-source names it. */
+int minica_pin_read(const struct minica_keys_conf *keys, struct minica_passphrase *out,
+                    struct minica_err *err);
+
 /* Wipes it (safe on a zeroed struct). */
 void minica_passphrase_wipe(struct minica_passphrase *p);
 

@@ -299,6 +299,9 @@ static int load_modules(struct p11_key *k, P11KitUri *uri, const char *where,
                                  why != NULL ? why : "not found");
         }
         CK_RV rv = kit->module_initialize(m);
+        /* SoftHSM2's C_Initialize has OpenSSL dlopen an engine that may
+         * not be there (libbase/libload.h says why this matters). */
+        minica_dl_clear_error();
         if (rv != CKR_OK) {
             kit->module_release(m);
             int ret = p11_fail(err, "C_Initialize", rv, NULL);
@@ -309,6 +312,7 @@ static int load_modules(struct p11_key *k, P11KitUri *uri, const char *where,
         return MINICA_OK;
     }
     k->modules = kit->modules_load_and_initialize(0);
+    minica_dl_clear_error();
     if (k->modules == NULL) {
         const char *why = kit->message();
         return minica_seterr(err, MINICA_ECRYPTO,

@@ -14,6 +14,7 @@
 
 #include "ca/ca_internal.h"
 #include "ca/keyfile.h"
+#include "ca/keytoken.h"
 #include "minica/duration.h"
 #include "minica/fsutil.h"
 #include "minica/lifecycle.h"
@@ -82,6 +83,27 @@ static int reopen(struct lifecycle *lc, struct minica_err *err)
     return minica_ca_open_flags(lc->sd.path, MINICA_CA_OPEN_NO_KEY, &lc->ca, err);
 }
 
+/* Whether pk is the key of a CA certificate whose key file is in ca/. */
+static int archived_key(const struct minica_hierarchy *h, const mbedtls_pk_context *pk)
+{
+    for (size_t i = 0; i < h->n; i++) {
+        const struct minica_hier_entry *e = &h->e[i];
+        if (e->has_key && !e->in_token && strchr(e->file, '/') != NULL &&
+            minica_pk_same_public(&e->crt.pk, pk))
+            return 1;
+    }
+    return 0;
+}
+
+static int remove_state_file(const struct lifecycle *lc, const char *rel, struct minica_err *err)
+{
+    char path[MINICA_PATH_MAX];
+    int ret = state_path(lc, path, sizeof(path), rel, err);
+    if (ret == 0 && unlink(path) != 0 && errno != ENOENT)
+        ret = minica_seterr(err, MINICA_EIO, "cannot remove %s: %s", path, strerror(errno));
+    return ret;
+}
+
 /* Archives what only the top files hold (a state directory from before
  * ca/ existed), then brings the top files in line with the active issuer:
  * after a crash between the renames of a rotation, intermediate.key,
@@ -101,7 +123,7 @@ static int finish_pending(struct lifecycle *lc, struct minica_err *err)
         char rel[160];
         const char *role = minica_ca_role_name(e->role);
         const char *serial = h->info[i].serial;
-        if (e->has_key) {
+        if (e->has_key && !e->in_token) {
             char *key = NULL;
             size_t klen = 0;
             snprintf(rel, sizeof(rel), MINICA_CA_ARCHIVE "/%s-%s.key", role, serial);
@@ -136,8 +158,13 @@ static int finish_pending(struct lifecycle *lc, struct minica_err *err)
         mbedtls_pk_init(&pk);
         int r = minica_ca_read_key(&lc->sd, top_key[k], &pk, &lc->ca->rng, NULL);
         int good = r == 0 && minica_pk_same_public(&h->e[top[k]].crt.pk, &pk);
+        /* A crash after a rotation into a token switched, before the
+         * previous key's top copy went: it goes now, if ca/ keeps it. */
+        int stale = r == 0 && !good && h->e[top[k]].in_token && archived_key(h, &pk);
         mbedtls_pk_free(&pk);
-        if (good || !h->e[top[k]].has_key)
+        if (stale && (ret = remove_state_file(lc, top_key[k], err)) != 0)
+            return ret;
+        if (good || !h->e[top[k]].has_key || h->e[top[k]].in_token)
             continue;
         char *key = NULL;
         size_t klen = 0;
@@ -268,6 +295,7 @@ static int64_t lifetime(const struct minica_ca_cert *c)
  * nothing is active yet. */
 struct made {
     mbedtls_pk_context key;
+    struct minica_signer *token_key; /* the key is in a token: no key_pem */
     char *key_pem;
     size_t key_len;
     char *pem;
@@ -289,6 +317,7 @@ static int64_t newer_than(int64_t now, int64_t active_not_before)
 static void made_free(struct made *m)
 {
     mbedtls_pk_free(&m->key);
+    minica_signer_free(m->token_key);
     minica_free_secret(m->key_pem, m->key_len);
     free(m->pem);
     memset(m, 0, sizeof(*m));
@@ -310,9 +339,10 @@ static int archive_made(const struct lifecycle *lc, const struct made *m, const 
     return ret;
 }
 
+/* token_uri: the new key is made in that token, else it is a key file. */
 static int make_intermediate(struct lifecycle *lc, struct made *m, struct minica_signer *signer,
                              const char *issuer_subject, enum minica_key_type type,
-                             int64_t not_before, int64_t not_after,
+                             const char *token_uri, int64_t not_before, int64_t not_after,
                              const struct minica_name_constraints *nc, struct minica_err *err)
 {
     struct minica_ca *ca = lc->ca;
@@ -332,9 +362,18 @@ static int make_intermediate(struct lifecycle *lc, struct made *m, struct minica
         .with_aki = 1,
     };
     int ret;
-    if ((ret = minica_key_generate(&m->key, type, &ca->rng, err)) != 0 ||
-        (ret = minica_ca_key_to_pem(ca, &m->key, &m->key_pem, &m->key_len, err)) != 0 ||
-        (ret = minica_serial_generate(&ca->rng, tbs.serial, err)) != 0 ||
+    if (token_uri != NULL) {
+        if ((ret = minica_keytoken_generate(&ca->policy.keys, token_uri, type, &ca->rng,
+                                            &m->token_key, err)) != 0) {
+            minica_err_prefix(err, "--intermediate-key");
+            return ret;
+        }
+        tbs.subject_key = &m->token_key->pub;
+    } else if ((ret = minica_key_generate(&m->key, type, &ca->rng, err)) != 0 ||
+               (ret = minica_ca_key_to_pem(ca, &m->key, &m->key_pem, &m->key_len, err)) != 0) {
+        return ret;
+    }
+    if ((ret = minica_serial_generate(&ca->rng, tbs.serial, err)) != 0 ||
         (ret = sign_pem(&tbs, ca, &m->pem, m->serial, err)) != 0)
         return ret;
     m->not_after = not_after;
@@ -348,12 +387,45 @@ static int activate(struct lifecycle *lc, const struct made *inter, const char *
                     const struct made *root, struct minica_err *err)
 {
     int ret = write_state_file(lc, "intermediate.crt", inter->pem, 0644, 0, err);
-    if (ret == 0)
+    if (ret == 0 && inter->key_pem != NULL) {
         ret = write_state_file(lc, "intermediate.key", inter->key_pem, 0600, 0, err);
+    } else if (ret == 0) {
+        /* The previous intermediate's copy (finish_pending archived it in
+         * ca/): no key file is left for the active one, whose key is in
+         * the token. */
+        ret = remove_state_file(lc, "intermediate.key", err);
+    }
     if (ret == 0 && roots_pem != NULL)
         ret = write_state_file(lc, "root.crt", roots_pem, 0644, 0, err);
     if (ret == 0 && root != NULL)
         ret = write_state_file(lc, "root.key", root->key_pem, 0600, 0, err);
+    return ret;
+}
+
+/* Before the switch: [keys] intermediate names the new token key first,
+ * the older lines kept for the intermediates still current (their CRLs
+ * are signed until their leaves expire). The edited text must parse. */
+static int record_token_key(struct lifecycle *lc, const char *uri, struct minica_err *err)
+{
+    char *text = NULL, *edited = NULL, path[MINICA_PATH_MAX];
+    struct minica_policy *check = malloc(sizeof(*check));
+    int ret = check != NULL ? MINICA_OK : minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    if (ret == 0)
+        ret = minica_statedir_read(&lc->sd, "minica.conf", 1024 * 1024, &text, NULL, err);
+    if (ret == MINICA_ENOENT) {
+        text = minica_strdup("");
+        ret = text != NULL ? MINICA_OK : minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    }
+    if (ret == 0 && (edited = minica_policy_text_add_key(text, "intermediate", uri)) == NULL)
+        ret = minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    if (ret == 0 && (ret = state_path(lc, path, sizeof(path), "minica.conf", err)) == 0 &&
+        (ret = minica_policy_load_text(check, path, edited, err)) != 0)
+        minica_err_prefix(err, "minica.conf with the new [keys] intermediate");
+    if (ret == 0)
+        ret = write_state_file(lc, "minica.conf", edited, 0644, 0, err);
+    free(check);
+    free(text);
+    free(edited);
     return ret;
 }
 
@@ -423,9 +495,11 @@ int minica_ca_rotate(const char *dir, const struct minica_rotate_options *opts,
         minica_err_prefix(err, "a new intermediate needs the root key");
         goto out;
     }
-    if ((ret = make_intermediate(&lc, &m, root_key, ar->subject, type,
+    if ((ret = make_intermediate(&lc, &m, root_key, ar->subject, type, opts->intermediate_key,
                                  newer_than(now, ai->not_before), now + ttl, nc, err)) != 0 ||
         (ret = archive_made(&lc, &m, "intermediate", err)) != 0 ||
+        (opts->intermediate_key != NULL &&
+         (ret = record_token_key(&lc, opts->intermediate_key, err)) != 0) ||
         (ret = activate(&lc, &m, NULL, NULL, err)) != 0)
         goto out;
     out->rotated = 1;
@@ -543,7 +617,7 @@ int minica_ca_rollover(const char *dir, const struct minica_rollover_options *op
     int64_t int_nb = newer_than(now, ai->not_before);
     if (int_nb < rt.not_before)
         int_nb = rt.not_before;
-    if ((ret = make_intermediate(&lc, &inter, root_signer, root.subject, type, int_nb,
+    if ((ret = make_intermediate(&lc, &inter, root_signer, root.subject, type, NULL, int_nb,
                                  now + int_ttl, &ai->nc, err)) != 0)
         goto out;
     char rel[160];
