@@ -42,6 +42,9 @@ for k in root intermediate; do
     check "openssl opens $k.key with the passphrase and it is $k.crt's" opens "$CA/$k.key" "$CA/$k.crt"
     check_not "$k.key holds no plaintext key" grep -Eq "BEGIN (EC |RSA )?PRIVATE KEY" "$CA/$k.key"
 done
+run "$MINICA" ca status --dir "$CA"
+expect_out "key: +encrypted file intermediate.key \(0600\)" "ca status says the intermediate's key file is encrypted"
+expect_out "key: +encrypted file root.key \(0600\)" "and the root's"
 openssl asn1parse -in "$CA/intermediate.key" >"$T/asn1.txt"
 for what in PBES2 PBKDF2 hmacWithSHA256 aes-256-cbc; do
     check "the key file's scheme names $what (openssl asn1parse)" grep -q "$what" "$T/asn1.txt"

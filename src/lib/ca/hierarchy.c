@@ -10,9 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "ca/ca_internal.h"
 #include "ca/hierarchy.h"
+#include "ca/pkcs8.h"
 #include "ca/keyfile.h"
 #include "ca/keytoken.h"
 #include "ca/pkcs11.h"
@@ -289,8 +291,8 @@ static void key_where(const struct minica_hier_entry *e, const struct minica_key
         return;
     }
     key_file_of(e, file, sizeof(file));
-    snprintf(out, outlen, "file %s (%04o%s)", file, e->key_mode,
-             (e->key_mode & 077) != 0 ? ": refused, group or others may read it" : "");
+    snprintf(out, outlen, "%sfile %s (%04o%s)", e->key_encrypted ? "encrypted " : "", file,
+             e->key_mode, (e->key_mode & 077) != 0 ? ": refused, group or others may read it" : "");
 }
 
 static void describe(struct minica_hierarchy *h, size_t i, const struct minica_keys_conf *keys,
@@ -330,16 +332,28 @@ static void key_file_of(const struct minica_hier_entry *e, char *out, size_t out
         snprintf(out, outlen, "%s", e->role == MINICA_CA_ROOT ? "root.key" : "intermediate.key");
 }
 
-static int key_exists(struct minica_statedir *sd, const char *file, unsigned *mode)
+/* Whether DIR/file exists, its mode, and whether its PEM label says it
+ * is encrypted: the label only, for `ca status`; nothing is decrypted. */
+static int key_exists(struct minica_statedir *sd, const char *file, unsigned *mode, int *encrypted)
 {
-    char path[MINICA_PATH_MAX];
+    char path[MINICA_PATH_MAX], head[64];
     struct stat st;
     *mode = 0;
+    *encrypted = 0;
     if (minica_path_join(path, sizeof(path), sd->real, file, NULL) != 0 ||
         !minica_file_exists(path))
         return 0;
     if (stat(path, &st) == 0)
         *mode = (unsigned)st.st_mode & 07777;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd >= 0) {
+        ssize_t n = read(fd, head, sizeof(head) - 1);
+        close(fd);
+        if (n > 0) {
+            head[n] = '\0';
+            *encrypted = strstr(head, "-----BEGIN " MINICA_PKCS8_PEM_LABEL "-----") != NULL;
+        }
+    }
     return 1;
 }
 
@@ -398,7 +412,7 @@ int minica_hierarchy_load(struct minica_hierarchy *h, struct minica_statedir *sd
         e->issuer = e->role == MINICA_CA_ROOT ? (int)i : issuing_root(h, &e->crt);
         char key[160];
         key_file_of(e, key, sizeof(key));
-        e->has_key = key_exists(sd, key, &e->key_mode);
+        e->has_key = key_exists(sd, key, &e->key_mode, &e->key_encrypted);
         /* No key file: the token's, when [keys] names one of its role. */
         if (!e->has_key && minica_keytoken_count(keys, e->role) > 0)
             e->in_token = e->has_key = 1;

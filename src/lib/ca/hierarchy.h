@@ -18,6 +18,7 @@ struct minica_hier_entry {
     int active;
     int retired;
     int has_key;
+    int key_encrypted; /* its key file is encrypted PKCS#8 (by its PEM label) */
     int in_token;      /* no key file, and [keys] names a token key of its role (has_key too) */
     unsigned key_mode; /* permission bits of the key file, when has_key */
     int issuer;        /* index of the root that signed it (itself for a root); -1 when unknown */
