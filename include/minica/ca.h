@@ -23,6 +23,17 @@ struct minica_init_options {
     size_t n_permit_dns;
     const char *const *permit_ip;
     size_t n_permit_ip;
+    /* At most one: written as [keys] into minica.conf, and root.key and
+     * intermediate.key are written encrypted with that passphrase. */
+    const char *passphrase_file;       /* absolute path */
+    const char *passphrase_credential; /* a systemd credential's name */
+    /* PKCS#11 URIs: the key is made in that token (no key file) and the
+     * URI written as [keys] intermediate / root. The PIN from at most one
+     * of pin_file, pin_credential, written as [keys] too. */
+    const char *intermediate_key;
+    const char *root_key;
+    const char *pin_file;       /* absolute path */
+    const char *pin_credential; /* a systemd credential's name */
 };
 
 /* Creates DIR (0700) with root.crt, root.key, intermediate.crt,

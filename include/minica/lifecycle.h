@@ -45,6 +45,10 @@ struct minica_ca_cert {
     int revoke_reason;
     int has_key;    /* its private key is in the state directory */
     char file[128]; /* relative to the state directory */
+    /* Where its private key lives, for people: "file ca/root-SERIAL.key
+     * (0600)", "offline (not in this state directory)", "its root's" for
+     * a cross-certificate. */
+    char key_where[512]; /* MINICA_KEYS_URI_MAX: a token key's URI fits */
     char serial[MINICA_SERIAL_HEX_MAX];
     char fingerprint[65];
     char issuer_fingerprint[65]; /* the root that signed it; "" when none is known */
@@ -112,6 +116,9 @@ struct minica_rotate_options {
     const char *const *permit_ip;
     size_t n_permit_ip;
     int if_due; /* only when remaining life < MINICA_ROTATE_DUE_FACTOR x max_ttl */
+    /* A PKCS#11 URI: the new intermediate's key is made in that token (the
+     * PIN from [keys]) and added first to [keys] intermediate. */
+    const char *intermediate_key;
 };
 
 struct minica_rotate_result {
@@ -163,5 +170,17 @@ int minica_ca_retire(const char *dir, const char *serial, struct minica_err *err
  * --root) lists it. The active one is refused: rotate first. */
 int minica_ca_revoke_intermediate(const char *dir, const char *serial, int reason,
                                   struct minica_err *err);
+
+/* Encrypts every plain CA key file of DIR (root.key, intermediate.key,
+ * ca/ and ca/retired) with the passphrase minica.conf's [keys] names,
+ * each replaced atomically, 0600. Refuses, before writing anything, when
+ * [keys] names no source, or when a file already encrypted does not open
+ * with that passphrase. Under the lifecycle lock. */
+struct minica_encrypt_keys_result {
+    size_t encrypted; /* files rewritten */
+    size_t already;   /* files that were encrypted already */
+};
+int minica_ca_encrypt_keys(const char *dir, struct minica_encrypt_keys_result *out,
+                           struct minica_err *err);
 
 #endif

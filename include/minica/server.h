@@ -56,8 +56,14 @@ struct minica_http_response {
 
 void minica_http_response_free(struct minica_http_response *resp);
 
-/* Opens the CA in dir for serving. */
+/* Opens the CA in dir for serving, its key in this process. */
 int minica_server_open(const char *dir, struct minica_server **out, struct minica_err *err);
+/* The same without any CA key: every signature goes to proc (see
+ * minica/signer_proc.h), which must outlive the server. minica_server_run
+ * then confines this process (base/confine.h) before it serves. */
+struct minica_signer_proc;
+int minica_server_open_signed_by(const char *dir, struct minica_signer_proc *proc,
+                                 struct minica_server **out, struct minica_err *err);
 void minica_server_close(struct minica_server *srv);
 
 /* The whole API: under /acme/ the ACME server (RFC 8555, serve/acme.h);
@@ -81,6 +87,9 @@ struct minica_serve_options {
     unsigned per_net_connections;
     unsigned timeout; /* idle seconds per connection; 0 = 30 */
     int64_t cert_ttl; /* the server certificate's; 0 = the policy's default */
+    /* Started as root with a signer process: the user the network side
+     * becomes; NULL keeps uid 0 without capabilities. */
+    const char *user;
     /* Where request and event lines go (one line, no newline). */
     void (*log)(void *ctx, const char *line);
     void *log_ctx;

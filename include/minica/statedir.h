@@ -24,6 +24,11 @@ struct minica_statedir {
     int fd;
     char path[MINICA_PATH_MAX]; /* as given, for messages */
     char real[MINICA_PATH_MAX]; /* resolved, for what opens by name (SQLite refuses symlinks) */
+    /* In a subdirectory (minica_statedir_open_sub): the state directory it
+     * belongs to, whose minica.conf governs its files (an encrypted key's
+     * passphrase source); -1 in the state directory itself. */
+    int top_fd;
+    char top_path[MINICA_PATH_MAX];
 };
 
 /* The rule on one stat result (path names it in the message): owned by root
@@ -54,6 +59,13 @@ int minica_statedir_read(struct minica_statedir *sd, const char *base, size_t ma
  * MINICA_ENOENT when it does not exist. */
 int minica_statedir_open_sub(struct minica_statedir *sub, const struct minica_statedir *parent,
                              const char *name, struct minica_err *err);
+
+/* minica_statedir_read of the state directory sd belongs to (sd itself
+ * when it is not a subdirectory): its minica.conf. */
+int minica_statedir_read_top(struct minica_statedir *sd, const char *base, size_t max, char **buf,
+                             size_t *len, struct minica_err *err);
+/* That directory's path, for messages. */
+const char *minica_statedir_top_path(const struct minica_statedir *sd);
 
 /* Calls cb with the name of each entry not starting with '.'; a non-zero
  * return stops the listing and is returned. Files are checked when read. */

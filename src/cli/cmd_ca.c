@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "minica/duration.h"
 #include "minica/lifecycle.h"
+#include "minica/policy.h"
 #include "minica/revoke.h"
 #include "output.h"
 
@@ -31,6 +32,7 @@ static int ca_rotate(int argc, char **argv)
         {"permit-dns", required_argument, NULL, 'p'},
         {"permit-ip", required_argument, NULL, 'i'},
         {"if-due", no_argument, NULL, 'f'},
+        {"intermediate-key", required_argument, NULL, 'K'},
         {0, 0, 0, 0},
     };
     const char *dir = NULL, *dns[PERMIT_MAX], *ips[PERMIT_MAX];
@@ -68,6 +70,11 @@ static int ca_rotate(int argc, char **argv)
         case 'f':
             opts.if_due = 1;
             break;
+        case 'K':
+            if (minica_keys_check_uri(optarg, &err) != 0)
+                return cli_usage("ca", "rotate: --intermediate-key: %s", err.msg);
+            opts.intermediate_key = optarg;
+            break;
         default:
             return cli_bad_option("ca");
         }
@@ -85,6 +92,9 @@ static int ca_rotate(int argc, char **argv)
         return EXIT_OK;
     }
     printf("Rotated: intermediate %s (%s) now issues\n", res.serial, res.subject);
+    if (opts.intermediate_key != NULL)
+        printf("  key:         in the token (%s), added to [keys] intermediate\n",
+               opts.intermediate_key);
     print_when("  valid until: ", res.not_after);
     printf("  previous:    %s (%s left), still vouching for %lld unexpired leaves until they "
            "expire\n",
@@ -211,12 +221,43 @@ static int ca_simple(const char *sub, int argc, char **argv)
     return EXIT_OK;
 }
 
+static int ca_encrypt_keys(int argc, char **argv)
+{
+    static const struct option options[] = {
+        CLI_OPT_HELP,
+        CLI_OPT_DIR,
+        {0, 0, 0, 0},
+    };
+    const char *dir = NULL;
+    struct minica_err err;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            return cli_help("ca", stdout);
+        case 'D':
+            dir = optarg;
+            break;
+        default:
+            return cli_bad_option("ca");
+        }
+    }
+    if (optind < argc)
+        return cli_usage("ca", "encrypt-keys: unexpected argument '%s'", argv[optind]);
+    struct minica_encrypt_keys_result res;
+    if (minica_ca_encrypt_keys(cli_state_dir(dir), &res, &err) != 0)
+        return cli_fail("ca", "encrypt-keys: %s", err.msg);
+    printf("Encrypted %zu CA key file%s (%zu already encrypted)\n", res.encrypted,
+           res.encrypted == 1 ? "" : "s", res.already);
+    return EXIT_OK;
+}
+
 static int run(int argc, char **argv)
 {
     optind = 1;
     if (argc < 2)
-        return cli_usage("ca", "missing what to do (status, rotate, rollover, drop-cross, retire "
-                               "or revoke)");
+        return cli_usage("ca", "missing what to do (status, rotate, rollover, drop-cross, retire, "
+                               "revoke or encrypt-keys)");
     const char *sub = argv[1];
     if (strcmp(sub, "-h") == 0 || strcmp(sub, "--help") == 0)
         return cli_help("ca", stdout);
@@ -232,9 +273,11 @@ static int run(int argc, char **argv)
         return ca_rollover(argc, argv);
     if (strcmp(sub, "drop-cross") == 0 || strcmp(sub, "retire") == 0 || strcmp(sub, "revoke") == 0)
         return ca_simple(sub, argc, argv);
+    if (strcmp(sub, "encrypt-keys") == 0)
+        return ca_encrypt_keys(argc, argv);
     return cli_usage("ca",
-                     "unknown '%s' (use status, rotate, rollover, drop-cross, retire or "
-                     "revoke)",
+                     "unknown '%s' (use status, rotate, rollover, drop-cross, retire, revoke "
+                     "or encrypt-keys)",
                      sub);
 }
 
@@ -242,18 +285,22 @@ const struct cli_command cmd_ca_def = {
     "ca", run, "show the CA, rotate its intermediate, roll its root over",
     "Usage: minica ca status [--json] [--dir DIR]\n"
     "       minica ca rotate [--ttl D] [--key-type T] [--permit-dns D]...\n"
-    "                        [--permit-ip CIDR]... [--if-due] [--dir DIR]\n"
+    "                        [--permit-ip CIDR]... [--if-due]\n"
+    "                        [--intermediate-key pkcs11:URI] [--dir DIR]\n"
     "       minica ca rollover [--root-ttl D] [--intermediate-ttl D] [--key-type T]\n"
     "                          [--dir DIR]\n"
     "       minica ca drop-cross [--force] [--dir DIR]\n"
     "       minica ca retire SERIAL [--dir DIR]\n"
     "       minica ca revoke SERIAL [--reason R] [--dir DIR]\n"
+    "       minica ca encrypt-keys [--dir DIR]\n"
     "\n"
     "status      every root, cross-certificate and intermediate, one block each:\n"
     "            role, serial, state (active/current/retired/revoked), subject,\n"
     "            issuer, key type, name constraints, not before/after (UTC), time\n"
-    "            left, file, where its key is (\"not here\" when kept offline),\n"
-    "            SHA-256 and the unexpired leaves it signed; then the health and\n"
+    "            left, file, where its key lives (\"file ca/...key (0600)\",\n"
+    "            \"pkcs11:token=...;object=...\" for a token key, or \"offline\"\n"
+    "            when not in this directory), SHA-256 and the\n"
+    "            unexpired leaves it signed; then the health and\n"
     "            one line per finding, each naming the command that answers it.\n"
     "            Reads no key, changes nothing.\n"
     "              --json           one object: health, exit_code, max_ttl_seconds,\n"
@@ -273,6 +320,14 @@ const struct cli_command cmd_ca_def = {
     "                               new name constraints (minica.conf must fit)\n"
     "              --if-due         only when less than 2 x max_ttl is left;\n"
     "                               for a daily cron line on the CA host\n"
+    "              --intermediate-key pkcs11:URI\n"
+    "                               make the new key in that PKCS#11 token (no\n"
+    "                               key file; the PIN from [keys] pin_file or\n"
+    "                               pin_credential) and add the URI first to\n"
+    "                               [keys] intermediate in minica.conf. Moves a\n"
+    "                               CA into a token: the previous intermediate's\n"
+    "                               key file still signs its CRL. Refused when\n"
+    "                               the token holds that label or id already.\n"
     "rollover    a new root, a cross-certificate of it signed by the current root,\n"
     "            and a new intermediate under it, which becomes the issuer.\n"
     "            Chains then carry the cross-certificate, so relying parties\n"
@@ -286,6 +341,18 @@ const struct cli_command cmd_ca_def = {
     "            chain to it, or for a root while its cross-certificate is sent.\n"
     "revoke      revokes a previous intermediate, say after its key leaked; the\n"
     "            root's CRL (minica crl --root) lists it. Rotate first.\n"
+    "encrypt-keys\n"
+    "            encrypts every plain CA key file (root.key, intermediate.key,\n"
+    "            ca/*.key, ca/retired/*.key) with the passphrase minica.conf's\n"
+    "            [keys] names (passphrase_file or passphrase_credential), each\n"
+    "            replaced atomically, 0600. Refused, with nothing written, without\n"
+    "            [keys] or when a file already encrypted does not open with that\n"
+    "            passphrase. With [keys] set, rotate and rollover write their new\n"
+    "            keys encrypted too.\n"
+    "\n"
+    "The root key can stay offline (no root.key, no ca/root-*.key): issue,\n"
+    "renew, revoke, serve and the intermediates' CRLs need only the\n"
+    "intermediate's key. rotate, rollover and minica crl --root ask for it.\n"
     "\n"
     "Every step is safe to interrupt: intermediate.crt switches in one rename,\n"
     "and the next step finishes what a crash left. After rotate or rollover,\n"

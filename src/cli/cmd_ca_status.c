@@ -36,17 +36,12 @@ static const char *state_of(const struct minica_ca_cert *c)
     return c->active ? "active" : "current";
 }
 
-/* Where its private key is, as the hierarchy finds it: beside the archived
- * certificate, or at the top for a directory from before ca/. A
- * cross-certificate's key is its root's. */
-static void key_where(const struct minica_ca_cert *c, char *out, size_t len)
+/* The key file, as the hierarchy finds it: beside the archived
+ * certificate, or at the top for a directory from before ca/. */
+static void key_file(const struct minica_ca_cert *c, char *out, size_t len)
 {
     size_t n = strlen(c->file);
-    if (c->role == MINICA_CA_CROSS)
-        snprintf(out, len, "its root's");
-    else if (!c->has_key)
-        snprintf(out, len, "not here");
-    else if (strchr(c->file, '/') != NULL && n > 4)
+    if (strchr(c->file, '/') != NULL && n > 4)
         snprintf(out, len, "%.*s.key", (int)(n - 4), c->file);
     else
         snprintf(out, len, "%s", c->role == MINICA_CA_ROOT ? "root.key" : "intermediate.key");
@@ -99,11 +94,10 @@ static void constraints_text(const struct minica_name_constraints *nc, char *out
 
 static void print_cert(const struct minica_ca_cert *c, int64_t now)
 {
-    char nb[32], na[32], left[80], key[200], nc[1024];
+    char nb[32], na[32], left[80], nc[1024];
     minica_time_rfc3339(c->not_before, nb);
     minica_time_rfc3339(c->not_after, na);
     time_left(c->not_after, now, left, sizeof(left));
-    key_where(c, key, sizeof(key));
     printf("%s %s (%s)\n", minica_ca_role_name(c->role), c->serial, state_of(c));
     printf("  subject:      %s\n", c->subject);
     printf("  issuer:       %s\n", c->issuer);
@@ -121,7 +115,7 @@ static void print_cert(const struct minica_ca_cert *c, int64_t now)
         printf("  revoked at:   %s (%s)\n", ra, minica_revoke_reason_name(c->revoke_reason));
     }
     printf("  file:         %s\n", c->file);
-    printf("  key:          %s\n", key);
+    printf("  key:          %s\n", c->key_where);
     printf("  sha256:       %s\n", c->fingerprint);
     if (c->role == MINICA_CA_INTERMEDIATE) {
         if (c->leaves_unexpired > 0) {
@@ -180,9 +174,10 @@ static cJSON *cert_json(const struct minica_ca_cert *c, int64_t now)
     if (c->role == MINICA_CA_CROSS || !c->has_key) {
         cJSON_AddNullToObject(o, "key_file");
     } else {
-        key_where(c, key, sizeof(key));
+        key_file(c, key, sizeof(key));
         cJSON_AddStringToObject(o, "key_file", key);
     }
+    cJSON_AddStringToObject(o, "key", c->key_where);
     cJSON_AddStringToObject(o, "fingerprint_sha256", c->fingerprint);
     if (c->issuer_fingerprint[0])
         cJSON_AddStringToObject(o, "issuer_fingerprint_sha256", c->issuer_fingerprint);

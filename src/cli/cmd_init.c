@@ -21,6 +21,12 @@ static int run(int argc, char **argv)
         {"intermediate-ttl", required_argument, NULL, 'i'},
         {"permit-dns", required_argument, NULL, 'P'},
         {"permit-ip", required_argument, NULL, 'I'},
+        {"passphrase-file", required_argument, NULL, 'F'},
+        {"passphrase-credential", required_argument, NULL, 'C'},
+        {"intermediate-key", required_argument, NULL, 'K'},
+        {"root-key", required_argument, NULL, 'R'},
+        {"pin-file", required_argument, NULL, 'p'},
+        {"pin-credential", required_argument, NULL, 'c'},
         {0, 0, 0, 0},
     };
     struct minica_init_options opts;
@@ -62,6 +68,24 @@ static int run(int argc, char **argv)
                 return cli_usage("init", "too many --permit-ip (at most %d)", MAX_PERMITS);
             ips[opts.n_permit_ip++] = optarg;
             break;
+        case 'F':
+            opts.passphrase_file = optarg;
+            break;
+        case 'C':
+            opts.passphrase_credential = optarg;
+            break;
+        case 'K':
+            opts.intermediate_key = optarg;
+            break;
+        case 'R':
+            opts.root_key = optarg;
+            break;
+        case 'p':
+            opts.pin_file = optarg;
+            break;
+        case 'c':
+            opts.pin_credential = optarg;
+            break;
         default:
             return cli_bad_option("init");
         }
@@ -81,6 +105,14 @@ static int run(int argc, char **argv)
            "  intermediate: %s/intermediate.crt\n"
            "  policy:       %s/minica.conf\n",
            dir, dir, dir, dir);
+    if (opts.root_key != NULL)
+        printf("  root key:     in the token, %s\n", opts.root_key);
+    if (opts.intermediate_key != NULL)
+        printf("  intermediate key: in the token, %s\n", opts.intermediate_key);
+    if (opts.passphrase_file != NULL || opts.passphrase_credential != NULL)
+        printf("  keys:         encrypted (PKCS#8, AES-256-CBC); passphrase from %s%s\n",
+               opts.passphrase_file ? "" : "credential ",
+               opts.passphrase_file ? opts.passphrase_file : opts.passphrase_credential);
     if (opts.n_permit_dns > 0 && opts.n_permit_ip == 0)
         printf("Note: no --permit-ip given, so IP addresses are not constrained.\n");
     if (opts.n_permit_ip > 0 && opts.n_permit_dns == 0)
@@ -93,6 +125,9 @@ const struct cli_command cmd_init_def = {
     "Usage: minica init [--dir DIR] [--name CN] [--key-type TYPE] [--root-ttl DURATION]\n"
     "                   [--intermediate-ttl DURATION] [--permit-dns SUFFIX]...\n"
     "                   [--permit-ip CIDR]...\n"
+    "                   [--passphrase-file FILE | --passphrase-credential NAME]\n"
+    "                   [--intermediate-key pkcs11:URI] [--root-key pkcs11:URI]\n"
+    "                   [--pin-file FILE | --pin-credential NAME]\n"
     "\n"
     "Creates DIR (mode 0700) with a self-signed root (root.crt, root.key), an\n"
     "intermediate signed by it (intermediate.crt, intermediate.key), the policy\n"
@@ -111,4 +146,24 @@ const struct cli_command cmd_init_def = {
     "  --permit-ip CIDR       only addresses in CIDR may be issued (repeatable)\n"
     "                         Given only one of the two, the intermediate excludes\n"
     "                         the other form: no IP addresses, or no DNS names.\n"
+    "  --passphrase-file FILE encrypt root.key and intermediate.key (PKCS#8, PBES2,\n"
+    "                         AES-256-CBC) with the first line of FILE, an absolute\n"
+    "                         path, mode 0600 or 0400, owned by root or you; written\n"
+    "                         as [keys] passphrase_file into minica.conf, so every\n"
+    "                         later command reads it there (never from argv)\n"
+    "  --passphrase-credential NAME\n"
+    "                         the same with the systemd credential NAME\n"
+    "                         ($CREDENTIALS_DIRECTORY/NAME, LoadCredentialEncrypted=)\n"
+    "  --intermediate-key pkcs11:URI\n"
+    "                         make the intermediate's key in the PKCS#11 token the\n"
+    "                         RFC 7512 URI names (object= is its label; id= or a\n"
+    "                         random CKA_ID): no intermediate.key; the URI goes\n"
+    "                         into minica.conf as [keys] intermediate. Refused when\n"
+    "                         the token already holds that label or id, or when the\n"
+    "                         URI holds a pin-value\n"
+    "  --root-key pkcs11:URI  the same for the root ([keys] root, no root.key)\n"
+    "  --pin-file FILE        the token's user PIN: the first line of FILE, under the\n"
+    "                         passphrase file's rules; written as [keys] pin_file\n"
+    "  --pin-credential NAME  the same with a systemd credential ([keys]\n"
+    "                         pin_credential)\n"
     "  --dir DIR              state directory (default: $MINICA_DIR or /var/lib/minica)\n"};

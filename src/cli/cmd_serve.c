@@ -10,6 +10,7 @@
 #include "minica/duration.h"
 #include "minica/issue.h"
 #include "minica/server.h"
+#include "minica/signer_proc.h"
 
 /* One line per event on stderr: journald adds the time, a terminal does not. */
 static void log_line(void *ctx, const char *line)
@@ -32,12 +33,15 @@ static int run(int argc, char **argv)
         {"max-per-net", required_argument, NULL, 'n'},
         {"timeout", required_argument, NULL, 't'},
         {"cert-ttl", required_argument, NULL, 'c'},
+        {"signer", required_argument, NULL, 'S'},
+        {"user", required_argument, NULL, 'u'},
         {0, 0, 0, 0},
     };
     struct minica_serve_options opts;
     memset(&opts, 0, sizeof(opts));
     const char *sans[MINICA_MAX_SANS];
     const char *dir = NULL;
+    int in_process = 0;
     struct minica_err err;
     int64_t seconds;
     char *end;
@@ -89,6 +93,20 @@ static int run(int argc, char **argv)
             if (minica_duration_parse(optarg, &opts.cert_ttl, &err) != 0)
                 return cli_usage("serve", "--cert-ttl: %s", err.msg);
             break;
+        case 'S':
+            if (strcmp(optarg, "process") == 0)
+                in_process = 0;
+            else if (strcmp(optarg, "in-process") == 0)
+                in_process = 1;
+            else
+                return cli_usage("serve", "--signer: expected process or in-process, not '%s'",
+                                 optarg);
+            break;
+        case 'u':
+            if (*optarg == '\0')
+                return cli_usage("serve", "--user: expected a user name");
+            opts.user = optarg;
+            break;
         default:
             return cli_bad_option("serve");
         }
@@ -102,11 +120,21 @@ static int run(int argc, char **argv)
     opts.sans = sans;
     opts.log = log_line;
 
+    if (in_process && opts.user != NULL)
+        return cli_usage("serve", "--user needs the signer process (not --signer in-process)");
+
+    /* The signer first, while this process holds nothing: it is a fork. */
+    struct minica_signer_proc *proc = NULL;
     struct minica_server *srv = NULL;
-    int ret = minica_server_open(cli_state_dir(dir), &srv, &err);
+    int ret =
+        in_process ? 0 : minica_signer_proc_start(cli_state_dir(dir), log_line, NULL, &proc, &err);
+    if (ret == 0)
+        ret = proc != NULL ? minica_server_open_signed_by(cli_state_dir(dir), proc, &srv, &err)
+                           : minica_server_open(cli_state_dir(dir), &srv, &err);
     if (ret == 0)
         ret = minica_server_run(srv, &opts, &err);
     minica_server_close(srv);
+    minica_signer_proc_stop(proc);
     if (ret != 0)
         return cli_fail("serve", "%s", err.msg);
     return EXIT_OK;
@@ -116,7 +144,8 @@ const struct cli_command cmd_serve_def = {
     "serve", run, "serve enrollment and renewal over HTTPS",
     "Usage: minica serve [--listen ADDR:PORT] [--san NAME|IP]... [--max-connections N]\n"
     "                    [--max-per-ip N] [--max-per-net N] [--timeout DURATION]\n"
-    "                    [--cert-ttl DURATION] [--dir DIR]\n"
+    "                    [--cert-ttl DURATION] [--signer process|in-process]\n"
+    "                    [--user NAME] [--dir DIR]\n"
     "\n"
     "Runs the CA's HTTPS API in the foreground until SIGTERM or SIGINT, logging\n"
     "one line per request on stderr. Machines enroll with a one-time token\n"
@@ -176,6 +205,23 @@ const struct cli_command cmd_serve_def = {
     "                      handshake and the request's headers get at most 10s\n"
     "  --cert-ttl DURATION validity of the server's certificate (default: the\n"
     "                      policy's default TTL)\n"
+    "  --signer process    (the default) the CA keys live in a separate signer\n"
+    "                      process; in-process keeps them in the network process,\n"
+    "                      for comparison only\n"
+    "  --user NAME         started as root: the network process becomes NAME\n"
+    "                      (which must be able to reach the inventory, e.g. a\n"
+    "                      PostgreSQL one); without it, uid 0 without capabilities\n"
+    "\n"
+    "Privilege separation. The process that parses the network (TLS, HTTP,\n"
+    "JSON, CSRs, JWS) holds no CA key: a signer process forked at start reads\n"
+    "them (key files, encrypted ones, PKCS#11 tokens), and signs only leaf\n"
+    "certificates and CRLs of its own CA that pass its checks, one request at\n"
+    "a time over a socketpair. Started as root, the network process covers the\n"
+    "CA key files in a mount namespace of its own, then drops every capability\n"
+    "(or becomes --user); it always runs with no_new_privs. The signer process\n"
+    "is restarted when it dies; meanwhile signing requests get 503 with\n"
+    "Retry-After and nothing is recorded. SIGHUP makes a new signer read the\n"
+    "keys again before the CA is reloaded.\n"
     "\n"
     "A connection beyond its address's or network's share (machines behind one\n"
     "NAT share an address) is answered 503 with Retry-After, before its body\n"

@@ -26,7 +26,7 @@ expect_rc 0 "ca status of a fresh CA"
 expect_out "^intermediate $IS \(active\)$" "the intermediate, by openssl's serial, is active"
 expect_out "^root $RS \(active\)$" "the root, by openssl's serial, is active"
 expect_out "^  not after:    $(rfc3339_of "$CA/intermediate.crt")$" "the intermediate's notAfter matches openssl's"
-expect_out "^  key:          intermediate.key$" "where the intermediate's key is"
+expect_out "^  key:          file intermediate.key \(0600\)$" "where the intermediate's key is, and its mode"
 expect_out "^  leaves:       1 unexpired" "the leaf it signed is counted"
 expect_out "^health: ok" "health ok"
 
@@ -122,7 +122,7 @@ mv "$CA/root.key" "$T/root.key.offline"
 for k in "$CA"/ca/root-*.key; do [ -e "$k" ] && mv "$k" "$T/"; done
 run "$MINICA" ca status --dir "$CA"
 expect_rc 0 "ca status without the root key"
-expect_out "key:          not here" "the root's key is not here"
+expect_out "key:          offline \(not in this state directory\)" "the root's key is offline"
 expect_out "is not here \(kept offline\?\)" "and a finding says so"
 
 # Errors.

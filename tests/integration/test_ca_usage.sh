@@ -47,7 +47,7 @@ check "the first ca step archived the root key, 0600" test "$(stat -c %a "$archi
 mv "$T/ca/root.key" "$T/root.key.offline"
 mv "$archived_key" "$T/root.key.archived"
 run "$MINICA" ca status --dir "$T/ca"
-expect_out "key: +not here" "ca status says the root key is not here"
+expect_out "key: +offline \(not in this state directory\)" "ca status says the root key is offline"
 run "$MINICA" ca rotate --dir "$T/ca"
 expect_rc 1 "rotate without the root key"
 expect_err "^minica: ca: rotate: a new intermediate needs the root key" "it says which key is missing"

@@ -1,4 +1,4 @@
-/* libcurl, GnuTLS, libmicrohttpd and libpq are loaded on demand: each loader must
+/* libcurl, GnuTLS, libmicrohttpd, libpq and p11-kit are loaded on demand: each loader must
  * resolve every call its users make, and hand out one table per process. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -81,6 +81,23 @@ static void test_pq_load_resolves_every_call(void **state)
     assert_ptr_equal(minica_pq_load(NULL), api);
 }
 
+static void test_p11kit_load_resolves_every_call(void **state)
+{
+    (void)state;
+    struct minica_err err;
+    const struct minica_p11kit *api = minica_p11kit_load(&err);
+    assert_non_null(api);
+    assert_all_resolved(api, sizeof(*api));
+    /* A URI parsed by p11-kit itself, no module needed. */
+    P11KitUri *uri = api->uri_new();
+    assert_non_null(uri);
+    assert_int_equal(api->uri_parse("pkcs11:token=t;object=k", P11_KIT_URI_FOR_ANY, uri),
+                     P11_KIT_URI_OK);
+    assert_non_null(api->uri_get_attribute(uri, CKA_LABEL));
+    api->uri_free(uri);
+    assert_ptr_equal(minica_p11kit_load(NULL), api);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -89,6 +106,7 @@ int main(void)
         cmocka_unit_test(test_gnutls_free_releases_gnutls_memory),
         cmocka_unit_test(test_mhd_load_resolves_every_call),
         cmocka_unit_test(test_pq_load_resolves_every_call),
+        cmocka_unit_test(test_p11kit_load_resolves_every_call),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

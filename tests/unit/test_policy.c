@@ -394,6 +394,109 @@ static void test_policy_store_target_check_outside_the_conf(void **state)
     assert_non_null(strstr(err.msg, "unknown scheme 'sqlite'"));
 }
 
+static void test_policy_keys_token_uris_parsed(void **state)
+{
+    (void)state;
+    struct minica_policy p;
+    struct minica_err err;
+    char path[4200];
+    assert_int_equal(load(&p,
+                          "[keys]\nintermediate = pkcs11:token=ca;object=int-2\n"
+                          "intermediate = pkcs11:token=ca;object=int-1\n"
+                          "root = pkcs11:token=ca;object=root\npin_file = /etc/minica/pin\n",
+                          &err, path, sizeof(path)),
+                     0);
+    assert_int_equal(p.keys.n_intermediate, 2);
+    assert_string_equal(p.keys.intermediate[0], "pkcs11:token=ca;object=int-2");
+    assert_string_equal(p.keys.intermediate[1], "pkcs11:token=ca;object=int-1");
+    assert_string_equal(p.keys.root, "pkcs11:token=ca;object=root");
+    assert_string_equal(p.keys.pin_file, "/etc/minica/pin");
+    /* Not a passphrase: the key files stay plain. */
+    assert_false(minica_keys_conf_is_set(&p.keys));
+    /* What init writes reads back the same. */
+    char *text = minica_policy_render(&p);
+    assert_non_null(text);
+    struct minica_policy back;
+    assert_int_equal(minica_policy_load_text(&back, "rendered", text, &err), 0);
+    free(text);
+    assert_int_equal(back.keys.n_intermediate, 2);
+    assert_string_equal(back.keys.intermediate[0], p.keys.intermediate[0]);
+    assert_string_equal(back.keys.root, p.keys.root);
+    assert_string_equal(back.keys.pin_file, p.keys.pin_file);
+}
+
+static void test_policy_keys_refuses_a_pin_in_the_uri(void **state)
+{
+    (void)state;
+    expect_error_at("[keys]\nintermediate = pkcs11:token=ca;object=i?pin-value=1234\n", 2,
+                    "[keys] intermediate: the URI holds a PIN (pin-value=)");
+    expect_error_at("[keys]\nroot = pkcs11:token=ca;object=r;pin-value=1234\n", 2,
+                    "use pin_file or pin_credential");
+    expect_error_at("[keys]\nintermediate = pkcs11:object=i?module-path=/m.so&pin-value=1\n", 2,
+                    "pin-value");
+    /* The message never repeats the PIN. */
+    struct minica_policy p;
+    struct minica_err err;
+    char path[4200];
+    assert_int_equal(
+        load(&p, "[keys]\nroot = pkcs11:object=r?pin-value=s3cret\n", &err, path, sizeof(path)),
+        MINICA_EINVAL);
+    assert_null(strstr(err.msg, "s3cret"));
+    /* pin-source names a file, which is no secret. */
+    assert_int_equal(load(&p, "[keys]\nroot = pkcs11:object=r?pin-source=file:/etc/p\n", &err, path,
+                          sizeof(path)),
+                     0);
+}
+
+static void test_policy_keys_token_errors_name_the_line(void **state)
+{
+    (void)state;
+    expect_error_at("[keys]\nintermediate = /var/lib/minica/intermediate.key\n", 2,
+                    "[keys] intermediate: a PKCS#11 URI (pkcs11:...)");
+    expect_error_at("[keys]\nroot = pkcs11:object=a\nroot = pkcs11:object=b\n", 3,
+                    "[keys] root: given twice");
+    expect_error_at("[keys]\npin_file = token.pin\n", 2, "[keys] pin_file: an absolute path");
+    expect_error_at("[keys]\npin_credential = a/b\n", 2, "[keys] pin_credential: a credential");
+    expect_error_at("[keys]\npin_file = /p\npin_credential = c\n", 3,
+                    "pin_file and pin_credential both set");
+    expect_error_at("[keys]\npin = 1234\n", 2, "unknown key 'pin' in [keys]");
+    char text[9 * 64 + 16] = "[keys]\n";
+    for (int i = 0; i < 9; i++)
+        snprintf(text + strlen(text), sizeof(text) - strlen(text),
+                 "intermediate = pkcs11:object=i%d\n", i);
+    expect_error_at(text, 10, "too many lines");
+}
+
+static void test_policy_text_add_key_goes_first_in_keys(void **state)
+{
+    (void)state;
+    /* Into the operator's [keys], comments and order kept. */
+    char *out = minica_policy_text_add_key(
+        "# mine\n[policy]\nmax_ttl = 365d\n\n# [keys]\n[keys]\n# old one\nintermediate = "
+        "pkcs11:object=a\n[acme]\n",
+        "intermediate", "pkcs11:object=b");
+    assert_non_null(out);
+    assert_string_equal(out, "# mine\n[policy]\nmax_ttl = 365d\n\n# [keys]\n[keys]\n"
+                             "intermediate = pkcs11:object=b\n# old one\n"
+                             "intermediate = pkcs11:object=a\n[acme]\n");
+    struct minica_policy p;
+    struct minica_err err;
+    assert_int_equal(minica_policy_load_text(&p, "edited", out, &err), 0);
+    assert_string_equal(p.keys.intermediate[0], "pkcs11:object=b");
+    free(out);
+    /* A commented "# [keys]" is not a section: one is appended. */
+    out = minica_policy_text_add_key("[policy]\n# [keys]\nmax_ttl = 365d", "intermediate",
+                                     "pkcs11:object=c");
+    assert_non_null(out);
+    assert_string_equal(out, "[policy]\n# [keys]\nmax_ttl = 365d\n\n[keys]\nintermediate = "
+                             "pkcs11:object=c\n");
+    free(out);
+    /* Indented, with CRLF, last line without a newline. */
+    out = minica_policy_text_add_key("  [keys] \r", "root", "pkcs11:object=r");
+    assert_string_equal(out, "  [keys] \r\nroot = pkcs11:object=r\n");
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -418,6 +521,10 @@ int main(void)
         cmocka_unit_test(test_policy_store_unknown_key_names_the_line),
         cmocka_unit_test(test_policy_store_conf_alone_ignores_the_policy),
         cmocka_unit_test(test_policy_store_target_check_outside_the_conf),
+        cmocka_unit_test(test_policy_keys_token_uris_parsed),
+        cmocka_unit_test(test_policy_keys_refuses_a_pin_in_the_uri),
+        cmocka_unit_test(test_policy_keys_token_errors_name_the_line),
+        cmocka_unit_test(test_policy_text_add_key_goes_first_in_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,7 +20,8 @@
 
 struct signer {
     struct minica_rng rng;
-    mbedtls_pk_context key;
+    struct minica_signer *key;
+    struct minica_scratch scratch;
     char *dir;
 };
 
@@ -30,8 +31,11 @@ static int setup(void **state)
     struct minica_err err;
     assert_non_null(s);
     assert_int_equal(minica_rng_init(&s->rng, &err), 0);
-    mbedtls_pk_init(&s->key);
-    assert_int_equal(minica_key_generate(&s->key, MINICA_KEY_EC_P256, &s->rng, &err), 0);
+    mbedtls_pk_context pk;
+    mbedtls_pk_init(&pk);
+    assert_int_equal(minica_key_generate(&pk, MINICA_KEY_EC_P256, &s->rng, &err), 0);
+    assert_int_equal(minica_signer_from_pk(&pk, "test", &s->rng, &s->key, &err), 0);
+    minica_scratch_init(&s->scratch);
     s->dir = tu_tempdir();
     *state = s;
     return 0;
@@ -40,7 +44,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct signer *s = *state;
-    mbedtls_pk_free(&s->key);
+    minica_signer_free(s->key);
+    minica_scratch_free(&s->scratch);
     minica_rng_free(&s->rng);
     tu_rmtree(s->dir);
     free(s->dir);
@@ -58,15 +63,15 @@ static void sign_with_serial(struct signer *s, const unsigned char serial[16], u
     memset(&tbs, 0, sizeof(tbs));
     tbs.subject = "CN=serial test";
     tbs.issuer = "CN=serial test";
-    tbs.subject_key = &s->key;
-    tbs.issuer_key = &s->key;
+    tbs.subject_key = &s->key->pub;
+    tbs.signer = s->key;
     memcpy(tbs.serial, serial, 16);
     tbs.not_before = 1767225600; /* 2026-01-01 */
     tbs.not_after = tbs.not_before + 86400;
     tbs.is_ca = 1;
     tbs.pathlen = -1;
     tbs.key_usage = MINICA_KU_KEY_CERT_SIGN | MINICA_KU_CRL_SIGN;
-    assert_int_equal(minica_sign_cert(&tbs, &s->rng, der, der_len, &err), 0);
+    assert_int_equal(minica_sign_cert(&tbs, &s->scratch, &s->rng, der, der_len, &err), 0);
 }
 
 /* The content octets of tbsCertificate.serialNumber (RFC 5280 4.1). */

@@ -8,6 +8,7 @@
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/pem.h>
 #include <mbedtls/pk.h>
+#include <mbedtls/pkcs5.h>
 #include <mbedtls/sha256.h>
 #include <mbedtls/x509_crt.h>
 #include <mbedtls/x509_csr.h>
@@ -87,6 +88,15 @@ static inline const unsigned char *minica_compat_pem_der(mbedtls_pem_context *ct
 {
     return mbedtls_pem_get_buffer(ctx, len);
 }
+/* PBKDF2-HMAC-SHA256 (RFC 8018 5.2): 3.x deprecated the md-context form. */
+static inline int minica_compat_pbkdf2_sha256(const unsigned char *pass, size_t pass_len,
+                                              const unsigned char *salt, size_t salt_len,
+                                              unsigned iterations, unsigned char *out,
+                                              size_t out_len)
+{
+    return mbedtls_pkcs5_pbkdf2_hmac_ext(MBEDTLS_MD_SHA256, pass, pass_len, salt, salt_len,
+                                         iterations, (uint32_t)out_len, out);
+}
 
 #else /* mbedTLS 2.28 */
 
@@ -155,6 +165,21 @@ static inline const unsigned char *minica_compat_pem_der(mbedtls_pem_context *ct
 {
     *len = ctx->buflen;
     return ctx->buf;
+}
+/* 2.28 takes an HMAC context set up by the caller; md_free wipes its pads. */
+static inline int minica_compat_pbkdf2_sha256(const unsigned char *pass, size_t pass_len,
+                                              const unsigned char *salt, size_t salt_len,
+                                              unsigned iterations, unsigned char *out,
+                                              size_t out_len)
+{
+    mbedtls_md_context_t md;
+    mbedtls_md_init(&md);
+    int ret = mbedtls_md_setup(&md, mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), 1);
+    if (ret == 0)
+        ret = mbedtls_pkcs5_pbkdf2_hmac(&md, pass, pass_len, salt, salt_len, iterations,
+                                        (uint32_t)out_len, out);
+    mbedtls_md_free(&md);
+    return ret;
 }
 
 #endif

@@ -1,7 +1,7 @@
-/* Loading libcurl, GnuTLS, libmicrohttpd and libpq on demand (see libload.h
- * for why). Nothing else: the calls themselves are serve/remote.c's,
- * agent/tlsprobe.c's, serve/https.c's, serve/acme_validate.c's and
- * store/db_pg.c's. */
+/* Loading libcurl, GnuTLS, libmicrohttpd, libpq and p11-kit on demand (see
+ * libload.h for why). Nothing else: the calls themselves are
+ * serve/remote.c's, agent/tlsprobe.c's, serve/https.c's,
+ * serve/acme_validate.c's, store/db_pg.c's and ca/pkcs11.c's. */
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -14,6 +14,7 @@
 #define LIBGNUTLS_SONAME "libgnutls.so.30"
 #define LIBMHD_SONAME "libmicrohttpd.so.12"
 #define LIBPQ_SONAME "libpq.so.5"
+#define LIBP11KIT_SONAME "libp11-kit.so.0"
 
 struct symbol {
     const char *name;
@@ -44,11 +45,13 @@ static void load(struct loaded *lib, const char *soname, const char *package,
     if (lib->handle == NULL) {
         snprintf(lib->error, sizeof(lib->error), "cannot load %s (%s): install the %s package",
                  soname, dlerror(), package);
+        (void)dlerror(); /* frees the record (minica_dl_clear_error) */
         return;
     }
     for (size_t i = 0; i < n; i++) {
         *symbols[i].slot = dlsym(lib->handle, symbols[i].name);
         if (*symbols[i].slot == NULL) {
+            minica_dl_clear_error();
             snprintf(lib->error, sizeof(lib->error), "%s lacks %s: the %s package is too old",
                      soname, symbols[i].name, package);
             dlclose(lib->handle);
@@ -222,4 +225,55 @@ const struct minica_pq *minica_pq_load(struct minica_err *err)
 {
     pthread_once(&pq_once, load_pq);
     return loaded_or_error(&pq_lib, &pq_api, MINICA_EDB, err);
+}
+
+static struct minica_p11kit p11kit_api;
+static struct loaded p11kit_lib;
+static pthread_once_t p11kit_once = PTHREAD_ONCE_INIT;
+
+static void load_p11kit(void)
+{
+    struct minica_p11kit *api = &p11kit_api;
+    const struct symbol symbols[] = {
+        SYMBOL(api, uri_new, p11_kit_uri_new),
+        SYMBOL(api, uri_parse, p11_kit_uri_parse),
+        SYMBOL(api, uri_free, p11_kit_uri_free),
+        SYMBOL(api, uri_message, p11_kit_uri_message),
+        SYMBOL(api, uri_any_unrecognized, p11_kit_uri_any_unrecognized),
+        SYMBOL(api, uri_match_module_info, p11_kit_uri_match_module_info),
+        SYMBOL(api, uri_match_slot_info, p11_kit_uri_match_slot_info),
+        SYMBOL(api, uri_get_slot_id, p11_kit_uri_get_slot_id),
+        SYMBOL(api, uri_match_token_info, p11_kit_uri_match_token_info),
+        SYMBOL(api, uri_get_attribute, p11_kit_uri_get_attribute),
+        SYMBOL(api, uri_get_pin_value, p11_kit_uri_get_pin_value),
+        SYMBOL(api, uri_set_pin_value, p11_kit_uri_set_pin_value),
+        SYMBOL(api, uri_get_pin_source, p11_kit_uri_get_pin_source),
+        SYMBOL(api, uri_get_module_name, p11_kit_uri_get_module_name),
+        SYMBOL(api, uri_get_module_path, p11_kit_uri_get_module_path),
+        SYMBOL(api, module_load, p11_kit_module_load),
+        SYMBOL(api, module_initialize, p11_kit_module_initialize),
+        SYMBOL(api, module_finalize, p11_kit_module_finalize),
+        SYMBOL(api, module_release, p11_kit_module_release),
+        SYMBOL(api, module_get_name, p11_kit_module_get_name),
+        SYMBOL(api, modules_load_and_initialize, p11_kit_modules_load_and_initialize),
+        SYMBOL(api, modules_finalize_and_release, p11_kit_modules_finalize_and_release),
+        SYMBOL(api, message, p11_kit_message),
+    };
+    /* The package that brings libp11-kit0 together with the module
+     * configuration (/usr/share/p11-kit/modules) p11-kit finds tokens by. */
+    load(&p11kit_lib, LIBP11KIT_SONAME, "p11-kit", symbols, sizeof(symbols) / sizeof(symbols[0]));
+}
+
+void minica_dl_clear_error(void)
+{
+    /* glibc: the first call hands the message out, the second frees it. */
+    if (dlerror() != NULL)
+        (void)dlerror();
+}
+
+/* MINICA_ECRYPTO: what cannot be reached is the CA key. */
+const struct minica_p11kit *minica_p11kit_load(struct minica_err *err)
+{
+    pthread_once(&p11kit_once, load_p11kit);
+    return loaded_or_error(&p11kit_lib, &p11kit_api, MINICA_ECRYPTO, err);
 }

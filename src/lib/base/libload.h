@@ -1,6 +1,7 @@
 /* The shared libraries minica loads only when a command needs them:
  * libcurl (talking to a remote CA), GnuTLS (the agent's TLS probe, serve),
- * libmicrohttpd (serve) and libpq (a PostgreSQL store). Linked in, they and their dependencies
+ * libmicrohttpd (serve), libpq (a PostgreSQL store) and p11-kit (a CA key in a
+ * PKCS#11 token). Linked in, they and their dependencies
  * (some thirty libraries) would be loaded by every minica process, each `minica issue` and each
  * cron run of the agent: about 3 ms for libcurl and 1.3 ms for GnuTLS with libmicrohttpd, more than
  * a P-256 key and signature cost.
@@ -16,6 +17,8 @@
 #include <gnutls/gnutls.h>
 #include <libpq-fe.h>
 #include <microhttpd.h>
+#include <p11-kit/p11-kit.h>
+#include <p11-kit/uri.h>
 
 #include "minica/error.h"
 
@@ -151,11 +154,48 @@ struct minica_pq {
     char *(*cmd_tuples)(PGresult *res);
 };
 
+/* The p11-kit calls ca/pkcs11.c makes: RFC 7512 URIs and finding and
+ * initialising modules. The PKCS#11 calls themselves go through the
+ * module's own CK_FUNCTION_LIST. */
+struct minica_p11kit {
+    P11KitUri *(*uri_new)(void);
+    int (*uri_parse)(const char *string, P11KitUriType uri_type, P11KitUri *uri);
+    void (*uri_free)(P11KitUri *uri);
+    const char *(*uri_message)(int code);
+    int (*uri_any_unrecognized)(P11KitUri *uri);
+    int (*uri_match_module_info)(const P11KitUri *uri, const CK_INFO *info);
+    int (*uri_match_slot_info)(const P11KitUri *uri, const CK_SLOT_INFO *slot_info);
+    CK_SLOT_ID (*uri_get_slot_id)(P11KitUri *uri);
+    int (*uri_match_token_info)(const P11KitUri *uri, const CK_TOKEN_INFO *token_info);
+    CK_ATTRIBUTE_PTR (*uri_get_attribute)(P11KitUri *uri, CK_ATTRIBUTE_TYPE attr_type);
+    const char *(*uri_get_pin_value)(const P11KitUri *uri);
+    void (*uri_set_pin_value)(P11KitUri *uri, const char *pin);
+    const char *(*uri_get_pin_source)(const P11KitUri *uri);
+    const char *(*uri_get_module_name)(const P11KitUri *uri);
+    const char *(*uri_get_module_path)(const P11KitUri *uri);
+    CK_FUNCTION_LIST *(*module_load)(const char *module_path, int flags);
+    CK_RV (*module_initialize)(CK_FUNCTION_LIST *module);
+    CK_RV (*module_finalize)(CK_FUNCTION_LIST *module);
+    void (*module_release)(CK_FUNCTION_LIST *module);
+    char *(*module_get_name)(CK_FUNCTION_LIST *module);
+    CK_FUNCTION_LIST **(*modules_load_and_initialize)(int flags);
+    void (*modules_finalize_and_release)(CK_FUNCTION_LIST **modules);
+    const char *(*message)(void);
+};
+
 /* NULL, with the missing package named in err, when the library or one of
  * its calls cannot be found. err may be NULL once a load has succeeded. */
 const struct minica_curl *minica_curl_load(struct minica_err *err);
 const struct minica_gnutls *minica_gnutls_load(struct minica_err *err);
 const struct minica_mhd *minica_mhd_load(struct minica_err *err);
 const struct minica_pq *minica_pq_load(struct minica_err *err);
+const struct minica_p11kit *minica_p11kit_load(struct minica_err *err);
+
+/* Drops this thread's pending dlerror() state. A library that probes for
+ * optional symbols (p11-kit asks each module for C_GetInterface, which
+ * PKCS#11 2.40 modules lack) leaves glibc's error record behind, held
+ * only by a thread-local pointer: LeakSanitizer, which minica's sanitizer
+ * run tells not to scan TLS, reports it as a leak in every process. */
+void minica_dl_clear_error(void);
 
 #endif

@@ -11,9 +11,12 @@
 #include <mbedtls/platform_util.h>
 
 #include "ca/ca_internal.h"
+#include "ca/keyfile.h"
+#include "ca/keytoken.h"
 #include "minica/lifecycle.h"
 #include "minica/der.h"
 #include "minica/fsutil.h"
+#include "minica/signer_proc.h"
 #include "minica/statedir.h"
 
 /* ca/ too: another CA's archive would join this one's hierarchy. */
@@ -36,12 +39,12 @@ static int check_ca_name(const char *name, struct minica_err *err)
     return MINICA_OK;
 }
 
-static int sign_to_pem(const struct minica_tbs *tbs, struct minica_rng *rng, char **pem,
-                       struct minica_err *err)
+static int sign_to_pem(const struct minica_tbs *tbs, struct minica_scratch *scratch,
+                       struct minica_rng *rng, char **pem, struct minica_err *err)
 {
     unsigned char *der = NULL;
     size_t len = 0;
-    int ret = minica_sign_cert(tbs, rng, &der, &len, err);
+    int ret = minica_sign_cert(tbs, scratch, rng, &der, &len, err);
     if (ret == 0)
         ret = minica_der_to_pem(der, len, "CERTIFICATE", pem, err);
     free(der);
@@ -80,6 +83,52 @@ static int store_target(const char *real, const struct minica_store_conf *conf, 
     return MINICA_OK;
 }
 
+/* [keys] of a new CA whose keys init makes in a token: the URIs and the
+ * PIN's source, checked as the parser would check them. */
+static int init_token_keys(const struct minica_init_options *opts, struct minica_keys_conf *keys,
+                           struct minica_err *err)
+{
+    int ret;
+    if (opts->pin_file != NULL && opts->pin_credential != NULL)
+        return minica_seterr(err, MINICA_EINVAL, "--pin-file and --pin-credential: give one");
+    if (opts->pin_file != NULL) {
+        if ((ret = minica_keys_check_file(opts->pin_file, err)) != 0)
+            return minica_seterr(err, MINICA_EINVAL, "--pin-file: an absolute path, not '%s'",
+                                 opts->pin_file);
+        snprintf(keys->pin_file, sizeof(keys->pin_file), "%s", opts->pin_file);
+    }
+    if (opts->pin_credential != NULL) {
+        if ((ret = minica_keys_check_credential(opts->pin_credential, err)) != 0)
+            return minica_seterr(err, MINICA_EINVAL,
+                                 "--pin-credential: a credential name (no '/'), not '%s'",
+                                 opts->pin_credential);
+        snprintf(keys->pin_credential, sizeof(keys->pin_credential), "%s", opts->pin_credential);
+    }
+    const char *const uris[2] = {opts->intermediate_key, opts->root_key};
+    const char *const flags[2] = {"--intermediate-key", "--root-key"};
+    for (int i = 0; i < 2; i++) {
+        if (uris[i] == NULL)
+            continue;
+        if ((ret = minica_keys_check_uri(uris[i], err)) != 0) {
+            minica_err_prefix(err, "%s", flags[i]);
+            return ret;
+        }
+    }
+    if (opts->intermediate_key != NULL) {
+        snprintf(keys->intermediate[0], sizeof(keys->intermediate[0]), "%s",
+                 opts->intermediate_key);
+        keys->n_intermediate = 1;
+    }
+    if (opts->root_key != NULL)
+        snprintf(keys->root, sizeof(keys->root), "%s", opts->root_key);
+    if ((opts->pin_file != NULL || opts->pin_credential != NULL) && uris[0] == NULL &&
+        uris[1] == NULL)
+        return minica_seterr(err, MINICA_EINVAL,
+                             "--pin-file or --pin-credential without --intermediate-key or "
+                             "--root-key: no key goes into a token");
+    return MINICA_OK;
+}
+
 int minica_ca_init(const char *dir, const struct minica_init_options *opts, struct minica_err *err)
 {
     const char *name = opts->name ? opts->name : "minica";
@@ -101,6 +150,24 @@ int minica_ca_init(const char *dir, const struct minica_init_options *opts, stru
                              "--intermediate-ttl is too short to issue from (at least 1d)");
     minica_policy_init(&policy);
     policy.default_key_type = type;
+    /* [keys] in the new minica.conf, and both keys written encrypted. */
+    if (opts->passphrase_file != NULL && opts->passphrase_credential != NULL)
+        return minica_seterr(err, MINICA_EINVAL,
+                             "--passphrase-file and --passphrase-credential: give one");
+    if (opts->passphrase_file != NULL) {
+        if ((ret = minica_keys_check_file(opts->passphrase_file, err)) != 0)
+            return ret;
+        snprintf(policy.keys.passphrase_file, sizeof(policy.keys.passphrase_file), "%s",
+                 opts->passphrase_file);
+    }
+    if (opts->passphrase_credential != NULL) {
+        if ((ret = minica_keys_check_credential(opts->passphrase_credential, err)) != 0)
+            return ret;
+        snprintf(policy.keys.passphrase_credential, sizeof(policy.keys.passphrase_credential), "%s",
+                 opts->passphrase_credential);
+    }
+    if ((ret = init_token_keys(opts, &policy.keys, err)) != 0)
+        return ret;
     /* A leaf cannot outlive the intermediate: with a short one, the default
      * TTLs would make every plain `issue` fail. A leaf of default_ttl stays
      * issuable for the first half of the intermediate's life. */
@@ -139,6 +206,11 @@ int minica_ca_init(const char *dir, const struct minica_init_options *opts, stru
     mbedtls_pk_context root_key, int_key;
     mbedtls_pk_init(&root_key);
     mbedtls_pk_init(&int_key);
+    /* The root signs through a signer like every CA key; it is in memory
+     * here only because it was just made. */
+    struct minica_signer *root_signer = NULL, *int_signer = NULL;
+    struct minica_scratch scratch;
+    minica_scratch_init(&scratch);
     char *root_key_pem = NULL, *int_key_pem = NULL, *root_pem = NULL, *int_pem = NULL;
     char *conf = NULL;
     size_t root_key_len = 0, int_key_len = 0;
@@ -147,17 +219,37 @@ int minica_ca_init(const char *dir, const struct minica_init_options *opts, stru
     snprintf(int_subject, sizeof(int_subject), "CN=%s Intermediate CA", name);
     int64_t now = minica_now();
 
-    if ((ret = minica_key_generate(&root_key, type, &rng, err)) != 0 ||
-        (ret = minica_key_generate(&int_key, type, &rng, err)) != 0 ||
-        (ret = minica_key_to_pem(&root_key, &root_key_pem, &root_key_len, err)) != 0 ||
-        (ret = minica_key_to_pem(&int_key, &int_key_pem, &int_key_len, err)) != 0)
+    /* A token key is made last of the two: a refusal of the other (a
+     * passphrase file, say) leaves nothing behind in the token. */
+    if (opts->root_key == NULL &&
+        ((ret = minica_key_generate(&root_key, type, &rng, err)) != 0 ||
+         (ret = minica_keyfile_pem(&policy.keys, &root_key, &rng, &root_key_pem, &root_key_len,
+                                   err)) != 0 ||
+         (ret = minica_signer_from_pk(&root_key, "file root.key", &rng, &root_signer, err)) != 0))
         goto out;
+    if (opts->intermediate_key == NULL &&
+        ((ret = minica_key_generate(&int_key, type, &rng, err)) != 0 ||
+         (ret = minica_keyfile_pem(&policy.keys, &int_key, &rng, &int_key_pem, &int_key_len,
+                                   err)) != 0))
+        goto out;
+    if (opts->root_key != NULL &&
+        (ret = minica_keytoken_generate(&policy.keys, opts->root_key, type, &rng, &root_signer,
+                                        err)) != 0) {
+        minica_err_prefix(err, "--root-key");
+        goto out;
+    }
+    if (opts->intermediate_key != NULL &&
+        (ret = minica_keytoken_generate(&policy.keys, opts->intermediate_key, type, &rng,
+                                        &int_signer, err)) != 0) {
+        minica_err_prefix(err, "--intermediate-key");
+        goto out;
+    }
 
     struct minica_tbs root = {
         .subject = root_subject,
         .issuer = root_subject,
-        .subject_key = &root_key,
-        .issuer_key = &root_key,
+        .subject_key = &root_signer->pub,
+        .signer = root_signer,
         .not_before = now - 60,
         .not_after = now + root_ttl,
         .is_ca = 1,
@@ -167,8 +259,8 @@ int minica_ca_init(const char *dir, const struct minica_init_options *opts, stru
     struct minica_tbs inter = {
         .subject = int_subject,
         .issuer = root_subject,
-        .subject_key = &int_key,
-        .issuer_key = &root_key,
+        .subject_key = int_signer != NULL ? &int_signer->pub : &int_key,
+        .signer = root_signer,
         .not_before = now - 60,
         .not_after = now + int_ttl,
         .is_ca = 1,
@@ -179,8 +271,8 @@ int minica_ca_init(const char *dir, const struct minica_init_options *opts, stru
     };
     if ((ret = minica_serial_generate(&rng, root.serial, err)) != 0 ||
         (ret = minica_serial_generate(&rng, inter.serial, err)) != 0 ||
-        (ret = sign_to_pem(&root, &rng, &root_pem, err)) != 0 ||
-        (ret = sign_to_pem(&inter, &rng, &int_pem, err)) != 0)
+        (ret = sign_to_pem(&root, &scratch, &rng, &root_pem, err)) != 0 ||
+        (ret = sign_to_pem(&inter, &scratch, &rng, &int_pem, err)) != 0)
         goto out;
     if ((conf = minica_policy_render(&policy)) == NULL) {
         ret = minica_seterr(err, MINICA_ENOMEM, "out of memory");
@@ -195,7 +287,7 @@ int minica_ca_init(const char *dir, const struct minica_init_options *opts, stru
         size_t len;
         mode_t mode;
     } files[] = {
-        {"root.key", root_key_pem, root_key_len, 0600},
+        {"root.key", root_key_pem, root_key_pem != NULL ? root_key_len : 0, 0600},
         {"intermediate.key", int_key_pem, int_key_len, 0600},
         {"root.crt", root_pem, strlen(root_pem), 0644},
         {"intermediate.crt", int_pem, strlen(int_pem), 0644},
@@ -204,6 +296,8 @@ int minica_ca_init(const char *dir, const struct minica_init_options *opts, stru
     size_t n_files = sizeof(files) / sizeof(files[0]);
     size_t created = 0;
     for (; created < n_files; created++) {
+        if (files[created].data == NULL) /* the key is in a token */
+            continue;
         if ((ret = minica_path_join(path, sizeof(path), dir, files[created].base, err)) != 0 ||
             (ret = minica_write_file_atomic(path, files[created].data, files[created].len,
                                             files[created].mode, MINICA_WRITE_NOREPLACE, err)) != 0)
@@ -230,7 +324,8 @@ int minica_ca_init(const char *dir, const struct minica_init_options *opts, stru
     if (ret != 0) {
         /* Remove only what this call created. */
         for (size_t i = 0; i < created && i < n_files; i++) {
-            if (minica_path_join(path, sizeof(path), dir, files[i].base, NULL) == 0)
+            if (files[i].data != NULL &&
+                minica_path_join(path, sizeof(path), dir, files[i].base, NULL) == 0)
                 unlink(path);
         }
         if (minica_path_join(path, sizeof(path), dir, "minica.db", NULL) == 0 &&
@@ -250,6 +345,9 @@ out:
     free(conf);
     mbedtls_pk_free(&root_key);
     mbedtls_pk_free(&int_key);
+    minica_signer_free(root_signer);
+    minica_signer_free(int_signer);
+    minica_scratch_free(&scratch);
     minica_rng_free(&rng);
     return ret;
 }
@@ -263,9 +361,8 @@ int minica_ca_read_key(struct minica_statedir *sd, const char *base, mbedtls_pk_
     int ret = minica_statedir_read(sd, base, 64 * 1024, &pem, &len, err);
     if (ret != 0)
         return ret;
-    ret = minica_key_parse_pem(pk, pem, len, rng, err);
-    if (ret != 0)
-        minica_err_prefix(err, "%s/%s", sd->path, base);
+    /* Plain, or encrypted under minica.conf's [keys] (keyfile.c). */
+    ret = minica_keyfile_parse(sd, base, pem, len, pk, rng, err);
     minica_free_secret(pem, len + 1);
     return ret;
 }
@@ -388,8 +485,65 @@ static void audit_policy_error(struct minica_statedir *sd, const struct minica_e
     minica_store_close(store);
 }
 
-static int ca_open(const char *dir, unsigned flags, const char *expect_store,
-                   struct minica_ca **out, struct minica_err *err)
+/* Entry i's key in a PKCS#11 token, as [keys] names it: the one whose
+ * public key is the certificate's (minica_keytoken_open checks it). */
+static int token_signer_of(struct minica_ca *ca, size_t i, struct minica_statedir *sd,
+                           struct minica_signer **out, struct minica_err *err)
+{
+    const struct minica_hier_entry *e = &ca->hier.e[i];
+    struct minica_keys_conf *keys = calloc(1, sizeof(*keys));
+    if (keys == NULL)
+        return minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    char what[200];
+    snprintf(what, sizeof(what), "%s/%s", sd->path, e->file);
+    int ret = minica_keyfile_keys_conf(sd, keys, err);
+    if (ret == 0)
+        ret = minica_keytoken_open(keys, e->role, &e->crt.pk, what, out, err);
+    free(keys);
+    return ret;
+}
+
+/* The signer of hier.e[i]: its key file, read into memory, or its key in
+ * a token. */
+static int signer_of(struct minica_ca *ca, size_t i, struct minica_statedir *sd,
+                     struct minica_signer **out, struct minica_err *err)
+{
+    mbedtls_pk_context pk;
+    char file[160], where[200];
+    *out = NULL;
+    if (ca->hier.e[i].in_token)
+        return token_signer_of(ca, i, sd, out, err);
+    mbedtls_pk_init(&pk);
+    int ret = minica_hierarchy_load_key(&ca->hier, i, sd, &pk, file, sizeof(file), &ca->rng, err);
+    if (ret == 0) {
+        snprintf(where, sizeof(where), "file %s", file);
+        ret = minica_signer_from_pk(&pk, where, &ca->rng, out, err);
+    }
+    mbedtls_pk_free(&pk);
+    return ret;
+}
+
+/* A handle whose keys are in serve's signer process: the signer of every
+ * certificate the worker holds a key for asks it, and the others' keys
+ * are missing here, whatever the directory holds. */
+static int attach_signer_proc(struct minica_ca *ca, struct minica_signer_proc *proc,
+                              struct minica_err *err)
+{
+    ca->sigproc = proc;
+    for (size_t i = 0; i < ca->hier.n; i++) {
+        ca->hier.e[i].has_key = minica_signer_proc_holds(proc, ca->hier.e[i].fp);
+        ca->hier.e[i].in_token = 0; /* the worker's, if it holds it */
+    }
+    if (!ca->hier.e[ca->hier.active_int].has_key)
+        return minica_seterr(err, MINICA_ENOENT,
+                             "serve's signer process does not hold the issuing intermediate's "
+                             "key (%s)",
+                             ca->hier.e[ca->hier.active_int].file);
+    return minica_signer_proc_signer(proc, ca->intermediate, &ca->intermediate_key, err);
+}
+
+static int ca_open(const char *dir, unsigned flags, struct minica_signer_proc *proc,
+                   const char *expect_store, struct minica_ca **out, struct minica_err *err)
 {
     *out = NULL;
     struct minica_ca *ca = calloc(1, sizeof(*ca));
@@ -398,7 +552,7 @@ static int ca_open(const char *dir, unsigned flags, const char *expect_store,
     snprintf(ca->dir, sizeof(ca->dir), "%s", dir);
     snprintf(ca->command, sizeof(ca->command), "minica");
     snprintf(ca->origin, sizeof(ca->origin), "local");
-    mbedtls_pk_init(&ca->intermediate_key);
+    minica_scratch_init(&ca->scratch);
     int ret = minica_rng_init(&ca->rng, err);
     if (ret != 0) {
         free(ca);
@@ -413,17 +567,20 @@ static int ca_open(const char *dir, unsigned flags, const char *expect_store,
         goto fail;
     ca->intermediate = &ca->hier.e[ca->hier.active_int].crt;
     ca->root = &ca->hier.e[ca->hier.active_root].crt;
-    if (!(flags & MINICA_CA_OPEN_NO_KEY) &&
-        (ret = minica_hierarchy_load_key(&ca->hier, (size_t)ca->hier.active_int, &sd,
-                                         &ca->intermediate_key, &ca->rng, err)) != 0)
+    if (proc != NULL)
+        ret = attach_signer_proc(ca, proc, err);
+    else if (!(flags & MINICA_CA_OPEN_NO_KEY))
+        ret = signer_of(ca, (size_t)ca->hier.active_int, &sd, &ca->intermediate_key, err);
+    if (ret != 0)
         goto fail;
     if ((ret = load_policy(&sd, &ca->policy, err)) != 0) {
         audit_policy_error(&sd, err);
         goto fail;
     }
-    if ((ret = ca_open_store(dir, sd.real, &ca->policy.store, expect_store, ca->store_target,
-                             &ca->store, err)) != 0 ||
-        (ret = minica_hierarchy_apply_store(&ca->hier, ca->store, minica_now(), err)) != 0)
+    if (!(flags & MINICA_CA_OPEN_NO_STORE) &&
+        ((ret = ca_open_store(dir, sd.real, &ca->policy.store, expect_store, ca->store_target,
+                              &ca->store, err)) != 0 ||
+         (ret = minica_hierarchy_apply_store(&ca->hier, ca->store, minica_now(), err)) != 0))
         goto fail;
     const struct minica_ca_cert *ai = &ca->hier.info[ca->hier.active_int];
     mbedtls_x509_dn_gets(ca->intermediate_subject, sizeof(ca->intermediate_subject),
@@ -441,13 +598,22 @@ fail:
     return ret;
 }
 
-int minica_ca_load_ca_key(struct minica_ca *ca, size_t i, mbedtls_pk_context *pk,
+int minica_ca_load_ca_key(struct minica_ca *ca, size_t i, struct minica_signer **out,
                           struct minica_err *err)
 {
+    if (ca->sigproc != NULL) {
+        *out = NULL;
+        if (!ca->hier.e[i].has_key)
+            return minica_seterr(err, MINICA_ENOENT,
+                                 "serve's signer process holds no key for %s (it reads the keys "
+                                 "at start and at SIGHUP)",
+                                 ca->hier.e[i].file);
+        return minica_signer_proc_signer(ca->sigproc, &ca->hier.e[i].crt, out, err);
+    }
     struct minica_statedir sd;
     int ret = minica_statedir_open(&sd, ca->dir, err);
     if (ret == 0)
-        ret = minica_hierarchy_load_key(&ca->hier, i, &sd, pk, &ca->rng, err);
+        ret = signer_of(ca, i, &sd, out, err);
     minica_statedir_close(&sd);
     return ret;
 }
@@ -455,18 +621,25 @@ int minica_ca_load_ca_key(struct minica_ca *ca, size_t i, mbedtls_pk_context *pk
 int minica_ca_open_flags(const char *dir, unsigned flags, struct minica_ca **out,
                          struct minica_err *err)
 {
-    return ca_open(dir, flags, NULL, out, err);
+    return ca_open(dir, flags, NULL, NULL, out, err);
 }
 
 int minica_ca_open(const char *dir, struct minica_ca **out, struct minica_err *err)
 {
-    return ca_open(dir, 0, NULL, out, err);
+    return ca_open(dir, 0, NULL, NULL, out, err);
+}
+
+int minica_ca_open_signed_by(const char *dir, struct minica_signer_proc *proc,
+                             struct minica_ca **out, struct minica_err *err)
+{
+    return ca_open(dir, MINICA_CA_OPEN_NO_KEY, proc, NULL, out, err);
 }
 
 int minica_ca_reopen(const struct minica_ca *current, struct minica_ca **out,
                      struct minica_err *err)
 {
-    return ca_open(current->dir, 0, current->store_target, out, err);
+    return ca_open(current->dir, current->sigproc ? MINICA_CA_OPEN_NO_KEY : 0, current->sigproc,
+                   current->store_target, out, err);
 }
 
 void minica_ca_close(struct minica_ca *ca)
@@ -474,7 +647,8 @@ void minica_ca_close(struct minica_ca *ca)
     if (ca == NULL)
         return;
     minica_hierarchy_free(&ca->hier);
-    mbedtls_pk_free(&ca->intermediate_key);
+    minica_signer_free(ca->intermediate_key);
+    minica_scratch_free(&ca->scratch);
     minica_rng_free(&ca->rng);
     minica_store_close(ca->store);
     mbedtls_platform_zeroize(ca, sizeof(*ca));

@@ -5,6 +5,7 @@
 #define MINICA_CA_INTERNAL_H
 
 #include "ca/hierarchy.h"
+#include "ca/signer.h"
 #include "ca/x509.h"
 #include "minica/ca.h"
 #include "minica/constraints.h"
@@ -12,13 +13,27 @@
 #include "minica/names.h"
 #include "minica/policy.h"
 
+/* Stand-in issuer keys for mbedtls_x509write_crt_der, which signs as it
+ * writes and only with a key in memory (sign.c): one of the issuer's kind
+ * picks the signatureAlgorithm, and its signature is thrown away. Made on
+ * first use, never written anywhere, never trusted by anything. */
+struct minica_scratch {
+    mbedtls_pk_context ec;  /* P-256, for EC issuers */
+    mbedtls_pk_context rsa; /* 1024 bits, for RSA issuers */
+};
+void minica_scratch_init(struct minica_scratch *s);
+void minica_scratch_free(struct minica_scratch *s);
+
 struct minica_ca {
     char dir[4096];
     struct minica_rng rng;
     struct minica_hierarchy hier;
-    const mbedtls_x509_crt *root;         /* the active root, in hier */
-    const mbedtls_x509_crt *intermediate; /* the issuer, in hier */
-    mbedtls_pk_context intermediate_key;  /* empty when opened without keys */
+    const mbedtls_x509_crt *root;           /* the active root, in hier */
+    const mbedtls_x509_crt *intermediate;   /* the issuer, in hier */
+    struct minica_signer *intermediate_key; /* NULL when opened without keys */
+    /* Set: the keys are in serve's signer process, never read here. */
+    struct minica_signer_proc *sigproc;
+    struct minica_scratch scratch;
     char intermediate_subject[256];
     char intermediate_fp[65];
     char root_fp[65];
@@ -36,12 +51,26 @@ struct minica_ca {
     int has_eab_secret;
 };
 
+/* For the signer worker, which needs the certificates, the policy and the
+ * keys, not the inventory. */
+#define MINICA_CA_OPEN_NO_STORE 0x100
+
+/* signer_proc.c, for ca.c: whether the worker holds the key of the CA
+ * certificate with this fingerprint, and a signer that asks it to sign for
+ * crt (freed with minica_signer_free; proc outlives it). */
+struct minica_signer_proc;
+int minica_signer_proc_holds(const struct minica_signer_proc *proc, const char *fp);
+int minica_signer_proc_signer(struct minica_signer_proc *proc, const mbedtls_x509_crt *crt,
+                              struct minica_signer **out, struct minica_err *err);
+/* The network end of the socket, for tests that write to it raw. */
+int minica_signer_proc_socket(const struct minica_signer_proc *proc);
+
 /* What a certificate to be signed looks like. */
 struct minica_tbs {
     const char *subject; /* "CN=..." */
     const char *issuer;
     mbedtls_pk_context *subject_key; /* public part used */
-    mbedtls_pk_context *issuer_key;
+    struct minica_signer *signer;    /* the issuer's: its public key gives the algorithm, AKI */
     unsigned char serial[16];
     int64_t not_before;
     int64_t not_after;
@@ -57,18 +86,23 @@ struct minica_tbs {
     int with_aki;
 };
 
-/* Builds and signs; *der is malloc'd. */
-int minica_sign_cert(const struct minica_tbs *tbs, struct minica_rng *rng, unsigned char **der,
-                     size_t *der_len, struct minica_err *err);
+/* Builds and signs (once, through tbs->signer); *der is malloc'd. scratch
+ * (with rng, which makes its keys) is the caller's: a CA handle's, kept
+ * across issuances. */
+int minica_sign_cert(const struct minica_tbs *tbs, struct minica_scratch *scratch,
+                     struct minica_rng *rng, unsigned char **der, size_t *der_len,
+                     struct minica_err *err);
 
-/* SEQUENCE { body, alg, signature of body by key } (a certificate or a CRL);
- * alg must be the AlgorithmIdentifier that matches key, as the body names it. */
-int minica_sign_body(const struct minica_der_part *body, const struct minica_der_part *alg,
-                     mbedtls_pk_context *key, struct minica_rng *rng, unsigned char **der,
-                     size_t *der_len, struct minica_err *err);
+/* SEQUENCE { body, alg, signature of body by signer } (a certificate or a
+ * CRL, as profile says); alg must be the AlgorithmIdentifier that matches
+ * the signer's key, as the body names it. */
+int minica_sign_body(enum minica_wire_profile profile, const struct minica_der_part *body,
+                     const struct minica_der_part *alg, struct minica_signer *signer,
+                     unsigned char **der, size_t *der_len, struct minica_err *err);
 
-/* The private key of the CA certificate hier.e[i], checked against it. */
-int minica_ca_load_ca_key(struct minica_ca *ca, size_t i, mbedtls_pk_context *pk,
+/* A signer for the CA certificate hier.e[i], its key checked against it;
+ * MINICA_ENOENT, naming the file, when the key is not here. */
+int minica_ca_load_ca_key(struct minica_ca *ca, size_t i, struct minica_signer **out,
                           struct minica_err *err);
 
 /* Reads the key base in sd, refusing group/other-readable files (like ssh). */

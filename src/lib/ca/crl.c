@@ -347,8 +347,8 @@ void minica_crl_set_free(struct minica_crl_set *set)
     memset(set, 0, sizeof(*set));
 }
 
-static int sign_crl(const struct tbs_params *t, mbedtls_pk_context *key, struct minica_rng *rng,
-                    struct minica_crl *out, struct minica_err *err)
+static int sign_crl(const struct tbs_params *t, struct minica_signer *key, struct minica_crl *out,
+                    struct minica_err *err)
 {
     size_t size = 2048 + t->entries->n * 96;
     unsigned char *tbs_buf = malloc(size), alg_buf[32];
@@ -364,7 +364,8 @@ static int sign_crl(const struct tbs_params *t, mbedtls_pk_context *key, struct 
         goto out;
     }
     struct minica_der_part body = {p, (size_t)tbs_len}, alg = {a, (size_t)alg_len};
-    if ((ret = minica_sign_body(&body, &alg, key, rng, &out->der, &out->der_len, err)) != 0)
+    if ((ret = minica_sign_body(MINICA_WIRE_CRL, &body, &alg, key, &out->der, &out->der_len,
+                                err)) != 0)
         goto out;
     ret = minica_der_to_pem(out->der, out->der_len, "X509 CRL", &out->pem, err);
 out:
@@ -453,15 +454,20 @@ static void plan_warn(struct minica_crl_plan *plan, const char *fmt, ...)
 /* Whether the key of entry i can be read here: MINICA_ENOENT (with the
  * file in err) is an issuer to skip; any other error (a key others can
  * read, one that does not match) stops the run. */
+/* Whether entry i's key is here, as the hierarchy found it at open. A key
+ * that is there is not loaded: serve plans at every CRL request, and an
+ * encrypted key costs a second of PBKDF2 to open, which anyone could then
+ * make the CA spend. It is read, and checked, when a CRL is signed. */
 static int key_present(struct minica_ca *ca, size_t i, struct minica_err *err)
 {
-    if ((int)i == ca->hier.active_int &&
-        mbedtls_pk_get_type(&ca->intermediate_key) != MBEDTLS_PK_NONE)
+    if ((int)i == ca->hier.active_int && ca->intermediate_key != NULL)
         return MINICA_OK;
-    mbedtls_pk_context pk;
-    mbedtls_pk_init(&pk);
-    int ret = minica_ca_load_ca_key(ca, i, &pk, err);
-    mbedtls_pk_free(&pk);
+    if (ca->hier.e[i].has_key)
+        return MINICA_OK;
+    /* Missing: the load fails at once, naming the files it looked for. */
+    struct minica_signer *s = NULL;
+    int ret = minica_ca_load_ca_key(ca, i, &s, err);
+    minica_signer_free(s);
     return ret;
 }
 
@@ -599,17 +605,15 @@ static int sign_one(struct minica_ca *ca, const struct minica_crl_issuer *is, in
     const struct minica_hier_entry *e = &ca->hier.e[is->index];
     int root = is->role == MINICA_CA_ROOT;
     struct entries entries = {.now = now, .issuer_fp = e->fp};
-    mbedtls_pk_context loaded;
-    mbedtls_pk_init(&loaded);
-    mbedtls_pk_context *key = &loaded;
+    struct minica_signer *loaded = NULL, *key = ca->intermediate_key;
     unsigned char key_id[20];
     int ret;
 
-    if ((int)is->index == ca->hier.active_int &&
-        mbedtls_pk_get_type(&ca->intermediate_key) != MBEDTLS_PK_NONE)
-        key = &ca->intermediate_key;
-    else if ((ret = minica_ca_load_ca_key(ca, is->index, &loaded, err)) != 0)
-        goto out;
+    if ((int)is->index != ca->hier.active_int || key == NULL) {
+        if ((ret = minica_ca_load_ca_key(ca, is->index, &loaded, err)) != 0)
+            goto out;
+        key = loaded;
+    }
 
     if (root) {
         struct ca_entries c = {&entries, &ca->hier, (int)is->index};
@@ -638,14 +642,14 @@ static int sign_one(struct minica_ca *ca, const struct minica_crl_issuer *is, in
         .issuer = &e->crt,
         .key_id = key_id,
         .key_id_len = sizeof(key_id),
-        .pk = mbedtls_pk_can_do(key, MBEDTLS_PK_ECDSA) ? MBEDTLS_PK_ECDSA : MBEDTLS_PK_RSA,
-        .md = minica_key_md(key),
+        .pk = mbedtls_pk_can_do(&key->pub, MBEDTLS_PK_ECDSA) ? MBEDTLS_PK_ECDSA : MBEDTLS_PK_RSA,
+        .md = minica_key_md(&key->pub),
         .this_update = now,
         .next_update = now + next,
         .number = number,
         .entries = &entries,
     };
-    if ((ret = sign_crl(&t, key, &ca->rng, out, err)) != 0)
+    if ((ret = sign_crl(&t, key, out, err)) != 0)
         goto out;
     out->number = number;
     out->n_revoked = entries.n;
@@ -664,7 +668,7 @@ static int sign_one(struct minica_ca *ca, const struct minica_crl_issuer *is, in
     ret = minica_ca_audit(ca, summary, err);
 out:
     free(entries.items);
-    mbedtls_pk_free(&loaded);
+    minica_signer_free(loaded);
     return ret;
 }
 

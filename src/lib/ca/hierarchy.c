@@ -10,9 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "ca/ca_internal.h"
 #include "ca/hierarchy.h"
+#include "ca/pkcs8.h"
+#include "ca/keyfile.h"
+#include "ca/keytoken.h"
+#include "ca/pkcs11.h"
 #include "minica/fsutil.h"
 
 #define CA_FILE_MAX (64 * 1024)
@@ -258,7 +263,40 @@ int minica_hierarchy_chain_of(const struct minica_hierarchy *h, size_t i, char *
     return ret;
 }
 
-static void describe(struct minica_hierarchy *h, size_t i, struct minica_ca_cert *out)
+static void key_file_of(const struct minica_hier_entry *e, char *out, size_t outlen);
+
+/* What `ca status` says of the key. A mode others can read is named: the
+ * key is refused until it is narrowed (minica_statedir_read). */
+static void key_where(const struct minica_hier_entry *e, const struct minica_keys_conf *keys,
+                      char *out, size_t outlen)
+{
+    char file[160];
+    if (e->role == MINICA_CA_CROSS) {
+        snprintf(out, outlen, "its root's");
+        return;
+    }
+    /* Which URI is the key is known only in the token; the active one is
+     * the first line (ca rotate writes it there). No PIN is shown. */
+    if (e->in_token) {
+        const char *uri = e->role == MINICA_CA_ROOT ? keys->root : keys->intermediate[0];
+        if (e->role == MINICA_CA_ROOT || keys->n_intermediate == 1 || e->active)
+            minica_pkcs11_uri_redact(uri, out, outlen, NULL);
+        else
+            snprintf(out, outlen, "pkcs11 (one of the %zu [keys] intermediate URIs)",
+                     keys->n_intermediate);
+        return;
+    }
+    if (!e->has_key) {
+        snprintf(out, outlen, "offline (not in this state directory)");
+        return;
+    }
+    key_file_of(e, file, sizeof(file));
+    snprintf(out, outlen, "%sfile %s (%04o%s)", e->key_encrypted ? "encrypted " : "", file,
+             e->key_mode, (e->key_mode & 077) != 0 ? ": refused, group or others may read it" : "");
+}
+
+static void describe(struct minica_hierarchy *h, size_t i, const struct minica_keys_conf *keys,
+                     struct minica_ca_cert *out)
 {
     const struct minica_hier_entry *e = &h->e[i];
     memset(out, 0, sizeof(*out));
@@ -267,6 +305,7 @@ static void describe(struct minica_hierarchy *h, size_t i, struct minica_ca_cert
     out->retired = e->retired;
     out->has_key = e->has_key;
     snprintf(out->file, sizeof(out->file), "%s", e->file);
+    key_where(e, keys, out->key_where, sizeof(out->key_where));
     minica_serial_to_hex(e->crt.serial.p, e->crt.serial.len, out->serial, sizeof(out->serial));
     memcpy(out->fingerprint, e->fp, sizeof(out->fingerprint));
     if (e->issuer >= 0)
@@ -293,12 +332,29 @@ static void key_file_of(const struct minica_hier_entry *e, char *out, size_t out
         snprintf(out, outlen, "%s", e->role == MINICA_CA_ROOT ? "root.key" : "intermediate.key");
 }
 
-static int key_exists(struct minica_statedir *sd, const char *file)
+/* Whether DIR/file exists, its mode, and whether its PEM label says it
+ * is encrypted: the label only, for `ca status`; nothing is decrypted. */
+static int key_exists(struct minica_statedir *sd, const char *file, unsigned *mode, int *encrypted)
 {
-    char path[MINICA_PATH_MAX];
-    if (minica_path_join(path, sizeof(path), sd->real, file, NULL) != 0)
+    char path[MINICA_PATH_MAX], head[64];
+    struct stat st;
+    *mode = 0;
+    *encrypted = 0;
+    if (minica_path_join(path, sizeof(path), sd->real, file, NULL) != 0 ||
+        !minica_file_exists(path))
         return 0;
-    return minica_file_exists(path);
+    if (stat(path, &st) == 0)
+        *mode = (unsigned)st.st_mode & 07777;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd >= 0) {
+        ssize_t n = read(fd, head, sizeof(head) - 1);
+        close(fd);
+        if (n > 0) {
+            head[n] = '\0';
+            *encrypted = strstr(head, "-----BEGIN " MINICA_PKCS8_PEM_LABEL "-----") != NULL;
+        }
+    }
+    return 1;
 }
 
 int minica_hierarchy_load(struct minica_hierarchy *h, struct minica_statedir *sd,
@@ -318,13 +374,19 @@ int minica_hierarchy_load(struct minica_hierarchy *h, struct minica_statedir *sd
     mbedtls_x509_crt active;
     mbedtls_x509_crt_init(&active);
     char active_fp[65] = "";
+    struct minica_keys_conf *keys = NULL;
     if ((ret = minica_crt_parse_pem_first(&active, active_pem, err)) != 0) {
         minica_err_prefix(err, "%s/intermediate.crt", sd->path);
         goto out;
     }
     minica_sha256_hex(active.raw.p, active.raw.len, active_fp);
 
-    if ((ret = scan_archive(h, sd, err)) != 0 ||
+    if ((keys = calloc(1, sizeof(*keys))) == NULL) {
+        ret = minica_seterr(err, MINICA_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((ret = minica_keyfile_keys_conf(sd, keys, err)) != 0 ||
+        (ret = scan_archive(h, sd, err)) != 0 ||
         (ret = read_add(h, sd, "root.crt", "root.crt", MINICA_CA_ROOT, 0, err)) != 0 ||
         (ret = add_pem(h, active_pem, MINICA_CA_INTERMEDIATE, "intermediate.crt", 0, err)) != 0) {
         if (ret == MINICA_ENOENT)
@@ -350,7 +412,10 @@ int minica_hierarchy_load(struct minica_hierarchy *h, struct minica_statedir *sd
         e->issuer = e->role == MINICA_CA_ROOT ? (int)i : issuing_root(h, &e->crt);
         char key[160];
         key_file_of(e, key, sizeof(key));
-        e->has_key = key_exists(sd, key);
+        e->has_key = key_exists(sd, key, &e->key_mode, &e->key_encrypted);
+        /* No key file: the token's, when [keys] names one of its role. */
+        if (!e->has_key && minica_keytoken_count(keys, e->role) > 0)
+            e->in_token = e->has_key = 1;
     }
     h->active_root = ai->issuer;
     if (h->active_root < 0) {
@@ -374,8 +439,9 @@ int minica_hierarchy_load(struct minica_hierarchy *h, struct minica_statedir *sd
         goto out;
     }
     for (size_t i = 0; i < h->n; i++)
-        describe(h, i, &h->info[i]);
+        describe(h, i, keys, &h->info[i]);
 out:
+    free(keys);
     mbedtls_x509_crt_free(&active);
     free(active_pem);
     if (ret != 0)
@@ -480,8 +546,8 @@ int minica_hierarchy_find_serial(const struct minica_hierarchy *h, const char *s
 }
 
 int minica_hierarchy_load_key(const struct minica_hierarchy *h, size_t i,
-                              struct minica_statedir *sd, mbedtls_pk_context *pk,
-                              struct minica_rng *rng, struct minica_err *err)
+                              struct minica_statedir *sd, mbedtls_pk_context *pk, char *file_out,
+                              size_t file_out_len, struct minica_rng *rng, struct minica_err *err)
 {
     const struct minica_hier_entry *e = &h->e[i];
     char file[160];
@@ -492,13 +558,17 @@ int minica_hierarchy_load_key(const struct minica_hierarchy *h, size_t i,
     int ret = MINICA_ENOENT;
     if (e->active) {
         ret = minica_ca_read_key(sd, top, pk, rng, err);
-        if (ret == 0 && minica_pk_same_public(&e->crt.pk, pk))
+        if (ret == 0 && minica_pk_same_public(&e->crt.pk, pk)) {
+            if (file_out != NULL)
+                snprintf(file_out, file_out_len, "%s", top);
             return MINICA_OK;
+        }
         mbedtls_pk_free(pk);
         mbedtls_pk_init(pk);
         if (ret != 0 && ret != MINICA_ENOENT)
             return ret;
     }
+    int top_missing = e->active && ret == MINICA_ENOENT;
     key_file_of(e, file, sizeof(file));
     if (strchr(file, '/') == NULL) {
         if (ret == MINICA_ENOENT)
@@ -523,11 +593,16 @@ int minica_hierarchy_load_key(const struct minica_hierarchy *h, size_t i,
         where = &sub;
     }
     ret = minica_ca_read_key(where, slash + 1, pk, rng, err);
-    if (ret == MINICA_ENOENT)
+    if (ret == MINICA_ENOENT && top_missing)
+        ret = minica_seterr(err, MINICA_ENOENT, "%s/%s and %s/%s are missing", sd->path, top,
+                            sd->path, file);
+    else if (ret == MINICA_ENOENT)
         ret = minica_seterr(err, MINICA_ENOENT, "%s/%s is missing", sd->path, file);
     else if (ret == 0 && !minica_pk_same_public(&e->crt.pk, pk))
         ret =
             minica_seterr(err, MINICA_ECRYPTO, "%s/%s does not match %s", sd->path, file, e->file);
+    else if (ret == 0 && file_out != NULL)
+        snprintf(file_out, file_out_len, "%s", file);
     if (where != &ca)
         minica_statedir_close(&sub);
     minica_statedir_close(&ca);

@@ -18,7 +18,10 @@ struct minica_hier_entry {
     int active;
     int retired;
     int has_key;
-    int issuer; /* index of the root that signed it (itself for a root); -1 when unknown */
+    int key_encrypted; /* its key file is encrypted PKCS#8 (by its PEM label) */
+    int in_token;      /* no key file, and [keys] names a token key of its role (has_key too) */
+    unsigned key_mode; /* permission bits of the key file, when has_key */
+    int issuer;        /* index of the root that signed it (itself for a root); -1 when unknown */
     char file[128];
     char fp[65];
     mbedtls_x509_crt crt;
@@ -49,9 +52,10 @@ int minica_hierarchy_chain_of(const struct minica_hierarchy *h, size_t i, char *
                               struct minica_err *err);
 /* Index of the certificate with this (normalized) serial, or -1. */
 int minica_hierarchy_find_serial(const struct minica_hierarchy *h, const char *serial);
-/* The private key of e[i], checked against its certificate. */
+/* The private key of e[i], checked against its certificate; the file it
+ * came from (relative to sd) goes to file_out when given. */
 int minica_hierarchy_load_key(const struct minica_hierarchy *h, size_t i,
-                              struct minica_statedir *sd, mbedtls_pk_context *pk,
-                              struct minica_rng *rng, struct minica_err *err);
+                              struct minica_statedir *sd, mbedtls_pk_context *pk, char *file_out,
+                              size_t file_out_len, struct minica_rng *rng, struct minica_err *err);
 
 #endif

@@ -256,7 +256,7 @@ int minica_ca_issue(struct minica_ca *ca, const struct minica_issue_request *req
         .subject = subject,
         .issuer = ca->intermediate_subject,
         .subject_key = subject_key,
-        .issuer_key = &ca->intermediate_key,
+        .signer = ca->intermediate_key,
         .not_before = now - BACKDATE_SECONDS,
         .not_after = now + ttl,
         .is_ca = 0,
@@ -280,7 +280,7 @@ int minica_ca_issue(struct minica_ca *ca, const struct minica_issue_request *req
         free(out->cert_pem);
         out->cert_pem = NULL;
         if ((ret = minica_serial_generate(&ca->rng, tbs.serial, err)) != 0 ||
-            (ret = minica_sign_cert(&tbs, &ca->rng, &der, &der_len, err)) != 0 ||
+            (ret = minica_sign_cert(&tbs, &ca->scratch, &ca->rng, &der, &der_len, err)) != 0 ||
             (ret = minica_der_to_pem(der, der_len, "CERTIFICATE", &out->cert_pem, err)) != 0)
             goto out;
         minica_serial_to_hex(tbs.serial, sizeof(tbs.serial), row.serial, sizeof(row.serial));

@@ -1,6 +1,7 @@
 /* The issuance policy in DIR/minica.conf: which names and IPs may be issued,
- * wildcards, TTL limits, default key type; its [acme] section, and [store],
- * which names the inventory. Refusals name the rule. */
+ * wildcards, TTL limits, default key type; its [acme] section, [store],
+ * which names the inventory, and [keys], where the CA keys' passphrase comes
+ * from. Refusals name the rule. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,6 +168,161 @@ static int store_handler(struct minica_ini_ctx *ctx, struct minica_store_conf *s
     return 1;
 }
 
+int minica_keys_check_file(const char *path, struct minica_err *err)
+{
+    /* Read from any working directory (serve, cron): relative would move. */
+    if (path[0] != '/')
+        return minica_seterr(err, MINICA_EINVAL, "passphrase_file: an absolute path, not '%s'",
+                             path);
+    if (strlen(path) >= MINICA_KEYS_PATH_MAX)
+        return minica_seterr(err, MINICA_EINVAL, "passphrase_file: longer than %d bytes",
+                             MINICA_KEYS_PATH_MAX - 1);
+    return MINICA_OK;
+}
+
+int minica_keys_check_credential(const char *name, struct minica_err *err)
+{
+    /* A file name in $CREDENTIALS_DIRECTORY, as systemd.exec(5) requires. */
+    size_t len = strlen(name);
+    int ok = len > 0 && len < MINICA_KEYS_CREDENTIAL_MAX && strcmp(name, ".") != 0 &&
+             strcmp(name, "..") != 0;
+    for (const char *c = name; ok && *c; c++)
+        ok = *c != '/' && (unsigned char)*c >= 0x20 && *c != 0x7f;
+    if (!ok)
+        return minica_seterr(err, MINICA_EINVAL,
+                             "passphrase_credential: a credential name (a file name, no '/'), "
+                             "not '%s'",
+                             name);
+    return MINICA_OK;
+}
+
+int minica_keys_conf_is_set(const struct minica_keys_conf *conf)
+{
+    return conf->passphrase_file[0] != '\0' || conf->passphrase_credential[0] != '\0';
+}
+
+int minica_keys_check_uri(const char *uri, struct minica_err *err)
+{
+    if (strncmp(uri, "pkcs11:", 7) != 0)
+        return minica_seterr(err, MINICA_EINVAL, "a PKCS#11 URI (pkcs11:...), not '%s'", uri);
+    if (strlen(uri) >= MINICA_KEYS_URI_MAX)
+        return minica_seterr(err, MINICA_EINVAL, "PKCS#11 URI longer than %d bytes",
+                             MINICA_KEYS_URI_MAX - 1);
+    /* RFC 7512 puts pin-value in the query; ';' or '&' may precede it. */
+    for (const char *p = strstr(uri, "pin-value="); p != NULL; p = strstr(p + 1, "pin-value="))
+        if (p[-1] == '?' || p[-1] == '&' || p[-1] == ';' || p[-1] == ':')
+            return minica_seterr(err, MINICA_EINVAL,
+                                 "the URI holds a PIN (pin-value=), a secret in a world-readable "
+                                 "file: use pin_file or pin_credential");
+    return MINICA_OK;
+}
+
+static int keys_handler(struct minica_ini_ctx *ctx, struct minica_keys_conf *k, const char *key,
+                        const char *value)
+{
+    struct minica_err e;
+    if (strcmp(key, "intermediate") == 0 || strcmp(key, "root") == 0) {
+        int is_root = key[0] == 'r';
+        if (*value == '\0')
+            return 1;
+        if (minica_keys_check_uri(value, &e) != 0) {
+            snprintf(ctx->msg, sizeof(ctx->msg), "[keys] %s: %s", key, e.msg);
+            return 0;
+        }
+        if (is_root ? k->root[0] != '\0' : k->n_intermediate == MINICA_KEYS_TOKEN_MAX) {
+            snprintf(ctx->msg, sizeof(ctx->msg), "[keys] %s: %s", key,
+                     is_root ? "given twice; keep one"
+                             : "too many lines (at most 8): drop retired intermediates' keys");
+            return 0;
+        }
+        snprintf(is_root ? k->root : k->intermediate[k->n_intermediate++], MINICA_KEYS_URI_MAX,
+                 "%s", value);
+        return 1;
+    }
+    int is_pin = strncmp(key, "pin_", 4) == 0;
+    const char *kind = is_pin ? key + 4 : key + 11;
+    if ((!is_pin && strncmp(key, "passphrase_", 11) != 0) ||
+        (strcmp(kind, "file") != 0 && strcmp(kind, "credential") != 0)) {
+        snprintf(ctx->msg, sizeof(ctx->msg),
+                 "unknown key '%s' in [keys] (known: passphrase_file, passphrase_credential, "
+                 "intermediate, root, pin_file, pin_credential)",
+                 key);
+        return 0;
+    }
+    int is_file = kind[0] == 'f';
+    /* Empty: the default, as if the line were not there. */
+    if (*value != '\0' && (is_file ? minica_keys_check_file(value, &e)
+                                   : minica_keys_check_credential(value, &e)) != 0) {
+        /* The checks name passphrase_*; the rule is the same for the PIN. */
+        const char *why = strchr(e.msg, ':');
+        snprintf(ctx->msg, sizeof(ctx->msg), "[keys] %s%s", key, why != NULL ? why : e.msg);
+        return 0;
+    }
+    char *file = is_pin ? k->pin_file : k->passphrase_file;
+    char *cred = is_pin ? k->pin_credential : k->passphrase_credential;
+    char *dst = is_file ? file : cred;
+    size_t size = is_file ? MINICA_KEYS_PATH_MAX : MINICA_KEYS_CREDENTIAL_MAX;
+    snprintf(dst, size, "%s", value);
+    if (file[0] != '\0' && cred[0] != '\0') {
+        snprintf(ctx->msg, sizeof(ctx->msg), "[keys]: %s_file and %s_credential both set; keep one",
+                 is_pin ? "pin" : "passphrase", is_pin ? "pin" : "passphrase");
+        return 0;
+    }
+    return 1;
+}
+
+char *minica_policy_text_add_key(const char *text, const char *key, const char *uri)
+{
+    /* The first line that is [keys] itself, comments and blanks around it. */
+    const char *at = NULL;
+    for (const char *line = text; *line != '\0';) {
+        const char *end = strchr(line, '\n');
+        size_t len = end != NULL ? (size_t)(end - line) : strlen(line);
+        const char *b = line, *e = line + len;
+        while (b < e && (*b == ' ' || *b == '\t'))
+            b++;
+        while (e > b && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+            e--;
+        if ((size_t)(e - b) == 6 && memcmp(b, "[keys]", 6) == 0) {
+            at = end != NULL ? end + 1 : line + len;
+            break;
+        }
+        if (end == NULL)
+            break;
+        line = end + 1;
+    }
+    size_t tlen = strlen(text);
+    size_t size = tlen + strlen(key) + strlen(uri) + 32;
+    char *out = malloc(size);
+    if (out == NULL)
+        return NULL;
+    if (at != NULL) {
+        size_t head = (size_t)(at - text);
+        int missing_nl = head > 0 && text[head - 1] != '\n';
+        snprintf(out, size, "%.*s%s%s = %s\n%s", (int)head, text, missing_nl ? "\n" : "", key, uri,
+                 at);
+    } else {
+        int missing_nl = tlen > 0 && text[tlen - 1] != '\n';
+        snprintf(out, size, "%s%s\n[keys]\n%s = %s\n", text, missing_nl ? "\n" : "", key, uri);
+    }
+    return out;
+}
+
+static int keys_only_handler(struct minica_ini_ctx *ctx, const char *section, const char *key,
+                             const char *value)
+{
+    if (strcmp(section, "keys") != 0)
+        return 1;
+    return keys_handler(ctx, ctx->user, key, value);
+}
+
+int minica_keys_conf_load_text(struct minica_keys_conf *conf, const char *name, const char *text,
+                               struct minica_err *err)
+{
+    memset(conf, 0, sizeof(*conf));
+    return minica_ini_parse(name, text, (minica_ini_handler)keys_only_handler, conf, err);
+}
+
 static int store_only_handler(struct minica_ini_ctx *ctx, const char *section, const char *key,
                               const char *value)
 {
@@ -191,9 +347,11 @@ static int policy_handler(struct minica_ini_ctx *ctx, const char *section, const
         return acme_handler(ctx, &p->acme, key, value);
     if (strcmp(section, "store") == 0)
         return store_handler(ctx, &p->store, key, value);
+    if (strcmp(section, "keys") == 0)
+        return keys_handler(ctx, &p->keys, key, value);
     if (strcmp(section, "policy") != 0) {
         snprintf(ctx->msg, sizeof(ctx->msg),
-                 "unknown section [%s] (expected [policy], [acme] or [store])", section);
+                 "unknown section [%s] (expected [policy], [acme], [store] or [keys])", section);
         return 0;
     }
     if (strcmp(key, "permit_dns") == 0 || strcmp(key, "permit_ip") == 0) {
@@ -394,6 +552,50 @@ char *minica_policy_render(const struct minica_policy *policy)
            "# is world-readable): passfile=/path in the URI, or PGPASSFILE.\n"
            "# [store]\n"
            "# database = postgresql://minica@db.internal/minica?passfile=/etc/minica/pgpass\n");
+    append(&buf, &len, &cap,
+           "\n"
+           "# The CA keys' passphrase. Set: root.key, intermediate.key and ca/*.key are\n"
+           "# PKCS#8 encrypted (PBES2, AES-256-CBC); 'minica ca encrypt-keys' encrypts\n"
+           "# plain ones. passphrase_file: its first line, the file 0600 and owned by\n"
+           "# root or the CA's user. passphrase_credential: a systemd credential\n"
+           "# (LoadCredentialEncrypted=NAME:...), read from $CREDENTIALS_DIRECTORY.\n");
+    const struct minica_keys_conf *k = &policy->keys;
+    int any = minica_keys_conf_is_set(k) || k->n_intermediate > 0 || k->root[0] != '\0' ||
+              k->pin_file[0] != '\0' || k->pin_credential[0] != '\0';
+    append(&buf, &len, &cap,
+           "# CA keys in a PKCS#11 token (RFC 7512 URIs, never with a pin-value):\n"
+           "# intermediate (one line per intermediate in a token, the active one\n"
+           "# first; 'minica ca rotate --intermediate-key' adds them) and root. A CA\n"
+           "# certificate without a key file uses the key of its role whose public\n"
+           "# key is its own. The PIN: pin_file or pin_credential, as the passphrase.\n");
+    if (any) {
+        append(&buf, &len, &cap, "[keys]\n");
+        const char *const names[4] = {"passphrase_file", "passphrase_credential", "pin_file",
+                                      "pin_credential"};
+        const char *const values[4] = {k->passphrase_file, k->passphrase_credential, k->pin_file,
+                                       k->pin_credential};
+        for (int i = 0; i < 4; i++) {
+            if (values[i][0] == '\0')
+                continue;
+            snprintf(entry, sizeof(entry), "%s = %s\n", names[i], values[i]);
+            append(&buf, &len, &cap, entry);
+        }
+        for (size_t i = 0; i < k->n_intermediate; i++) {
+            snprintf(entry, sizeof(entry), "intermediate = %s\n", k->intermediate[i]);
+            append(&buf, &len, &cap, entry);
+        }
+        if (k->root[0] != '\0') {
+            snprintf(entry, sizeof(entry), "root = %s\n", k->root);
+            append(&buf, &len, &cap, entry);
+        }
+    } else {
+        append(&buf, &len, &cap,
+               "# [keys]\n"
+               "# passphrase_file = /etc/minica/ca.pass\n"
+               "# passphrase_credential = minica-ca-pass\n"
+               "# intermediate = pkcs11:token=minica;object=intermediate-2026\n"
+               "# pin_file = /etc/minica/token.pin\n");
+    }
     return buf;
 }
 

@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "ca/ca_internal.h"
+#include "ca/keyfile.h"
+#include "ca/keytoken.h"
 #include "minica/duration.h"
 #include "minica/fsutil.h"
 #include "minica/lifecycle.h"
@@ -61,14 +63,15 @@ static int make_private_dir(const struct lifecycle *lc, const char *rel, struct 
     return MINICA_OK;
 }
 
+/* The key file of entry i, to be copied: files move, nothing signs. */
 static int read_key_pem(struct lifecycle *lc, size_t i, char **pem, size_t *len,
                         struct minica_err *err)
 {
     mbedtls_pk_context pk;
     mbedtls_pk_init(&pk);
-    int ret = minica_ca_load_ca_key(lc->ca, i, &pk, err);
+    int ret = minica_hierarchy_load_key(&lc->ca->hier, i, &lc->sd, &pk, NULL, 0, &lc->ca->rng, err);
     if (ret == 0)
-        ret = minica_key_to_pem(&pk, pem, len, err);
+        ret = minica_ca_key_to_pem(lc->ca, &pk, pem, len, err);
     mbedtls_pk_free(&pk);
     return ret;
 }
@@ -78,6 +81,27 @@ static int reopen(struct lifecycle *lc, struct minica_err *err)
     minica_ca_close(lc->ca);
     lc->ca = NULL;
     return minica_ca_open_flags(lc->sd.path, MINICA_CA_OPEN_NO_KEY, &lc->ca, err);
+}
+
+/* Whether pk is the key of a CA certificate whose key file is in ca/. */
+static int archived_key(const struct minica_hierarchy *h, const mbedtls_pk_context *pk)
+{
+    for (size_t i = 0; i < h->n; i++) {
+        const struct minica_hier_entry *e = &h->e[i];
+        if (e->has_key && !e->in_token && strchr(e->file, '/') != NULL &&
+            minica_pk_same_public(&e->crt.pk, pk))
+            return 1;
+    }
+    return 0;
+}
+
+static int remove_state_file(const struct lifecycle *lc, const char *rel, struct minica_err *err)
+{
+    char path[MINICA_PATH_MAX];
+    int ret = state_path(lc, path, sizeof(path), rel, err);
+    if (ret == 0 && unlink(path) != 0 && errno != ENOENT)
+        ret = minica_seterr(err, MINICA_EIO, "cannot remove %s: %s", path, strerror(errno));
+    return ret;
 }
 
 /* Archives what only the top files hold (a state directory from before
@@ -99,7 +123,7 @@ static int finish_pending(struct lifecycle *lc, struct minica_err *err)
         char rel[160];
         const char *role = minica_ca_role_name(e->role);
         const char *serial = h->info[i].serial;
-        if (e->has_key) {
+        if (e->has_key && !e->in_token) {
             char *key = NULL;
             size_t klen = 0;
             snprintf(rel, sizeof(rel), MINICA_CA_ARCHIVE "/%s-%s.key", role, serial);
@@ -134,8 +158,13 @@ static int finish_pending(struct lifecycle *lc, struct minica_err *err)
         mbedtls_pk_init(&pk);
         int r = minica_ca_read_key(&lc->sd, top_key[k], &pk, &lc->ca->rng, NULL);
         int good = r == 0 && minica_pk_same_public(&h->e[top[k]].crt.pk, &pk);
+        /* A crash after a rotation into a token switched, before the
+         * previous key's top copy went: it goes now, if ca/ keeps it. */
+        int stale = r == 0 && !good && h->e[top[k]].in_token && archived_key(h, &pk);
         mbedtls_pk_free(&pk);
-        if (good || !h->e[top[k]].has_key)
+        if (stale && (ret = remove_state_file(lc, top_key[k], err)) != 0)
+            return ret;
+        if (good || !h->e[top[k]].has_key || h->e[top[k]].in_token)
             continue;
         char *key = NULL;
         size_t klen = 0;
@@ -200,12 +229,12 @@ static void next_subject(const struct minica_hierarchy *h, enum minica_ca_role r
     }
 }
 
-static int sign_pem(const struct minica_tbs *tbs, struct minica_rng *rng, char **pem,
+static int sign_pem(const struct minica_tbs *tbs, struct minica_ca *ca, char **pem,
                     char serial_hex[MINICA_SERIAL_HEX_MAX], struct minica_err *err)
 {
     unsigned char *der = NULL;
     size_t len = 0;
-    int ret = minica_sign_cert(tbs, rng, &der, &len, err);
+    int ret = minica_sign_cert(tbs, &ca->scratch, &ca->rng, &der, &len, err);
     if (ret == 0)
         ret = minica_der_to_pem(der, len, "CERTIFICATE", pem, err);
     free(der);
@@ -266,6 +295,7 @@ static int64_t lifetime(const struct minica_ca_cert *c)
  * nothing is active yet. */
 struct made {
     mbedtls_pk_context key;
+    struct minica_signer *token_key; /* the key is in a token: no key_pem */
     char *key_pem;
     size_t key_len;
     char *pem;
@@ -287,6 +317,7 @@ static int64_t newer_than(int64_t now, int64_t active_not_before)
 static void made_free(struct made *m)
 {
     mbedtls_pk_free(&m->key);
+    minica_signer_free(m->token_key);
     minica_free_secret(m->key_pem, m->key_len);
     free(m->pem);
     memset(m, 0, sizeof(*m));
@@ -308,9 +339,10 @@ static int archive_made(const struct lifecycle *lc, const struct made *m, const 
     return ret;
 }
 
-static int make_intermediate(struct lifecycle *lc, struct made *m, mbedtls_pk_context *issuer_key,
+/* token_uri: the new key is made in that token, else it is a key file. */
+static int make_intermediate(struct lifecycle *lc, struct made *m, struct minica_signer *signer,
                              const char *issuer_subject, enum minica_key_type type,
-                             int64_t not_before, int64_t not_after,
+                             const char *token_uri, int64_t not_before, int64_t not_after,
                              const struct minica_name_constraints *nc, struct minica_err *err)
 {
     struct minica_ca *ca = lc->ca;
@@ -320,7 +352,7 @@ static int make_intermediate(struct lifecycle *lc, struct made *m, mbedtls_pk_co
         .subject = m->subject,
         .issuer = issuer_subject,
         .subject_key = &m->key,
-        .issuer_key = issuer_key,
+        .signer = signer,
         .not_before = not_before,
         .not_after = not_after,
         .is_ca = 1,
@@ -330,10 +362,19 @@ static int make_intermediate(struct lifecycle *lc, struct made *m, mbedtls_pk_co
         .with_aki = 1,
     };
     int ret;
-    if ((ret = minica_key_generate(&m->key, type, &ca->rng, err)) != 0 ||
-        (ret = minica_key_to_pem(&m->key, &m->key_pem, &m->key_len, err)) != 0 ||
-        (ret = minica_serial_generate(&ca->rng, tbs.serial, err)) != 0 ||
-        (ret = sign_pem(&tbs, &ca->rng, &m->pem, m->serial, err)) != 0)
+    if (token_uri != NULL) {
+        if ((ret = minica_keytoken_generate(&ca->policy.keys, token_uri, type, &ca->rng,
+                                            &m->token_key, err)) != 0) {
+            minica_err_prefix(err, "--intermediate-key");
+            return ret;
+        }
+        tbs.subject_key = &m->token_key->pub;
+    } else if ((ret = minica_key_generate(&m->key, type, &ca->rng, err)) != 0 ||
+               (ret = minica_ca_key_to_pem(ca, &m->key, &m->key_pem, &m->key_len, err)) != 0) {
+        return ret;
+    }
+    if ((ret = minica_serial_generate(&ca->rng, tbs.serial, err)) != 0 ||
+        (ret = sign_pem(&tbs, ca, &m->pem, m->serial, err)) != 0)
         return ret;
     m->not_after = not_after;
     return MINICA_OK;
@@ -346,12 +387,45 @@ static int activate(struct lifecycle *lc, const struct made *inter, const char *
                     const struct made *root, struct minica_err *err)
 {
     int ret = write_state_file(lc, "intermediate.crt", inter->pem, 0644, 0, err);
-    if (ret == 0)
+    if (ret == 0 && inter->key_pem != NULL) {
         ret = write_state_file(lc, "intermediate.key", inter->key_pem, 0600, 0, err);
+    } else if (ret == 0) {
+        /* The previous intermediate's copy (finish_pending archived it in
+         * ca/): no key file is left for the active one, whose key is in
+         * the token. */
+        ret = remove_state_file(lc, "intermediate.key", err);
+    }
     if (ret == 0 && roots_pem != NULL)
         ret = write_state_file(lc, "root.crt", roots_pem, 0644, 0, err);
     if (ret == 0 && root != NULL)
         ret = write_state_file(lc, "root.key", root->key_pem, 0600, 0, err);
+    return ret;
+}
+
+/* Before the switch: [keys] intermediate names the new token key first,
+ * the older lines kept for the intermediates still current (their CRLs
+ * are signed until their leaves expire). The edited text must parse. */
+static int record_token_key(struct lifecycle *lc, const char *uri, struct minica_err *err)
+{
+    char *text = NULL, *edited = NULL, path[MINICA_PATH_MAX];
+    struct minica_policy *check = malloc(sizeof(*check));
+    int ret = check != NULL ? MINICA_OK : minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    if (ret == 0)
+        ret = minica_statedir_read(&lc->sd, "minica.conf", 1024 * 1024, &text, NULL, err);
+    if (ret == MINICA_ENOENT) {
+        text = minica_strdup("");
+        ret = text != NULL ? MINICA_OK : minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    }
+    if (ret == 0 && (edited = minica_policy_text_add_key(text, "intermediate", uri)) == NULL)
+        ret = minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    if (ret == 0 && (ret = state_path(lc, path, sizeof(path), "minica.conf", err)) == 0 &&
+        (ret = minica_policy_load_text(check, path, edited, err)) != 0)
+        minica_err_prefix(err, "minica.conf with the new [keys] intermediate");
+    if (ret == 0)
+        ret = write_state_file(lc, "minica.conf", edited, 0644, 0, err);
+    free(check);
+    free(text);
+    free(edited);
     return ret;
 }
 
@@ -369,8 +443,7 @@ int minica_ca_rotate(const char *dir, const struct minica_rotate_options *opts,
     int64_t now = minica_now();
     struct made m;
     memset(&m, 0, sizeof(m));
-    mbedtls_pk_context root_key;
-    mbedtls_pk_init(&root_key);
+    struct minica_signer *root_key = NULL;
     struct minica_name_constraints *nc = malloc(sizeof(*nc));
     if (nc == NULL) {
         ret = minica_seterr(err, MINICA_ENOMEM, "out of memory");
@@ -422,9 +495,11 @@ int minica_ca_rotate(const char *dir, const struct minica_rotate_options *opts,
         minica_err_prefix(err, "a new intermediate needs the root key");
         goto out;
     }
-    if ((ret = make_intermediate(&lc, &m, &root_key, ar->subject, type,
+    if ((ret = make_intermediate(&lc, &m, root_key, ar->subject, type, opts->intermediate_key,
                                  newer_than(now, ai->not_before), now + ttl, nc, err)) != 0 ||
         (ret = archive_made(&lc, &m, "intermediate", err)) != 0 ||
+        (opts->intermediate_key != NULL &&
+         (ret = record_token_key(&lc, opts->intermediate_key, err)) != 0) ||
         (ret = activate(&lc, &m, NULL, NULL, err)) != 0)
         goto out;
     out->rotated = 1;
@@ -443,7 +518,7 @@ int minica_ca_rotate(const char *dir, const struct minica_rotate_options *opts,
     minica_ca_audit(ca, summary, NULL);
 out:
     made_free(&m);
-    mbedtls_pk_free(&root_key);
+    minica_signer_free(root_key);
     free(nc);
     lifecycle_end(&lc);
     return ret;
@@ -473,8 +548,8 @@ int minica_ca_rollover(const char *dir, const struct minica_rollover_options *op
     memset(&root, 0, sizeof(root));
     memset(&inter, 0, sizeof(inter));
     mbedtls_pk_init(&root.key);
-    mbedtls_pk_context old_key;
-    mbedtls_pk_init(&old_key);
+    /* The new root's key signs through a signer too, once it is made. */
+    struct minica_signer *old_key = NULL, *root_signer = NULL;
     char *cross_pem = NULL, *roots = NULL;
 
     if (current_count(h, MINICA_CA_ROOT) > 1 || current_count(h, MINICA_CA_CROSS) > 0) {
@@ -513,8 +588,6 @@ int minica_ca_rollover(const char *dir, const struct minica_rollover_options *op
     struct minica_tbs rt = {
         .subject = root.subject,
         .issuer = root.subject,
-        .subject_key = &root.key,
-        .issuer_key = &root.key,
         .not_before = newer_than(now, ar->not_before),
         .not_after = root.not_after,
         .is_ca = 1,
@@ -523,16 +596,20 @@ int minica_ca_rollover(const char *dir, const struct minica_rollover_options *op
     };
     struct minica_tbs xt = rt;
     xt.issuer = ar->subject;
-    xt.issuer_key = &old_key;
+    xt.signer = old_key;
     xt.not_after = root.not_after < ar->not_after ? root.not_after : ar->not_after;
     xt.with_aki = 1;
     char cross_serial[MINICA_SERIAL_HEX_MAX];
     if ((ret = minica_key_generate(&root.key, type, &ca->rng, err)) != 0 ||
-        (ret = minica_key_to_pem(&root.key, &root.key_pem, &root.key_len, err)) != 0 ||
+        (ret = minica_ca_key_to_pem(ca, &root.key, &root.key_pem, &root.key_len, err)) != 0 ||
         (ret = minica_serial_generate(&ca->rng, rt.serial, err)) != 0 ||
         (ret = minica_serial_generate(&ca->rng, xt.serial, err)) != 0 ||
-        (ret = sign_pem(&rt, &ca->rng, &root.pem, root.serial, err)) != 0 ||
-        (ret = sign_pem(&xt, &ca->rng, &cross_pem, cross_serial, err)) != 0)
+        (ret = minica_signer_from_pk(&root.key, "file root.key", &ca->rng, &root_signer, err)) != 0)
+        goto out;
+    rt.subject_key = xt.subject_key = &root_signer->pub;
+    rt.signer = root_signer;
+    if ((ret = sign_pem(&rt, ca, &root.pem, root.serial, err)) != 0 ||
+        (ret = sign_pem(&xt, ca, &cross_pem, cross_serial, err)) != 0)
         goto out;
     /* The new intermediate keeps the name constraints; the next_subject
      * count sees the new root only once it is in the hierarchy, so the
@@ -540,8 +617,8 @@ int minica_ca_rollover(const char *dir, const struct minica_rollover_options *op
     int64_t int_nb = newer_than(now, ai->not_before);
     if (int_nb < rt.not_before)
         int_nb = rt.not_before;
-    if ((ret = make_intermediate(&lc, &inter, &root.key, root.subject, type, int_nb, now + int_ttl,
-                                 &ai->nc, err)) != 0)
+    if ((ret = make_intermediate(&lc, &inter, root_signer, root.subject, type, NULL, int_nb,
+                                 now + int_ttl, &ai->nc, err)) != 0)
         goto out;
     char rel[160];
     snprintf(rel, sizeof(rel), MINICA_CA_ARCHIVE "/cross-%s.crt", cross_serial);
@@ -571,7 +648,8 @@ int minica_ca_rollover(const char *dir, const struct minica_rollover_options *op
 out:
     made_free(&root);
     made_free(&inter);
-    mbedtls_pk_free(&old_key);
+    minica_signer_free(old_key);
+    minica_signer_free(root_signer);
     free(cross_pem);
     free(roots);
     lifecycle_end(&lc);

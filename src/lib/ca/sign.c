@@ -1,5 +1,6 @@
 /* Turns a struct minica_tbs into a signed X.509 v3 certificate, and signs the
- * CRL's body: every signature the CA key makes goes through minica_sign_body.
+ * CRL's body: every signature the CA key makes goes through minica_sign_body,
+ * and so through the issuer's signer, which may hold its key elsewhere.
  * The profile decisions (which extensions, which criticality) are made by the
  * callers in ca.c and issue.c; this file only encodes them. */
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include <mbedtls/asn1write.h>
 #include <mbedtls/oid.h>
 #include <mbedtls/platform_util.h>
+#include <mbedtls/rsa.h>
 #include <mbedtls/x509_crt.h>
 
 #include "ca/ca_internal.h"
@@ -25,22 +27,37 @@ static int add_ext(mbedtls_x509write_cert *crt, const char *oid, size_t oid_len,
     return MINICA_OK;
 }
 
-int minica_sign_body(const struct minica_der_part *body, const struct minica_der_part *alg,
-                     mbedtls_pk_context *key, struct minica_rng *rng, unsigned char **der,
-                     size_t *der_len, struct minica_err *err)
+static int sign_hash(const struct minica_der_part *body, struct minica_signer *signer,
+                     unsigned char *sig, size_t sig_size, size_t *sig_len, struct minica_err *err)
 {
-    mbedtls_md_type_t md_type = minica_key_md(key);
+    mbedtls_md_type_t md_type = minica_key_md(&signer->pub);
     const mbedtls_md_info_t *md = mbedtls_md_info_from_type(md_type);
-    unsigned char hash[MBEDTLS_MD_MAX_SIZE], sig[MBEDTLS_PK_SIGNATURE_MAX_SIZE];
-    unsigned char bits[MBEDTLS_PK_SIGNATURE_MAX_SIZE + 16];
-    size_t sig_len = 0;
+    unsigned char hash[MBEDTLS_MD_MAX_SIZE];
     if (md == NULL || minica_compat_md(md, body->p, body->len, hash) != 0)
         return minica_seterr(err, MINICA_ECRYPTO, "cannot hash what is to be signed");
-    int ret = minica_compat_pk_sign(key, md_type, hash, mbedtls_md_get_size(md), sig, sizeof(sig),
-                                    &sig_len, &rng->drbg);
+    int ret = minica_signer_sign(signer, md_type, hash, mbedtls_md_get_size(md), sig, sig_size,
+                                 sig_len, err);
     mbedtls_platform_zeroize(hash, sizeof(hash));
+    return ret;
+}
+
+int minica_sign_body(enum minica_wire_profile profile, const struct minica_der_part *body,
+                     const struct minica_der_part *alg, struct minica_signer *signer,
+                     unsigned char **der, size_t *der_len, struct minica_err *err)
+{
+    if (signer == NULL)
+        return minica_seterr(err, MINICA_EINVAL, "the CA was opened without its key");
+    unsigned char sig[MBEDTLS_PK_SIGNATURE_MAX_SIZE];
+    unsigned char bits[MBEDTLS_PK_SIGNATURE_MAX_SIZE + 16];
+    size_t sig_len = 0;
+    int ret = signer->ops != NULL && signer->ops->sign_tbs != NULL
+                  ? signer->ops->sign_tbs(signer, profile, body->p, body->len, sig, sizeof(sig),
+                                          &sig_len, err)
+                  : sign_hash(body, signer, sig, sizeof(sig), &sig_len, err);
     if (ret != 0)
-        return minica_seterr_mbedtls(err, MINICA_ECRYPTO, ret, "cannot sign");
+        return ret;
+    if (sig_len == 0 || sig_len > sizeof(sig))
+        return minica_seterr(err, MINICA_ECRYPTO, "the signer returned no usable signature");
     unsigned char *p = bits + sizeof(bits);
     int n = mbedtls_asn1_write_bitstring(&p, bits, sig, sig_len * 8);
     if (n < 0)
@@ -49,21 +66,80 @@ int minica_sign_body(const struct minica_der_part *body, const struct minica_der
     return minica_der_sequence(parts, 3, der, der_len, err);
 }
 
-static int copy_der(const unsigned char *src, size_t len, unsigned char **der, size_t *der_len,
-                    struct minica_err *err)
+void minica_scratch_init(struct minica_scratch *s)
 {
-    if ((*der = malloc(len)) == NULL)
-        return minica_seterr(err, MINICA_ENOMEM, "out of memory");
-    memcpy(*der, src, len);
-    *der_len = len;
+    mbedtls_pk_init(&s->ec);
+    mbedtls_pk_init(&s->rsa);
+}
+
+void minica_scratch_free(struct minica_scratch *s)
+{
+    mbedtls_pk_free(&s->ec);
+    mbedtls_pk_free(&s->rsa);
+}
+
+/* x509write's stand-in for an issuer with this public key. Only its kind
+ * matters (RSA or ECDSA: with the md, that is the signatureAlgorithm), so
+ * one P-256 key serves every EC issuer and the smallest RSA key mbedTLS 3.6
+ * makes every RSA one (a SHA-512 DigestInfo fits in 1024 bits). */
+static int scratch_for(struct minica_scratch *s, const mbedtls_pk_context *issuer,
+                       struct minica_rng *rng, mbedtls_pk_context **out, struct minica_err *err)
+{
+    int rsa = mbedtls_pk_can_do(issuer, MBEDTLS_PK_RSA);
+    if (!rsa && !mbedtls_pk_can_do(issuer, MBEDTLS_PK_ECDSA))
+        return minica_seterr(err, MINICA_ECRYPTO, "the issuer's key is neither RSA nor EC");
+    mbedtls_pk_context *k = rsa ? &s->rsa : &s->ec;
+    if (mbedtls_pk_get_type(k) == MBEDTLS_PK_NONE) {
+        int ret;
+        if (rsa) {
+            ret = mbedtls_pk_setup(k, mbedtls_pk_info_from_type(MBEDTLS_PK_RSA));
+            if (ret == 0)
+                ret = mbedtls_rsa_gen_key(mbedtls_pk_rsa(*k), mbedtls_ctr_drbg_random, &rng->drbg,
+                                          1024, 65537);
+            if (ret != 0)
+                ret = minica_seterr_mbedtls(err, MINICA_ECRYPTO, ret, "cannot make a scratch key");
+        } else {
+            ret = minica_key_generate(k, MINICA_KEY_EC_P256, rng, err);
+        }
+        if (ret != 0) {
+            mbedtls_pk_free(k);
+            mbedtls_pk_init(k);
+            return ret;
+        }
+    }
+    *out = k;
     return MINICA_OK;
 }
 
-/* mbedTLS 2.28 writes ecdsa-with-SHA* with a NULL parameter, in the TBS and
- * outside it. The TBS copy is signed, so dropping it means signing again. */
-static int resign_without_ecdsa_params(const unsigned char *crt, size_t len,
-                                       mbedtls_pk_context *issuer_key, struct minica_rng *rng,
-                                       unsigned char **der, size_t *der_len, struct minica_err *err)
+/* authorityKeyIdentifier { keyIdentifier } as mbedTLS writes it from the
+ * issuer key (x509write_crt.c): the SHA-1 of the subjectPublicKey BIT
+ * STRING's contents, RFC 5280 4.2.1.2 (1). Ours, since x509write only
+ * sees the scratch key; test_x509 holds the two byte for byte equal. */
+static int set_aki(mbedtls_x509write_cert *crt, const mbedtls_pk_context *issuer,
+                   struct minica_err *err)
+{
+    unsigned char buf[2048], val[24];
+    unsigned char *c = buf + sizeof(buf);
+    int n = mbedtls_pk_write_pubkey(&c, buf, issuer);
+    const mbedtls_md_info_t *sha1 = mbedtls_md_info_from_type(MBEDTLS_MD_SHA1);
+    if (n <= 0 || sha1 == NULL || minica_compat_md(sha1, c, (size_t)n, val + 4) != 0)
+        return minica_seterr(err, MINICA_ECRYPTO, "cannot compute the authority key identifier");
+    /* SEQUENCE { [0] IMPLICIT OCTET STRING (20) } */
+    val[0] = MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE;
+    val[1] = 22;
+    val[2] = MBEDTLS_ASN1_CONTEXT_SPECIFIC | 0;
+    val[3] = 20;
+    return add_ext(crt, MBEDTLS_OID_AUTHORITY_KEY_IDENTIFIER,
+                   MBEDTLS_OID_SIZE(MBEDTLS_OID_AUTHORITY_KEY_IDENTIFIER), 0, val, sizeof(val),
+                   err);
+}
+
+/* The certificate x509write signed with the scratch key, signed again by
+ * the issuer. mbedTLS 2.28 also writes ecdsa-with-SHA* with a NULL
+ * parameter, in the TBS and outside it (RFC 5758 3.2 says none): that is
+ * dropped on the way. */
+static int resign(const unsigned char *crt, size_t len, struct minica_signer *issuer,
+                  unsigned char **der, size_t *der_len, struct minica_err *err)
 {
     struct minica_der_signed cert;
     int ret = minica_der_split_signed(crt, len, &cert, err);
@@ -85,8 +161,8 @@ static int resign_without_ecdsa_params(const unsigned char *crt, size_t len,
               : MINICA_EINVAL;
     if (ret < 0)
         return minica_seterr(err, MINICA_ECRYPTO, "mbedTLS wrote a malformed certificate");
-    if (ret == 0) /* RSA, or an mbedTLS that already omits them */
-        return copy_der(crt, len, der, der_len, err);
+    if (ret == 0) /* RSA, or an mbedTLS that already omits them: the TBS as written */
+        return minica_sign_body(MINICA_WIRE_LEAF, &cert.body, &alg, issuer, der, der_len, err);
     struct minica_der_part rest = {p, (size_t)(end - p)};
     struct minica_der_part tbs_parts[4] = {version, serial, fixed, rest};
     unsigned char *tbs;
@@ -94,13 +170,14 @@ static int resign_without_ecdsa_params(const unsigned char *crt, size_t len,
     if ((ret = minica_der_sequence(tbs_parts, 4, &tbs, &tbs_len, err)) != 0)
         return ret;
     struct minica_der_part body = {tbs, tbs_len};
-    ret = minica_sign_body(&body, &fixed, issuer_key, rng, der, der_len, err);
+    ret = minica_sign_body(MINICA_WIRE_LEAF, &body, &fixed, issuer, der, der_len, err);
     free(tbs);
     return ret;
 }
 
-int minica_sign_cert(const struct minica_tbs *tbs, struct minica_rng *rng, unsigned char **der,
-                     size_t *der_len, struct minica_err *err)
+int minica_sign_cert(const struct minica_tbs *tbs, struct minica_scratch *scratch,
+                     struct minica_rng *rng, unsigned char **der, size_t *der_len,
+                     struct minica_err *err)
 {
     mbedtls_x509write_cert crt;
     mbedtls_x509write_crt_init(&crt);
@@ -109,16 +186,23 @@ int minica_sign_cert(const struct minica_tbs *tbs, struct minica_rng *rng, unsig
     unsigned char *val;
     size_t len;
     int ret;
+    if (tbs->signer == NULL) {
+        free(buf);
+        return minica_seterr(err, MINICA_EINVAL, "the CA was opened without its key");
+    }
     if (buf == NULL)
         return minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    mbedtls_pk_context *stand_in = NULL;
+    if ((ret = scratch_for(scratch, &tbs->signer->pub, rng, &stand_in, err)) != 0)
+        goto out;
 
     char nb[15], na[15];
     minica_unix_to_x509_string(tbs->not_before, nb);
     minica_unix_to_x509_string(tbs->not_after, na);
     mbedtls_x509write_crt_set_version(&crt, MBEDTLS_X509_CRT_VERSION_3);
-    mbedtls_x509write_crt_set_md_alg(&crt, minica_key_md(tbs->issuer_key));
+    mbedtls_x509write_crt_set_md_alg(&crt, minica_key_md(&tbs->signer->pub));
     mbedtls_x509write_crt_set_subject_key(&crt, tbs->subject_key);
-    mbedtls_x509write_crt_set_issuer_key(&crt, tbs->issuer_key);
+    mbedtls_x509write_crt_set_issuer_key(&crt, stand_in);
     if ((ret = minica_compat_crt_set_serial(&crt, tbs->serial, sizeof(tbs->serial))) != 0 ||
         (ret = mbedtls_x509write_crt_set_validity(&crt, nb, na)) != 0 ||
         (ret = minica_compat_crt_set_subject_name(&crt, tbs->subject)) != 0 ||
@@ -127,10 +211,10 @@ int minica_sign_cert(const struct minica_tbs *tbs, struct minica_rng *rng, unsig
         ret = minica_seterr_mbedtls(err, MINICA_ECRYPTO, ret, "cannot prepare the certificate");
         goto out;
     }
-    if (tbs->with_aki && (ret = mbedtls_x509write_crt_set_authority_key_identifier(&crt)) != 0) {
-        ret = minica_seterr_mbedtls(err, MINICA_ECRYPTO, ret, "cannot prepare the certificate");
+    /* Where x509write's own call would add it: the extensions stay in the
+     * order they always had. */
+    if (tbs->with_aki && (ret = set_aki(&crt, &tbs->signer->pub, err)) != 0)
         goto out;
-    }
 
     /* RFC 5280 4.2.1.9: basicConstraints critical in CAs; we mark leaves too. */
     if ((ret = minica_der_basic_constraints(tbs->is_ca, tbs->pathlen, ext, sizeof(ext), &val, &len,
@@ -172,8 +256,7 @@ int minica_sign_cert(const struct minica_tbs *tbs, struct minica_rng *rng, unsig
         ret = minica_seterr_mbedtls(err, MINICA_ECRYPTO, n, "cannot sign the certificate");
         goto out;
     }
-    ret = resign_without_ecdsa_params(buf + CERT_BUF_SIZE - n, (size_t)n, tbs->issuer_key, rng, der,
-                                      der_len, err);
+    ret = resign(buf + CERT_BUF_SIZE - n, (size_t)n, tbs->signer, der, der_len, err);
 out:
     free(buf);
     mbedtls_x509write_crt_free(&crt);

@@ -17,12 +17,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/confine.h"
 #include "base/libload.h"
 #include "ca/x509.h"
 #include "minica/fsutil.h"
 #include "minica/issue.h"
 #include "minica/lifecycle.h"
 #include "minica/server.h"
+#include "minica/signer_proc.h"
 #include "serve/acme_nonce.h"
 #include "serve/admit.h"
 #include "serve/serve_internal.h"
@@ -80,13 +82,16 @@ static int shared_nonce_key(struct minica_ca *ca, unsigned char key[MINICA_ACME_
     return minica_acme_nonce_key(minica_ca_store(ca), key, err);
 }
 
-int minica_server_open(const char *dir, struct minica_server **out, struct minica_err *err)
+static int server_open(const char *dir, struct minica_signer_proc *proc, struct minica_server **out,
+                       struct minica_err *err)
 {
     *out = NULL;
     struct minica_server *srv = calloc(1, sizeof(*srv));
     if (srv == NULL)
         return minica_seterr(err, MINICA_ENOMEM, "out of memory");
-    int ret = minica_ca_open(dir, &srv->ca, err);
+    srv->sigproc = proc;
+    int ret = proc != NULL ? minica_ca_open_signed_by(dir, proc, &srv->ca, err)
+                           : minica_ca_open(dir, &srv->ca, err);
     if (ret != 0) {
         free(srv);
         return ret;
@@ -113,6 +118,17 @@ int minica_server_open(const char *dir, struct minica_server **out, struct minic
     pthread_mutex_init(&srv->admit_lock, NULL);
     *out = srv;
     return MINICA_OK;
+}
+
+int minica_server_open(const char *dir, struct minica_server **out, struct minica_err *err)
+{
+    return server_open(dir, NULL, out, err);
+}
+
+int minica_server_open_signed_by(const char *dir, struct minica_signer_proc *proc,
+                                 struct minica_server **out, struct minica_err *err)
+{
+    return server_open(dir, proc, out, err);
 }
 
 static void tls_cert_free(const struct minica_gnutls *tls, struct tls_cert *c)
@@ -859,9 +875,12 @@ static int reload(struct minica_server *srv, const struct listen_addr *la, char 
     struct tls_trust *trust = NULL;
     unsigned char nonce_key[MINICA_ACME_NONCE_KEY_LEN];
     memcpy(nonce_key, srv->acme_nonce_key, sizeof(nonce_key));
+    /* The signer first: the new handle needs the keys it now holds. */
+    int ret = srv->sigproc != NULL ? minica_signer_proc_reload(srv->sigproc, err) : 0;
     /* Never another inventory: the nonce key, the published CRLs and the
      * requests in flight belong to the one in use. */
-    int ret = minica_ca_reopen(srv->ca, &ca, err);
+    if (ret == 0)
+        ret = minica_ca_reopen(srv->ca, &ca, err);
     if (ret == 0 && (ret = minica_policy_check_acme(minica_ca_policy(ca), err)) == 0 &&
         (ret = shared_nonce_key(ca, nonce_key, err)) == 0 &&
         (ret = minica_serve_roots_answer(ca, &roots, err)) == 0 &&
@@ -895,6 +914,42 @@ static int reload(struct minica_server *srv, const struct listen_addr *la, char 
     return MINICA_OK;
 }
 
+/* Everything is open (the listener, the inventory, the libraries, serve's
+ * own certificate): what is left of this process's rights can go. The CA
+ * keys are with the signer process; as root, their files are covered so
+ * that this process cannot open them either. */
+static int confine(struct minica_server *srv, const struct minica_serve_options *opts,
+                   struct minica_err *err)
+{
+    if (srv->sigproc == NULL) {
+        if (opts->user != NULL)
+            return minica_seterr(err, MINICA_EINVAL,
+                                 "--user needs the signer process (not --signer in-process)");
+        return MINICA_OK;
+    }
+    size_t covered = 0;
+    struct minica_err why;
+    if (minica_confine_cover_keys(minica_ca_dir(srv->ca), &covered, &why) == 0)
+        serve_log(srv, "network process: %zu CA key files covered", covered);
+    else
+        serve_log(srv,
+                  "network process: cannot cover the CA key files (%s): it holds no key but "
+                  "could open their files",
+                  why.msg);
+    int ret = minica_confine_drop(opts->user, err);
+    if (ret != 0)
+        return ret;
+    if (getuid() == 0)
+        serve_log(srv,
+                  "network process: uid 0 with file access only (no other capability), "
+                  "no_new_privs; keys in signer process %ld; --user runs it unprivileged",
+                  (long)minica_signer_proc_worker(srv->sigproc));
+    else
+        serve_log(srv, "network process: uid %ld, no_new_privs; keys in signer process %ld",
+                  (long)getuid(), (long)minica_signer_proc_worker(srv->sigproc));
+    return MINICA_OK;
+}
+
 int minica_server_run(struct minica_server *srv, const struct minica_serve_options *opts,
                       struct minica_err *err)
 {
@@ -922,6 +977,10 @@ int minica_server_run(struct minica_server *srv, const struct minica_serve_optio
         return ret;
     if ((ret = open_listener(&la, &fd, err)) != 0)
         return ret;
+    if ((ret = confine(srv, opts, err)) != 0) {
+        close(fd);
+        return ret;
+    }
 
     unsigned max_conn =
         opts->max_connections ? opts->max_connections : MINICA_SERVE_DEFAULT_MAX_CONNECTIONS;

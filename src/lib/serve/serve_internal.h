@@ -23,6 +23,8 @@ struct minica_server {
     /* Replaced by a reload (SIGHUP) under ca_lock; the old handle is closed
      * once no request holds the lock. */
     struct minica_ca *ca;
+    /* Holds the CA keys when set; the server's own (not freed by it). */
+    struct minica_signer_proc *sigproc;
     /* Loaded by minica_server_run: the request handler alone needs neither. */
     const struct minica_gnutls *tls;
     const struct minica_mhd *mhd;
