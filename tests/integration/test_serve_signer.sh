@@ -15,14 +15,6 @@ run "$MINICA" init --dir "$CA"
 expect_ok "init the CA"
 CA=$(cd "$CA" && pwd -P)
 
-wait_health() {
-    local i
-    for i in $(seq 1 100); do
-        [ "$(http_code "$1/v1/health" -k)" = 200 ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
 start_serve() { # start_serve PORT [args]: pid in $SERVE_PID, log in $T/serve-PORT.log
     local port=$1
     shift
