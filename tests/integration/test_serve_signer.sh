@@ -186,6 +186,20 @@ wait "$NET" 2>/dev/null
 sleep 0.3
 check "the signer processes end with serve" bash -c "! kill -0 $SUP 2>/dev/null"
 
+# --- the supervisor killed: nothing would restart a signer, so serve stops --
+PORT3=$(free_port)
+check "another serve starts" start_serve "$PORT3"
+SUP3=$(children "$SERVE_PID" | head -1)
+kill -KILL "$SUP3"
+for i in $(seq 1 100); do
+    kill -0 "$SERVE_PID" 2>/dev/null || break
+    sleep 0.1
+done
+wait "$SERVE_PID"
+RC=$?
+check "serve exits 1 when the signer's supervisor is killed (exit $RC)" test "$RC" = 1
+check "and says why" grep -q "supervisor ended (signal 9): stopping" "$T/serve-$PORT3.log"
+
 # --- not root: the same covers, from a user namespace of serve's own --------
 AS_NOBODY="setpriv --reuid=nobody --regid=nogroup --clear-groups --"
 chmod 755 "$T"
