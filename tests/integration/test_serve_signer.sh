@@ -195,8 +195,13 @@ for i in $(seq 1 100); do
     kill -0 "$SERVE_PID" 2>/dev/null || break
     sleep 0.1
 done
-wait "$SERVE_PID"
-RC=$?
+if kill -0 "$SERVE_PID" 2>/dev/null; then
+    kill -KILL "$SERVE_PID"
+    RC="none: still running after 10s"
+else
+    wait "$SERVE_PID"
+    RC=$?
+fi
 check "serve exits 1 when the signer's supervisor is killed (exit $RC)" test "$RC" = 1
 check "and says why" grep -q "supervisor ended (signal 9): stopping" "$T/serve-$PORT3.log"
 
