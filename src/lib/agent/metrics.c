@@ -277,6 +277,8 @@ int minica_metrics_render(const char *state_dir, const struct minica_agent_confi
         memset(&filter, 0, sizeof(filter));
         filter.status_mask = MINICA_STATUS_VALID;
         filter.now = now;
+        filter.without_pem = 1;
+        filter.any_order = 1; /* sorted by name at the end */
         ret = minica_store_list_certs(store, &filter, inventory_row, &ctx, err);
         if (ret != 0)
             goto out;
