@@ -12,6 +12,7 @@
 #ifndef MINICA_SIGNER_PROC_H
 #define MINICA_SIGNER_PROC_H
 
+#include <stddef.h>
 #include <sys/types.h>
 
 #include "minica/ca.h"
@@ -39,6 +40,10 @@ int minica_ca_open_signed_by(const char *dir, struct minica_signer_proc *proc,
 /* A new worker, which reads the keys again (after `ca rotate`), replaces
  * the running one once it holds them; on failure the running one stays. */
 int minica_signer_proc_reload(struct minica_signer_proc *proc, struct minica_err *err);
+
+/* Whether the supervisor has ended (then reaped, with how it ended in
+ * how: "signal 9"): nothing restarts it, so serve must stop. */
+int minica_signer_proc_gone(struct minica_signer_proc *proc, char *how, size_t size);
 
 /* The supervisor's pid, and the worker's as it last said hello. */
 pid_t minica_signer_proc_supervisor(const struct minica_signer_proc *proc);

@@ -93,9 +93,12 @@ struct minica_cert_filter {
     int64_t now;              /* for status */
     int64_t not_after_before; /* only rows with not_after < this (0 = no limit) */
     int64_t revoked_since_gt; /* reserved */
+    int without_pem;          /* row->pem NULL: what counts rows need not read them */
+    int any_order;            /* in the table's order: one pass, not a lookup per row */
 };
 
-/* Calls cb for each matching row, ordered by not_after then serial; a non-zero
+/* Calls cb for each matching row, ordered by not_after then serial (unless
+ * any_order); a non-zero
  * return from cb stops the iteration and is returned. */
 typedef int (*minica_cert_cb)(const struct minica_cert_row *row, void *ctx);
 int minica_store_list_certs(struct minica_store *store, const struct minica_cert_filter *filter,

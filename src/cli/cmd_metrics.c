@@ -18,9 +18,11 @@ static int run(int argc, char **argv)
         CLI_OPT_DIR,
         {"out", required_argument, NULL, 'o'},
         {"config", required_argument, NULL, 'c'},
+        {"serials", no_argument, NULL, 's'},
         {0, 0, 0, 0},
     };
     const char *dir = NULL, *out = NULL, *config = NULL;
+    unsigned flags = 0;
     struct minica_err err;
     int c;
     optind = 1;
@@ -36,6 +38,9 @@ static int run(int argc, char **argv)
             break;
         case 'c':
             config = optarg;
+            break;
+        case 's':
+            flags |= MINICA_METRICS_SERIALS;
             break;
         default:
             return cli_bad_option("metrics");
@@ -70,7 +75,7 @@ static int run(int argc, char **argv)
     char *text = NULL;
     size_t len = 0;
     ret = minica_metrics_render(have_db ? state_dir : NULL, config != NULL ? &cfg : NULL,
-                                minica_time_now(), &text, &len, &err);
+                                minica_time_now(), flags, &text, &len, &err);
     minica_agent_config_free(&cfg);
     if (ret != 0)
         return cli_fail("metrics", "%s", err.msg);
@@ -88,14 +93,17 @@ static int run(int argc, char **argv)
 
 const struct cli_command cmd_metrics_def = {
     "metrics", run, "write Prometheus metrics (certificate expiry, agent runs)",
-    "Usage: minica metrics [--out FILE] [--config FILE] [--dir DIR]\n"
+    "Usage: minica metrics [--out FILE] [--config FILE] [--serials] [--dir DIR]\n"
     "\n"
     "Prints, or with --out writes atomically (for node_exporter's textfile\n"
     "collector, e.g. --out /var/lib/node_exporter/textfile/minica.prom),\n"
     "metrics in the Prometheus text format:\n"
-    "  minica_cert_not_after_seconds{name,serial}    expiry of each valid\n"
-    "      certificate in the inventory and of each certificate the agent\n"
-    "      manages (UNIX time)\n"
+    "  minica_cert_not_after_seconds{name}           one per name (UNIX time):\n"
+    "      for a name the agent manages, the certificate deployed; otherwise\n"
+    "      the latest valid one in the inventory. A renewal moves it forward\n"
+    "      instead of starting another series\n"
+    "  minica_cert_serial_not_after_seconds{name,serial}  with --serials: each\n"
+    "      valid certificate's own (a new series at every renewal)\n"
     "  minica_agent_last_run_timestamp_seconds       last agent run\n"
     "  minica_agent_last_success_timestamp_seconds   last run that ended well\n"
     "  minica_agent_renewals_total                   certificates renewed\n"
@@ -120,5 +128,6 @@ const struct cli_command cmd_metrics_def = {
     "  --out FILE      write to FILE (0644, replaced atomically) instead of stdout\n"
     "  --config FILE   agent configuration (default /etc/minica/agent.conf when it\n"
     "                  exists)\n"
+    "  --serials       also one series per valid certificate\n"
     "  --dir DIR       the CA's state directory, whose inventory is read when it\n"
     "                  exists (a host that only runs the agent has none)\n"};

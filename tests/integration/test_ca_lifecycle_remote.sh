@@ -37,14 +37,6 @@ holds() {
     return 1
 }
 issued_by() { openssl verify -partial_chain -CAfile "$2" "$1" >/dev/null 2>&1; }
-wait_health() {
-    local i
-    for i in $(seq 1 100); do
-        [ "$(http_code "$1/v1/health" -k)" = 200 ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
 # serve_chain PREFIX: the chain serve sends now; prints how many certs.
 serve_chain() {
     openssl s_client -connect "127.0.0.1:$PORT" -showcerts </dev/null 2>/dev/null >"$T/.served"

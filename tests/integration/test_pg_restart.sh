@@ -42,15 +42,7 @@ URL=https://127.0.0.1:$PORT
 "$MINICA" serve --dir "$CA" --listen "127.0.0.1:$PORT" --timeout 10s 2>"$T/serve.log" &
 SERVE_PID=$!
 track_pid "$SERVE_PID"
-wait_health() {
-    local i
-    for i in $(seq 1 100); do
-        [ "$(http_code "$URL/v1/health" -k)" = 200 ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
-check "serve answers on the PostgreSQL inventory" wait_health
+check "serve answers on the PostgreSQL inventory" wait_health "$URL"
 check "and names it" grep -qF "inventory: $URI" "$T/serve.log"
 
 # sign TOKEN PREFIX: one POST /v1/sign; headers in PREFIX.h, body in
@@ -196,7 +188,7 @@ URL=https://127.0.0.1:$PORT3
     --timeout 30s 2>"$T/serve3.log" &
 SERVE_PID=$!
 track_pid "$SERVE_PID"
-check "serve answers again" wait_health
+check "serve answers again" wait_health "$URL"
 code=$(sign "$(sed -n 1p "$T/tokens3")" "$T/s0")
 check "an enrollment before the server goes silent" test "$code" = 200
 pg_down

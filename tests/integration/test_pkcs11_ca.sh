@@ -112,15 +112,7 @@ URL=https://127.0.0.1:$PORT
 "$MINICA" serve --dir "$CA" --listen "127.0.0.1:$PORT" --san ca.test --timeout 5s 2>"$T/serve.log" &
 SERVE_PID=$!
 track_pid "$SERVE_PID"
-up() {
-    local i
-    for i in $(seq 1 100); do
-        [ "$(http_code "$URL/v1/health" -k)" = 200 ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
-check "serve starts with the key in the token" up
+check "serve starts with the key in the token" wait_health "$URL"
 TOKEN=$("$MINICA" token web1.internal --san 127.0.0.1 --dir "$CA")
 (umask 077 && printf '%s\n' "$TOKEN" >"$T/enroll.token")
 run "$MINICA" issue web1.internal --san 127.0.0.1 --ca-url "$URL" --root "$CA/root.crt" \

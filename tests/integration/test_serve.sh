@@ -18,15 +18,6 @@ URL=https://127.0.0.1:$PORT
     --max-per-ip 64 2>"$T/serve.log" &
 SERVE_PID=$!
 track_pid "$SERVE_PID"
-# wait_health URL: up to 10s for the server to answer.
-wait_health() {
-    local i
-    for i in $(seq 1 100); do
-        [ "$(http_code "$1/v1/health" -k)" = 200 ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
 check "server answers /v1/health" wait_health "$URL"
 
 # body_code METHOD PATH FILE [curl args]: status of a request with FILE as body, body in $T/resp.

@@ -20,14 +20,6 @@ URL=https://127.0.0.1:$PORT
 "$MINICA" serve --dir "$CA" --listen "127.0.0.1:$PORT" 2>"$T/serve.log" &
 SERVE_PID=$!
 track_pid "$SERVE_PID"
-wait_health() {
-    local i
-    for i in $(seq 1 100); do
-        [ "$(http_code "$1/v1/health" -k)" = 200 ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
 check "server answers /v1/health" wait_health "$URL"
 FP=$(openssl x509 -in "$CA/root.crt" -noout -fingerprint -sha256)
 run "$MINICA" bootstrap --ca-url "$URL" --fingerprint "$FP" --out "$VM"

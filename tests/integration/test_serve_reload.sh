@@ -22,15 +22,7 @@ URL=https://127.0.0.1:$PORT
 "$MINICA" serve --dir "$CA" --listen "127.0.0.1:$PORT" 2>"$T/serve.log" &
 SERVE_PID=$!
 track_pid "$SERVE_PID"
-wait_health() {
-    local i
-    for i in $(seq 1 100); do
-        [ "$(http_code "$URL/v1/health" -k)" = 200 ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
-check "serve answers /v1/health" wait_health
+check "serve answers /v1/health" wait_health "$URL"
 
 fp() { openssl x509 -in "$1" -noout -fingerprint -sha256 | cut -d= -f2; }
 split_pem() { # split_pem FILE PREFIX: PREFIX.1.pem ...; prints how many
@@ -125,7 +117,7 @@ check "after SIGHUP serve's certificate is from the new intermediate" wait_serve
 check "serve's chain verifies under the pinned root" tls_verifies "$VM/root.crt"
 check "serve.crt on disk is the new one" issued_by "$CA/serve.crt" "$T/int2.pem"
 check "serve logged the reload" wait_log "SIGHUP: reloaded the CA"
-check "serve is still up" wait_health
+check "serve is still up" wait_health "$URL"
 
 # A second certificate enrolls under the new intermediate: the VM now has
 # leaves of two intermediates, both current.
@@ -173,7 +165,7 @@ chmod 640 "$CA/intermediate.key"
 kill -HUP "$SERVE_PID"
 check "a reload that cannot open the CA logs one line" wait_log "SIGHUP: cannot reload the CA"
 chmod 600 "$CA/intermediate.key"
-check "serve still answers" wait_health
+check "serve still answers" wait_health "$URL"
 check "and still sends the third intermediate's certificate" served_by "$T/int3.pem" 2
 agent --force
 expect_ok "renewals go on after the failed reload"

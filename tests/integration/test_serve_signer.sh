@@ -15,14 +15,6 @@ run "$MINICA" init --dir "$CA"
 expect_ok "init the CA"
 CA=$(cd "$CA" && pwd -P)
 
-wait_health() {
-    local i
-    for i in $(seq 1 100); do
-        [ "$(http_code "$1/v1/health" -k)" = 200 ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
 start_serve() { # start_serve PORT [args]: pid in $SERVE_PID, log in $T/serve-PORT.log
     local port=$1
     shift
@@ -52,6 +44,10 @@ scalar_hex() {
         tr -d ' :\n' | tail -c 64
 }
 pem_line_hex() { sed -n 2p "$1" | head -c 48 | od -An -tx1 | tr -d ' \n'; }
+# The scalar as mbedTLS holds it in memory: an mpi's limbs are machine
+# words, least significant first, so on a little-endian host its bytes are
+# the big-endian scalar reversed.
+reversed_hex() { printf '%s' "$1" | sed 's/../& /g' | tr ' ' '\n' | grep . | tac | tr -d '\n'; }
 cat >"$T/scan.py" <<'EOF'
 # scan.py PID HEX...: exit 0 when any of the byte strings is in the
 # process's readable memory, 1 when none is, 2 when nothing could be read.
@@ -83,6 +79,7 @@ EOF
 scan() { python3 "$T/scan.py" "$@"; }
 
 KEY_HEX=$(scalar_hex "$CA/intermediate.key")
+KEY_LE_HEX=$(reversed_hex "$KEY_HEX")
 PEM_HEX=$(pem_line_hex "$CA/intermediate.key")
 check "the key's scalar was read (64 hex digits)" test "${#KEY_HEX}" = 64
 
@@ -90,7 +87,7 @@ check "the key's scalar was read (64 hex digits)" test "${#KEY_HEX}" = 64
 PORT0=$(free_port)
 check "serve --signer in-process starts" start_serve "$PORT0" --signer in-process
 check "in-process: enrollment works" enroll "$PORT0" inproc.internal
-scan "$SERVE_PID" "$KEY_HEX" "$PEM_HEX"
+scan "$SERVE_PID" "$KEY_HEX" "$KEY_LE_HEX" "$PEM_HEX"
 if [ $? = 0 ]; then pass "in-process: the scan finds the key in serve's memory"; else fail "in-process: the scan finds the key in serve's memory"; fi
 kill "$SERVE_PID"
 wait "$SERVE_PID" 2>/dev/null
@@ -112,13 +109,13 @@ openssl crl -inform DER -in "$T/crl.der" -out "$T/crl.pem"
 check "certtool verifies the served CRL" \
     certtool --verify-crl --load-ca-certificate "$CA/intermediate.crt" --infile "$T/crl.pem"
 
-scan "$NET" "$KEY_HEX" "$PEM_HEX"
+scan "$NET" "$KEY_HEX" "$KEY_LE_HEX" "$PEM_HEX"
 case $? in
 1) pass "the network process's memory holds none of the key's bytes" ;;
 *) fail "the network process's memory holds none of the key's bytes" ;;
 esac
-scan "$WORKER" "$KEY_HEX" "$PEM_HEX"
-if [ $? = 0 ]; then pass "the signer process holds the key"; else fail "the signer process holds the key"; fi
+scan "$WORKER" "$KEY_LE_HEX"
+if [ $? = 0 ]; then pass "the signer process holds the key (as mbedTLS does)"; else fail "the signer process holds the key (as mbedTLS does)"; fi
 check_not "the network process maps no .key file" grep -q '\.key' "/proc/$NET/maps"
 check "the network process has no_new_privs" grep -q '^NoNewPrivs:[[:space:]]*1' "/proc/$NET/status"
 check "the network process has no capability but file access" \
@@ -180,7 +177,7 @@ check "openssl and certtool verify it" verified web3.internal
 NEW_KEY_HEX=$(scalar_hex "$CA/intermediate.key")
 check "the new key is covered in the network process" \
     bash -c "! nsenter -t $NET -m cat '$CA/intermediate.key' 2>/dev/null | grep -q KEY"
-scan "$NET" "$NEW_KEY_HEX" "$KEY_HEX"
+scan "$NET" "$NEW_KEY_HEX" "$(reversed_hex "$NEW_KEY_HEX")" "$KEY_HEX" "$KEY_LE_HEX"
 case $? in
 1) pass "the network process holds neither key after the reload" ;;
 *) fail "the network process holds neither key after the reload" ;;
@@ -193,6 +190,25 @@ kill -TERM "$NET"
 wait "$NET" 2>/dev/null
 sleep 0.3
 check "the signer processes end with serve" bash -c "! kill -0 $SUP 2>/dev/null"
+
+# --- the supervisor killed: nothing would restart a signer, so serve stops --
+PORT3=$(free_port)
+check "another serve starts" start_serve "$PORT3"
+SUP3=$(children "$SERVE_PID" | head -1)
+kill -KILL "$SUP3"
+for i in $(seq 1 100); do
+    kill -0 "$SERVE_PID" 2>/dev/null || break
+    sleep 0.1
+done
+if kill -0 "$SERVE_PID" 2>/dev/null; then
+    kill -KILL "$SERVE_PID"
+    RC="none: still running after 10s"
+else
+    wait "$SERVE_PID"
+    RC=$?
+fi
+check "serve exits 1 when the signer's supervisor is killed (exit $RC)" test "$RC" = 1
+check "and says why" grep -q "supervisor ended (signal 9): stopping" "$T/serve-$PORT3.log"
 
 # --- not root: the same covers, from a user namespace of serve's own --------
 AS_NOBODY="setpriv --reuid=nobody --regid=nogroup --clear-groups --"

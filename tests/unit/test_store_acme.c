@@ -193,13 +193,15 @@ static void test_store_acme_migration_upgrades_a_v4_db(void **state)
                                   "DROP TABLE acme_eab_keys; "
                                   "DROP TABLE acme_challenges; DROP TABLE acme_authz; "
                                   "DROP TABLE acme_orders; DROP TABLE acme_accounts; "
-                                  "DROP TABLE acme_nonces; PRAGMA user_version = 4",
+                                  "DROP TABLE acme_nonces; DROP INDEX certs_issuer_stats; "
+                                  "CREATE INDEX certs_issuer ON certs(issuer_fingerprint_sha256, "
+                                  "not_after); PRAGMA user_version = 4",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
 
     OK(minica_store_open(f->path, &f->store, E));
-    assert_int_equal(minica_store_schema_version(f->store), 9);
+    assert_int_equal(minica_store_schema_version(f->store), 10);
     add_account(f->store, "acct1", "thumb1");
     add_order(f->store, "ord1", "acct1");
     OK(minica_store_acme_order_transition(f->store, "ord1", "pending", "valid", "01", NULL, E));
@@ -226,14 +228,15 @@ static void test_store_acme_migration_upgrades_a_v5_db(void **state)
                                   "DROP INDEX acme_orders_replaces; "
                                   "ALTER TABLE acme_orders DROP COLUMN replaces; "
                                   "DROP TABLE acme_eab_keys; DROP TABLE published_crls; "
-                                  "DROP TABLE serve_secrets; "
-                                  "PRAGMA user_version = 5",
+                                  "DROP TABLE serve_secrets; DROP INDEX certs_issuer_stats; "
+                                  "CREATE INDEX certs_issuer ON certs(issuer_fingerprint_sha256, "
+                                  "not_after); PRAGMA user_version = 5",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
 
     OK(minica_store_open(f->path, &f->store, E));
-    assert_int_equal(minica_store_schema_version(f->store), 9);
+    assert_int_equal(minica_store_schema_version(f->store), 10);
     struct minica_acme_order o;
     OK(minica_store_acme_order_get(f->store, "ord1", &o, E));
     assert_string_equal(o.replaces, "");

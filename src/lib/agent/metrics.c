@@ -61,31 +61,128 @@ static void sb_label(struct sbuf *sb, const char *value)
     }
 }
 
-struct seen {
-    char (*serials)[MINICA_SERIAL_HEX_MAX];
-    size_t n, cap;
+/* One series per name: a renewal extends its value instead of starting
+ * a series of its own (Prometheus keeps every label set it ever saw). A
+ * hash table keeps this linear in the inventory; the output is sorted by
+ * name, so that it is the same from run to run. */
+struct name_entry {
+    char *name;
+    int64_t not_after;
+    int managed; /* from a managed file: what is deployed wins */
 };
 
-static int seen_add(struct seen *s, const char *serial)
+struct names {
+    struct name_entry *e; /* open addressing; name NULL: free slot */
+    size_t n, cap;
+    int oom;
+};
+
+static uint64_t hash_of(const char *s)
 {
-    for (size_t i = 0; i < s->n; i++)
-        if (strcmp(s->serials[i], serial) == 0)
-            return 0;
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 64;
-        void *q = realloc(s->serials, cap * sizeof(*s->serials));
-        if (q == NULL)
-            return 1; /* worst case a duplicate line, not a lost one */
-        s->serials = q;
-        s->cap = cap;
-    }
-    snprintf(s->serials[s->n++], MINICA_SERIAL_HEX_MAX, "%s", serial);
-    return 1;
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
 }
 
-static void not_after_line(struct sbuf *sb, const char *name, const char *serial, int64_t t)
+static struct name_entry *slot_of(struct name_entry *e, size_t cap, const char *key)
 {
-    sb_printf(sb, "minica_cert_not_after_seconds{name=\"");
+    size_t i = (size_t)hash_of(key) & (cap - 1);
+    while (e[i].name != NULL && strcmp(e[i].name, key) != 0)
+        i = (i + 1) & (cap - 1);
+    return &e[i];
+}
+
+static int names_grow(struct names *t)
+{
+    size_t cap = t->cap ? t->cap * 2 : 1024;
+    struct name_entry *e = calloc(cap, sizeof(*e));
+    if (e == NULL)
+        return -1;
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->e[i].name != NULL)
+            *slot_of(e, cap, t->e[i].name) = t->e[i];
+    free(t->e);
+    t->e = e;
+    t->cap = cap;
+    return 0;
+}
+
+/* The entry for key, made when new (NULL when out of memory). */
+static struct name_entry *names_get(struct names *t, const char *key, int *fresh)
+{
+    *fresh = 0;
+    if ((t->n + 1) * 2 > t->cap && names_grow(t) != 0) {
+        t->oom = 1;
+        return NULL;
+    }
+    struct name_entry *e = slot_of(t->e, t->cap, key);
+    if (e->name == NULL) {
+        if ((e->name = strdup(key)) == NULL) {
+            t->oom = 1;
+            return NULL;
+        }
+        t->n++;
+        *fresh = 1;
+    }
+    return e;
+}
+
+static void names_free(struct names *t)
+{
+    for (size_t i = 0; i < t->cap; i++)
+        free(t->e[i].name);
+    free(t->e);
+    memset(t, 0, sizeof(*t));
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp((*(const struct name_entry *const *)a)->name,
+                  (*(const struct name_entry *const *)b)->name);
+}
+
+/* A name's expiry: its deployed certificate's when it is managed, else
+ * the latest among its valid certificates. */
+static void name_saw(struct names *t, const char *name, int64_t not_after, int managed)
+{
+    int fresh;
+    struct name_entry *e = names_get(t, name, &fresh);
+    if (e == NULL)
+        return;
+    if (fresh || (managed && !e->managed) || (managed == e->managed && not_after > e->not_after))
+        e->not_after = not_after;
+    e->managed |= managed;
+}
+
+static void names_render(struct sbuf *sb, struct names *t)
+{
+    struct name_entry **order = malloc((t->n ? t->n : 1) * sizeof(*order));
+    size_t k = 0;
+    if (order == NULL) {
+        sb->oom = 1;
+        return;
+    }
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->e[i].name != NULL)
+            order[k++] = &t->e[i];
+    qsort(order, k, sizeof(*order), by_name);
+    for (size_t i = 0; i < k; i++) {
+        sb_printf(sb, "minica_cert_not_after_seconds{name=\"");
+        sb_label(sb, order[i]->name);
+        sb_printf(sb, "\"} %lld\n", (long long)order[i]->not_after);
+    }
+    free(order);
+}
+
+/* --serials: each valid certificate's own series, once per serial. */
+static void serial_line(struct sbuf *sb, struct names *seen, const char *name, const char *serial,
+                        int64_t t)
+{
+    int fresh;
+    if (names_get(seen, serial, &fresh) == NULL || !fresh)
+        return;
+    sb_printf(sb, "minica_cert_serial_not_after_seconds{name=\"");
     sb_label(sb, name);
     sb_printf(sb, "\",serial=\"");
     sb_label(sb, serial);
@@ -93,15 +190,17 @@ static void not_after_line(struct sbuf *sb, const char *name, const char *serial
 }
 
 struct row_ctx {
-    struct sbuf *sb;
-    struct seen *seen;
+    struct names *names;
+    struct names *serials; /* NULL without --serials */
+    struct sbuf *detail;
 };
 
 static int inventory_row(const struct minica_cert_row *row, void *p)
 {
     struct row_ctx *ctx = p;
-    if (seen_add(ctx->seen, row->serial))
-        not_after_line(ctx->sb, row->name, row->serial, row->not_after);
+    name_saw(ctx->names, row->name, row->not_after, 0);
+    if (ctx->serials != NULL)
+        serial_line(ctx->detail, ctx->serials, row->name, row->serial, row->not_after);
     return 0;
 }
 
@@ -161,17 +260,15 @@ static int ca_metrics(struct sbuf *sb, const char *state_dir, int64_t now, struc
 }
 
 int minica_metrics_render(const char *state_dir, const struct minica_agent_config *cfg, int64_t now,
-                          char **out, size_t *len, struct minica_err *err)
+                          unsigned flags, char **out, size_t *len, struct minica_err *err)
 {
-    struct sbuf sb = {0};
-    struct seen seen = {0};
+    struct sbuf sb = {0}, detail = {0}, ca = {0};
+    struct names names = {0}, serials = {0};
     struct minica_store *store = NULL;
+    struct row_ctx ctx = {&names, flags & MINICA_METRICS_SERIALS ? &serials : NULL, &detail};
     int ret = MINICA_OK;
     *out = NULL;
 
-    sb_printf(&sb, "# HELP minica_cert_not_after_seconds When a valid certificate expires "
-                   "(UNIX time), per issued and per managed certificate.\n"
-                   "# TYPE minica_cert_not_after_seconds gauge\n");
     if (state_dir != NULL) {
         ret = minica_state_open_store(state_dir, &store, err);
         if (ret != 0)
@@ -180,11 +277,12 @@ int minica_metrics_render(const char *state_dir, const struct minica_agent_confi
         memset(&filter, 0, sizeof(filter));
         filter.status_mask = MINICA_STATUS_VALID;
         filter.now = now;
-        struct row_ctx ctx = {&sb, &seen};
+        filter.without_pem = 1;
+        filter.any_order = 1; /* sorted by name at the end */
         ret = minica_store_list_certs(store, &filter, inventory_row, &ctx, err);
         if (ret != 0)
             goto out;
-        if ((ret = ca_metrics(&sb, state_dir, now, err)) != 0)
+        if ((ret = ca_metrics(&ca, state_dir, now, err)) != 0)
             goto out;
     }
     if (cfg != NULL) {
@@ -196,9 +294,24 @@ int minica_metrics_render(const char *state_dir, const struct minica_agent_confi
              * failures counter is what alerts on them. */
             if (minica_agent_read_leaf(&cfg->certs[i], serial, &not_after, &ferr) != 0)
                 continue;
-            if (seen_add(&seen, serial))
-                not_after_line(&sb, cfg->certs[i].name, serial, not_after);
+            name_saw(&names, cfg->certs[i].name, not_after, 1);
+            if (ctx.serials != NULL)
+                serial_line(&detail, &serials, cfg->certs[i].name, serial, not_after);
         }
+    }
+    sb_printf(&sb, "# HELP minica_cert_not_after_seconds When each issued or managed name's "
+                   "certificate expires (UNIX time): the deployed one for a managed name, "
+                   "else the latest valid one.\n"
+                   "# TYPE minica_cert_not_after_seconds gauge\n");
+    names_render(&sb, &names);
+    if (ctx.serials != NULL) {
+        sb_printf(&sb, "# HELP minica_cert_serial_not_after_seconds When each valid "
+                       "certificate expires (UNIX time), per serial (--serials).\n"
+                       "# TYPE minica_cert_serial_not_after_seconds gauge\n");
+        sb_printf(&sb, "%s", detail.p ? detail.p : "");
+    }
+    sb_printf(&sb, "%s", ca.p ? ca.p : "");
+    if (cfg != NULL) {
         struct minica_agent_status st;
         ret = minica_agent_status_load(cfg->status_file, &st, err);
         if (ret != 0)
@@ -228,7 +341,7 @@ int minica_metrics_render(const char *state_dir, const struct minica_agent_confi
         sb_printf(&sb, "%s", verify);
         free(verify);
     }
-    if (sb.oom) {
+    if (sb.oom || detail.oom || ca.oom || names.oom || serials.oom) {
         ret = minica_seterr(err, MINICA_ENOMEM, "out of memory");
         goto out;
     }
@@ -238,6 +351,9 @@ int minica_metrics_render(const char *state_dir, const struct minica_agent_confi
 out:
     minica_store_close(store);
     free(sb.p);
-    free(seen.serials);
+    free(detail.p);
+    free(ca.p);
+    names_free(&names);
+    names_free(&serials);
     return ret;
 }

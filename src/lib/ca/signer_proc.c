@@ -747,6 +747,16 @@ int minica_signer_proc_reload(struct minica_signer_proc *p, struct minica_err *e
     return ret;
 }
 
+int minica_signer_proc_gone(struct minica_signer_proc *p, char *how, size_t size)
+{
+    int status = 0;
+    if (p->supervisor <= 0 || waitpid(p->supervisor, &status, WNOHANG) != p->supervisor)
+        return 0;
+    describe_exit(status, how, size);
+    p->supervisor = -1; /* reaped */
+    return 1;
+}
+
 pid_t minica_signer_proc_supervisor(const struct minica_signer_proc *p)
 {
     return p->supervisor;

@@ -963,6 +963,8 @@ int minica_server_run(struct minica_server *srv, const struct minica_serve_optio
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
+    /* The signer's supervisor ending: nothing would sign again. */
+    sigaddset(&set, SIGCHLD);
 
     if ((srv->tls = minica_gnutls_load(err)) == NULL || (srv->mhd = minica_mhd_load(err)) == NULL)
         return MINICA_ENET;
@@ -1047,6 +1049,15 @@ int minica_server_run(struct minica_server *srv, const struct minica_serve_optio
         int sig = sigtimedwait(&set, NULL, &ts);
         if (sig == SIGTERM || sig == SIGINT) {
             serve_log(srv, "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            break;
+        }
+        char how[32];
+        if (sig == SIGCHLD && srv->sigproc != NULL &&
+            minica_signer_proc_gone(srv->sigproc, how, sizeof(how))) {
+            ret = minica_seterr(err, MINICA_EIO,
+                                "the signer process's supervisor ended (%s): stopping, nothing "
+                                "could sign",
+                                how);
             break;
         }
         if (sig < 0 && errno != EAGAIN && errno != EINTR) {

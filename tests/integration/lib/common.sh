@@ -220,6 +220,16 @@ http_code() {
     curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$@" "$url" || true
 }
 
+# wait_health URL: up to 10s for a minica serve at URL to answer /v1/health.
+wait_health() {
+    local i
+    for i in $(seq 1 100); do
+        [ "$(http_code "$1/v1/health" -k)" = 200 ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
 # done_testing: summary line and exit status.
 done_testing() {
     echo "$((_checks - _failures)) passed, $_failures failed"
