@@ -29,14 +29,16 @@ struct minica_agent_cert {
     enum minica_usage usage;
     int64_t ttl;                   /* 0: the CA policy's default */
     enum minica_key_type key_type; /* 0: the CA policy's default */
-    char fullchain[MINICA_PATH_MAX];
-    char key[MINICA_PATH_MAX];
-    char cert[MINICA_PATH_MAX];
-    char ca[MINICA_PATH_MAX];
-    char token_file[MINICA_PATH_MAX]; /* remote CA: one-time token for the first issuance */
-    struct minica_file_owner owner;   /* -1: the agent's own */
-    mode_t key_mode;                  /* default 0600, never wider than 0640 */
-    int line;                         /* of the section header, for messages */
+    /* Paths: "" when unset, never NULL (minica_agent_cert_init); the
+     * strings belong to the config that loaded them. */
+    const char *fullchain;
+    const char *key;
+    const char *cert;
+    const char *ca;
+    const char *token_file;         /* remote CA: one-time token for the first issuance */
+    struct minica_file_owner owner; /* -1: the agent's own */
+    mode_t key_mode;                /* default 0600, never wider than 0640 */
+    int line;                       /* of the section header, for messages */
     /* verify, its own commands, pem_bundle: see agent_verify.h */
     struct minica_agent_cert_hooks hooks;
 };
@@ -58,12 +60,16 @@ struct minica_agent_config {
                           in all; 0 = 3m, -1 = no retries */
     struct minica_agent_cert *certs;
     size_t n_certs;
-    size_t cap_certs; /* allocated entries of certs */
+    size_t cap_certs;               /* allocated entries of certs */
+    struct minica_strpool *strings; /* of the certs' paths and commands */
     /* verify_timeout, command_timeout: see agent_verify.h */
     struct minica_agent_hooks_config hooks;
 };
 
 void minica_agent_config_init(struct minica_agent_config *cfg);
+/* An empty [cert NAME] entry: server usage, the agent's own user, key mode
+ * 0600, every path and command "". */
+void minica_agent_cert_init(struct minica_agent_cert *cert);
 void minica_agent_config_free(struct minica_agent_config *cfg);
 /* Parses path (or text, when not NULL; path is then used in messages).
  * Unknown sections or keys, missing required keys and bad values are errors
@@ -126,6 +132,7 @@ const char *minica_renew_reason_name(enum minica_renew_reason reason);
 /* One run. The library never prints: each action or failure is passed to
  * report as one line (failures with is_error = 1, and so are warnings, which
  * start with "warning: " and do not fail the run). */
+struct minica_agent_factcache;
 struct minica_agent_run {
     int force;
     int dry_run;
@@ -139,6 +146,8 @@ struct minica_agent_run {
     int reloaded;
     /* Per-cert last error and probe results; NULL: not recorded. */
     struct minica_agent_state *state;
+    /* Facts of earlier runs (minica_agent_run sets it); NULL: read every file. */
+    struct minica_agent_factcache *facts_cache;
 };
 
 /* The cycle for every [cert] with a given issuer: decide, issue, stage,

@@ -24,12 +24,13 @@ struct minica_agent_run;
 
 /* The [cert NAME] keys of this module. */
 struct minica_agent_cert_hooks {
-    char verify[MINICA_AGENT_VERIFY_MAX]; /* "HOST:PORT[/SNI], ...", validated at load */
-    char check_command[MINICA_AGENT_HOOK_COMMAND_MAX];
-    char reload_command[MINICA_AGENT_HOOK_COMMAND_MAX];
+    /* "" when unset, never NULL; kept in the config's string pool. */
+    const char *verify; /* "HOST:PORT[/SNI], ...", validated at load */
+    const char *check_command;
+    const char *reload_command;
     int has_check;  /* set in [cert] (even empty): overrides [agent]'s */
     int has_reload; /* likewise; an own reload_command also drops [agent]'s reload_pidfile */
-    char pem_bundle[MINICA_PATH_MAX];
+    const char *pem_bundle;
     unsigned seen;
 };
 
@@ -45,8 +46,9 @@ struct minica_agent_hooks_config {
  * the key is not one of ours either. */
 int minica_agent_hooks_agent_key(struct minica_agent_hooks_config *h, const char *key,
                                  const char *value, char *msg, size_t msglen);
-int minica_agent_hooks_cert_key(struct minica_agent_cert_hooks *h, const char *key,
-                                const char *value, char *msg, size_t msglen);
+struct minica_strpool;
+int minica_agent_hooks_cert_key(struct minica_agent_cert_hooks *h, struct minica_strpool *strings,
+                                const char *key, const char *value, char *msg, size_t msglen);
 
 int64_t minica_agent_verify_timeout(const struct minica_agent_config *cfg);
 int64_t minica_agent_command_timeout(const struct minica_agent_config *cfg);
@@ -79,6 +81,8 @@ struct minica_agent_state {
     int64_t verify_failures_total;
     struct minica_agent_cert_state *certs;
     size_t n_certs;
+    size_t cap_certs;
+    size_t hint; /* the entry found last: runs and files go in config order */
 };
 
 void minica_agent_state_init(struct minica_agent_state *st);

@@ -109,5 +109,12 @@ int minica_state_open_store(const char *dir, struct minica_store **out, struct m
 /* Whether DIR has an inventory to open: minica.db exists, or a database is
  * named (by --db or [store]). */
 int minica_state_has_store(const char *dir);
+/* A word that changes whenever anything a verdict on DIR's certificates
+ * depends on does (its CA certificates, policy, inventory), read without
+ * opening any of them: the agent's no-op run compares it with its last
+ * run's. MINICA_EINVAL when the inventory is not DIR's own SQLite file (a
+ * server changes it unseen), MINICA_EIO when the stamp cannot be taken.
+ * *settled: every time in it is old enough to be trusted (base/filestamp.h). */
+int minica_state_stamp(const char *dir, char *out, size_t outlen, int *settled);
 
 #endif

@@ -60,6 +60,11 @@ struct minica_issuer {
  * ("agent"). */
 int minica_issuer_open_local(struct minica_issuer *issuer, const char *state_dir,
                              const char *command, struct minica_err *err);
+/* The same, opening the CA at the first request instead: nothing is read
+ * until then, and an open that fails makes every request fail with its
+ * error. Fails only when out of memory. */
+int minica_issuer_open_local_lazy(struct minica_issuer *issuer, const char *state_dir,
+                                  const char *command, struct minica_err *err);
 
 /* A remote `minica serve` (remote.h is its client). For each managed
  * certificate: the files holding the current certificate and key (used for

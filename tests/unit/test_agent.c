@@ -49,11 +49,10 @@ static void good_facts(struct minica_agent_facts *f)
 static void base_config(struct minica_agent_config *cfg, struct minica_agent_cert *c)
 {
     minica_agent_config_init(cfg);
-    memset(c, 0, sizeof(*c));
+    minica_agent_cert_init(c);
     snprintf(c->name, sizeof(c->name), "up.svc");
     snprintf(c->sans, sizeof(c->sans), "up.svc,10.0.0.1");
-    snprintf(c->key, sizeof(c->key), "/x/up.key");
-    c->usage = MINICA_USAGE_SERVER;
+    c->key = "/x/up.key";
 }
 
 static enum minica_renew_reason decide(const struct minica_agent_config *cfg,

@@ -68,4 +68,29 @@ void minica_agent_sweep_stale_temps(const struct minica_agent_config *cfg);
 void minica_agent_say(struct minica_agent_run *run, int is_error, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* The facts of healthy certificates from earlier runs (factcache.c). */
+struct minica_agent_factcache;
+
+/* Loads path when it was written under the same CA stamp (else starts
+ * empty). now_ns: the real time (minica_filestamp_now), against which
+ * stamps settle and entries age. NULL only when out of memory. */
+struct minica_agent_factcache *minica_agent_factcache_open(const char *path, const char *ca_stamp,
+                                                           int64_t now_ns);
+/* 1 and facts filled when the cache holds cert's facts and its files are
+ * as they were; 0 otherwise. stamp gets the files' stamp for
+ * minica_agent_factcache_record ("" when it must not be recorded). A hit
+ * is kept for the next save. */
+int minica_agent_factcache_lookup(struct minica_agent_factcache *fc,
+                                  const struct minica_agent_cert *c,
+                                  struct minica_agent_facts *facts, char *stamp, size_t stamplen);
+/* Keeps facts inspected under stamp, when they are of a certificate the
+ * agent leaves alone. */
+void minica_agent_factcache_record(struct minica_agent_factcache *fc,
+                                   const struct minica_agent_cert *c,
+                                   const struct minica_agent_facts *facts, const char *stamp);
+/* Writes what this run used and learned, when that differs from the file. */
+int minica_agent_factcache_save(struct minica_agent_factcache *fc, const char *path,
+                                struct minica_err *err);
+void minica_agent_factcache_free(struct minica_agent_factcache *fc);
+
 #endif

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "base/inifile.h"
+#include "base/strpool.h"
 #include "base/trustfile.h"
 #include "minica/agent.h"
 #include "minica/duration.h"
@@ -82,6 +83,20 @@ static int set_path(struct minica_ini_ctx *ctx, char *dst, size_t size, const ch
     if (value[n - 1] == '/')
         return reject(ctx, "%s: '%s' is a directory, not a file", key, value);
     return set_string(ctx, dst, size, key, value);
+}
+
+/* A [cert] path, kept in the config's string pool. */
+static int set_cert_path(struct minica_ini_ctx *ctx, struct minica_agent_config *cfg,
+                         const char **dst, const char *key, const char *value)
+{
+    char buf[MINICA_PATH_MAX];
+    if (!set_path(ctx, buf, sizeof(buf), key, value))
+        return 0;
+    const char *copy = minica_strpool_dup(cfg->strings, buf);
+    if (copy == NULL)
+        return reject(ctx, "out of memory");
+    *dst = copy;
+    return 1;
 }
 
 static int parse_signal(const char *value, int *sig)
@@ -257,16 +272,16 @@ static int cert_key(struct parse_state *st, struct minica_ini_ctx *ctx, const ch
             return reject(ctx, "key_type: %s", err.msg);
     } else if (strcmp(key, "fullchain") == 0) {
         bit = K_FULLCHAIN;
-        ok = set_path(ctx, c->fullchain, sizeof(c->fullchain), key, value);
+        ok = set_cert_path(ctx, st->cfg, &c->fullchain, key, value);
     } else if (strcmp(key, "key") == 0) {
         bit = K_KEY;
-        ok = set_path(ctx, c->key, sizeof(c->key), key, value);
+        ok = set_cert_path(ctx, st->cfg, &c->key, key, value);
     } else if (strcmp(key, "cert") == 0) {
         bit = K_CERT;
-        ok = set_path(ctx, c->cert, sizeof(c->cert), key, value);
+        ok = set_cert_path(ctx, st->cfg, &c->cert, key, value);
     } else if (strcmp(key, "ca") == 0) {
         bit = K_CA;
-        ok = set_path(ctx, c->ca, sizeof(c->ca), key, value);
+        ok = set_cert_path(ctx, st->cfg, &c->ca, key, value);
     } else if (strcmp(key, "owner") == 0) {
         bit = K_OWNER;
         if (parse_id(value, 0, &c->owner) != 0)
@@ -289,9 +304,10 @@ static int cert_key(struct parse_state *st, struct minica_ini_ctx *ctx, const ch
                           value);
         c->key_mode = (mode_t)m;
     } else if (strcmp(key, "token_file") == 0) { /* remote CA: first issuance */
-        return set_path(ctx, c->token_file, sizeof(c->token_file), key, value);
+        return set_cert_path(ctx, st->cfg, &c->token_file, key, value);
     } else {
-        int taken = minica_agent_hooks_cert_key(&c->hooks, key, value, ctx->msg, sizeof(ctx->msg));
+        int taken = minica_agent_hooks_cert_key(&c->hooks, st->cfg->strings, key, value, ctx->msg,
+                                                sizeof(ctx->msg));
         if (taken >= 0)
             return taken;
         return reject(ctx, "unknown key '%s' in [cert %s]", key, c->name);
@@ -311,10 +327,9 @@ static int new_cert(struct parse_state *st, struct minica_ini_ctx *ctx, const ch
     struct minica_err err;
     if (minica_name_parse(name, &parsed, &err) != 0)
         return reject(ctx, "[cert %s]: %s", name, err.msg);
-    for (size_t i = 0; i < cfg->n_certs; i++)
-        if (strcmp(cfg->certs[i].name, parsed.text) == 0)
-            return reject(ctx, "[cert %s] appears twice", name);
-    /* Doubling: an entry is ~37 KB and a fleet config may list thousands. */
+    /* Names appearing twice are found once all are read (check_names). */
+    if (cfg->strings == NULL && (cfg->strings = minica_strpool_new()) == NULL)
+        return reject(ctx, "out of memory");
     if (cfg->n_certs == cfg->cap_certs) {
         size_t cap = cfg->cap_certs ? 2 * cfg->cap_certs : 16;
         struct minica_agent_cert *certs = realloc(cfg->certs, cap * sizeof(*certs));
@@ -324,13 +339,9 @@ static int new_cert(struct parse_state *st, struct minica_ini_ctx *ctx, const ch
         cfg->cap_certs = cap;
     }
     struct minica_agent_cert *c = &cfg->certs[cfg->n_certs++];
-    memset(c, 0, sizeof(*c));
+    minica_agent_cert_init(c);
     snprintf(c->name, sizeof(c->name), "%s", parsed.text);
     snprintf(c->sans, sizeof(c->sans), "%s", parsed.text);
-    c->usage = MINICA_USAGE_SERVER;
-    c->owner.uid = (uid_t)-1;
-    c->owner.gid = (gid_t)-1;
-    c->key_mode = 0600;
     st->cur = c;
     return 1;
 }
@@ -363,24 +374,69 @@ static int handler(struct minica_ini_ctx *ctx, const char *section, const char *
     return reject(ctx, "key '%s' outside of a section", key);
 }
 
-/* The line of "[cert NAME]" in text, for errors about a whole section. */
-static int section_line(const char *text, const char *name)
+/* The line of the nth "[cert NAME]" header in text (from 1), for errors
+ * about a whole section; 0 when there is none. Names compare as DNS names
+ * do, without case. */
+static int nth_section_line(const char *text, const char *name, int nth)
 {
     int line = 1;
+    size_t name_len = strlen(name);
     for (const char *p = text; *p; line++) {
         const char *nl = strchr(p, '\n');
-        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        const char *end = nl ? nl : p + strlen(p);
         const char *s = p;
-        while (s < p + len && isspace((unsigned char)*s))
+        while (s < end && isspace((unsigned char)*s))
             s++;
-        if (s < p + len && *s == '[' && strstr(s, name) != NULL && strstr(s, name) < p + len &&
-            strncmp(s + 1, "cert", 4) == 0)
-            return line;
+        const char *close = s < end && *s == '[' ? memchr(s, ']', (size_t)(end - s)) : NULL;
+        if (close != NULL && close - s > 5 && strncmp(s + 1, "cert ", 5) == 0) {
+            const char *n = s + 6, *e = close;
+            while (n < e && isspace((unsigned char)*n))
+                n++;
+            while (e > n && isspace((unsigned char)e[-1]))
+                e--;
+            if ((size_t)(e - n) == name_len && strncasecmp(n, name, name_len) == 0 && --nth == 0)
+                return line;
+        }
         if (nl == NULL)
             break;
         p = nl + 1;
     }
     return 0;
+}
+
+static int section_line(const char *text, const char *name)
+{
+    return nth_section_line(text, name, 1);
+}
+
+static int cert_index_by_name(const void *a, const void *b, void *certs)
+{
+    const struct minica_agent_cert *c = certs;
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    int d = strcmp(c[x].name, c[y].name);
+    return d != 0 ? d : (x > y) - (x < y);
+}
+
+/* Each name once. Sorted, not pairwise: a config may manage thousands of
+ * certificates. */
+static int check_names(const struct minica_agent_config *cfg, const char *path, const char *text,
+                       struct minica_err *err)
+{
+    size_t *order = calloc(cfg->n_certs + 1, sizeof(*order));
+    if (order == NULL)
+        return minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    for (size_t i = 0; i < cfg->n_certs; i++)
+        order[i] = i;
+    qsort_r(order, cfg->n_certs, sizeof(*order), cert_index_by_name, cfg->certs);
+    int ret = MINICA_OK;
+    for (size_t k = 1; k < cfg->n_certs && ret == 0; k++) {
+        const char *name = cfg->certs[order[k]].name;
+        if (strcmp(cfg->certs[order[k - 1]].name, name) == 0)
+            ret = minica_seterr(err, MINICA_EINVAL, "%s:%d: [cert %s] appears twice", path,
+                                nth_section_line(text, name, 2), name);
+    }
+    free(order);
+    return ret;
 }
 
 void minica_agent_config_init(struct minica_agent_config *cfg)
@@ -390,8 +446,22 @@ void minica_agent_config_init(struct minica_agent_config *cfg)
     cfg->reload_signal = SIGHUP;
 }
 
+void minica_agent_cert_init(struct minica_agent_cert *cert)
+{
+    memset(cert, 0, sizeof(*cert));
+    cert->usage = MINICA_USAGE_SERVER;
+    cert->owner.uid = (uid_t)-1;
+    cert->owner.gid = (gid_t)-1;
+    cert->key_mode = 0600;
+    cert->fullchain = cert->key = cert->cert = cert->ca = cert->token_file = "";
+    cert->hooks.verify = cert->hooks.check_command = cert->hooks.reload_command = "";
+    cert->hooks.pem_bundle = "";
+}
+
 void minica_agent_config_free(struct minica_agent_config *cfg)
 {
+    minica_strpool_free(cfg->strings);
+    cfg->strings = NULL;
     free(cfg->certs);
     cfg->certs = NULL;
     cfg->n_certs = 0;
@@ -487,7 +557,8 @@ int minica_agent_config_load(struct minica_agent_config *cfg, const char *path, 
             goto out;
         }
     }
-    ret = check_shared_paths(cfg, path, text, err);
+    if ((ret = check_names(cfg, path, text, err)) == 0)
+        ret = check_shared_paths(cfg, path, text, err);
 out:
     if (buf != NULL)
         free(buf);

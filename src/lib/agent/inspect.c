@@ -118,9 +118,9 @@ int minica_agent_inspect(struct minica_issuer *issuer, const struct minica_agent
             return minica_seterr(err, MINICA_ENOMEM, "out of memory");
         *alone = *cert;
         if (alone->key[0] == '\0')
-            memcpy(alone->key, cert->hooks.pem_bundle, sizeof(alone->key));
+            alone->key = cert->hooks.pem_bundle;
         if (alone->fullchain[0] == '\0' && alone->cert[0] == '\0')
-            memcpy(alone->fullchain, cert->hooks.pem_bundle, sizeof(alone->fullchain));
+            alone->fullchain = cert->hooks.pem_bundle;
         cert = alone;
     } else if (cert->hooks.pem_bundle[0] != '\0') {
         read_optional(cert->hooks.pem_bundle, &bundle, facts);

@@ -1,6 +1,7 @@
 /* The issuer interface over the local CA in a state directory: issuing is
  * minica_ca_issue, verdicts come from chain verification and the inventory.
  * Not for remote CAs (issuer_remote.c). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,6 +9,7 @@
 
 #include "ca/x509.h"
 #include "minica/ca.h"
+#include "minica/fsutil.h"
 #include "minica/issuer.h"
 #include "minica/lifecycle.h"
 #include "minica/store.h"
@@ -160,6 +162,87 @@ int minica_issuer_open_local(struct minica_issuer *issuer, const char *state_dir
     minica_ca_set_actor(ca, command, "local");
     issuer->ops = &local_ops;
     issuer->ctx = ca;
+    return MINICA_OK;
+}
+
+/* Opened at its first use: a run whose certificates are all known good
+ * (agent/factcache.c) never reads the CA's keys, certificates or inventory. */
+struct lazy_local {
+    char state_dir[MINICA_PATH_MAX];
+    char command[64];
+    struct minica_ca *ca;
+    int failed; /* the open's error code: err says why, and every use returns it */
+    struct minica_err err;
+};
+
+static int lazy_open(struct lazy_local *l, struct minica_err *err)
+{
+    if (l->ca == NULL && l->failed == 0) {
+        l->failed = minica_ca_open(l->state_dir, &l->ca, &l->err);
+        if (l->failed == 0)
+            minica_ca_set_actor(l->ca, l->command, "local");
+    }
+    if (l->failed != 0 && err != NULL)
+        *err = l->err;
+    return l->failed;
+}
+
+static int lazy_issue(void *ctx, const struct minica_issue_request *req, struct minica_issued *out,
+                      struct minica_err *err)
+{
+    struct lazy_local *l = ctx;
+    int ret = lazy_open(l, err);
+    return ret != 0 ? ret : local_issue(l->ca, req, out, err);
+}
+
+static int lazy_verdict(void *ctx, const char *cert_pem, struct minica_issuer_verdict *out,
+                        struct minica_err *err)
+{
+    struct lazy_local *l = ctx;
+    int ret = lazy_open(l, err);
+    return ret != 0 ? ret : local_verdict(l->ca, cert_pem, out, err);
+}
+
+static const char *lazy_root(void *ctx)
+{
+    struct lazy_local *l = ctx;
+    return lazy_open(l, NULL) != 0 ? NULL : local_root(l->ca);
+}
+
+static const char *lazy_chain(void *ctx)
+{
+    struct lazy_local *l = ctx;
+    return lazy_open(l, NULL) != 0 ? NULL : local_chain(l->ca);
+}
+
+static void lazy_close(void *ctx)
+{
+    struct lazy_local *l = ctx;
+    if (l->ca != NULL)
+        minica_ca_close(l->ca);
+    free(l);
+}
+
+static const struct minica_issuer_ops lazy_local_ops = {
+    .kind = "local",
+    .issue = lazy_issue,
+    .verdict = lazy_verdict,
+    .root_pem = lazy_root,
+    .chain_pem = lazy_chain,
+    .close = lazy_close,
+};
+
+int minica_issuer_open_local_lazy(struct minica_issuer *issuer, const char *state_dir,
+                                  const char *command, struct minica_err *err)
+{
+    memset(issuer, 0, sizeof(*issuer));
+    struct lazy_local *l = calloc(1, sizeof(*l));
+    if (l == NULL)
+        return minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    snprintf(l->state_dir, sizeof(l->state_dir), "%s", state_dir);
+    snprintf(l->command, sizeof(l->command), "%s", command);
+    issuer->ops = &lazy_local_ops;
+    issuer->ctx = l;
     return MINICA_OK;
 }
 

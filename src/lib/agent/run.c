@@ -17,8 +17,10 @@
 
 #include "agent/agent_internal.h"
 #include "base/command.h"
+#include "base/filestamp.h"
 #include "ca/x509.h"
 #include "minica/agent.h"
+#include "minica/ca.h"
 #include "minica/duration.h"
 
 /* ---- check and reload ---- */
@@ -279,7 +281,14 @@ int minica_agent_run_with(const struct minica_agent_config *cfg, struct minica_i
         }
         struct minica_agent_facts facts;
         struct minica_err ierr;
-        if (minica_agent_inspect(issuer, c, &facts, &ierr) != 0) {
+        char stamp[1024];
+        if (run->facts_cache != NULL &&
+            minica_agent_factcache_lookup(run->facts_cache, c, &facts, stamp, sizeof(stamp))) {
+            /* as it was: nothing read */
+        } else if (minica_agent_inspect(issuer, c, &facts, &ierr) == 0) {
+            if (run->facts_cache != NULL)
+                minica_agent_factcache_record(run->facts_cache, c, &facts, stamp);
+        } else {
             minica_agent_say(run, 1, "%s: %s", c->name, ierr.msg);
             minica_agent_state_error(run->state, c->name, ierr.msg, now);
             if (first.msg[0] == '\0')
@@ -497,13 +506,34 @@ int minica_agent_run(const struct minica_agent_config *cfg, struct minica_agent_
         minica_agent_state_init(state);
     if (run->state == NULL && !run->dry_run)
         run->state = state;
+    /* A local CA whose state has settled since the last run: certificates
+     * whose files are unchanged are judged from that run's facts, and the
+     * CA is opened only if one of them needs it. */
+    struct minica_agent_factcache *cache = NULL;
+    char facts_path[MINICA_PATH_MAX + 8], ca_stamp[1024];
+    int settled = 0;
+    snprintf(facts_path, sizeof(facts_path), "%s.facts", cfg->status_file);
+    if (cfg->ca_url[0] == '\0' && run->facts_cache == NULL &&
+        minica_state_stamp(cfg->state_dir, ca_stamp, sizeof(ca_stamp), &settled) == 0 && settled)
+        cache = minica_agent_factcache_open(facts_path, ca_stamp, minica_filestamp_now());
     if (cfg->ca_url[0] != '\0')
         ret = minica_issuer_open_remote_agent(&issuer, cfg, err);
+    else if (cache != NULL)
+        ret = minica_issuer_open_local_lazy(&issuer, cfg->state_dir, "agent", err);
     else
         ret = minica_issuer_open_local(&issuer, cfg->state_dir, "agent", err);
+    if (cache != NULL)
+        run->facts_cache = cache;
     if (ret == 0)
         ret = minica_agent_run_with(cfg, &issuer, run, err);
     minica_issuer_close(&issuer);
+    if (cache != NULL) {
+        struct minica_err cerr;
+        if (!run->dry_run && minica_agent_factcache_save(cache, facts_path, &cerr) != 0)
+            minica_agent_say(run, 1, "%s", cerr.msg);
+        run->facts_cache = NULL;
+        minica_agent_factcache_free(cache);
+    }
     if (!run->dry_run) {
         struct minica_agent_status st;
         struct minica_err serr;

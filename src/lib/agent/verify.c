@@ -11,6 +11,7 @@
 #include <mbedtls/x509_crt.h>
 
 #include "agent/agent_internal.h"
+#include "base/strpool.h"
 #include "ca/x509.h"
 #include "minica/agent.h"
 #include "minica/duration.h"
@@ -28,14 +29,19 @@ enum {
     H_COMMAND_TIMEOUT = 1 << 5,
 };
 
-static int set_text(char *dst, size_t size, const char *key, const char *value, char *msg,
-                    size_t msglen)
+static int set_text(const char **dst, size_t size, struct minica_strpool *strings, const char *key,
+                    const char *value, char *msg, size_t msglen)
 {
     if (strlen(value) >= size) {
         snprintf(msg, msglen, "%s: value too long", key);
         return 0;
     }
-    snprintf(dst, size, "%s", value);
+    const char *copy = minica_strpool_dup(strings, value);
+    if (copy == NULL) {
+        snprintf(msg, msglen, "out of memory");
+        return 0;
+    }
+    *dst = copy;
     return 1;
 }
 
@@ -75,8 +81,8 @@ int minica_agent_hooks_agent_key(struct minica_agent_hooks_config *h, const char
     return ok;
 }
 
-int minica_agent_hooks_cert_key(struct minica_agent_cert_hooks *h, const char *key,
-                                const char *value, char *msg, size_t msglen)
+int minica_agent_hooks_cert_key(struct minica_agent_cert_hooks *h, struct minica_strpool *strings,
+                                const char *key, const char *value, char *msg, size_t msglen)
 {
     unsigned bit;
     int ok;
@@ -90,15 +96,17 @@ int minica_agent_hooks_cert_key(struct minica_agent_cert_hooks *h, const char *k
             return 0;
         }
         free(eps);
-        ok = set_text(h->verify, sizeof(h->verify), key, value, msg, msglen);
+        ok = set_text(&h->verify, MINICA_AGENT_VERIFY_MAX, strings, key, value, msg, msglen);
     } else if (strcmp(key, "check_command") == 0) {
         bit = H_CHECK;
         h->has_check = 1;
-        ok = set_text(h->check_command, sizeof(h->check_command), key, value, msg, msglen);
+        ok = set_text(&h->check_command, MINICA_AGENT_HOOK_COMMAND_MAX, strings, key, value, msg,
+                      msglen);
     } else if (strcmp(key, "reload_command") == 0) {
         bit = H_RELOAD;
         h->has_reload = 1;
-        ok = set_text(h->reload_command, sizeof(h->reload_command), key, value, msg, msglen);
+        ok = set_text(&h->reload_command, MINICA_AGENT_HOOK_COMMAND_MAX, strings, key, value, msg,
+                      msglen);
     } else if (strcmp(key, "pem_bundle") == 0) {
         bit = H_BUNDLE;
         size_t n = strlen(value);
@@ -106,7 +114,7 @@ int minica_agent_hooks_cert_key(struct minica_agent_cert_hooks *h, const char *k
             snprintf(msg, msglen, "pem_bundle: '%s' is not an absolute file path", value);
             return 0;
         }
-        ok = set_text(h->pem_bundle, sizeof(h->pem_bundle), key, value, msg, msglen);
+        ok = set_text(&h->pem_bundle, MINICA_PATH_MAX, strings, key, value, msg, msglen);
     } else {
         return -1;
     }
@@ -182,20 +190,36 @@ void minica_agent_state_path(const char *status_file, char *out, size_t outlen)
     snprintf(out, outlen, "%s.json", status_file);
 }
 
-struct minica_agent_cert_state *minica_agent_state_cert(struct minica_agent_state *st,
-                                                        const char *name)
+static struct minica_agent_cert_state *state_append(struct minica_agent_state *st, const char *name)
 {
-    for (size_t i = 0; i < st->n_certs; i++)
-        if (strcmp(st->certs[i].name, name) == 0)
-            return &st->certs[i];
-    struct minica_agent_cert_state *certs = realloc(st->certs, (st->n_certs + 1) * sizeof(*certs));
-    if (certs == NULL)
-        return NULL;
-    st->certs = certs;
-    struct minica_agent_cert_state *c = &certs[st->n_certs++];
+    if (st->n_certs == st->cap_certs) {
+        size_t cap = st->cap_certs ? 2 * st->cap_certs : 16;
+        struct minica_agent_cert_state *certs = realloc(st->certs, cap * sizeof(*certs));
+        if (certs == NULL)
+            return NULL;
+        st->certs = certs;
+        st->cap_certs = cap;
+    }
+    st->hint = st->n_certs;
+    struct minica_agent_cert_state *c = &st->certs[st->n_certs++];
     memset(c, 0, sizeof(*c));
     snprintf(c->name, sizeof(c->name), "%s", name);
     return c;
+}
+
+struct minica_agent_cert_state *minica_agent_state_cert(struct minica_agent_state *st,
+                                                        const char *name)
+{
+    /* From the entry found last: runs and the file both go in config
+     * order, so a run over 1,000 certificates is not quadratic. */
+    for (size_t k = 0; k < st->n_certs; k++) {
+        size_t i = (st->hint + k) % st->n_certs;
+        if (strcmp(st->certs[i].name, name) == 0) {
+            st->hint = i;
+            return &st->certs[i];
+        }
+    }
+    return state_append(st, name);
 }
 
 void minica_agent_state_error(struct minica_agent_state *st, const char *name, const char *msg,
@@ -276,7 +300,8 @@ int minica_agent_state_load(struct minica_agent_state *st, const char *path, str
     {
         char name[MINICA_NAME_MAX + 1];
         json_str(c, "name", name, sizeof(name));
-        struct minica_agent_cert_state *cs = minica_agent_state_cert(st, name);
+        /* The file has each name once (it is written from this array). */
+        struct minica_agent_cert_state *cs = state_append(st, name);
         if (cs == NULL) {
             ret = minica_seterr(err, MINICA_ENOMEM, "out of memory");
             break;
@@ -329,7 +354,10 @@ int minica_agent_state_save(const struct minica_agent_state *st, const char *pat
     cJSON_Delete(root);
     if (text == NULL)
         return minica_seterr(err, MINICA_ENOMEM, "out of memory");
-    int ret = minica_write_file_atomic(path, text, strlen(text), 0644, 0, err);
+    /* Unchanged in a run that did nothing: no write, no fsync. */
+    int ret = minica_file_has_content(path, text, strlen(text))
+                  ? MINICA_OK
+                  : minica_write_file_atomic(path, text, strlen(text), 0644, 0, err);
     free(text);
     return ret;
 }

@@ -10,6 +10,7 @@
 
 #include <mbedtls/platform_util.h>
 
+#include "base/filestamp.h"
 #include "ca/ca_internal.h"
 #include "ca/keyfile.h"
 #include "ca/keytoken.h"
@@ -465,6 +466,47 @@ int minica_state_has_store(const char *dir)
         has = conf.database[0] != '\0';
     minica_statedir_close(&sd);
     return has;
+}
+
+int minica_state_stamp(const char *dir, char *out, size_t outlen, int *settled)
+{
+    out[0] = '\0';
+    *settled = 1;
+    if (db_override() != NULL)
+        return MINICA_EINVAL;
+    struct minica_statedir sd;
+    struct minica_store_conf conf;
+    struct minica_err ignored;
+    if (minica_statedir_open(&sd, dir, &ignored) != 0)
+        return MINICA_EINVAL;
+    int ret = load_store_conf(&sd, &conf, &ignored);
+    minica_statedir_close(&sd);
+    if (ret != 0 || conf.database[0] != '\0')
+        return MINICA_EINVAL; /* a server's inventory changes unseen from here */
+    /* Everything a verdict reads: the CA certificates (replaced by
+     * rename, and the archive's entries by rename into it), the policy, and
+     * the inventory with its write-ahead log. Not DIR itself: the agent's
+     * own status files may live there. */
+    static const struct {
+        const char *rel;
+        unsigned fields;
+    } parts[] = {
+        {"minica.conf", MINICA_STAMP_ALL},
+        {"root.crt", MINICA_STAMP_ALL},
+        {"intermediate.crt", MINICA_STAMP_ALL},
+        {MINICA_CA_ARCHIVE, MINICA_STAMP_ALL},
+        {MINICA_CA_ARCHIVE "/retired", MINICA_STAMP_ALL},
+        {"minica.db", MINICA_STAMP_ALL},
+        {"minica.db-wal", MINICA_STAMP_NO_CTIME},
+    };
+    int64_t now = minica_filestamp_now();
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+        char path[MINICA_PATH_MAX];
+        if (minica_path_join(path, sizeof(path), dir, parts[i].rel, NULL) != 0 ||
+            minica_filestamp_append(out, outlen, path, parts[i].fields, now, settled) != 0)
+            return MINICA_EIO;
+    }
+    return MINICA_OK;
 }
 
 /* A bad minica.conf stops all issuance; the audit log says why, for whoever
