@@ -1,7 +1,9 @@
 /* The load client of bench/run's `minica serve` measurement: C concurrent
  * clients, each request a new TLS connection (GnuTLS, trusting only the CA
  * root), either a token enrollment (POST /v1/sign) or GET /v1/health (the
- * handshake floor). PORT may list several servers on HOST ("P1,P2"): request
+ * handshake floor), or the same enrollment from Cloudflare's `cfssl serve`
+ * (POST /api/v1/cfssl/sign with the CSR alone: it has no tokens), the peer
+ * bench/run measures it against. PORT may list several servers on HOST ("P1,P2"): request
  * i goes to the (i mod n)th, as a round-robin balancer would send it, so one
  * process with one clock measures replicas together. Not a test and not a
  * product client (see issuer_remote.c). */
@@ -41,7 +43,7 @@ struct load {
     struct job *jobs;
     int n;
     int next;
-    int enroll;
+    enum { HEALTH, ENROLL, CFSSL } kind;
     pthread_mutex_t lock;
 };
 
@@ -100,7 +102,7 @@ out:
 static int build_request(struct load *ld, struct job *job)
 {
     char hdr[512];
-    if (!ld->enroll) {
+    if (ld->kind == HEALTH) {
         int len = snprintf(hdr, sizeof(hdr),
                            "GET /v1/health HTTP/1.1\r\nHost: %s:%d\r\nConnection: close\r\n\r\n",
                            ld->host, job->port);
@@ -121,20 +123,25 @@ static int build_request(struct load *ld, struct job *job)
         return -1;
     }
     size_t j = 0;
-    memcpy(json + j, "{\"token\":\"", 10);
-    j += 10;
-    j += json_escape(json + j, job->token, tlen);
-    memcpy(json + j, "\",\"csr\":\"", 9);
-    j += 9;
+    if (ld->kind == CFSSL) {
+        memcpy(json + j, "{\"certificate_request\":\"", 24);
+        j += 24;
+    } else {
+        memcpy(json + j, "{\"token\":\"", 10);
+        j += 10;
+        j += json_escape(json + j, job->token, tlen);
+        memcpy(json + j, "\",\"csr\":\"", 9);
+        j += 9;
+    }
     j += json_escape(json + j, (const char *)pem.data, pem.size);
     memcpy(json + j, "\"}", 2);
     j += 2;
     gnutls_free(pem.data);
     int hlen =
         snprintf(hdr, sizeof(hdr),
-                 "POST /v1/sign HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
+                 "POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
                  "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-                 ld->host, job->port, j);
+                 ld->kind == CFSSL ? "/api/v1/cfssl/sign" : "/v1/sign", ld->host, job->port, j);
     job->body = malloc((size_t)hlen + j);
     if (job->body == NULL) {
         free(json);
@@ -210,8 +217,11 @@ static int run_one(struct load *ld, struct job *job)
             break;
     }
     resp[got] = '\0';
-    if (strncmp(resp, "HTTP/1.1 200", 12) != 0 ||
-        strstr(resp, ld->enroll ? "\"certificate\"" : "\"ok\"") == NULL) {
+    const char *promise = ld->kind == HEALTH  ? "\"ok\""
+                          : ld->kind == CFSSL ? "\"success\":true"
+                                              : "\"certificate\"";
+    if (strncmp(resp, "HTTP/1.1 200", 12) != 0 || strstr(resp, promise) == NULL ||
+        (ld->kind == CFSSL && strstr(resp, "BEGIN CERTIFICATE") == NULL)) {
         fprintf(stderr, "serve_load: %s: %.200s\n", job->name ? job->name : "health", resp);
         goto out;
     }
@@ -289,18 +299,23 @@ static int read_tokens(const char *path, struct job **jobs, int *n)
 
 int main(int argc, char **argv)
 {
-    if (argc != 7 || (strcmp(argv[1], "enroll") != 0 && strcmp(argv[1], "health") != 0)) {
-        fprintf(stderr, "usage: serve_load enroll|health HOST PORT[,PORT...] ROOT_PEM CONCURRENCY "
-                        "TOKENS|N\n"
-                        "  enroll: one POST /v1/sign per line \"NAME TOKEN\" of the file TOKENS\n"
-                        "  health: N GETs of /v1/health\n"
-                        "  each on a new TLS connection, the ports in turn; prints per_s, p50_ms,\n"
-                        "  p99_ms, ok, failed, wall_ms, cpu_ms (the client's, per request)\n");
+    if (argc != 7 || (strcmp(argv[1], "enroll") != 0 && strcmp(argv[1], "health") != 0 &&
+                      strcmp(argv[1], "cfssl") != 0)) {
+        fprintf(stderr,
+                "usage: serve_load enroll|cfssl|health HOST PORT[,PORT...] ROOT_PEM "
+                "CONCURRENCY TOKENS|N\n"
+                "  enroll: one POST /v1/sign per line \"NAME TOKEN\" of the file TOKENS\n"
+                "  cfssl: one POST /api/v1/cfssl/sign per line of TOKENS (the token unused)\n"
+                "  health: N GETs of /v1/health\n"
+                "  each on a new TLS connection, the ports in turn; prints per_s, p50_ms,\n"
+                "  p99_ms, ok, failed, wall_ms, cpu_ms (the client's, per request)\n");
         return 2;
     }
     struct load ld;
     memset(&ld, 0, sizeof(ld));
-    ld.enroll = strcmp(argv[1], "enroll") == 0;
+    ld.kind = strcmp(argv[1], "health") == 0  ? HEALTH
+              : strcmp(argv[1], "cfssl") == 0 ? CFSSL
+                                              : ENROLL;
     ld.host = argv[2];
     for (const char *p = argv[3]; *p != '\0'; ld.nports++) {
         char *end;
@@ -313,7 +328,7 @@ int main(int argc, char **argv)
     int conc = atoi(argv[5]);
     if (ld.nports == 0 || conc <= 0)
         return 2;
-    if (ld.enroll) {
+    if (ld.kind != HEALTH) {
         if (read_tokens(argv[6], &ld.jobs, &ld.n) != 0 || ld.n == 0) {
             fprintf(stderr, "serve_load: no tokens in %s\n", argv[6]);
             return 1;
