@@ -186,7 +186,8 @@ int minica_agent_factcache_lookup(struct minica_agent_factcache *fc,
         return 0;
     }
     struct entry key = {.name = c->name};
-    const struct entry *e = bsearch(&key, fc->old, fc->n_old, sizeof(*fc->old), by_name);
+    const struct entry *e =
+        fc->n_old > 0 ? bsearch(&key, fc->old, fc->n_old, sizeof(*fc->old), by_name) : NULL;
     if (e == NULL || strcmp(e->stamp, stamp) != 0 || fc->now - e->checked > MAX_AGE_NS ||
         e->checked > fc->now)
         return 0;
