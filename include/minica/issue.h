@@ -23,6 +23,12 @@ enum minica_usage {
 int minica_usage_parse(const char *text, enum minica_usage *out, struct minica_err *err);
 const char *minica_usage_name(enum minica_usage usage);
 
+/* Proof that a CSR's signature was checked (minica_csr_precheck, in
+ * ca/x509.h): the SHA-256 of the exact PEM text it was made for. */
+struct minica_csr_receipt {
+    char pem_sha256[65];
+};
+
 struct minica_issue_request {
     const char *name;        /* first SAN and subject CN (OU when it is an IP, there is no DNS
                                 name and the intermediate has dNSName constraints) */
@@ -32,6 +38,8 @@ struct minica_issue_request {
     enum minica_usage usage;       /* 0 = server */
     enum minica_key_type key_type; /* 0 = the policy's default; ignored with a CSR */
     const char *csr_pem;           /* optional: sign this CSR instead of making a key */
+    /* Optional, with csr_pem: its signature was checked already. */
+    const struct minica_csr_receipt *csr_receipt;
     /* Optional: runs inside the transaction that records the certificate
      * (after its row, before the commit); non-zero rolls everything back and
      * is returned. Lets a one-time token be spent in that same commit. */

@@ -61,6 +61,16 @@ int minica_token_id(const char *text, char id[MINICA_TOKEN_ID_LEN + 1], struct m
 int minica_ca_issue_with_token(struct minica_ca *ca, const char *token, const char *csr_pem,
                                enum minica_usage usage, struct minica_issued *out,
                                struct minica_err *err);
+/* 1 when token is one the CA would take now (known, the right secret,
+ * neither used, revoked nor expired); 0 otherwise, with nothing audited.
+ * Lets serve spend CPU on a CSR only for a token worth it. */
+int minica_ca_token_usable(struct minica_ca *ca, const char *token);
+/* The same as minica_ca_issue_with_token, for a CSR whose signature minica_csr_precheck checked
+ * before the caller took the CA's lock (receipt may be NULL). */
+int minica_ca_issue_with_token_checked(struct minica_ca *ca, const char *token, const char *csr_pem,
+                                       const struct minica_csr_receipt *receipt,
+                                       enum minica_usage usage, struct minica_issued *out,
+                                       struct minica_err *err);
 
 /* Checks that csr_pem asks for exactly the names in allowed (comma-separated,
  * canonical; its CN, if any, is the first): MINICA_EINVAL for an unreadable

@@ -62,7 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     mbedtls_x509_csr csr;
     mbedtls_x509_csr_init(&csr);
     char cn[256], sans[2048];
-    if (minica_csr_parse_verified(&csr, pem, cn, sizeof(cn), sans, sizeof(sans), &err) == 0) {
+    if (minica_csr_parse_verified(&csr, pem, NULL, cn, sizeof(cn), sans, sizeof(sans), &err) == 0) {
         FUZZ_ASSERT(strlen(cn) < sizeof(cn));
         if (cn[0] != '\0')
             check_name(&policy, cn);

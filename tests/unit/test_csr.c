@@ -18,6 +18,7 @@
 #include "minica/ca.h"
 #include "minica/der.h"
 #include "minica/issue.h"
+#include "serve/fastverify.h"
 #include "testutil.h"
 
 #define SANS "DNS:a.internal.svc,IP:10.0.2.77"
@@ -100,8 +101,8 @@ static int parse(const char *pem, char *cn, char *sans, struct minica_err *err)
     mbedtls_x509_csr csr;
     mbedtls_x509_csr_init(&csr);
     memset(err, 0, sizeof(*err));
-    int ret =
-        minica_csr_parse_verified(&csr, pem, cn, MINICA_NAME_MAX + 1, sans, MINICA_SANS_MAX, err);
+    int ret = minica_csr_parse_verified(&csr, pem, NULL, cn, MINICA_NAME_MAX + 1, sans,
+                                        MINICA_SANS_MAX, err);
     mbedtls_x509_csr_free(&csr);
     return ret;
 }
@@ -179,7 +180,8 @@ static void test_empty_subject_is_parsed_and_verified(void **state)
         mbedtls_x509_csr_init(&csr);
         char cn[MINICA_NAME_MAX + 1] = "junk", sans[MINICA_SANS_MAX];
         struct minica_err err;
-        int ret = minica_csr_parse_verified(&csr, pem, cn, sizeof(cn), sans, sizeof(sans), &err);
+        int ret =
+            minica_csr_parse_verified(&csr, pem, NULL, cn, sizeof(cn), sans, sizeof(sans), &err);
         if (ret != 0)
             print_error("%s: %s\n", algs[i], err.msg);
         assert_int_equal(ret, 0);
@@ -322,6 +324,110 @@ static void test_issue_from_empty_subject_csr(void **state)
     free(pem);
 }
 
+/* ---- checked before the CA's lock (minica_csr_precheck) ---- */
+
+static int fast_calls;
+static int fast_answer;
+static int fast(int sha384, const unsigned char *spki, size_t spki_len, const unsigned char *data,
+                size_t data_len, const unsigned char *sig, size_t sig_len)
+{
+    (void)sha384, (void)spki, (void)spki_len, (void)data, (void)data_len, (void)sig, (void)sig_len;
+    fast_calls++;
+    return fast_answer;
+}
+
+static int parse_with(const char *pem, const struct minica_csr_receipt *receipt,
+                      struct minica_err *err)
+{
+    mbedtls_x509_csr csr;
+    mbedtls_x509_csr_init(&csr);
+    char cn[MINICA_NAME_MAX + 1], sans[MINICA_SANS_MAX];
+    int ret =
+        minica_csr_parse_verified(&csr, pem, receipt, cn, sizeof(cn), sans, sizeof(sans), err);
+    mbedtls_x509_csr_free(&csr);
+    return ret;
+}
+
+static void test_receipt_is_for_the_exact_bytes(void **state)
+{
+    (void)state;
+    char *good = tu_make_csr("a.internal.svc", 0);
+    char *bad = tu_make_csr("a.internal.svc", 1);
+    struct minica_csr_receipt receipt;
+    struct minica_err err;
+    assert_int_equal(minica_csr_precheck(good, NULL, &receipt, &err), MINICA_OK);
+    assert_int_equal(strlen(receipt.pem_sha256), 64);
+    assert_int_equal(parse_with(good, &receipt, &err), MINICA_OK);
+    /* A receipt for other bytes proves nothing: the signature is checked. */
+    assert_int_equal(parse_with(bad, &receipt, &err), MINICA_EINVAL);
+    assert_non_null(strstr(err.msg, "signature is invalid"));
+    /* No receipt for a CSR whose signature is wrong. */
+    struct minica_csr_receipt none;
+    assert_int_equal(minica_csr_precheck(bad, NULL, &none, &err), MINICA_EINVAL);
+    assert_non_null(strstr(err.msg, "signature is invalid"));
+    /* One changed byte of the PEM (a line ending) is other bytes. */
+    size_t n = strlen(good);
+    char *crlf = malloc(n + 2);
+    memcpy(crlf, good, n + 1);
+    crlf[n - 1] = '\r';
+    crlf[n] = '\n';
+    crlf[n + 1] = '\0';
+    struct minica_csr_receipt other;
+    assert_int_equal(minica_csr_precheck(crlf, NULL, &other, &err), MINICA_OK);
+    assert_string_not_equal(other.pem_sha256, receipt.pem_sha256);
+    free(crlf);
+    free(good);
+    free(bad);
+}
+
+static void test_precheck_asks_the_fast_verifier_first(void **state)
+{
+    (void)state;
+    char *good = tu_make_csr("a.internal.svc", 0);
+    char *bad = tu_make_csr("a.internal.svc", 1);
+    struct minica_csr_receipt receipt;
+    struct minica_err err;
+    /* It says no: refused, whatever mbedTLS would say. */
+    fast_calls = 0;
+    fast_answer = 0;
+    assert_int_equal(minica_csr_precheck(good, fast, &receipt, &err), MINICA_EINVAL);
+    assert_int_equal(fast_calls, 1);
+    /* It cannot tell: mbedTLS decides, both ways. */
+    fast_answer = -1;
+    assert_int_equal(minica_csr_precheck(good, fast, &receipt, &err), MINICA_OK);
+    assert_int_equal(minica_csr_precheck(bad, fast, &receipt, &err), MINICA_EINVAL);
+    assert_int_equal(fast_calls, 3);
+    free(good);
+    free(bad);
+}
+
+static void test_precheck_with_gnutls(void **state)
+{
+    struct csr_case *c = *state;
+    char *good = tu_make_csr("a.internal.svc", 0);
+    char *bad = tu_make_csr("a.internal.svc", 1);
+    char *empty_subject = openssl_csr(c, "ec", "/", SANS);
+    char *rsa = openssl_csr(c, "rsa", "/CN=a.internal.svc", SANS);
+    struct minica_csr_receipt receipt;
+    struct minica_err err;
+    assert_int_equal(minica_csr_precheck(good, minica_gnutls_ecdsa_verify, &receipt, &err),
+                     MINICA_OK);
+    assert_int_equal(minica_csr_precheck(bad, minica_gnutls_ecdsa_verify, &receipt, &err),
+                     MINICA_EINVAL);
+    assert_non_null(strstr(err.msg, "signature is invalid"));
+    /* What was signed is the info as sent, not mbedTLS's placeholder. */
+    assert_int_equal(minica_csr_precheck(empty_subject, minica_gnutls_ecdsa_verify, &receipt, &err),
+                     MINICA_OK);
+    assert_int_equal(parse_with(empty_subject, &receipt, &err), MINICA_OK);
+    /* RSA is mbedTLS's alone. */
+    assert_int_equal(minica_csr_precheck(rsa, minica_gnutls_ecdsa_verify, &receipt, &err),
+                     MINICA_OK);
+    free(good);
+    free(bad);
+    free(empty_subject);
+    free(rsa);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -331,6 +437,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_signature_over_other_subject_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trailing_garbage_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_issue_from_empty_subject_csr, setup, teardown),
+        cmocka_unit_test(test_receipt_is_for_the_exact_bytes),
+        cmocka_unit_test(test_precheck_asks_the_fast_verifier_first),
+        cmocka_unit_test_setup_teardown(test_precheck_with_gnutls, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

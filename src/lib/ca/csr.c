@@ -193,7 +193,17 @@ static int csr_names(const mbedtls_x509_csr *csr, const struct csr_der *d, char 
     return csr_sans(d, sans, sanslen, err);
 }
 
-static int csr_verify(mbedtls_x509_csr *csr, const struct csr_der *d, struct minica_err *err)
+static void receipt_of(const char *pem, struct minica_csr_receipt *receipt)
+{
+    minica_sha256_hex((const unsigned char *)pem, strlen(pem), receipt->pem_sha256);
+}
+
+/* trusted: a receipt for these exact bytes means the signature was checked
+ * already (minica_csr_precheck), outside the CA's lock; the rest is checked
+ * again, it is cheap. fast: an ECDSA verifier to try before mbedTLS. */
+static int csr_verify(mbedtls_x509_csr *csr, const struct csr_der *d, const char *pem,
+                      const struct minica_csr_receipt *trusted, minica_ecdsa_verifier fast,
+                      struct minica_err *err)
 {
     mbedtls_md_type_t md;
     mbedtls_pk_type_t pk_alg;
@@ -206,16 +216,37 @@ static int csr_verify(mbedtls_x509_csr *csr, const struct csr_der *d, struct min
         return minica_seterr(err, MINICA_EINVAL,
                              "the CSR's signature algorithm does not match its key");
     const mbedtls_md_info_t *info = mbedtls_md_info_from_type(md);
-    unsigned char hash[MBEDTLS_MD_MAX_SIZE];
     if (info == NULL || md == MBEDTLS_MD_SHA1 || md == MBEDTLS_MD_MD5)
         return minica_seterr(err, MINICA_EINVAL, "the CSR uses an unsupported or weak digest");
-    /* The info exactly as the client signed it, never the placeholder. */
-    int ret = minica_compat_md(info, d->outer.body.p, d->outer.body.len, hash);
-    if (ret != 0)
-        return minica_seterr_mbedtls(err, MINICA_ECRYPTO, ret, "cannot hash the CSR");
-    ret = mbedtls_pk_verify(&csr->pk, md, hash, mbedtls_md_get_size(info), sig, sig_len);
-    if (ret != 0)
-        return minica_seterr(err, MINICA_EINVAL, "the CSR's signature is invalid");
+    int ret, verified = 0;
+    if (trusted != NULL) {
+        struct minica_csr_receipt now;
+        receipt_of(pem, &now);
+        verified = strcmp(now.pem_sha256, trusted->pem_sha256) == 0;
+    }
+    if (!verified && fast != NULL && pk_alg == MBEDTLS_PK_ECDSA &&
+        (md == MBEDTLS_MD_SHA256 || md == MBEDTLS_MD_SHA384)) {
+        /* The key as mbedTLS read it, so that both check the same key,
+         * and the info exactly as the client signed it, never the
+         * placeholder. */
+        unsigned char spki[200];
+        int n = mbedtls_pk_write_pubkey_der(&csr->pk, spki, sizeof(spki)); /* at the end */
+        int v = n <= 0 ? -1
+                       : fast(md == MBEDTLS_MD_SHA384, spki + sizeof(spki) - (size_t)n, (size_t)n,
+                              d->outer.body.p, d->outer.body.len, sig, sig_len);
+        if (v == 0)
+            return minica_seterr(err, MINICA_EINVAL, "the CSR's signature is invalid");
+        verified = v == 1;
+    }
+    if (!verified) {
+        unsigned char hash[MBEDTLS_MD_MAX_SIZE];
+        ret = minica_compat_md(info, d->outer.body.p, d->outer.body.len, hash);
+        if (ret != 0)
+            return minica_seterr_mbedtls(err, MINICA_ECRYPTO, ret, "cannot hash the CSR");
+        ret = mbedtls_pk_verify(&csr->pk, md, hash, mbedtls_md_get_size(info), sig, sig_len);
+        if (ret != 0)
+            return minica_seterr(err, MINICA_EINVAL, "the CSR's signature is invalid");
+    }
     enum minica_key_type kt;
     if ((ret = minica_key_check_issuable(&csr->pk, &kt, err)) != 0) {
         minica_err_prefix(err, "the CSR's key");
@@ -224,16 +255,33 @@ static int csr_verify(mbedtls_x509_csr *csr, const struct csr_der *d, struct min
     return MINICA_OK;
 }
 
-int minica_csr_parse_verified(mbedtls_x509_csr *csr, const char *pem, char *cn, size_t cnlen,
+int minica_csr_parse_verified(mbedtls_x509_csr *csr, const char *pem,
+                              const struct minica_csr_receipt *receipt, char *cn, size_t cnlen,
                               char *sans, size_t sanslen, struct minica_err *err)
 {
     struct csr_der d;
     int ret = csr_load(csr, &d, pem, err);
     if (ret == 0)
-        ret = csr_verify(csr, &d, err);
+        ret = csr_verify(csr, &d, pem, receipt, NULL, err);
     if (ret == 0)
         ret = csr_names(csr, &d, cn, cnlen, sans, sanslen, err);
     free(d.der);
+    return ret;
+}
+
+int minica_csr_precheck(const char *pem, minica_ecdsa_verifier fast,
+                        struct minica_csr_receipt *receipt, struct minica_err *err)
+{
+    mbedtls_x509_csr csr;
+    mbedtls_x509_csr_init(&csr);
+    struct csr_der d;
+    int ret = csr_load(&csr, &d, pem, err);
+    if (ret == 0)
+        ret = csr_verify(&csr, &d, pem, NULL, fast, err);
+    if (ret == 0)
+        receipt_of(pem, receipt);
+    free(d.der);
+    mbedtls_x509_csr_free(&csr);
     return ret;
 }
 

@@ -225,8 +225,8 @@ int minica_ca_issue(struct minica_ca *ca, const struct minica_issue_request *req
     enum minica_key_type key_type = req->key_type ? req->key_type : ca->policy.default_key_type;
     if (req->csr_pem != NULL) {
         char cn[MINICA_NAME_MAX + 1], csr_sans[MINICA_SANS_MAX];
-        if ((ret = minica_csr_parse_verified(&csr, req->csr_pem, cn, sizeof(cn), csr_sans,
-                                             sizeof(csr_sans), err)) != 0 ||
+        if ((ret = minica_csr_parse_verified(&csr, req->csr_pem, req->csr_receipt, cn, sizeof(cn),
+                                             csr_sans, sizeof(csr_sans), err)) != 0 ||
             (ret = check_csr_names(cn, csr_sans, names, n, err)) != 0)
             goto refused;
         subject_key = &csr.pk;

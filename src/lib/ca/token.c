@@ -316,9 +316,28 @@ static int use_token_in_tx(void *p, const char *serial, struct minica_err *err)
     return ret;
 }
 
+int minica_ca_token_usable(struct minica_ca *ca, const char *token)
+{
+    char id[MINICA_TOKEN_ID_LEN + 1], hash[65];
+    struct minica_token_row row;
+    memset(&row, 0, sizeof(row));
+    return token_split(token, id, hash, NULL) == 0 &&
+           minica_store_get_token(ca->store, id, &row, NULL) == 0 &&
+           same_hash(row.secret_sha256, hash) &&
+           minica_token_state(&row, minica_now()) == MINICA_TOKEN_VALID;
+}
+
 int minica_ca_issue_with_token(struct minica_ca *ca, const char *token, const char *csr_pem,
                                enum minica_usage usage, struct minica_issued *out,
                                struct minica_err *err)
+{
+    return minica_ca_issue_with_token_checked(ca, token, csr_pem, NULL, usage, out, err);
+}
+
+int minica_ca_issue_with_token_checked(struct minica_ca *ca, const char *token, const char *csr_pem,
+                                       const struct minica_csr_receipt *receipt,
+                                       enum minica_usage usage, struct minica_issued *out,
+                                       struct minica_err *err)
 {
     memset(out, 0, sizeof(*out));
     char id[MINICA_TOKEN_ID_LEN + 1], hash[65];
@@ -392,6 +411,7 @@ int minica_ca_issue_with_token(struct minica_ca *ca, const char *token, const ch
     req.ttl = row.ttl;
     req.usage = granted;
     req.csr_pem = csr_pem;
+    req.csr_receipt = receipt;
     /* The token is spent in the transaction that records the certificate:
      * one commit, so a crash leaves either both or neither, and of two
      * racing uses (even from two processes) exactly one commits. */

@@ -14,6 +14,7 @@
 #include "base/util.h"
 #include "minica/constraints.h"
 #include "minica/error.h"
+#include "minica/issue.h"
 #include "minica/key.h"
 
 /* 16 random bytes from CTR_DRBG, never all zero: a positive 128-bit serial. */
@@ -60,10 +61,24 @@ int minica_crt_parse_pem_first(mbedtls_x509_crt *crt, const char *pem, struct mi
 int minica_crt_name_constraints(const mbedtls_x509_crt *crt, struct minica_name_constraints *nc,
                                 struct minica_err *err);
 
-/* CSR: parses it, checks its self-signature, and returns its CN (or "") and
- * SANs as canonical comma-separated text. */
-int minica_csr_parse_verified(mbedtls_x509_csr *csr, const char *pem, char *cn, size_t cnlen,
+/* CSR: parses it, checks its self-signature (unless receipt, from
+ * minica_csr_precheck, is for these exact bytes), and returns its CN (or "")
+ * and SANs as canonical comma-separated text. */
+int minica_csr_parse_verified(mbedtls_x509_csr *csr, const char *pem,
+                              const struct minica_csr_receipt *receipt, char *cn, size_t cnlen,
                               char *sans, size_t sanslen, struct minica_err *err);
+/* An ECDSA check (SHA-256, or SHA-384 when sha384) of sig over data by the
+ * key in spki (SubjectPublicKeyInfo DER): 1 valid, 0 invalid, -1 cannot
+ * tell (mbedTLS then decides). */
+typedef int (*minica_ecdsa_verifier)(int sha384, const unsigned char *spki, size_t spki_len,
+                                     const unsigned char *data, size_t data_len,
+                                     const unsigned char *sig, size_t sig_len);
+/* Everything minica_csr_parse_verified checks of pem that needs no CA: the
+ * encoding, the algorithms, the self-signature (with fast first, when not
+ * NULL) and the key. Needs no lock: serve runs it before taking the CA's,
+ * and hands the receipt to the issuance, which then skips the signature. */
+int minica_csr_precheck(const char *pem, minica_ecdsa_verifier fast,
+                        struct minica_csr_receipt *receipt, struct minica_err *err);
 /* The same names without checking the signature: only for an early refusal
  * by code that has the CSR verified later (minica_ca_issue does). */
 int minica_csr_names_unverified(const char *pem, char *cn, size_t cnlen, char *sans, size_t sanslen,

@@ -17,9 +17,9 @@
 
 #include "base/b64url.h"
 #include "base/compat.h"
-#include "base/libload.h"
 #include "minica/error.h"
 #include "minica/escape.h"
+#include "serve/fastverify.h"
 
 static int refuse(struct minica_acme_problem *prob, enum minica_acme_problem_type type, int code,
                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -338,50 +338,25 @@ static int ecdsa_der(const unsigned char *sig, size_t len, unsigned char *der, s
     return MINICA_OK;
 }
 
-static int force_mbedtls;
-
 void minica_jws_force_mbedtls(int on)
 {
-    force_mbedtls = on;
+    minica_gnutls_ecdsa_off(on);
 }
 
-/* ECDSA through GnuTLS (nettle): serve has it loaded already for TLS, and
- * it verifies P-256 about eight times faster than mbedTLS 2.28, whose
- * verification was most of an ACME issuance's CPU (bench/run). The key is
- * handed over as its SubjectPublicKeyInfo, so both libraries check the
- * same key; the checks of alg, curve and length above are made first.
- * 1 verified, 0 not, -1 when GnuTLS cannot say (not loadable, or it
- * refuses the key), and mbedTLS decides. */
+/* Through GnuTLS (serve/fastverify.h). The key is handed over as mbedTLS
+ * writes it, so both libraries check the same key; the checks of alg, curve
+ * and length below are made first. */
 static int ecdsa_verify_gnutls(enum minica_jws_alg alg, const mbedtls_pk_context *key,
                                const unsigned char *input, size_t input_len,
                                const unsigned char *der, size_t der_len)
 {
-    if (force_mbedtls)
-        return -1;
-    struct minica_err err;
-    const struct minica_gnutls *g = minica_gnutls_load(&err);
-    if (g == NULL)
-        return -1;
     unsigned char spki[200];
     /* Written at the end of spki; non-const in 2.28, const in 3.6. */
     int n = mbedtls_pk_write_pubkey_der((mbedtls_pk_context *)key, spki, sizeof(spki));
     if (n <= 0)
         return -1;
-    gnutls_pubkey_t pub;
-    if (g->pubkey_init(&pub) < 0)
-        return -1;
-    gnutls_datum_t spki_d = {spki + sizeof(spki) - (size_t)n, (unsigned)n};
-    int ret = -1;
-    if (g->pubkey_import(pub, &spki_d, GNUTLS_X509_FMT_DER) >= 0) {
-        gnutls_datum_t data = {(unsigned char *)input, (unsigned)input_len};
-        gnutls_datum_t sig = {(unsigned char *)der, (unsigned)der_len};
-        ret = g->pubkey_verify_data2(pub,
-                                     alg == MINICA_JWS_ES256 ? GNUTLS_SIGN_ECDSA_SHA256
-                                                             : GNUTLS_SIGN_ECDSA_SHA384,
-                                     0, &data, &sig) >= 0;
-    }
-    g->pubkey_deinit(pub);
-    return ret;
+    return minica_gnutls_ecdsa_verify(alg == MINICA_JWS_ES384, spki + sizeof(spki) - (size_t)n,
+                                      (size_t)n, input, input_len, der, der_len);
 }
 
 int minica_jws_verify_signature(enum minica_jws_alg alg, const mbedtls_pk_context *key,
