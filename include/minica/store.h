@@ -62,6 +62,17 @@ const char *minica_store_name(const struct minica_store *store);
  * the next checkpoint or synced commit, and a power cut may lose it, never
  * corrupt the file: for rows that may be lost, such as counted refusals. */
 int minica_store_set_full_sync(struct minica_store *store, int full, struct minica_err *err);
+/* Group commit, for a server whose requests commit one after another
+ * under its lock: with on, the commits that follow are written but not
+ * synced (SQLite), until it is called again with 0; minica_store_sync then
+ * returns once every commit made before it was called is on disk, and the
+ * callers waiting at the same time share one sync. Returns 1 when
+ * commits are deferred, 0 when the store's commits are always durable
+ * (PostgreSQL: nothing to share, minica_store_sync is not needed), or an
+ * error. minica_store_sync is the one store call that may run without the
+ * caller's lock (from any thread). */
+int minica_store_defer_sync(struct minica_store *store, int on, struct minica_err *err);
+int minica_store_sync(struct minica_store *store, struct minica_err *err);
 
 /* Write transactions (BEGIN IMMEDIATE: the writer lock is taken up front, so
  * concurrent writers wait in the busy handler instead of failing). */

@@ -4,6 +4,7 @@
  * spent once across processes, serial normalization and clear errors for
  * damaged files. sqlite3 is used directly only to craft databases the API
  * cannot produce. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1062,6 +1063,62 @@ static void test_store_normalizes_serials(void **state)
 /* Run twice by ctest: test_store on SQLite, test_store_pg with
  * MINICA_TEST_STORE=postgresql. What opens the SQLite file itself (crafted
  * schemas, PRAGMAs, damage, query plans) runs on SQLite only. */
+/* ---- group commit (minica_store_defer_sync, minica_store_sync) ---- */
+
+struct committer {
+    struct fixture *f;
+    pthread_mutex_t *lock;
+    int index, ok;
+};
+
+/* What serve's enrollment does: commit under the lock with the sync
+ * deferred, then wait for the shared sync outside it. */
+static void *commit_then_sync(void *arg)
+{
+    struct committer *c = arg;
+    struct minica_err err;
+    char summary[64];
+    snprintf(summary, sizeof(summary), "group commit %d", c->index);
+    pthread_mutex_lock(c->lock);
+    int deferred = minica_store_defer_sync(c->f->store, 1, &err);
+    int ret = minica_store_audit(c->f->store, "test", summary, &err);
+    if (deferred == 1 && minica_store_defer_sync(c->f->store, 0, &err) != 1)
+        ret = -1;
+    pthread_mutex_unlock(c->lock);
+    if (ret == 0 && deferred == 1)
+        ret = minica_store_sync(c->f->store, &err);
+    c->ok = ret == 0 && deferred >= 0;
+    return NULL;
+}
+
+static void test_store_group_commit(void **state)
+{
+    struct fixture *f = *state;
+    struct minica_err err;
+    int deferred = minica_store_defer_sync(f->store, 1, &err);
+    /* SQLite defers; PostgreSQL's commits are durable anyway. */
+    assert_int_equal(deferred, tu_store_is_pg() ? 0 : 1);
+    assert_int_equal(minica_store_defer_sync(f->store, 0, &err), deferred);
+    /* Nothing committed yet: a sync has nothing to do, and says so. */
+    assert_int_equal(minica_store_sync(f->store, &err), MINICA_OK);
+    pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    struct committer c[16];
+    pthread_t t[16];
+    for (int i = 0; i < 16; i++) {
+        c[i] = (struct committer){f, &lock, i, 0};
+        assert_int_equal(pthread_create(&t[i], NULL, commit_then_sync, &c[i]), 0);
+    }
+    for (int i = 0; i < 16; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        assert_true(c[i].ok);
+    }
+    assert_int_equal(tu_store_query_int(
+                         f->path, "SELECT count(*) FROM audit WHERE summary LIKE 'group commit %'"),
+                     16);
+    /* Commits after the deferral are synced at once again. */
+    assert_int_equal(minica_store_audit(f->store, "test", "after", &err), MINICA_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest both[] = {
@@ -1091,6 +1148,7 @@ int main(void)
         cmocka_unit_test(test_store_migration_backfills_names_of_a_v2_db),
         T(test_store_lookup_by_name_is_one_indexed_join),
         cmocka_unit_test(test_store_normalizes_serials),
+        cmocka_unit_test_setup_teardown(test_store_group_commit, setup, teardown),
     };
     const struct CMUnitTest postgresql_only[] = {
         T(test_store_pg_schema_has_no_32_bit_times),

@@ -251,13 +251,32 @@ static void handle_sign(struct minica_server *srv, const struct minica_http_requ
         usable && minica_csr_precheck(csr, minica_gnutls_ecdsa_verify, &receipt, &pre) == 0;
     struct minica_issued issued;
     struct refusal refusal;
+    /* Group commit: the commit is written under the lock and synced after
+     * it, one sync for every enrollment that committed meanwhile; the
+     * certificate is sent only once its row is on disk. */
+    pthread_rwlock_rdlock(&srv->ca_users);
     pthread_mutex_lock(&srv->ca_lock);
+    struct minica_store *store = minica_ca_store(srv->ca);
+    struct minica_err serr;
+    int deferred = minica_store_defer_sync(store, 1, &serr) == 1;
     minica_ca_set_actor(srv->ca, "serve", origin);
     catch_refusals(srv, &refusal);
     int ret = minica_ca_issue_with_token_checked(srv->ca, token, csr, prechecked ? &receipt : NULL,
                                                  usage, &issued, &err);
     release_refusals(srv);
+    if (deferred && minica_store_defer_sync(store, 0, &serr) < 0 && ret == 0) {
+        /* Later commits would not be synced either: this one is not sent. */
+        minica_issued_free(&issued);
+        ret = minica_seterr(&err, MINICA_EDB, "%s", serr.msg);
+    }
     pthread_mutex_unlock(&srv->ca_lock);
+    /* A refused bad token (a flood) wrote nothing that must outlive a
+     * power cut (refusals.c): it waits for no disk. */
+    if (deferred && (ret == 0 || usable) && minica_store_sync(store, &serr) != 0 && ret == 0) {
+        minica_issued_free(&issued);
+        ret = minica_seterr(&err, MINICA_EDB, "the certificate was not sent: %s", serr.msg);
+    }
+    pthread_rwlock_unlock(&srv->ca_users);
     record_refusal(srv, req, &refusal);
     cJSON_Delete(json);
     if (ret != 0) {

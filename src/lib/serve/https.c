@@ -114,6 +114,13 @@ static int server_open(const char *dir, struct minica_signer_proc *proc, struct 
     pthread_condattr_destroy(&attr);
     pthread_mutex_init(&srv->acme_gate, NULL);
     pthread_mutex_init(&srv->ca_lock, NULL);
+    /* A reload waiting to close the old CA must not wait for ever behind a
+     * stream of requests that each hold it a moment. */
+    pthread_rwlockattr_t rw;
+    pthread_rwlockattr_init(&rw);
+    pthread_rwlockattr_setkind_np(&rw, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&srv->ca_users, &rw);
+    pthread_rwlockattr_destroy(&rw);
     pthread_mutex_init(&srv->tls_lock, NULL);
     pthread_mutex_init(&srv->admit_lock, NULL);
     *out = srv;
@@ -170,6 +177,7 @@ void minica_server_close(struct minica_server *srv)
     free(srv->trust_pem);
     minica_admit_free(srv->admit);
     pthread_mutex_destroy(&srv->ca_lock);
+    pthread_rwlock_destroy(&srv->ca_users);
     pthread_mutex_destroy(&srv->tls_lock);
     pthread_mutex_destroy(&srv->admit_lock);
     pthread_mutex_destroy(&srv->acme_gate);
@@ -909,6 +917,10 @@ static int reload(struct minica_server *srv, const struct listen_addr *la, char 
     trust->older = srv->trust;
     srv->trust = trust;
     pthread_mutex_unlock(&srv->tls_lock);
+    /* Requests that took the old CA and still use it outside ca_lock
+     * (an enrollment waiting for its commit's sync) finish first. */
+    pthread_rwlock_wrlock(&srv->ca_users);
+    pthread_rwlock_unlock(&srv->ca_users);
     minica_ca_close(old);
     snprintf(names, nameslen, "%s", fresh);
     return MINICA_OK;

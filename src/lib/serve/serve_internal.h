@@ -28,7 +28,10 @@ struct minica_server {
     /* Loaded by minica_server_run: the request handler alone needs neither. */
     const struct minica_gnutls *tls;
     const struct minica_mhd *mhd;
-    pthread_mutex_t ca_lock;  /* the CA handle (RNG, SQLite) is not thread-safe */
+    pthread_mutex_t ca_lock; /* the CA handle (RNG, SQLite) is not thread-safe */
+    /* Held (read) by a request that uses ca outside ca_lock, and taken
+     * (write) by a reload before it closes the handle it replaced. */
+    pthread_rwlock_t ca_users;
     pthread_mutex_t tls_lock; /* cert, trust and roots_answer */
     struct tls_cert *cert;    /* current; ->older chains the retired ones */
     /* The client-certificate trust of new connections; ->older as cert's. */

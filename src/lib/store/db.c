@@ -133,6 +133,11 @@ int minica_db_set_durability(struct minica_db *db, int full, struct minica_err *
     return db->ops->set_durability(db, full, err);
 }
 
+int minica_db_sync(struct minica_db *db, struct minica_err *err)
+{
+    return db->ops->sync(db, err);
+}
+
 enum minica_db_error minica_db_last_error(const struct minica_db *db)
 {
     return db->ops->last_error(db);

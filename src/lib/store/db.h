@@ -99,6 +99,10 @@ int minica_db_set_schema_version(struct minica_db *db, int version, struct minic
  * FULL, PostgreSQL synchronous_commit = on, the default); 0 relaxes it
  * for bulk work that the caller makes durable itself. */
 int minica_db_set_durability(struct minica_db *db, int full, struct minica_err *err);
+/* Makes every commit so far durable (after commits with durability 0).
+ * Touches nothing the connection's other calls use, so it may run in
+ * another thread than theirs (one at a time). PostgreSQL: nothing to do. */
+int minica_db_sync(struct minica_db *db, struct minica_err *err);
 
 /* Tests only: makes the next minica_db_commit on a PostgreSQL connection
  * fail as a server lost mid-commit does (MINICA_DB_UNAVAILABLE, the

@@ -33,6 +33,7 @@ struct minica_db_ops {
     int (*schema_version)(struct minica_db *db, int *version, struct minica_err *err);
     int (*set_schema_version)(struct minica_db *db, int version, struct minica_err *err);
     int (*set_durability)(struct minica_db *db, int full, struct minica_err *err);
+    int (*sync)(struct minica_db *db, struct minica_err *err);
     enum minica_db_error (*last_error)(const struct minica_db *db);
     const char *(*errmsg)(const struct minica_db *db);
 };

@@ -6,6 +6,7 @@
  * a transaction). Connections, locking and durability are the drivers'
  * (db_sqlite.c, db_pg.c). */
 #include <ctype.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,13 @@ struct minica_store {
      * rollback, which clears the driver's own error. */
     enum minica_db_error failed_kind;
     char failed_msg[512];
+    /* minica_store_sync's group commit: syncs started and finished so far
+     * (numbered from 1), whether one runs now, the last that failed. */
+    pthread_mutex_t sync_lock;
+    pthread_cond_t sync_done_cond;
+    uint64_t syncs_started, syncs_done, sync_failed;
+    int sync_running;
+    char sync_error[512];
 };
 
 /* Migration i brings the schema from version i to i + 1, on either
@@ -517,6 +525,8 @@ int minica_store_open(const char *path, struct minica_store **out, struct minica
         free(s);
         return ret;
     }
+    pthread_mutex_init(&s->sync_lock, NULL);
+    pthread_cond_init(&s->sync_done_cond, NULL);
     *out = s;
     return MINICA_OK;
 }
@@ -529,6 +539,8 @@ void minica_store_close(struct minica_store *store)
         minica_db_finalize(store->list_stmt[i]);
     minica_db_finalize(store->name_stmt);
     minica_db_close(store->db);
+    pthread_mutex_destroy(&store->sync_lock);
+    pthread_cond_destroy(&store->sync_done_cond);
     free(store);
 }
 
@@ -545,6 +557,48 @@ int minica_store_set_full_sync(struct minica_store *store, int full, struct mini
     if (minica_db_set_durability(store->db, full, err) != 0)
         return db_error(store, err, "database error");
     return MINICA_OK;
+}
+
+int minica_store_defer_sync(struct minica_store *store, int on, struct minica_err *err)
+{
+    if (minica_db_kind(store->db) != MINICA_DB_SQLITE)
+        return 0; /* its commits stay durable: nothing to share */
+    if (minica_db_set_durability(store->db, !on, err) != 0)
+        return db_error(store, err, "database error");
+    return 1;
+}
+
+int minica_store_sync(struct minica_store *store, struct minica_err *err)
+{
+    pthread_mutex_lock(&store->sync_lock);
+    /* A sync already running may have begun before this caller's commits
+     * were written: only the next one to start is sure to cover them. All
+     * who arrive while one runs share that next one. */
+    uint64_t needed = store->syncs_started + 1;
+    while (store->syncs_done < needed) {
+        if (store->sync_running) {
+            pthread_cond_wait(&store->sync_done_cond, &store->sync_lock);
+            continue;
+        }
+        store->sync_running = 1;
+        uint64_t mine = ++store->syncs_started;
+        pthread_mutex_unlock(&store->sync_lock);
+        struct minica_err serr;
+        int failed = minica_db_sync(store->db, &serr) != 0;
+        pthread_mutex_lock(&store->sync_lock);
+        store->sync_running = 0;
+        store->syncs_done = mine;
+        if (failed) {
+            store->sync_failed = mine;
+            snprintf(store->sync_error, sizeof(store->sync_error), "%s", serr.msg);
+        }
+        pthread_cond_broadcast(&store->sync_done_cond);
+    }
+    int ret = MINICA_OK;
+    if (store->sync_failed >= needed)
+        ret = minica_seterr(err, MINICA_EDB, "%s", store->sync_error);
+    pthread_mutex_unlock(&store->sync_lock);
+    return ret;
 }
 
 int minica_store_begin(struct minica_store *store, struct minica_err *err)
