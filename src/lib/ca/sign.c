@@ -134,19 +134,61 @@ static int set_aki(mbedtls_x509write_cert *crt, const mbedtls_pk_context *issuer
                    err);
 }
 
-/* The certificate x509write signed with the scratch key, signed again by
- * the issuer. mbedTLS 2.28 also writes ecdsa-with-SHA* with a NULL
- * parameter, in the TBS and outside it (RFC 5758 3.2 says none): that is
+/* What x509write's stand-in key would sign: mbedtls_x509write_crt_der
+ * writes the whole TBSCertificate at the end of buf, then hashes and signs
+ * it. That signature is thrown away (the issuer's signer makes the real
+ * one), so its randomness source stops it at the first draw: the stand-in's
+ * ECDSA signature was most of serve's CPU per enrollment. Written backwards
+ * from the end, the TBS is then the last bytes of buf and nothing precedes
+ * it in the zeroed buffer. An mbedTLS that signs without drawing (PSA's
+ * own RNG) finishes the certificate instead: its TBS is taken from that. */
+struct stop_rng {
+    int drawn;
+};
+
+static int stop_at_first_draw(void *ctx, unsigned char *out, size_t len)
+{
+    (void)out, (void)len;
+    ((struct stop_rng *)ctx)->drawn = 1;
+    return MBEDTLS_ERR_ASN1_BUF_TOO_SMALL; /* any error: the signature is not made */
+}
+
+static int write_tbs(mbedtls_x509write_cert *crt, unsigned char *buf, size_t size,
+                     struct minica_der_part *tbs, struct minica_err *err)
+{
+    memset(buf, 0, size);
+    struct stop_rng stop = {0};
+    int n = mbedtls_x509write_crt_der(crt, buf, size, stop_at_first_draw, &stop);
+    if (n >= 0) {
+        struct minica_der_signed cert;
+        int ret = minica_der_split_signed(buf + size - n, (size_t)n, &cert, err);
+        if (ret == 0)
+            *tbs = cert.body;
+        return ret;
+    }
+    if (!stop.drawn)
+        return minica_seterr_mbedtls(err, MINICA_ECRYPTO, n, "cannot write the certificate");
+    size_t i = 0;
+    while (i < size && buf[i] == 0)
+        i++;
+    unsigned char *p = buf + i + 1;
+    size_t len;
+    if (i == size || buf[i] != (MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) ||
+        mbedtls_asn1_get_len(&p, buf + size, &len) != 0 || p + len != buf + size)
+        return minica_seterr(err, MINICA_ECRYPTO, "mbedTLS wrote a malformed certificate");
+    *tbs = (struct minica_der_part){buf + i, size - i};
+    return MINICA_OK;
+}
+
+/* The TBS x509write wrote, signed by the issuer. mbedTLS 2.28 writes
+ * ecdsa-with-SHA* with a NULL parameter (RFC 5758 3.2 says none): that is
  * dropped on the way. */
-static int resign(const unsigned char *crt, size_t len, struct minica_signer *issuer,
+static int resign(const struct minica_der_part *written, struct minica_signer *issuer,
                   unsigned char **der, size_t *der_len, struct minica_err *err)
 {
-    struct minica_der_signed cert;
-    int ret = minica_der_split_signed(crt, len, &cert, err);
-    if (ret != 0)
-        return ret;
+    int ret;
     /* tbsCertificate ::= SEQUENCE { [0] version, serialNumber, signature, ... } */
-    const unsigned char *p = cert.body.p + 1, *end = cert.body.p + cert.body.len;
+    const unsigned char *p = written->p + 1, *end = written->p + written->len;
     size_t seqlen;
     if (mbedtls_asn1_get_len((unsigned char **)&p, end, &seqlen) != 0 || p + seqlen != end)
         return minica_seterr(err, MINICA_ECRYPTO, "mbedTLS wrote a malformed certificate");
@@ -162,7 +204,7 @@ static int resign(const unsigned char *crt, size_t len, struct minica_signer *is
     if (ret < 0)
         return minica_seterr(err, MINICA_ECRYPTO, "mbedTLS wrote a malformed certificate");
     if (ret == 0) /* RSA, or an mbedTLS that already omits them: the TBS as written */
-        return minica_sign_body(MINICA_WIRE_LEAF, &cert.body, &alg, issuer, der, der_len, err);
+        return minica_sign_body(MINICA_WIRE_LEAF, written, &alg, issuer, der, der_len, err);
     struct minica_der_part rest = {p, (size_t)(end - p)};
     struct minica_der_part tbs_parts[4] = {version, serial, fixed, rest};
     unsigned char *tbs;
@@ -250,13 +292,9 @@ int minica_sign_cert(const struct minica_tbs *tbs, struct minica_scratch *scratc
             goto out;
     }
 
-    int n =
-        mbedtls_x509write_crt_der(&crt, buf, CERT_BUF_SIZE, mbedtls_ctr_drbg_random, &rng->drbg);
-    if (n < 0) {
-        ret = minica_seterr_mbedtls(err, MINICA_ECRYPTO, n, "cannot sign the certificate");
-        goto out;
-    }
-    ret = resign(buf + CERT_BUF_SIZE - n, (size_t)n, tbs->signer, der, der_len, err);
+    struct minica_der_part body;
+    if ((ret = write_tbs(&crt, buf, CERT_BUF_SIZE, &body, err)) == 0)
+        ret = resign(&body, tbs->signer, der, der_len, err);
 out:
     free(buf);
     mbedtls_x509write_crt_free(&crt);
