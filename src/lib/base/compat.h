@@ -6,6 +6,7 @@
 
 #include <mbedtls/version.h>
 #include <mbedtls/ctr_drbg.h>
+#include <mbedtls/ecdsa.h>
 #include <mbedtls/pem.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/pkcs5.h>
@@ -191,6 +192,31 @@ static inline int minica_compat_pbkdf2_sha256(const unsigned char *pass, size_t 
 static inline int minica_compat_crt_set_subject_name(mbedtls_x509write_cert *ctx, const char *name)
 {
     return name[0] == '\0' ? 0 : mbedtls_x509write_crt_set_subject_name(ctx, name);
+}
+
+/* A private EC key kept for many signatures: as an ECDSA context, whose
+ * group keeps the base point's precomputed table between signatures.
+ * mbedTLS 2.28 signs with an ECKEY context through a temporary copy of
+ * the group, so it rebuilds that table for every signature, which made the
+ * CA's own signature most of a served enrollment's CPU. 3.6 signs with the
+ * context as it is; there the change is harmless. The key moves (nothing
+ * is left to wipe); another kind of key is left alone. */
+static inline int minica_compat_pk_keep_for_signing(mbedtls_pk_context *key)
+{
+    if (mbedtls_pk_get_type(key) != MBEDTLS_PK_ECKEY)
+        return 0;
+    mbedtls_pk_context ecdsa;
+    mbedtls_pk_init(&ecdsa);
+    int ret = mbedtls_pk_setup(&ecdsa, mbedtls_pk_info_from_type(MBEDTLS_PK_ECDSA));
+    if (ret == 0)
+        ret = mbedtls_ecdsa_from_keypair(mbedtls_pk_ec(ecdsa), mbedtls_pk_ec(*key));
+    if (ret != 0) {
+        mbedtls_pk_free(&ecdsa);
+        return ret;
+    }
+    mbedtls_pk_free(key);
+    *key = ecdsa;
+    return 0;
 }
 
 #endif

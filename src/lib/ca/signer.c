@@ -109,6 +109,13 @@ int minica_signer_from_pk(mbedtls_pk_context *key, const char *where, struct min
     /* The context itself moves: nothing is copied that would need wiping. */
     p->key = *key;
     mbedtls_pk_init(key);
+    if ((ret = minica_compat_pk_keep_for_signing(&p->key)) != 0) {
+        mbedtls_pk_free(&p->key);
+        mbedtls_pk_free(&s->pub);
+        free(s);
+        free(p);
+        return minica_seterr_mbedtls(err, MINICA_ECRYPTO, ret, "cannot prepare the key to sign");
+    }
     p->rng = rng;
     s->ops = &pk_ops;
     s->impl = p;
