@@ -16,6 +16,7 @@
 
 #include "base/inifile.h"
 #include "base/strpool.h"
+#include "base/util.h"
 #include "base/trustfile.h"
 #include "minica/agent.h"
 #include "minica/duration.h"
@@ -330,14 +331,11 @@ static int new_cert(struct parse_state *st, struct minica_ini_ctx *ctx, const ch
     /* Names appearing twice are found once all are read (check_names). */
     if (cfg->strings == NULL && (cfg->strings = minica_strpool_new()) == NULL)
         return reject(ctx, "out of memory");
-    if (cfg->n_certs == cfg->cap_certs) {
-        size_t cap = cfg->cap_certs ? 2 * cfg->cap_certs : 16;
-        struct minica_agent_cert *certs = realloc(cfg->certs, cap * sizeof(*certs));
-        if (certs == NULL)
-            return reject(ctx, "out of memory");
-        cfg->certs = certs;
-        cfg->cap_certs = cap;
-    }
+    struct minica_agent_cert *grown =
+        minica_array_grow(cfg->certs, &cfg->cap_certs, cfg->n_certs, sizeof(*grown), 16);
+    if (grown == NULL)
+        return reject(ctx, "out of memory");
+    cfg->certs = grown;
     struct minica_agent_cert *c = &cfg->certs[cfg->n_certs++];
     minica_agent_cert_init(c);
     snprintf(c->name, sizeof(c->name), "%s", parsed.text);

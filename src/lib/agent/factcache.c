@@ -17,6 +17,7 @@
 #include "base/filestamp.h"
 #include "base/strpool.h"
 #include "base/trustfile.h"
+#include "base/util.h"
 #include "minica/ca.h"
 #include "minica/fsutil.h"
 
@@ -164,14 +165,11 @@ static int cert_stamp(const struct minica_agent_factcache *fc, const struct mini
 
 static struct entry *add_next(struct minica_agent_factcache *fc)
 {
-    if (fc->n_next == fc->cap_next) {
-        size_t cap = fc->cap_next ? 2 * fc->cap_next : 64;
-        struct entry *e = realloc(fc->next, cap * sizeof(*e));
-        if (e == NULL)
-            return NULL;
-        fc->next = e;
-        fc->cap_next = cap;
-    }
+    struct entry *grown =
+        minica_array_grow(fc->next, &fc->cap_next, fc->n_next, sizeof(*grown), 64);
+    if (grown == NULL)
+        return NULL;
+    fc->next = grown;
     return &fc->next[fc->n_next++];
 }
 

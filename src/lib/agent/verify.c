@@ -12,6 +12,7 @@
 
 #include "agent/agent_internal.h"
 #include "base/strpool.h"
+#include "base/util.h"
 #include "ca/x509.h"
 #include "minica/agent.h"
 #include "minica/duration.h"
@@ -192,14 +193,11 @@ void minica_agent_state_path(const char *status_file, char *out, size_t outlen)
 
 static struct minica_agent_cert_state *state_append(struct minica_agent_state *st, const char *name)
 {
-    if (st->n_certs == st->cap_certs) {
-        size_t cap = st->cap_certs ? 2 * st->cap_certs : 16;
-        struct minica_agent_cert_state *certs = realloc(st->certs, cap * sizeof(*certs));
-        if (certs == NULL)
-            return NULL;
-        st->certs = certs;
-        st->cap_certs = cap;
-    }
+    struct minica_agent_cert_state *grown =
+        minica_array_grow(st->certs, &st->cap_certs, st->n_certs, sizeof(*grown), 16);
+    if (grown == NULL)
+        return NULL;
+    st->certs = grown;
     st->hint = st->n_certs;
     struct minica_agent_cert_state *c = &st->certs[st->n_certs++];
     memset(c, 0, sizeof(*c));

@@ -109,6 +109,19 @@ int minica_der_to_pem(const unsigned char *der, size_t len, const char *label, c
     return MINICA_OK;
 }
 
+void *minica_array_grow(void *items, size_t *cap, size_t n, size_t size, size_t first)
+{
+    if (n < *cap)
+        return items;
+    size_t grown = *cap ? 2 * *cap : first;
+    if (grown < n + 1 || grown > SIZE_MAX / size)
+        return NULL;
+    void *moved = realloc(items, grown * size);
+    if (moved != NULL)
+        *cap = grown;
+    return moved;
+}
+
 char *minica_strdup(const char *s)
 {
     size_t n = strlen(s) + 1;

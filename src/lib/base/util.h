@@ -38,4 +38,10 @@ int minica_der_to_pem(const unsigned char *der, size_t len, const char *label, c
 /* Strdup that reports ENOMEM through err. */
 char *minica_strdup(const char *s);
 
+/* Room for one more element in an array that grows by doubling: items has
+ * *cap elements of size bytes, n of them used. Returns items, or the array
+ * moved (then *cap is its new size; first is the size of a first
+ * allocation), or NULL when out of memory, items left as they were. */
+void *minica_array_grow(void *items, size_t *cap, size_t n, size_t size, size_t first);
+
 #endif
