@@ -41,7 +41,7 @@ struct loaded {
 static void load(struct loaded *lib, const char *soname, const char *package,
                  const struct symbol *symbols, size_t n)
 {
-    lib->handle = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+    lib->handle = dlopen(minica_libload_path(soname), RTLD_NOW | RTLD_LOCAL);
     if (lib->handle == NULL) {
         snprintf(lib->error, sizeof(lib->error), "cannot load %s (%s): install the %s package",
                  soname, dlerror(), package);

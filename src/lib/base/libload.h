@@ -191,6 +191,10 @@ const struct minica_mhd *minica_mhd_load(struct minica_err *err);
 const struct minica_pq *minica_pq_load(struct minica_err *err);
 const struct minica_p11kit *minica_p11kit_load(struct minica_err *err);
 
+/* The file dlopen'ed for soname: soname itself (libload_path.c). The test
+ * build's replaces it, to make a library look uninstalled. */
+const char *minica_libload_path(const char *soname);
+
 /* Drops this thread's pending dlerror() state. A library that probes for
  * optional symbols (p11-kit asks each module for C_GetInterface, which
  * PKCS#11 2.40 modules lack) leaves glibc's error record behind, held
