@@ -23,4 +23,12 @@ const char *minica_key_type_name(enum minica_key_type type);
  * 0 if not, negative on parse errors. */
 int minica_key_matches_cert(const char *key_pem, const char *cert_pem, struct minica_err *err);
 
+/* The same for files: 1 when the private key in key_path matches the first
+ * certificate (the leaf) of every file in cert_paths ("" or NULL entries are
+ * skipped; a PEM bundle may be both key_path and a cert path), 0 when one
+ * does not, -1 when a file is missing or unreadable. Unless 1, why gets one
+ * sentence naming the files. */
+int minica_key_files_match(const char *key_path, const char *const *cert_paths, size_t n, char *why,
+                           size_t whylen);
+
 #endif

@@ -1,10 +1,12 @@
 /* Unit tests for key checks in key.c: minica_key_matches_cert and
  * minica_pk_same_public (which replaced mbedtls_pk_check_pair on the hot
- * paths: opening the CA and the agent's per-certificate check). */
+ * paths: opening the CA and the agent's per-certificate check), and
+ * keypair.c's minica_key_files_match. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -111,6 +113,60 @@ static void test_same_public_compares_keys_not_pointers(void **state)
     mbedtls_x509_crt_free(&b);
 }
 
+static void put(const char *dir, const char *base, const char *a, const char *b, char *path,
+                size_t len)
+{
+    snprintf(path, len, "%s/%s", dir, base);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(a, fp);
+    if (b != NULL)
+        fputs(b, fp);
+    fclose(fp);
+}
+
+/* What a crash between two renames leaves, as the files on disk. */
+static void test_key_files_match_names_the_file_that_does_not(void **state)
+{
+    struct two_certs *t = *state;
+    char *dir = tu_tempdir();
+    char key[4200], crt[4200], full[4200], other[4200], bundle[4200], missing[4200], why[1024];
+    put(dir, "a.key", t->a.key_pem, NULL, key, sizeof(key));
+    put(dir, "a.crt", t->a.cert_pem, NULL, crt, sizeof(crt));
+    put(dir, "a.fullchain.crt", t->a.cert_pem, t->a.chain_pem, full, sizeof(full));
+    put(dir, "b.fullchain.crt", t->b.cert_pem, t->b.chain_pem, other, sizeof(other));
+    snprintf(missing, sizeof(missing), "%s/none.crt", dir);
+
+    const char *good[] = {crt, "", full, NULL};
+    assert_int_equal(minica_key_files_match(key, good, 4, why, sizeof(why)), 1);
+    assert_string_equal(why, "");
+    const char *mixed[] = {crt, other};
+    assert_int_equal(minica_key_files_match(key, mixed, 2, why, sizeof(why)), 0);
+    assert_non_null(strstr(why, "does not match the certificate in"));
+    assert_non_null(strstr(why, "b.fullchain.crt"));
+    const char *gone[] = {missing};
+    assert_int_equal(minica_key_files_match(key, gone, 1, why, sizeof(why)), -1);
+    assert_non_null(strstr(why, "does not exist"));
+    assert_int_equal(minica_key_files_match(missing, good, 2, why, sizeof(why)), -1);
+    const char *garbage[] = {key};
+    assert_int_equal(minica_key_files_match(key, garbage, 1, why, sizeof(why)), -1);
+    assert_non_null(strstr(why, "holds no readable certificate"));
+
+    /* A PEM bundle is both the key and the certificate file. */
+    char *both = malloc(strlen(t->a.key_pem) + strlen(t->a.cert_pem) + 1);
+    assert_non_null(both);
+    strcpy(both, t->a.cert_pem);
+    strcat(both, t->a.key_pem);
+    put(dir, "a.pem", both, t->a.chain_pem, bundle, sizeof(bundle));
+    const char *self[] = {bundle};
+    assert_int_equal(minica_key_files_match(bundle, self, 1, why, sizeof(why)), 1);
+    put(dir, "a.pem", t->b.cert_pem, t->a.key_pem, bundle, sizeof(bundle));
+    assert_int_equal(minica_key_files_match(bundle, self, 1, why, sizeof(why)), 0);
+    free(both);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -119,6 +175,7 @@ int main(void)
         cmocka_unit_test(test_key_match_rejects_garbage),
         cmocka_unit_test(test_key_match_across_key_types),
         cmocka_unit_test(test_same_public_compares_keys_not_pointers),
+        cmocka_unit_test(test_key_files_match_names_the_file_that_does_not),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
