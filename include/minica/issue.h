@@ -76,7 +76,18 @@ struct minica_output_paths {
     char key[4096];
     char fullchain[4096];
     char ca[4096];
+    char bundle[4096]; /* NAME.pem, with MINICA_DELIVER_PEM_BUNDLE */
+    /* After a delivery: "" or the key and certificate there that did not
+     * match each other before it (a crash between two renames), or, from a
+     * CSR, a NAME.key left there that does not match the new certificate. */
+    char found_mismatch[1024];
 };
+
+/* Delivery flags. PEM_BUNDLE: NAME.pem (key, leaf, intermediate; 0600)
+ * and ca.crt instead of the three NAME files: the pair is then replaced by
+ * one rename (nginx's ssl_certificate and ssl_certificate_key may name the
+ * same file). Needs the key: not from a CSR. */
+#define MINICA_DELIVER_PEM_BUNDLE 1u
 int minica_output_paths(const char *outdir, const char *name, struct minica_output_paths *paths,
                         struct minica_err *err);
 
@@ -87,11 +98,11 @@ int minica_output_paths(const char *outdir, const char *name, struct minica_outp
  * some were (a rename or the directory sync failing), the row stays, since
  * those files hold the new certificate, and the error names them. */
 int minica_ca_issue_to_dir(struct minica_ca *ca, const struct minica_issue_request *req,
-                           const char *outdir, struct minica_issued *out,
+                           const char *outdir, unsigned flags, struct minica_issued *out,
                            struct minica_output_paths *paths, struct minica_err *err);
 
 /* Writes an already issued result into outdir (used by remote issuance too). */
-int minica_deliver_files(const struct minica_issued *issued, const char *outdir,
+int minica_deliver_files(const struct minica_issued *issued, const char *outdir, unsigned flags,
                          struct minica_output_paths *paths, struct minica_err *err);
 
 #endif

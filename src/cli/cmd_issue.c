@@ -16,9 +16,42 @@
 
 /* Remote mode: the key is made here, a CSR goes to `minica serve` with the
  * token, and the same files as a local issue are written. */
+/* What the files tell, the same for a local and a remote issue. */
+static void print_issued(const struct minica_issued *issued,
+                         const struct minica_output_paths *paths, unsigned flags, int json,
+                         const char *headline)
+{
+    if (paths->found_mismatch[0] != '\0')
+        fprintf(stderr, "minica: issue: warning: %s\n", paths->found_mismatch);
+    if (json) {
+        cJSON *o = cli_json_issued(issued, paths);
+        cJSON *files = cJSON_GetObjectItemCaseSensitive(o, "files");
+        if (flags & MINICA_DELIVER_PEM_BUNDLE) {
+            cJSON_DeleteItemFromObjectCaseSensitive(files, "cert");
+            cJSON_DeleteItemFromObjectCaseSensitive(files, "key");
+            cJSON_DeleteItemFromObjectCaseSensitive(files, "fullchain");
+            cJSON_AddStringToObject(files, "pem_bundle", paths->bundle);
+        }
+        if (paths->found_mismatch[0] != '\0')
+            cJSON_AddStringToObject(o, "warning", paths->found_mismatch);
+        cli_print_json(o);
+        return;
+    }
+    printf("%s\n", headline);
+    if (flags & MINICA_DELIVER_PEM_BUNDLE) {
+        printf("  key + chain: %s\n", paths->bundle);
+    } else {
+        printf("  certificate: %s\n", paths->cert);
+        if (issued->key_pem != NULL)
+            printf("  key:         %s\n", paths->key);
+        printf("  fullchain:   %s\n", paths->fullchain);
+    }
+    printf("  root CA:     %s\n", paths->ca);
+}
+
 static int issue_remote(const struct minica_issue_request *req, const char *ca_url,
                         const char *root, const char *token, enum minica_usage require_usage,
-                        int64_t retry_for, const char *out, int json)
+                        int64_t retry_for, const char *out, unsigned flags, int json)
 {
     struct minica_remote_request rreq;
     memset(&rreq, 0, sizeof(rreq));
@@ -36,18 +69,14 @@ static int issue_remote(const struct minica_issue_request *req, const char *ca_u
     struct minica_output_paths paths;
     struct minica_err err;
     int ret = minica_remote_issue(&rreq, &issued, &err);
-    if (ret == 0 && (ret = minica_deliver_files(&issued, out, &paths, &err)) != 0)
+    if (ret == 0 && (ret = minica_deliver_files(&issued, out, flags, &paths, &err)) != 0)
         minica_issued_free(&issued);
     if (ret != 0)
         return cli_fail("issue", "%s: %s", req->name, err.msg);
-    if (json) {
-        cli_print_json(cli_json_issued(&issued, &paths));
-    } else {
-        printf("Issued %s (serial %s) by %s, usage %s\n", issued.name, issued.serial, ca_url,
-               minica_usage_name(issued.usage));
-        printf("  certificate: %s\n  key:         %s\n  fullchain:   %s\n  root CA:     %s\n",
-               paths.cert, paths.key, paths.fullchain, paths.ca);
-    }
+    char headline[1400];
+    snprintf(headline, sizeof(headline), "Issued %s (serial %s) by %s, usage %s", issued.name,
+             issued.serial, ca_url, minica_usage_name(issued.usage));
+    print_issued(&issued, &paths, flags, json, headline);
     minica_issued_free(&issued);
     return EXIT_OK;
 }
@@ -69,6 +98,7 @@ static int run(int argc, char **argv)
         {"token", required_argument, NULL, 'T'},
         {"token-file", required_argument, NULL, 'F'},
         {"retry-for", required_argument, NULL, 'r'},
+        {"pem-bundle", no_argument, NULL, 'P'},
         {0, 0, 0, 0},
     };
     struct minica_issue_request req;
@@ -78,6 +108,7 @@ static int run(int argc, char **argv)
     const char *ca_url = NULL, *root = NULL, *token = NULL, *token_file = NULL;
     int usage_given = 0;
     int json = 0;
+    unsigned flags = 0;
     int64_t retry_for = 0;
     int retry_given = 0;
     struct minica_err err;
@@ -117,6 +148,9 @@ static int run(int argc, char **argv)
         case 'j':
             json = 1;
             break;
+        case 'P':
+            flags |= MINICA_DELIVER_PEM_BUNDLE;
+            break;
         case 'U':
             ca_url = optarg;
             break;
@@ -144,6 +178,9 @@ static int run(int argc, char **argv)
         return cli_usage("issue", "unexpected argument '%s'", argv[optind + 1]);
     if (csr_path != NULL && req.key_type != MINICA_KEY_DEFAULT)
         return cli_usage("issue", "--key-type and --csr exclude each other (the CSR has the key)");
+    if (csr_path != NULL && (flags & MINICA_DELIVER_PEM_BUNDLE))
+        return cli_usage("issue", "--pem-bundle and --csr exclude each other (the bundle holds "
+                                  "the key, which a CSR keeps elsewhere)");
     req.name = argv[optind];
     req.sans = sans;
 
@@ -169,7 +206,7 @@ static int run(int argc, char **argv)
             return cli_fail("issue", "%s", err.msg);
         /* The token decides the usage; an explicit --usage must match it. */
         int ret = issue_remote(&req, ca_url, root, from_file ? from_file : token,
-                               usage_given ? req.usage : 0, retry_for, out, json);
+                               usage_given ? req.usage : 0, retry_for, out, flags, json);
         if (from_file != NULL)
             minica_free_secret(from_file, strlen(from_file));
         return ret;
@@ -187,7 +224,7 @@ static int run(int argc, char **argv)
     int ret = minica_ca_open(cli_state_dir(dir), &ca, &err);
     if (ret == 0) {
         minica_ca_set_actor(ca, "issue", "local");
-        ret = minica_ca_issue_to_dir(ca, &req, out, &issued, &paths, &err);
+        ret = minica_ca_issue_to_dir(ca, &req, out, flags, &issued, &paths, &err);
     }
     free(csr);
     if (ret != 0) {
@@ -198,20 +235,11 @@ static int run(int argc, char **argv)
             return cli_fail("issue", "%s", err.msg);
         return cli_fail("issue", "%s: %s", req.name, err.msg);
     }
-    if (json) {
-        cJSON *o = cli_json_issued(&issued, &paths);
-        cli_print_json(o);
-    } else {
-        char left[64];
-        minica_duration_format(issued.not_after - issued.not_before - 60, left, sizeof(left));
-        printf("Issued %s (serial %s), valid for %s, usage %s\n", issued.name, issued.serial, left,
-               minica_usage_name(issued.usage));
-        printf("  certificate: %s\n", paths.cert);
-        if (issued.key_pem != NULL)
-            printf("  key:         %s\n", paths.key);
-        printf("  fullchain:   %s\n", paths.fullchain);
-        printf("  root CA:     %s\n", paths.ca);
-    }
+    char left[64], headline[1400];
+    minica_duration_format(issued.not_after - issued.not_before - 60, left, sizeof(left));
+    snprintf(headline, sizeof(headline), "Issued %s (serial %s), valid for %s, usage %s",
+             issued.name, issued.serial, left, minica_usage_name(issued.usage));
+    print_issued(&issued, &paths, flags, json, headline);
     minica_issued_free(&issued);
     minica_ca_close(ca);
     return EXIT_OK;
@@ -221,10 +249,10 @@ const struct cli_command cmd_issue_def = {
     "issue", run, "issue a short-lived certificate",
     "Usage: minica issue NAME [--san DNS-or-IP]... [--ttl DURATION]\n"
     "                    [--usage server|client|both] [--key-type TYPE] [--csr FILE]\n"
-    "                    [--out DIR] [--json] [--dir DIR]\n"
+    "                    [--out DIR] [--pem-bundle] [--json] [--dir DIR]\n"
     "       minica issue NAME --ca-url URL --root FILE --token-file FILE\n"
     "                    [--san ...] [--usage U] [--key-type TYPE] [--retry-for DURATION]\n"
-    "                    [--out DIR] [--json]\n"
+    "                    [--out DIR] [--pem-bundle] [--json]\n"
     "\n"
     "Issues a certificate for NAME (a host name or an IP address) from the\n"
     "intermediate and writes, into --out (default: the current directory):\n"
@@ -233,7 +261,10 @@ const struct cli_command cmd_issue_def = {
     "  NAME.fullchain.crt  certificate + intermediate (nginx ssl_certificate)\n"
     "  ca.crt              the root (nginx proxy_ssl_trusted_certificate)\n"
     "Existing files are replaced atomically; the previous certificate stays in\n"
-    "the inventory until it expires or is revoked.\n"
+    "the inventory until it expires or is revoked. A crash between two renames\n"
+    "can leave a new key beside the old certificate: the next issue into the\n"
+    "same --out says so on stderr (a warning line; --json: warning) and writes\n"
+    "a matching pair.\n"
     "\n"
     "  --san NAME        another DNS name or IP address (repeatable); NAME is\n"
     "                    always the first subjectAltName\n"
@@ -245,6 +276,11 @@ const struct cli_command cmd_issue_def = {
     "  --csr FILE        sign this PKCS#10 request instead of making a key; its names\n"
     "                    must equal NAME and --san\n"
     "  --out DIR         where to write the files (created 0700 if missing)\n"
+    "  --pem-bundle      write NAME.pem (key, certificate and intermediate; 0600)\n"
+    "                    and ca.crt instead of the three NAME files: key and\n"
+    "                    chain are then replaced by one rename. nginx takes it as\n"
+    "                    both ssl_certificate and ssl_certificate_key (minica\n"
+    "                    nginx snippet --pem-bundle); not with --csr\n"
     "  --json            print the result as JSON\n"
     "\n"
     "Remote issuance (no local CA needed): with --ca-url URL --root FILE and a\n"

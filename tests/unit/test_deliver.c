@@ -27,6 +27,7 @@
 #include "minica/error.h"
 #include "minica/fsutil.h"
 #include "minica/issue.h"
+#include "minica/pembundle.h"
 #include "testutil.h"
 
 /* ---- fsync / renameat spy ---------------------------------------------- */
@@ -188,7 +189,7 @@ static void deliver_ok(const char *out, const struct minica_issued *is,
                        struct minica_output_paths *p)
 {
     struct minica_err err = {{0}};
-    int ret = minica_deliver_files(is, out, p, &err);
+    int ret = minica_deliver_files(is, out, 0, p, &err);
     if (ret != 0)
         print_error("deliver: %s\n", err.msg);
     assert_int_equal(ret, 0);
@@ -217,6 +218,39 @@ static void test_deliver_writes_four_files_with_modes(void **state)
     assert_int_equal(tu_mode_of(p.ca), 0644);
     assert_delivered(&p, &is);
     assert_int_equal(tu_count_temp_files(f->out), 0);
+    free_issued(&is);
+}
+
+/* One file for key and chain, replaced by one rename; nothing else of
+ * NAME is written. */
+static void test_deliver_pem_bundle_writes_one_private_file(void **state)
+{
+    struct fixture *f = *state;
+    struct minica_issued is;
+    struct minica_output_paths p;
+    struct minica_err err = {{0}};
+    make_issued(&is, "first", 241, 700, 650, 600);
+    assert_int_equal(minica_deliver_files(&is, f->out, MINICA_DELIVER_PEM_BUNDLE, &p, &err), 0);
+    assert_int_equal(tu_mode_of(p.bundle), 0600);
+    char *want = NULL;
+    size_t want_len = 0;
+    assert_int_equal(
+        minica_pem_bundle_build(is.key_pem, is.cert_pem, is.chain_pem, &want, &want_len, &err), 0);
+    assert_content(p.bundle, want);
+    minica_free_secret(want, want_len);
+    assert_content(p.ca, is.root_pem);
+    assert_int_equal(access(p.key, F_OK), -1);
+    assert_int_equal(access(p.cert, F_OK), -1);
+    assert_int_equal(access(p.fullchain, F_OK), -1);
+    assert_int_equal(tu_count_temp_files(f->out), 0);
+
+    /* From a CSR there is no key to bundle: refused, nothing written. */
+    free(is.key_pem);
+    is.key_pem = NULL;
+    tu_rmtree(f->out);
+    assert_int_equal(minica_deliver_files(&is, f->out, MINICA_DELIVER_PEM_BUNDLE, &p, &err),
+                     MINICA_EINVAL);
+    assert_int_equal(access(f->out, F_OK), -1);
     free_issued(&is);
 }
 
@@ -398,7 +432,7 @@ static void test_deliver_sync_failure_leaves_previous_files(void **state)
         spy_reset();
         g_fail_file_sync = which[w];
         struct minica_err err = {{0}};
-        assert_int_equal(minica_deliver_files(&fresh, f->out, &p, &err), MINICA_EIO);
+        assert_int_equal(minica_deliver_files(&fresh, f->out, 0, &p, &err), MINICA_EIO);
         spy_reset();
         assert_non_null(strstr(err.msg, "sync"));
         assert_delivered(&p, &old);
@@ -432,7 +466,7 @@ static int deliver_with_fsize_limit(const char *out, rlim_t limit, size_t key_le
         is.root_pem[0] = '#';
         struct minica_output_paths p;
         struct minica_err err;
-        int ret = minica_deliver_files(&is, out, &p, &err);
+        int ret = minica_deliver_files(&is, out, 0, &p, &err);
         _exit(ret == MINICA_EIO && strstr(err.msg, "write") != NULL ? 1 : ret == 0 ? 0 : 2);
     }
     int status = 0;
@@ -483,7 +517,7 @@ static void test_issue_to_dir_does_not_count_a_skipped_ca_crt_as_replaced(void *
     struct minica_issue_request req = {.name = "web.internal.svc", .ttl = 86400};
     struct minica_issued out;
     struct minica_output_paths p;
-    assert_int_equal(minica_ca_issue_to_dir(ca, &req, f->out, &out, &p, &err), 0);
+    assert_int_equal(minica_ca_issue_to_dir(ca, &req, f->out, 0, &out, &p, &err), 0);
     minica_issued_free(&out);
     set_old_mtime(p.ca);
 
@@ -491,7 +525,7 @@ static void test_issue_to_dir_does_not_count_a_skipped_ca_crt_as_replaced(void *
     assert_int_equal(stat(f->out, &dir), 0);
     spy_reset();
     g_fail_dir_ino = dir.st_ino;
-    int ret = minica_ca_issue_to_dir(ca, &req, f->out, &out, &p, &err);
+    int ret = minica_ca_issue_to_dir(ca, &req, f->out, 0, &out, &p, &err);
     spy_reset();
     assert_int_equal(ret, MINICA_EIO);
     assert_non_null(strstr(err.msg, "already replaced"));
@@ -510,6 +544,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_deliver_writes_four_files_with_modes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deliver_pem_bundle_writes_one_private_file, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_deliver_leaves_identical_ca_crt_alone, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_deliver_replaces_a_different_ca_crt, setup, teardown),

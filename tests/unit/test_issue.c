@@ -1093,7 +1093,7 @@ static void test_issue_to_dir_writes_four_files_with_modes(void **state)
     struct minica_output_paths paths;
     struct minica_err err;
     mode_t old = umask(0);
-    int ret = minica_ca_issue_to_dir(ca, &req, outdir, &out, &paths, &err);
+    int ret = minica_ca_issue_to_dir(ca, &req, outdir, 0, &out, &paths, &err);
     umask(old);
     if (ret != 0)
         print_error("issue_to_dir: %s\n", err.msg);
@@ -1125,7 +1125,7 @@ static void test_issue_to_dir_writes_four_files_with_modes(void **state)
     /* Again: replaced with a new key and serial; the old row stays. */
     struct stat before;
     assert_int_equal(stat(paths.key, &before), 0);
-    assert_int_equal(minica_ca_issue_to_dir(ca, &req, outdir, &out, &paths, &err), 0);
+    assert_int_equal(minica_ca_issue_to_dir(ca, &req, outdir, 0, &out, &paths, &err), 0);
     assert_string_not_equal(out.serial, first_serial);
     key = tu_slurp(paths.key);
     assert_string_equal(key, out.key_pem);
@@ -1152,7 +1152,7 @@ static void test_issue_to_dir_writes_four_files_with_modes(void **state)
     assert_int_equal(minica_key_generate(&pk, MINICA_KEY_EC_P256, &rng, &err), 0);
     char *csr = make_csr(&pk, &rng, "csr.internal.svc", NULL, 0, 0);
     struct minica_issue_request creq = {.name = "csr.internal.svc", .ttl = 86400, .csr_pem = csr};
-    assert_int_equal(minica_ca_issue_to_dir(ca, &creq, csrdir, &out, &paths, &err), 0);
+    assert_int_equal(minica_ca_issue_to_dir(ca, &creq, csrdir, 0, &out, &paths, &err), 0);
     assert_false(minica_file_exists(paths.key));
     assert_true(minica_file_exists(paths.cert));
     assert_true(minica_file_exists(paths.fullchain));
@@ -1199,7 +1199,7 @@ static void test_issue_failed_delivery_leaves_no_row_and_no_files(void **state)
     struct minica_issued out;
     struct minica_output_paths paths;
     struct minica_err err = {{0}};
-    int ret = minica_ca_issue_to_dir(ca, &req, outfile, &out, &paths, &err);
+    int ret = minica_ca_issue_to_dir(ca, &req, outfile, 0, &out, &paths, &err);
     assert_int_not_equal(ret, 0);
     assert_non_null(strstr(err.msg, "not a directory"));
     assert_null(out.cert_pem);
@@ -1214,7 +1214,8 @@ static void test_issue_failed_delivery_leaves_no_row_and_no_files(void **state)
     char outdir[4300];
     snprintf(outdir, sizeof(outdir), "%s/out", tmp);
     struct minica_issue_request bad = {.name = "../x", .ttl = 86400};
-    assert_int_equal(minica_ca_issue_to_dir(ca, &bad, outdir, &out, &paths, &err), MINICA_EINVAL);
+    assert_int_equal(minica_ca_issue_to_dir(ca, &bad, outdir, 0, &out, &paths, &err),
+                     MINICA_EINVAL);
     assert_false(minica_file_exists(outdir));
     assert_int_equal(rows_named(ca, "../x", &c), 0);
 
@@ -1222,7 +1223,7 @@ static void test_issue_failed_delivery_leaves_no_row_and_no_files(void **state)
     char statedir[4300];
     snprintf(statedir, sizeof(statedir), "%s/.", g_cadir);
     struct minica_issue_request mine = {.name = "intermediate", .ttl = 86400};
-    assert_int_equal(minica_ca_issue_to_dir(ca, &mine, statedir, &out, &paths, &err),
+    assert_int_equal(minica_ca_issue_to_dir(ca, &mine, statedir, 0, &out, &paths, &err),
                      MINICA_EINVAL);
     assert_non_null(strstr(err.msg, "state directory"));
     assert_int_equal(rows_named(ca, "intermediate", &c), 0);

@@ -82,7 +82,7 @@ static void test_answer_lost_after_commit_hands_out_the_recorded_cert(void **sta
     struct minica_output_paths paths;
     struct minica_err err = {{0}};
     minica_db_pg_test_lose_commit(1);
-    int ret = minica_ca_issue_to_dir(f->ca, &req, out_dir, &out, &paths, &err);
+    int ret = minica_ca_issue_to_dir(f->ca, &req, out_dir, 0, &out, &paths, &err);
     if (ret != 0)
         print_error("minica_ca_issue_to_dir: %s\n", err.msg);
     assert_int_equal(ret, 0);
@@ -113,7 +113,7 @@ static void test_connection_lost_before_commit_hands_out_nothing(void **state)
     struct minica_output_paths paths;
     struct minica_err err = {{0}};
     minica_db_pg_test_lose_commit(2);
-    int ret = minica_ca_issue_to_dir(f->ca, &req, out_dir, &out, &paths, &err);
+    int ret = minica_ca_issue_to_dir(f->ca, &req, out_dir, 0, &out, &paths, &err);
     assert_int_equal(ret, MINICA_EUNAVAILABLE);
     assert_non_null(strstr(err.msg, "retry later"));
     assert_null(out.cert_pem);
@@ -127,7 +127,7 @@ static void test_connection_lost_before_commit_hands_out_nothing(void **state)
     assert_false(exists(want.key));
     assert_false(exists(want.fullchain));
 
-    ret = minica_ca_issue_to_dir(f->ca, &req, out_dir, &out, &paths, &err);
+    ret = minica_ca_issue_to_dir(f->ca, &req, out_dir, 0, &out, &paths, &err);
     assert_int_equal(ret, 0);
     assert_int_equal(query_int(f, "SELECT count(*) FROM certs WHERE name = '%s'", req.name), 1);
     minica_issued_free(&out);

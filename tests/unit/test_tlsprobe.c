@@ -182,7 +182,7 @@ static int setup_with(void **state, const struct minica_init_options *opts)
     struct minica_issued issued;
     struct minica_output_paths paths;
     memset(&issued, 0, sizeof(issued));
-    if (minica_ca_issue_to_dir(ca, &req, s->tmp, &issued, &paths, &err) != 0) {
+    if (minica_ca_issue_to_dir(ca, &req, s->tmp, 0, &issued, &paths, &err) != 0) {
         print_error("%s\n", err.msg);
         abort();
     }

@@ -1,6 +1,7 @@
 /* Delivering an issued certificate into an output directory: NAME.crt,
  * NAME.key (0600), NAME.fullchain.crt (what nginx's ssl_certificate wants)
- * and ca.crt (what proxy_ssl_trusted_certificate wants). All are written,
+ * and ca.crt (what proxy_ssl_trusted_certificate wants), or NAME.pem (key
+ * and chain in one file, 0600) and ca.crt. All are written,
  * then synced, before the first is renamed, so a full disk fails before
  * anything is replaced; an identical ca.crt is left alone. */
 #include <stdio.h>
@@ -8,9 +9,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/crashpoint.h"
 #include "ca/x509.h"
 #include "minica/fsutil.h"
 #include "minica/issue.h"
+#include "minica/key.h"
+#include "minica/pembundle.h"
 
 int minica_output_paths(const char *outdir, const char *name, struct minica_output_paths *paths,
                         struct minica_err *err)
@@ -36,7 +40,37 @@ int minica_output_paths(const char *outdir, const char *name, struct minica_outp
     if ((ret = minica_path_join(paths->fullchain, sizeof(paths->fullchain), outdir, file, err)) !=
         0)
         return ret;
+    snprintf(file, sizeof(file), "%s.pem", base);
+    if ((ret = minica_path_join(paths->bundle, sizeof(paths->bundle), outdir, file, err)) != 0)
+        return ret;
+    paths->found_mismatch[0] = '\0';
     return minica_path_join(paths->ca, sizeof(paths->ca), outdir, "ca.crt", err);
+}
+
+/* key_path's key against those of cert_paths that exist: 0 only for a
+ * known mismatch. */
+static int existing_pair_mismatch(const char *key_path, const char *a, const char *b, char *why,
+                                  size_t whylen)
+{
+    if (!minica_file_exists(key_path))
+        return 0;
+    const char *certs[2] = {minica_file_exists(a) ? a : "", b && minica_file_exists(b) ? b : ""};
+    return minica_key_files_match(key_path, certs, 2, why, whylen) == 0;
+}
+
+/* What an earlier delivery killed between two renames left behind: nothing
+ * else looks at it, and the files about to be written replace it. */
+static void note_mismatch_before(const struct minica_output_paths *paths, unsigned flags, char *out,
+                                 size_t outlen)
+{
+    char why[900];
+    int bad =
+        flags & MINICA_DELIVER_PEM_BUNDLE
+            ? existing_pair_mismatch(paths->bundle, paths->bundle, NULL, why, sizeof(why))
+            : existing_pair_mismatch(paths->key, paths->cert, paths->fullchain, why, sizeof(why));
+    if (bad)
+        snprintf(out, outlen, "%s (an interrupted earlier issue?); replaced by a matching pair",
+                 why);
 }
 
 /* Older than any delivery in progress (which takes milliseconds). */
@@ -46,27 +80,33 @@ int minica_output_paths(const char *outdir, const char *name, struct minica_outp
  * when delivery fails (bit i for files[i]; every file written once every
  * rename is done, even if the directory sync then fails). A ca.crt left
  * alone because it already holds the root is not replaced. */
-static int deliver(const struct minica_issued *issued, const char *outdir,
+static int deliver(const struct minica_issued *issued, const char *outdir, unsigned flags,
                    struct minica_output_paths *paths, unsigned *replaced, struct minica_err *err)
 {
     *replaced = 0;
     int ret = minica_output_paths(outdir, issued->name, paths, err);
     if (ret != 0)
         return ret;
+    int bundle = (flags & MINICA_DELIVER_PEM_BUNDLE) != 0;
+    if (bundle && issued->key_pem == NULL)
+        return minica_seterr(err, MINICA_EINVAL,
+                             "a PEM bundle holds the key: it cannot be made from a CSR");
     /* A missing --out is created private: it is about to hold a key. */
     if ((ret = minica_mkdir_private(outdir, err)) != 0)
         return ret;
     /* An issue killed mid-delivery leaves temp files, one of them a private
      * key: clear this NAME's old ones. */
     {
-        const char *bases[4];
-        const char *all[4] = {paths->key, paths->cert, paths->fullchain, paths->ca};
-        for (int b = 0; b < 4; b++) {
+        const char *bases[5];
+        const char *all[5] = {paths->key, paths->cert, paths->fullchain, paths->ca, paths->bundle};
+        for (int b = 0; b < 5; b++) {
             const char *slash = strrchr(all[b], '/');
             bases[b] = slash ? slash + 1 : all[b];
         }
-        minica_sweep_stale_temps(outdir, bases, 4, STALE_TEMP_AGE);
+        minica_sweep_stale_temps(outdir, bases, 5, STALE_TEMP_AGE);
     }
+    if (issued->key_pem != NULL)
+        note_mismatch_before(paths, flags, paths->found_mismatch, sizeof(paths->found_mismatch));
 
     size_t cert_len = strlen(issued->cert_pem), chain_len = strlen(issued->chain_pem);
     char *fullchain = malloc(cert_len + chain_len + 1);
@@ -74,6 +114,14 @@ static int deliver(const struct minica_issued *issued, const char *outdir,
         return minica_seterr(err, MINICA_ENOMEM, "out of memory");
     memcpy(fullchain, issued->cert_pem, cert_len);
     memcpy(fullchain + cert_len, issued->chain_pem, chain_len + 1);
+    char *pem_bundle = NULL;
+    size_t pem_bundle_len = 0;
+    if (bundle &&
+        (ret = minica_pem_bundle_build(issued->key_pem, issued->cert_pem, issued->chain_pem,
+                                       &pem_bundle, &pem_bundle_len, err)) != 0) {
+        free(fullchain);
+        return ret;
+    }
 
     struct {
         const char *path;
@@ -85,6 +133,10 @@ static int deliver(const struct minica_issued *issued, const char *outdir,
         {paths->fullchain, fullchain, 0644},
         {paths->ca, issued->root_pem, 0644},
     };
+    if (bundle) {
+        files[0].path = paths->bundle, files[0].data = pem_bundle;
+        files[1].data = files[2].data = NULL;
+    }
     /* Every issue into one --out delivers the same root: rewriting an
      * identical ca.crt would cost a file sync and touch its mtime for
      * nothing (and wake anything watching it). */
@@ -117,12 +169,14 @@ static int deliver(const struct minica_issued *issued, const char *outdir,
             ret = minica_staged_sync(&staged[i], err);
     }
     if (ret == 0) {
+        unsigned step = 0;
         for (i = 0; i < 4; i++) {
             if (files[i].data == NULL)
                 continue;
             if ((ret = minica_staged_commit(&staged[i], MINICA_WRITE_NO_DIRSYNC, err)) != 0)
                 break;
             *replaced |= 1u << i;
+            minica_crashpoint("issue-deliver", ++step);
         }
         /* One directory sync makes every rename durable before we report success. */
         if (ret == 0)
@@ -131,18 +185,30 @@ static int deliver(const struct minica_issued *issued, const char *outdir,
     for (i = 0; i < 4; i++)
         minica_staged_abort(&staged[i]);
     free(fullchain);
+    if (pem_bundle != NULL)
+        minica_free_secret(pem_bundle, pem_bundle_len);
+    /* From a CSR the key is elsewhere; one left here from an earlier issue
+     * would pair with the new certificate in a snippet that names it. */
+    if (ret == 0 && issued->key_pem == NULL &&
+        existing_pair_mismatch(paths->key, paths->cert, NULL, paths->found_mismatch,
+                               sizeof(paths->found_mismatch))) {
+        size_t used = strlen(paths->found_mismatch);
+        snprintf(paths->found_mismatch + used, sizeof(paths->found_mismatch) - used,
+                 " (issued from a CSR, so that key was left alone: remove it, or point "
+                 "ssl_certificate_key at the CSR's key)");
+    }
     return ret;
 }
 
-int minica_deliver_files(const struct minica_issued *issued, const char *outdir,
+int minica_deliver_files(const struct minica_issued *issued, const char *outdir, unsigned flags,
                          struct minica_output_paths *paths, struct minica_err *err)
 {
     unsigned replaced;
-    return deliver(issued, outdir, paths, &replaced, err);
+    return deliver(issued, outdir, flags, paths, &replaced, err);
 }
 
 int minica_ca_issue_to_dir(struct minica_ca *ca, const struct minica_issue_request *req,
-                           const char *outdir, struct minica_issued *out,
+                           const char *outdir, unsigned flags, struct minica_issued *out,
                            struct minica_output_paths *paths, struct minica_err *err)
 {
     /* Refuse a bad NAME before anything is signed or recorded. */
@@ -158,10 +224,13 @@ int minica_ca_issue_to_dir(struct minica_ca *ca, const struct minica_issue_reque
         return minica_seterr(err, MINICA_EINVAL,
                              "refusing to write into the CA's state directory %s (use --out DIR)",
                              minica_ca_dir(ca));
+    if ((flags & MINICA_DELIVER_PEM_BUNDLE) && req->csr_pem != NULL)
+        return minica_seterr(err, MINICA_EINVAL,
+                             "a PEM bundle holds the key: it cannot be made from a CSR");
     if ((ret = minica_ca_issue(ca, req, out, err)) != 0)
         return ret;
     unsigned replaced = 0;
-    if ((ret = deliver(out, outdir, paths, &replaced, err)) == 0)
+    if ((ret = deliver(out, outdir, flags, paths, &replaced, err)) == 0)
         return MINICA_OK;
     char summary[1024];
     if (replaced == 0) {
@@ -172,7 +241,8 @@ int minica_ca_issue_to_dir(struct minica_ca *ca, const struct minica_issue_reque
     } else {
         /* Some files already hold the new certificate or key: the row stays,
          * or a certificate in use could be neither listed nor revoked. */
-        const char *names[4] = {paths->key, paths->cert, paths->fullchain, paths->ca};
+        const char *names[4] = {flags & MINICA_DELIVER_PEM_BUNDLE ? paths->bundle : paths->key,
+                                paths->cert, paths->fullchain, paths->ca};
         char done[900] = "";
         for (unsigned i = 0; i < 4; i++) {
             if (!(replaced & (1u << i)))
