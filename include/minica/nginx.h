@@ -25,6 +25,7 @@ struct minica_nginx_snippet_opts {
     const char *name;      /* the upstream's name, as issued: proxy_pass https://NAME */
     const char *client;    /* NULL, or the name of a client certificate for mTLS */
     const char *certs_dir; /* where NAME.fullchain.crt, NAME.key, ca.crt are; NULL = cwd */
+    int pem_bundle;        /* NAME.pem (minica issue --pem-bundle) holds key and chain */
 };
 
 /* Text of the proxy's location block and the upstream's server directives

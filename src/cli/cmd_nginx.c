@@ -17,9 +17,10 @@ static int run_snippet(int argc, char **argv)
         CLI_OPT_DIR,
         {"client", required_argument, NULL, 'c'},
         {"certs", required_argument, NULL, 'C'},
+        {"pem-bundle", no_argument, NULL, 'P'},
         {0, 0, 0, 0},
     };
-    struct minica_nginx_snippet_opts opts = {NULL, NULL, NULL};
+    struct minica_nginx_snippet_opts opts = {NULL, NULL, NULL, 0};
     struct minica_err err;
     int c;
     optind = 1;
@@ -34,6 +35,9 @@ static int run_snippet(int argc, char **argv)
             break;
         case 'C':
             opts.certs_dir = optarg;
+            break;
+        case 'P':
+            opts.pem_bundle = 1;
             break;
         default:
             return cli_bad_option("nginx");
@@ -137,7 +141,8 @@ static int run(int argc, char **argv)
 
 const struct cli_command cmd_nginx_def = {
     "nginx", run, "print nginx directives for minica certs; check nginx configs",
-    "Usage: minica nginx snippet NAME [--client CLIENTNAME] [--certs DIR] [--dir DIR]\n"
+    "Usage: minica nginx snippet NAME [--client CLIENTNAME] [--certs DIR]\n"
+    "                           [--pem-bundle] [--dir DIR]\n"
     "       minica nginx check [--conf-dir DIR] FILE...\n"
     "\n"
     "snippet prints, for an upstream NAME issued by minica, the proxy's\n"
@@ -151,6 +156,10 @@ const struct cli_command cmd_nginx_def = {
     "                  client certificate from minica's root (ssl_verify_client on)\n"
     "  --certs DIR     where the issued files are (default: the current\n"
     "                  directory); paths are printed absolute\n"
+    "  --pem-bundle    the files are NAME.pem (minica issue --pem-bundle, or the\n"
+    "                  agent's pem_bundle): ssl_certificate and\n"
+    "                  ssl_certificate_key both name it, so a renewal replaces\n"
+    "                  key and chain with one rename\n"
     "NAME must be a DNS name: nginx checks proxy_ssl_name with host-name rules\n"
     "and ignores IP SANs, so an IP address is refused (exit 1); issue a DNS\n"
     "name with the address as --san and use that.\n"

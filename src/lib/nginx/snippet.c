@@ -111,9 +111,12 @@ int minica_nginx_snippet(const struct minica_nginx_snippet_opts *opts, char **ou
     if (ret != 0)
         return ret;
 
+    /* With a PEM bundle, both directives name the one file (nginx reads
+     * the certificates and the key out of it): one rename replaces it. */
     char fullchain[MINICA_NAME_MAX + 32], key[MINICA_NAME_MAX + 32];
-    snprintf(fullchain, sizeof(fullchain), "%s.fullchain.crt", name.text);
-    snprintf(key, sizeof(key), "%s.key", name.text);
+    snprintf(fullchain, sizeof(fullchain), "%s%s", name.text,
+             opts->pem_bundle ? ".pem" : ".fullchain.crt");
+    snprintf(key, sizeof(key), "%s%s", name.text, opts->pem_bundle ? ".pem" : ".key");
 
     char *text = NULL;
     size_t len = 0;
@@ -144,8 +147,9 @@ int minica_nginx_snippet(const struct minica_nginx_snippet_opts *opts, char **ou
             name.text);
     if (opts->client != NULL) {
         char cchain[MINICA_NAME_MAX + 32], ckey[MINICA_NAME_MAX + 32];
-        snprintf(cchain, sizeof(cchain), "%s.fullchain.crt", client.text);
-        snprintf(ckey, sizeof(ckey), "%s.key", client.text);
+        snprintf(cchain, sizeof(cchain), "%s%s", client.text,
+                 opts->pem_bundle ? ".pem" : ".fullchain.crt");
+        snprintf(ckey, sizeof(ckey), "%s%s", client.text, opts->pem_bundle ? ".pem" : ".key");
         fprintf(f, "    # the proxy's client certificate (issued with --usage client).\n"
                    "    proxy_ssl_certificate ");
         if ((ret = put_path(f, dir, cchain, err)) != 0)
