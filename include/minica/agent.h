@@ -122,6 +122,12 @@ struct minica_agent_facts {
 int minica_agent_inspect(struct minica_issuer *issuer, const struct minica_agent_cert *cert,
                          struct minica_agent_facts *facts, struct minica_err *err);
 
+/* Whether cert's key belongs to its certificate files (cert, fullchain;
+ * a pem_bundle's key to its own certificate): 1 yes, 0 no, -1 a file is
+ * missing or unreadable; unless 1, why says which files. What `agent
+ * status`, `--verify-only` and `minica metrics` report, without a CA. */
+int minica_agent_key_check(const struct minica_agent_cert *cert, char *why, size_t whylen);
+
 /* The decision: pure, no I/O. why gets one human sentence for the reason. */
 enum minica_renew_reason minica_agent_decide(const struct minica_agent_config *cfg,
                                              const struct minica_agent_cert *cert,

@@ -74,6 +74,11 @@ struct minica_agent_cert_state {
     char last_error[1024];
     int64_t last_error_time;
     int64_t last_renewal;
+    /* Its group failed and its files could not be put back (their
+     * NAME.prev key and certificate do not match): the new ones stayed.
+     * "" once a run completes its group's check, reload and verify. */
+    char stuck[1024];
+    int64_t stuck_since;
     struct minica_agent_served *served;
     size_t n_served;
 };
@@ -99,7 +104,15 @@ struct minica_agent_cert_state *minica_agent_state_cert(struct minica_agent_stat
                                                         const char *name);
 void minica_agent_state_error(struct minica_agent_state *st, const char *name, const char *msg,
                               int64_t now);
+/* A renewal went through: clears the last error and stuck. */
 void minica_agent_state_renewed(struct minica_agent_state *st, const char *name, int64_t now);
+/* Its group's check, reload and verify went through again: clears stuck.
+ * 1 when it was stuck. */
+int minica_agent_state_unstuck(struct minica_agent_state *st, const char *name);
+void minica_agent_state_stuck(struct minica_agent_state *st, const char *name, const char *why,
+                              int64_t now);
+/* 1 when any certificate is stuck. */
+int minica_agent_state_any_stuck(const struct minica_agent_state *st);
 void minica_agent_state_served(struct minica_agent_state *st, const char *name,
                                const char *endpoint, const char *serial, int64_t not_after,
                                const char *error, int64_t now);
@@ -127,6 +140,8 @@ struct minica_agent_cert_report {
     char name[MINICA_NAME_MAX + 1];
     char serial[41];       /* on disk; "" when unreadable */
     char disk_error[1024]; /* why the files could not be read */
+    int key_matches;       /* minica_agent_key_check: 1, 0, or -1 (cannot tell) */
+    char key_error[1024];  /* unless key_matches is 1: which files, why */
     int64_t not_before;
     int64_t not_after;
     double lifetime_left;               /* 0..1 share of the lifetime left now */
@@ -136,6 +151,8 @@ struct minica_agent_cert_report {
     char last_error[1024]; /* from the state file */
     int64_t last_error_time;
     int64_t last_renewal;
+    char stuck[1024]; /* from the state file: why its group could not be rolled back */
+    int64_t stuck_since;
 };
 int minica_agent_status_collect(const struct minica_agent_config *cfg,
                                 struct minica_agent_cert_report **reports, size_t *n,

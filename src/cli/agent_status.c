@@ -45,6 +45,11 @@ static cJSON *report_json(const struct minica_agent_cert_report *r)
     else
         cJSON_AddNullToObject(o, "lifetime_left");
     add_time(o, "next_renewal", r->serial[0] ? r->next_renewal : 0);
+    if (r->key_matches < 0)
+        cJSON_AddNullToObject(o, "key_matches");
+    else
+        cJSON_AddBoolToObject(o, "key_matches", r->key_matches == 1);
+    add_text(o, "key_error", r->key_matches == 1 ? "" : r->key_error);
     cJSON *eps = cJSON_AddArrayToObject(o, "endpoints");
     for (size_t i = 0; i < r->n_served; i++) {
         const struct minica_agent_served *s = &r->served[i];
@@ -59,6 +64,8 @@ static cJSON *report_json(const struct minica_agent_cert_report *r)
     add_text(o, "last_error", r->last_error);
     add_time(o, "last_error_time", r->last_error_time);
     add_time(o, "last_renewal", r->last_renewal);
+    add_text(o, "stuck", r->stuck);
+    add_time(o, "stuck_since", r->stuck[0] ? r->stuck_since : 0);
     return o;
 }
 
@@ -75,6 +82,10 @@ static void print_text(const struct minica_agent_cert_report *r, int64_t now)
                r->serial, when, (int)(r->lifetime_left * 100));
         printf("  next renewal:  %s%s\n", next, r->next_renewal <= now ? " (due now)" : "");
     }
+    if (r->key_matches == 0)
+        printf("  key:           MISMATCH: %s; a reload would fail on it\n", r->key_error);
+    else if (r->key_matches < 0 && r->serial[0] != '\0')
+        printf("  key:           %s\n", r->key_error);
     for (size_t i = 0; i < r->n_served; i++) {
         const struct minica_agent_served *s = &r->served[i];
         if (s->serial[0] == '\0')
@@ -86,6 +97,10 @@ static void print_text(const struct minica_agent_cert_report *r, int64_t now)
     if (r->last_error[0] != '\0') {
         minica_time_rfc3339(r->last_error_time, when);
         printf("  last error:    %s: %s\n", when, r->last_error);
+    }
+    if (r->stuck[0] != '\0') {
+        minica_time_rfc3339(r->stuck_since, when);
+        printf("  STUCK since:   %s: %s\n", when, r->stuck);
     }
 }
 
@@ -157,6 +172,10 @@ int cli_agent_status(int argc, char **argv)
             print_text(&reports[i], now);
         }
     }
+    /* A pair nginx would refuse, or a group left half done, is an alert. */
+    int broken = 0;
+    for (size_t i = 0; i < n; i++)
+        broken |= reports[i].key_matches == 0 || reports[i].stuck[0] != '\0';
     minica_agent_status_reports_free(reports, n);
-    return short_ca ? EXIT_FAIL : EXIT_OK;
+    return short_ca || broken ? EXIT_FAIL : EXIT_OK;
 }

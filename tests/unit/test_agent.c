@@ -620,6 +620,56 @@ static void test_failing_check_restores_previous_files_and_skips_reload(void **s
     free(old);
 }
 
+/* A crash during an earlier restore left the old certificate beside the
+ * new key. When the next renewal's group fails, putting that pair back
+ * would break the server's next reload: the new files stay, the
+ * certificate is stuck, and a later run that gets the group through
+ * clears it. */
+static void test_failing_group_never_restores_a_mismatched_pair(void **state)
+{
+    struct fixture *fx = *state;
+    struct minica_agent_state st;
+    minica_agent_state_init(&st);
+    char p[4200], flag[4200], marker[4200];
+    assert_int_equal(run_agent(fx, 0), 0);
+    char *old_cert = NULL;
+    path_in(fx, p, sizeof(p), "up.crt");
+    old_cert = tu_slurp(p);
+    assert_int_equal(run_agent(fx, 1), 0);
+    write_text(p, old_cert); /* the restore that stopped half way */
+    free(old_cert);
+    assert_int_equal(reason_of(fx, 0), MINICA_RENEW_KEY_MISMATCH);
+
+    path_in(fx, flag, sizeof(flag), "check-fails");
+    write_text(flag, "");
+    struct minica_agent_run run;
+    memset(&run, 0, sizeof(run));
+    run.report = collect;
+    run.report_ctx = fx;
+    run.state = &st;
+    fx->n_lines = fx->n_errors = 0;
+    struct minica_err err;
+    assert_int_not_equal(minica_agent_run_with(&fx->cfg, &fx->issuer, &run, &err), 0);
+    assert_non_null(strstr(fx->lines[0], "up.svc: check_command failed"));
+    assert_non_null(strstr(fx->lines[0], "not rolled back: the key in"));
+    char why[1024];
+    assert_int_equal(minica_agent_key_check(&fx->cfg.certs[0], why, sizeof(why)), 1);
+    assert_int_equal(minica_agent_state_any_stuck(&st), 1);
+    snprintf(marker, sizeof(marker), "%s.reload-pending", fx->cfg.status_file);
+    assert_int_equal(access(marker, F_OK), 0); /* the next run checks again */
+
+    unlink(flag);
+    fx->n_lines = fx->n_errors = 0;
+    assert_int_equal(minica_agent_run_with(&fx->cfg, &fx->issuer, &run, &err), 0);
+    int said = 0;
+    for (int i = 0; i < fx->n_lines; i++)
+        said |= strstr(fx->lines[i], "up.svc: no longer stuck") != NULL;
+    assert_true(said);
+    assert_int_equal(minica_agent_state_any_stuck(&st), 0);
+    assert_int_not_equal(access(marker, F_OK), 0);
+    minica_agent_state_free(&st);
+}
+
 static void test_failing_reload_restores_previous_files(void **state)
 {
     struct fixture *fx = *state;
@@ -1005,6 +1055,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_inspect_sees_each_trigger_on_disk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failing_check_restores_previous_files_and_skips_reload,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failing_group_never_restores_a_mismatched_pair, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_failing_reload_restores_previous_files, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_prev_key_is_narrowed_after_a_successful_group, setup,

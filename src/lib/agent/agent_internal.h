@@ -36,18 +36,27 @@ struct pending {
     int replaced; /* the new files are in place */
     /* Replaced, then restored because its group failed. */
     int rolled_back;
+    /* The files it replaced (now NAME.prev) are a key and certificate that
+     * do not match each other: putting them back would break the server's
+     * next reload, so a failed group keeps the new ones. */
+    int prev_mismatch;
+    char prev_why[1024];
+    int stuck; /* its group failed and prev_mismatch kept the new files */
 };
 
 void minica_agent_pending_free(struct pending *p);
 
 /* Puts the previous files back (or removes new ones that had none), last
- * renamed first. Returns 0 when every file is back. */
+ * renamed first. Returns 0 when every file is back. The caller first checks
+ * prev_mismatch: this does not. */
 int minica_agent_restore(struct pending *p, struct minica_err *err);
 
 /* Stages every file first (nothing visible yet), then keeps the current
  * files as NAME.prev (hard links) and renames the new ones in: key first,
  * then the certificates. A crash in between leaves a key that does not match
- * its certificate, which the next run's decision repairs. */
+ * its certificate, which the next run's decision repairs; until then agent
+ * status, --verify-only and the metrics report it. Sets prev_mismatch when
+ * the current files are such a pair. */
 int minica_agent_replace_files(const struct minica_agent_cert *c, struct pending *p,
                                struct minica_err *err);
 

@@ -265,3 +265,18 @@ int minica_agent_read_leaf(const struct minica_agent_cert *cert, char serial[MIN
     minica_free_secret(pem, strlen(pem)); /* may be a pem_bundle, with the key */
     return ret;
 }
+
+int minica_agent_key_check(const struct minica_agent_cert *cert, char *why, size_t whylen)
+{
+    const char *bundle = cert->hooks.pem_bundle;
+    int verdict = 1;
+    if (cert->key[0] != '\0') {
+        const char *certs[2] = {cert->cert, cert->fullchain};
+        verdict = minica_key_files_match(cert->key, certs, 2, why, whylen);
+    }
+    /* The bundle is one file, but one planted or restored from elsewhere
+     * can still hold a key that is not its certificate's. */
+    if (verdict == 1 && bundle[0] != '\0')
+        verdict = minica_key_files_match(bundle, &bundle, 1, why, whylen);
+    return verdict;
+}

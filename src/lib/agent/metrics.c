@@ -262,7 +262,7 @@ static int ca_metrics(struct sbuf *sb, const char *state_dir, int64_t now, struc
 int minica_metrics_render(const char *state_dir, const struct minica_agent_config *cfg, int64_t now,
                           unsigned flags, char **out, size_t *len, struct minica_err *err)
 {
-    struct sbuf sb = {0}, detail = {0}, ca = {0};
+    struct sbuf sb = {0}, detail = {0}, ca = {0}, keys = {0};
     struct names names = {0}, serials = {0};
     struct minica_store *store = NULL;
     struct row_ctx ctx = {&names, flags & MINICA_METRICS_SERIALS ? &serials : NULL, &detail};
@@ -287,7 +287,7 @@ int minica_metrics_render(const char *state_dir, const struct minica_agent_confi
     }
     if (cfg != NULL) {
         for (size_t i = 0; i < cfg->n_certs; i++) {
-            char serial[MINICA_SERIAL_HEX_MAX];
+            char serial[MINICA_SERIAL_HEX_MAX], why[1024];
             int64_t not_after;
             struct minica_err ferr;
             /* Unreadable files have no expiry to report; the agent's
@@ -297,6 +297,14 @@ int minica_metrics_render(const char *state_dir, const struct minica_agent_confi
             name_saw(&names, cfg->certs[i].name, not_after, 1);
             if (ctx.serials != NULL)
                 serial_line(&detail, &serials, cfg->certs[i].name, serial, not_after);
+            /* A crash between two renames: nginx refuses the pair at its
+             * next reload, though its expiry above looks fine. */
+            int pair = minica_agent_key_check(&cfg->certs[i], why, sizeof(why));
+            if (pair >= 0) {
+                sb_printf(&keys, "minica_agent_key_mismatch{name=\"");
+                sb_label(&keys, cfg->certs[i].name);
+                sb_printf(&keys, "\"} %d\n", pair == 0);
+            }
         }
     }
     sb_printf(&sb, "# HELP minica_cert_not_after_seconds When each issued or managed name's "
@@ -334,6 +342,14 @@ int minica_metrics_render(const char *state_dir, const struct minica_agent_confi
                   "minica_agent_failures_total %lld\n",
                   (long long)st.last_run, (long long)st.last_success, (long long)st.renewals_total,
                   (long long)st.failures_total);
+        if (keys.p != NULL)
+            sb_printf(&sb,
+                      "# HELP minica_agent_key_mismatch 1 when a managed key does not match "
+                      "its certificate or fullchain file (a crash between two renames): the "
+                      "next reload fails on it.\n"
+                      "# TYPE minica_agent_key_mismatch gauge\n"
+                      "%s",
+                      keys.p);
         char *verify = NULL;
         ret = minica_agent_verify_metrics(cfg->status_file, &verify, err);
         if (ret != 0)
@@ -341,7 +357,7 @@ int minica_metrics_render(const char *state_dir, const struct minica_agent_confi
         sb_printf(&sb, "%s", verify);
         free(verify);
     }
-    if (sb.oom || detail.oom || ca.oom || names.oom || serials.oom) {
+    if (sb.oom || detail.oom || ca.oom || keys.oom || names.oom || serials.oom) {
         ret = minica_seterr(err, MINICA_ENOMEM, "out of memory");
         goto out;
     }
@@ -353,6 +369,7 @@ out:
     free(sb.p);
     free(detail.p);
     free(ca.p);
+    free(keys.p);
     names_free(&names);
     names_free(&serials);
     return ret;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "agent/agent_internal.h"
+#include "base/crashpoint.h"
 #include "minica/agent.h"
 #include "minica/pembundle.h"
 
@@ -45,6 +46,7 @@ static int fsync_parent(const char *path)
 int minica_agent_restore(struct pending *p, struct minica_err *err)
 {
     int ret = MINICA_OK;
+    unsigned step = 0;
     for (size_t i = p->n_files; i-- > 0;) {
         struct swap *s = &p->files[i];
         if (!s->committed)
@@ -55,9 +57,25 @@ int minica_agent_restore(struct pending *p, struct minica_err *err)
         if (rc == 0)
             s->committed = 0;
         fsync_parent(s->path);
+        minica_crashpoint("agent-restore", ++step);
     }
     p->replaced = 0;
     return ret;
+}
+
+/* The files about to become NAME.prev, as a rollback would put them back.
+ * Only a known mismatch counts: a key minica cannot read (encrypted, for
+ * an nginx with ssl_password_file) or a setup without a fullchain yet is
+ * the operator's own and is put back as it was. */
+static void judge_current(const struct minica_agent_cert *c, struct pending *p)
+{
+    struct minica_agent_cert present = *c;
+    const char **paths[4] = {&present.key, &present.cert, &present.fullchain,
+                             &present.hooks.pem_bundle};
+    for (int i = 0; i < 4; i++)
+        if ((*paths[i])[0] != '\0' && access(*paths[i], F_OK) != 0)
+            *paths[i] = "";
+    p->prev_mismatch = minica_agent_key_check(&present, p->prev_why, sizeof(p->prev_why)) == 0;
 }
 
 int minica_agent_replace_files(const struct minica_agent_cert *c, struct pending *p,
@@ -118,6 +136,7 @@ int minica_agent_replace_files(const struct minica_agent_cert *c, struct pending
         if ((ret = minica_staged_sync(&p->files[i].staged, err)) != 0)
             return ret;
     }
+    judge_current(c, p);
     for (size_t i = 0; i < p->n_files; i++) {
         s = &p->files[i];
         if (unlink(s->prev) != 0 && errno != ENOENT)
@@ -142,6 +161,7 @@ int minica_agent_replace_files(const struct minica_agent_cert *c, struct pending
             return ret;
         }
         s->committed = 1;
+        minica_crashpoint("agent-replace", (unsigned)i + 1);
     }
     return MINICA_OK;
 }

@@ -96,7 +96,7 @@ static size_t group_leader(const struct minica_agent_config *cfg, size_t i)
     return i;
 }
 
-static int run_group(const struct minica_agent_config *cfg, const struct group *g,
+static int run_group(const struct minica_agent_config *cfg, const struct group *g, size_t leader,
                      struct pending *todo, size_t n_todo, int marker_found,
                      struct minica_issuer *issuer, struct minica_agent_run *run,
                      struct minica_err *first)
@@ -124,7 +124,8 @@ static int run_group(const struct minica_agent_config *cfg, const struct group *
         req.usage = c->usage;
         req.key_type = c->key_type;
         int ret = issuer->ops->issue(issuer->ctx, &req, &p->issued, &err);
-        if (ret == 0 && marker[0] != '\0' && changed == 0 && !marker_found)
+        if (ret == 0 && marker[0] != '\0' && changed == 0 && !marker_found &&
+            access(marker, F_OK) != 0)
             ret = minica_write_file_atomic(marker, "", 0, 0600, 0, &err);
         if (ret == 0)
             ret = minica_agent_replace_files(c, p, &err);
@@ -176,6 +177,10 @@ static int run_group(const struct minica_agent_config *cfg, const struct group *
             struct minica_err one;
             if (!p->replaced)
                 continue;
+            if (p->prev_mismatch) {
+                p->stuck = 1;
+                continue;
+            }
             p->rolled_back = 1;
             if (minica_agent_restore(p, &one) != 0 && rerr.msg[0] == '\0')
                 rerr = one;
@@ -189,10 +194,21 @@ static int run_group(const struct minica_agent_config *cfg, const struct group *
                      aerr.msg);
         for (size_t i = 0; i < n_todo; i++) {
             struct pending *p = &todo[i];
-            if (!p->rolled_back)
-                continue;
             const char *name = cfg->certs[p->index].name;
             char line[2048];
+            if (p->stuck) {
+                snprintf(line, sizeof(line),
+                         "%s: %s: %s; not rolled back: %s, so the new files stay in place "
+                         "(stuck: each run checks and reloads again)",
+                         name, stage, err.msg, p->prev_why);
+                minica_agent_say(run, 1, "%s", line);
+                minica_agent_state_error(run->state, name, line + strlen(name) + 2, minica_now());
+                minica_agent_state_stuck(run->state, name, p->prev_why, minica_now());
+                run->failed++;
+                continue;
+            }
+            if (!p->rolled_back)
+                continue;
             if (rerr.msg[0] != '\0')
                 snprintf(line, sizeof(line), "%s: %s: %s; and %s", name, stage, err.msg, rerr.msg);
             else
@@ -206,8 +222,6 @@ static int run_group(const struct minica_agent_config *cfg, const struct group *
             minica_agent_say(run, 1, "%s: %s", stage, err.msg);
         if (first->msg[0] == '\0')
             snprintf(first->msg, sizeof(first->msg), "%s: %s", stage, err.msg);
-        if (marker[0] != '\0')
-            unlink(marker);
         return 1;
     }
     for (size_t i = 0; i < n_todo; i++) {
@@ -229,14 +243,20 @@ static int run_group(const struct minica_agent_config *cfg, const struct group *
         minica_agent_state_renewed(run->state, cfg->certs[p->index].name, minica_now());
         run->renewed++;
     }
+    /* Its check, reload and verify went through: no longer stuck. */
+    for (size_t k = 0; minica_agent_state_any_stuck(run->state) && k < cfg->n_certs; k++)
+        if (group_leader(cfg, k) == leader &&
+            minica_agent_state_unstuck(run->state, cfg->certs[k].name))
+            minica_agent_say(run, 0,
+                             "%s: no longer stuck: its group was checked, reloaded and "
+                             "verified",
+                             cfg->certs[k].name);
     if (changed == 0)
         minica_agent_say(run, 0, "a previous run was interrupted before reloading");
     if (what[0] != '\0') {
         minica_agent_say(run, 0, "reloaded: %s", what);
         run->reloaded = 1;
     }
-    if (marker[0] != '\0')
-        unlink(marker);
     return failed;
 }
 
@@ -332,12 +352,16 @@ int minica_agent_run_with(const struct minica_agent_config *cfg, struct minica_i
                               minica_agent_reload_command(cfg, c),
                               minica_agent_reload_pidfile(cfg, c), cfg->reload_signal,
                               minica_agent_command_timeout(cfg)};
-            if (run_group(cfg, &g, sorted + start, m - start, marker_found, issuer, run, &first) !=
-                0)
+            if (run_group(cfg, &g, i, sorted + start, m - start, marker_found, issuer, run,
+                          &first) != 0)
                 failed = 1;
         }
         memcpy(todo, sorted, n_todo * sizeof(*todo));
         free(sorted);
+        /* Kept while a certificate is stuck: every run then checks,
+         * reloads and verifies again, until its group gets through. */
+        if (marker[0] != '\0' && !minica_agent_state_any_stuck(run->state))
+            unlink(marker);
     }
     for (size_t i = 0; i < n_todo; i++)
         minica_agent_pending_free(&todo[i]);

@@ -238,6 +238,39 @@ void minica_agent_state_renewed(struct minica_agent_state *st, const char *name,
     c->last_renewal = now;
     c->last_error[0] = '\0';
     c->last_error_time = 0;
+    c->stuck[0] = '\0';
+    c->stuck_since = 0;
+}
+
+int minica_agent_state_unstuck(struct minica_agent_state *st, const char *name)
+{
+    /* Not created for a name that was never stuck. */
+    for (size_t i = 0; st != NULL && i < st->n_certs; i++)
+        if (strcmp(st->certs[i].name, name) == 0 && st->certs[i].stuck[0] != '\0') {
+            st->certs[i].stuck[0] = '\0';
+            st->certs[i].stuck_since = 0;
+            return 1;
+        }
+    return 0;
+}
+
+void minica_agent_state_stuck(struct minica_agent_state *st, const char *name, const char *why,
+                              int64_t now)
+{
+    struct minica_agent_cert_state *c = st ? minica_agent_state_cert(st, name) : NULL;
+    if (c == NULL)
+        return;
+    if (c->stuck[0] == '\0')
+        c->stuck_since = now;
+    snprintf(c->stuck, sizeof(c->stuck), "%s", why);
+}
+
+int minica_agent_state_any_stuck(const struct minica_agent_state *st)
+{
+    for (size_t i = 0; st != NULL && i < st->n_certs; i++)
+        if (st->certs[i].stuck[0] != '\0')
+            return 1;
+    return 0;
 }
 
 void minica_agent_state_served(struct minica_agent_state *st, const char *name,
@@ -307,6 +340,8 @@ int minica_agent_state_load(struct minica_agent_state *st, const char *path, str
         json_str(c, "last_error", cs->last_error, sizeof(cs->last_error));
         cs->last_error_time = json_int(c, "last_error_time");
         cs->last_renewal = json_int(c, "last_renewal");
+        json_str(c, "stuck", cs->stuck, sizeof(cs->stuck));
+        cs->stuck_since = json_int(c, "stuck_since");
         const cJSON *s;
         cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(c, "served"))
         {
@@ -335,6 +370,10 @@ int minica_agent_state_save(const struct minica_agent_state *st, const char *pat
         cJSON_AddStringToObject(c, "last_error", cs->last_error);
         cJSON_AddNumberToObject(c, "last_error_time", (double)cs->last_error_time);
         cJSON_AddNumberToObject(c, "last_renewal", (double)cs->last_renewal);
+        if (cs->stuck[0] != '\0') {
+            cJSON_AddStringToObject(c, "stuck", cs->stuck);
+            cJSON_AddNumberToObject(c, "stuck_since", (double)cs->stuck_since);
+        }
         cJSON *served = cJSON_AddArrayToObject(c, "served");
         for (size_t j = 0; j < cs->n_served; j++) {
             const struct minica_agent_served *s = &cs->served[j];
@@ -489,8 +528,15 @@ int minica_agent_verify_only(const struct minica_agent_config *cfg, struct minic
             PROBLEM("%s: %s", c->name, derr.msg);
             continue;
         }
-        char when[32];
+        char when[32], kwhy[1024];
         minica_time_rfc3339(na, when);
+        int pair = minica_agent_key_check(c, kwhy, sizeof(kwhy));
+        if (pair == 0)
+            PROBLEM("%s: %s (a crash between two renames?): a reload would fail on it; the "
+                    "agent's next run renews the pair",
+                    c->name, kwhy);
+        else if (pair < 0)
+            PROBLEM("%s: %s", c->name, kwhy);
         if (now >= overdue_time(cfg, nb, na))
             PROBLEM("%s: the certificate on disk (serial %s) expires at %s and should have "
                     "been renewed",
@@ -587,9 +633,12 @@ int minica_agent_status_collect(const struct minica_agent_config *cfg,
             r->lifetime_left = left < 0 ? 0 : left > 1 ? 1 : left;
             r->next_renewal = minica_agent_renewal_time(cfg, r->not_before, r->not_after);
         }
+        r->key_matches = minica_agent_key_check(c, r->key_error, sizeof(r->key_error));
         for (size_t j = 0; j < st.n_certs; j++)
             if (strcmp(st.certs[j].name, c->name) == 0) {
                 snprintf(r->last_error, sizeof(r->last_error), "%s", st.certs[j].last_error);
+                snprintf(r->stuck, sizeof(r->stuck), "%s", st.certs[j].stuck);
+                r->stuck_since = st.certs[j].stuck_since;
                 r->last_error_time = st.certs[j].last_error_time;
                 r->last_renewal = st.certs[j].last_renewal;
             }
@@ -669,7 +718,7 @@ int minica_agent_verify_metrics(const char *status_file, char **out, struct mini
         return ret;
     size_t cap = 1024, used = 0;
     for (size_t i = 0; i < st.n_certs; i++)
-        cap += st.certs[i].n_served * 1024;
+        cap += (st.certs[i].n_served + 1) * 1024;
     char *buf = malloc(cap);
     if (buf == NULL) {
         minica_agent_state_free(&st);
@@ -702,6 +751,18 @@ int minica_agent_verify_metrics(const char *status_file, char **out, struct mini
                                      "endpoint=\"%s\",serial=\"%s\"} %lld\n",
                                      n, e, s->serial, (long long)s->not_after);
         }
+    if (st.n_certs > 0)
+        used += (size_t)snprintf(buf + used, cap - used,
+                                 "# HELP minica_agent_stuck 1 when a failed renewal could not be "
+                                 "rolled back (the previous key and certificate do not match): "
+                                 "the new files stay until a run gets its group through.\n"
+                                 "# TYPE minica_agent_stuck gauge\n");
+    for (size_t i = 0; i < st.n_certs; i++) {
+        char n[600];
+        label(n, sizeof(n), st.certs[i].name);
+        used += (size_t)snprintf(buf + used, cap - used, "minica_agent_stuck{name=\"%s\"} %d\n", n,
+                                 st.certs[i].stuck[0] != '\0');
+    }
     minica_agent_state_free(&st);
     *out = buf;
     return MINICA_OK;
