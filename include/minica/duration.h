@@ -12,6 +12,13 @@
  * message that names the bad value. */
 int minica_duration_parse(const char *text, int64_t *seconds, struct minica_err *err);
 
+/* The shortest validity an operator may ask for (step-ca's too): below it
+ * a certificate can expire before it is deployed and loaded. */
+#define MINICA_MIN_TTL (5 * 60)
+/* minica_duration_parse for a certificate's TTL: also refuses less than
+ * MINICA_MIN_TTL, saying so. */
+int minica_ttl_parse(const char *text, int64_t *seconds, struct minica_err *err);
+
 /* Formats seconds the same way, largest units first ("2y 364d", "90d", "1d 12h"). */
 void minica_duration_format(int64_t seconds, char *buf, size_t buflen);
 

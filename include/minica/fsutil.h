@@ -21,6 +21,11 @@
 /* Creates dir (and missing parents) with mode 0700 for the last component;
  * an existing directory is accepted as it is. A non-directory in the way is an error. */
 int minica_mkdir_private(const char *dir, struct minica_err *err);
+/* The same for dir alone: a missing parent is MINICA_ENOENT, naming it,
+ * so that a mistyped path fails instead of growing a tree. */
+int minica_mkdir_private_one(const char *dir, struct minica_err *err);
+/* That check alone, creating nothing: 0 when dir exists or its parent does. */
+int minica_mkdir_one_possible(const char *dir, struct minica_err *err);
 
 /* Creates dir if missing (mode), accepts an existing directory. */
 int minica_mkdir(const char *dir, mode_t mode, struct minica_err *err);

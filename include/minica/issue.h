@@ -88,6 +88,9 @@ struct minica_output_paths {
  * one rename (nginx's ssl_certificate and ssl_certificate_key may name the
  * same file). Needs the key: not from a CSR. */
 #define MINICA_DELIVER_PEM_BUNDLE 1u
+/* A missing outdir is created with its missing parents; without it, only
+ * outdir itself (a mistyped path fails, naming the parent that is missing). */
+#define MINICA_DELIVER_PARENTS 2u
 int minica_output_paths(const char *outdir, const char *name, struct minica_output_paths *paths,
                         struct minica_err *err);
 

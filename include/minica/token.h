@@ -34,8 +34,11 @@ struct minica_token_request {
 int minica_token_create(struct minica_ca *ca, const struct minica_token_request *req, char *text,
                         size_t textlen, struct minica_token_row *row, struct minica_err *err);
 
-/* Revokes an unused token by id (audited). MINICA_ENOENT if there is none. */
-int minica_token_revoke(struct minica_ca *ca, const char *id, struct minica_err *err);
+/* Revokes an unused token by id (audited). MINICA_ENOENT if there is none.
+ * A token already revoked is left as it was: *revoked_before (may be NULL)
+ * gets when, else 0. */
+int minica_token_revoke(struct minica_ca *ca, const char *id, int64_t *revoked_before,
+                        struct minica_err *err);
 
 enum minica_token_state {
     MINICA_TOKEN_VALID = 1,

@@ -131,7 +131,7 @@ int cli_agent_status(int argc, char **argv)
             json = 1;
             break;
         default:
-            return cli_bad_option("agent");
+            return cli_bad_option("agent", argc, argv);
         }
     }
     if (optind < argc)
@@ -145,6 +145,8 @@ int cli_agent_status(int argc, char **argv)
     int ret = minica_agent_config_load(&cfg, config, NULL, &err);
     if (ret == 0)
         ret = minica_agent_config_resolve(&cfg, dir, &err);
+    if (ret == 0 && cfg.n_certs == 0)
+        ret = minica_seterr(&err, MINICA_EINVAL, "%s has no [cert NAME] sections", config);
     if (ret == 0)
         ret = minica_agent_status_collect(&cfg, &reports, &n, &err);
     if (ret != 0) {

@@ -36,8 +36,9 @@ int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf
 int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prints the command's help to out and returns EXIT_OK. */
 int cli_help(const char *cmd, FILE *out);
-/* getopt_long's "unknown option" has already been printed: add the pointer. */
-int cli_bad_option(const char *cmd);
+/* After getopt_long returned '?' for argv: one line naming the option that
+ * is unknown or lacks its value, returns EXIT_USAGE. */
+int cli_bad_option(const char *cmd, int argc, char **argv);
 
 /* Resolves --dir / $MINICA_DIR / default. */
 const char *cli_state_dir(const char *opt_dir);

@@ -249,7 +249,7 @@ static int run(int argc, char **argv)
             json = 1;
             break;
         default:
-            return cli_bad_option("acme");
+            return cli_bad_option("acme", argc, argv);
         }
     }
     req.permit_dns = dns;

@@ -72,7 +72,7 @@ static int run(int argc, char **argv)
             verify_only = 1;
             break;
         default:
-            return cli_bad_option("agent");
+            return cli_bad_option("agent", argc, argv);
         }
     }
     if (optind < argc)
@@ -86,6 +86,12 @@ static int run(int argc, char **argv)
     if (ret != 0) {
         minica_agent_config_free(&cfg);
         return cli_fail("agent", "%s", err.msg);
+    }
+    /* A run that manages nothing is a config mistake (a wrong --config, a
+     * file emptied by hand), not a quiet success for cron. */
+    if (cfg.n_certs == 0) {
+        minica_agent_config_free(&cfg);
+        return cli_fail("agent", "%s has no [cert NAME] sections: nothing to renew", config);
     }
     r.report = report;
     ret = verify_only ? minica_agent_verify_only(&cfg, &r, &err) : minica_agent_run(&cfg, &r, &err);
@@ -133,7 +139,8 @@ const struct cli_command cmd_agent_def = {
     "are killed after command_timeout (default 60s).\n"
     "\n"
     "Silent when nothing is to be done; one line per action otherwise. Exit\n"
-    "status 0 when every certificate is good, 1 when any failed. The agent\n"
+    "status 0 when every certificate is good, 1 when any failed (and for a\n"
+    "configuration without [cert] sections). The agent\n"
     "runs once and exits: schedule it with cron or a systemd timer.\n"
     "\n"
     "Its commands run as root, so the configuration (and each token_file) is\n"

@@ -51,7 +51,7 @@ static int run(int argc, char **argv)
                 return cli_usage("bootstrap", "--retry-for: %s", err.msg);
             break;
         default:
-            return cli_bad_option("bootstrap");
+            return cli_bad_option("bootstrap", argc, argv);
         }
     }
     if (optind < argc)

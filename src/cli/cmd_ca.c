@@ -76,7 +76,7 @@ static int ca_rotate(int argc, char **argv)
             opts.intermediate_key = optarg;
             break;
         default:
-            return cli_bad_option("ca");
+            return cli_bad_option("ca", argc, argv);
         }
     }
     if (optind < argc)
@@ -139,7 +139,7 @@ static int ca_rollover(int argc, char **argv)
                 return cli_usage("ca", "--key-type: %s", err.msg);
             break;
         default:
-            return cli_bad_option("ca");
+            return cli_bad_option("ca", argc, argv);
         }
     }
     if (optind < argc)
@@ -188,7 +188,7 @@ static int ca_simple(const char *sub, int argc, char **argv)
             have_reason = 1;
             break;
         default:
-            return cli_bad_option("ca");
+            return cli_bad_option("ca", argc, argv);
         }
     }
     int is_drop = strcmp(sub, "drop-cross") == 0, is_revoke = strcmp(sub, "revoke") == 0;
@@ -239,7 +239,7 @@ static int ca_encrypt_keys(int argc, char **argv)
             dir = optarg;
             break;
         default:
-            return cli_bad_option("ca");
+            return cli_bad_option("ca", argc, argv);
         }
     }
     if (optind < argc)

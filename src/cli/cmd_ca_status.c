@@ -223,7 +223,7 @@ int cmd_ca_status(int argc, char **argv)
             json = 1;
             break;
         default:
-            return cli_bad_option("ca");
+            return cli_bad_option("ca", argc, argv);
         }
     }
     if (optind < argc)

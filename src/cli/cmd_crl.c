@@ -92,7 +92,7 @@ static int run(int argc, char **argv)
             opts.issuer_serial = optarg;
             break;
         default:
-            return cli_bad_option("crl");
+            return cli_bad_option("crl", argc, argv);
         }
     }
     if (optind < argc)

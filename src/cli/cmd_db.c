@@ -45,7 +45,7 @@ static int migrate(int argc, char **argv)
             to = optarg;
             break;
         default:
-            return cli_bad_option("db");
+            return cli_bad_option("db", argc, argv);
         }
     }
     if (optind < argc)

@@ -31,7 +31,7 @@ static int run(int argc, char **argv)
             out = optarg;
             break;
         default:
-            return cli_bad_option("export");
+            return cli_bad_option("export", argc, argv);
         }
     }
     if (optind >= argc)

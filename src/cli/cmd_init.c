@@ -87,7 +87,7 @@ static int run(int argc, char **argv)
             opts.pin_credential = optarg;
             break;
         default:
-            return cli_bad_option("init");
+            return cli_bad_option("init", argc, argv);
         }
     }
     if (optind < argc)

@@ -99,6 +99,7 @@ static int run(int argc, char **argv)
         {"token-file", required_argument, NULL, 'F'},
         {"retry-for", required_argument, NULL, 'r'},
         {"pem-bundle", no_argument, NULL, 'P'},
+        {"parents", no_argument, NULL, 'p'},
         {0, 0, 0, 0},
     };
     struct minica_issue_request req;
@@ -127,7 +128,7 @@ static int run(int argc, char **argv)
             sans[req.n_sans++] = optarg;
             break;
         case 't':
-            if (minica_duration_parse(optarg, &req.ttl, &err) != 0)
+            if (minica_ttl_parse(optarg, &req.ttl, &err) != 0)
                 return cli_usage("issue", "--ttl: %s", err.msg);
             break;
         case 'u':
@@ -151,6 +152,9 @@ static int run(int argc, char **argv)
         case 'P':
             flags |= MINICA_DELIVER_PEM_BUNDLE;
             break;
+        case 'p':
+            flags |= MINICA_DELIVER_PARENTS;
+            break;
         case 'U':
             ca_url = optarg;
             break;
@@ -169,7 +173,7 @@ static int run(int argc, char **argv)
             retry_given = 1;
             break;
         default:
-            return cli_bad_option("issue");
+            return cli_bad_option("issue", argc, argv);
         }
     }
     if (optind >= argc)
@@ -249,10 +253,10 @@ const struct cli_command cmd_issue_def = {
     "issue", run, "issue a short-lived certificate",
     "Usage: minica issue NAME [--san DNS-or-IP]... [--ttl DURATION]\n"
     "                    [--usage server|client|both] [--key-type TYPE] [--csr FILE]\n"
-    "                    [--out DIR] [--pem-bundle] [--json] [--dir DIR]\n"
+    "                    [--out DIR [--parents]] [--pem-bundle] [--json] [--dir DIR]\n"
     "       minica issue NAME --ca-url URL --root FILE --token-file FILE\n"
     "                    [--san ...] [--usage U] [--key-type TYPE] [--retry-for DURATION]\n"
-    "                    [--out DIR] [--pem-bundle] [--json]\n"
+    "                    [--out DIR [--parents]] [--pem-bundle] [--json]\n"
     "\n"
     "Issues a certificate for NAME (a host name or an IP address) from the\n"
     "intermediate and writes, into --out (default: the current directory):\n"
@@ -275,7 +279,10 @@ const struct cli_command cmd_issue_def = {
     "                    (default: the policy's default_key_type, ec-p256)\n"
     "  --csr FILE        sign this PKCS#10 request instead of making a key; its names\n"
     "                    must equal NAME and --san\n"
-    "  --out DIR         where to write the files (created 0700 if missing)\n"
+    "  --out DIR         where to write the files (created 0700 if missing; its\n"
+    "                    parent must exist, so a typo fails instead of making a\n"
+    "                    tree)\n"
+    "  --parents         also create the missing directories above --out\n"
     "  --pem-bundle      write NAME.pem (key, certificate and intermediate; 0600)\n"
     "                    and ca.crt instead of the three NAME files: key and\n"
     "                    chain are then replaced by one rename. nginx takes it as\n"

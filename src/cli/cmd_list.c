@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ca_warn.h"
 #include "cli.h"
@@ -69,13 +70,13 @@ static int run(int argc, char **argv)
                 return cli_usage("list", "--expiring: %s", err.msg);
             break;
         case 's':
-            if (strcmp(optarg, "valid") == 0)
+            if (strcasecmp(optarg, "valid") == 0)
                 status = MINICA_STATUS_VALID;
-            else if (strcmp(optarg, "revoked") == 0)
+            else if (strcasecmp(optarg, "revoked") == 0)
                 status = MINICA_STATUS_REVOKED;
-            else if (strcmp(optarg, "expired") == 0)
+            else if (strcasecmp(optarg, "expired") == 0)
                 status = MINICA_STATUS_EXPIRED;
-            else if (strcmp(optarg, "all") == 0)
+            else if (strcasecmp(optarg, "all") == 0)
                 status = MINICA_STATUS_ALL;
             else
                 return cli_usage("list",
@@ -87,7 +88,7 @@ static int run(int argc, char **argv)
             ctx.json = 1;
             break;
         default:
-            return cli_bad_option("list");
+            return cli_bad_option("list", argc, argv);
         }
     }
     /* NAME is any of a certificate's names, as in revoke and show. */

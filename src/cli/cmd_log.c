@@ -89,7 +89,7 @@ static int run(int argc, char **argv)
             lc.json = 1;
             break;
         default:
-            return cli_bad_option("log");
+            return cli_bad_option("log", argc, argv);
         }
     }
     if (optind < argc)

@@ -43,7 +43,7 @@ static int run(int argc, char **argv)
             flags |= MINICA_METRICS_SERIALS;
             break;
         default:
-            return cli_bad_option("metrics");
+            return cli_bad_option("metrics", argc, argv);
         }
     }
     if (optind < argc)

@@ -40,7 +40,7 @@ static int run_snippet(int argc, char **argv)
             opts.pem_bundle = 1;
             break;
         default:
-            return cli_bad_option("nginx");
+            return cli_bad_option("nginx", argc, argv);
         }
     }
     if (optind >= argc)
@@ -82,7 +82,7 @@ static int run_check(int argc, char **argv)
             conf_dir = optarg;
             break;
         default:
-            return cli_bad_option("nginx");
+            return cli_bad_option("nginx", argc, argv);
         }
     }
     if (optind >= argc)

@@ -41,7 +41,7 @@ static int run(int argc, char **argv)
                 return cli_usage("revoke", "--reason: %s", err.msg);
             break;
         default:
-            return cli_bad_option("revoke");
+            return cli_bad_option("revoke", argc, argv);
         }
     }
     if (optind >= argc)
@@ -65,9 +65,15 @@ static int run(int argc, char **argv)
     /* One line per certificate, with all its names: revoking a NAME also
      * revokes certificates where it is only a SAN, and the operator sees
      * which. */
+    /* By serial, the one match says whose certificate it was. */
+    char serial[MINICA_SERIAL_HEX_MAX];
+    const char *whose = target;
+    if (res.n_matches == 1 && minica_serial_normalize(target, serial, sizeof(serial), NULL) == 0 &&
+        strcmp(serial, res.matches[0].serial) == 0)
+        whose = res.matches[0].name;
     if (res.revoked > 0) {
         printf("Revoked %zu certificate%s for %s, reason %s:\n", res.revoked,
-               res.revoked == 1 ? "" : "s", target, minica_revoke_reason_name(reason));
+               res.revoked == 1 ? "" : "s", whose, minica_revoke_reason_name(reason));
         print_matches(&res, MINICA_REVOKE_DONE);
     }
     if (res.already_revoked > 0) {
@@ -79,7 +85,7 @@ static int run(int argc, char **argv)
     if (res.expired > 0) {
         printf("%s%zu expired certificate%s for %s left alone (revoke one by serial if needed):\n",
                res.revoked > 0 || res.already_revoked > 0 ? "" : "Nothing to do: ", res.expired,
-               res.expired == 1 ? "" : "s", target);
+               res.expired == 1 ? "" : "s", whose);
         print_matches(&res, MINICA_REVOKE_EXPIRED);
     }
     if (res.revoked > 0)

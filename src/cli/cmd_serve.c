@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "cli.h"
@@ -94,9 +95,9 @@ static int run(int argc, char **argv)
                 return cli_usage("serve", "--cert-ttl: %s", err.msg);
             break;
         case 'S':
-            if (strcmp(optarg, "process") == 0)
+            if (strcasecmp(optarg, "process") == 0)
                 in_process = 0;
-            else if (strcmp(optarg, "in-process") == 0)
+            else if (strcasecmp(optarg, "in-process") == 0)
                 in_process = 1;
             else
                 return cli_usage("serve", "--signer: expected process or in-process, not '%s'",
@@ -108,7 +109,7 @@ static int run(int argc, char **argv)
             opts.user = optarg;
             break;
         default:
-            return cli_bad_option("serve");
+            return cli_bad_option("serve", argc, argv);
         }
     }
     if (optind < argc)

@@ -76,13 +76,13 @@ static int run(int argc, char **argv)
             dir = optarg;
             break;
         case 'j':
-            ctx.format = SHOW_JSON;
-            break;
         case 'p':
-            ctx.format = SHOW_PEM;
+            if (ctx.format != SHOW_TEXT && ctx.format != (c == 'j' ? SHOW_JSON : SHOW_PEM))
+                return cli_usage("show", "--json and --pem exclude each other");
+            ctx.format = c == 'j' ? SHOW_JSON : SHOW_PEM;
             break;
         default:
-            return cli_bad_option("show");
+            return cli_bad_option("show", argc, argv);
         }
     }
     if (optind >= argc)

@@ -74,15 +74,22 @@ static int token_revoke(const char *dir, const char *id)
 {
     struct minica_ca *ca = NULL;
     struct minica_err err;
+    int64_t before = 0;
     int ret = minica_ca_open(cli_state_dir(dir), &ca, &err);
     if (ret == 0) {
         minica_ca_set_actor(ca, "token", "local");
-        ret = minica_token_revoke(ca, id, &err);
+        ret = minica_token_revoke(ca, id, &before, &err);
     }
     minica_ca_close(ca);
     if (ret != 0)
         return cli_fail("token", "revoke: %s", err.msg);
-    printf("Revoked token %s\n", id);
+    if (before != 0) {
+        char when[32];
+        minica_time_rfc3339(before, when);
+        printf("Token %s was already revoked at %s; nothing changed\n", id, when);
+    } else {
+        printf("Revoked token %s\n", id);
+    }
     return EXIT_OK;
 }
 
@@ -120,7 +127,7 @@ static int run(int argc, char **argv)
             only_json = 0;
             break;
         case 't':
-            if (minica_duration_parse(optarg, &req.ttl, &err) != 0)
+            if (minica_ttl_parse(optarg, &req.ttl, &err) != 0)
                 return cli_usage("token", "--ttl: %s", err.msg);
             only_json = 0;
             break;
@@ -138,7 +145,7 @@ static int run(int argc, char **argv)
             json = 1;
             break;
         default:
-            return cli_bad_option("token");
+            return cli_bad_option("token", argc, argv);
         }
     }
     if (optind >= argc)
@@ -224,4 +231,5 @@ const struct cli_command cmd_token_def = {
     "  --json            print the token with its id, names and expiry as JSON\n"
     "\n"
     "list shows every token with its state (valid, used, expired, revoked) and\n"
-    "the serial it was used for; revoke ID makes an unused token worthless.\n"};
+    "the serial it was used for; revoke ID makes an unused token worthless\n"
+    "(again on a revoked token: says when it was revoked, changes nothing).\n"};

@@ -62,11 +62,22 @@ int cli_usage(const char *cmd, const char *fmt, ...)
     return EXIT_USAGE;
 }
 
-int cli_bad_option(const char *cmd)
+int cli_bad_option(const char *cmd, int argc, char **argv)
 {
-    /* getopt already said it in one line, as "minica: CMD: ..." (see main). */
-    (void)cmd;
-    return EXIT_USAGE;
+    /* getopt's own "invalid option -- 'x'" names one letter of what was
+     * typed; name the whole word. An unknown letter inside a word leaves
+     * optind on that word, anything else has moved past it. */
+    const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "";
+    if (optopt != 0 && optind < argc && argv[optind][0] == '-' && argv[optind][1] == optopt)
+        arg = argv[optind];
+    if (optopt != 0 && strncmp(arg, "--", 2) == 0)
+        return cli_usage(cmd, "option '%s' needs a value", arg);
+    if (strncmp(arg, "--", 2) == 0)
+        return cli_usage(cmd, "unknown option '%s'", arg);
+    return cli_usage(cmd,
+                     "unknown option '%s' (an argument that starts with '-' goes after '--': "
+                     "minica %s -- %s)",
+                     arg, cmd, arg);
 }
 
 int cli_help(const char *cmd, FILE *out)
@@ -93,7 +104,9 @@ static void usage(FILE *out)
         fprintf(out, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
     fprintf(out, "\nEvery command takes --dir DIR (else $MINICA_DIR, else /var/lib/minica)\n"
                  "and --help. 'minica help COMMAND' shows a command's options; man minica\n"
-                 "has the rest. Exit status: 0 success, 1 failure, 2 usage error.\n\n"
+                 "has the rest. Exit status: 0 success, 1 failure, 2 usage error.\n"
+                 "Keywords are read in any case; an argument that starts with '-' goes\n"
+                 "after '--'.\n\n"
                  "Before the command, --db TARGET (else $MINICA_DB) chooses the inventory\n"
                  "for that one command: a postgresql:// URI, instead of minica.conf's\n"
                  "[store] database or DIR/minica.db.\n");
@@ -164,10 +177,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "minica: unknown command '%s' (see 'minica --help')\n", argv[1]);
         return EXIT_USAGE;
     }
-    /* getopt prefixes its messages with argv[0]: make that "minica: CMD",
-     * so an unknown option is the usual one-line error. */
-    char prefixed[64];
-    snprintf(prefixed, sizeof(prefixed), "minica: %s", c->name);
-    argv[1] = prefixed;
+    /* cli_bad_option says what getopt would, naming the whole word. */
+    opterr = 0;
     return c->run(argc - 1, argv + 1);
 }

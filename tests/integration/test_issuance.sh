@@ -305,8 +305,9 @@ bad_issue 2 "unknown key type 'ed25519'" "unknown --key-type" ok.internal.svc --
 bad_issue 1 "max_ttl" "--ttl beyond the policy's max_ttl (1y)" ok.internal.svc --ttl 2y
 bad_issue 2 "missing NAME" "no NAME" --ttl 1d
 bad_issue 2 "unexpected argument" "two NAMEs" a.internal.svc b.internal.svc
-bad_issue 2 "unrecognized option '--frobnicate'" "unknown option" ok.internal.svc --frobnicate
-bad_issue 2 "'--ttl' requires an argument" "--ttl without a value" ok.internal.svc --ttl
+bad_issue 2 "unknown option '--frobnicate'" "unknown option" ok.internal.svc --frobnicate
+bad_issue 2 "option '--ttl' needs a value" "--ttl without a value" ok.internal.svc --ttl
+bad_issue 2 "unknown option '-x.internal.svc' .*goes after '--'" "a NAME that starts with '-'" -x.internal.svc
 bad_issue 2 "exclude" "--csr with --key-type" csr.internal.svc --csr "$T/csr/good.csr" --key-type rsa-2048
 bad_issue 1 "no-such.csr" "--csr of a missing file" csr.internal.svc --csr "$T/csr/no-such.csr"
 

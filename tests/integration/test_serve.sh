@@ -224,8 +224,9 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T
     -subj /CN=web1.internal -days 1 -out "$T/foreign.crt" 2>/dev/null
 check "renewal with a cert from another CA: 403" test "$(body_code POST /v1/renew "$T/renew.json" --cert "$T/foreign.crt" --key "$T/foreign.key")/$(json_error)" = 403/forbidden
 check "renewal with a cert from another CA audited" audit_row "refused renewal" "not issued by this CA"
-"$MINICA" issue short.internal --ttl 2s --usage client --dir "$CA" --out "$T/short" >/dev/null
-sleep 3
+# Issued on a clock 11 minutes back with the shortest TTL (5m): expired now.
+MINICA_FAKE_NOW=$(($(date +%s) - 660)) "$MINICA_FAKECLOCK" issue short.internal --ttl 5m \
+    --usage client --dir "$CA" --out "$T/short" >/dev/null
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/s.key" \
     -subj /CN=short.internal -out "$T/s.csr" 2>/dev/null
 jq -n --rawfile c "$T/s.csr" '{csr: $c}' >"$T/srenew.json"
@@ -365,6 +366,7 @@ check "20 concurrent enrollments all succeed" test "$okc" = 20
 check "20 distinct serials" test "$(for i in $(seq 1 20); do serial_of "$T/many/$i/n$i.internal.crt"; done | sort -u | wc -l)" = 20
 
 RACE=$("$MINICA" token race.internal --dir "$CA")
+mkdir -p "$T/race" # --out creates one level (issue 20)
 pids=()
 for i in $(seq 1 10); do
     "$MINICA" issue race.internal --ca-url "$URL" --root "$VM/root.crt" --token "$RACE" \

@@ -138,11 +138,17 @@ static void test_duration_format_largest_units_first(void **state)
     minica_duration_format(90 * 86400LL, buf, sizeof(buf));
     assert_string_equal(buf, "90d");
     minica_duration_format(86400LL + 12 * 3600LL, buf, sizeof(buf));
-    assert_string_equal(buf, "1d 12h");
+    assert_string_equal(buf, "1d12h");
+    int64_t ttl = 0;
+    struct minica_err terr;
+    assert_int_equal(minica_ttl_parse("5m", &ttl, &terr), 0);
+    assert_int_equal(ttl, 300);
+    assert_int_equal(minica_ttl_parse("4m59s", &ttl, &terr), MINICA_EINVAL);
+    assert_non_null(strstr(terr.msg, "shorter than the minimum TTL of 5m"));
     minica_duration_format(3 * 365 * 86400LL - 86400LL, buf, sizeof(buf));
-    assert_string_equal(buf, "2y 364d");
+    assert_string_equal(buf, "2y364d");
     minica_duration_format(365 * 86400LL + 3661, buf, sizeof(buf));
-    assert_string_equal(buf, "1y 1h 1m 1s");
+    assert_string_equal(buf, "1y1h1m1s");
     minica_duration_format(14 * 86400LL, buf, sizeof(buf)); /* no weeks in output */
     assert_string_equal(buf, "14d");
     minica_duration_format(45, buf, sizeof(buf));

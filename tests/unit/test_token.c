@@ -167,8 +167,12 @@ static void test_token_revoked_is_refused(void **state)
     struct minica_token_row row;
     make_token(f, "web1.internal", NULL, text, &row);
     struct minica_err err;
-    assert_int_equal(minica_token_revoke(f->ca, row.id, &err), 0);
-    assert_int_equal(minica_token_revoke(f->ca, "0000000000000000", &err), MINICA_ENOENT);
+    int64_t before = -1;
+    assert_int_equal(minica_token_revoke(f->ca, row.id, &before, &err), 0);
+    assert_int_equal(before, 0);
+    assert_int_equal(minica_token_revoke(f->ca, row.id, &before, &err), 0);
+    assert_true(before > 0); /* already revoked: left as it was */
+    assert_int_equal(minica_token_revoke(f->ca, "0000000000000000", NULL, &err), MINICA_ENOENT);
     char *csr = tu_make_csr("web1.internal", 0);
     struct minica_issued issued;
     assert_int_equal(minica_ca_issue_with_token(f->ca, text, csr, 0, &issued, &err),

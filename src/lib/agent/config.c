@@ -265,7 +265,7 @@ static int cert_key(struct parse_state *st, struct minica_ini_ctx *ctx, const ch
             return reject(ctx, "usage: %s", err.msg);
     } else if (strcmp(key, "ttl") == 0) {
         bit = K_TTL;
-        if (minica_duration_parse(value, &c->ttl, &err) != 0)
+        if (minica_ttl_parse(value, &c->ttl, &err) != 0)
             return reject(ctx, "ttl: %s", err.msg);
     } else if (strcmp(key, "key_type") == 0) {
         bit = K_KEY_TYPE;

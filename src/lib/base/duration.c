@@ -68,6 +68,19 @@ int minica_duration_parse(const char *text, int64_t *seconds, struct minica_err 
     return MINICA_OK;
 }
 
+int minica_ttl_parse(const char *text, int64_t *seconds, struct minica_err *err)
+{
+    int ret = minica_duration_parse(text, seconds, err);
+    if (ret != 0)
+        return ret;
+    if (*seconds < MINICA_MIN_TTL)
+        return minica_seterr(err, MINICA_EINVAL,
+                             "'%s' is shorter than the minimum TTL of 5m: the certificate could "
+                             "expire before it is deployed",
+                             text);
+    return MINICA_OK;
+}
+
 void minica_duration_format(int64_t seconds, char *buf, size_t buflen)
 {
     if (buflen == 0)
@@ -85,8 +98,8 @@ void minica_duration_format(int64_t seconds, char *buf, size_t buflen)
         if (n == 0)
             continue;
         seconds -= n * units[i].seconds;
-        int w = snprintf(buf + used, buflen - used, "%s%lld%c", used ? " " : "", (long long)n,
-                         units[i].unit);
+        /* Printed the way --ttl takes it: "1y35d", not "1y 35d". */
+        int w = snprintf(buf + used, buflen - used, "%lld%c", (long long)n, units[i].unit);
         if (w < 0 || (size_t)w >= buflen - used)
             return;
         used += (size_t)w;

@@ -90,6 +90,38 @@ int minica_mkdir_private(const char *dir, struct minica_err *err)
     return mkdir_parents(dir, 0700, err);
 }
 
+int minica_mkdir_one_possible(const char *dir, struct minica_err *err)
+{
+    struct stat st;
+    if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+        return MINICA_OK;
+    char parent[MINICA_PATH_MAX];
+    if (snprintf(parent, sizeof(parent), "%s", dir) >= (int)sizeof(parent))
+        return minica_seterr(err, MINICA_EINVAL, "path too long: %s", dir);
+    size_t n = strlen(parent);
+    while (n > 1 && parent[n - 1] == '/')
+        parent[--n] = '\0';
+    char *slash = strrchr(parent, '/');
+    if (slash != NULL) {
+        if (slash == parent)
+            slash[1] = '\0';
+        else
+            *slash = '\0';
+        if (stat(parent, &st) != 0 && errno == ENOENT)
+            return minica_seterr(err, MINICA_ENOENT,
+                                 "cannot create %s: %s does not exist either (a typo? create it, "
+                                 "or pass --parents)",
+                                 dir, parent);
+    }
+    return MINICA_OK;
+}
+
+int minica_mkdir_private_one(const char *dir, struct minica_err *err)
+{
+    int ret = minica_mkdir_one_possible(dir, err);
+    return ret != 0 ? ret : mkdir_parents(dir, 0700, err);
+}
+
 int minica_mkdir(const char *dir, mode_t mode, struct minica_err *err)
 {
     return mkdir_parents(dir, mode, err);

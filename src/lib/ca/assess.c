@@ -24,7 +24,7 @@ static void note(struct minica_ca_findings *out, enum minica_ca_health level, co
     va_end(ap);
 }
 
-/* "14d", or "2y 364d" */
+/* "14d", or "2y364d" */
 static void left_text(int64_t seconds, char *buf, size_t len)
 {
     if (seconds <= 0)

@@ -92,7 +92,9 @@ static int deliver(const struct minica_issued *issued, const char *outdir, unsig
         return minica_seterr(err, MINICA_EINVAL,
                              "a PEM bundle holds the key: it cannot be made from a CSR");
     /* A missing --out is created private: it is about to hold a key. */
-    if ((ret = minica_mkdir_private(outdir, err)) != 0)
+    ret = flags & MINICA_DELIVER_PARENTS ? minica_mkdir_private(outdir, err)
+                                         : minica_mkdir_private_one(outdir, err);
+    if (ret != 0)
         return ret;
     /* An issue killed mid-delivery leaves temp files, one of them a private
      * key: clear this NAME's old ones. */
@@ -211,6 +213,7 @@ int minica_ca_issue_to_dir(struct minica_ca *ca, const struct minica_issue_reque
                            const char *outdir, unsigned flags, struct minica_issued *out,
                            struct minica_output_paths *paths, struct minica_err *err)
 {
+    memset(out, 0, sizeof(*out));
     /* Refuse a bad NAME before anything is signed or recorded. */
     int ret = minica_output_paths(outdir, req->name, paths, err);
     if (ret != 0)
@@ -227,6 +230,10 @@ int minica_ca_issue_to_dir(struct minica_ca *ca, const struct minica_issue_reque
     if ((flags & MINICA_DELIVER_PEM_BUNDLE) && req->csr_pem != NULL)
         return minica_seterr(err, MINICA_EINVAL,
                              "a PEM bundle holds the key: it cannot be made from a CSR");
+    /* A mistyped --out fails before anything is signed or recorded (and
+     * a refused issue creates no directory either). */
+    if (!(flags & MINICA_DELIVER_PARENTS) && (ret = minica_mkdir_one_possible(outdir, err)) != 0)
+        return ret;
     if ((ret = minica_ca_issue(ca, req, out, err)) != 0)
         return ret;
     unsigned replaced = 0;

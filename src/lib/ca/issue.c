@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <mbedtls/platform_util.h>
 
@@ -21,11 +22,11 @@
 
 int minica_usage_parse(const char *text, enum minica_usage *out, struct minica_err *err)
 {
-    if (text != NULL && strcmp(text, "server") == 0)
+    if (text != NULL && strcasecmp(text, "server") == 0)
         *out = MINICA_USAGE_SERVER;
-    else if (text != NULL && strcmp(text, "client") == 0)
+    else if (text != NULL && strcasecmp(text, "client") == 0)
         *out = MINICA_USAGE_CLIENT;
-    else if (text != NULL && strcmp(text, "both") == 0)
+    else if (text != NULL && strcasecmp(text, "both") == 0)
         *out = MINICA_USAGE_BOTH;
     else
         return minica_seterr(err, MINICA_EINVAL, "unknown usage '%s' (use server, client or both)",

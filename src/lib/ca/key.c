@@ -2,6 +2,7 @@
  * PEM in and out, and "does this key belong to this certificate". */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <mbedtls/ecp.h>
 #include <mbedtls/pk.h>
@@ -24,7 +25,7 @@ static const struct {
 int minica_key_type_parse(const char *text, enum minica_key_type *out, struct minica_err *err)
 {
     for (size_t i = 0; i < sizeof(key_types) / sizeof(key_types[0]); i++) {
-        if (text != NULL && strcmp(text, key_types[i].name) == 0) {
+        if (text != NULL && strcasecmp(text, key_types[i].name) == 0) {
             *out = key_types[i].type;
             return MINICA_OK;
         }

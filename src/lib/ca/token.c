@@ -192,12 +192,22 @@ out:
     return ret;
 }
 
-int minica_token_revoke(struct minica_ca *ca, const char *id, struct minica_err *err)
+int minica_token_revoke(struct minica_ca *ca, const char *id, int64_t *revoked_before,
+                        struct minica_err *err)
 {
     struct minica_token_row row;
+    if (revoked_before != NULL)
+        *revoked_before = 0;
     int ret = minica_store_get_token(ca->store, id, &row, err);
     if (ret != 0)
         return ret;
+    /* Once is enough: a second revocation would move its time and audit
+     * an act that changed nothing. */
+    if (row.revoked_at != 0) {
+        if (revoked_before != NULL)
+            *revoked_before = row.revoked_at;
+        return MINICA_OK;
+    }
     if (row.used_at != 0 && row.revoked_at == 0)
         return minica_seterr(err, MINICA_EINVAL,
                              "token %s was already used (certificate %s); revoke the certificate "

@@ -1,0 +1,118 @@
+#!/bin/bash
+# One rule per kind of input (issue 20, item 5): keywords in any case,
+# durations printed the way they are typed, a TTL floor, --out that does
+# not grow a tree from a typo, repeated revocations that say so, output
+# that names the certificate, and exclusive options and empty inputs that
+# are errors rather than silence.
+source "$SRCDIR/tests/integration/lib/common.sh"
+
+CA=$T/ca
+run "$MINICA" init --dir "$CA"
+expect_ok "init"
+
+# ---- keywords are case-insensitive everywhere ----
+run "$MINICA" issue a.test --usage Server --key-type EC-P384 --dir "$CA" --out "$T/o"
+expect_ok "--usage Server --key-type EC-P384"
+expect_out "usage server" "the usage is read as server"
+check "the key is P-384" sh -c "openssl x509 -in '$T/o/a.test.crt' -noout -text | grep -q 'NIST CURVE: P-384'"
+run "$MINICA" revoke a.test --reason KeyCompromise --dir "$CA"
+expect_ok "--reason KeyCompromise (as before)"
+run "$MINICA" list --status Revoked --dir "$CA"
+expect_ok "--status Revoked"
+expect_out "a.test +revoked" "lists the revoked certificate"
+run "$MINICA" token b.test --usage CLIENT --dir "$CA"
+expect_ok "token --usage CLIENT"
+
+# ---- durations print as they are typed; the TTL has a floor ----
+run "$MINICA" issue c.test --ttl 36h --dir "$CA" --out "$T/o"
+expect_ok "--ttl 36h"
+expect_out "valid for 1d12h," "the validity prints as 1d12h, which --ttl takes back"
+run "$MINICA" issue c.test --ttl 1s --dir "$CA" --out "$T/o"
+expect_rc 2 "--ttl 1s is refused"
+expect_err "^minica: issue: --ttl: '1s' is shorter than the minimum TTL of 5m" "and says the minimum"
+run "$MINICA" issue c.test --ttl 5m --dir "$CA" --out "$T/o"
+expect_ok "--ttl 5m, the minimum, is accepted"
+run "$MINICA" token d.test --ttl 4m --dir "$CA"
+expect_rc 2 "token --ttl 4m is refused"
+mkdir -m 700 "$T/agent"
+cat >"$T/agent/short.conf" <<EOF
+[agent]
+state_dir = $CA
+[cert e.test]
+fullchain = $T/agent/e.fullchain.crt
+key = $T/agent/e.key
+ttl = 2m
+EOF
+run "$MINICA" agent --config "$T/agent/short.conf"
+expect_rc 1 "agent.conf ttl = 2m is refused"
+expect_err "ttl: '2m' is shorter than the minimum TTL of 5m" "naming the key and the minimum"
+
+# ---- --out creates one level, not a tree from a typo ----
+rows_before=$(sqlite3 "$CA/minica.db" "SELECT count(*) FROM certs")
+run "$MINICA" issue f.test --dir "$CA" --out "$T/typo/certs"
+expect_rc 1 "--out with a missing parent fails"
+expect_err "cannot create $T/typo/certs: $T/typo does not exist either .*--parents" "and names the missing parent"
+check "nothing was created" test ! -e "$T/typo"
+check "nothing was signed or recorded" test "$(sqlite3 "$CA/minica.db" "SELECT count(*) FROM certs")" = "$rows_before"
+run "$MINICA" issue f.test --dir "$CA" --out "$T/typo/certs" --parents
+expect_ok "--parents creates the tree"
+expect_mode "$T/typo/certs" 700
+run "$MINICA" issue f.test --dir "$CA" --out "$T/one"
+expect_ok "one missing level is created, as before"
+
+# ---- revocations say what they did, and to which certificate ----
+run "$MINICA" token g.test --json --dir "$CA"
+id=$(printf '%s' "$OUT" | jq -r .id)
+run "$MINICA" token revoke "$id" --dir "$CA"
+expect_out "^Revoked token $id$" "token revoke"
+audits=$(sqlite3 "$CA/minica.db" "SELECT count(*) FROM audit WHERE summary LIKE 'token $id revoked%'")
+check "the revocation is audited once" test "$audits" = 1
+run "$MINICA" token revoke "$id" --dir "$CA"
+expect_ok "a second token revoke is harmless"
+expect_out "^Token $id was already revoked at .*; nothing changed$" "and says it was already revoked"
+check "the second revoke is not audited again" test "$(sqlite3 "$CA/minica.db" \
+    "SELECT count(*) FROM audit WHERE summary LIKE 'token $id revoked%'")" = "$audits"
+serial=$(serial_of "$T/one/f.test.crt")
+run "$MINICA" revoke "$serial" --dir "$CA"
+expect_ok "revoke SERIAL"
+expect_out "^Revoked 1 certificate for f.test, reason unspecified:$" "names the certificate, not its serial"
+
+# ---- exclusive options and empty inputs are errors ----
+run "$MINICA" show c.test --json --pem --dir "$CA"
+expect_rc 2 "show --json --pem is a usage error"
+expect_err "--json and --pem exclude each other" "saying so"
+: >"$T/agent/empty.conf"
+run "$MINICA" agent --config "$T/agent/empty.conf"
+expect_rc 1 "an empty agent.conf fails"
+expect_err "^minica: agent: $T/agent/empty.conf has no \[cert NAME\] sections: nothing to renew$" "saying there is nothing to renew"
+run "$MINICA" agent status --config "$T/agent/empty.conf"
+expect_rc 1 "agent status with an empty agent.conf fails"
+run "$MINICA" nginx check "$T/no-such.conf"
+expect_rc 1 "nginx check of a missing file fails"
+expect_out "1 of 1 FILE could not be checked" "and the summary says it was not checked"
+
+# ---- the agent leaves an unchanged ca.crt alone ----
+cat >"$T/agent/ca.conf" <<EOF
+[agent]
+state_dir = $CA
+lock_file = $T/agent/agent.lock
+status_file = $T/agent/agent.status
+[cert h.test]
+fullchain = $T/agent/h.fullchain.crt
+key = $T/agent/h.key
+ca = $T/agent/ca.crt
+EOF
+run "$MINICA" agent --config "$T/agent/ca.conf"
+expect_ok "the agent's first run writes ca.crt"
+inode=$(stat -c %i "$T/agent/ca.crt")
+run "$MINICA" agent --config "$T/agent/ca.conf" --force
+expect_ok "a forced renewal"
+check "ca.crt keeps its inode" test "$(stat -c %i "$T/agent/ca.crt")" = "$inode"
+check "and has no .prev" test ! -e "$T/agent/ca.crt.prev"
+check "it still holds the root" cmp -s "$T/agent/ca.crt" "$CA/root.crt"
+chmod 600 "$T/agent/ca.crt"
+run "$MINICA" agent --config "$T/agent/ca.conf" --force
+expect_ok "a renewal with ca.crt at the wrong mode"
+expect_mode "$T/agent/ca.crt" 644
+
+done_testing
