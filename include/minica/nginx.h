@@ -26,6 +26,16 @@ struct minica_nginx_snippet_opts {
     const char *client;    /* NULL, or the name of a client certificate for mTLS */
     const char *certs_dir; /* where NAME.fullchain.crt, NAME.key, ca.crt are; NULL = cwd */
     int pem_bundle;        /* NAME.pem (minica issue --pem-bundle) holds key and chain */
+    /* Look first (the CLI does): certs_dir and its ca.crt must exist; a
+     * certificate file there for NAME must be for server use, one for
+     * client for client use (the upstream's first IP SAN then goes into
+     * the comment's upstream block). A host holds only its own side's
+     * files, so a missing one is not an error by itself; the inventory is
+     * what knows every name. MINICA_ENOENT, MINICA_EINVAL otherwise. */
+    int check_files;
+    /* With check_files: an inventory to find NAME (and client) in, with a
+     * valid certificate of the right usage; NULL for none. */
+    struct minica_store *inventory;
 };
 
 /* Text of the proxy's location block and the upstream's server directives

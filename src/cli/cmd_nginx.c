@@ -7,8 +7,10 @@
 #include <string.h>
 
 #include "cli.h"
+#include "minica/ca.h"
 #include "minica/names.h"
 #include "minica/nginx.h"
+#include "minica/store.h"
 
 static int run_snippet(int argc, char **argv)
 {
@@ -20,7 +22,8 @@ static int run_snippet(int argc, char **argv)
         {"pem-bundle", no_argument, NULL, 'P'},
         {0, 0, 0, 0},
     };
-    struct minica_nginx_snippet_opts opts = {NULL, NULL, NULL, 0};
+    struct minica_nginx_snippet_opts opts = {NULL, NULL, NULL, 0, 1, NULL};
+    const char *dir = NULL;
     struct minica_err err;
     int c;
     optind = 1;
@@ -28,7 +31,8 @@ static int run_snippet(int argc, char **argv)
         switch (c) {
         case 'h':
             return cli_help("nginx", stdout);
-        case 'D': /* the snippet needs no state: accepted like everywhere */
+        case 'D':
+            dir = optarg;
             break;
         case 'c':
             opts.client = optarg;
@@ -53,8 +57,22 @@ static int run_snippet(int argc, char **argv)
         return cli_usage("nginx", "snippet: %s", err.msg);
     if (opts.client != NULL && minica_name_parse(opts.client, &name, &err) != 0)
         return cli_usage("nginx", "snippet: --client: %s", err.msg);
+    /* Where a CA is at hand, its inventory knows every name. The default
+     * state directory of another user (the proxy host's operator is not
+     * the CA's) only means there is none to ask; an explicit --dir must
+     * open. */
+    struct minica_store *inventory = NULL;
+    const char *state = cli_state_dir(dir);
+    if (minica_state_has_store(state) && minica_state_open_store(state, &inventory, &err) != 0) {
+        if (dir != NULL)
+            return cli_fail("nginx", "snippet: %s", err.msg);
+        inventory = NULL;
+    }
+    opts.inventory = inventory;
     char *text = NULL;
-    if (minica_nginx_snippet(&opts, &text, &err) != 0)
+    int ret = minica_nginx_snippet(&opts, &text, &err);
+    minica_store_close(inventory);
+    if (ret != 0)
         return cli_fail("nginx", "snippet: %s", err.msg);
     fputs(text, stdout);
     free(text);
@@ -88,7 +106,7 @@ static int run_check(int argc, char **argv)
     if (optind >= argc)
         return cli_usage("nginx", "check: missing FILE");
     size_t findings = 0, notes = 0, files = 0, https = 0;
-    int failed = 0;
+    int failed = 0; /* FILEs that could not be checked */
     for (int i = optind; i < argc; i++) {
         struct minica_nginx_conf conf;
         struct minica_nginx_report rep;
@@ -103,10 +121,10 @@ static int run_check(int argc, char **argv)
             findings++;
         } else if (ret != 0) {
             cli_fail("nginx", "check: %s", err.msg);
-            failed = 1;
+            failed++;
         } else if (minica_nginx_check(&conf, conf_dir, &rep, &err) != 0) {
             cli_fail("nginx", "check: %s: %s", argv[i], err.msg);
-            failed = 1;
+            failed++;
         } else {
             for (size_t j = 0; j < rep.n; j++)
                 printf("%s:%d: %s%s\n", rep.items[j].file, rep.items[j].line,
@@ -122,6 +140,10 @@ static int run_check(int argc, char **argv)
            findings == 1 ? "" : "s", files, files == 1 ? "" : "s", https);
     if (notes > 0)
         printf(", %zu note%s", notes, notes == 1 ? "" : "s");
+    /* "0 findings" alone would read as a clean config that was never read. */
+    if (failed > 0)
+        printf("; %d of %d FILE%s could not be checked", failed, argc - optind,
+               argc - optind == 1 ? "" : "s");
     printf("\n");
     return findings > 0 || failed ? EXIT_FAIL : EXIT_OK;
 }
@@ -160,6 +182,13 @@ const struct cli_command cmd_nginx_def = {
     "                  agent's pem_bundle): ssl_certificate and\n"
     "                  ssl_certificate_key both name it, so a renewal replaces\n"
     "                  key and chain with one rename\n"
+    "It looks first, and names the fix (exit 1): --certs and its ca.crt must\n"
+    "exist, a certificate file there must fit its directive (not a\n"
+    "client-only one as the upstream's), and with a CA inventory (--dir, or\n"
+    "the default state directory when there is one) NAME and CLIENTNAME must\n"
+    "have valid certificates of that usage. A host holds only its own\n"
+    "side's files, so one missing there is not an error by itself. The\n"
+    "comment's upstream block shows the certificate's IP SAN.\n"
     "NAME must be a DNS name: nginx checks proxy_ssl_name with host-name rules\n"
     "and ignores IP SANs, so an IP address is refused (exit 1); issue a DNS\n"
     "name with the address as --san and use that.\n"

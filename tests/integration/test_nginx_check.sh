@@ -187,6 +187,37 @@ SNIP=$OUT
 expect_out "proxy_ssl_trusted_certificate $C/ca.crt;" "absolute path to the root"
 expect_out "proxy_ssl_certificate $C/proxy.internal.svc.fullchain.crt;" "client certificate"
 expect_out "ssl_certificate_key $C/upstream.internal.svc.key;" "the upstream's key"
+expect_out "^#   upstream upstream.internal.svc \{ server 127\.0\.0\.1:443; \}$" \
+    "the comment's upstream block has the certificate's own IP SAN"
+
+# The snippet reads the files it names (issue 20): what nginx would only
+# find at a reload, or as a 502, is an error here.
+run "$MINICA" nginx snippet unknown.internal.svc --certs "$C" --dir "$CA"
+expect_rc 1 "snippet for a name the inventory does not know"
+expect_err "^minica: nginx: snippet: unknown.internal.svc has no valid certificate for server use in the inventory: issue it first \(minica issue unknown.internal.svc\)$" \
+    "says so, with the command that fixes it"
+run "$MINICA" nginx snippet upstream.internal.svc --client upstream.internal.svc --dir "$CA" \
+    --certs "$T/proxy-only"
+expect_rc 1 "a proxy directory without ca.crt"
+expect_err "$T/proxy-only does not exist" "names it"
+mkdir -p "$T/proxy-only"
+cp "$C/ca.crt" "$C/proxy.internal.svc.fullchain.crt" "$C/proxy.internal.svc.key" "$T/proxy-only/"
+run "$MINICA" nginx snippet upstream.internal.svc --client proxy.internal.svc --certs "$T/proxy-only"
+expect_ok "the proxy host holds only its own side's files: fine"
+rm "$T/proxy-only/ca.crt"
+run "$MINICA" nginx snippet upstream.internal.svc --client proxy.internal.svc --certs "$T/proxy-only"
+expect_rc 1 "but ca.crt must be there"
+expect_err "proxy-only/ca.crt does not exist" "names ca.crt"
+run "$MINICA" nginx snippet upstream.internal.svc --certs "$T/no-such-dir"
+expect_rc 1 "snippet with a missing --certs directory"
+expect_err "$T/no-such-dir does not exist" "names the directory"
+run "$MINICA" nginx snippet proxy.internal.svc --certs "$C"
+expect_rc 1 "a client-only certificate as the upstream's"
+expect_err "is not for server use: issue proxy.internal.svc with --usage server \(or both\)" \
+    "says which usage it needs"
+run "$MINICA" nginx snippet upstream.internal.svc --client upstream.internal.svc --certs "$C"
+expect_rc 1 "a server-only certificate as the proxy's client certificate"
+expect_err "is not for client use" "says so"
 # default --certs: the current directory, printed absolute
 OUT=$(cd "$C" && "$MINICA" nginx snippet upstream.internal.svc)
 expect_out "ssl_certificate $C/upstream.internal.svc.fullchain.crt;" "--certs defaults to the cwd"

@@ -697,7 +697,7 @@ static void test_check_ip_upstream_is_a_finding_not_a_note(void **state)
 static void test_snippet_has_the_verifying_directives(void **state)
 {
     (void)state;
-    struct minica_nginx_snippet_opts o = {"up.internal.svc", NULL, "/etc/nginx/certs", 0};
+    struct minica_nginx_snippet_opts o = {"up.internal.svc", NULL, "/etc/nginx/certs", 0, 0, NULL};
     char *text = NULL;
     struct minica_err err = {{0}};
     assert_int_equal(minica_nginx_snippet(&o, &text, &err), 0);
@@ -729,7 +729,8 @@ static void test_snippet_has_the_verifying_directives(void **state)
 static void test_snippet_with_client_adds_mtls(void **state)
 {
     (void)state;
-    struct minica_nginx_snippet_opts o = {"up.internal.svc", "proxy.internal.svc", "/c d", 0};
+    struct minica_nginx_snippet_opts o = {
+        "up.internal.svc", "proxy.internal.svc", "/c d", 0, 0, NULL};
     char *text = NULL;
     struct minica_err err = {{0}};
     assert_int_equal(minica_nginx_snippet(&o, &text, &err), 0);
@@ -758,7 +759,8 @@ static void test_snippet_with_client_adds_mtls(void **state)
 static void test_snippet_pem_bundle_names_one_file_twice(void **state)
 {
     (void)state;
-    struct minica_nginx_snippet_opts o = {"up.internal.svc", "proxy.internal.svc", "/c", 1};
+    struct minica_nginx_snippet_opts o = {
+        "up.internal.svc", "proxy.internal.svc", "/c", 1, 0, NULL};
     char *text = NULL;
     struct minica_err err = {{0}};
     assert_int_equal(minica_nginx_snippet(&o, &text, &err), 0);
@@ -776,11 +778,11 @@ static void test_snippet_refuses_unwritable_names_and_paths(void **state)
     (void)state;
     char *text = NULL;
     struct minica_err err = {{0}};
-    struct minica_nginx_snippet_opts wild = {"*.internal.svc", NULL, "/x", 0};
+    struct minica_nginx_snippet_opts wild = {"*.internal.svc", NULL, "/x", 0, 0, NULL};
     assert_int_equal(minica_nginx_snippet(&wild, &text, &err), MINICA_EINVAL);
-    struct minica_nginx_snippet_opts inj = {"a;b", NULL, "/x", 0};
+    struct minica_nginx_snippet_opts inj = {"a;b", NULL, "/x", 0, 0, NULL};
     assert_int_not_equal(minica_nginx_snippet(&inj, &text, &err), 0);
-    struct minica_nginx_snippet_opts dollar = {"a.svc", NULL, "/x/$host", 0};
+    struct minica_nginx_snippet_opts dollar = {"a.svc", NULL, "/x/$host", 0, 0, NULL};
     assert_int_equal(minica_nginx_snippet(&dollar, &text, &err), MINICA_EINVAL);
     assert_non_null(strstr(err.msg, "$"));
     assert_null(text);
@@ -794,7 +796,7 @@ static void test_snippet_refuses_ip_names(void **state)
     for (size_t i = 0; i < sizeof(ips) / sizeof(ips[0]); i++) {
         char *text = NULL;
         struct minica_err err = {{0}};
-        struct minica_nginx_snippet_opts o = {ips[i], NULL, "/x", 0};
+        struct minica_nginx_snippet_opts o = {ips[i], NULL, "/x", 0, 0, NULL};
         assert_int_equal(minica_nginx_snippet(&o, &text, &err), MINICA_EINVAL);
         assert_null(text);
         if (strstr(err.msg, "issue a DNS name") == NULL ||

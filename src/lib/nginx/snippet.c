@@ -8,9 +8,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <mbedtls/oid.h>
+#include <mbedtls/x509_crt.h>
+
+#include "ca/x509.h"
+#include "minica/der.h"
 #include "minica/fsutil.h"
 #include "minica/names.h"
 #include "minica/nginx.h"
+#include "minica/store.h"
 
 /* Writes a path as one nginx word. nginx expands $variables in
  * ssl_certificate and friends (since 1.15.9) and has no escape for '$', so a
@@ -77,6 +83,96 @@ static int absolute_dir(const char *dir, char *out, size_t outlen, struct minica
     return 0;
 }
 
+static int need_file(const char *dir, const char *base, const char *what, struct minica_err *err)
+{
+    char path[MINICA_PATH_MAX];
+    int ret = minica_path_join(path, sizeof(path), dir, base, err);
+    if (ret == 0 && !minica_file_exists(path))
+        ret = minica_seterr(err, MINICA_ENOENT, "%s does not exist (%s)", path, what);
+    return ret;
+}
+
+/* A certificate nginx will present must allow that use: a client-only
+ * certificate as the upstream's is a 502 at the first request, which
+ * nginx -t does not see. ip gets its first IP SAN ("" without). A file
+ * that is not there is left to the inventory: this host may hold only
+ * the other side's. */
+static int check_leaf(const char *dir, const char *base, const char *name, int client, char *ip,
+                      size_t iplen, struct minica_err *err)
+{
+    char path[MINICA_PATH_MAX], *pem = NULL;
+    int ret = minica_path_join(path, sizeof(path), dir, base, err);
+    if (ret != 0 || !minica_file_exists(path))
+        return ret;
+    if ((ret = minica_read_file(path, 256 * 1024, &pem, NULL, err)) != 0)
+        return ret;
+    mbedtls_x509_crt crt;
+    mbedtls_x509_crt_init(&crt);
+    if (minica_crt_parse_pem_first(&crt, pem, NULL) != 0) {
+        ret = minica_seterr(err, MINICA_EINVAL, "%s holds no readable certificate", path);
+    } else {
+        const char *oid = client ? MBEDTLS_OID_CLIENT_AUTH : MBEDTLS_OID_SERVER_AUTH;
+        size_t oidlen = client ? MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH)
+                               : MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH);
+        if (mbedtls_x509_crt_check_extended_key_usage(&crt, oid, oidlen) != 0)
+            ret = minica_seterr(err, MINICA_EINVAL,
+                                "the certificate in %s is not for %s use: issue %s with --usage "
+                                "%s (or both)",
+                                path, client ? "client" : "server", name,
+                                client ? "client" : "server");
+        char sans[MINICA_SANS_MAX] = "";
+        if (ret == 0 && ip != NULL && crt.v3_ext.p != NULL &&
+            minica_der_find_san(crt.v3_ext.p, crt.v3_ext.len, sans, sizeof(sans), NULL) == 0) {
+            char *save = NULL;
+            for (char *t = strtok_r(sans, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                struct minica_name n;
+                if (minica_name_parse(t, &n, NULL) == 0 && n.kind == MINICA_NAME_IP) {
+                    snprintf(ip, iplen, "%s", n.text);
+                    break;
+                }
+            }
+        }
+    }
+    mbedtls_x509_crt_free(&crt);
+    minica_free_secret(pem, strlen(pem)); /* a PEM bundle holds the key */
+    return ret;
+}
+
+struct usable {
+    int client;
+    int found;
+};
+
+static int usable_row(const struct minica_cert_row *row, void *p)
+{
+    struct usable *u = p;
+    if (strcmp(row->usage, "both") == 0 || strcmp(row->usage, u->client ? "client" : "server") == 0)
+        u->found = 1;
+    return 0;
+}
+
+/* The inventory knows every name: one that has no valid certificate for
+ * this use was never issued, or was mistyped. */
+static int check_inventory(struct minica_store *store, const char *name, int client,
+                           struct minica_err *err)
+{
+    struct minica_cert_filter filter;
+    memset(&filter, 0, sizeof(filter));
+    filter.name = name;
+    filter.status_mask = MINICA_STATUS_VALID;
+    filter.now = minica_now();
+    filter.without_pem = 1;
+    struct usable u = {client, 0};
+    int ret = minica_store_list_certs(store, &filter, usable_row, &u, err);
+    if (ret == 0 && !u.found)
+        ret = minica_seterr(err, MINICA_ENOENT,
+                            "%s has no valid certificate for %s use in the inventory: issue it "
+                            "first (minica issue %s%s)",
+                            name, client ? "client" : "server", name,
+                            client ? " --usage client" : "");
+    return ret;
+}
+
 int minica_nginx_snippet(const struct minica_nginx_snippet_opts *opts, char **out,
                          struct minica_err *err)
 {
@@ -117,6 +213,36 @@ int minica_nginx_snippet(const struct minica_nginx_snippet_opts *opts, char **ou
     snprintf(fullchain, sizeof(fullchain), "%s%s", name.text,
              opts->pem_bundle ? ".pem" : ".fullchain.crt");
     snprintf(key, sizeof(key), "%s%s", name.text, opts->pem_bundle ? ".pem" : ".key");
+    char ip[64] = "";
+    if (opts->check_files) {
+        if (!minica_file_exists(dir))
+            return minica_seterr(err, MINICA_ENOENT,
+                                 "%s does not exist: give --certs the --out of minica issue", dir);
+        if ((ret = need_file(dir, "ca.crt", "minica issue and minica bootstrap write it", err)) !=
+                0 ||
+            (ret = check_leaf(dir, fullchain, name.text, 0, ip, sizeof(ip), err)) != 0)
+            return ret;
+        if (opts->inventory != NULL &&
+            (ret = check_inventory(opts->inventory, name.text, 0, err)) != 0)
+            return ret;
+        if (opts->client != NULL) {
+            char cchain[MINICA_NAME_MAX + 32];
+            snprintf(cchain, sizeof(cchain), "%s%s", client.text,
+                     opts->pem_bundle ? ".pem" : ".fullchain.crt");
+            if ((ret = check_leaf(dir, cchain, client.text, 1, NULL, 0, err)) != 0)
+                return ret;
+            if (opts->inventory != NULL &&
+                (ret = check_inventory(opts->inventory, client.text, 1, err)) != 0)
+                return ret;
+        }
+    }
+    /* The address for the comment's upstream block: the certificate's
+     * own IP SAN when it has one, never an example address. */
+    char server[96];
+    if (ip[0] != '\0')
+        snprintf(server, sizeof(server), strchr(ip, ':') ? "[%s]:443" : "%s:443", ip);
+    else
+        snprintf(server, sizeof(server), "ADDRESS:443");
 
     char *text = NULL;
     size_t len = 0;
@@ -127,12 +253,12 @@ int minica_nginx_snippet(const struct minica_nginx_snippet_opts *opts, char **ou
             "# nginx on the proxy, in its server { } block: pass requests to %s\n"
             "# over TLS and verify its minica certificate. nginx resolves %s when\n"
             "# it starts: give it a DNS entry, or name an upstream block instead:\n"
-            "#   upstream %s { server 10.0.2.88:443; }\n"
+            "#   upstream %s { server %s; }\n"
             "location / {\n"
             "    proxy_pass https://%s;\n"
             "    proxy_ssl_verify on;\n"
             "    proxy_ssl_trusted_certificate ",
-            name.text, name.text, name.text, name.text);
+            name.text, name.text, name.text, server, name.text);
     if ((ret = put_path(f, dir, "ca.crt", err)) != 0)
         goto out;
     fprintf(f,
