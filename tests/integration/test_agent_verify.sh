@@ -91,6 +91,23 @@ check "the files on disk are the previous ones" test "$(pem_serial "$CERTS/up.te
 check "key and certificate on disk still match" key_matches "$CERTS/up.test.key" "$CERTS/up.test.fullchain.crt"
 check "nginx still serves the previous serial" test "$(served_serial "$NGPORT" up.test)" = "$OLD"
 
+# ---- 1b. each line of a rolled-back group is true for its own certificate ----
+agent_conf "$T/group.conf" true
+cat >>"$T/group.conf" <<EOF
+[cert proxy.test]
+usage = client
+fullchain = $CERTS/proxy.test.fullchain.crt
+key = $CERTS/proxy.test.key
+EOF
+run "$MINICA" agent --config "$T/group.conf" --once --force
+expect_rc 1 "a group whose upstream is not served fails"
+up_line=$(printf '%s\n' "$ERR" | grep '^minica: agent: up.test: ')
+proxy_line=$(printf '%s\n' "$ERR" | grep '^minica: agent: proxy.test: ')
+check "up.test's line names its endpoint and serial" grep -q "not served after the reload: 127\.0\.0\.1:$NGPORT.*serial $OLD" <<<"$up_line"
+check "proxy.test's line says its group was rolled back because of up.test" \
+    grep -q "^minica: agent: proxy.test: its group was rolled back: up.test was not served after the reload; restored the previous files and reloaded$" <<<"$proxy_line"
+check_not "proxy.test's line does not claim up.test's endpoint" grep -q "$NGPORT" <<<"$proxy_line"
+
 # ---- 2. a real reload passes, and --verify-only agrees ----
 agent_conf "$T/real.conf" "$NGINX_RELOAD"
 run "$MINICA" agent --config "$T/real.conf" --once --force

@@ -78,6 +78,20 @@ static void judge_current(const struct minica_agent_cert *c, struct pending *p)
     p->prev_mismatch = minica_agent_key_check(&present, p->prev_why, sizeof(p->prev_why)) == 0;
 }
 
+/* A ca file that already holds the root, with the mode and owner a write
+ * would give it, is left alone: replacing it at every renewal gave it a
+ * new inode each time, waking whatever watches it, for nothing (minica
+ * issue already leaves its ca.crt alone). */
+static int ca_file_current(const struct minica_agent_cert *c, const char *root_pem)
+{
+    struct stat st;
+    if (root_pem == NULL || lstat(c->ca, &st) != 0 || !S_ISREG(st.st_mode) ||
+        (st.st_mode & 07777) != 0644 || (c->owner.uid != (uid_t)-1 && st.st_uid != c->owner.uid) ||
+        (c->owner.gid != (gid_t)-1 && st.st_gid != c->owner.gid))
+        return 0;
+    return minica_file_has_content(c->ca, root_pem, strlen(root_pem));
+}
+
 int minica_agent_replace_files(const struct minica_agent_cert *c, struct pending *p,
                                struct minica_err *err)
 {
@@ -116,7 +130,7 @@ int minica_agent_replace_files(const struct minica_agent_cert *c, struct pending
         s = &p->files[p->n_files++];
         s->path = c->fullchain, s->data = p->fullchain, s->mode = 0644;
     }
-    if (c->ca[0] != '\0') {
+    if (c->ca[0] != '\0' && !ca_file_current(c, is->root_pem)) {
         s = &p->files[p->n_files++];
         s->path = c->ca, s->data = is->root_pem, s->mode = 0644;
     }

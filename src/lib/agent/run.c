@@ -157,6 +157,7 @@ static int run_group(const struct minica_agent_config *cfg, const struct group *
     /* A reload that exits 0 proves nothing (nginx -s reload only sends
      * SIGHUP): each `verify` endpoint must now serve the new serial. */
     int not_served = 0;
+    const char *culprit = NULL; /* the certificate whose endpoint did not serve it */
     for (size_t i = 0; ret == 0 && i < n_todo; i++) {
         struct pending *p = &todo[i];
         if (!p->replaced)
@@ -167,6 +168,7 @@ static int run_group(const struct minica_agent_config *cfg, const struct group *
         if (ret != 0) {
             stage = "not served after the reload";
             not_served = 1;
+            culprit = cfg->certs[p->index].name;
         }
     }
     if (ret != 0) {
@@ -195,12 +197,19 @@ static int run_group(const struct minica_agent_config *cfg, const struct group *
         for (size_t i = 0; i < n_todo; i++) {
             struct pending *p = &todo[i];
             const char *name = cfg->certs[p->index].name;
-            char line[2048];
+            char line[2048], cause[1400];
+            /* A verify failure is one certificate's: the others of its group
+             * were served fine and are rolled back only with it. */
+            if (culprit != NULL && strcmp(culprit, name) != 0)
+                snprintf(cause, sizeof(cause), "its group was rolled back: %s was %s", culprit,
+                         stage);
+            else
+                snprintf(cause, sizeof(cause), "%s: %s", stage, err.msg);
             if (p->stuck) {
                 snprintf(line, sizeof(line),
-                         "%s: %s: %s; not rolled back: %s, so the new files stay in place "
+                         "%s: %s; not rolled back: %s, so the new files stay in place "
                          "(stuck: each run checks and reloads again)",
-                         name, stage, err.msg, p->prev_why);
+                         name, cause, p->prev_why);
                 minica_agent_say(run, 1, "%s", line);
                 minica_agent_state_error(run->state, name, line + strlen(name) + 2, minica_now());
                 minica_agent_state_stuck(run->state, name, p->prev_why, minica_now());
@@ -210,10 +219,10 @@ static int run_group(const struct minica_agent_config *cfg, const struct group *
             if (!p->rolled_back)
                 continue;
             if (rerr.msg[0] != '\0')
-                snprintf(line, sizeof(line), "%s: %s: %s; and %s", name, stage, err.msg, rerr.msg);
+                snprintf(line, sizeof(line), "%s: %s; and %s", name, cause, rerr.msg);
             else
-                snprintf(line, sizeof(line), "%s: %s: %s; restored the previous files%s", name,
-                         stage, err.msg, not_served ? " and reloaded" : "");
+                snprintf(line, sizeof(line), "%s: %s; restored the previous files%s", name, cause,
+                         not_served ? " and reloaded" : "");
             minica_agent_say(run, 1, "%s", line);
             minica_agent_state_error(run->state, name, line + strlen(name) + 2, minica_now());
             run->failed++;
