@@ -123,7 +123,11 @@ void minica_nginx_report_free(struct minica_nginx_report *rep);
  * name with X509_check_host, DNS SANs then the CN, never IP SANs. Only http
  * contexts are looked at (not stream or mail).
  * Returns 0 (findings are not errors) or MINICA_ENOMEM. */
-int minica_nginx_check(struct minica_nginx_conf *conf, const char *conf_dir,
+/* root_pem: minica's root (PEM), or NULL when not known. With it, a
+ * proxy_ssl_trusted_certificate file that does not hold it is a finding,
+ * and it alone is what the file's expiry findings are about; without it,
+ * a file with as many certificates as a system bundle is a note. */
+int minica_nginx_check(struct minica_nginx_conf *conf, const char *conf_dir, const char *root_pem,
                        struct minica_nginx_report *rep, struct minica_err *err);
 
 #endif

@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "minica/ca.h"
+#include "minica/fsutil.h"
 #include "minica/names.h"
 #include "minica/nginx.h"
 #include "minica/store.h"
@@ -85,9 +86,10 @@ static int run_check(int argc, char **argv)
         CLI_OPT_HELP,
         CLI_OPT_DIR,
         {"conf-dir", required_argument, NULL, 'p'},
+        {"root", required_argument, NULL, 'R'},
         {0, 0, 0, 0},
     };
-    const char *conf_dir = NULL;
+    const char *conf_dir = NULL, *dir = NULL, *root_file = NULL;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
@@ -95,9 +97,13 @@ static int run_check(int argc, char **argv)
         case 'h':
             return cli_help("nginx", stdout);
         case 'D':
+            dir = optarg;
             break;
         case 'p':
             conf_dir = optarg;
+            break;
+        case 'R':
+            root_file = optarg;
             break;
         default:
             return cli_bad_option("nginx", argc, argv);
@@ -105,6 +111,22 @@ static int run_check(int argc, char **argv)
     }
     if (optind >= argc)
         return cli_usage("nginx", "check: missing FILE");
+    /* minica's root: --root, else the CA's (--dir, or the default state
+     * directory when it has one), else where minica bootstrap puts it on a
+     * proxy host. Knowing it, the check can say that a trusted file is not
+     * minica's at all. */
+    char root_path[4200];
+    struct minica_err rerr;
+    if (root_file == NULL &&
+        minica_path_join(root_path, sizeof(root_path), cli_state_dir(dir), "root.crt", &rerr) ==
+            0 &&
+        (dir != NULL || minica_file_exists(root_path)))
+        root_file = root_path;
+    if (root_file == NULL && minica_file_exists("/etc/minica/root.crt"))
+        root_file = "/etc/minica/root.crt";
+    char *root_pem = NULL;
+    if (root_file != NULL && minica_read_file(root_file, 64 * 1024, &root_pem, NULL, &rerr) != 0)
+        return cli_fail("nginx", "check: minica's root: %s", rerr.msg);
     size_t findings = 0, notes = 0, files = 0, https = 0;
     int failed = 0; /* FILEs that could not be checked */
     for (int i = optind; i < argc; i++) {
@@ -122,7 +144,7 @@ static int run_check(int argc, char **argv)
         } else if (ret != 0) {
             cli_fail("nginx", "check: %s", err.msg);
             failed++;
-        } else if (minica_nginx_check(&conf, conf_dir, &rep, &err) != 0) {
+        } else if (minica_nginx_check(&conf, conf_dir, root_pem, &rep, &err) != 0) {
             cli_fail("nginx", "check: %s: %s", argv[i], err.msg);
             failed++;
         } else {
@@ -145,6 +167,7 @@ static int run_check(int argc, char **argv)
         printf("; %d of %d FILE%s could not be checked", failed, argc - optind,
                argc - optind == 1 ? "" : "s");
     printf("\n");
+    free(root_pem);
     return findings > 0 || failed ? EXIT_FAIL : EXIT_OK;
 }
 
@@ -165,7 +188,7 @@ const struct cli_command cmd_nginx_def = {
     "nginx", run, "print nginx directives for minica certs; check nginx configs",
     "Usage: minica nginx snippet NAME [--client CLIENTNAME] [--certs DIR]\n"
     "                           [--pem-bundle] [--dir DIR]\n"
-    "       minica nginx check [--conf-dir DIR] FILE...\n"
+    "       minica nginx check [--conf-dir DIR] [--root FILE] [--dir DIR] FILE...\n"
     "\n"
     "snippet prints, for an upstream NAME issued by minica, the proxy's\n"
     "location block (proxy_pass https://NAME, proxy_ssl_verify on,\n"
@@ -199,7 +222,10 @@ const struct cli_command cmd_nginx_def = {
     "    location, server or http, as nginx does)\n"
     "  - proxy_ssl_verify off\n"
     "  - proxy_ssl_verify on without proxy_ssl_trusted_certificate\n"
-    "  - a trusted-certificate file that is missing, unparsable or expired\n"
+    "  - a trusted-certificate file that is missing, unparsable or expired,\n"
+    "    or that does not hold minica's root (the system's ca-certificates.crt:\n"
+    "    said first, as the cause of the 502; a bundle's expired public roots\n"
+    "    are not listed)\n"
     "  - proxy_ssl_verify_depth 0 (a minica chain is upstream certificate,\n"
     "    intermediate, root: 0 rejects it, every request gets 502)\n"
     "  - an IP address as the name nginx verifies: proxy_pass https://IP\n"
@@ -210,6 +236,11 @@ const struct cli_command cmd_nginx_def = {
     "                  include and certificate paths resolve (default: the\n"
     "                  directory of each FILE, as for nginx -c FILE); an include\n"
     "                  not found there is looked up next to the including file\n"
+    "  --root FILE     minica's root (default: root.crt of --dir, or of the\n"
+    "                  default state directory when it has one, else\n"
+    "                  /etc/minica/root.crt from minica bootstrap); without\n"
+    "                  one, a trusted file as large as a system bundle is a note\n"
+    "  --dir DIR       the CA whose root.crt to use\n"
     "Lines with \"note:\" are advice, not findings: depth 1 (nginx's default)\n"
     "accepts a minica chain but leaves no room for a second intermediate.\n"
     "Exit status: 0 no findings (notes allowed), 1 findings (use it as a CI\n"

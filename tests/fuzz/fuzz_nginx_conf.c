@@ -40,7 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     minica_nginx_conf_init(&conf);
     minica_nginx_report_init(&rep);
     if (minica_nginx_parse_buffer(&conf, (const char *)data, size, "nginx.conf", &err) == 0) {
-        int ret = minica_nginx_check(&conf, empty_dir, &rep, &err);
+        int ret = minica_nginx_check(&conf, empty_dir, NULL, &rep, &err);
         FUZZ_ASSERT(ret == 0 || ret == MINICA_ENOMEM);
         for (size_t i = 0; i < rep.n; i++)
             FUZZ_ASSERT(rep.items[i].msg != NULL && rep.items[i].msg[0] != '\0');

@@ -177,6 +177,60 @@ run "$MINICA" nginx check "$T/does-not-exist.conf"
 expect_rc 1 "a missing config file"
 expect_err "^minica: nginx: check: .*does-not-exist.conf" "one line naming the file"
 
+# ---- a trusted file that is not minica's (issue 20) ----
+# The system bundle: the cause of the 502 is that minica's root is not in
+# it, said once and first, not one finding per expired public root.
+cat >"$T/sysbundle.conf" <<EOF
+http { server { listen 80; location / {
+    proxy_pass https://upstream.internal.svc;
+    proxy_ssl_verify on;
+    proxy_ssl_trusted_certificate /etc/ssl/certs/ca-certificates.crt;
+    proxy_ssl_verify_depth 2;
+    proxy_ssl_server_name on;
+    proxy_ssl_name upstream.internal.svc;
+} } }
+EOF
+run "$MINICA" nginx check --dir "$CA" "$T/sysbundle.conf"
+expect_rc 1 "the system CA bundle as proxy_ssl_trusted_certificate, minica's root known"
+check "one finding: minica's root is not in it" test "$(printf '%s\n' "$OUT" | grep -c "sysbundle.conf:")" = 1
+expect_out "ca-certificates.crt does not hold minica's root \"CN=minica Root CA\" \(it holds [0-9]+ other certificates: a system CA bundle\?\): .*502.*point it at minica's ca.crt" \
+    "it says the file is not minica's root"
+check_not "no expired public roots listed" grep -q expired <<<"$OUT"
+run "$MINICA" nginx check --root /dev/null "$T/sysbundle.conf"
+expect_rc 1 "an unreadable --root is an error"
+MINICA_DIR=$T/none run "$MINICA" nginx check "$T/sysbundle.conf"
+if [ -e /etc/minica/root.crt ]; then
+    pass "(this host has /etc/minica/root.crt: the no-root case is not checked)"
+else
+    expect_ok "without minica's root the bundle is only a note"
+    expect_out "note: .*holds [0-9]+ certificates, like a system CA bundle" "saying what it looks like"
+fi
+# Names print as the UTF-8 they are, never '?'.
+if python3 -c 'import cryptography' 2>/dev/null; then
+    python3 - "$T/expired-utf8.crt" <<'PYEOF2'
+import datetime, sys
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+key = ec.generate_private_key(ec.SECP256R1())
+name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "E-Tu\u011fra Test")])
+start = datetime.datetime(2020, 1, 1)
+crt = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+       .public_key(key.public_key()).serial_number(1).not_valid_before(start)
+       .not_valid_after(start + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+open(sys.argv[1], "wb").write(crt.public_bytes(serialization.Encoding.PEM))
+PYEOF2
+    cat "$C/ca.crt" "$T/expired-utf8.crt" >"$T/mixed.crt"
+    sed "s|/etc/ssl/certs/ca-certificates.crt|$T/mixed.crt|" "$T/sysbundle.conf" >"$T/utf8.conf"
+    run "$MINICA" nginx check --dir "$CA" "$T/utf8.conf"
+    expect_rc 1 "an expired certificate next to minica's root"
+    expect_out "certificate \"CN=E-Tuğra Test\" expired on 2020-01-02" "its name is printed as UTF-8"
+    check_not "no '?' in its place" grep -q 'E-Tu?' <<<"$OUT"
+else
+    fail "python3-cryptography (certbot's dependency) is needed to make the expired UTF-8 certificate"
+fi
+
 # ---- the snippet: passes the check, nginx -t, and works ----
 UPORT=$(free_port)
 PPORT=$(free_port)

@@ -79,7 +79,7 @@ static void run_check(struct minica_nginx_conf *conf, const char *conf_dir,
 {
     struct minica_err err = {{0}};
     minica_nginx_report_init(rep);
-    assert_int_equal(minica_nginx_check(conf, conf_dir, rep, &err), 0);
+    assert_int_equal(minica_nginx_check(conf, conf_dir, NULL, rep, &err), 0);
 }
 
 /* Exactly n findings; the i-th at line lines[i] containing words[i]. */

@@ -213,9 +213,30 @@ static void test_openssl_reads_every_serial(void **state)
     }
 }
 
+/* Names in messages are the UTF-8 they hold; what is not text is escaped
+ * (mbedtls_x509_dn_gets printed '?' for every non-ASCII byte). */
+static void test_dn_to_text_keeps_utf8_and_escapes_the_rest(void **state)
+{
+    (void)state;
+    static const unsigned char cn_oid[] = {0x55, 0x04, 0x03}, o_oid[] = {0x55, 0x04, 0x0a};
+    mbedtls_x509_name o = {0}, cn = {0};
+    cn.oid.p = (unsigned char *)cn_oid, cn.oid.len = sizeof(cn_oid);
+    cn.val.p = (unsigned char *)"E-Tu\xc4\x9fra", cn.val.len = 8;
+    cn.next = &o;
+    o.oid.p = (unsigned char *)o_oid, o.oid.len = sizeof(o_oid);
+    o.val.p = (unsigned char *)"a\x01\xff\\b", o.val.len = 5;
+    char out[128];
+    minica_dn_to_text(&cn, out, sizeof(out));
+    assert_string_equal(out, "CN=E-Tu\xc4\x9fra, O=a\\x01\\xff\\x5cb");
+    char tiny[8];
+    minica_dn_to_text(&cn, tiny, sizeof(tiny)); /* cut, never overrun */
+    assert_true(strlen(tiny) < sizeof(tiny));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dn_to_text_keeps_utf8_and_escapes_the_rest),
         cmocka_unit_test(test_serial_is_a_minimal_positive_der_integer),
         cmocka_unit_test(test_serial_of_one_is_one_octet),
         cmocka_unit_test(test_openssl_reads_every_serial),

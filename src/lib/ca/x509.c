@@ -140,3 +140,58 @@ int minica_crt_parse_pem_first(mbedtls_x509_crt *crt, const char *pem, struct mi
 {
     return parse_pem_blocks(crt, pem, 1, err);
 }
+
+/* Bytes of a valid UTF-8 sequence at p (at most n), 0 when invalid. */
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+    size_t len = p[0] < 0x80             ? 1
+                 : (p[0] & 0xe0) == 0xc0 ? 2
+                 : (p[0] & 0xf0) == 0xe0 ? 3
+                 : (p[0] & 0xf8) == 0xf0 ? 4
+                                         : 0;
+    if (len == 0 || len > n || (len == 2 && p[0] < 0xc2) || (len == 4 && p[0] > 0xf4))
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    if ((len == 3 && p[0] == 0xe0 && p[1] < 0xa0) || (len == 3 && p[0] == 0xed && p[1] >= 0xa0) ||
+        (len == 4 && p[0] == 0xf0 && p[1] < 0x90) || (len == 4 && p[0] == 0xf4 && p[1] >= 0x90))
+        return 0;
+    return len;
+}
+
+void minica_dn_to_text(const mbedtls_x509_name *dn, char *out, size_t outlen)
+{
+    size_t o = 0;
+    if (outlen == 0)
+        return;
+    out[0] = '\0';
+    for (const mbedtls_x509_name *n = dn; n != NULL && n->oid.p != NULL; n = n->next) {
+        const char *attr = NULL;
+        if (mbedtls_oid_get_attr_short_name(&n->oid, &attr) != 0)
+            attr = "OID";
+        int w = snprintf(out + o, outlen - o, "%s%s=", o ? ", " : "", attr);
+        if (w < 0 || (size_t)w >= outlen - o)
+            return;
+        o += (size_t)w;
+        for (size_t i = 0; i < n->val.len;) {
+            const unsigned char *p = n->val.p + i;
+            size_t l = utf8_len(p, n->val.len - i);
+            if (l > 0 && p[0] >= 0x20 && p[0] != 0x7f && p[0] != '\\') {
+                if (o + l >= outlen)
+                    return;
+                memcpy(out + o, p, l);
+                o += l;
+                i += l;
+                continue;
+            }
+            /* Not text (a control byte, a BMPString, invalid UTF-8): escaped,
+             * never a '?' that hides what the name really is. */
+            if (o + 4 >= outlen)
+                return;
+            o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", p[0]);
+            i++;
+        }
+        out[o] = '\0';
+    }
+}

@@ -44,6 +44,12 @@ int minica_pk_same_public(const mbedtls_pk_context *a, const mbedtls_pk_context 
 int minica_key_matches_crt(const char *key_pem, const mbedtls_x509_crt *crt,
                            struct minica_err *err);
 
+/* A subject or issuer as text for messages: "CN=..., O=...", each value
+ * printed as the UTF-8 it holds, anything else (control bytes, invalid
+ * UTF-8, a backslash) escaped as \xNN. mbedtls_x509_dn_gets prints every
+ * non-ASCII byte as '?'. */
+void minica_dn_to_text(const mbedtls_x509_name *dn, char *out, size_t outlen);
+
 /* X.509 times. */
 int64_t minica_x509_time_to_unix(const mbedtls_x509_time *t);
 /* "YYYYMMDDhhmmss" in UTC, what mbedtls_x509write_crt_set_validity wants. */

@@ -36,7 +36,15 @@ struct checker {
     /* upstream { } blocks, sorted by name. */
     const struct minica_nginx_directive **upstreams;
     size_t nupstreams;
+    /* minica's root, when the caller knows it: a trusted file without it
+     * cannot verify minica's certificates. */
+    mbedtls_x509_crt root;
+    int have_root;
 };
+
+/* More certificates than any minica ca.crt holds (a root, or two during a
+ * rollover, with cross-certificates): a system CA bundle. */
+#define BUNDLE_CERTS 8
 
 enum inherited { I_VERIFY, I_TRUSTED, I_DEPTH, I_NAME, I_COUNT };
 static const char *const inherited_names[I_COUNT] = {"proxy_ssl_verify",
@@ -207,13 +215,48 @@ static int check_trusted(struct checker *ck, struct minica_nginx_directive *t)
                       path, pe.msg);
         goto out;
     }
+    size_t n = 0;
+    const mbedtls_x509_crt *ours = NULL;
+    for (const mbedtls_x509_crt *c = &chain; c != NULL && c->raw.len > 0; c = c->next) {
+        n++;
+        if (ck->have_root && c->raw.len == ck->root.raw.len &&
+            memcmp(c->raw.p, ck->root.raw.p, c->raw.len) == 0)
+            ours = c;
+    }
+    /* The cause of the 502 comes first: a file without minica's root (the
+     * system's ca-certificates.crt, typically) cannot verify a minica
+     * certificate, and its expired public roots are no part of that. */
+    if (ck->have_root && ours == NULL) {
+        char subject[512];
+        minica_dn_to_text(&ck->root.subject, subject, sizeof(subject));
+        char bundle[96] = "";
+        if (n >= BUNDLE_CERTS)
+            snprintf(bundle, sizeof(bundle),
+                     " (it holds %zu other certificates: a system CA bundle?)", n);
+        ret = finding(ck, t,
+                      "proxy_ssl_trusted_certificate %s does not hold minica's root \"%s\"%s: "
+                      "nginx cannot verify a minica certificate with it (every request is a 502); "
+                      "point it at minica's ca.crt",
+                      path, subject, bundle);
+        goto out;
+    }
+    if (!ck->have_root && n >= BUNDLE_CERTS) {
+        ret = note(ck, t,
+                   "proxy_ssl_trusted_certificate %s holds %zu certificates, like a system CA "
+                   "bundle: minica's certificates verify only if its root was added; for a minica "
+                   "upstream point it at minica's ca.crt (--root or --dir lets the check tell)",
+                   path, n);
+        goto out;
+    }
     for (const mbedtls_x509_crt *c = &chain; c != NULL && c->raw.len > 0; c = c->next) {
         int64_t not_after = minica_x509_time_to_unix(&c->valid_to);
         if (not_after >= ck->now)
             continue;
-        char subject[256], when[21];
-        if (mbedtls_x509_dn_gets(subject, sizeof(subject), &c->subject) < 0)
-            snprintf(subject, sizeof(subject), "%s", "?");
+        /* In a bundle, only minica's own root matters here. */
+        if (n >= BUNDLE_CERTS && c != ours)
+            continue;
+        char subject[512], when[21];
+        minica_dn_to_text(&c->subject, subject, sizeof(subject));
         minica_unix_to_rfc3339(not_after, when);
         ret = finding(ck, t,
                       "proxy_ssl_trusted_certificate %s: certificate \"%s\" expired on %s; "
@@ -437,12 +480,19 @@ static int walk(struct checker *ck, const struct minica_nginx_directive *block)
     return ret;
 }
 
-int minica_nginx_check(struct minica_nginx_conf *conf, const char *conf_dir,
+int minica_nginx_check(struct minica_nginx_conf *conf, const char *conf_dir, const char *root_pem,
                        struct minica_nginx_report *rep, struct minica_err *err)
 {
     struct checker *ck = calloc(1, sizeof(*ck));
     if (ck == NULL)
         return minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    mbedtls_x509_crt_init(&ck->root);
+    if (root_pem != NULL && minica_crt_parse_pem_first(&ck->root, root_pem, NULL) != 0) {
+        mbedtls_x509_crt_free(&ck->root);
+        free(ck);
+        return minica_seterr(err, MINICA_EINVAL, "the root given holds no readable certificate");
+    }
+    ck->have_root = root_pem != NULL;
     ck->conf = conf;
     ck->rep = rep;
     ck->err = err;
@@ -457,6 +507,7 @@ int minica_nginx_check(struct minica_nginx_conf *conf, const char *conf_dir,
     if (ret == 0)
         ret = walk(ck, &conf->root);
     free(ck->upstreams);
+    mbedtls_x509_crt_free(&ck->root);
     free(ck);
     return ret;
 }
