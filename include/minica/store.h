@@ -53,6 +53,8 @@ const char *minica_cert_status_name(enum minica_cert_status status);
 
 int minica_store_open(const char *path, struct minica_store **out, struct minica_err *err);
 void minica_store_close(struct minica_store *store);
+/* The SQLite library in use ("3.40.1"), for version --json. */
+const char *minica_store_sqlite_version(void);
 /* The inventory's name for messages and logs: the file's path, or the URI
  * without its password. */
 const char *minica_store_name(const struct minica_store *store);

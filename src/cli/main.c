@@ -5,15 +5,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "cli.h"
 #include "minica/fsutil.h"
+#include "minica/versions.h"
+#include "output.h"
 
 static int cmd_version(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
 
 static const struct cli_command cmd_version_def = {
-    "version", cmd_version, "print minica's version",
-    "Usage: minica version\n\nPrints the version of minica and exits.\n"};
+    "version", cmd_version, "print minica's version (--json: and its libraries')",
+    "Usage: minica version [--json]\n\nPrints the version of minica and exits. With --json, also "
+    "the\n"
+    "versions of the libraries it runs with, as loaded now: mbedTLS and SQLite\n"
+    "(linked), GnuTLS, libmicrohttpd and libcurl (loaded on demand: a library\n"
+    "that is not installed has version null and the error that says which\n"
+    "package to install).\n"};
 static const struct cli_command cmd_help_def = {
     "help", cmd_help, "show help for a command",
     "Usage: minica help [COMMAND]\n\nWithout COMMAND, lists the commands; with one, shows its "
@@ -112,14 +121,39 @@ static void usage(FILE *out)
                  "[store] database or DIR/minica.db.\n");
 }
 
+static void add_version(cJSON *o, const char *key, const char *version, const char *missing)
+{
+    cJSON *lib = cJSON_AddObjectToObject(o, key);
+    if (version[0] != '\0')
+        cJSON_AddStringToObject(lib, "version", version);
+    else
+        cJSON_AddNullToObject(lib, "version");
+    if (missing != NULL && missing[0] != '\0')
+        cJSON_AddStringToObject(lib, "error", missing);
+}
+
 static int cmd_version(int argc, char **argv)
 {
-    (void)argv;
     if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0))
         return cli_help("version", stdout);
-    if (argc > 1)
-        return cli_usage("version", "unexpected argument '%s'", argv[1]);
-    printf("minica %s\n", MINICA_VERSION);
+    int json = argc > 1 && strcmp(argv[1], "--json") == 0;
+    if (argc > 1 + json)
+        return cli_usage("version", "unexpected argument '%s'", argv[1 + json]);
+    if (!json) {
+        printf("minica %s\n", MINICA_VERSION);
+        return EXIT_OK;
+    }
+    struct minica_versions v;
+    minica_versions_get(&v);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "minica", v.minica);
+    cJSON *libs = cJSON_AddObjectToObject(o, "libraries");
+    add_version(libs, "mbedtls", v.mbedtls, NULL);
+    add_version(libs, "sqlite", v.sqlite, NULL);
+    add_version(libs, "gnutls", v.gnutls, v.gnutls_missing);
+    add_version(libs, "libmicrohttpd", v.microhttpd, v.microhttpd_missing);
+    add_version(libs, "libcurl", v.curl, v.curl_missing);
+    cli_print_json(o);
     return EXIT_OK;
 }
 

@@ -115,4 +115,29 @@ run "$MINICA" agent --config "$T/agent/ca.conf" --force
 expect_ok "a renewal with ca.crt at the wrong mode"
 expect_mode "$T/agent/ca.crt" 644
 
+# ---- version --json: the libraries as loaded now ----
+run "$MINICA" version --json
+expect_ok "version --json"
+check "minica's version" test "$(printf '%s' "$OUT" | jq -r .minica)" = "$("$MINICA" version | sed 's/^minica //')"
+got_mbed=$(printf '%s' "$OUT" | jq -r .libraries.mbedtls.version)
+# Debian 12's own mbedTLS, or the 3.6 gate's build of Debian 13's.
+if ldd "$MINICA" | grep -q '=> /\(usr/\)\?lib/x86_64-linux-gnu/libmbedcrypto.so.7 '; then
+    mbed=$(dpkg-query -W -f '${Version}' libmbedcrypto7 | sed 's/-.*//')
+    check "mbedTLS as dpkg has it ($mbed)" test "$got_mbed" = "$mbed"
+else
+    check "mbedTLS 3.6 in the 3.6 build ($got_mbed)" grep -q '^3\.6\.' <<<"$got_mbed"
+fi
+check "SQLite as sqlite3 reports it" test "$(printf '%s' "$OUT" | jq -r .libraries.sqlite.version)" = \
+    "$(sqlite3 --version | cut -d' ' -f1)"
+check "GnuTLS as certtool reports it" test "$(printf '%s' "$OUT" | jq -r .libraries.gnutls.version)" = \
+    "$(certtool --version | sed -n 's/^certtool [^0-9]*//p' | head -n 1)"
+check "libcurl as curl reports it" test "$(printf '%s' "$OUT" | jq -r .libraries.libcurl.version)" = \
+    "$(curl --version | sed -n '1s/^curl \([^ ]*\).*/\1/p')"
+check "a libmicrohttpd version" test "$(printf '%s' "$OUT" | jq -r .libraries.libmicrohttpd.version)" != null
+run env MINICA_TEST_MISSING_LIB=libcurl "$MINICA_FAKECLOCK" version --json
+check "a missing libcurl: version null" test "$(printf '%s' "$OUT" | jq -r .libraries.libcurl.version)" = null
+check "and the package to install" sh -c "printf '%s' '$OUT' | jq -r .libraries.libcurl.error | grep -q 'install the libcurl3-gnutls package'"
+run "$MINICA" version --yaml
+expect_rc 2 "version with an unknown argument"
+
 done_testing

@@ -93,6 +93,7 @@ static void load_curl(void)
         SYMBOL(api, url_cleanup, curl_url_cleanup),
         SYMBOL(api, url_set, curl_url_set),
         SYMBOL(api, url_get, curl_url_get),
+        SYMBOL(api, version_info, curl_version_info),
     };
     load(&curl_lib, LIBCURL_SONAME, "libcurl3-gnutls", symbols,
          sizeof(symbols) / sizeof(symbols[0]));
@@ -116,6 +117,7 @@ static void load_gnutls(void)
     const struct symbol symbols[] = {
         {"gnutls_free", (void **)&free_var},
         SYMBOL(api, strerror, gnutls_strerror),
+        SYMBOL(api, check_version, gnutls_check_version),
         SYMBOL(api, error_is_fatal, gnutls_error_is_fatal),
         SYMBOL(api, certificate_allocate_credentials, gnutls_certificate_allocate_credentials),
         SYMBOL(api, certificate_free_credentials, gnutls_certificate_free_credentials),
@@ -179,6 +181,7 @@ static void load_mhd(void)
         SYMBOL(api, add_response_header, MHD_add_response_header),
         SYMBOL(api, queue_response, MHD_queue_response),
         SYMBOL(api, destroy_response, MHD_destroy_response),
+        SYMBOL(api, get_version, MHD_get_version),
     };
     load(&mhd_lib, LIBMHD_SONAME, "libmicrohttpd12", symbols, sizeof(symbols) / sizeof(symbols[0]));
 }

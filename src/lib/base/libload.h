@@ -39,6 +39,7 @@ struct minica_curl {
     void (*url_cleanup)(CURLU *handle);
     CURLUcode (*url_set)(CURLU *handle, CURLUPart what, const char *part, unsigned int flags);
     CURLUcode (*url_get)(CURLU *handle, CURLUPart what, char **part, unsigned int flags);
+    curl_version_info_data *(*version_info)(CURLversion age); /* version --json */
 };
 
 /* GnuTLS declares gnutls_strerror and gnutls_error_is_fatal const (the
@@ -54,6 +55,7 @@ struct minica_curl {
 /* The GnuTLS calls agent/tlsprobe.c, serve/https.c and serve/acme_validate.c make. */
 struct minica_gnutls {
     const char *(*strerror)(int error)MINICA_GNUTLS_CONST;
+    const char *(*check_version)(const char *req_version)MINICA_GNUTLS_CONST; /* version --json */
     int (*error_is_fatal)(int error) MINICA_GNUTLS_CONST;
     void (*free_mem)(void *ptr); /* gnutls_free */
     int (*certificate_allocate_credentials)(gnutls_certificate_credentials_t *res);
@@ -126,6 +128,7 @@ struct minica_mhd {
     enum MHD_Result (*queue_response)(struct MHD_Connection *connection, unsigned int status_code,
                                       struct MHD_Response *response);
     void (*destroy_response)(struct MHD_Response *response);
+    const char *(*get_version)(void); /* version --json */
 };
 
 /* The libpq calls store/db_pg.c makes. */

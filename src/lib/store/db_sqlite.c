@@ -15,6 +15,7 @@
 
 #include "store/db.h"
 #include "store/db_internal.h"
+#include "minica/store.h"
 
 struct sq_db {
     struct minica_db base;
@@ -448,3 +449,8 @@ static const struct minica_db_ops sqlite_ops = {
     .last_error = sq_last_error,
     .errmsg = sq_errmsg,
 };
+
+const char *minica_store_sqlite_version(void)
+{
+    return sqlite3_libversion();
+}
