@@ -178,8 +178,12 @@ static int run(int argc, char **argv)
     }
     if (optind >= argc)
         return cli_usage("issue", "missing NAME");
-    if (optind + 1 < argc)
-        return cli_usage("issue", "unexpected argument '%s'", argv[optind + 1]);
+    /* issue a b c, as mkcert takes it: NAME a, then b and c as SANs. */
+    for (int i = optind + 1; i < argc; i++) {
+        if (req.n_sans == MINICA_MAX_SANS)
+            return cli_usage("issue", "too many names (at most %d besides NAME)", MINICA_MAX_SANS);
+        sans[req.n_sans++] = argv[i];
+    }
     if (csr_path != NULL && req.key_type != MINICA_KEY_DEFAULT)
         return cli_usage("issue", "--key-type and --csr exclude each other (the CSR has the key)");
     if (csr_path != NULL && (flags & MINICA_DELIVER_PEM_BUNDLE))
@@ -251,7 +255,7 @@ static int run(int argc, char **argv)
 
 const struct cli_command cmd_issue_def = {
     "issue", run, "issue a short-lived certificate",
-    "Usage: minica issue NAME [--san DNS-or-IP]... [--ttl DURATION]\n"
+    "Usage: minica issue NAME [NAME2...] [--san DNS-or-IP]... [--ttl DURATION]\n"
     "                    [--usage server|client|both] [--key-type TYPE] [--csr FILE]\n"
     "                    [--out DIR [--parents]] [--pem-bundle] [--json] [--dir DIR]\n"
     "       minica issue NAME --ca-url URL --root FILE --token-file FILE\n"
@@ -270,6 +274,9 @@ const struct cli_command cmd_issue_def = {
     "same --out says so on stderr (a warning line; --json: warning) and writes\n"
     "a matching pair.\n"
     "\n"
+    "  NAME2...          more names, as mkcert takes them: the same as --san for\n"
+    "                    each (minica issue a.svc b.svc 10.0.0.5); files are\n"
+    "                    named after the first\n"
     "  --san NAME        another DNS name or IP address (repeatable); NAME is\n"
     "                    always the first subjectAltName\n"
     "  --ttl DURATION    validity, e.g. 90d, 36h, 1d12h (default: the policy's, 90d)\n"

@@ -115,6 +115,18 @@ run "$MINICA" agent --config "$T/agent/ca.conf" --force
 expect_ok "a renewal with ca.crt at the wrong mode"
 expect_mode "$T/agent/ca.crt" 644
 
+# ---- several names in one issue, as mkcert takes them ----
+run "$MINICA" issue multi.test other.test 10.1.2.3 --san last.test --dir "$CA" --out "$T/multi"
+expect_ok "issue NAME NAME2 IP --san NAME3"
+check "the files are named after the first" test -s "$T/multi/multi.test.crt"
+sans=$(openssl x509 -in "$T/multi/multi.test.crt" -noout -ext subjectAltName | tail -n 1)
+check "NAME is the first SAN" grep -q '^ *DNS:multi.test,' <<<"$sans"
+for n in DNS:other.test "IP Address:10.1.2.3" DNS:last.test; do
+    check "$n is a SAN" grep -q "$n" <<<"$sans"
+done
+run "$MINICA" issue multi2.test 'bad name;' --dir "$CA" --out "$T/multi"
+expect_rc 2 "a bad second name is a usage error"
+
 # ---- version --json: the libraries as loaded now ----
 run "$MINICA" version --json
 expect_ok "version --json"

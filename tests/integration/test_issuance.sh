@@ -304,7 +304,6 @@ bad_issue 2 "unknown usage 'admin'" "unknown --usage" ok.internal.svc --usage ad
 bad_issue 2 "unknown key type 'ed25519'" "unknown --key-type" ok.internal.svc --key-type ed25519
 bad_issue 1 "max_ttl" "--ttl beyond the policy's max_ttl (1y)" ok.internal.svc --ttl 2y
 bad_issue 2 "missing NAME" "no NAME" --ttl 1d
-bad_issue 2 "unexpected argument" "two NAMEs" a.internal.svc b.internal.svc
 bad_issue 2 "unknown option '--frobnicate'" "unknown option" ok.internal.svc --frobnicate
 bad_issue 2 "option '--ttl' needs a value" "--ttl without a value" ok.internal.svc --ttl
 bad_issue 2 "unknown option '-x.internal.svc' .*goes after '--'" "a NAME that starts with '-'" -x.internal.svc
