@@ -48,6 +48,11 @@ struct minica_issuer_ops {
      * say (is_error: a root was refused). That never fails the run. */
     void (*begin_run)(void *ctx, void (*say)(void *say_ctx, int is_error, const char *line),
                       void *say_ctx);
+    /* Optional: a certificate this issuer issued was never put to use (its
+     * group was rolled back and its files removed). The local CA revokes
+     * it, reason superseded, so the inventory does not list it as current
+     * and no one can use a copy of it; a remote CA has no such request. */
+    int (*withdraw)(void *ctx, const char *serial, struct minica_err *err);
     void (*close)(void *ctx);
 };
 

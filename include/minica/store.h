@@ -45,6 +45,9 @@ struct minica_cert_row {
     char fingerprint_sha256[65]; /* lowercase hex of the DER */
     char issuer_fingerprint_sha256[65];
     const char *pem; /* the certificate; valid only during a callback */
+    /* With filter.mark_superseded: a newer certificate for the same name is
+     * valid now, so this one is no longer what the name is served with. */
+    int superseded;
 };
 
 /* Status of a row at time now. */
@@ -108,6 +111,7 @@ struct minica_cert_filter {
     int64_t revoked_since_gt; /* reserved */
     int without_pem;          /* row->pem NULL: what counts rows need not read them */
     int any_order;            /* in the table's order: one pass, not a lookup per row */
+    int mark_superseded;      /* fill row->superseded (one index probe per row) */
 };
 
 /* Calls cb for each matching row, ordered by not_after then serial (unless

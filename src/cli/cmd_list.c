@@ -5,37 +5,102 @@
 #include <string.h>
 #include <strings.h>
 
+#include <stdlib.h>
+
 #include "ca_warn.h"
 #include "cli.h"
+#include "minica/agent.h"
 #include "minica/ca.h"
 #include "minica/duration.h"
+#include "minica/fsutil.h"
 #include "minica/names.h"
 #include "output.h"
+
+/* What list shows. superseded: valid, but a newer certificate of its name
+ * is valid too (and it is not what a managed file here holds). */
+enum { SHOW_VALID = 1, SHOW_REVOKED = 2, SHOW_EXPIRED = 4, SHOW_SUPERSEDED = 8, SHOW_ALL = 15 };
 
 struct list_ctx {
     int json;
     int64_t now;
     size_t count;
     cJSON *array;
+    unsigned show;
+    char (*deployed)[MINICA_SERIAL_HEX_MAX]; /* sorted serials in managed files */
+    size_t n_deployed;
 };
+
+static int serial_cmp(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+static const char *status_of(const struct list_ctx *ctx, const struct minica_cert_row *row,
+                             unsigned *bit)
+{
+    enum minica_cert_status st = minica_cert_row_status(row, ctx->now);
+    *bit = st == MINICA_STATUS_REVOKED   ? SHOW_REVOKED
+           : st == MINICA_STATUS_EXPIRED ? SHOW_EXPIRED
+                                         : SHOW_VALID;
+    if (st == MINICA_STATUS_VALID && row->superseded &&
+        (ctx->n_deployed == 0 || bsearch(row->serial, ctx->deployed, ctx->n_deployed,
+                                         sizeof(ctx->deployed[0]), serial_cmp) == NULL)) {
+        *bit = SHOW_SUPERSEDED;
+        return "superseded";
+    }
+    return minica_cert_status_name(st);
+}
 
 static int print_row(const struct minica_cert_row *row, void *p)
 {
     struct list_ctx *ctx = p;
+    unsigned bit;
+    const char *status = status_of(ctx, row, &bit);
+    if (!(ctx->show & bit))
+        return 0;
     ctx->count++;
     if (ctx->json) {
-        cJSON_AddItemToArray(ctx->array, cli_json_cert_row(row, ctx->now));
+        cJSON *o = cli_json_cert_row(row, ctx->now);
+        cJSON_ReplaceItemInObjectCaseSensitive(o, "status", cJSON_CreateString(status));
+        cJSON_AddItemToArray(ctx->array, o);
         return 0;
     }
     char na[32];
     minica_time_rfc3339(row->not_after, na);
     if (ctx->count == 1)
-        printf("%-32s  %-30s  %-7s  %-20s  %-6s  %s\n", "SERIAL", "NAME", "STATUS", "NOT_AFTER",
+        printf("%-32s  %-30s  %-10s  %-20s  %-6s  %s\n", "SERIAL", "NAME", "STATUS", "NOT_AFTER",
                "USAGE", "SANS");
-    printf("%-32s  %-30s  %-7s  %-20s  %-6s  %s\n", row->serial, row->name,
-           minica_cert_status_name(minica_cert_row_status(row, ctx->now)), na, row->usage,
+    printf("%-32s  %-30s  %-10s  %-20s  %-6s  %s\n", row->serial, row->name, status, na, row->usage,
            row->sans);
     return 0;
+}
+
+/* The serials the agent's managed files hold on this host: still deployed,
+ * so never hidden as superseded. No agent.conf, no managed files. */
+static int load_deployed(struct list_ctx *ctx, const char *config, struct minica_err *err)
+{
+    if (config == NULL) {
+        if (!minica_file_exists(MINICA_AGENT_DEFAULT_CONFIG))
+            return MINICA_OK;
+        config = MINICA_AGENT_DEFAULT_CONFIG;
+    }
+    struct minica_agent_config cfg;
+    minica_agent_config_init(&cfg);
+    int ret = minica_agent_config_load(&cfg, config, NULL, err);
+    if (ret == 0 && cfg.n_certs > 0 &&
+        (ctx->deployed = calloc(cfg.n_certs, sizeof(ctx->deployed[0]))) == NULL)
+        ret = minica_seterr(err, MINICA_ENOMEM, "out of memory");
+    for (size_t i = 0; ret == 0 && i < cfg.n_certs; i++) {
+        int64_t not_after;
+        struct minica_err ferr;
+        if (minica_agent_read_leaf(&cfg.certs[i], ctx->deployed[ctx->n_deployed], &not_after,
+                                   &ferr) == 0)
+            ctx->n_deployed++;
+    }
+    minica_agent_config_free(&cfg);
+    if (ret == 0 && ctx->n_deployed > 1)
+        qsort(ctx->deployed, ctx->n_deployed, sizeof(ctx->deployed[0]), serial_cmp);
+    return ret;
 }
 
 static int run(int argc, char **argv)
@@ -46,15 +111,17 @@ static int run(int argc, char **argv)
         {"expiring", required_argument, NULL, 'e'},
         {"status", required_argument, NULL, 's'},
         {"json", no_argument, NULL, 'j'},
+        {"all", no_argument, NULL, 'a'},
+        {"config", required_argument, NULL, 'c'},
         {0, 0, 0, 0},
     };
-    const char *dir = NULL;
+    const char *dir = NULL, *config = NULL;
     struct minica_cert_filter filter;
     memset(&filter, 0, sizeof(filter));
     struct list_ctx ctx;
     memset(&ctx, 0, sizeof(ctx));
     int64_t expiring = 0;
-    unsigned status = MINICA_STATUS_VALID;
+    unsigned show = SHOW_VALID;
     struct minica_err err;
     int c;
     optind = 1;
@@ -71,18 +138,26 @@ static int run(int argc, char **argv)
             break;
         case 's':
             if (strcasecmp(optarg, "valid") == 0)
-                status = MINICA_STATUS_VALID;
+                show = SHOW_VALID;
+            else if (strcasecmp(optarg, "superseded") == 0)
+                show = SHOW_SUPERSEDED;
             else if (strcasecmp(optarg, "revoked") == 0)
-                status = MINICA_STATUS_REVOKED;
+                show = SHOW_REVOKED;
             else if (strcasecmp(optarg, "expired") == 0)
-                status = MINICA_STATUS_EXPIRED;
+                show = SHOW_EXPIRED;
             else if (strcasecmp(optarg, "all") == 0)
-                status = MINICA_STATUS_ALL;
+                show = SHOW_ALL;
             else
                 return cli_usage("list",
-                                 "--status: unknown status '%s' (use valid, revoked, "
-                                 "expired or all)",
+                                 "--status: unknown status '%s' (use valid, superseded, "
+                                 "revoked, expired or all)",
                                  optarg);
+            break;
+        case 'a':
+            show = SHOW_ALL;
+            break;
+        case 'c':
+            config = optarg;
             break;
         case 'j':
             ctx.json = 1;
@@ -103,17 +178,27 @@ static int run(int argc, char **argv)
         return cli_usage("list", "unexpected argument '%s'", argv[optind]);
 
     struct minica_store *store;
+    int ret;
     if (minica_state_open_store(cli_state_dir(dir), &store, &err) != 0)
         return cli_fail("list", "%s", err.msg);
     ctx.now = minica_time_now();
+    ctx.show = expiring ? SHOW_VALID : show;
+    if ((ret = load_deployed(&ctx, config, &err)) != 0) {
+        minica_store_close(store);
+        return cli_fail("list", "%s", err.msg);
+    }
     filter.now = ctx.now;
-    filter.status_mask = expiring ? MINICA_STATUS_VALID : status;
+    filter.mark_superseded = 1;
+    filter.status_mask = (ctx.show & (SHOW_VALID | SHOW_SUPERSEDED) ? MINICA_STATUS_VALID : 0) |
+                         (ctx.show & SHOW_REVOKED ? MINICA_STATUS_REVOKED : 0) |
+                         (ctx.show & SHOW_EXPIRED ? MINICA_STATUS_EXPIRED : 0);
     if (expiring)
         filter.not_after_before = ctx.now + expiring;
     if (ctx.json)
         ctx.array = cJSON_CreateArray();
-    int ret = minica_store_list_certs(store, &filter, print_row, &ctx, &err);
+    ret = minica_store_list_certs(store, &filter, print_row, &ctx, &err);
     minica_store_close(store);
+    free(ctx.deployed);
     if (ret != 0) {
         cJSON_Delete(ctx.array);
         return cli_fail("list", "%s", err.msg);
@@ -132,20 +217,30 @@ static int run(int argc, char **argv)
 
 const struct cli_command cmd_list_def = {
     "list", run, "list issued certificates",
-    "Usage: minica list [NAME] [--status valid|revoked|expired|all]\n"
-    "                   [--expiring DURATION] [--json] [--dir DIR]\n"
+    "Usage: minica list [NAME] [--status valid|superseded|revoked|expired|all]\n"
+    "                   [--all] [--expiring DURATION] [--config FILE] [--json]\n"
+    "                   [--dir DIR]\n"
     "\n"
-    "Lists the inventory, soonest expiry first (default: valid certificates).\n"
-    "With NAME (a DNS name or an IP address), only the certificates that carry\n"
-    "it as any of their names, the first or a SAN: what `minica revoke NAME`\n"
-    "would revoke.\n"
+    "Lists the inventory, soonest expiry first. By default, what is current:\n"
+    "the newest valid certificate of each name, plus any older one a managed\n"
+    "file of this host still holds (the agent configuration: --config, or\n"
+    "/etc/minica/agent.conf when it exists). A valid certificate with a newer\n"
+    "valid one for its name is 'superseded' and shown with --all or\n"
+    "--status superseded; a renewal the agent rolled back is revoked, reason\n"
+    "superseded. With NAME (a DNS name or an IP address), only the\n"
+    "certificates that carry it as any of their names, the first or a SAN:\n"
+    "what `minica revoke NAME` would revoke.\n"
     "\n"
-    "  --status S          which certificates to list (default: valid)\n"
-    "  --expiring DURATION only valid certificates expiring within DURATION; exits 1\n"
-    "                      when there is any (for cron and monitoring), and also\n"
-    "                      when the CA's intermediate has less than max_ttl left\n"
-    "                      (renewals are shortened: one warning line on stderr;\n"
-    "                      rotate it with minica ca rotate)\n"
+    "  --status S          which certificates to list (default: valid, the\n"
+    "                      current ones)\n"
+    "  --all               every certificate, with its status\n"
+    "  --expiring DURATION only current certificates expiring within DURATION\n"
+    "                      (a superseded one has been renewed); exits 1 when there\n"
+    "                      is any (for cron and monitoring), and also when the\n"
+    "                      CA's intermediate has less than max_ttl left (renewals\n"
+    "                      are shortened: one warning line on stderr; rotate it\n"
+    "                      with minica ca rotate)\n"
+    "  --config FILE       the agent configuration whose files count as deployed\n"
     "  --json              an array of objects: serial, name, sans, usage, key_type,\n"
     "                      not_before, not_after (RFC 3339 UTC), status,\n"
     "                      fingerprint_sha256\n"};

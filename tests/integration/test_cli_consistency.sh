@@ -127,6 +127,60 @@ done
 run "$MINICA" issue multi2.test 'bad name;' --dir "$CA" --out "$T/multi"
 expect_rc 2 "a bad second name is a usage error"
 
+# ---- list shows what is current (issue 20, item 4) ----
+L=$T/listca
+run "$MINICA" init --dir "$L"
+expect_ok "a CA of its own for list"
+now=$(date +%s)
+# An old certificate that expires in 10 days, renewed since.
+MINICA_FAKE_NOW=$((now - 80 * 86400)) run "$MINICA_FAKECLOCK" issue web.test --ttl 90d --dir "$L" --out "$T/l1"
+expect_ok "an 80-day-old web.test"
+old_serial=$(serial_of "$T/l1/web.test.crt")
+run "$MINICA" issue web.test --dir "$L" --out "$T/l2"
+new_serial=$(serial_of "$T/l2/web.test.crt")
+run "$MINICA" list --dir "$L"
+expect_ok "list"
+check "by default one row for web.test, the newest" test "$(printf '%s\n' "$OUT" | grep -c ' web.test ')" = 1
+expect_out "^$new_serial +web.test +valid " "the newest is valid"
+run "$MINICA" list --all --dir "$L"
+expect_out "^$old_serial +web.test +superseded " "--all shows the older one as superseded"
+run "$MINICA" list --status superseded --json --dir "$L"
+check "--status superseded --json" test "$(printf '%s' "$OUT" | jq -r '.[0].serial + " " + .[0].status')" = "$old_serial superseded"
+run "$MINICA" list --expiring 30d --dir "$L"
+expect_ok "--expiring does not alarm on a certificate that was renewed"
+# Still deployed here: a managed file holds the old one, so it is current.
+mkdir -m 700 "$T/lagent"
+cat >"$T/lagent/agent.conf" <<EOF
+[agent]
+state_dir = $L
+[cert web.test]
+fullchain = $T/l1/web.test.fullchain.crt
+key = $T/l1/web.test.key
+EOF
+run "$MINICA" list --dir "$L" --config "$T/lagent/agent.conf"
+expect_out "^$old_serial +web.test +valid " "a certificate a managed file holds is current"
+run "$MINICA" list --expiring 30d --dir "$L" --config "$T/lagent/agent.conf"
+expect_rc 1 "and its coming expiry is reported"
+# A renewal the agent rolled back is revoked (superseded), not current.
+cat >"$T/lagent/rollback.conf" <<EOF
+[agent]
+state_dir = $L
+lock_file = $T/lagent/agent.lock
+status_file = $T/lagent/agent.status
+check_command = false
+[cert web.test]
+fullchain = $T/l2/web.test.fullchain.crt
+key = $T/l2/web.test.key
+EOF
+run "$MINICA" agent --config "$T/lagent/rollback.conf" --force
+expect_rc 1 "a renewal whose check fails"
+check "its files were restored" test "$(serial_of "$T/l2/web.test.crt")" = "$new_serial"
+run "$MINICA" list --dir "$L"
+expect_out "^$new_serial +web.test +valid " "the restored certificate is still the current one"
+run "$MINICA" list --all --json --dir "$L"
+check "the rolled-back one is revoked, reason superseded (4)" test "$(printf '%s' "$OUT" | jq \
+    "[.[] | select(.name == \"web.test\" and .status == \"revoked\" and .revoke_reason == 4)] | length")" = 1
+
 # ---- version --json: the libraries as loaded now ----
 run "$MINICA" version --json
 expect_ok "version --json"

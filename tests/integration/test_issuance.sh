@@ -183,9 +183,11 @@ new_serial=$(serial_of "$OUTD/$NAME.crt")
 check "reissue: key matches the new cert" key_matches "$OUTD/$NAME.key" "$OUTD/$NAME.crt"
 expect_mode "$OUTD/$NAME.key" 600
 check "reissue: no temp files left" bash -c "! ls -A '$OUTD' | grep -q tmp"
-LIST=$("$MINICA" list --dir "$CA" --json)
+LIST=$("$MINICA" list --all --dir "$CA" --json)
 [ "$(json_get "$LIST" "len([e for e in j if e['serial'] in ('$old_serial', '$new_serial')])")" = 2 ] &&
     pass "old and new serial both in the inventory" || fail "list after reissue: $LIST"
+[ "$(json_get "$LIST" "[e['status'] for e in j if e['serial'] == '$old_serial'][0]")" = superseded ] &&
+    pass "the old one is superseded" || fail "list after reissue, old status: $LIST"
 
 # show --pem is the most recently issued certificate, even when an older one
 # (issued 100 s "earlier" with a longer TTL) expires later.

@@ -36,6 +36,7 @@ struct pending {
     int replaced; /* the new files are in place */
     /* Replaced, then restored because its group failed. */
     int rolled_back;
+    int restored; /* every file of it is back as it was */
     /* The files it replaced (now NAME.prev) are a key and certificate that
      * do not match each other: putting them back would break the server's
      * next reload, so a failed group keeps the new ones. */

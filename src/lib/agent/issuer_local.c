@@ -12,6 +12,7 @@
 #include "minica/fsutil.h"
 #include "minica/issuer.h"
 #include "minica/lifecycle.h"
+#include "minica/revoke.h"
 #include "minica/store.h"
 
 static int local_issue(void *ctx, const struct minica_issue_request *req, struct minica_issued *out,
@@ -142,12 +143,19 @@ static void local_close(void *ctx)
     minica_ca_close(ctx);
 }
 
+static int local_withdraw(void *ctx, const char *serial, struct minica_err *err)
+{
+    int ret = minica_ca_revoke(ctx, serial, MINICA_REASON_SUPERSEDED, NULL, err);
+    return ret < 0 ? ret : MINICA_OK;
+}
+
 static const struct minica_issuer_ops local_ops = {
     .kind = "local",
     .issue = local_issue,
     .verdict = local_verdict,
     .root_pem = local_root,
     .chain_pem = local_chain,
+    .withdraw = local_withdraw,
     .close = local_close,
 };
 
@@ -215,6 +223,13 @@ static const char *lazy_chain(void *ctx)
     return lazy_open(l, NULL) != 0 ? NULL : local_chain(l->ca);
 }
 
+static int lazy_withdraw(void *ctx, const char *serial, struct minica_err *err)
+{
+    struct lazy_local *l = ctx;
+    int ret = lazy_open(l, err);
+    return ret != 0 ? ret : local_withdraw(l->ca, serial, err);
+}
+
 static void lazy_close(void *ctx)
 {
     struct lazy_local *l = ctx;
@@ -229,6 +244,7 @@ static const struct minica_issuer_ops lazy_local_ops = {
     .verdict = lazy_verdict,
     .root_pem = lazy_root,
     .chain_pem = lazy_chain,
+    .withdraw = lazy_withdraw,
     .close = lazy_close,
 };
 

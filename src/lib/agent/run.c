@@ -184,7 +184,8 @@ static int run_group(const struct minica_agent_config *cfg, const struct group *
                 continue;
             }
             p->rolled_back = 1;
-            if (minica_agent_restore(p, &one) != 0 && rerr.msg[0] == '\0')
+            p->restored = minica_agent_restore(p, &one) == 0;
+            if (!p->restored && rerr.msg[0] == '\0')
                 rerr = one;
         }
         /* The server may have loaded the new files after all (or half of
@@ -226,6 +227,15 @@ static int run_group(const struct minica_agent_config *cfg, const struct group *
             minica_agent_say(run, 1, "%s", line);
             minica_agent_state_error(run->state, name, line + strlen(name) + 2, minica_now());
             run->failed++;
+            /* Its files are gone again: the inventory must not keep it as
+             * the name's current certificate (minica list). */
+            struct minica_err werr;
+            if (p->restored && issuer->ops->withdraw != NULL &&
+                issuer->ops->withdraw(issuer->ctx, p->issued.serial, &werr) != 0)
+                minica_agent_say(run, 1,
+                                 "warning: %s: the rolled-back certificate (serial %s) stays "
+                                 "valid in the inventory: %s",
+                                 name, p->issued.serial, werr.msg);
         }
         if (changed == 0)
             minica_agent_say(run, 1, "%s: %s", stage, err.msg);

@@ -25,7 +25,7 @@ struct minica_store {
     struct minica_db *db;
     /* minica_store_list_certs' statements, one per combination of filters,
      * prepared once: the agent looks up every managed certificate. */
-    struct minica_db_stmt *list_stmt[32];
+    struct minica_db_stmt *list_stmt[64];
     /* One row of cert_names; an issuance writes one per name. */
     struct minica_db_stmt *name_stmt;
     /* Who the audit rows name: this process's user, looked up once (a
@@ -821,20 +821,32 @@ static void copy_text(char *dst, size_t dstlen, struct minica_db_stmt *st, int c
 static void list_sql(const struct minica_cert_filter *filter, const char *prefix, char *sql,
                      size_t size)
 {
-    snprintf(sql, size,
-             "%sSELECT c.serial, c.name, c.sans, c.usage, c.key_type, c.not_before, c.not_after, "
-             "c.issued_at, COALESCE(c.revoked_at, 0), COALESCE(c.revoke_reason, 0), "
-             "c.fingerprint_sha256, c.issuer_fingerprint_sha256, %s FROM %s WHERE 1 = 1%s%s%s%s",
-             prefix, filter->without_pem ? "NULL" : "c.pem",
-             filter->name ? "cert_names n JOIN certs c ON c.serial = n.serial" : "certs c",
-             filter->name ? " AND n.name = ?" : "", filter->serial ? " AND c.serial = ?" : "",
-             filter->not_after_before ? " AND c.not_after < ?" : "",
-             filter->any_order ? "" : " ORDER BY c.not_after, c.serial");
+    /* Superseded: a newer certificate of the same name is valid now. Asked
+     * of all certificates, not of the rows the filters keep (--expiring
+     * would hide the renewal that supersedes one), through certs_name. */
+    const char *superseded =
+        filter->mark_superseded
+            ? "CASE WHEN EXISTS (SELECT 1 FROM certs d WHERE d.name = c.name AND "
+              "d.not_before > c.not_before AND d.revoked_at IS NULL AND d.not_after >= ?) "
+              "THEN 1 ELSE 0 END"
+            : "0";
+    snprintf(
+        sql, size,
+        "%sSELECT c.serial, c.name, c.sans, c.usage, c.key_type, c.not_before, c.not_after, "
+        "c.issued_at, COALESCE(c.revoked_at, 0), COALESCE(c.revoke_reason, 0), "
+        "c.fingerprint_sha256, c.issuer_fingerprint_sha256, %s, %s FROM %s WHERE 1 = 1%s%s%s%s",
+        prefix, filter->without_pem ? "NULL" : "c.pem", superseded,
+        filter->name ? "cert_names n JOIN certs c ON c.serial = n.serial" : "certs c",
+        filter->name ? " AND n.name = ?" : "", filter->serial ? " AND c.serial = ?" : "",
+        filter->not_after_before ? " AND c.not_after < ?" : "",
+        filter->any_order ? "" : " ORDER BY c.not_after, c.serial");
 }
 
 static void list_bind(struct minica_db_stmt *st, const struct minica_cert_filter *filter)
 {
     int i = 1;
+    if (filter->mark_superseded)
+        minica_db_bind_int64(st, i++, filter->now ? filter->now : minica_now());
     if (filter->name)
         minica_db_bind_text(st, i++, filter->name);
     if (filter->serial)
@@ -850,7 +862,7 @@ int minica_store_list_plan(struct minica_store *store, const struct minica_cert_
     if (minica_db_kind(store->db) != MINICA_DB_SQLITE)
         return minica_seterr(err, MINICA_EINVAL, "%s: query plans are shown for SQLite only",
                              minica_db_name(store->db));
-    char sql[1024];
+    char sql[2048];
     list_sql(filter, "EXPLAIN QUERY PLAN ", sql, sizeof(sql));
     struct minica_db_stmt *st;
     if (minica_db_prepare(store->db, sql, &st, err) != 0)
@@ -874,10 +886,10 @@ int minica_store_list_certs(struct minica_store *store, const struct minica_cert
     /* Status is derived from time, so it is filtered here rather than in SQL. */
     unsigned variant = (filter->name ? 1u : 0u) | (filter->serial ? 2u : 0u) |
                        (filter->not_after_before ? 4u : 0u) | (filter->without_pem ? 8u : 0u) |
-                       (filter->any_order ? 16u : 0u);
+                       (filter->any_order ? 16u : 0u) | (filter->mark_superseded ? 32u : 0u);
     struct minica_db_stmt *st = store->list_stmt[variant];
     if (st == NULL) {
-        char sql[1024];
+        char sql[2048];
         list_sql(filter, "", sql, sizeof(sql));
         if (minica_db_prepare(store->db, sql, &st, err) != 0)
             return db_error(store, err, "cannot read the inventory");
@@ -908,6 +920,7 @@ int minica_store_list_certs(struct minica_store *store, const struct minica_cert
         copy_text(row->fingerprint_sha256, sizeof(row->fingerprint_sha256), st, 10);
         copy_text(row->issuer_fingerprint_sha256, sizeof(row->issuer_fingerprint_sha256), st, 11);
         row->pem = minica_db_column_text(st, 12);
+        row->superseded = (int)minica_db_column_int64(st, 13);
         if (!(minica_cert_row_status(row, now) & mask))
             continue;
         if ((ret = cb(row, ctx)) != 0)
