@@ -531,6 +531,64 @@ static void test_store_status_is_computed_from_time(void **state)
     assert_string_equal(minica_cert_status_name(MINICA_STATUS_EXPIRED), "expired");
 }
 
+struct superseded_seen {
+    char serials[8][MINICA_SERIAL_HEX_MAX];
+    int superseded[8];
+    size_t n;
+};
+
+static int collect_superseded(const struct minica_cert_row *row, void *p)
+{
+    struct superseded_seen *s = p;
+    if (s->n < 8) {
+        snprintf(s->serials[s->n], sizeof(s->serials[0]), "%s", row->serial);
+        s->superseded[s->n++] = row->superseded;
+    }
+    return 0;
+}
+
+static int superseded_of(const struct superseded_seen *s, const char *serial)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (strcmp(s->serials[i], serial) == 0)
+            return s->superseded[i];
+    fail_msg("serial %s not listed", serial);
+    return -1;
+}
+
+/* What list shows as superseded: valid, with a newer valid certificate of
+ * its name, whatever the other filters keep. */
+static void test_store_marks_superseded_certificates(void **state)
+{
+    struct fixture *f = *state;
+    struct minica_err err;
+    insert(f->store, "11", "a.internal.svc", NOW + 30 * 86400LL);
+    insert(f->store, "12", "a.internal.svc", NOW + 60 * 86400LL);
+    insert(f->store, "13", "a.internal.svc", NOW + 90 * 86400LL); /* revoked: supersedes nothing */
+    insert(f->store, "14", "b.internal.svc", NOW + 10 * 86400LL);
+    assert_int_equal(minica_store_revoke(f->store, "13", NOW, 4, &err), 0);
+    struct minica_cert_filter filter = {.now = NOW, .mark_superseded = 1};
+    struct superseded_seen s = {0};
+    assert_int_equal(minica_store_list_certs(f->store, &filter, collect_superseded, &s, &err), 0);
+    assert_int_equal(s.n, 4);
+    assert_int_equal(superseded_of(&s, "11"), 1);
+    assert_int_equal(superseded_of(&s, "12"), 0);
+    assert_int_equal(superseded_of(&s, "13"), 0);
+    assert_int_equal(superseded_of(&s, "14"), 0);
+    /* --expiring keeps 11 alone; the renewal that supersedes it still counts. */
+    memset(&s, 0, sizeof(s));
+    filter.not_after_before = NOW + 40 * 86400LL;
+    filter.name = "a.internal.svc";
+    assert_int_equal(minica_store_list_certs(f->store, &filter, collect_superseded, &s, &err), 0);
+    assert_int_equal(s.n, 1);
+    assert_int_equal(superseded_of(&s, "11"), 1);
+    /* Without the flag nothing is marked. */
+    memset(&s, 0, sizeof(s));
+    filter.mark_superseded = 0;
+    assert_int_equal(minica_store_list_certs(f->store, &filter, collect_superseded, &s, &err), 0);
+    assert_int_equal(superseded_of(&s, "11"), 0);
+}
+
 static void test_store_filters_expiring_and_stops_on_callback(void **state)
 {
     struct fixture *f = *state;
@@ -1126,6 +1184,7 @@ int main(void)
         T(test_store_finds_a_cert_by_any_of_its_names),
         T(test_store_serial_is_unique),
         T(test_store_status_is_computed_from_time),
+        T(test_store_marks_superseded_certificates),
         T(test_store_filters_expiring_and_stops_on_callback),
         T(test_store_delete_and_rollback),
         T(test_store_records_audit_rows),
