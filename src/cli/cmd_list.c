@@ -79,7 +79,8 @@ static int print_row(const struct minica_cert_row *row, void *p)
  * so never hidden as superseded. No agent.conf, no managed files. */
 static int load_deployed(struct list_ctx *ctx, const char *config, struct minica_err *err)
 {
-    if (config == NULL) {
+    int explicit = config != NULL;
+    if (!explicit) {
         if (!minica_file_exists(MINICA_AGENT_DEFAULT_CONFIG))
             return MINICA_OK;
         config = MINICA_AGENT_DEFAULT_CONFIG;
@@ -87,6 +88,12 @@ static int load_deployed(struct list_ctx *ctx, const char *config, struct minica
     struct minica_agent_config cfg;
     minica_agent_config_init(&cfg);
     int ret = minica_agent_config_load(&cfg, config, NULL, err);
+    /* The default agent.conf is root's: `sudo -u minica minica list` on the
+     * CA host cannot read it, and lists as if nothing were deployed. */
+    if (ret != 0 && !explicit) {
+        minica_agent_config_free(&cfg);
+        return MINICA_OK;
+    }
     if (ret == 0 && cfg.n_certs > 0 &&
         (ctx->deployed = calloc(cfg.n_certs, sizeof(ctx->deployed[0]))) == NULL)
         ret = minica_seterr(err, MINICA_ENOMEM, "out of memory");
@@ -241,6 +248,7 @@ const struct cli_command cmd_list_def = {
     "                      are shortened: one warning line on stderr; rotate it\n"
     "                      with minica ca rotate)\n"
     "  --config FILE       the agent configuration whose files count as deployed\n"
+    "                      (the default one is skipped when it cannot be read)\n"
     "  --json              an array of objects: serial, name, sans, usage, key_type,\n"
     "                      not_before, not_after (RFC 3339 UTC), status,\n"
     "                      fingerprint_sha256\n"};

@@ -161,6 +161,8 @@ run "$MINICA" list --dir "$L" --config "$T/lagent/agent.conf"
 expect_out "^$old_serial +web.test +valid " "a certificate a managed file holds is current"
 run "$MINICA" list --expiring 30d --dir "$L" --config "$T/lagent/agent.conf"
 expect_rc 1 "and its coming expiry is reported"
+run "$MINICA" list --dir "$L" --config "$T/lagent/missing.conf"
+expect_rc 1 "an explicit --config that cannot be read is an error"
 # A renewal the agent rolled back is revoked (superseded), not current.
 cat >"$T/lagent/rollback.conf" <<EOF
 [agent]
