@@ -68,6 +68,9 @@ static int issue_remote(const struct minica_issue_request *req, const char *ca_u
     struct minica_issued issued;
     struct minica_output_paths paths;
     struct minica_err err;
+    /* A mistyped --out must fail before the token is spent. */
+    if (!(flags & MINICA_DELIVER_PARENTS) && minica_mkdir_one_possible(out, &err) != 0)
+        return cli_fail("issue", "%s: %s", req->name, err.msg);
     int ret = minica_remote_issue(&rreq, &issued, &err);
     if (ret == 0 && (ret = minica_deliver_files(&issued, out, flags, &paths, &err)) != 0)
         minica_issued_free(&issued);

@@ -395,6 +395,12 @@ run "$MINICA" issue usage.internal --ca-url "$URL" --root "$VM/root.crt" --token
 expect_rc 1 "remote issue with a --san the token does not grant fails"
 expect_err "^minica: issue: .*other than the allowed ones" "the error says the names differ"
 check "nothing written after a name mismatch" test ! -e "$T/usage/usage.internal.crt"
+run "$MINICA" issue usage.internal --ca-url "$URL" --root "$VM/root.crt" --token-file "$TF" \
+    --out "$T/typo/certs"
+expect_rc 1 "remote issue into a mistyped --out fails"
+expect_err "^minica: issue: usage.internal: cannot create $T/typo/certs: $T/typo does not exist either" \
+    "before the CA is asked (the token stays unspent, used below)"
+check "nothing created for the mistyped --out" test ! -e "$T/typo"
 chmod 644 "$TF"
 run "$MINICA" issue usage.internal --ca-url "$URL" --root "$VM/root.crt" --token-file "$TF" \
     --out "$T/usage"
