@@ -289,9 +289,16 @@ int minica_pkcs8_decrypt_der(const unsigned char *der, size_t der_len, const uns
         (ret = aes_cbc(MBEDTLS_AES_DECRYPT, key, s.iv, s.ct, s.ct_len, pt, err)) != 0)
         goto fail;
     size_t len = unpad(pt, s.ct_len);
-    if (len == 0) {
-        /* CBC has no integrity: a wrong passphrase and a changed ciphertext
-         * both end here, or in a PrivateKeyInfo that does not parse. */
+    /* CBC has no integrity: a wrong passphrase and a changed ciphertext
+     * both end here, or in a PrivateKeyInfo that does not parse. The pad
+     * alone looks right for one wrong key in 256; the plaintext must also
+     * be one DER SEQUENCE that fills it. */
+    unsigned char *q = pt;
+    size_t seq_len = 0;
+    if (len == 0 ||
+        mbedtls_asn1_get_tag(&q, pt + len, &seq_len,
+                             MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0 ||
+        q + seq_len != pt + len) {
         ret = minica_seterr(err, MINICA_EFORBIDDEN, "wrong passphrase");
         goto fail;
     }
