@@ -111,7 +111,7 @@ struct minica_inspect_crl {
     char issuer[MINICA_INSPECT_TEXT_MAX];
     int64_t this_update, next_update; /* next_update 0: absent */
     int has_number;
-    char number[MINICA_INSPECT_SERIAL_MAX]; /* cRLNumber as hex */
+    char number[MINICA_INSPECT_SERIAL_MAX]; /* cRLNumber: decimal, "0x..." beyond 64 bits */
     enum minica_inspect_crl_state state;
     char sig_alg[64];
     struct minica_inspect_revoked *revoked;

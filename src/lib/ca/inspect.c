@@ -491,7 +491,17 @@ static int crl_extension(void *ctx, const unsigned char *oid, size_t oid_len,
     if (IS_OID(oid, oid_len, MBEDTLS_OID_CRL_NUMBER) &&
         mbedtls_asn1_get_tag(&p, val + len, &l, MBEDTLS_ASN1_INTEGER) == 0 && l > 0) {
         c->has_number = 1;
-        minica_serial_to_hex(p, l, c->number, sizeof(c->number));
+        /* Decimal, as OpenSSL and `minica crl` print it; a number too long
+         * for that (RFC 5280 5.2.3 allows 20 octets) in hex. */
+        if (l <= 8 && (p[0] & 0x80) == 0) {
+            unsigned long long v = 0;
+            for (size_t i = 0; i < l; i++)
+                v = v << 8 | p[i];
+            snprintf(c->number, sizeof(c->number), "%llu", v);
+        } else {
+            snprintf(c->number, sizeof(c->number), "0x");
+            minica_serial_to_hex(p, l, c->number + 2, sizeof(c->number) - 2);
+        }
     }
     return 0;
 }
