@@ -69,10 +69,9 @@ static void list_row(const char *label, const char *list)
     row(label, "%s", o ? out : "none");
 }
 
-static void names_row(const char *label, const struct minica_inspect_name *v, size_t n,
-                      size_t omitted)
+static void names_row(const struct minica_inspect_name *v, size_t n, size_t omitted)
 {
-    printf("%-19s ", n ? label : "sans:");
+    printf("%-19s ", "sans:");
     if (n == 0)
         fputs("none", stdout);
     for (size_t i = 0; i < n; i++)
@@ -124,7 +123,7 @@ static void print_cert(const struct minica_inspect_cert *c, int64_t now)
     row("not before", "%s", nb);
     row("not after", "%s", na);
     validity_row(c, now);
-    names_row("sans:", c->sans, c->n_sans, c->sans_omitted);
+    names_row(c->sans, c->n_sans, c->sans_omitted);
     key_row(&c->key);
     list_row("key usage", c->key_usage);
     list_row("ext key usage", c->ext_key_usage);
@@ -212,7 +211,7 @@ static void print_csr(const struct minica_inspect_report *r)
 {
     const struct minica_inspect_csr *c = &r->csr;
     row("subject", "%s", c->subject[0] ? c->subject : "(empty)");
-    names_row("sans:", c->sans, c->n_sans, c->sans_omitted);
+    names_row(c->sans, c->n_sans, c->sans_omitted);
     key_row(&c->key);
     row("signature", "%s", c->sig_alg);
     row("self-signature", "%s",

@@ -908,8 +908,7 @@ static void join_lines(char *s)
         s[--n] = '\0';
 }
 
-static int inspect_certs(struct objects *o, const struct minica_inspect_options *opts,
-                         struct objects *root, struct objects *issuer,
+static int inspect_certs(struct objects *o, struct objects *root, struct objects *issuer,
                          struct minica_inspect_report *r)
 {
     r->kind = o->n_crt > 1 ? MINICA_INSPECT_CHAIN : MINICA_INSPECT_CERT;
@@ -962,7 +961,6 @@ static int inspect_certs(struct objects *o, const struct minica_inspect_options 
             join_lines(r->root_flags);
         }
     }
-    (void)opts;
     return MINICA_OK;
 }
 
@@ -1040,7 +1038,7 @@ int minica_inspect(const unsigned char *data, size_t len, const struct minica_in
     struct objects *anchor = opts->root != NULL ? &root : NULL;
     struct objects *by = opts->issuer != NULL ? &issuer : NULL;
     if (o.n_crt > 0)
-        ret = inspect_certs(&o, opts, anchor, by, out);
+        ret = inspect_certs(&o, anchor, by, out);
     else if (o.n_csr > 0)
         ret = inspect_csr(&o, out);
     else
