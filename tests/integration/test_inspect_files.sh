@@ -186,6 +186,13 @@ check "and its key never reaches the output" sh -c "! printf '%s%s' \"\$1\" \"\$
 cat "$LEAF" "$T/req.csr" >"$T/mixed.pem"
 run "$MINICA" inspect "$T/mixed.pem"
 expect_rc 1 "a certificate and a CSR in one file"
+OUT=$(head -c 1100000 /dev/zero | "$MINICA" inspect - 2>"$T/err")
+RC=$?
+ERR=$(cat "$T/err")
+expect_rc 1 "more than 1 MiB on standard input"
+expect_err "^minica: inspect: standard input is too large" "is refused before parsing"
+run "$MINICA" inspect "$T"
+expect_rc 1 "a directory"
 run "$MINICA" inspect "$T/missing.pem"
 expect_rc 1 "a missing file"
 expect_err "^minica: inspect: cannot read $T/missing.pem" "names it"
