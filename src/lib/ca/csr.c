@@ -89,14 +89,12 @@ static int csr_der_from_pem(struct csr_der *d, const char *pem, struct minica_er
     return MINICA_OK;
 }
 
-/* Parses pem into csr (for its key and subject) and d (for the bytes that
- * were signed). */
-static int csr_load(mbedtls_x509_csr *csr, struct csr_der *d, const char *pem,
-                    struct minica_err *err)
+/* Parses d->der into csr (for its key and subject) and the rest of d (for
+ * the bytes that were signed). */
+static int csr_parse(mbedtls_x509_csr *csr, struct csr_der *d, struct minica_err *err)
 {
-    memset(d, 0, sizeof(*d));
     int ret;
-    if ((ret = csr_der_from_pem(d, pem, err)) != 0 || (ret = csr_der_split(d, err)) != 0)
+    if ((ret = csr_der_split(d, err)) != 0)
         return ret;
     if (d->subject.len != 2) { /* not 30 00 */
         if ((ret = mbedtls_x509_csr_parse_der(csr, d->der, d->len)) != 0)
@@ -122,6 +120,14 @@ static int csr_load(mbedtls_x509_csr *csr, struct csr_der *d, const char *pem,
     memset(&csr->subject, 0, sizeof(csr->subject));
     memset(&csr->subject_raw, 0, sizeof(csr->subject_raw));
     return MINICA_OK;
+}
+
+static int csr_load(mbedtls_x509_csr *csr, struct csr_der *d, const char *pem,
+                    struct minica_err *err)
+{
+    memset(d, 0, sizeof(*d));
+    int ret = csr_der_from_pem(d, pem, err);
+    return ret != 0 ? ret : csr_parse(csr, d, err);
 }
 
 static int csr_signature(const struct csr_der *d, const unsigned char **sig, size_t *sig_len)
@@ -297,4 +303,49 @@ int minica_csr_names_unverified(const char *pem, char *cn, size_t cnlen, char *s
     free(d.der);
     mbedtls_x509_csr_free(&csr);
     return ret;
+}
+
+int minica_csr_parse_der_unverified(mbedtls_x509_csr *csr, const unsigned char *der, size_t len,
+                                    const unsigned char **exts, size_t *exts_len,
+                                    struct minica_err *err)
+{
+    struct csr_der d;
+    memset(&d, 0, sizeof(d));
+    d.der = (unsigned char *)der; /* only read: csr_parse never writes or frees it */
+    d.len = len;
+    *exts = NULL;
+    *exts_len = 0;
+    int ret = csr_parse(csr, &d, err);
+    if (ret != 0)
+        return ret;
+    /* The first extensionRequest attribute (PKCS#9), as csr_sans reads it. */
+    unsigned char *p = (unsigned char *)d.attrs.p;
+    const unsigned char *end = d.attrs.p + d.attrs.len;
+    size_t alen;
+    if (mbedtls_asn1_get_tag(&p, end, &alen,
+                             MBEDTLS_ASN1_CONTEXT_SPECIFIC | MBEDTLS_ASN1_CONSTRUCTED) != 0)
+        return minica_seterr(err, MINICA_EINVAL, "malformed CSR attributes");
+    const unsigned char *attrs_end = p + alen;
+    while (p < attrs_end) {
+        size_t l, olen, slen;
+        if (mbedtls_asn1_get_tag(&p, attrs_end, &l,
+                                 MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0)
+            return minica_seterr(err, MINICA_EINVAL, "malformed CSR attribute");
+        const unsigned char *attr_end = p + l;
+        if (mbedtls_asn1_get_tag(&p, attr_end, &olen, MBEDTLS_ASN1_OID) != 0)
+            return minica_seterr(err, MINICA_EINVAL, "malformed CSR attribute");
+        int is_ext = olen == MBEDTLS_OID_SIZE(MBEDTLS_OID_PKCS9_CSR_EXT_REQ) &&
+                     memcmp(p, MBEDTLS_OID_PKCS9_CSR_EXT_REQ, olen) == 0;
+        p += olen;
+        if (is_ext) {
+            if (mbedtls_asn1_get_tag(&p, attr_end, &slen,
+                                     MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SET) != 0)
+                return minica_seterr(err, MINICA_EINVAL, "malformed CSR extensions");
+            *exts = p;
+            *exts_len = slen;
+            return MINICA_OK;
+        }
+        p = (unsigned char *)attr_end;
+    }
+    return MINICA_OK;
 }

@@ -89,5 +89,12 @@ int minica_csr_precheck(const char *pem, minica_ecdsa_verifier fast,
  * by code that has the CSR verified later (minica_ca_issue does). */
 int minica_csr_names_unverified(const char *pem, char *cn, size_t cnlen, char *sans, size_t sanslen,
                                 struct minica_err *err);
+/* A CSR's DER read as minica_csr_parse_verified reads it (an empty subject
+ * too), checking nothing: for minica inspect, which checks and reports the
+ * self-signature itself. *exts is its extensionRequest's Extensions
+ * (SEQUENCE TLV, inside der), NULL when it asks for none. */
+int minica_csr_parse_der_unverified(mbedtls_x509_csr *csr, const unsigned char *der, size_t len,
+                                    const unsigned char **exts, size_t *exts_len,
+                                    struct minica_err *err);
 
 #endif
