@@ -98,8 +98,17 @@ check "Conflicts: minica (Debian's unrelated Go tool)" sh -c "dpkg-deb -f '$deb'
 # libmicrohttpd Depends, libpq and p11-kit Recommends.
 for so in $(sed -n 's/^#define LIB[A-Z0-9]*_SONAME "\(.*\)"$/\1/p' "$SRCDIR/src/lib/base/libload.c"); do
     path=$(ldconfig -p | awk -v so="$so" '$1 == so && /x86-64|64bit|AArch64/ { print $NF; exit }')
-    pkg=$(dpkg -S "$path" 2>/dev/null | head -1 | cut -d: -f1)
+    pkg=""
+    # ldconfig says /lib/..., dpkg may know the file as /usr/lib/... (merged /usr).
+    for p in "$path" "/usr$path" "$(readlink -f "$path")"; do
+        pkg=$(dpkg -S "$p" 2>/dev/null | head -1 | cut -d: -f1)
+        [ -n "$pkg" ] && break
+    done
     case $so in libpq.* | libp11-kit.*) f=Recommends ;; *) f=Depends ;; esac
+    if [ -z "$pkg" ]; then
+        fail "no package here provides the dlopen'ed $so (ldconfig: '$path')"
+        continue
+    fi
     check "$f names $pkg, which provides the dlopen'ed $so" \
         sh -c "dpkg-deb -f '$deb' $f | tr ',' '\n' | grep -Eq '^ *$pkg( |\$)'"
 done
