@@ -1,6 +1,8 @@
 /* Unit tests for the command runner behind check_command and reload_command:
  * exit codes in words, "command not found", signals by name, the timeout that
- * kills a hanging command (and what it started), and the sbin PATH for cron. */
+ * kills a hanging command (and what it started), and the sbin PATH for cron;
+ * and for minica_exec_capture, which drives certutil and keytool: argv
+ * untouched by any shell, stdin fed, stdout kept, stderr's last line told. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -112,6 +114,89 @@ static void test_command_sees_sbin_under_crons_path(void **state)
     assert_int_equal(ret, 0);
 }
 
+static void test_exec_passes_argv_untouched(void **state)
+{
+    (void)state;
+    /* A shell would expand these; exec must not. */
+    const char *const argv[] = {"printf", "%s|%s", "$HOME", "a b;c", NULL};
+    char *out = NULL;
+    struct minica_err err;
+    assert_int_equal(minica_exec_capture(argv, NULL, 0, &out, 5, NULL, &err), 0);
+    assert_string_equal(out, "$HOME|a b;c");
+    free(out);
+}
+
+static void test_exec_feeds_stdin_and_keeps_stdout(void **state)
+{
+    (void)state;
+    /* More than a pipe holds, both ways: neither side may block the other. */
+    size_t len = 300 * 1024;
+    char *in = malloc(len);
+    assert_non_null(in);
+    for (size_t i = 0; i < len; i++)
+        in[i] = (char)('a' + i % 26);
+    const char *const argv[] = {"cat", NULL};
+    char *out = NULL;
+    struct minica_err err;
+    assert_int_equal(minica_exec_capture(argv, in, len, &out, 10, NULL, &err), 0);
+    assert_int_equal(strlen(out), len);
+    assert_memory_equal(out, in, len);
+    free(out);
+    free(in);
+}
+
+static void test_exec_failure_tells_last_stderr_line(void **state)
+{
+    (void)state;
+    const char *const argv[] = {"sh", "-c", "echo first >&2; echo 'the reason' >&2; exit 4", NULL};
+    char *out = NULL;
+    struct minica_command_result r;
+    struct minica_err err;
+    assert_int_equal(minica_exec_capture(argv, NULL, 0, &out, 5, &r, &err), MINICA_EIO);
+    assert_int_equal(r.exit_code, 4);
+    assert_non_null(strstr(err.msg, "sh exited with status 4: the reason"));
+    assert_null(strstr(err.msg, "first"));
+    free(out);
+}
+
+static void test_exec_missing_program_is_enoent(void **state)
+{
+    (void)state;
+    const char *const argv[] = {"minica-no-such-tool", NULL};
+    char *out = NULL;
+    struct minica_command_result r;
+    struct minica_err err;
+    assert_int_equal(minica_exec_capture(argv, NULL, 0, &out, 5, &r, &err), MINICA_ENOENT);
+    assert_true(r.not_found);
+    assert_non_null(strstr(err.msg, "minica-no-such-tool: command not found"));
+    free(out);
+}
+
+static void test_exec_timeout_kills_it(void **state)
+{
+    (void)state;
+    const char *const argv[] = {"sleep", "30", NULL};
+    char *out = NULL;
+    struct minica_command_result r;
+    struct minica_err err;
+    assert_int_equal(minica_exec_capture(argv, NULL, 0, &out, 1, &r, &err), MINICA_EIO);
+    assert_true(r.timed_out);
+    assert_non_null(strstr(err.msg, "did not finish within 1s"));
+    free(out);
+}
+
+static void test_exec_child_that_ignores_stdin_is_survived(void **state)
+{
+    (void)state;
+    /* It exits without reading: our write gets EPIPE, not SIGPIPE. */
+    static char in[256 * 1024];
+    const char *const argv[] = {"true", NULL};
+    char *out = NULL;
+    struct minica_err err;
+    assert_int_equal(minica_exec_capture(argv, in, sizeof(in), &out, 5, NULL, &err), 0);
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -123,6 +208,12 @@ int main(void)
         cmocka_unit_test(test_command_stdin_is_empty),
         cmocka_unit_test(test_path_adds_missing_sbin_dirs),
         cmocka_unit_test(test_command_sees_sbin_under_crons_path),
+        cmocka_unit_test(test_exec_passes_argv_untouched),
+        cmocka_unit_test(test_exec_feeds_stdin_and_keeps_stdout),
+        cmocka_unit_test(test_exec_failure_tells_last_stderr_line),
+        cmocka_unit_test(test_exec_missing_program_is_enoent),
+        cmocka_unit_test(test_exec_timeout_kills_it),
+        cmocka_unit_test(test_exec_child_that_ignores_stdin_is_survived),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

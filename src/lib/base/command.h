@@ -4,6 +4,7 @@
 #ifndef MINICA_COMMAND_H
 #define MINICA_COMMAND_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "minica/error.h"
@@ -34,6 +35,24 @@ int minica_command_run_timeout(const char *command, int64_t timeout_s,
 /* minica_command_run_timeout with the default timeout. */
 int minica_command_run(const char *command, struct minica_command_result *result,
                        struct minica_err *err);
+
+/* Runs argv[0] (found on the PATH below) with argv, no shell: for tools minica
+ * drives itself with arguments it built (certutil, keytool), which no shell
+ * may split or expand. stdin gets in (in_len bytes; NULL: /dev/null); the
+ * child's stdout is returned in *out (malloc'd, NUL-terminated, at most
+ * MINICA_EXEC_OUT_MAX bytes kept) and the last line of its stderr, for
+ * messages, in err_line. Bounded in time like minica_command_run_timeout.
+ * Returns 0 when it exited 0, else MINICA_EIO with err saying how it ended
+ * and what it said; *out is set either way (free it). result may be NULL. */
+#define MINICA_EXEC_OUT_MAX (1024 * 1024)
+int minica_exec_capture(const char *const argv[], const void *in, size_t in_len, char **out,
+                        int64_t timeout_s, struct minica_command_result *result,
+                        struct minica_err *err);
+
+/* Where PATH (plus the sbin directories, as below) finds the executable
+ * name, into out; a name with a slash is taken as it is. 0, or -1 when there
+ * is none. */
+int minica_command_find(const char *name, char *out, size_t outlen);
 
 /* The PATH commands get: $PATH (or the usual default when unset) plus
  * /usr/local/sbin, /usr/sbin and /sbin where missing. */
