@@ -29,11 +29,11 @@ static const struct cli_command cmd_help_def = {
     "help.\n"};
 
 static const struct cli_command *const commands[] = {
-    &cmd_init_def,      &cmd_issue_def,   &cmd_list_def,  &cmd_show_def,       &cmd_inspect_def,
-    &cmd_export_def,    &cmd_revoke_def,  &cmd_crl_def,   &cmd_log_def,        &cmd_agent_def,
-    &cmd_nginx_def,     &cmd_metrics_def, &cmd_token_def, &cmd_acme_def,       &cmd_serve_def,
-    &cmd_bootstrap_def, &cmd_ca_def,      &cmd_db_def,    &cmd_completion_def, &cmd_version_def,
-    &cmd_help_def,
+    &cmd_init_def,    &cmd_issue_def,     &cmd_list_def,    &cmd_show_def,  &cmd_inspect_def,
+    &cmd_export_def,  &cmd_trust_def,     &cmd_revoke_def,  &cmd_crl_def,   &cmd_log_def,
+    &cmd_agent_def,   &cmd_nginx_def,     &cmd_metrics_def, &cmd_token_def, &cmd_acme_def,
+    &cmd_serve_def,   &cmd_bootstrap_def, &cmd_ca_def,      &cmd_db_def,    &cmd_completion_def,
+    &cmd_version_def, &cmd_help_def,
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
