@@ -46,12 +46,22 @@ static unsigned parse_stores(const char *text, char *bad, size_t badlen)
     return bits;
 }
 
+/* Failures are kept for the end: one is the error line itself, several
+ * are listed with the others and the error line counts them. */
+struct failures {
+    char first[2100];
+    size_t n;
+};
+
 static void print_report(const struct minica_trust_report *r, void *ctx)
 {
-    (void)ctx;
+    struct failures *failed = ctx;
     switch (r->outcome) {
     case MINICA_TRUST_FAILED:
-        fprintf(stderr, "minica: trust: %s: %s\n", r->store, r->text);
+        if (failed->n++ == 0)
+            snprintf(failed->first, sizeof(failed->first), "%s: %s", r->store, r->text);
+        else
+            printf("%s: failed: %s\n", r->store, r->text);
         break;
     case MINICA_TRUST_SKIPPED:
         printf("%s: skipped: %s\n", r->store, r->text);
@@ -166,10 +176,15 @@ static int run(int argc, char **argv)
     if (ret != EXIT_OK)
         return ret;
     struct minica_err err;
-    ret = minica_trust_apply(pem, &opts, print_report, NULL, &err);
+    struct failures failed = {"", 0};
+    ret = minica_trust_apply(pem, &opts, print_report, &failed, &err);
     free(pem);
     if (ret == MINICA_EINVAL)
         return cli_fail("trust", "%s: %s", root_file ? root_file : "the CA's roots", err.msg);
+    if (failed.n == 1)
+        return cli_fail("trust", "%s", failed.first);
+    if (failed.n > 1)
+        return cli_fail("trust", "%s; and %zu more above", failed.first, failed.n - 1);
     if (ret != 0)
         return cli_fail("trust", "%s", err.msg);
     return EXIT_OK;

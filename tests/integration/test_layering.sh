@@ -27,7 +27,7 @@ expect_line() { expect_out "$1" "$2"; }
 plant "store reaching up to ca" src/lib/store/store.c '#include "ca/x509.h"'
 expect_line '^check-layers: src/lib/store/store\.c:[0-9]+: store includes "ca/x509\.h" of the higher layer ca' \
     "names the file, line and both layers"
-expect_line 'violation\(s\) of base < store < ca < nginx, serve < agent < cli$' "states the rule"
+expect_line 'violation\(s\) of base < store < ca < nginx, serve, truststore < agent < cli$' "states the rule"
 
 plant "an include followed by a quoting comment" src/lib/store/store.c '#include "ca/x509.h" /* "why" */'
 expect_line 'store includes "ca/x509\.h" of the higher layer ca' "the include, not the comment, is judged"
@@ -38,6 +38,9 @@ expect_line 'src/lib/base/util\.c:[0-9]+: base includes "minica/agent\.h" of the
 
 plant "nginx and serve as peers" src/lib/nginx/check.c '#include "minica/server.h"'
 expect_line 'nginx includes "minica/server\.h" of its peer serve' "peers do not include each other"
+
+plant "truststore and nginx as peers" src/lib/truststore/system.c '#include "minica/nginx.h"'
+expect_line 'truststore includes "minica/nginx\.h" of its peer nginx' "truststore is their peer too"
 
 plant "another folder's internal header" src/lib/agent/run.c '#include "serve/serve_internal.h"'
 expect_line 'src/lib/agent/run\.c:[0-9]+: includes "serve/serve_internal\.h", internal to src/lib/serve' \

@@ -41,7 +41,7 @@ void trust_absent(struct trust_run *run, unsigned store_bit, const char *store, 
 static size_t pem_body(const char *text, char *out, size_t outlen)
 {
     static const char begin[] = "-----BEGIN CERTIFICATE-----";
-    const char *p = strstr(text, begin);
+    const char *p = text ? strstr(text, begin) : NULL;
     if (p == NULL)
         return 0;
     p += sizeof(begin) - 1;
