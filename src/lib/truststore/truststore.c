@@ -132,7 +132,8 @@ static int roots_read(const char *pem, struct trust_root **out, size_t *n_out,
     mbedtls_x509_crt_init(&chain);
     *out = NULL;
     *n_out = 0;
-    int ret = minica_crt_parse_pem(&chain, pem, err);
+    /* Whatever does not parse is bad input here, not a crypto failure. */
+    int ret = minica_crt_parse_pem(&chain, pem, err) == 0 ? 0 : MINICA_EINVAL;
     size_t n = 0;
     for (const mbedtls_x509_crt *c = &chain; ret == 0 && c != NULL && c->raw.len > 0; c = c->next)
         n++;
