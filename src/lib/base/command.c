@@ -71,6 +71,30 @@ static int wait_until(pid_t pid, int64_t deadline_ms, int *status)
     }
 }
 
+/* A command past its time: its process group gets SIGTERM, and SIGKILL
+ * when it lingers; then it is reaped. */
+static void stop_group(pid_t pid)
+{
+    int status;
+    kill(-pid, SIGTERM);
+    if (wait_until(pid, monotonic_ms() + 2000, &status) == 0) {
+        kill(-pid, SIGKILL);
+        wait_until(pid, monotonic_ms() + 5000, &status);
+    }
+}
+
+/* Both runners start the same: a result to fill, and a timeout. */
+static struct minica_command_result *begin(struct minica_command_result *result,
+                                           struct minica_command_result *local, int64_t *timeout_s)
+{
+    if (result == NULL)
+        result = local;
+    memset(result, 0, sizeof(*result));
+    if (*timeout_s <= 0)
+        *timeout_s = MINICA_COMMAND_DEFAULT_TIMEOUT;
+    return result;
+}
+
 /* The command's first word, for "'nginx' not found". */
 static void first_word(const char *command, char *out, size_t outlen)
 {
@@ -87,11 +111,7 @@ int minica_command_run_timeout(const char *command, int64_t timeout_s,
                                struct minica_command_result *result, struct minica_err *err)
 {
     struct minica_command_result local;
-    if (result == NULL)
-        result = &local;
-    memset(result, 0, sizeof(*result));
-    if (timeout_s <= 0)
-        timeout_s = MINICA_COMMAND_DEFAULT_TIMEOUT;
+    result = begin(result, &local, &timeout_s);
     char path[8192];
     minica_command_path(getenv("PATH"), path, sizeof(path));
 
@@ -122,11 +142,7 @@ int minica_command_run_timeout(const char *command, int64_t timeout_s,
     int done = wait_until(pid, monotonic_ms() + timeout_s * 1000, &status);
     if (done == 0) {
         result->timed_out = 1;
-        kill(-pid, SIGTERM);
-        if (wait_until(pid, monotonic_ms() + 2000, &status) == 0) {
-            kill(-pid, SIGKILL);
-            wait_until(pid, monotonic_ms() + 5000, &status);
-        }
+        stop_group(pid);
         return minica_seterr(err, MINICA_EIO, "'%s' did not finish within %llds and was killed",
                              command, (long long)timeout_s);
     }
@@ -308,12 +324,8 @@ int minica_exec_capture(const char *const argv[], const void *in, size_t in_len,
                         struct minica_err *err)
 {
     struct minica_command_result local;
-    if (result == NULL)
-        result = &local;
-    memset(result, 0, sizeof(*result));
+    result = begin(result, &local, &timeout_s);
     *out = NULL;
-    if (timeout_s <= 0)
-        timeout_s = MINICA_COMMAND_DEFAULT_TIMEOUT;
     char exe[4096];
     if (minica_command_find(argv[0], exe, sizeof(exe)) != 0) {
         result->not_found = 1;
@@ -374,11 +386,7 @@ int minica_exec_capture(const char *const argv[], const void *in, size_t in_len,
     *out = c.out != NULL ? c.out : strdup("");
     if (done == 0) {
         result->timed_out = 1;
-        kill(-pid, SIGTERM);
-        if (wait_until(pid, monotonic_ms() + 2000, &status) == 0) {
-            kill(-pid, SIGKILL);
-            wait_until(pid, monotonic_ms() + 5000, &status);
-        }
+        stop_group(pid);
         return minica_seterr(err, MINICA_EIO, "%s did not finish within %llds and was killed",
                              argv[0], (long long)timeout_s);
     }
