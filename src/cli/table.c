@@ -73,6 +73,12 @@ void table_init(struct table *t, FILE *out, const struct table_column *cols, siz
     t->color = color;
 }
 
+void table_init_stdout(struct table *t, const struct table_column *cols, size_t n_cols,
+                       enum cli_color_when when)
+{
+    table_init(t, stdout, cols, n_cols, isatty(STDOUT_FILENO), cli_color_stdout(when));
+}
+
 static void put_spaces(FILE *out, size_t n)
 {
     while (n-- > 0)

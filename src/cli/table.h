@@ -14,16 +14,11 @@ enum cli_color_when { CLI_COLOR_AUTO, CLI_COLOR_ALWAYS, CLI_COLOR_NEVER };
 /* "auto", "always" or "never", in any case. 0, or -1 for anything else. */
 int cli_color_parse(const char *arg, enum cli_color_when *when);
 /* Whether to colour: always and never say so; auto colours only a terminal
- * whose TERM is not "dumb", and only while NO_COLOR is unset or empty
+ * whose TERM is set and not "dumb", and only while NO_COLOR is unset or empty
  * (https://no-color.org: an explicit --color=always still wins). */
 int cli_color_decide(enum cli_color_when when, int is_tty, const char *no_color, const char *term);
 /* The same for stdout and this process's environment. */
 int cli_color_stdout(enum cli_color_when when);
-
-/* The usage text of --color, for the commands' help. */
-#define CLI_COLOR_HELP                                                                             \
-    "  --color=WHEN        colour the status on a terminal: auto (default; not\n"                  \
-    "                      when NO_COLOR is set or TERM is dumb), always, never\n"
 
 enum table_color { TABLE_PLAIN, TABLE_GREEN, TABLE_YELLOW, TABLE_RED, TABLE_DIM };
 
@@ -57,6 +52,10 @@ void table_init(struct table *t, FILE *out, const struct table_column *cols, siz
 int table_header(struct table *t);
 /* n_cols cells; colors is NULL or n_cols entries. 0, or -1 out of memory. */
 int table_row(struct table *t, const char *const *cells, const enum table_color *colors);
+/* A table on stdout: aligned when it is a terminal, coloured as
+ * cli_color_stdout(when) says. */
+void table_init_stdout(struct table *t, const struct table_column *cols, size_t n_cols,
+                       enum cli_color_when when);
 /* Prints the kept rows. 0, or -1 when a row could not be kept. */
 int table_end(struct table *t);
 /* Safe on a table that was only initialised. */
