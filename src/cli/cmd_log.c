@@ -162,8 +162,8 @@ const struct cli_command cmd_log_def = {
     "  --json            a JSON array of {time (RFC 3339), uid, user, command,\n"
     "                    summary}, never coloured\n"
     "  --color=WHEN      auto (the default: colour on a terminal, unless\n"
-    "                    NO_COLOR is set or TERM is dumb), always (piped too),\n"
-    "                    never\n"
+    "                    NO_COLOR is set, or TERM is unset or dumb), always\n"
+    "                    (piped too, and over NO_COLOR), never\n"
     "\n"
     "On a terminal the columns are as wide as their widest entry and refusals\n"
     "are red; piped, every line keeps its fixed-width form.\n"};

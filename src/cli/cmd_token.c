@@ -270,5 +270,5 @@ const struct cli_command cmd_token_def = {
     "line keeps its fixed-width form.\n"
     "\n"
     "  --color=WHEN      for list: auto (the default: colour on a terminal,\n"
-    "                    unless NO_COLOR is set or TERM is dumb), always (piped\n"
-    "                    too), never\n"};
+    "                    unless NO_COLOR is set, or TERM is unset or dumb),\n"
+    "                    always (piped too, and over NO_COLOR), never\n"};
