@@ -156,7 +156,7 @@ tty_to "$T/tty" "$MINICA" list --all --dir "$CA"
 expect_ok "list --all on a terminal"
 if starts=$(columns "$T/tty"); then pass "list --all: every row's columns start where the header's do"; else fail "list --all columns: $starts"; fi
 # NAME is as wide as its widest entry, not the piped 30 bytes.
-long=a-rather-long-name-for-one-host.internal.test
+long="a-rather-long-name-for-one-host.internal.test"
 check "list --all: STATUS starts after the longest name, not at a fixed width" \
     test "$(cut -d' ' -f3 <<<"$starts")" = $((32 + 2 + ${#long} + 2))
 check "list --all: valid is green" grep -q "${ESC}\[32mvalid${ESC}\[0m" "$T/tty"
