@@ -13,8 +13,10 @@
 #include "minica/ca.h"
 #include "minica/duration.h"
 #include "minica/fsutil.h"
+#include "minica/inspect.h"
 #include "minica/names.h"
 #include "output.h"
+#include "table.h"
 
 /* What list shows. superseded: valid, but a newer certificate of its name
  * is valid too (and it is not what a managed file here holds). */
@@ -28,7 +30,15 @@ struct list_ctx {
     unsigned show;
     char (*deployed)[MINICA_SERIAL_HEX_MAX]; /* sorted serials in managed files */
     size_t n_deployed;
+    struct table table;
 };
+
+/* The piped widths are what scripts have parsed since the first release. */
+static const struct table_column list_columns[] = {
+    {"SERIAL", 32, 0},    {"NAME", 30, 0}, {"STATUS", 10, 0},
+    {"NOT_AFTER", 20, 0}, {"USAGE", 6, 0}, {"SANS", 0, 0},
+};
+#define N_LIST_COLUMNS (sizeof(list_columns) / sizeof(list_columns[0]))
 
 static int serial_cmp(const void *a, const void *b)
 {
@@ -51,6 +61,16 @@ static const char *status_of(const struct list_ctx *ctx, const struct minica_cer
     return minica_cert_status_name(st);
 }
 
+/* As minica inspect says "expiring": within 30 days, or a third of the
+ * lifetime when that is shorter. Only a colour: the word stays "valid". */
+static int expiring_soon(const struct minica_cert_row *row, int64_t now)
+{
+    int64_t window = MINICA_INSPECT_EXPIRING_DEFAULT;
+    if ((row->not_after - row->not_before) / 3 < window)
+        window = (row->not_after - row->not_before) / 3;
+    return row->not_after - now < window;
+}
+
 static int print_row(const struct minica_cert_row *row, void *p)
 {
     struct list_ctx *ctx = p;
@@ -68,10 +88,13 @@ static int print_row(const struct minica_cert_row *row, void *p)
     char na[32];
     minica_time_rfc3339(row->not_after, na);
     if (ctx->count == 1)
-        printf("%-32s  %-30s  %-10s  %-20s  %-6s  %s\n", "SERIAL", "NAME", "STATUS", "NOT_AFTER",
-               "USAGE", "SANS");
-    printf("%-32s  %-30s  %-10s  %-20s  %-6s  %s\n", row->serial, row->name, status, na, row->usage,
-           row->sans);
+        table_header(&ctx->table);
+    const char *cells[N_LIST_COLUMNS] = {row->serial, row->name, status, na, row->usage, row->sans};
+    enum table_color colors[N_LIST_COLUMNS] = {TABLE_PLAIN};
+    colors[2] =
+        expiring_soon(row, ctx->now) && bit == SHOW_VALID ? TABLE_YELLOW : cli_status_color(status);
+    /* Out of memory is kept in the table and reported by table_end. */
+    table_row(&ctx->table, cells, colors);
     return 0;
 }
 
@@ -120,6 +143,7 @@ static int run(int argc, char **argv)
         {"json", no_argument, NULL, 'j'},
         {"all", no_argument, NULL, 'a'},
         {"config", required_argument, NULL, 'c'},
+        {"color", required_argument, NULL, 'C'},
         {0, 0, 0, 0},
     };
     const char *dir = NULL, *config = NULL;
@@ -129,6 +153,7 @@ static int run(int argc, char **argv)
     memset(&ctx, 0, sizeof(ctx));
     int64_t expiring = 0;
     unsigned show = SHOW_VALID;
+    enum cli_color_when color = CLI_COLOR_AUTO;
     struct minica_err err;
     int c;
     optind = 1;
@@ -169,6 +194,10 @@ static int run(int argc, char **argv)
         case 'j':
             ctx.json = 1;
             break;
+        case 'C':
+            if (cli_color_parse(optarg, &color) != 0)
+                return cli_usage("list", "--color: '%s' is not auto, always or never", optarg);
+            break;
         default:
             return cli_bad_option("list", argc, argv);
         }
@@ -203,13 +232,19 @@ static int run(int argc, char **argv)
         filter.not_after_before = ctx.now + expiring;
     if (ctx.json)
         ctx.array = cJSON_CreateArray();
+    table_init_stdout(&ctx.table, list_columns, N_LIST_COLUMNS, color);
     ret = minica_store_list_certs(store, &filter, print_row, &ctx, &err);
     minica_store_close(store);
     free(ctx.deployed);
+    /* What was read is printed, as the piped form always did row by row. */
+    int table_ret = table_end(&ctx.table);
+    table_free(&ctx.table);
     if (ret != 0) {
         cJSON_Delete(ctx.array);
         return cli_fail("list", "%s", err.msg);
     }
+    if (table_ret != 0)
+        return cli_fail("list", "out of memory");
     if (ctx.json)
         cli_print_json(ctx.array);
     /* --expiring is a monitoring check: anything in the window is a
@@ -226,7 +261,7 @@ const struct cli_command cmd_list_def = {
     "list", run, "list issued certificates",
     "Usage: minica list [NAME] [--status valid|superseded|revoked|expired|all]\n"
     "                   [--all] [--expiring DURATION] [--config FILE] [--json]\n"
-    "                   [--dir DIR]\n"
+    "                   [--color=WHEN] [--dir DIR]\n"
     "\n"
     "Lists the inventory, soonest expiry first. By default, what is current:\n"
     "the newest valid certificate of each name, plus any older one a managed\n"
@@ -251,4 +286,12 @@ const struct cli_command cmd_list_def = {
     "                      (the default one is skipped when it cannot be read)\n"
     "  --json              an array of objects: serial, name, sans, usage, key_type,\n"
     "                      not_before, not_after (RFC 3339 UTC), status,\n"
-    "                      fingerprint_sha256\n"};
+    "                      fingerprint_sha256 (never coloured)\n"
+    "  --color=WHEN        auto (the default: colour on a terminal, unless\n"
+    "                      NO_COLOR is set, or TERM is unset or dumb), always\n"
+    "                      (piped too, and over NO_COLOR), never\n"
+    "\n"
+    "On a terminal the columns are as wide as their widest entry, and the\n"
+    "status is coloured: valid green (yellow when it expires within 30 days\n"
+    "or a third of its lifetime), superseded dim, revoked and expired red.\n"
+    "Piped, every line keeps its fixed-width form.\n"};

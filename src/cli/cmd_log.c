@@ -13,12 +13,20 @@
 #include "minica/escape.h"
 #include "minica/store.h"
 #include "output.h"
+#include "table.h"
 
 struct log_ctx {
     int json;
     cJSON *array;
     size_t rows;
+    struct table table;
 };
+
+/* The piped widths are what scripts have parsed since the first release. */
+static const struct table_column log_columns[] = {
+    {"TIME", 20, 0}, {"UID", 6, 1}, {"USER", 12, 0}, {"COMMAND", 8, 0}, {"SUMMARY", 0, 0},
+};
+#define N_LOG_COLUMNS (sizeof(log_columns) / sizeof(log_columns[0]))
 
 static int print_row(const struct minica_audit_row *row, void *ctx)
 {
@@ -53,8 +61,15 @@ static int print_row(const struct minica_audit_row *row, void *ctx)
         return 0;
     }
     if (lc->rows == 1)
-        printf("%-20s  %6s  %-12s  %-8s  %s\n", "TIME", "UID", "USER", "COMMAND", "SUMMARY");
-    printf("%-20s  %6lld  %-12s  %-8s  %s\n", when, (long long)row->uid, user, command, summary);
+        table_header(&lc->table);
+    char uid[24];
+    snprintf(uid, sizeof(uid), "%lld", (long long)row->uid);
+    const char *cells[N_LOG_COLUMNS] = {when, uid, user, command, summary};
+    /* A refusal is what someone reading the log on a terminal looks for. */
+    enum table_color colors[N_LOG_COLUMNS] = {TABLE_PLAIN};
+    colors[4] = strncmp(summary, "refused", 7) == 0 ? TABLE_RED : TABLE_PLAIN;
+    /* Out of memory is kept in the table and reported by table_end. */
+    table_row(&lc->table, cells, colors);
     free(summary);
     return 0;
 }
@@ -66,10 +81,12 @@ static int run(int argc, char **argv)
         CLI_OPT_DIR,
         {"since", required_argument, NULL, 's'},
         {"json", no_argument, NULL, 'j'},
+        {"color", required_argument, NULL, 'C'},
         {0, 0, 0, 0},
     };
     const char *dir = NULL;
     int64_t since = 0;
+    enum cli_color_when color = CLI_COLOR_AUTO;
     struct log_ctx lc = {0};
     struct minica_err err;
     int c;
@@ -88,6 +105,10 @@ static int run(int argc, char **argv)
         case 'j':
             lc.json = 1;
             break;
+        case 'C':
+            if (cli_color_parse(optarg, &color) != 0)
+                return cli_usage("log", "--color: '%s' is not auto, always or never", optarg);
+            break;
         default:
             return cli_bad_option("log", argc, argv);
         }
@@ -103,13 +124,18 @@ static int run(int argc, char **argv)
         minica_store_close(store);
         return cli_fail("log", "out of memory");
     }
+    table_init_stdout(&lc.table, log_columns, N_LOG_COLUMNS, color);
     ret =
         minica_store_list_audit(store, since ? minica_time_now() - since : 0, print_row, &lc, &err);
     minica_store_close(store);
+    int table_ret = table_end(&lc.table);
+    table_free(&lc.table);
     if (ret != 0) {
         cJSON_Delete(lc.array);
         return cli_fail("log", "%s", ret == -1 ? "out of memory" : err.msg);
     }
+    if (table_ret != 0)
+        return cli_fail("log", "out of memory");
     if (lc.json)
         cli_print_json(lc.array);
     else if (lc.rows == 0)
@@ -119,7 +145,7 @@ static int run(int argc, char **argv)
 
 const struct cli_command cmd_log_def = {
     "log", run, "show the audit log",
-    "Usage: minica log [--since DURATION] [--json] [--dir DIR]\n"
+    "Usage: minica log [--since DURATION] [--json] [--color=WHEN] [--dir DIR]\n"
     "\n"
     "Shows every state-changing action on the CA, oldest first: init, issue\n"
     "(and refused issues), renew, revoke, crl and policy load errors, with the\n"
@@ -134,4 +160,10 @@ const struct cli_command cmd_log_def = {
     "\n"
     "  --since DURATION  only entries newer than this, e.g. 1h, 7d\n"
     "  --json            a JSON array of {time (RFC 3339), uid, user, command,\n"
-    "                    summary}\n"};
+    "                    summary}, never coloured\n"
+    "  --color=WHEN      auto (the default: colour on a terminal, unless\n"
+    "                    NO_COLOR is set, or TERM is unset or dumb), always\n"
+    "                    (piped too, and over NO_COLOR), never\n"
+    "\n"
+    "On a terminal the columns are as wide as their widest entry and refusals\n"
+    "are red; piped, every line keeps its fixed-width form.\n"};

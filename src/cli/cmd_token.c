@@ -11,10 +11,24 @@
 #include "minica/duration.h"
 #include "minica/token.h"
 #include "output.h"
+#include "table.h"
+
+/* The piped widths are what scripts have parsed since the first release. */
+static const struct table_column token_columns[] = {
+    {"ID", 16, 0},      {"STATE", 8, 0},    {"USAGE", 6, 0},
+    {"EXPIRES", 20, 0}, {"USED BY", 32, 0}, {"NAMES", 0, 0},
+};
+#define N_TOKEN_COLUMNS (sizeof(token_columns) / sizeof(token_columns[0]))
+
+struct token_list {
+    cJSON *array; /* --json */
+    struct table table;
+};
 
 static int print_row(const struct minica_token_row *row, void *ctx)
 {
-    cJSON *array = ctx;
+    struct token_list *tl = ctx;
+    cJSON *array = tl->array;
     int64_t now = minica_time_now();
     const char *state = minica_token_state_name(minica_token_state(row, now));
     char expires[21];
@@ -44,29 +58,38 @@ static int print_row(const struct minica_token_row *row, void *ctx)
         cJSON_AddItemToArray(array, o);
         return 0;
     }
-    printf("%-16s  %-8s  %-6s  %-20s  %-32s  %s\n", row->id, state, row->usage, expires,
-           row->used_by[0] ? row->used_by : "-", row->sans);
+    const char *cells[N_TOKEN_COLUMNS] = {
+        row->id, state, row->usage, expires, row->used_by[0] ? row->used_by : "-", row->sans};
+    enum table_color colors[N_TOKEN_COLUMNS] = {TABLE_PLAIN};
+    colors[1] = cli_status_color(state);
+    /* Out of memory is kept in the table and reported by table_end. */
+    table_row(&tl->table, cells, colors);
     return 0;
 }
 
-static int token_list(const char *dir, int json)
+static int token_list(const char *dir, int json, enum cli_color_when color)
 {
     struct minica_store *store = NULL;
     struct minica_err err;
     if (minica_state_open_store(cli_state_dir(dir), &store, &err) != 0)
         return cli_fail("token", "%s", err.msg);
-    cJSON *array = json ? cJSON_CreateArray() : NULL;
+    struct token_list tl;
+    tl.array = json ? cJSON_CreateArray() : NULL;
+    table_init_stdout(&tl.table, token_columns, N_TOKEN_COLUMNS, color);
     if (!json)
-        printf("%-16s  %-8s  %-6s  %-20s  %-32s  %s\n", "ID", "STATE", "USAGE", "EXPIRES",
-               "USED BY", "NAMES");
-    int ret = minica_store_list_tokens(store, print_row, array, &err);
+        table_header(&tl.table);
+    int ret = minica_store_list_tokens(store, print_row, &tl, &err);
     minica_store_close(store);
+    int table_ret = table_end(&tl.table);
+    table_free(&tl.table);
     if (ret != 0) {
-        cJSON_Delete(array);
+        cJSON_Delete(tl.array);
         return cli_fail("token", "%s", err.msg);
     }
+    if (table_ret != 0)
+        return cli_fail("token", "out of memory");
     if (json)
-        cli_print_json(array);
+        cli_print_json(tl.array);
     return EXIT_OK;
 }
 
@@ -103,13 +126,15 @@ static int run(int argc, char **argv)
         {"usage", required_argument, NULL, 'u'},
         {"expires", required_argument, NULL, 'e'},
         {"json", no_argument, NULL, 'j'},
+        {"color", required_argument, NULL, 'C'},
         {0, 0, 0, 0},
     };
     struct minica_token_request req;
     memset(&req, 0, sizeof(req));
     const char *sans[MINICA_MAX_SANS];
     const char *dir = NULL;
-    int json = 0, only_json = 1;
+    int json = 0, only_json = 1, color_given = 0;
+    enum cli_color_when color = CLI_COLOR_AUTO;
     struct minica_err err;
     int c;
     optind = 1;
@@ -144,6 +169,11 @@ static int run(int argc, char **argv)
         case 'j':
             json = 1;
             break;
+        case 'C':
+            if (cli_color_parse(optarg, &color) != 0)
+                return cli_usage("token", "--color: '%s' is not auto, always or never", optarg);
+            color_given = 1;
+            break;
         default:
             return cli_bad_option("token", argc, argv);
         }
@@ -153,13 +183,13 @@ static int run(int argc, char **argv)
     const char *first = argv[optind];
     if (strcmp(first, "list") == 0) {
         if (!only_json)
-            return cli_usage("token", "list takes only --json and --dir");
+            return cli_usage("token", "list takes only --json, --color and --dir");
         if (optind + 1 < argc)
             return cli_usage("token", "unexpected argument '%s'", argv[optind + 1]);
-        return token_list(dir, json);
+        return token_list(dir, json, color);
     }
     if (strcmp(first, "revoke") == 0) {
-        if (!only_json || json)
+        if (!only_json || json || color_given)
             return cli_usage("token", "revoke takes only ID and --dir");
         if (optind + 1 >= argc)
             return cli_usage("token", "revoke: missing ID");
@@ -169,6 +199,8 @@ static int run(int argc, char **argv)
     }
     if (optind + 1 < argc)
         return cli_usage("token", "unexpected argument '%s'", argv[optind + 1]);
+    if (color_given)
+        return cli_usage("token", "--color is for token list");
     req.name = first;
     req.sans = sans;
     struct minica_name name;
@@ -212,7 +244,7 @@ const struct cli_command cmd_token_def = {
     "token", run, "make, list or revoke one-time enrollment tokens",
     "Usage: minica token NAME [--san DNS-or-IP]... [--usage server|client|both]\n"
     "                    [--ttl DURATION] [--expires DURATION] [--json] [--dir DIR]\n"
-    "       minica token list [--json] [--dir DIR]\n"
+    "       minica token list [--json] [--color=WHEN] [--dir DIR]\n"
     "       minica token revoke ID [--dir DIR]\n"
     "\n"
     "Makes a one-time enrollment token for a machine that will ask 'minica serve'\n"
@@ -232,4 +264,11 @@ const struct cli_command cmd_token_def = {
     "\n"
     "list shows every token with its state (valid, used, expired, revoked) and\n"
     "the serial it was used for; revoke ID makes an unused token worthless\n"
-    "(again on a revoked token: says when it was revoked, changes nothing).\n"};
+    "(again on a revoked token: says when it was revoked, changes nothing).\n"
+    "On a terminal its columns are as wide as their widest entry and the state\n"
+    "is coloured (valid green, used dim, expired and revoked red); piped, every\n"
+    "line keeps its fixed-width form.\n"
+    "\n"
+    "  --color=WHEN      for list: auto (the default: colour on a terminal,\n"
+    "                    unless NO_COLOR is set, or TERM is unset or dumb),\n"
+    "                    always (piped too, and over NO_COLOR), never\n"};

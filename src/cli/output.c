@@ -66,6 +66,17 @@ cJSON *cli_json_issued(const struct minica_issued *issued, const struct minica_o
     return o;
 }
 
+enum table_color cli_status_color(const char *status)
+{
+    if (strcmp(status, "valid") == 0)
+        return TABLE_GREEN;
+    if (strcmp(status, "revoked") == 0 || strcmp(status, "expired") == 0)
+        return TABLE_RED;
+    if (strcmp(status, "superseded") == 0 || strcmp(status, "used") == 0)
+        return TABLE_DIM;
+    return TABLE_PLAIN;
+}
+
 void cli_print_json(cJSON *json)
 {
     char *text = cJSON_Print(json);
