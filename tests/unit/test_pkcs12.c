@@ -697,6 +697,73 @@ static void test_pkcs12_passphrase_file_rules(void **state)
     free(dir);
 }
 
+static void test_pkcs12_issue_to_dir_writes_p12_beside_the_pems(void **state)
+{
+    char *dir = tu_tempdir();
+    char out[4200];
+    snprintf(out, sizeof(out), "%s/out", dir);
+    struct minica_issue_request req;
+    memset(&req, 0, sizeof(req));
+    req.name = "svc.internal";
+    struct minica_deliver_options opts = {MINICA_DELIVER_PKCS12, PASS, PASS_LEN};
+    struct minica_issued is;
+    struct minica_output_paths paths;
+    struct minica_err err;
+    mode_t old = umask(0);
+    int ret = minica_ca_issue_to_dir_opts(fx.ca, &req, out, &opts, &is, &paths, &err);
+    umask(old);
+    if (ret != 0)
+        fail_msg("issue: %s", err.msg);
+    assert_non_null(strstr(paths.pkcs12, "/svc.internal.p12"));
+    assert_int_equal(tu_mode_of(paths.pkcs12), 0600);
+    assert_int_equal(tu_mode_of(paths.key), 0600);
+    assert_int_equal(tu_mode_of(paths.cert), 0644);
+    size_t len = 0;
+    char *p12 = NULL;
+    assert_int_equal(minica_read_file(paths.pkcs12, 1 << 20, &p12, &len, &err), 0);
+    struct parsed *pf = malloc(sizeof(*pf));
+    assert_non_null(pf);
+    parse_pfx((unsigned char *)p12, len, pf);
+    assert_true(pf->mac_ok);
+    assert_int_equal(pf->mac_iterations, MINICA_PKCS12_ITERATIONS);
+    assert_int_equal(pf->n_bags, 3);
+    assert_string_equal(pf->bags[0].name, "svc.internal");
+    free(pf);
+    free(p12);
+    minica_issued_free(&is);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void test_pkcs12_issue_to_dir_refuses_csr_and_no_passphrase(void **state)
+{
+    char *dir = tu_tempdir();
+    char out[4200];
+    snprintf(out, sizeof(out), "%s/out", dir);
+    struct minica_issue_request req;
+    memset(&req, 0, sizeof(req));
+    req.name = "csr.internal";
+    char *csr = tu_make_csr("csr.internal", 0);
+    req.csr_pem = csr;
+    struct minica_deliver_options opts = {MINICA_DELIVER_PKCS12, PASS, PASS_LEN};
+    struct minica_issued is;
+    struct minica_output_paths paths;
+    struct minica_err err;
+    assert_int_equal(minica_ca_issue_to_dir_opts(fx.ca, &req, out, &opts, &is, &paths, &err),
+                     MINICA_EINVAL);
+    assert_non_null(strstr(err.msg, "cannot be made from a CSR"));
+    req.csr_pem = NULL;
+    opts.pkcs12_pass_len = 0;
+    assert_int_equal(minica_ca_issue_to_dir_opts(fx.ca, &req, out, &opts, &is, &paths, &err),
+                     MINICA_EINVAL);
+    assert_non_null(strstr(err.msg, "needs a passphrase"));
+    /* Refused before anything was made: not even the directory. */
+    assert_int_equal(tu_mode_of(out), 07777);
+    free(csr);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -713,6 +780,8 @@ int main(void)
         cmocka_unit_test(test_pkcs12_refuses_garbage),
         cmocka_unit_test(test_pkcs12_write_is_private_whatever_the_umask),
         cmocka_unit_test(test_pkcs12_passphrase_file_rules),
+        cmocka_unit_test(test_pkcs12_issue_to_dir_writes_p12_beside_the_pems),
+        cmocka_unit_test(test_pkcs12_issue_to_dir_refuses_csr_and_no_passphrase),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
