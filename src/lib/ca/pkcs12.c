@@ -440,13 +440,12 @@ int minica_pkcs12_build(const struct minica_pkcs12_input *in, unsigned char **de
 
     char fallback[256];
     const char *name = in->friendly_name;
-    if (name == NULL) {
-        if (!default_name(&leaf, fallback, sizeof(fallback))) {
-            ret = minica_seterr(err, MINICA_EINVAL,
-                                "the certificate has no CN to name the entry: give a name");
-            goto out;
-        }
+    if (name == NULL && default_name(&leaf, fallback, sizeof(fallback)))
         name = fallback;
+    if (name == NULL) {
+        ret = minica_seterr(err, MINICA_EINVAL,
+                            "the certificate has no CN to name the entry: give a name");
+        goto out;
     }
     if (name[0] == '\0' || strlen(name) > 255) {
         ret = minica_seterr(err, MINICA_EINVAL, "the friendly name must be 1 to 255 bytes");
