@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <mbedtls/asn1.h>
 #include <mbedtls/md.h>
@@ -591,6 +592,13 @@ out:
 int minica_pkcs12_write(const char *path, const struct minica_pkcs12_input *in,
                         struct minica_err *err)
 {
+    /* The rename would replace a symlink such as /dev/stdout, or a device,
+     * with the file: only a regular file (or none) is replaced. */
+    struct stat st;
+    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return minica_seterr(err, MINICA_EINVAL,
+                             "%s is not a regular file; a PKCS#12 file is only written to one",
+                             path);
     unsigned char *der = NULL;
     size_t len = 0;
     int ret = minica_pkcs12_build(in, &der, &len, err);
