@@ -16,7 +16,7 @@
  * keys use. The MAC's count matters as much as PBKDF2's: the MAC checks a
  * guessed passphrase without decrypting anything, so a file with a cheap
  * MAC (OpenSSL's default is 2048) is only as hard to guess as that. Java
- * 17 reads counts up to 5000000, OpenSSL any. About 2.5 s of CPU per file
+ * 17 reads counts up to 5000000, OpenSSL any. About 2 s of CPU per file
  * with mbedTLS, paid again by whatever opens it. */
 #define MINICA_PKCS12_ITERATIONS 600000
 
