@@ -77,6 +77,7 @@ struct minica_output_paths {
     char fullchain[4096];
     char ca[4096];
     char bundle[4096]; /* NAME.pem, with MINICA_DELIVER_PEM_BUNDLE */
+    char pkcs12[4096]; /* NAME.p12, with MINICA_DELIVER_PKCS12 */
     /* After a delivery: "" or the key and certificate there that did not
      * match each other before it (a crash between two renames), or, from a
      * CSR, a NAME.key left there that does not match the new certificate. */
@@ -91,6 +92,20 @@ struct minica_output_paths {
 /* A missing outdir is created with its missing parents; without it, only
  * outdir itself (a mistyped path fails, naming the parent that is missing). */
 #define MINICA_DELIVER_PARENTS 2u
+/* Also NAME.p12 (0600): key, certificate and intermediate as PKCS#12
+ * (minica/pkcs12.h) under the options' passphrase, for Java and Windows.
+ * Beside the PEM files, which are written as without it. Needs the key:
+ * not from a CSR. */
+#define MINICA_DELIVER_PKCS12 4u
+
+/* What a delivery is asked for beyond the flags. */
+struct minica_deliver_options {
+    unsigned flags; /* MINICA_DELIVER_* */
+    /* With MINICA_DELIVER_PKCS12: the passphrase (UTF-8, not empty). */
+    const unsigned char *pkcs12_pass;
+    size_t pkcs12_pass_len;
+};
+
 int minica_output_paths(const char *outdir, const char *name, struct minica_output_paths *paths,
                         struct minica_err *err);
 
@@ -104,8 +119,17 @@ int minica_ca_issue_to_dir(struct minica_ca *ca, const struct minica_issue_reque
                            const char *outdir, unsigned flags, struct minica_issued *out,
                            struct minica_output_paths *paths, struct minica_err *err);
 
+/* The same with options (MINICA_DELIVER_PKCS12 needs them). */
+int minica_ca_issue_to_dir_opts(struct minica_ca *ca, const struct minica_issue_request *req,
+                                const char *outdir, const struct minica_deliver_options *opts,
+                                struct minica_issued *out, struct minica_output_paths *paths,
+                                struct minica_err *err);
+
 /* Writes an already issued result into outdir (used by remote issuance too). */
 int minica_deliver_files(const struct minica_issued *issued, const char *outdir, unsigned flags,
                          struct minica_output_paths *paths, struct minica_err *err);
+int minica_deliver_files_opts(const struct minica_issued *issued, const char *outdir,
+                              const struct minica_deliver_options *opts,
+                              struct minica_output_paths *paths, struct minica_err *err);
 
 #endif

@@ -11,6 +11,8 @@
 #include "minica/duration.h"
 #include "minica/fsutil.h"
 #include "minica/issue.h"
+#include "minica/pkcs12.h"
+#include "minica/policy.h"
 #include "minica/remote.h"
 #include "output.h"
 
@@ -32,6 +34,8 @@ static void print_issued(const struct minica_issued *issued,
             cJSON_DeleteItemFromObjectCaseSensitive(files, "fullchain");
             cJSON_AddStringToObject(files, "pem_bundle", paths->bundle);
         }
+        if (flags & MINICA_DELIVER_PKCS12)
+            cJSON_AddStringToObject(files, "pkcs12", paths->pkcs12);
         if (paths->found_mismatch[0] != '\0')
             cJSON_AddStringToObject(o, "warning", paths->found_mismatch);
         cli_print_json(o);
@@ -46,13 +50,17 @@ static void print_issued(const struct minica_issued *issued,
             printf("  key:         %s\n", paths->key);
         printf("  fullchain:   %s\n", paths->fullchain);
     }
+    if (flags & MINICA_DELIVER_PKCS12)
+        printf("  pkcs12:      %s\n", paths->pkcs12);
     printf("  root CA:     %s\n", paths->ca);
 }
 
 static int issue_remote(const struct minica_issue_request *req, const char *ca_url,
                         const char *root, const char *token, enum minica_usage require_usage,
-                        int64_t retry_for, const char *out, unsigned flags, int json)
+                        int64_t retry_for, const char *out,
+                        const struct minica_deliver_options *opts, int json)
 {
+    unsigned flags = opts->flags;
     struct minica_remote_request rreq;
     memset(&rreq, 0, sizeof(rreq));
     rreq.ca_url = ca_url;
@@ -72,7 +80,7 @@ static int issue_remote(const struct minica_issue_request *req, const char *ca_u
     if (!(flags & MINICA_DELIVER_PARENTS) && minica_mkdir_one_possible(out, &err) != 0)
         return cli_fail("issue", "%s: %s", req->name, err.msg);
     int ret = minica_remote_issue(&rreq, &issued, &err);
-    if (ret == 0 && (ret = minica_deliver_files(&issued, out, flags, &paths, &err)) != 0)
+    if (ret == 0 && (ret = minica_deliver_files_opts(&issued, out, opts, &paths, &err)) != 0)
         minica_issued_free(&issued);
     if (ret != 0)
         return cli_fail("issue", "%s: %s", req->name, err.msg);
@@ -82,6 +90,20 @@ static int issue_remote(const struct minica_issue_request *req, const char *ca_u
     print_issued(&issued, &paths, flags, json, headline);
     minica_issued_free(&issued);
     return EXIT_OK;
+}
+
+/* The passphrase for --pkcs12 into *pass, pointed at by opts; prints the
+ * refusal. */
+static int read_pkcs12_pass(const struct minica_issue_request *req, const char *file,
+                            const char *credential, struct minica_pkcs12_passphrase *pass,
+                            struct minica_deliver_options *opts)
+{
+    struct minica_err err;
+    if (minica_pkcs12_passphrase_read(file, credential, pass, &err) != 0)
+        return cli_fail("issue", "%s: %s", req->name, err.msg);
+    opts->pkcs12_pass = pass->buf;
+    opts->pkcs12_pass_len = pass->len;
+    return 0;
 }
 
 static int run(int argc, char **argv)
@@ -103,6 +125,9 @@ static int run(int argc, char **argv)
         {"retry-for", required_argument, NULL, 'r'},
         {"pem-bundle", no_argument, NULL, 'P'},
         {"parents", no_argument, NULL, 'p'},
+        {"pkcs12", no_argument, NULL, '1'},
+        {"passphrase-file", required_argument, NULL, 'f'},
+        {"passphrase-credential", required_argument, NULL, 'C'},
         {0, 0, 0, 0},
     };
     struct minica_issue_request req;
@@ -115,6 +140,7 @@ static int run(int argc, char **argv)
     unsigned flags = 0;
     int64_t retry_for = 0;
     int retry_given = 0;
+    const char *pass_file = NULL, *pass_cred = NULL;
     struct minica_err err;
     int c;
     optind = 1;
@@ -158,6 +184,15 @@ static int run(int argc, char **argv)
         case 'p':
             flags |= MINICA_DELIVER_PARENTS;
             break;
+        case '1':
+            flags |= MINICA_DELIVER_PKCS12;
+            break;
+        case 'f':
+            pass_file = optarg;
+            break;
+        case 'C':
+            pass_cred = optarg;
+            break;
         case 'U':
             ca_url = optarg;
             break;
@@ -192,6 +227,23 @@ static int run(int argc, char **argv)
     if (csr_path != NULL && (flags & MINICA_DELIVER_PEM_BUNDLE))
         return cli_usage("issue", "--pem-bundle and --csr exclude each other (the bundle holds "
                                   "the key, which a CSR keeps elsewhere)");
+    if (flags & MINICA_DELIVER_PKCS12) {
+        if (csr_path != NULL)
+            return cli_usage("issue", "--pkcs12 and --csr exclude each other (the PKCS#12 file "
+                                      "holds the key, which a CSR keeps elsewhere)");
+        if (pass_file != NULL && pass_cred != NULL)
+            return cli_usage("issue",
+                             "--passphrase-file and --passphrase-credential exclude each other");
+        if (pass_file == NULL && pass_cred == NULL)
+            return cli_usage("issue", "--pkcs12 needs --passphrase-file FILE or "
+                                      "--passphrase-credential NAME (Java keystores open none "
+                                      "without a passphrase)");
+        if (pass_cred != NULL && minica_keys_check_credential(pass_cred, &err) != 0)
+            return cli_usage("issue", "--passphrase-credential: %s", err.msg);
+    } else if (pass_file != NULL || pass_cred != NULL) {
+        return cli_usage("issue", "--%s goes with --pkcs12",
+                         pass_file ? "passphrase-file" : "passphrase-credential");
+    }
     req.name = argv[optind];
     req.sans = sans;
 
@@ -203,6 +255,9 @@ static int run(int argc, char **argv)
         if (minica_name_parse(sans[i], &name, &err) != 0)
             return cli_usage("issue", "--san: %s", err.msg);
 
+    struct minica_pkcs12_passphrase pass;
+    struct minica_deliver_options opts = {flags, NULL, 0};
+    memset(&pass, 0, sizeof(pass));
     if (ca_url != NULL || root != NULL || token != NULL || token_file != NULL || retry_given) {
         if (token != NULL && token_file != NULL)
             return cli_usage("issue", "--token and --token-file exclude each other");
@@ -212,17 +267,29 @@ static int run(int argc, char **argv)
         if (csr_path != NULL || req.ttl != 0)
             return cli_usage("issue", "--csr and --ttl do not apply to remote issuance (the "
                                       "token decides the TTL)");
+        /* Before the token is spent. */
+        if ((flags & MINICA_DELIVER_PKCS12) &&
+            read_pkcs12_pass(&req, pass_file, pass_cred, &pass, &opts) != 0)
+            return EXIT_FAIL;
         char *from_file = NULL;
-        if (token_file != NULL && minica_token_file_read(token_file, &from_file, &err) != 0)
+        if (token_file != NULL && minica_token_file_read(token_file, &from_file, &err) != 0) {
+            minica_pkcs12_passphrase_wipe(&pass);
             return cli_fail("issue", "%s", err.msg);
+        }
         /* The token decides the usage; an explicit --usage must match it. */
         int ret = issue_remote(&req, ca_url, root, from_file ? from_file : token,
-                               usage_given ? req.usage : 0, retry_for, out, flags, json);
+                               usage_given ? req.usage : 0, retry_for, out, &opts, json);
         if (from_file != NULL)
             minica_free_secret(from_file, strlen(from_file));
+        minica_pkcs12_passphrase_wipe(&pass);
         return ret;
     }
 
+    /* Before the CA is opened or anything signed: a passphrase file others
+     * can read leaves no half issue behind. */
+    if ((flags & MINICA_DELIVER_PKCS12) &&
+        read_pkcs12_pass(&req, pass_file, pass_cred, &pass, &opts) != 0)
+        return EXIT_FAIL;
     char *csr = NULL;
     if (csr_path != NULL && minica_read_file(csr_path, 64 * 1024, &csr, NULL, &err) != 0)
         return cli_fail("issue", "%s", err.msg);
@@ -235,9 +302,10 @@ static int run(int argc, char **argv)
     int ret = minica_ca_open(cli_state_dir(dir), &ca, &err);
     if (ret == 0) {
         minica_ca_set_actor(ca, "issue", "local");
-        ret = minica_ca_issue_to_dir(ca, &req, out, flags, &issued, &paths, &err);
+        ret = minica_ca_issue_to_dir_opts(ca, &req, out, &opts, &issued, &paths, &err);
     }
     free(csr);
+    minica_pkcs12_passphrase_wipe(&pass);
     if (ret != 0) {
         minica_ca_close(ca);
         /* Policy refusals already start with the name they refuse. */
@@ -261,9 +329,11 @@ const struct cli_command cmd_issue_def = {
     "Usage: minica issue NAME [NAME2...] [--san DNS-or-IP]... [--ttl DURATION]\n"
     "                    [--usage server|client|both] [--key-type TYPE] [--csr FILE]\n"
     "                    [--out DIR [--parents]] [--pem-bundle] [--json] [--dir DIR]\n"
+    "                    [--pkcs12 --passphrase-file FILE|--passphrase-credential NAME]\n"
     "       minica issue NAME --ca-url URL --root FILE --token-file FILE\n"
     "                    [--san ...] [--usage U] [--key-type TYPE] [--retry-for DURATION]\n"
     "                    [--out DIR [--parents]] [--pem-bundle] [--json]\n"
+    "                    [--pkcs12 --passphrase-file FILE|--passphrase-credential NAME]\n"
     "\n"
     "Issues a certificate for NAME (a host name or an IP address) from the\n"
     "intermediate and writes, into --out (default: the current directory):\n"
@@ -298,6 +368,20 @@ const struct cli_command cmd_issue_def = {
     "                    chain are then replaced by one rename. nginx takes it as\n"
     "                    both ssl_certificate and ssl_certificate_key (minica\n"
     "                    nginx snippet --pem-bundle); not with --csr\n"
+    "  --pkcs12          also write NAME.p12 (0600): key, certificate and\n"
+    "                    intermediate as PKCS#12 for Java (keytool, the alias is\n"
+    "                    NAME) and Windows, PBES2 AES-256-CBC and an HMAC-SHA256\n"
+    "                    MAC; needs a passphrase; not with --csr. The PEM files\n"
+    "                    are written as usual (minica export --pkcs12 makes one\n"
+    "                    later)\n"
+    "  --passphrase-file FILE\n"
+    "                    the PKCS#12 passphrase: FILE's first line; FILE must be\n"
+    "                    a regular file owned by root or you, no symlink, closed\n"
+    "                    to group and others (chmod 600). Checked before\n"
+    "                    anything is issued\n"
+    "  --passphrase-credential NAME\n"
+    "                    the passphrase from the systemd credential NAME\n"
+    "                    ($CREDENTIALS_DIRECTORY, LoadCredentialEncrypted=)\n"
     "  --json            print the result as JSON\n"
     "\n"
     "Remote issuance (no local CA needed): with --ca-url URL --root FILE and a\n"

@@ -30,7 +30,7 @@ while read -r cmd; do
 done <"$T/commands"
 check "bash: every command of minica --help completes (missing:${missing:- none})" test -z "$missing"
 # And every option in a command's Usage line.
-"$MINICA" help issue | sed -n '1,/^$/p' | grep -o -- '--[a-z][a-z-]*' | sort -u >"$T/issue-opts"
+"$MINICA" help issue | sed -n '1,/^$/p' | grep -o -- '--[a-z][a-z0-9-]*' | sort -u >"$T/issue-opts"
 bash_complete minica issue -- | sort -u >"$T/issue-completed"
 check "bash: every option of issue's Usage completes" \
     sh -c "comm -23 '$T/issue-opts' '$T/issue-completed' | grep -q . && exit 1 || exit 0"

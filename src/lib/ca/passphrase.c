@@ -21,17 +21,18 @@ void minica_passphrase_wipe(struct minica_passphrase *p)
 }
 
 /* Where the credential is: $CREDENTIALS_DIRECTORY is a path that systemd
- * sets for the service, not a secret. */
-static int credential_path(const char *key, const char *name, char *out, size_t outlen,
+ * sets for the service, not a secret. setting names where the credential
+ * was asked for, in messages ("[keys] passphrase_credential = NAME"). */
+static int credential_path(const char *setting, const char *name, char *out, size_t outlen,
                            struct minica_err *err)
 {
     const char *dir = getenv("CREDENTIALS_DIRECTORY");
     if (dir == NULL || dir[0] == '\0')
         return minica_seterr(err, MINICA_EINVAL,
-                             "[keys] %s = %s, but $CREDENTIALS_DIRECTORY is "
+                             "%s, but $CREDENTIALS_DIRECTORY is "
                              "not set: run minica from a systemd unit with "
                              "LoadCredentialEncrypted=%s:...",
-                             key, name, name);
+                             setting, name);
     if (dir[0] != '/')
         return minica_seterr(err, MINICA_EINVAL,
                              "$CREDENTIALS_DIRECTORY is not an absolute path: %s", dir);
@@ -66,20 +67,28 @@ static int check_fd(int fd, const char *path, const char *what, struct minica_er
 }
 
 /* The first line of file, or of the credential; what ("passphrase",
- * "pin") names the [keys] keys in messages. */
+ * "pin") names the secret in messages, setting the credential's option
+ * (NULL: the [keys] key). */
 static int read_secret(const char *file, const char *credential, const char *what,
-                       struct minica_passphrase *out, struct minica_err *err)
+                       const char *setting, struct minica_passphrase *out, struct minica_err *err)
 {
     memset(out, 0, sizeof(*out));
     char path[MINICA_KEYS_PATH_MAX + MINICA_KEYS_CREDENTIAL_MAX + 2];
-    char key[32];
+    char where[MINICA_KEYS_CREDENTIAL_MAX + 64];
     int ret;
-    snprintf(key, sizeof(key), "%s_credential", what);
+    if (setting != NULL)
+        snprintf(where, sizeof(where), "%s %s", setting, credential);
+    else
+        snprintf(where, sizeof(where), "[keys] %s_credential = %s", what, credential);
     if (file[0] != '\0') {
+        if (strlen(file) >= MINICA_KEYS_PATH_MAX)
+            return minica_seterr(err, MINICA_EINVAL, "%s file name too long", what);
         snprintf(path, sizeof(path), "%s", file);
         snprintf(out->source, sizeof(out->source), "%s", path);
     } else if (credential[0] != '\0') {
-        if ((ret = credential_path(key, credential, path, sizeof(path), err)) != 0)
+        if ((ret = minica_keys_check_credential(credential, err)) != 0)
+            return ret;
+        if ((ret = credential_path(where, credential, path, sizeof(path), err)) != 0)
             return ret;
         snprintf(out->source, sizeof(out->source), "credential %s", credential);
     } else {
@@ -152,7 +161,8 @@ out:
 int minica_passphrase_read(const struct minica_keys_conf *keys, struct minica_passphrase *out,
                            struct minica_err *err)
 {
-    return read_secret(keys->passphrase_file, keys->passphrase_credential, "passphrase", out, err);
+    return read_secret(keys->passphrase_file, keys->passphrase_credential, "passphrase", NULL, out,
+                       err);
 }
 
 int minica_pin_read(const struct minica_keys_conf *keys, struct minica_passphrase *out,
@@ -162,5 +172,16 @@ int minica_pin_read(const struct minica_keys_conf *keys, struct minica_passphras
         memset(out, 0, sizeof(*out));
         return MINICA_OK;
     }
-    return read_secret(keys->pin_file, keys->pin_credential, "pin", out, err);
+    return read_secret(keys->pin_file, keys->pin_credential, "pin", NULL, out, err);
+}
+
+int minica_secret_read(const char *file, const char *credential, const char *what,
+                       const char *setting, struct minica_passphrase *out, struct minica_err *err)
+{
+    if ((file == NULL) == (credential == NULL)) {
+        memset(out, 0, sizeof(*out));
+        return minica_seterr(err, MINICA_EINVAL, "name one %s source: a file or a credential",
+                             what);
+    }
+    return read_secret(file ? file : "", credential ? credential : "", what, setting, out, err);
 }

@@ -35,6 +35,12 @@ int minica_passphrase_read(const struct minica_keys_conf *keys, struct minica_pa
 int minica_pin_read(const struct minica_keys_conf *keys, struct minica_passphrase *out,
                     struct minica_err *err);
 
+/* The same rules for a secret named on the command line: file or
+ * credential (exactly one not NULL); setting names the credential's
+ * option in messages ("--passphrase-credential"). */
+int minica_secret_read(const char *file, const char *credential, const char *what,
+                       const char *setting, struct minica_passphrase *out, struct minica_err *err);
+
 /* Wipes it (safe on a zeroed struct). */
 void minica_passphrase_wipe(struct minica_passphrase *p);
 

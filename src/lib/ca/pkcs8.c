@@ -432,9 +432,9 @@ out:
 
 /* PrivateKeyInfo (RFC 5958 2) { version 0, the algorithm as the public
  * key names it, the key mbedTLS writes (SEC1 or PKCS#1) }: mbedTLS writes
- * no PKCS#8 itself. *pki is malloc'd (free with minica_free_secret). */
-static int private_key_info(mbedtls_pk_context *pk, unsigned char **pki, size_t *pki_len,
-                            size_t *cap_out, struct minica_err *err)
+ * no PKCS#8 itself. */
+int minica_pkcs8_private_key_info(mbedtls_pk_context *pk, unsigned char **pki, size_t *pki_len,
+                                  size_t *cap_out, struct minica_err *err)
 {
     unsigned char spki[2048];
     size_t cap = 8192;
@@ -506,7 +506,7 @@ int minica_pkcs8_encrypt_pem(mbedtls_pk_context *pk, const unsigned char *pass, 
         *len = 0;
     unsigned char *pki = NULL, *der = NULL;
     size_t pki_len = 0, pki_cap = 0, der_len = 0;
-    int ret = private_key_info(pk, &pki, &pki_len, &pki_cap, err);
+    int ret = minica_pkcs8_private_key_info(pk, &pki, &pki_len, &pki_cap, err);
     if (ret != 0)
         return ret;
     ret = minica_pkcs8_encrypt_der(pki, pki_len, pass, pass_len, iterations, rng, &der, &der_len,

@@ -38,6 +38,12 @@ int minica_pkcs8_encrypt_pem(mbedtls_pk_context *pk, const unsigned char *pass, 
                              unsigned iterations, struct minica_rng *rng, char **pem, size_t *len,
                              struct minica_err *err);
 
+/* pk as a DER PrivateKeyInfo (RFC 5958 2), unencrypted: what the
+ * encryption below takes (PKCS#12's shrouded key bag too). *pki is
+ * malloc'd with *cap bytes: free it with minica_free_secret(*pki, *cap). */
+int minica_pkcs8_private_key_info(mbedtls_pk_context *pk, unsigned char **pki, size_t *pki_len,
+                                  size_t *cap, struct minica_err *err);
+
 /* The DER EncryptedPrivateKeyInfo around the PrivateKeyInfo pki. *der is
  * malloc'd. */
 int minica_pkcs8_encrypt_der(const unsigned char *pki, size_t pki_len, const unsigned char *pass,
