@@ -12,13 +12,15 @@
 #include "minica/fsutil.h"
 
 /* PBKDF2-HMAC-SHA256 for the key and certificate bags, and the MAC's own
- * key derivation: OWASP's 2023 figure, the one minica's encrypted PKCS#8
- * keys use. The MAC's count matters as much as PBKDF2's: the MAC checks a
- * guessed passphrase without decrypting anything, so a file with a cheap
- * MAC (OpenSSL's default is 2048) is only as hard to guess as that. Java
- * 17 reads counts up to 5000000, OpenSSL any. About 2 s of CPU per file
- * with mbedTLS, paid again by whatever opens it. */
-#define MINICA_PKCS12_ITERATIONS 600000
+ * key derivation. As high as every reader takes: .NET's PFX loader
+ * (X509CertificateLoader, Pkcs12LoaderLimits' defaults) refuses a file
+ * with more than 300000 iterations in any one derivation or 1000000 in
+ * all, so the 600000 of minica's encrypted CA keys would lock Windows
+ * services out. Ten times Java keytool's own default (10000), fifty times
+ * OpenSSL's (2048). The MAC's count matters as much as PBKDF2's: the MAC
+ * checks a guessed passphrase without decrypting anything, so a file with
+ * a cheap MAC is only as hard to guess as that. */
+#define MINICA_PKCS12_ITERATIONS 100000
 
 /* openssl's -passin file: limit, as for the CA key's passphrase. */
 #define MINICA_PKCS12_PASSPHRASE_MAX 1023

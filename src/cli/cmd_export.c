@@ -198,7 +198,7 @@ const struct cli_command cmd_export_def = {
     "With --pkcs12, writes a leaf's key, certificate and chain as one PKCS#12\n"
     "file (0600, atomically) for Java (keytool -storetype PKCS12) and Windows:\n"
     "key and certificates encrypted with PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC),\n"
-    "an HMAC-SHA256 MAC, 600000 iterations for each. The key must be the\n"
+    "an HMAC-SHA256 MAC, 100000 iterations for each. The key must be the\n"
     "certificate's.\n"
     "  NAME          NAME.key, NAME.crt and NAME.fullchain.crt (or NAME.pem) as\n"
     "                minica issue wrote them\n"

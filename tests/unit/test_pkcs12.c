@@ -573,7 +573,10 @@ static void test_pkcs12_default_iterations(void **state)
     parse_pfx(der, len, pf);
     assert_true(pf->mac_ok);
     assert_int_equal(pf->mac_iterations, MINICA_PKCS12_ITERATIONS);
-    assert_int_equal(MINICA_PKCS12_ITERATIONS, 600000);
+    /* .NET's default loader limits: 300000 per derivation, 1000000 in all
+     * (three: the two bags and the MAC). */
+    assert_true(MINICA_PKCS12_ITERATIONS <= 300000);
+    assert_true(3 * MINICA_PKCS12_ITERATIONS <= 1000000);
     free(pf);
     free(der);
 }
