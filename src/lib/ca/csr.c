@@ -142,13 +142,16 @@ static int csr_signature(const struct csr_der *d, const unsigned char **sig, siz
     return 0;
 }
 
-/* Finds the subjectAltName in the extensionRequest attribute (PKCS#9). */
-static int csr_sans(const struct csr_der *d, char *out, size_t outlen, struct minica_err *err)
+/* Calls fn with the Extensions (the SET's contents) of each extensionRequest
+ * attribute (PKCS#9) of the CSR, in order, until fn returns non-zero: 1
+ * stops the walk with MINICA_OK, anything else is returned. */
+typedef int (*csr_ext_fn)(const unsigned char *exts, size_t len, void *ctx, struct minica_err *err);
+static int csr_each_ext_request(const struct csr_der *d, csr_ext_fn fn, void *ctx,
+                                struct minica_err *err)
 {
     unsigned char *p = (unsigned char *)d->attrs.p;
     const unsigned char *end = d->attrs.p + d->attrs.len;
     size_t len;
-    out[0] = '\0';
     if (mbedtls_asn1_get_tag(&p, end, &len,
                              MBEDTLS_ASN1_CONTEXT_SPECIFIC | MBEDTLS_ASN1_CONSTRUCTED) != 0)
         return minica_seterr(err, MINICA_EINVAL, "malformed CSR attributes");
@@ -164,23 +167,57 @@ static int csr_sans(const struct csr_der *d, char *out, size_t outlen, struct mi
         int is_ext = olen == MBEDTLS_OID_SIZE(MBEDTLS_OID_PKCS9_CSR_EXT_REQ) &&
                      memcmp(p, MBEDTLS_OID_PKCS9_CSR_EXT_REQ, olen) == 0;
         p += olen;
-        if (!is_ext) {
-            p = (unsigned char *)attr_end;
-            continue;
+        if (is_ext) {
+            if (mbedtls_asn1_get_tag(&p, attr_end, &slen,
+                                     MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SET) != 0)
+                return minica_seterr(err, MINICA_EINVAL, "malformed CSR extensions");
+            int ret = fn(p, slen, ctx, err);
+            if (ret == 1)
+                return MINICA_OK;
+            if (ret != 0)
+                return ret;
         }
-        if (mbedtls_asn1_get_tag(&p, attr_end, &slen,
-                                 MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SET) != 0)
-            return minica_seterr(err, MINICA_EINVAL, "malformed CSR extensions");
-        int ret = minica_der_find_san(p, slen, out, outlen, err);
-        if (ret != 0) {
-            minica_err_prefix(err, "CSR");
-            return ret;
-        }
-        if (out[0] != '\0')
-            return MINICA_OK;
         p = (unsigned char *)attr_end;
     }
     return MINICA_OK;
+}
+
+struct san_text {
+    char *out;
+    size_t outlen;
+};
+
+static int san_of_exts(const unsigned char *exts, size_t len, void *ctx, struct minica_err *err)
+{
+    struct san_text *t = ctx;
+    int ret = minica_der_find_san(exts, len, t->out, t->outlen, err);
+    if (ret != 0) {
+        minica_err_prefix(err, "CSR");
+        return ret;
+    }
+    return t->out[0] != '\0';
+}
+
+/* Finds the subjectAltName in the extensionRequest attributes. */
+static int csr_sans(const struct csr_der *d, char *out, size_t outlen, struct minica_err *err)
+{
+    struct san_text t = {out, outlen};
+    out[0] = '\0';
+    return csr_each_ext_request(d, san_of_exts, &t, err);
+}
+
+struct ext_span {
+    const unsigned char **p;
+    size_t *len;
+};
+
+static int first_exts(const unsigned char *exts, size_t len, void *ctx, struct minica_err *err)
+{
+    (void)err;
+    struct ext_span *span = ctx;
+    *span->p = exts;
+    *span->len = len;
+    return 1;
 }
 
 static int csr_names(const mbedtls_x509_csr *csr, const struct csr_der *d, char *cn, size_t cnlen,
@@ -318,34 +355,7 @@ int minica_csr_parse_der_unverified(mbedtls_x509_csr *csr, const unsigned char *
     int ret = csr_parse(csr, &d, err);
     if (ret != 0)
         return ret;
-    /* The first extensionRequest attribute (PKCS#9), as csr_sans reads it. */
-    unsigned char *p = (unsigned char *)d.attrs.p;
-    const unsigned char *end = d.attrs.p + d.attrs.len;
-    size_t alen;
-    if (mbedtls_asn1_get_tag(&p, end, &alen,
-                             MBEDTLS_ASN1_CONTEXT_SPECIFIC | MBEDTLS_ASN1_CONSTRUCTED) != 0)
-        return minica_seterr(err, MINICA_EINVAL, "malformed CSR attributes");
-    const unsigned char *attrs_end = p + alen;
-    while (p < attrs_end) {
-        size_t l, olen, slen;
-        if (mbedtls_asn1_get_tag(&p, attrs_end, &l,
-                                 MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0)
-            return minica_seterr(err, MINICA_EINVAL, "malformed CSR attribute");
-        const unsigned char *attr_end = p + l;
-        if (mbedtls_asn1_get_tag(&p, attr_end, &olen, MBEDTLS_ASN1_OID) != 0)
-            return minica_seterr(err, MINICA_EINVAL, "malformed CSR attribute");
-        int is_ext = olen == MBEDTLS_OID_SIZE(MBEDTLS_OID_PKCS9_CSR_EXT_REQ) &&
-                     memcmp(p, MBEDTLS_OID_PKCS9_CSR_EXT_REQ, olen) == 0;
-        p += olen;
-        if (is_ext) {
-            if (mbedtls_asn1_get_tag(&p, attr_end, &slen,
-                                     MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SET) != 0)
-                return minica_seterr(err, MINICA_EINVAL, "malformed CSR extensions");
-            *exts = p;
-            *exts_len = slen;
-            return MINICA_OK;
-        }
-        p = (unsigned char *)attr_end;
-    }
-    return MINICA_OK;
+    /* The first extensionRequest attribute, as csr_sans walks them. */
+    struct ext_span span = {exts, exts_len};
+    return csr_each_ext_request(&d, first_exts, &span, err);
 }
