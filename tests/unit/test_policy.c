@@ -203,6 +203,18 @@ static void test_policy_default_ttl_above_max_is_an_error(void **state)
     assert_non_null(strstr(err.msg, "default_ttl (2y) exceeds max_ttl (1y)"));
 }
 
+/* A policy TTL under the floor would let issue and the agent make what
+ * --ttl refuses (issue 20: "--ttl 1s issues a 1-second certificate"). */
+static void test_policy_ttl_below_the_floor_is_an_error(void **state)
+{
+    (void)state;
+    expect_error_at("[policy]\ndefault_ttl = 1s\n", 2, "shorter than the minimum TTL of 5m");
+    expect_error_at("[policy]\nmax_ttl = 4m\n", 2, "shorter than the minimum TTL of 5m");
+    struct minica_policy p;
+    load_ok(&p, "[policy]\ndefault_ttl = 5m\nmax_ttl = 5m\n");
+    assert_int_equal(p.max_ttl, 300);
+}
+
 static void test_policy_config_errors_name_file_and_line(void **state)
 {
     (void)state;
@@ -508,6 +520,7 @@ int main(void)
         cmocka_unit_test(test_policy_wildcard_rule),
         cmocka_unit_test(test_policy_ttl_default_and_max),
         cmocka_unit_test(test_policy_default_ttl_above_max_is_an_error),
+        cmocka_unit_test(test_policy_ttl_below_the_floor_is_an_error),
         cmocka_unit_test(test_policy_config_errors_name_file_and_line),
         cmocka_unit_test(test_policy_acme_defaults_off_eab_required_validate_permit_ip),
         cmocka_unit_test(test_policy_acme_section_parsed),

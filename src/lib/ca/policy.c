@@ -401,7 +401,8 @@ static int policy_handler(struct minica_ini_ctx *ctx, const char *section, const
     }
     if (strcmp(key, "default_ttl") == 0 || strcmp(key, "max_ttl") == 0) {
         int64_t *dst = key[0] == 'd' ? &p->default_ttl : &p->max_ttl;
-        if (minica_duration_parse(value, dst, &e) != 0) {
+        /* The floor of --ttl: a policy must not make what it refuses. */
+        if (minica_ttl_parse(value, dst, &e) != 0) {
             snprintf(ctx->msg, sizeof(ctx->msg), "%s: %s", key, e.msg);
             return 0;
         }
